@@ -1,0 +1,90 @@
+// The backend contract: memory (upload, read, dispose), a capability probe and the op set the model needs.
+// Ops record work and return handles at once; only `read` waits. `ref/` defines each op's semantics.
+
+import type { DType } from '../tensor/dtype.js';
+import type { Tensor, TensorOwner } from '../tensor/tensor.js';
+
+/** Host data for upload: f32 -> Float32Array, bf16/f16 -> Uint16Array (bits), i32 -> Int32Array, q* -> block bytes. */
+export type HostData = Float32Array | Uint16Array | Int32Array | Uint8Array;
+
+export interface Capabilities {
+  /** Weight formats `linear`/`gatherRows`/`moe` accept. */
+  readonly weightDTypes: readonly DType[];
+  /** Free-form facts for diagnostics (ISA, adapter, limits). */
+  readonly info: Readonly<Record<string, string | number | boolean>>;
+}
+
+export interface AttentionOptions {
+  readonly nHeads: number;
+  readonly nKvHeads: number;
+  readonly headDim: number;
+  /** Softmax scale, usually headDim^-0.5. */
+  readonly scale: number;
+  /** Rows of k/v that hold keys (a KV cache may be larger). */
+  readonly kvLen: number;
+  /**
+   * Causal: query row i sits at absolute key index qStart + i and sees keys [0, qStart + i].
+   * qStart defaults to kvLen - T. Non-causal: every query sees all kvLen keys (or its segment).
+   */
+  readonly causal: boolean;
+  readonly qStart?: number;
+  /**
+   * Block-diagonal attention for the vision tower: cumulative segment bounds [0, ..., T] over rows (cu_seqlens);
+   * a row attends only to keys of its own segment. Requires T == kvLen and causal false.
+   */
+  readonly segments?: readonly number[];
+}
+
+/**
+ * Activations are f32 `[rows, cols]`; weights are `[out, in]` in any format of `capabilities().weightDTypes`.
+ * Ops never modify their inputs, except the three documented in-place ops (writeRows, scatterRows).
+ */
+export interface Backend extends TensorOwner {
+  readonly name: string;
+  capabilities(): Capabilities;
+
+  upload(data: HostData, shape: readonly number[], dtype: DType): Tensor;
+  /** A zero-filled f32 tensor. */
+  zeros(shape: readonly number[]): Tensor;
+  /** Wait for all recorded work (for timing); reads imply it. */
+  sync(): Promise<void>;
+  /** Release every resource of the backend. */
+  destroy(): void;
+
+  /** y[M,N] = x[M,K] · w[N,K]ᵀ (+ bias[N]). */
+  linear(x: Tensor, w: Tensor, bias?: Tensor): Tensor;
+  /** out[n] = Σ_j weights[n·k+j] · table[idx[n·k+j]] (k = 1 and no weights: plain row gather). table is [R, D]. */
+  gatherRows(table: Tensor, idx: Tensor, k?: number, weights?: Tensor): Tensor;
+  /** Elementwise a + b (same element count). */
+  add(a: Tensor, b: Tensor): Tensor;
+  /** y = w ⊙ x / sqrt(mean(x²) + eps), per row of length w.size. x may hold several heads per row: [T, n·D]. */
+  rmsNorm(x: Tensor, w: Tensor, eps: number): Tensor;
+  /** y = (x − mean) / sqrt(var + eps) ⊙ w + b, per row (biased variance). */
+  layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number): Tensor;
+  /** [M, 2I] -> [M, I]: silu(x[:, :I]) ⊙ x[:, I:]. */
+  swiglu(x: Tensor): Tensor;
+  /** GELU, exact (erf) or tanh-approximate. */
+  gelu(x: Tensor, approximate: 'tanh' | 'none'): Tensor;
+  /**
+   * Rotate-half RoPE over x [T, n·hd] with per-row tables cos/sin [T, hd]:
+   * y[d] = x[d]·cos[d] − x[d+hd/2]·sin[d];  y[d+hd/2] = x[d+hd/2]·cos[d+hd/2] + x[d]·sin[d+hd/2]  (d < hd/2).
+   */
+  rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor;
+  /** Softmax attention; q [T, nh·hd], k/v [≥kvLen, nkv·hd] → [T, nh·hd]. GQA: kv head g serves q heads g·nh/nkv… */
+  attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Tensor;
+  /** In place: dst[row0 + i] = src[i]. */
+  writeRows(dst: Tensor, row0: number, src: Tensor): void;
+  /** Copy of rows [start, start + n). */
+  sliceRows(x: Tensor, start: number, n: number): Tensor;
+  /** In place: dst[rows[i]] = src[i] (or += when accumulate). rows is i32. */
+  scatterRows(dst: Tensor, rows: Tensor, src: Tensor, accumulate: boolean): void;
+  /** Router: softmax over each row of logits [T, E], top-k (ties: lower id first), weights renormalised to sum 1. */
+  routerTopk(logits: Tensor, k: number): { ids: Tensor; weights: Tensor };
+  /**
+   * Sparse MoE: out[t] = Σ_j weights[t,j] · down[e] · swiglu(gateUp[e] · x[t]) with e = ids[t,j];
+   * gateUp [E, 2I, H] (gate rows first), down [E, H, I]. Only routed experts are read.
+   */
+  moe(x: Tensor, ids: Tensor, weights: Tensor, gateUp: Tensor, down: Tensor): Tensor;
+  /** Index of the largest value of each row (first on ties), i32 [M]. */
+  argmax(x: Tensor): Tensor;
+}

@@ -1,0 +1,201 @@
+// The op harness: one list of cases over every backend op, each run on a backend and on `ref`, compared with a
+// tolerance declared per op. Backend test files call `describeOpSuite(name, factory)`.
+
+import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+import type { Backend } from '../../src/backend/backend.js';
+import { RefBackend } from '../../src/backend/ref/index.js';
+import { type DType, toBf16 } from '../../src/tensor/dtype.js';
+import { quantize } from '../../src/tensor/quant.js';
+import type { Tensor } from '../../src/tensor/tensor.js';
+import { rng } from '../helpers/rng.js';
+
+/** A case builds its inputs on a backend from a seed and returns the tensor(s) to compare. */
+export interface OpCase {
+  name: string;
+  /** Max relative error: max|a−b| / max|ref|. */
+  tol: number;
+  run(b: Backend, r: () => number): Tensor | Tensor[];
+}
+
+function rand(r: () => number, n: number, scale = 1): Float32Array {
+  return Float32Array.from({ length: n }, () => (r() * 2 - 1) * scale);
+}
+
+/** Upload random weights [n, k] in `dtype` (quantized on the host for q8_0/q4_0). */
+function weight(b: Backend, r: () => number, n: number, k: number, dtype: DType): Tensor {
+  const x = rand(r, n * k, 0.5);
+  if (dtype === 'f32') return b.upload(x, [n, k], 'f32');
+  if (dtype === 'bf16') return b.upload(toBf16(x), [n, k], 'bf16');
+  if (dtype === 'q8_0' || dtype === 'q4_0') return b.upload(quantize(x, k, dtype), [n, k], dtype);
+  throw new Error(`weight dtype ${dtype}`);
+}
+
+function act(b: Backend, r: () => number, shape: number[], scale = 1): Tensor {
+  return b.upload(rand(r, shape.reduce((a, c) => a * c, 1), scale), shape, 'f32');
+}
+
+function ints(b: Backend, vals: number[], shape = [vals.length]): Tensor {
+  return b.upload(Int32Array.from(vals), shape, 'i32');
+}
+
+const weightTypes: DType[] = ['f32', 'bf16', 'q8_0', 'q4_0'];
+
+/** Shapes deliberately off the usual tile/block multiples. */
+const linearShapes: [number, number, number][] = [
+  [1, 64, 96],
+  [1, 160, 64],
+  [3, 96, 33],
+  [17, 128, 70],
+  [64, 256, 129],
+  [130, 64, 48],
+];
+
+export const opCases: OpCase[] = [
+  ...weightTypes.flatMap((dt) =>
+    linearShapes.map(([m, k, n]): OpCase => ({
+      name: `linear ${dt} m${m} k${k} n${n}`,
+      tol: 1e-5,
+      run: (b, r) => b.linear(act(b, r, [m, k]), weight(b, r, n, k, dt)),
+    })),
+  ),
+  { name: 'linear bias', tol: 1e-5, run: (b, r) => b.linear(act(b, r, [5, 48]), weight(b, r, 40, 48, 'bf16'), act(b, r, [40])) },
+  ...weightTypes.map((dt): OpCase => ({
+    name: `gatherRows ${dt}`,
+    tol: 1e-6,
+    run: (b, r) => b.gatherRows(weight(b, r, 50, 64, dt), ints(b, [3, 0, 49, 3, 17])),
+  })),
+  {
+    name: 'gatherRows weighted k=4',
+    tol: 1e-6,
+    run: (b, r) => b.gatherRows(act(b, r, [36, 24]), ints(b, [0, 1, 6, 7, 4, 5, 10, 11, 35, 35, 35, 35]), 4, act(b, r, [12])),
+  },
+  { name: 'add', tol: 1e-7, run: (b, r) => b.add(act(b, r, [7, 33]), act(b, r, [7, 33])) },
+  { name: 'rmsNorm', tol: 1e-6, run: (b, r) => b.rmsNorm(act(b, r, [9, 200], 3), act(b, r, [200]), 1e-6) },
+  { name: 'rmsNorm per head', tol: 1e-6, run: (b, r) => b.rmsNorm(act(b, r, [5, 4 * 32]), act(b, r, [32]), 1e-6) },
+  { name: 'layerNorm', tol: 1e-6, run: (b, r) => b.layerNorm(act(b, r, [11, 72], 2), act(b, r, [72]), act(b, r, [72]), 1e-6) },
+  { name: 'swiglu', tol: 1e-6, run: (b, r) => b.swiglu(act(b, r, [6, 2 * 75], 4)) },
+  { name: 'gelu tanh', tol: 1e-6, run: (b, r) => b.gelu(act(b, r, [5, 99], 4), 'tanh') },
+  { name: 'gelu erf', tol: 1e-6, run: (b, r) => b.gelu(act(b, r, [5, 99], 4), 'none') },
+  {
+    name: 'rope hd72',
+    tol: 1e-6,
+    run: (b, r) => b.rope(act(b, r, [7, 3 * 72]), act(b, r, [7, 72]), act(b, r, [7, 72])),
+  },
+  ...[
+    { t: 1, s: 9, nh: 4, nkv: 2, hd: 32, causal: true },
+    { t: 13, s: 13, nh: 4, nkv: 2, hd: 32, causal: true },
+    { t: 5, s: 21, nh: 8, nkv: 1, hd: 64, causal: true },
+    { t: 37, s: 37, nh: 2, nkv: 2, hd: 72, causal: false },
+  ].map(
+    (c): OpCase => ({
+      name: `attention t${c.t} s${c.s} nh${c.nh} nkv${c.nkv} hd${c.hd}${c.causal ? ' causal' : ''}`,
+      tol: 1e-5,
+      run: (b, r) =>
+        b.attention(act(b, r, [c.t, c.nh * c.hd]), act(b, r, [c.s + 3, c.nkv * c.hd]), act(b, r, [c.s + 3, c.nkv * c.hd]), {
+          nHeads: c.nh,
+          nKvHeads: c.nkv,
+          headDim: c.hd,
+          scale: c.hd ** -0.5,
+          kvLen: c.s,
+          causal: c.causal,
+        }),
+    }),
+  ),
+  {
+    name: 'attention segments',
+    tol: 1e-5,
+    run: (b, r) =>
+      b.attention(act(b, r, [24, 2 * 16]), act(b, r, [24, 2 * 16]), act(b, r, [24, 2 * 16]), {
+        nHeads: 2,
+        nKvHeads: 2,
+        headDim: 16,
+        scale: 0.25,
+        kvLen: 24,
+        causal: false,
+        segments: [0, 6, 10, 24],
+      }),
+  },
+  {
+    name: 'writeRows',
+    tol: 0,
+    run: (b, r) => {
+      const dst = b.zeros([10, 12]);
+      b.writeRows(dst, 3, act(b, r, [4, 12]));
+      b.writeRows(dst, 9, act(b, r, [1, 12]));
+      return dst;
+    },
+  },
+  { name: 'sliceRows', tol: 0, run: (b, r) => b.sliceRows(act(b, r, [10, 7]), 4, 3) },
+  {
+    name: 'scatterRows set+add',
+    tol: 1e-7,
+    run: (b, r) => {
+      const dst = act(b, r, [12, 16]);
+      b.scatterRows(dst, ints(b, [1, 5, 11]), act(b, r, [3, 16]), false);
+      b.scatterRows(dst, ints(b, [0, 5]), act(b, r, [2, 16]), true);
+      return dst;
+    },
+  },
+  {
+    name: 'routerTopk',
+    tol: 1e-6,
+    run: (b, r) => {
+      const { ids, weights } = b.routerTopk(act(b, r, [7, 8], 3), 2);
+      return [ids, weights];
+    },
+  },
+  ...(['f32', 'bf16', 'q8_0'] as DType[]).map(
+    (dt): OpCase => ({
+      name: `moe ${dt}`,
+      tol: 1e-5,
+      run: (b, r) => {
+        const [e, h, inter, t, k] = [6, 64, 96, 5, 2];
+        const gateUp = weight(b, r, e * 2 * inter, h, dt).reshape([e, 2 * inter, h]);
+        const down = weight(b, r, e * h, inter, dt).reshape([e, h, inter]);
+        const ids = ints(b, [0, 5, 2, 3, 5, 1, 4, 0, 2, 2].slice(0, t * k), [t, k]);
+        const w = act(b, r, [t, k]);
+        return b.moe(act(b, r, [t, h]), ids, w, gateUp, down);
+      },
+    }),
+  ),
+  { name: 'argmax', tol: 0, run: (b, r) => b.argmax(act(b, r, [4, 1000])) },
+];
+
+async function readAll(x: Tensor | Tensor[]): Promise<(Float32Array | Int32Array)[]> {
+  return Promise.all((Array.isArray(x) ? x : [x]).map((t) => t.read()));
+}
+
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let maxDiff = 0;
+  let maxRef = 0;
+  for (let i = 0; i < b.length; i++) {
+    maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
+    maxRef = Math.max(maxRef, Math.abs(b[i]));
+  }
+  return maxDiff / (maxRef || 1);
+}
+
+/** Run every case (that the backend supports) on `make()` and on ref with the same seed. */
+export function describeOpSuite(name: string, make: () => Promise<Backend | null>, opts: { skip?: (c: OpCase) => boolean } = {}): void {
+  describe(`op harness: ${name} vs ref`, () => {
+    let be: Backend | null = null;
+    const ref = new RefBackend();
+    beforeAll(async () => {
+      be = await make();
+    });
+    afterAll(() => be?.destroy());
+    for (const c of opCases) {
+      it(c.name, async (ctx) => {
+        if (!be) return ctx.skip(`${name} backend not available`);
+        if (opts.skip?.(c)) return ctx.skip('not supported by this backend');
+        const want = await readAll(c.run(ref, rng(1234)));
+        const got = await readAll(c.run(be, rng(1234)));
+        expect(got.length).toBe(want.length);
+        for (let i = 0; i < want.length; i++) {
+          expect(got[i].length).toBe(want[i].length);
+          expect(relErr(got[i], want[i])).toBeLessThanOrEqual(c.tol);
+        }
+      });
+    }
+  });
+}

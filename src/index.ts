@@ -1,0 +1,12 @@
+// Public API of the qwen3-vl package.
+export { loadModel, type LoadOptions } from './models/qwen3vl/load.js';
+export { Qwen3VLModel, type ForwardInputs, type ForwardOutput, type EncodedVision } from './models/qwen3vl/model.js';
+export { InputError, ropeIndex } from './models/qwen3vl/positions.js';
+export { KvCache } from './nn/kvCache.js';
+export { createBackend, type BackendName, type Backend } from './backend/index.js';
+export { loadConfig, parseConfig, ConfigError, type ModelConfig, type TextConfig, type VisionConfig } from './config/config.js';
+export { loadGenerationConfig, type GenerationConfig } from './config/generation.js';
+export { Checkpoint, SafetensorsFile, SafetensorsError, SafetensorsWriter, writeSafetensors } from './io/safetensors.js';
+export { WeightError } from './weights/qwen3vl.js';
+export type { WeightFormat } from './weights/convert.js';
+export { tidy, Tensor } from './tensor/tensor.js';

@@ -1,0 +1,31 @@
+// loadModel: open a Qwen3-VL checkpoint folder (config, generation config, safetensors shards) onto a backend.
+
+import { createBackend, type BackendName } from '../../backend/index.js';
+import type { Backend } from '../../backend/backend.js';
+import { loadConfig } from '../../config/config.js';
+import { loadGenerationConfig } from '../../config/generation.js';
+import { Checkpoint } from '../../io/safetensors.js';
+import type { WeightFormat } from '../../weights/convert.js';
+import { loadQwen3VLWeights } from '../../weights/qwen3vl.js';
+import { Qwen3VLModel } from './model.js';
+
+export interface LoadOptions {
+  /** 'ref' (default), 'cpu', 'webgpu', or a backend instance. */
+  readonly backend?: BackendName | Backend;
+  /** Weight format of the large matrices (default: the checkpoint's own, bf16). */
+  readonly dtype?: WeightFormat;
+  readonly onProgress?: (p: { loadedBytes: number; totalBytes: number; tensor: string }) => void;
+}
+
+export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Qwen3VLModel> {
+  const config = await loadConfig(dir);
+  const generationConfig = await loadGenerationConfig(dir);
+  const backend = await createBackend(opts.backend ?? 'ref');
+  const ckpt = await Checkpoint.open(dir);
+  try {
+    const weights = await loadQwen3VLWeights(ckpt, config, backend, { dtype: opts.dtype, onProgress: opts.onProgress });
+    return new Qwen3VLModel(backend, config, weights, { dir, generationConfig });
+  } finally {
+    await ckpt.close();
+  }
+}

@@ -1,0 +1,260 @@
+// Qwen3-VL for conditional generation: vision tower + text decoder joined by placeholder scatter, DeepStack and
+// 3-D MRoPE positions. A forward pass records ops on the backend; only the logits are read back.
+
+import type { Backend } from '../../backend/backend.js';
+import type { ModelConfig } from '../../config/config.js';
+import type { GenerationConfig } from '../../config/generation.js';
+import { KvCache } from '../../nn/kvCache.js';
+import { mropeTables } from '../../nn/rope.js';
+import { noTrace, type Trace } from '../../nn/trace.js';
+import { tidy, type Tensor } from '../../tensor/tensor.js';
+import type { Qwen3VLWeights } from '../../weights/qwen3vl.js';
+import { InputError, decodePositions, ropeIndex } from './positions.js';
+import { type DeepStack, TextDecoder } from './text.js';
+import { VisionTower, type VisionOutput } from './vision.js';
+
+export type Ids = readonly number[] | Int32Array;
+export type Grid = readonly number[];
+
+export interface ForwardInputs {
+  readonly inputIds: Ids;
+  /** Explicit positions [3][S] (t, h, w) or [S] (text); otherwise computed from ids and grids. */
+  readonly positionIds?: readonly Ids[] | Ids;
+  /** Accepted for compatibility with the reference processor; positions derive from the ids and grids. */
+  readonly mmTokenTypeIds?: Ids;
+  readonly pixelValues?: Float32Array;
+  readonly imageGridThw?: readonly Grid[];
+  readonly pixelValuesVideos?: Float32Array;
+  readonly videoGridThw?: readonly Grid[];
+  /** Continue this cache (its length is where the new tokens start); a fresh one is used if absent. */
+  readonly cache?: KvCache;
+  /** Which positions get logits: every one (default for a forward) or only the last. */
+  readonly logits?: 'all' | 'last';
+  /** Receives named intermediates; must read (snapshot) them synchronously. */
+  readonly trace?: Trace;
+}
+
+export interface ForwardOutput {
+  /** [rows, vocab] row-major. */
+  readonly logits: Float32Array;
+  readonly rows: number;
+  readonly vocab: number;
+  /** The rope delta of this prompt (also stored in the cache). */
+  readonly ropeDelta: number;
+}
+
+export interface EncodedVision {
+  readonly merged: Float32Array; // [tokens, H]
+  readonly deepstack: Float32Array[];
+  readonly tokens: number;
+}
+
+export class Qwen3VLModel {
+  readonly text: TextDecoder;
+  readonly vision: VisionTower;
+
+  constructor(
+    readonly backend: Backend,
+    readonly config: ModelConfig,
+    readonly weights: Qwen3VLWeights,
+    /** The checkpoint folder and its generation defaults, when loaded from disk. */
+    readonly source: { readonly dir: string; readonly generationConfig: GenerationConfig } | null = null,
+  ) {
+    this.text = new TextDecoder(backend, config.text, weights.text);
+    this.vision = new VisionTower(backend, config.vision, weights.vision);
+  }
+
+  /** Free every weight and the backend's resources. */
+  dispose(): void {
+    this.backend.destroy();
+  }
+
+  /** A KV cache for up to `maxLength` tokens (default: the config's max_position_embeddings). */
+  createCache(maxLength = this.config.text.maxPositionEmbeddings): KvCache {
+    const t = this.config.text;
+    return new KvCache(this.backend, t.numHiddenLayers, t.numKeyValueHeads * t.headDim, maxLength);
+  }
+
+  /** Prefill (or continue) with a prompt that may hold images and videos. */
+  async forward(inp: ForwardInputs): Promise<ForwardOutput> {
+    const own = !inp.cache;
+    const cache = inp.cache ?? this.createCache();
+    try {
+      const logits = this.record(inp, cache);
+      const data = await logits.readF32();
+      logits.dispose();
+      return { logits: data, rows: logits.rows, vocab: logits.cols, ropeDelta: cache.ropeDelta };
+    } finally {
+      if (own) cache.dispose();
+    }
+  }
+
+  /** One decoding step: feed `ids` after the cache's tokens; logits of the last new token. */
+  async decode(cache: KvCache, ids: Ids): Promise<Float32Array> {
+    return (await this.forward({ inputIds: ids, cache, logits: 'last' })).logits;
+  }
+
+  /** Greedy decoding with the KV cache: `maxNewTokens` ids (stops early on one of `stopIds`). */
+  async generateGreedy(inp: ForwardInputs, maxNewTokens: number, stopIds: readonly number[] = []): Promise<number[]> {
+    const cache = inp.cache ?? this.createCache();
+    try {
+      let logits = (await this.forward({ ...inp, cache, logits: 'last' })).logits;
+      const out: number[] = [];
+      while (out.length < maxNewTokens) {
+        const next = argmax(logits);
+        out.push(next);
+        if (stopIds.includes(next) || out.length === maxNewTokens) break;
+        logits = await this.decode(cache, [next]);
+      }
+      return out;
+    } finally {
+      if (!inp.cache) cache.dispose();
+    }
+  }
+
+  /** Run the vision tower alone: merged tokens and DeepStack features of images (or video grids). */
+  async encodeImages(pixelValues: Float32Array, gridThw: readonly Grid[]): Promise<EncodedVision> {
+    const out = this.vision.forward(pixelValues, gridThw, noTrace);
+    try {
+      return {
+        merged: await out.merged.readF32(),
+        deepstack: await Promise.all(out.deepstack.map((d) => d.readF32())),
+        tokens: out.merged.rows,
+      };
+    } finally {
+      out.merged.dispose();
+      out.deepstack.forEach((d) => d.dispose());
+    }
+  }
+
+  /** Record the whole forward pass; returns the logits tensor. */
+  private record(inp: ForwardInputs, cache: KvCache): Tensor {
+    const cfg = this.config;
+    const b = this.backend;
+    const trace = inp.trace ?? noTrace;
+    const ids = toIds(inp.inputIds, 'inputIds');
+    if (ids.length === 0) throw new InputError('inputIds is empty');
+    const vocab = cfg.text.vocabSize;
+    for (let i = 0; i < ids.length; i++) {
+      if (ids[i] < 0 || ids[i] >= vocab) throw new InputError(`inputIds[${i}] = ${ids[i]} is outside the vocabulary [0, ${vocab})`);
+    }
+    const images = inp.imageGridThw ?? [];
+    const videos = inp.videoGridThw ?? [];
+    if (!!inp.pixelValues !== images.length > 0) throw new InputError('pixelValues and imageGridThw must be given together');
+    if (!!inp.pixelValuesVideos !== videos.length > 0) throw new InputError('pixelValuesVideos and videoGridThw must be given together');
+    const nImgTok = count(ids, cfg.imageTokenId);
+    const nVidTok = count(ids, cfg.videoTokenId);
+    if (nImgTok && !inp.pixelValues) throw new InputError(`inputIds hold ${nImgTok} image token(s) (id ${cfg.imageTokenId}) but no pixelValues were given`);
+    if (nVidTok && !inp.pixelValuesVideos) throw new InputError(`inputIds hold ${nVidTok} video token(s) (id ${cfg.videoTokenId}) but no pixelValuesVideos were given`);
+    if ((nImgTok || nVidTok) && cache.length > 0 && !inp.positionIds) {
+      throw new InputError('images and videos are only supported in the first forward of a cache (the prefill)');
+    }
+
+    // Positions first: they validate token counts against the grids before any work is recorded.
+    let positions: [ArrayLike<number>, ArrayLike<number>, ArrayLike<number>];
+    if (inp.positionIds) {
+      positions = toPositions(inp.positionIds, ids.length);
+      // Later tokens continue after the largest given position.
+      let max = -Infinity;
+      for (const row of positions) for (let i = 0; i < row.length; i++) max = Math.max(max, row[i]);
+      cache.ropeDelta = max + 1 - (cache.length + ids.length);
+    } else if (nImgTok || nVidTok || images.length || videos.length) {
+      const tok = { imageTokenId: cfg.imageTokenId, videoTokenId: cfg.videoTokenId, spatialMergeSize: cfg.vision.spatialMergeSize };
+      const r = ropeIndex(ids, tok, images, videos);
+      positions = r.positions;
+      cache.ropeDelta = r.ropeDelta;
+    } else {
+      positions = decodePositions(cache.length, ids.length, cache.ropeDelta);
+    }
+    const expectTokens = (grids: readonly Grid[]) => grids.reduce((a, [t, h, w]) => a + (t * h * w) / cfg.vision.spatialMergeSize ** 2, 0);
+    if (nImgTok !== expectTokens(images)) throw new InputError(`inputIds hold ${nImgTok} image tokens, but imageGridThw needs ${expectTokens(images)}`);
+    if (nVidTok !== expectTokens(videos)) throw new InputError(`inputIds hold ${nVidTok} video tokens, but videoGridThw needs ${expectTokens(videos)}`);
+
+    const t = cfg.text;
+    const rope = mropeTables(positions, t.headDim, t.ropeTheta, t.mropeSection);
+    return tidy(() => {
+      // Images and videos go through the tower in separate calls, as the reference does.
+      const img = inp.pixelValues ? this.vision.forward(inp.pixelValues, images, trace, 'pixelValues') : null;
+      const vid = inp.pixelValuesVideos ? this.vision.forward(inp.pixelValuesVideos, videos, trace, 'pixelValuesVideos') : null;
+      const x = this.text.embed(ids);
+      const deepstack = this.placeVisual(x, ids, img, vid);
+      const cos = b.upload(rope.cos, [ids.length, t.headDim], 'f32');
+      const sin = b.upload(rope.sin, [ids.length, t.headDim], 'f32');
+      let h = this.text.forward(x, cos, sin, cache, deepstack, trace);
+      if (inp.logits === 'last') h = b.sliceRows(h, h.rows - 1, 1);
+      const logits = this.text.logits(h);
+      if (inp.logits !== 'last') trace('logits', logits);
+      return logits;
+    });
+  }
+
+  /** Replace placeholder embeddings with visual tokens; return the rows and per-level features for DeepStack. */
+  private placeVisual(x: Tensor, ids: Int32Array, img: VisionOutput | null, vid: VisionOutput | null): DeepStack | null {
+    if (!img && !vid) return null;
+    const b = this.backend;
+    const { imageTokenId, videoTokenId } = this.config;
+    const imgRows: number[] = [];
+    const vidRows: number[] = [];
+    const allRows: number[] = [];
+    // DeepStack rows interleave images and videos in sequence order; remember where each comes from.
+    const order: [0 | 1, number][] = [];
+    ids.forEach((id, i) => {
+      if (id === imageTokenId) order.push([0, imgRows.push(i) - 1]);
+      else if (id === videoTokenId) order.push([1, vidRows.push(i) - 1]);
+      else return;
+      allRows.push(i);
+    });
+    if (img) b.scatterRows(x, b.upload(Int32Array.from(imgRows), [imgRows.length], 'i32'), img.merged, false);
+    if (vid) b.scatterRows(x, b.upload(Int32Array.from(vidRows), [vidRows.length], 'i32'), vid.merged, false);
+    const levels = Math.max(img?.deepstack.length ?? 0, vid?.deepstack.length ?? 0);
+    const features: Tensor[] = [];
+    for (let j = 0; j < levels; j++) {
+      if (img && !vid) features.push(img.deepstack[j]);
+      else if (vid && !img) features.push(vid.deepstack[j]);
+      else {
+        // Both: gather rows of each source into sequence order.
+        const f = b.zeros([allRows.length, this.config.text.hiddenSize]);
+        const pos = (src: 0 | 1) => Int32Array.from(order.flatMap(([s], k) => (s === src ? [k] : [])));
+        b.scatterRows(f, b.upload(pos(0), [imgRows.length], 'i32'), img!.deepstack[j], false);
+        b.scatterRows(f, b.upload(pos(1), [vidRows.length], 'i32'), vid!.deepstack[j], false);
+        features.push(f);
+      }
+    }
+    return { rows: b.upload(Int32Array.from(allRows), [allRows.length], 'i32'), features };
+  }
+}
+
+function toIds(x: Ids, what: string): Int32Array {
+  if (x instanceof Int32Array) return x;
+  if (!Array.isArray(x)) throw new InputError(`${what} must be a number[] or Int32Array`);
+  const out = new Int32Array(x.length);
+  x.forEach((v, i) => {
+    if (!Number.isSafeInteger(v)) throw new InputError(`${what}[${i}] = ${String(v)} is not an integer`);
+    out[i] = v;
+  });
+  return out;
+}
+
+function toPositions(p: readonly Ids[] | Ids, n: number): [Int32Array, Int32Array, Int32Array] {
+  if (Array.isArray(p) && p.length > 0 && typeof p[0] !== 'number') {
+    if (p.length !== 3) throw new InputError(`positionIds must be 3 rows (t, h, w) or one row, got ${p.length} rows`);
+    const rows = (p as Ids[]).map((r, i) => toIds(r, `positionIds[${i}]`));
+    if (rows.some((r) => r.length !== n)) throw new InputError(`positionIds rows must each have ${n} entries (one per input id)`);
+    return [rows[0], rows[1], rows[2]];
+  }
+  const one = toIds(p as Ids, 'positionIds');
+  if (one.length !== n) throw new InputError(`positionIds has ${one.length} entries for ${n} input ids`);
+  return [one, one, one];
+}
+
+function count(ids: Int32Array, id: number): number {
+  let n = 0;
+  for (const x of ids) if (x === id) n++;
+  return n;
+}
+
+export function argmax(x: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+  return best;
+}

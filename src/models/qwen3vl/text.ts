@@ -1,0 +1,88 @@
+// The Qwen3 text decoder of Qwen3-VL (spec §5): pre-norm layers with q/k RMSNorm, GQA attention under interleaved
+// MRoPE, a dense SwiGLU or sparse MoE block per layer, and DeepStack features added after the first layers.
+
+import type { Backend } from '../../backend/backend.js';
+import type { TextConfig } from '../../config/config.js';
+import type { KvCache } from '../../nn/kvCache.js';
+import type { Trace } from '../../nn/trace.js';
+import { tidy, type Tensor } from '../../tensor/tensor.js';
+import type { MlpWeights, TextLayerWeights, TextWeights } from '../../weights/qwen3vl.js';
+
+/** Visual rows of the sequence and the DeepStack feature per level ([rows, H] each). */
+export interface DeepStack {
+  readonly rows: Tensor; // i32 [R]
+  readonly features: readonly Tensor[];
+}
+
+export class TextDecoder {
+  constructor(
+    private readonly b: Backend,
+    readonly cfg: TextConfig,
+    private readonly w: TextWeights,
+  ) {}
+
+  /** x [T, H] = embedding rows of token ids. */
+  embed(ids: Int32Array): Tensor {
+    const t = this.b.upload(ids, [ids.length], 'i32');
+    const x = this.b.gatherRows(this.w.embedTokens, t);
+    t.dispose();
+    return x;
+  }
+
+  /**
+   * Run every layer over x [T, H] (the new tokens), appending to `cache`, whose length is the first new token's
+   * index; cos/sin [T, hd] are the rotary tables of the new tokens. Returns the final-normed hidden states.
+   */
+  forward(x: Tensor, cos: Tensor, sin: Tensor, cache: KvCache, deepstack: DeepStack | null, trace: Trace): Tensor {
+    const T = x.rows;
+    cache.reserve(T);
+    const L = this.cfg.numHiddenLayers;
+    trace('hidden_states.0', x);
+    for (let l = 0; l < L; l++) {
+      const prev = x;
+      x = tidy(() => this.layer(l, x, cos, sin, cache));
+      if (prev !== x && l > 0) prev.dispose();
+      if (l < L - 1) trace(`hidden_states.${l + 1}`, x);
+      const ds = deepstack?.features[l];
+      if (ds) this.b.scatterRows(x, deepstack.rows, ds, true);
+    }
+    cache.length += T;
+    const out = this.b.rmsNorm(x, this.w.norm, this.cfg.rmsNormEps);
+    if (L > 0) x.dispose();
+    trace(`hidden_states.${L}`, out);
+    return out;
+  }
+
+  /** logits [rows, V] of final hidden states. */
+  logits(h: Tensor): Tensor {
+    return this.b.linear(h, this.w.lmHead);
+  }
+
+  private layer(l: number, x: Tensor, cos: Tensor, sin: Tensor, cache: KvCache): Tensor {
+    const { b, cfg } = this;
+    const w: TextLayerWeights = this.w.layers[l];
+    const eps = cfg.rmsNormEps;
+    const a = b.rmsNorm(x, w.inputLayernorm, eps);
+    const q = b.rope(b.rmsNorm(b.linear(a, w.qProj), w.qNorm, eps), cos, sin); // [T, nh·hd]
+    const k = b.rope(b.rmsNorm(b.linear(a, w.kProj), w.kNorm, eps), cos, sin); // [T, nkv·hd]
+    const v = b.linear(a, w.vProj); // [T, nkv·hd]
+    const kv = cache.append(l, k, v);
+    const o = b.attention(q, kv.k, kv.v, {
+      nHeads: cfg.numAttentionHeads,
+      nKvHeads: cfg.numKeyValueHeads,
+      headDim: cfg.headDim,
+      scale: 1 / Math.sqrt(cfg.headDim),
+      kvLen: cache.length + x.rows,
+      causal: true,
+    });
+    const h = b.add(x, b.linear(o, w.oProj));
+    return b.add(h, this.mlp(w.mlp, b.rmsNorm(h, w.postAttentionLayernorm, eps)));
+  }
+
+  private mlp(m: MlpWeights, a: Tensor): Tensor {
+    const b = this.b;
+    if (m.kind === 'dense') return b.linear(b.swiglu(b.linear(a, m.gateUp)), m.down);
+    const { ids, weights } = b.routerTopk(b.linear(a, m.router), this.cfg.moe!.numExpertsPerTok);
+    return b.moe(a, ids, weights, m.gateUp, m.down);
+  }
+}

@@ -1,0 +1,267 @@
+// The one mapping from Qwen3-VL checkpoint tensor names to model fields. Binding is strict: every expected tensor
+// must exist with its shape, and every tensor in the checkpoint must be used; errors name the tensors.
+
+import type { Backend } from '../backend/backend.js';
+import type { ModelConfig } from '../config/config.js';
+import { isMoeLayer } from '../config/config.js';
+import type { Checkpoint, RawTensor, StDType } from '../io/safetensors.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { keep } from '../tensor/tensor.js';
+import { type Combine, type WeightFormat, type Role, concatRows, convertWeight, formatFor, transposeLast2 } from './convert.js';
+
+export class WeightError extends Error {
+  constructor(
+    message: string,
+    readonly tensors: readonly string[] = [],
+  ) {
+    super(message);
+    this.name = 'WeightError';
+  }
+}
+
+export interface LinearWeights {
+  readonly weight: Tensor; // [out, in]
+  readonly bias?: Tensor; // [out]
+}
+export interface NormWeights {
+  readonly weight: Tensor;
+  readonly bias?: Tensor;
+}
+export type MlpWeights =
+  | { readonly kind: 'dense'; readonly gateUp: Tensor /* [2I, H]: gate rows then up rows */; readonly down: Tensor /* [H, I] */ }
+  | { readonly kind: 'moe'; readonly router: Tensor /* [E, H] */; readonly gateUp: Tensor /* [E, 2I, H] */; readonly down: Tensor /* [E, H, I] */ };
+
+export interface TextLayerWeights {
+  readonly inputLayernorm: Tensor;
+  readonly postAttentionLayernorm: Tensor;
+  readonly qProj: Tensor;
+  readonly kProj: Tensor;
+  readonly vProj: Tensor;
+  readonly oProj: Tensor;
+  readonly qNorm: Tensor;
+  readonly kNorm: Tensor;
+  readonly mlp: MlpWeights;
+}
+
+export interface TextWeights {
+  readonly embedTokens: Tensor; // [V, H]
+  readonly layers: readonly TextLayerWeights[];
+  readonly norm: Tensor;
+  readonly lmHead: Tensor; // [V, H]; the same tensor as embedTokens when tied
+}
+
+export interface MergerWeights {
+  readonly norm: NormWeights;
+  readonly linearFc1: LinearWeights;
+  readonly linearFc2: LinearWeights;
+}
+
+export interface VisionBlockWeights {
+  readonly norm1: NormWeights;
+  readonly norm2: NormWeights;
+  /** The checkpoint's fused qkv, split into its q, k and v rows. */
+  readonly q: LinearWeights;
+  readonly k: LinearWeights;
+  readonly v: LinearWeights;
+  readonly proj: LinearWeights;
+  readonly linearFc1: LinearWeights;
+  readonly linearFc2: LinearWeights;
+}
+
+export interface VisionWeights {
+  readonly patchEmbed: LinearWeights; // Conv3d flattened to [Hv, C·T·P·P]
+  readonly posEmbed: Tensor; // [numPos, Hv]
+  readonly blocks: readonly VisionBlockWeights[];
+  readonly merger: MergerWeights;
+  readonly deepstackMergers: readonly MergerWeights[];
+}
+
+export interface Qwen3VLWeights {
+  readonly text: TextWeights;
+  readonly vision: VisionWeights;
+}
+
+export interface LoadWeightsOptions {
+  /** Target weight format of the large matrices; default keeps the checkpoint's bf16. */
+  readonly dtype?: WeightFormat;
+  readonly onProgress?: (p: { loadedBytes: number; totalBytes: number; tensor: string }) => void;
+}
+
+/** One field to fill: the checkpoint tensors it reads and how they become one backend tensor. */
+interface Slot {
+  readonly names: readonly string[];
+  readonly shapes: readonly (readonly number[])[];
+  readonly role: Role;
+  /** Shape of the uploaded tensor. */
+  readonly shape: readonly number[];
+  /** Host-side layout change from the checkpoint tensors (concatenation, transposition); f32 in, f32 out. */
+  readonly combine?: Combine;
+}
+
+const LM = 'model.language_model';
+const VIS = 'model.visual';
+
+/** Build the weight tree: validate every name and shape first, then read and upload tensor by tensor. */
+export async function loadQwen3VLWeights(ckpt: Checkpoint, cfg: ModelConfig, backend: Backend, opts: LoadWeightsOptions = {}): Promise<Qwen3VLWeights> {
+  const slots = new Map<string, Slot>();
+  const add = (key: string, s: Slot) => slots.set(key, s);
+  const single = (key: string, name: string, shape: readonly number[], role: Role) => add(key, { names: [name], shapes: [shape], role, shape });
+
+  const t = cfg.text;
+  const [H, V, hd] = [t.hiddenSize, t.vocabSize, t.headDim];
+  const tied = cfg.tieWordEmbeddings || !ckpt.has('lm_head.weight');
+  single('embed', `${LM}.embed_tokens.weight`, [V, H], 'embedding');
+  if (!tied) single('lmHead', 'lm_head.weight', [V, H], 'lmHead');
+  single('norm', `${LM}.norm.weight`, [H], 'norm');
+  for (let l = 0; l < t.numHiddenLayers; l++) {
+    const p = `${LM}.layers.${l}`;
+    single(`l${l}.in`, `${p}.input_layernorm.weight`, [H], 'norm');
+    single(`l${l}.post`, `${p}.post_attention_layernorm.weight`, [H], 'norm');
+    single(`l${l}.q`, `${p}.self_attn.q_proj.weight`, [t.numAttentionHeads * hd, H], 'linear');
+    single(`l${l}.k`, `${p}.self_attn.k_proj.weight`, [t.numKeyValueHeads * hd, H], 'linear');
+    single(`l${l}.v`, `${p}.self_attn.v_proj.weight`, [t.numKeyValueHeads * hd, H], 'linear');
+    single(`l${l}.o`, `${p}.self_attn.o_proj.weight`, [H, t.numAttentionHeads * hd], 'linear');
+    single(`l${l}.qn`, `${p}.self_attn.q_norm.weight`, [hd], 'norm');
+    single(`l${l}.kn`, `${p}.self_attn.k_norm.weight`, [hd], 'norm');
+    if (isMoeLayer(t, l)) {
+      const { numExperts: E, moeIntermediateSize: I } = t.moe!;
+      single(`l${l}.router`, `${p}.mlp.gate.weight`, [E, H], 'router');
+      // Hub layout is input-major ([E, H, 2I], x @ W); store output-major rows so `linear`-style kernels apply.
+      add(`l${l}.gateUp`, { names: [`${p}.mlp.experts.gate_up_proj`], shapes: [[E, H, 2 * I]], role: 'linear', shape: [E, 2 * I, H], combine: (([w]) => transposeLast2(w, E, H, 2 * I)) as Combine });
+      add(`l${l}.down`, { names: [`${p}.mlp.experts.down_proj`], shapes: [[E, I, H]], role: 'linear', shape: [E, H, I], combine: (([w]) => transposeLast2(w, E, I, H)) as Combine });
+    } else {
+      const I = t.intermediateSize;
+      // gate and up share one matmul: rows [0, I) gate, [I, 2I) up.
+      add(`l${l}.gateUp`, { names: [`${p}.mlp.gate_proj.weight`, `${p}.mlp.up_proj.weight`], shapes: [[I, H], [I, H]], role: 'linear', shape: [2 * I, H], combine: concatRows });
+      single(`l${l}.down`, `${p}.mlp.down_proj.weight`, [H, I], 'linear');
+    }
+  }
+
+  const v = cfg.vision;
+  const Hv = v.hiddenSize;
+  const patchIn = v.inChannels * v.temporalPatchSize * v.patchSize * v.patchSize;
+  const M = Hv * v.spatialMergeSize ** 2;
+  add('patch.w', { names: [`${VIS}.patch_embed.proj.weight`], shapes: [[Hv, v.inChannels, v.temporalPatchSize, v.patchSize, v.patchSize]], role: 'linear', shape: [Hv, patchIn] });
+  single('patch.b', `${VIS}.patch_embed.proj.bias`, [Hv], 'bias');
+  single('pos', `${VIS}.pos_embed.weight`, [v.numPositionEmbeddings, Hv], 'table');
+  const linear = (key: string, name: string, out: number, inp: number) => {
+    single(`${key}.w`, `${name}.weight`, [out, inp], 'linear');
+    single(`${key}.b`, `${name}.bias`, [out], 'bias');
+  };
+  const norm = (key: string, name: string, n: number) => {
+    single(`${key}.w`, `${name}.weight`, [n], 'norm');
+    single(`${key}.b`, `${name}.bias`, [n], 'bias');
+  };
+  for (let b = 0; b < v.depth; b++) {
+    const p = `${VIS}.blocks.${b}`;
+    norm(`b${b}.n1`, `${p}.norm1`, Hv);
+    norm(`b${b}.n2`, `${p}.norm2`, Hv);
+    (['q', 'k', 'v'] as const).forEach((part, i) => {
+      const rows = <T extends Float32Array | Uint16Array>(w: T, width: number) => w.slice(i * Hv * width, (i + 1) * Hv * width) as T;
+      add(`b${b}.${part}.w`, { names: [`${p}.attn.qkv.weight`], shapes: [[3 * Hv, Hv]], role: 'linear', shape: [Hv, Hv], combine: (([w]) => rows(w, Hv)) as Combine });
+      add(`b${b}.${part}.b`, { names: [`${p}.attn.qkv.bias`], shapes: [[3 * Hv]], role: 'bias', shape: [Hv], combine: (([w]) => rows(w, 1)) as Combine });
+    });
+    linear(`b${b}.proj`, `${p}.attn.proj`, Hv, Hv);
+    linear(`b${b}.fc1`, `${p}.mlp.linear_fc1`, v.intermediateSize, Hv);
+    linear(`b${b}.fc2`, `${p}.mlp.linear_fc2`, Hv, v.intermediateSize);
+  }
+  const merger = (key: string, name: string, normSize: number) => {
+    norm(`${key}.n`, `${name}.norm`, normSize);
+    linear(`${key}.fc1`, `${name}.linear_fc1`, M, M);
+    linear(`${key}.fc2`, `${name}.linear_fc2`, v.outHiddenSize, M);
+  };
+  merger('merger', `${VIS}.merger`, Hv);
+  v.deepstackVisualIndexes.forEach((_, j) => merger(`ds${j}`, `${VIS}.deepstack_merger_list.${j}`, M));
+
+  validate(ckpt, slots, tied);
+
+  // Read in file order so shards stream sequentially.
+  const order = [...slots.entries()].sort(([, a], [, b]) => {
+    const ia = ckpt.info(a.names[0]);
+    const ib = ckpt.info(b.names[0]);
+    return ia.file === ib.file ? ia.offset - ib.offset : ia.file < ib.file ? -1 : 1;
+  });
+  const totalBytes = ckpt.byteLength;
+  let loadedBytes = 0;
+  const out = new Map<string, Tensor>();
+  try {
+    for (const [key, slot] of order) {
+      const raws: RawTensor[] = [];
+      for (const n of slot.names) raws.push(await ckpt.read(n));
+      const src = raws[0].dtype === 'F32' ? 'f32' : raws[0].dtype === 'F16' ? 'f16' : 'bf16';
+      const fmt = formatFor(slot.role, slot.shape, opts.dtype, backend.capabilities().weightDTypes.includes(src) ? src : 'f32');
+      out.set(key, keep(convertWeight(backend, raws, slot.shape, fmt, slot.combine)));
+      for (const r of raws) loadedBytes += r.bytes.byteLength;
+      opts.onProgress?.({ loadedBytes, totalBytes, tensor: slot.names[0] });
+    }
+  } catch (e) {
+    for (const x of out.values()) x.dispose();
+    throw e;
+  }
+
+  const g = (k: string) => out.get(k)!;
+  const lin = (k: string): LinearWeights => ({ weight: g(`${k}.w`), bias: g(`${k}.b`) });
+  const nrm = (k: string): NormWeights => ({ weight: g(`${k}.w`), bias: g(`${k}.b`) });
+  const mergerW = (k: string): MergerWeights => ({ norm: nrm(`${k}.n`), linearFc1: lin(`${k}.fc1`), linearFc2: lin(`${k}.fc2`) });
+  return {
+    text: {
+      embedTokens: g('embed'),
+      lmHead: tied ? g('embed') : g('lmHead'),
+      norm: g('norm'),
+      layers: Array.from({ length: t.numHiddenLayers }, (_, l) => ({
+        inputLayernorm: g(`l${l}.in`),
+        postAttentionLayernorm: g(`l${l}.post`),
+        qProj: g(`l${l}.q`),
+        kProj: g(`l${l}.k`),
+        vProj: g(`l${l}.v`),
+        oProj: g(`l${l}.o`),
+        qNorm: g(`l${l}.qn`),
+        kNorm: g(`l${l}.kn`),
+        mlp: out.has(`l${l}.router`)
+          ? { kind: 'moe' as const, router: g(`l${l}.router`), gateUp: g(`l${l}.gateUp`), down: g(`l${l}.down`) }
+          : { kind: 'dense' as const, gateUp: g(`l${l}.gateUp`), down: g(`l${l}.down`) },
+      })),
+    },
+    vision: {
+      patchEmbed: { weight: g('patch.w'), bias: g('patch.b') },
+      posEmbed: g('pos'),
+      blocks: Array.from({ length: v.depth }, (_, b) => ({
+        norm1: nrm(`b${b}.n1`),
+        norm2: nrm(`b${b}.n2`),
+        q: lin(`b${b}.q`),
+        k: lin(`b${b}.k`),
+        v: lin(`b${b}.v`),
+        proj: lin(`b${b}.proj`),
+        linearFc1: lin(`b${b}.fc1`),
+        linearFc2: lin(`b${b}.fc2`),
+      })),
+      merger: mergerW('merger'),
+      deepstackMergers: v.deepstackVisualIndexes.map((_, j) => mergerW(`ds${j}`)),
+    },
+  };
+}
+
+const FLOAT_TYPES: readonly StDType[] = ['BF16', 'F16', 'F32'];
+
+function validate(ckpt: Checkpoint, slots: ReadonlyMap<string, Slot>, tied: boolean): void {
+  const missing: string[] = [];
+  const misshapen: string[] = [];
+  const used = new Set<string>();
+  for (const s of slots.values()) {
+    s.names.forEach((n, i) => {
+      used.add(n);
+      if (!ckpt.has(n)) return void missing.push(n);
+      const info = ckpt.info(n);
+      const want = s.shapes[i];
+      if (info.shape.length !== want.length || info.shape.some((d, j) => d !== want[j])) misshapen.push(`${n}: [${info.shape}] in the checkpoint, expected [${want}]`);
+      else if (!FLOAT_TYPES.includes(info.dtype)) misshapen.push(`${n}: dtype ${info.dtype}, expected BF16, F16 or F32`);
+    });
+  }
+  // A tied checkpoint may still carry a copy of the embedding as lm_head.weight.
+  if (tied && ckpt.has('lm_head.weight')) used.add('lm_head.weight');
+  const unused = [...ckpt.tensors.keys()].filter((n) => !used.has(n));
+  const list = (xs: string[]) => xs.slice(0, 8).join('; ') + (xs.length > 8 ? `; … (${xs.length} in all)` : '');
+  if (missing.length) throw new WeightError(`checkpoint ${ckpt.dir} lacks ${missing.length} tensor(s): ${list(missing)}`, missing);
+  if (misshapen.length) throw new WeightError(`checkpoint ${ckpt.dir} has misshapen tensor(s): ${list(misshapen)}`, misshapen);
+  if (unused.length) throw new WeightError(`checkpoint ${ckpt.dir} has ${unused.length} tensor(s) this model does not use: ${list(unused)}`, unused);
+}

@@ -235,24 +235,13 @@ export class Checkpoint {
       await Promise.all(files.map((f) => f.close()));
       throw e;
     }
-    const tensors = new Map<string, TensorInfo>();
-    const byFile = new Map<string, SafetensorsFile>();
-    for (const f of files) {
-      byFile.set(f.file, f);
-      for (const [name, info] of f.tensors) {
-        if (tensors.has(name)) throw new SafetensorsError(`tensor also stored in ${tensors.get(name)!.file}`, f.file, name);
-        if (weightMap && weightMap[name] !== path.basename(f.file)) {
-          throw new SafetensorsError(`tensor not listed for this shard in the index (index says ${weightMap[name] ?? 'nothing'})`, f.file, name);
-        }
-        tensors.set(name, info);
-      }
+    try {
+      const { tensors, byFile } = indexTensors(files, weightMap, index);
+      return new Checkpoint(dir, files, tensors, byFile);
+    } catch (e) {
+      await Promise.all(files.map((f) => f.close()));
+      throw e;
     }
-    if (weightMap) {
-      for (const [name, shard] of Object.entries(weightMap)) {
-        if (!tensors.has(name)) throw new SafetensorsError(`index lists tensor in '${shard}', but that shard does not hold it`, index, name);
-      }
-    }
-    return new Checkpoint(dir, files, tensors, byFile);
   }
 
   has(name: string): boolean {
@@ -279,6 +268,28 @@ export class Checkpoint {
   async close(): Promise<void> {
     await Promise.all(this.files.map((f) => f.close()));
   }
+}
+
+/** Map tensor names to their shard, checking that shards and index agree. */
+function indexTensors(files: SafetensorsFile[], weightMap: Record<string, string> | null, index: string) {
+  const tensors = new Map<string, TensorInfo>();
+  const byFile = new Map<string, SafetensorsFile>();
+  for (const f of files) {
+    byFile.set(f.file, f);
+    for (const [name, info] of f.tensors) {
+      if (tensors.has(name)) throw new SafetensorsError(`tensor also stored in ${tensors.get(name)!.file}`, f.file, name);
+      if (weightMap && weightMap[name] !== path.basename(f.file)) {
+        throw new SafetensorsError(`tensor not listed for this shard in the index (index says ${weightMap[name] ?? 'nothing'})`, f.file, name);
+      }
+      tensors.set(name, info);
+    }
+  }
+  if (weightMap) {
+    for (const [name, shard] of Object.entries(weightMap)) {
+      if (!tensors.has(name)) throw new SafetensorsError(`index lists tensor in '${shard}', but that shard does not hold it`, index, name);
+    }
+  }
+  return { tensors, byFile };
 }
 
 async function readText(file: string): Promise<string> {

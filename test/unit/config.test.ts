@@ -7,6 +7,8 @@ import { parseGenerationConfig } from '../../src/config/generation.js';
 import { fixturesRoot } from '../helpers/fixtures.js';
 
 const read = (c: string, f = 'config.json') => JSON.parse(readFileSync(path.join(fixturesRoot, c, f), 'utf8'));
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- free-form JSON edited by the cases
+type Json = Record<string, any>;
 const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x));
 
 describe('config', () => {
@@ -49,7 +51,7 @@ describe('config', () => {
     expect(c.text.headDim).toBe(128);
   });
 
-  const bad: [string, (r: Record<string, any>) => void, RegExp][] = [
+  const bad: [string, (r: Json) => void, RegExp][] = [
     ['unsupported model_type', (r) => (r.model_type = 'qwen2_5_vl'), /model_type 'qwen2_5_vl' is not supported/],
     ['mrope_section not summing to head_dim/2', (r) => (r.text_config.rope_scaling.mrope_section = [6, 5, 4]), /mrope_section \[6,5,4\] sums to 15, but head_dim\/2 is 16/],
     ['unsupported rope_type', (r) => (r.text_config.rope_scaling.rope_type = 'yarn'), /rope_type 'yarn' is not supported/],

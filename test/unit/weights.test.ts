@@ -13,7 +13,7 @@ const src = path.join(fixturesRoot, 'tiny-dense-untied-text');
 let tmp: string;
 let tensors: { name: string; dtype: StDType; shape: number[]; data: Uint8Array }[];
 
-async function variant(name: string, edit: (t: typeof tensors) => typeof tensors, config?: (c: any) => void): Promise<string> {
+async function variant(name: string, edit: (t: typeof tensors) => typeof tensors, config?: (c: Record<string, unknown>) => void): Promise<string> {
   const d = path.join(tmp, name);
   mkdirSync(d);
   const cfg = JSON.parse(readFileSync(path.join(src, 'config.json'), 'utf8'));

@@ -1,11 +1,2 @@
-// Seeded uniform [0, 1) generator (mulberry32) so test inputs are reproducible across backends.
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Seeded inputs for tests: the engine's own generator, so values are reproducible across backends.
+export { mulberry32 as rng } from '../../src/generate/rng.js';

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { loadModel } from '../../src/models/qwen3vl/load.js';
 import type { Qwen3VLModel } from '../../src/models/qwen3vl/model.js';
-import { argmax } from '../../src/models/qwen3vl/model.js';
+import { argmax } from '../../src/tensor/math.js';
 import { ropeIndex } from '../../src/models/qwen3vl/positions.js';
 import { type Golden, fixturesRoot, loadGolden, modelCases, relErr, testBackend } from '../helpers/fixtures.js';
 

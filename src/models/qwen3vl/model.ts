@@ -7,6 +7,7 @@ import type { GenerationConfig } from '../../config/generation.js';
 import { KvCache } from '../../nn/kvCache.js';
 import { mropeTables } from '../../nn/rope.js';
 import { noTrace, type Trace } from '../../nn/trace.js';
+import { argmax } from '../../tensor/math.js';
 import { tidy, type Tensor } from '../../tensor/tensor.js';
 import type { Qwen3VLWeights } from '../../weights/qwen3vl.js';
 import { InputError, decodePositions, ropeIndex } from './positions.js';
@@ -251,10 +252,4 @@ function count(ids: Int32Array, id: number): number {
   let n = 0;
   for (const x of ids) if (x === id) n++;
   return n;
-}
-
-export function argmax(x: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
-  return best;
 }

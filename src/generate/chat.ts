@@ -1,0 +1,207 @@
+// The generation loop: prepare the chat, prefill, then sample and decode token by token, streaming typed events
+// (answer text, reasoning, tool calls, usage, finish reason). CLI, server and web page are thin adapters over it.
+
+import type { GenerationConfig } from '../config/generation.js';
+import type { Qwen3VLModel, ForwardInputs } from '../models/qwen3vl/model.js';
+import { OutputParser, type ToolCall } from './output.js';
+import { Sampler, type SamplingOptions } from './sampler.js';
+import { StopMatcher } from './stop.js';
+
+/** What the loop needs from the processor (see `processor/`). */
+export interface ChatProcessor {
+  readonly tokenizer: {
+    encode(text: string): number[];
+    decode(ids: readonly number[], opts?: { skipSpecialTokens?: boolean }): string;
+    tokenToId?(token: string): number | undefined;
+  };
+  prepare(messages: readonly unknown[], opts: Record<string, unknown>): Promise<PreparedPrompt>;
+}
+
+export interface PreparedPrompt extends Pick<ForwardInputs, 'pixelValues' | 'imageGridThw' | 'pixelValuesVideos' | 'videoGridThw' | 'mmTokenTypeIds'> {
+  readonly inputIds: readonly number[] | Int32Array;
+  readonly text?: string;
+}
+
+export interface ChatOptions extends SamplingOptions {
+  /** Most new tokens (default: the checkpoint's max_new_tokens, else what the context allows). */
+  readonly maxTokens?: number;
+  readonly stop?: readonly string[];
+  /** Function tools in the OpenAI form ({ type: 'function', function: { name, description, parameters } }). */
+  readonly tools?: readonly unknown[];
+  readonly signal?: AbortSignal;
+  /** Reasoning tokens allowed before `</think>` is forced (thinking checkpoints). */
+  readonly thinkingBudget?: number;
+  /** Visual token budget per image (pixels), passed to the processor. */
+  readonly minPixels?: number;
+  readonly maxPixels?: number;
+  /** Extra options for `processor.prepare` (e.g. a remote-image fetch policy). */
+  readonly prepare?: Record<string, unknown>;
+  /** Called once the prompt is prepared, with its token count (before the prefill). */
+  readonly onPrompt?: (tokens: number) => void;
+}
+
+export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'cancelled';
+
+export interface Usage {
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  readonly totalTokens: number;
+}
+
+export type ChatEvent =
+  | { readonly type: 'text'; readonly text: string }
+  | { readonly type: 'reasoning'; readonly text: string }
+  | { readonly type: 'tool_call'; readonly call: ToolCall }
+  | { readonly type: 'usage'; readonly usage: Usage }
+  | { readonly type: 'done'; readonly finishReason: FinishReason; readonly tokens: readonly number[] };
+
+export interface ChatResult {
+  readonly text: string;
+  readonly reasoning: string;
+  readonly toolCalls: readonly ToolCall[];
+  readonly usage: Usage;
+  readonly finishReason: FinishReason;
+  /** Generated token ids (including forced ones, excluding the stop token). */
+  readonly tokens: readonly number[];
+}
+
+/** Options with the checkpoint's generation_config defaults filled in. */
+export function withDefaults(o: ChatOptions, g: GenerationConfig | null): ChatOptions {
+  if (!g) return o;
+  const greedy = !g.doSample;
+  return {
+    ...o,
+    temperature: o.temperature ?? (greedy ? 0 : (g.temperature ?? 1)),
+    topK: o.topK ?? g.topK ?? undefined,
+    topP: o.topP ?? g.topP ?? undefined,
+    minP: o.minP ?? g.minP ?? undefined,
+    repetitionPenalty: o.repetitionPenalty ?? g.repetitionPenalty ?? undefined,
+    maxTokens: o.maxTokens ?? g.maxNewTokens ?? undefined,
+  };
+}
+
+/** Stream a chat completion. Ends with a 'usage' and a 'done' event; cancellation ends it with 'cancelled'. */
+export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor, messages: readonly unknown[], options: ChatOptions = {}): AsyncGenerator<ChatEvent> {
+  const gen = model.source?.generationConfig ?? null;
+  const o = withDefaults(options, gen);
+  const sampler = new Sampler(o);
+  const stop = new StopMatcher(o.stop ?? []);
+  const prompt = await processor.prepare(messages, { addGenerationPrompt: true, tools: o.tools, minPixels: o.minPixels, maxPixels: o.maxPixels, ...o.prepare });
+  const ids = Array.from(prompt.inputIds);
+  o.onPrompt?.(ids.length);
+  const tok = processor.tokenizer;
+  const idOf = (s: string) => {
+    const e = tok.encode(s);
+    return e.length === 1 ? e[0] : undefined;
+  };
+  const eos = new Set<number>([...(gen?.eosTokenIds ?? []), ...[idOf('<|im_end|>'), idOf('<|endoftext|>')].filter((x): x is number => x !== undefined)]);
+  const endThink = idOf('</think>');
+  // A thinking template opens `<think>` in the generation prompt: the output starts inside reasoning.
+  const promptText = prompt.text ?? tok.decode(ids.slice(-4));
+  const parser = new OutputParser({ startInReasoning: /<think>\s*$/.test(promptText), parseTools: true });
+
+  const ctxLimit = model.config.text.maxPositionEmbeddings;
+  const room = ctxLimit - ids.length;
+  if (room <= 0) throw new RangeError(`the prompt has ${ids.length} tokens, but the context holds ${ctxLimit}`);
+  const maxTokens = Math.min(o.maxTokens ?? room, room);
+  if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new RangeError(`maxTokens must be a positive integer (got ${String(o.maxTokens)})`);
+
+  const cache = model.createCache(ids.length + maxTokens);
+  const out: number[] = [];
+  let finish: FinishReason = 'length';
+  let reasoningTokens = 0;
+  const detok = new Detokenizer(tok);
+  try {
+    if (o.signal?.aborted) {
+      finish = 'cancelled';
+    } else {
+      let logits = (await model.forward({ ...prompt, inputIds: ids, cache, logits: 'last' })).logits;
+      while (out.length < maxTokens) {
+        if (o.signal?.aborted) {
+          finish = 'cancelled';
+          break;
+        }
+        let next: number;
+        if (parser.inReasoning && o.thinkingBudget !== undefined && reasoningTokens >= o.thinkingBudget && endThink !== undefined) next = endThink;
+        else next = sampler.sample(logits, ids.concat(out), out);
+        if (eos.has(next)) {
+          finish = 'stop';
+          break;
+        }
+        out.push(next);
+        if (parser.inReasoning) reasoningTokens++;
+        const s = stop.push(detok.push(next));
+        yield* parser.push(s.text);
+        if (s.stopped) {
+          finish = 'stop';
+          break;
+        }
+        if (out.length >= maxTokens) break;
+        // Let timers and I/O run between steps even on synchronous backends.
+        await new Promise((r) => setImmediate(r));
+        logits = await model.decode(cache, [next]);
+      }
+    }
+    if (!stop.stopped) yield* parser.push(stop.push(detok.flush()).text + stop.flush());
+    yield* parser.flush();
+  } finally {
+    cache.dispose();
+  }
+  if (parser.toolCalls > 0 && finish === 'stop') finish = 'tool_calls';
+  yield { type: 'usage', usage: { promptTokens: ids.length, completionTokens: out.length, totalTokens: ids.length + out.length } };
+  yield { type: 'done', finishReason: finish, tokens: out };
+}
+
+/** The whole completion at once. */
+export async function chat(model: Qwen3VLModel, processor: ChatProcessor, messages: readonly unknown[], options: ChatOptions = {}): Promise<ChatResult> {
+  let text = '';
+  let reasoning = '';
+  const toolCalls: ToolCall[] = [];
+  let usage: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
+  let finishReason: FinishReason = 'length';
+  let tokens: readonly number[] = [];
+  for await (const e of streamChat(model, processor, messages, options)) {
+    if (e.type === 'text') text += e.text;
+    else if (e.type === 'reasoning') reasoning += e.text;
+    else if (e.type === 'tool_call') toolCalls.push(e.call);
+    else if (e.type === 'usage') usage = e.usage;
+    else {
+      finishReason = e.finishReason;
+      tokens = e.tokens;
+    }
+  }
+  return { text, reasoning, toolCalls, usage, finishReason, tokens };
+}
+
+/**
+ * Incremental detokenizer: decodes a short window of recent tokens and releases the new suffix once it no longer
+ * ends in an incomplete UTF-8 sequence (U+FFFD), so a multi-byte character split across tokens is never emitted
+ * half.
+ */
+export class Detokenizer {
+  private ids: number[] = [];
+  private prefix = 0;
+  private read = 0;
+
+  constructor(private readonly tok: ChatProcessor['tokenizer']) {}
+
+  push(id: number): string {
+    this.ids.push(id);
+    const before = this.tok.decode(this.ids.slice(this.prefix, this.read), { skipSpecialTokens: true });
+    const after = this.tok.decode(this.ids.slice(this.prefix), { skipSpecialTokens: true });
+    if (after.length > before.length && !after.endsWith('\uFFFD')) {
+      this.prefix = this.read;
+      this.read = this.ids.length;
+      return after.slice(before.length);
+    }
+    return '';
+  }
+
+  /** Whatever is still held (an incomplete character at the very end is emitted as U+FFFD). */
+  flush(): string {
+    const before = this.tok.decode(this.ids.slice(this.prefix, this.read), { skipSpecialTokens: true });
+    const after = this.tok.decode(this.ids.slice(this.prefix), { skipSpecialTokens: true });
+    this.prefix = this.read = this.ids.length;
+    return after.slice(before.length);
+  }
+}

@@ -29,8 +29,8 @@ export interface ForwardInputs {
   readonly videoGridThw?: readonly Grid[];
   /** Continue this cache (its length is where the new tokens start); a fresh one is used if absent. */
   readonly cache?: KvCache;
-  /** Which positions get logits: every one (default for a forward) or only the last. */
-  readonly logits?: 'all' | 'last';
+  /** Which positions get logits: every one (default), only the last, or the last n. */
+  readonly logits?: 'all' | 'last' | number;
   /** Receives named intermediates; must read (snapshot) them synchronously. */
   readonly trace?: Trace;
 }
@@ -135,6 +135,8 @@ export class Qwen3VLModel {
     const trace = inp.trace ?? noTrace;
     const ids = toIds(inp.inputIds, 'inputIds');
     if (ids.length === 0) throw new InputError('inputIds is empty');
+    const keep = inp.logits === 'last' ? 1 : typeof inp.logits === 'number' ? inp.logits : ids.length;
+    if (!Number.isInteger(keep) || keep < 1) throw new InputError(`logits must be 'all', 'last' or a positive row count (got ${String(inp.logits)})`);
     const vocab = cfg.text.vocabSize;
     for (let i = 0; i < ids.length; i++) {
       if (ids[i] < 0 || ids[i] >= vocab) throw new InputError(`inputIds[${i}] = ${ids[i]} is outside the vocabulary [0, ${vocab})`);
@@ -182,9 +184,9 @@ export class Qwen3VLModel {
       const cos = b.upload(rope.cos, [ids.length, t.headDim], 'f32');
       const sin = b.upload(rope.sin, [ids.length, t.headDim], 'f32');
       let h = this.text.forward(x, cos, sin, cache, deepstack, trace);
-      if (inp.logits === 'last') h = b.sliceRows(h, h.rows - 1, 1);
+      if (keep < h.rows) h = b.sliceRows(h, h.rows - keep, keep);
       const logits = this.text.logits(h);
-      if (inp.logits !== 'last') trace('logits', logits);
+      if (keep === ids.length) trace('logits', logits);
       return logits;
     });
   }

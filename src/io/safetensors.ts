@@ -104,7 +104,9 @@ export class SafetensorsFile {
       throw new SafetensorsError(`cannot open: ${(e as Error).message}`, file);
     }
     try {
-      const { size } = await fh.stat();
+      const st = await fh.stat();
+      if (!st.isFile()) throw new SafetensorsError('not a regular file', file);
+      const size = st.size;
       if (size < 8) throw new SafetensorsError(`truncated: ${size} bytes, no header length`, file);
       const lenBuf = Buffer.alloc(8);
       await readExactly(fh, lenBuf, 0, file);
@@ -210,17 +212,19 @@ export class Checkpoint {
     let shardNames: string[];
     let weightMap: Record<string, string> | null = null;
     if (existsSync(index)) {
-      let parsed: { weight_map?: Record<string, string> };
+      let parsed: { weight_map?: Record<string, string> } | null;
       try {
         parsed = JSON.parse(await readText(index));
       } catch (e) {
         throw new SafetensorsError(`not valid JSON (${(e as Error).message})`, index);
       }
-      if (!parsed.weight_map || typeof parsed.weight_map !== 'object') throw new SafetensorsError('no weight_map object', index);
+      if (!parsed || typeof parsed !== 'object' || !parsed.weight_map || typeof parsed.weight_map !== 'object' || Array.isArray(parsed.weight_map)) {
+        throw new SafetensorsError('no weight_map object', index);
+      }
       weightMap = parsed.weight_map;
       shardNames = [...new Set(Object.values(weightMap))];
       for (const s of shardNames) {
-        if (typeof s !== 'string' || s.includes('/') || s.includes('\\') || s.startsWith('.')) throw new SafetensorsError(`bad shard name ${JSON.stringify(s)}`, index);
+        if (typeof s !== 'string' || !s || s.includes('/') || s.includes('\\') || s.startsWith('.')) throw new SafetensorsError(`bad shard name ${JSON.stringify(s)}`, index);
         if (!existsSync(path.join(dir, s))) throw new SafetensorsError(`names shard '${s}', which does not exist`, index);
       }
     } else if (existsSync(single)) {

@@ -81,16 +81,14 @@ export class Tensor {
   }
 }
 
-type Tensors = Tensor | readonly Tensors[] | { readonly [k: string]: Tensors } | undefined | null | number | string;
-
 function collect(x: unknown, into: Set<Tensor>): void {
   if (x instanceof Tensor) into.add(x);
   else if (Array.isArray(x)) for (const v of x) collect(v, into);
-  else if (x && typeof x === 'object') for (const v of Object.values(x)) collect(v, into);
+  else if (x && typeof x === 'object' && !ArrayBuffer.isView(x)) for (const v of Object.values(x)) collect(v, into);
 }
 
 /** Run `fn`, then dispose every tensor it created except those reachable from its result. */
-export function tidy<T extends Tensors | void>(fn: () => T): T {
+export function tidy<T>(fn: () => T): T {
   const scope = new Set<Tensor>();
   scopes.push(scope);
   let result: T;

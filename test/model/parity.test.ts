@@ -65,6 +65,15 @@ describe(`golden parity on '${testBackend}' (${fixturesRoot})`, () => {
         console.log(`[${path.basename(dir)}] ${report.join(', ')}`);
       });
 
+      it('prefill in 7-token chunks (splitting image runs) gives the same last logits', async () => {
+        const want = (await got.get('logits'))!;
+        const progress: number[] = [];
+        const out = await model.forward({ ...inputs, logits: 3, chunkSize: 7, onProgress: (d) => progress.push(d) });
+        expect(relErr(out.logits, want.subarray(want.length - out.logits.length))).toBeLessThanOrEqual(TOL);
+        expect(progress.at(-1)).toBe(g.json.input_ids.length);
+        expect(progress.length).toBe(Math.ceil(g.json.input_ids.length / 7));
+      });
+
       it('greedy decoding matches tokens and per-step top-16 logits', async () => {
         const want = g.json.greedy_new_tokens!;
         const ids = g.tensors.get('decode.top16.ids')!.i32();

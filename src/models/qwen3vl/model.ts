@@ -33,6 +33,10 @@ export interface ForwardInputs {
   readonly logits?: 'all' | 'last' | number;
   /** Receives named intermediates; must read (snapshot) them synchronously. */
   readonly trace?: Trace;
+  /** Prefill chunk length in tokens (default 1024). */
+  readonly chunkSize?: number;
+  /** Called after each prefill chunk with tokens done and total. */
+  readonly onProgress?: (done: number, total: number) => void;
 }
 
 export interface ForwardOutput {
@@ -48,6 +52,35 @@ export interface EncodedVision {
   readonly merged: Float32Array; // [tokens, H]
   readonly deepstack: Float32Array[];
   readonly tokens: number;
+}
+
+/** Sequence rows holding visual tokens (ascending) and the DeepStack feature rows for them, per level. */
+interface VisualRows {
+  readonly rows: Int32Array;
+  readonly features: readonly Tensor[];
+}
+
+interface Prepared {
+  readonly ids: Int32Array;
+  readonly keep: number;
+  readonly images: readonly Grid[];
+  readonly videos: readonly Grid[];
+  readonly rope: { cos: Float32Array; sin: Float32Array };
+}
+
+/** Tokens per prefill chunk unless the caller says otherwise. */
+const DEFAULT_CHUNK = 1024;
+
+/** DeepStack rows and features restricted to sequence rows [a, a + m), with chunk-relative row indices. */
+function deepstackRows(b: Backend, v: VisualRows, a: number, m: number): DeepStack | null {
+  let k0 = 0;
+  while (k0 < v.rows.length && v.rows[k0] < a) k0++;
+  let k1 = k0;
+  while (k1 < v.rows.length && v.rows[k1] < a + m) k1++;
+  if (k1 === k0 || v.features.length === 0) return null;
+  const rows = b.upload(v.rows.slice(k0, k1).map((r) => r - a), [k1 - k0], 'i32');
+  const whole = k0 === 0 && k1 === v.rows.length;
+  return { rows, features: v.features.map((f) => (whole ? f : b.sliceRows(f, k0, k1 - k0))) };
 }
 
 export class Qwen3VLModel {
@@ -81,10 +114,9 @@ export class Qwen3VLModel {
     const own = !inp.cache;
     const cache = inp.cache ?? this.createCache();
     try {
-      const logits = this.record(inp, cache);
-      const data = await logits.readF32();
-      logits.dispose();
-      return { logits: data, rows: logits.rows, vocab: logits.cols, ropeDelta: cache.ropeDelta };
+      const p = this.prepare(inp, cache);
+      const logits = await this.run(inp, p, cache);
+      return { logits, rows: logits.length / this.config.text.vocabSize, vocab: this.config.text.vocabSize, ropeDelta: cache.ropeDelta };
     } finally {
       if (own) cache.dispose();
     }
@@ -128,11 +160,9 @@ export class Qwen3VLModel {
     }
   }
 
-  /** Record the whole forward pass; returns the logits tensor. */
-  private record(inp: ForwardInputs, cache: KvCache): Tensor {
+  /** Validate the inputs and compute positions (sets the cache's rope delta); nothing is recorded yet. */
+  private prepare(inp: ForwardInputs, cache: KvCache): Prepared {
     const cfg = this.config;
-    const b = this.backend;
-    const trace = inp.trace ?? noTrace;
     const ids = toIds(inp.inputIds, 'inputIds');
     if (ids.length === 0) throw new InputError('inputIds is empty');
     const keep = inp.logits === 'last' ? 1 : typeof inp.logits === 'number' ? inp.logits : ids.length;
@@ -174,25 +204,61 @@ export class Qwen3VLModel {
     if (nVidTok !== expectTokens(videos)) throw new InputError(`inputIds hold ${nVidTok} video tokens, but videoGridThw needs ${expectTokens(videos)}`);
 
     const t = cfg.text;
-    const rope = mropeTables(positions, t.headDim, t.ropeTheta, t.mropeSection);
-    return tidy(() => {
+    return { ids, keep, images, videos, rope: mropeTables(positions, t.headDim, t.ropeTheta, t.mropeSection) };
+  }
+
+  /**
+   * Encode images/videos, embed, then run the decoder over chunks of `chunkSize` tokens (the KV cache carries
+   * attention across chunks), waiting for each chunk so progress is real and activations stay bounded.
+   */
+  private async run(inp: ForwardInputs, p: Prepared, cache: KvCache): Promise<Float32Array> {
+    const b = this.backend;
+    const t = this.config.text;
+    const trace = inp.trace ?? noTrace;
+    const { ids, keep } = p;
+    const n = ids.length;
+    // Named intermediates cover the whole sequence, so tracing runs it as one chunk.
+    const chunk = inp.trace ? n : Math.max(1, inp.chunkSize ?? DEFAULT_CHUNK);
+    const { x, visual } = tidy(() => {
       // Images and videos go through the tower in separate calls, as the reference does.
-      const img = inp.pixelValues ? this.vision.forward(inp.pixelValues, images, trace, 'pixelValues') : null;
-      const vid = inp.pixelValuesVideos ? this.vision.forward(inp.pixelValuesVideos, videos, trace, 'pixelValuesVideos') : null;
+      const img = inp.pixelValues ? this.vision.forward(inp.pixelValues, p.images, trace, 'pixelValues') : null;
+      const vid = inp.pixelValuesVideos ? this.vision.forward(inp.pixelValuesVideos, p.videos, trace, 'pixelValuesVideos') : null;
       const x = this.text.embed(ids);
-      const deepstack = this.placeVisual(x, ids, img, vid);
-      const cos = b.upload(rope.cos, [ids.length, t.headDim], 'f32');
-      const sin = b.upload(rope.sin, [ids.length, t.headDim], 'f32');
-      let h = this.text.forward(x, cos, sin, cache, deepstack, trace);
-      if (keep < h.rows) h = b.sliceRows(h, h.rows - keep, keep);
-      const logits = this.text.logits(h);
-      if (keep === ids.length) trace('logits', logits);
-      return logits;
+      return { x, visual: this.placeVisual(x, ids, img, vid) };
     });
+    const out = new Float32Array(keep * t.vocabSize);
+    try {
+      for (let a = 0; a < n; a += chunk) {
+        const m = Math.min(chunk, n - a);
+        const first = Math.max(a, n - keep); // first row of this chunk that needs logits
+        const logits = tidy(() => {
+          const xc = m === n ? x : b.sliceRows(x, a, m);
+          const cos = b.upload(p.rope.cos.subarray(a * t.headDim, (a + m) * t.headDim), [m, t.headDim], 'f32');
+          const sin = b.upload(p.rope.sin.subarray(a * t.headDim, (a + m) * t.headDim), [m, t.headDim], 'f32');
+          let h = this.text.forward(xc, cos, sin, cache, visual && deepstackRows(b, visual, a, m), trace);
+          if (first >= a + m) return null;
+          if (first > a) h = b.sliceRows(h, first - a, a + m - first);
+          const l = this.text.logits(h);
+          if (keep === n) trace('logits', l);
+          return l;
+        });
+        if (logits) {
+          out.set(await logits.readF32(), (first - (n - keep)) * t.vocabSize);
+          logits.dispose();
+        } else {
+          await b.sync();
+        }
+        inp.onProgress?.(a + m, n);
+      }
+    } finally {
+      x.dispose();
+      visual?.features.forEach((f) => f.dispose());
+    }
+    return out;
   }
 
   /** Replace placeholder embeddings with visual tokens; return the rows and per-level features for DeepStack. */
-  private placeVisual(x: Tensor, ids: Int32Array, img: VisionOutput | null, vid: VisionOutput | null): DeepStack | null {
+  private placeVisual(x: Tensor, ids: Int32Array, img: VisionOutput | null, vid: VisionOutput | null): VisualRows | null {
     if (!img && !vid) return null;
     const b = this.backend;
     const { imageTokenId, videoTokenId } = this.config;
@@ -223,7 +289,7 @@ export class Qwen3VLModel {
         features.push(f);
       }
     }
-    return { rows: b.upload(Int32Array.from(allRows), [allRows.length], 'i32'), features };
+    return { rows: Int32Array.from(allRows), features };
   }
 }
 

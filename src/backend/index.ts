@@ -11,9 +11,8 @@ const loaders: Record<BackendName, () => Promise<Backend>> = {
   cpu: async () => {
     throw new Error("backend 'cpu' is not available in this build");
   },
-  webgpu: async () => {
-    throw new Error("backend 'webgpu' is not available in this build");
-  },
+  // Dynamic import: Node without a GPU or without the optional 'webgpu' package only fails when asked for it.
+  webgpu: async () => (await import('./webgpu/index.js')).createWebGpuBackend(),
 };
 
 export async function createBackend(name: BackendName | Backend = 'ref'): Promise<Backend> {

@@ -1,0 +1,58 @@
+// attention: few query rows (decode) use split-K over the keys plus a merge pass; many rows use the tiled
+// online-softmax kernel. Neither materialises a [T, kvLen] score matrix.
+
+import type { AttentionOptions } from '../../backend.js';
+import type { Tensor } from '../../../tensor/tensor.js';
+import type { Ctx } from '../ctx.js';
+import { f32bits } from '../runtime.js';
+
+/** Keys per split of the decode kernel. */
+const CH = 256;
+/** Query rows up to which the split-K decode path is used. */
+const SPLIT_MAX_ROWS = 4;
+
+export function attention(c: Ctx, q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions): Tensor {
+  const { nHeads: nh, nKvHeads: nkv, headDim: hd, kvLen } = o;
+  const t = q.rows;
+  const qw = nh * hd;
+  const kw = nkv * hd;
+  if (q.cols !== qw || k.cols !== kw || v.cols !== kw || nh % nkv) {
+    throw new Error(`webgpu.attention: q [${q.shape}], k [${k.shape}], v [${v.shape}] vs heads ${nh}/${nkv} × ${hd}`);
+  }
+  if (kvLen > k.rows || kvLen > v.rows || kvLen < 1) throw new Error(`webgpu.attention: kvLen ${kvLen} outside the ${k.rows} key rows`);
+  const qStart = o.qStart ?? kvLen - t;
+  const seg = o.segments;
+  if (seg && (o.causal || t !== kvLen || seg[0] !== 0 || seg[seg.length - 1] !== t)) {
+    throw new Error(`webgpu.attention: segments need causal false, T == kvLen and bounds 0..${t}`);
+  }
+  if (o.causal && qStart < 0) throw new Error(`webgpu.attention: causal with qStart ${qStart} < 0`);
+  const out = c.make([t, qw]);
+  const params = [t, nh, nkv, hd, kvLen, o.causal ? 1 : 0, qStart, 0, f32bits(o.scale), qw, kw];
+  const [qb, kb, vb, ob] = [c.act(q, 'attention q'), c.act(k, 'attention k'), c.act(v, 'attention v'), c.store(out).gb];
+  if (t <= SPLIT_MAX_ROWS && !seg && hd % 4 === 0 && hd <= 256) {
+    const nsplit = Math.ceil(kvLen / CH);
+    params[7] = nsplit;
+    const op = c.scratch(t * nh * nsplit * hd * 4);
+    const ml = c.scratch(t * nh * nsplit * 2 * 4);
+    c.run({ shader: 'attn_split', bindings: ['r', 'r', 'r', 'w', 'w'], consts: { WG: 128, CH, HD: hd } }, [qb, kb, vb, op, ml], params, [nsplit, nh, t]);
+    c.run({ shader: 'attn_combine', bindings: ['r', 'r', 'w'] }, [op, ml, ob], params, [nh, t]);
+  } else {
+    const lanes = 8;
+    const hdp = Math.ceil(hd / lanes) * lanes;
+    const bq = 16;
+    // Keep Q, K, V tiles inside the device's workgroup memory (32 KiB on SwiftShader, 48 KiB on most GPUs).
+    const bkv = (bq * hdp + 16 * (2 * hdp + 1) + bq * 16) * 4 <= c.rt.maxWorkgroupStorage ? 16 : 8;
+    if ((bq * hdp + bkv * (2 * hdp + 1) + bq * bkv) * 4 > c.rt.maxWorkgroupStorage) {
+      throw new Error(`webgpu.attention: head dim ${hd} needs more workgroup memory than this device has`);
+    }
+    let segBuf = c.dummy;
+    if (seg) {
+      params[7] = seg.length - 1;
+      segBuf = c.scratchFrom(Uint32Array.from(seg));
+    }
+    const consts = { BQ: bq, BKV: bkv, LANES: lanes, HD: hdp };
+    c.run({ shader: 'attn_flash', bindings: ['r', 'r', 'r', 'r', 'w'], consts }, [qb, kb, vb, segBuf, ob], params, [Math.ceil(t / bq), nh]);
+  }
+  c.done();
+  return out;
+}

@@ -5,6 +5,23 @@ import { RefBackend } from '../../src/backend/ref/index.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { opCases, relErr } from '../backend/opCases.js';
 import { rng } from '../helpers/rng.js';
+import { tinyModel, tinyPrompt } from './tinyModel.js';
+import { argmax } from '../../src/tensor/math.js';
+import type { Backend } from '../../src/backend/backend.js';
+
+/** Prefill (all logits) with an image, then greedy decode steps on the KV cache; logits of every step. */
+async function modelRun(b: Backend, steps: number): Promise<Float32Array[]> {
+  const m = tinyModel(b);
+  const p = tinyPrompt();
+  const cache = m.createCache(64);
+  const out: Float32Array[] = [];
+  let l = (await m.forward({ inputIds: p.ids, pixelValues: p.pixels, imageGridThw: p.grid, cache, chunkSize: 5 })).logits;
+  out.push(l);
+  l = l.subarray(l.length - m.config.text.vocabSize);
+  for (let s = 0; s < steps; s++) out.push((l = await m.decode(cache, [argmax(l)])));
+  cache.dispose();
+  return out;
+}
 
 export interface CaseResult {
   readonly errs: number[];
@@ -22,6 +39,22 @@ const api = {
   async init(): Promise<Record<string, string | number | boolean>> {
     be = await createWebGpuBackend();
     return be.capabilities().info;
+  },
+  async model(): Promise<number[]> {
+    if (!be) throw new Error('backend not ready');
+    const want = await modelRun(ref, 4);
+    const got = await modelRun(be, 4);
+    return want.map((w, i) => relErr(got[i], w));
+  },
+  /** A 2-D dispatch grid (more than 65535 workgroups) on an elementwise op. */
+  async bigAdd(): Promise<number> {
+    if (!be) throw new Error('backend not ready');
+    const n = 65536 * 256 + 1000;
+    const a = Float32Array.from({ length: n }, (_, i) => i % 1000);
+    const y = await be.add(be.upload(a, [n], 'f32'), be.upload(a, [n], 'f32')).readF32();
+    let bad = 0;
+    for (let i = 0; i < n; i++) if (y[i] !== 2 * a[i]) bad++;
+    return bad;
   },
   async run(name: string): Promise<CaseResult> {
     const c = opCases.find((o) => o.name === name);

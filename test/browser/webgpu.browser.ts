@@ -30,7 +30,9 @@ async function bundle(): Promise<string> {
   const out = await build({
     configFile: false,
     logLevel: 'warn',
-    resolve: { alias: { vitest: path.join(here, 'vitest-shim.ts') } },
+    resolve: {
+      alias: { vitest: path.join(here, 'vitest-shim.ts'), 'node:fs/promises': path.join(here, 'node-shims.ts'), 'node:path': path.join(here, 'node-shims.ts') },
+    },
     build: {
       write: false,
       minify: false,
@@ -81,6 +83,17 @@ describe('op harness: webgpu (Chromium) vs ref', () => {
     await browser?.close();
     server?.close();
     if (pageErrors.length) console.warn(`page messages:\n${pageErrors.slice(0, 20).join('\n')}`);
+  });
+
+  it('tiny model: prefill with image in chunks + 4 decode steps match ref to 1e-4', async () => {
+    const errs = await page.evaluate(() => (globalThis as unknown as { qwen: { model(): Promise<number[]> } }).qwen.model());
+    console.log(`tiny model logits relative errors per step: ${errs.map((e) => e.toExponential(2)).join(', ')}`);
+    for (const e of errs) expect(e).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('elementwise op over a 2-D dispatch grid (> 65535 workgroups)', async () => {
+    const bad = await page.evaluate(() => (globalThis as unknown as { qwen: { bigAdd(): Promise<number> } }).qwen.bigAdd());
+    expect(bad).toBe(0);
   });
 
   for (const c of opCases) {

@@ -289,7 +289,12 @@ export class Runtime {
   /** Drop pooled buffers that are not in use (e.g. after a large prefill). */
   trim(): void {
     this.flush();
-    for (const list of this.free.values()) for (const e of list) this.deferred.push(e.gb.buf), (this.bytesAllocated -= e.gb.size);
+    for (const list of this.free.values()) {
+      for (const e of list) {
+        this.deferred.push(e.gb.buf);
+        this.bytesAllocated -= e.gb.size;
+      }
+    }
     this.free.clear();
     this.flush();
   }

@@ -1,0 +1,145 @@
+// GPU benchmark of the WebGPU backend on random weights of the published shapes (made on the GPU): vision tower
+// for a 448² and a 1024² image, time to first token of an image+text prompt, batch-1 decode, next to the
+// transformers anchors (shared/device/anchors.md) and the bandwidth roofline. Usage:
+//   node bench.mjs [--models 2B,4B,8B] [--kernels] [--decode 32] [--json out.json]
+import { writeFileSync } from 'node:fs';
+import { createWebGpuBackend } from '../../src/backend/webgpu/index.js';
+import type { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
+import { argmax } from '../../src/tensor/math.js';
+import { noTrace } from '../../src/nn/trace.js';
+import { shapeConfig } from './shapes.js';
+import { decodeBytes, randomModel } from './randomModel.js';
+import { attentionBench, decodeStepBench, matmulBench } from './kernels.js';
+
+const args = process.argv.slice(2);
+const opt = (k: string, d: string) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
+const models = opt('--models', '2B').split(',');
+const decodeN = Number(opt('--decode', '32'));
+const jsonOut = opt('--json', '');
+const COPY_BW = 3.8e12; // device copy bandwidth measured with PyTorch (anchors.md)
+
+/** transformers 5.17 on the same card (anchors.md): vision ms, TTFT ms, decode tok/s. */
+const ANCHORS: Record<string, Record<number, [number, number, number]>> = {
+  '2B': { 448: [32.1, 62.15, 10.6], 1024: [26.27, 72.61, 12.8] },
+  '4B': { 448: [17.15, 54.1, 11.7], 1024: [21.09, 65.34, 12.0] },
+  '8B': { 448: [19.15, 64.73, 27.3], 1024: [28.22, 77.71, 25.6] },
+  '30B-A3B': { 448: [16.59, 87.89, 10.3] },
+};
+const PROMPT: Record<number, number> = { 448: 270, 1024: 1098 };
+
+const now = () => performance.now();
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const log = (...a: unknown[]) => console.log(...a);
+
+function rand(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = ((s >>> 0) / 2 ** 32) * 2 - 1;
+  }
+  return out;
+}
+
+async function benchModel(name: string, kernels: boolean) {
+  const cfg = shapeConfig(name);
+  const b = (await createWebGpuBackend()) as WebGpuBackend;
+  const t0 = now();
+  const model = randomModel(b, cfg);
+  await b.sync();
+  log(`[${name}] random weights on GPU in ${(now() - t0).toFixed(0)} ms, ${(b.rt.bytesAllocated / 2 ** 30).toFixed(2)} GiB`);
+  const rows: Record<string, number | string>[] = [];
+  const out: Record<string, unknown> = { model: name, rows };
+  if (kernels) {
+    out.decodeStep = await decodeStepBench(b, cfg, 300);
+    log(`[${name}] decode-step kernels`, JSON.stringify(out.decodeStep));
+    out.matmul = [await matmulBench(b, 1024, 4096, 4096), await matmulBench(b, 4096, 4096, 1024), await matmulBench(b, 270, 2048, 2048)];
+    log(`[${name}] matmul`, JSON.stringify(out.matmul));
+    out.attention = [await attentionBench(b, 4096, 16, 64), await attentionBench(b, 784, 16, 64)];
+    log(`[${name}] attention`, JSON.stringify(out.attention));
+  }
+  const v = cfg.vision;
+  const patch = v.inChannels * v.temporalPatchSize * v.patchSize ** 2;
+  for (const side of [448, 1024]) {
+    const anchor = ANCHORS[name]?.[side];
+    const g = side / v.patchSize;
+    const n = g * g;
+    const pixels = rand(n * patch, side);
+    const grid = [[1, g, g]];
+    // Vision tower alone: upload pixels, run, wait (outputs stay on the GPU).
+    const vis: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const a = now();
+      const o = model.vision.forward(pixels, grid, noTrace);
+      await b.sync();
+      vis.push(now() - a);
+      o.merged.dispose();
+      o.deepstack.forEach((d) => d.dispose());
+    }
+    const visionMs = median(vis.slice(1));
+    // Image+text prompt of the anchor's length: chat tokens, vision start, image pads, vision end, text.
+    const nVis = n / v.spatialMergeSize ** 2;
+    const total = PROMPT[side];
+    const pre = [151644, 872, 198, cfg.visionStartTokenId ?? 151652];
+    const ids = [...pre, ...new Array(nVis).fill(cfg.imageTokenId), 151653];
+    while (ids.length < total) ids.push(1000 + ids.length);
+    const ttft: number[] = [];
+    let decodeTokS = 0;
+    for (let i = 0; i < 3; i++) {
+      const cache = model.createCache(total + decodeN + 8);
+      const a = now();
+      let logits = (await model.forward({ inputIds: ids, pixelValues: pixels, imageGridThw: grid, cache, logits: 'last' })).logits;
+      ttft.push(now() - a);
+      if (i === 2) {
+        logits = await model.decode(cache, [argmax(logits)]); // warm the decode pipelines
+        const d0 = now();
+        for (let s = 0; s < decodeN; s++) logits = await model.decode(cache, [argmax(logits)]);
+        decodeTokS = (decodeN * 1000) / (now() - d0);
+      }
+      cache.dispose();
+    }
+    const ttftMs = median(ttft);
+    const roof = COPY_BW / decodeBytes(cfg, total + decodeN);
+    const row = {
+      model: name,
+      image: `${side}x${side}`,
+      promptTokens: total,
+      visionMs: +visionMs.toFixed(1),
+      visionAnchor: anchor?.[0] ?? '',
+      ttftMs: +ttftMs.toFixed(1),
+      ttftAnchor: anchor?.[1] ?? '',
+      ttftRatio: anchor ? +(ttftMs / anchor[1]).toFixed(2) : '',
+      decodeTokS: +decodeTokS.toFixed(1),
+      decodeAnchor: anchor?.[2] ?? '',
+      decodeVsAnchor: anchor ? +(decodeTokS / anchor[2]).toFixed(1) : '',
+      rooflineTokS: +roof.toFixed(0),
+      rooflineFrac: +(decodeTokS / roof).toFixed(3),
+    };
+    rows.push(row);
+    log(JSON.stringify(row));
+  }
+  out.dispatches = b.rt.dispatches;
+  model.dispose();
+  return out;
+}
+
+const results = [];
+for (const [i, m] of models.entries()) {
+  try {
+    results.push(await benchModel(m, args.includes('--kernels') && i === 0));
+  } catch (e) {
+    log(`[${m}] failed: ${(e as Error).stack}`);
+    results.push({ model: m, error: (e as Error).message });
+  }
+  if (jsonOut) writeFileSync(jsonOut, JSON.stringify(results, null, 1));
+}
+log('\n| model | image | prompt | vision ms (hf) | TTFT ms (hf, ratio) | decode tok/s (hf, ×) | roofline tok/s | of roofline |');
+log('|---|---|---|---|---|---|---|---|');
+for (const r of results) {
+  for (const x of (r as { rows?: Record<string, number | string>[] }).rows ?? []) {
+    log(`| ${x.model} | ${x.image} | ${x.promptTokens} | ${x.visionMs} (${x.visionAnchor}) | ${x.ttftMs} (${x.ttftAnchor}, ${x.ttftRatio}×) | ${x.decodeTokS} (${x.decodeAnchor}, ${x.decodeVsAnchor}×) | ${x.rooflineTokS} | ${(100 * (x.rooflineFrac as number)).toFixed(1)}% |`);
+  }
+}
+process.exit(0);

@@ -88,10 +88,13 @@ export class Runtime {
     this.maxInvocations = lim.maxComputeInvocationsPerWorkgroup;
     this.maxBinding = lim.maxStorageBufferBindingSize;
     this.slot = Math.max(PARAM_BYTES, lim.minUniformBufferOffsetAlignment);
-    this.device.addEventListener('uncapturederror', (ev) => {
+    const onError = (ev: Event) => {
       const e = (ev as GPUUncapturedErrorEvent).error;
       this.error ??= new Error(`webgpu: ${e.constructor?.name ?? 'GPUError'}: ${e.message}`);
-    });
+    };
+    // Dawn for Node has had only the on-property at times; browsers have both.
+    if (typeof this.device.addEventListener === 'function') this.device.addEventListener('uncapturederror', onError);
+    else this.device.onuncapturederror = onError;
     void this.device.lost.then((l) => {
       if (!this.destroyed) this.error ??= new Error(`webgpu: device lost (${l.reason}): ${l.message}`);
     });

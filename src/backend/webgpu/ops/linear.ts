@@ -22,7 +22,9 @@ export function linear(c: Ctx, x: Tensor, w: Tensor, bias?: Tensor): Tensor {
   const bufs = [xb, ws.gb, bb, c.store(out).gb];
   const params = [m, n, k, ws.qoff];
   if (m <= MATVEC_MAX_ROWS && vec) {
-    const consts = { WG: 256, TPR: 32, MMAX: m <= 1 ? 1 : MATVEC_MAX_ROWS, BIAS: !!bias };
+    // Threads per row: enough 8-weight chunks per thread to pipeline loads, without idle lanes on short rows.
+    const tpr = Math.min(32, Math.max(4, 2 ** Math.floor(Math.log2(k / 8 / 4))));
+    const consts = { WG: 256, TPR: tpr, MMAX: m <= 1 ? 1 : MATVEC_MAX_ROWS, BIAS: !!bias };
     c.run({ shader: 'matvec', fmt, bindings: ['r', 'r', 'r', 'w'], consts }, bufs, params, Math.ceil(n / (consts.WG / consts.TPR)));
   } else {
     const big = Math.ceil(m / 128) * Math.ceil(n / 128) >= 264;

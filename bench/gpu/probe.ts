@@ -2,9 +2,11 @@
 // allow_unsafe_apis (experimental features such as subgroup matrices only show with it). Prints JSON.
 const spec = 'webgpu';
 const { create } = (await import(/* @vite-ignore */ spec)) as { create(o: string[]): GPU };
+const keep: GPU[] = []; // Dawn tears an instance down when its GPU object is collected
 
 async function describeAdapter(flags: string[]) {
   const gpu = create(flags);
+  keep.push(gpu);
   const a = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!a) return { flags, adapter: null };
   const lim: Record<string, number> = {};

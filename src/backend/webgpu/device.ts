@@ -12,6 +12,8 @@ export interface DeviceOptions {
 }
 
 export interface Acquired {
+  /** Held for the device's lifetime: Dawn for Node tears the instance down when its GPU object is collected. */
+  readonly gpu: GPU;
   readonly adapter: GPUAdapter;
   readonly device: GPUDevice;
   /** Flat facts for Capabilities.info and bench reports. */
@@ -86,5 +88,5 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<Acquired>
   if (ai?.subgroupMaxSize) info.subgroupMaxSize = ai.subgroupMaxSize;
   for (const k of LIMITS) info[k] = device.limits[k];
   info.minUniformBufferOffsetAlignment = device.limits.minUniformBufferOffsetAlignment;
-  return { adapter, device, info, features: new Set([...device.features]) };
+  return { gpu, adapter, device, info, features: new Set([...device.features]) };
 }

@@ -52,6 +52,8 @@ export function sizeClass(bytes: number): number {
 
 export class Runtime {
   readonly device: GPUDevice;
+  /** Keeps the GPU instance and adapter alive as long as the device (see Acquired.gpu). */
+  private readonly keepAlive: readonly unknown[];
   readonly info: Record<string, string | number | boolean>;
   readonly features: ReadonlySet<string>;
   readonly maxWorkgroupStorage: number;
@@ -81,6 +83,7 @@ export class Runtime {
     private readonly wgsl: Readonly<Record<string, string>>,
   ) {
     this.device = acq.device;
+    this.keepAlive = [acq.gpu, acq.adapter];
     this.info = acq.info;
     this.features = acq.features;
     const lim = this.device.limits;

@@ -7,6 +7,7 @@ const want = (x: string) => which.length === 0 || which.includes(x);
 let failed = 0;
 if (want('ops')) {
   await import('../../test/backend/webgpu.test.js');
+  await import('../../test/backend/webgpuFused.test.js');
   failed += (await runAll()).failed;
 }
 if (want('parity')) {

@@ -4,6 +4,7 @@ import { createWebGpuBackend, type WebGpuBackend } from '../../src/backend/webgp
 import { RefBackend } from '../../src/backend/ref/index.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { opCases, relErr } from '../backend/opCases.js';
+import { fusedCases } from '../backend/webgpuFusedCases.js';
 import { rng } from '../helpers/rng.js';
 import { tinyModel, tinyPrompt } from './tinyModel.js';
 import { argmax } from '../../src/tensor/math.js';
@@ -55,6 +56,13 @@ const api = {
     let bad = 0;
     for (let i = 0; i < n; i++) if (y[i] !== 2 * a[i]) bad++;
     return bad;
+  },
+  async fused(name: string): Promise<number[]> {
+    const c = fusedCases.find((o) => o.name === name);
+    if (!c || !be) throw new Error(`no fused case '${name}' or backend not ready`);
+    const want = await readAll(c.plain(ref, rng(42)));
+    const got = await readAll(c.fused(be, rng(42)));
+    return want.map((w, i) => relErr(got[i], w));
   },
   async run(name: string): Promise<CaseResult> {
     const c = opCases.find((o) => o.name === name);

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'vite';
 import type { Browser, Page } from 'playwright-core';
 import { opCases } from '../backend/opCases.js';
+import { fusedCases } from '../backend/webgpuFusedCases.js';
 import type { CaseResult } from './entry.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -95,6 +96,13 @@ describe('op harness: webgpu (Chromium) vs ref', () => {
     const bad = await page.evaluate(() => (globalThis as unknown as { qwen: { bigAdd(): Promise<number> } }).qwen.bigAdd());
     expect(bad).toBe(0);
   });
+
+  for (const c of fusedCases) {
+    it(`fused: ${c.name}`, async () => {
+      const errs = await page.evaluate((n) => (globalThis as unknown as { qwen: { fused(n: string): Promise<number[]> } }).qwen.fused(n), c.name);
+      for (const e of errs) expect(e).toBeLessThanOrEqual(c.tol);
+    });
+  }
 
   for (const c of opCases) {
     it(c.name, async () => {

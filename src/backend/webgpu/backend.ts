@@ -22,6 +22,7 @@ import { scatterRows, sliceRows, writeRows } from './ops/rows.js';
 import { routerTopk } from './ops/routerTopk.js';
 import { moe } from './ops/moe.js';
 import { argmax } from './ops/argmax.js';
+import { type LinearExOptions, type QkvHeads, linearEx, qkvPost } from './ops/fused.js';
 
 /** Uploads at least this large get their own buffer (weights); smaller ones come from the pool. */
 const DEDICATED_BYTES = 1 << 20;
@@ -206,5 +207,16 @@ export class WebGpuBackend implements Backend, Ctx {
   }
   argmax(x: Tensor): Tensor {
     return argmax(this, x);
+  }
+
+  // ---- fused ops beyond the contract (proposed in NOTES-for-lead.md; bench/gpu measures them) ----
+
+  /** y = [residual +] w · f(x) (+ bias) with f = RMSNorm (opts.norm), SwiGLU of a [M, 2K] x (opts.swiglu) or identity. */
+  linearEx(x: Tensor, w: Tensor, opts: LinearExOptions): Tensor {
+    return linearEx(this, x, w, opts);
+  }
+  /** Attention prologue from fused qkv rows: returns normed, rotated q; writes normed, rotated k and v into the caches. */
+  qkvPost(qkv: Tensor, qNorm: Tensor, kNorm: Tensor, cos: Tensor, sin: Tensor, eps: number, kCache: Tensor, vCache: Tensor, row0: number, heads: QkvHeads): Tensor {
+    return qkvPost(this, qkv, qNorm, kNorm, cos, sin, eps, kCache, vCache, row0, heads);
   }
 }

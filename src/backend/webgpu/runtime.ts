@@ -74,6 +74,11 @@ export class Runtime {
   epoch = 0;
   /** Dispatches recorded since creation (for bench reports). */
   dispatches = 0;
+  /** Host-side cost counters (ms) for bench reports: recording dispatches, submitting, bind groups made. */
+  readonly stats = { recordMs: 0, submitMs: 0, bindGroups: 0, submits: 0 };
+  /** Submit automatically after this many dispatches (0: only on read/sync), so the GPU starts while the host records. */
+  flushEvery = 0;
+  private sinceFlush = 0;
   bytesAllocated = 0;
   private error: Error | null = null;
   private destroyed = false;
@@ -210,6 +215,7 @@ export class Runtime {
   /** Record one dispatch. `grid` is in workgroups; a 1-D count above the per-dimension limit spills into y. */
   dispatch(p: Program, bufs: readonly GpuBuf[], words: readonly number[], grid: number | readonly [number, number, number?]): void {
     if (this.destroyed) throw new Error('webgpu: backend used after destroy()');
+    const t0 = performance.now();
     if (bufs.length !== p.bindings.length) throw new Error(`webgpu: ${p.shader} takes ${p.bindings.length} buffers, got ${bufs.length}`);
     const pp = this.pipe(p);
     const [a, off] = this.params(words);
@@ -221,6 +227,7 @@ export class Runtime {
       bufs.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: b.buf } }));
       bg = this.device.createBindGroup({ layout: pp.layout, entries });
       this.groups.set(key, bg);
+      this.stats.bindGroups++;
     }
     const [x, y, z] = typeof grid === 'number' ? split(grid, this.device.limits.maxComputeWorkgroupsPerDimension) : [grid[0], grid[1], grid[2] ?? 1];
     if (x === 0 || y === 0 || z === 0) return;
@@ -229,6 +236,8 @@ export class Runtime {
     pass.setBindGroup(0, bg, [off]);
     pass.dispatchWorkgroups(x, y, z);
     this.dispatches++;
+    this.stats.recordMs += performance.now() - t0;
+    if (this.flushEvery && ++this.sinceFlush >= this.flushEvery) this.flush();
   }
 
   private openPass(): GPUComputePassEncoder {
@@ -247,7 +256,9 @@ export class Runtime {
 
   /** Submit everything recorded so far as one command buffer. */
   flush(): void {
+    this.sinceFlush = 0;
     if (this.encoder) {
+      const t0 = performance.now();
       const enc = this.openEncoder();
       const slots = this.used;
       for (let a = 0; a * ARENA_SLOTS < slots; a++) {
@@ -258,6 +269,8 @@ export class Runtime {
       this.encoder = null;
       this.used = 0;
       this.epoch++;
+      this.stats.submitMs += performance.now() - t0;
+      this.stats.submits++;
     }
     for (const b of this.deferred) b.destroy();
     if (this.deferred.length) this.groups.clear();

@@ -7,7 +7,7 @@ import type { Ctx } from '../ctx.js';
 import { f32bits } from '../runtime.js';
 
 /** Keys per split of the decode kernel. */
-const CH = 256;
+const CH = 512;
 /** Query rows up to which the split-K decode path is used. */
 const SPLIT_MAX_ROWS = 4;
 
@@ -32,10 +32,14 @@ export function attention(c: Ctx, q: Tensor, k: Tensor, v: Tensor, o: AttentionO
   if (t <= SPLIT_MAX_ROWS && !seg && hd % 4 === 0 && hd <= 256) {
     const nsplit = Math.ceil(kvLen / CH);
     params[7] = nsplit;
-    const op = c.scratch(t * nh * nsplit * hd * 4);
-    const ml = c.scratch(t * nh * nsplit * 2 * 4);
-    c.run({ shader: 'attn_split', bindings: ['r', 'r', 'r', 'w', 'w'], consts: { WG: 128, CH, HD: hd } }, [qb, kb, vb, op, ml], params, [nsplit, nh, t]);
-    c.run({ shader: 'attn_combine', bindings: ['r', 'r', 'w'] }, [op, ml, ob], params, [nh, t]);
+    if (nsplit === 1) {
+      c.run({ shader: 'attn_split', bindings: ['r', 'r', 'r', 'w', 'w'], consts: { WG: 128, CH, HD: hd, DIRECT: true } }, [qb, kb, vb, ob, c.scratch(16)], params, [1, nh, t]);
+    } else {
+      const op = c.scratch(t * nh * nsplit * hd * 4);
+      const ml = c.scratch(t * nh * nsplit * 2 * 4);
+      c.run({ shader: 'attn_split', bindings: ['r', 'r', 'r', 'w', 'w'], consts: { WG: 128, CH, HD: hd, DIRECT: false } }, [qb, kb, vb, op, ml], params, [nsplit, nh, t]);
+      c.run({ shader: 'attn_combine', bindings: ['r', 'r', 'w'] }, [op, ml, ob], params, [nh, t]);
+    }
   } else {
     const lanes = 8;
     const hdp = Math.ceil(hd / lanes) * lanes;

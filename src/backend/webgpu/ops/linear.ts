@@ -3,9 +3,36 @@
 
 import type { Tensor } from '../../../tensor/tensor.js';
 import { type Ctx, weightFormat } from '../ctx.js';
+import type { GpuBuf } from '../runtime.js';
+import { f32bits } from '../runtime.js';
 
 /** Rows up to which the matrix-vector kernel is used. */
 export const MATVEC_MAX_ROWS = 4;
+
+export interface MatvecExtras {
+  /** RMSNorm of x (weight, eps) applied on the fly. */
+  readonly norm?: { readonly w: GpuBuf; readonly eps: number };
+  /** x is [M, 2K] (gate | up) and enters as silu(gate) ⊙ up. */
+  readonly swiglu?: boolean;
+  /** Added to the output ([M, N] f32). */
+  readonly residual?: GpuBuf;
+}
+
+/** Record the matrix-vector kernel: k = w.cols, m <= MATVEC_MAX_ROWS, k % 8 == 0. */
+export function matvec(c: Ctx, xb: GpuBuf, m: number, w: Tensor, bias: GpuBuf | null, out: GpuBuf, ex: MatvecExtras = {}): void {
+  const n = w.rows;
+  const k = w.cols;
+  const ws = c.store(w);
+  // Threads per row: enough 8-weight chunks per thread to pipeline loads, without idle lanes on short rows.
+  const tpr = Math.min(32, Math.max(4, 2 ** Math.floor(Math.log2(k / 8 / 4))));
+  const consts = { WG: 256, TPR: tpr, MMAX: m <= 1 ? 1 : MATVEC_MAX_ROWS, BIAS: !!bias, NORM: !!ex.norm, SWIGLU: !!ex.swiglu, RESID: !!ex.residual };
+  c.run(
+    { shader: 'matvec', fmt: weightFormat(w.dtype), bindings: ['r', 'r', 'r', 'r', 'r', 'w'], consts },
+    [xb, ws.gb, bias ?? c.dummy, ex.norm?.w ?? c.dummy, ex.residual ?? c.dummy, out],
+    [m, n, k, ws.qoff, f32bits(ex.norm?.eps ?? 0)],
+    Math.ceil(n / (consts.WG / consts.TPR)),
+  );
+}
 
 export function linear(c: Ctx, x: Tensor, w: Tensor, bias?: Tensor): Tensor {
   const n = w.rows;
@@ -14,23 +41,22 @@ export function linear(c: Ctx, x: Tensor, w: Tensor, bias?: Tensor): Tensor {
   if (bias && bias.size !== n) throw new Error(`webgpu.linear: bias of ${bias.size} values for ${n} outputs`);
   const m = x.rows;
   const out = c.make([...x.shape.slice(0, -1), n]);
-  const ws = c.store(w);
   const xb = c.act(x, 'linear');
-  const bb = bias ? c.vec(bias, 'linear bias') : c.dummy;
-  const fmt = weightFormat(w.dtype);
+  const bb = bias ? c.vec(bias, 'linear bias') : null;
   const vec = k % 8 === 0;
-  const bufs = [xb, ws.gb, bb, c.store(out).gb];
-  const params = [m, n, k, ws.qoff];
   if (m <= MATVEC_MAX_ROWS && vec) {
-    // Threads per row: enough 8-weight chunks per thread to pipeline loads, without idle lanes on short rows.
-    const tpr = Math.min(32, Math.max(4, 2 ** Math.floor(Math.log2(k / 8 / 4))));
-    const consts = { WG: 256, TPR: tpr, MMAX: m <= 1 ? 1 : MATVEC_MAX_ROWS, BIAS: !!bias };
-    c.run({ shader: 'matvec', fmt, bindings: ['r', 'r', 'r', 'w'], consts }, bufs, params, Math.ceil(n / (consts.WG / consts.TPR)));
+    matvec(c, xb, m, w, bb, c.store(out).gb);
   } else {
+    const ws = c.store(w);
     const big = Math.ceil(m / 128) * Math.ceil(n / 128) >= 264;
     const [bm, bn, tm, tn] = big ? [128, 128, 8, 8] : [64, 64, 4, 4];
     const consts = { BM: bm, BN: bn, BK: 16, TM: tm, TN: tn, VEC: vec, BIAS: !!bias };
-    c.run({ shader: 'matmul', fmt, bindings: ['r', 'r', 'r', 'w'], consts }, bufs, params, [Math.ceil(n / bn), Math.ceil(m / bm)]);
+    c.run(
+      { shader: 'matmul', fmt: weightFormat(w.dtype), bindings: ['r', 'r', 'r', 'w'], consts },
+      [xb, ws.gb, bb ?? c.dummy, c.store(out).gb],
+      [m, n, k, ws.qoff],
+      [Math.ceil(n / bn), Math.ceil(m / bm)],
+    );
   }
   c.done();
   return out;

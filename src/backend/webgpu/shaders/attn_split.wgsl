@@ -1,5 +1,6 @@
 // Decode attention, split-K pass: workgroup (split s, head h, query row i) scores CH keys, and writes its partial
-// output with the local max and sum; attn_combine.wgsl merges the splits. hd % 4 == 0. Consts: WG, CH, HD.
+// output with the local max and sum; attn_combine.wgsl merges the splits. With one split (DIRECT) it writes the
+// final output into OP (laid out like q) and skips the merge launch. hd % 4 == 0. Consts: WG, CH, HD, DIRECT.
 struct Params { t: u32, nh: u32, nkv: u32, hd: u32, kvlen: u32, causal: u32, qstart: u32, nsplit: u32, scale: f32, qw: u32, kw: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> Q: array<f32>;
@@ -69,9 +70,9 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   for (var d = li; d < hd; d += WG) {
     var acc = 0.0;
     for (var jj = 0u; jj < n; jj++) { acc = fma(sc[jj], V[(a + jj) * P.kw + g * hd + d], acc); }
-    OP[part * hd + d] = acc;
+    if (DIRECT) { OP[i * P.qw + h * hd + d] = acc / L; } else { OP[part * hd + d] = acc; }
   }
-  if (li == 0u) {
+  if (li == 0u && !DIRECT) {
     ML[2u * part] = M;
     ML[2u * part + 1u] = L;
   }

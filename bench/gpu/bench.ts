@@ -54,7 +54,7 @@ async function benchModel(name: string, kernels: boolean) {
   const out: Record<string, unknown> = { model: name, rows };
   if (kernels) {
     out.decodeStep = await decodeStepBench(b, cfg, 300);
-    log(`[${name}] decode-step kernels`, JSON.stringify(out.decodeStep));
+    for (const r of out.decodeStep as object[]) log(`[${name}] decode step`, JSON.stringify(r));
     out.matmul = [await matmulBench(b, 1024, 4096, 4096), await matmulBench(b, 4096, 4096, 1024), await matmulBench(b, 270, 2048, 2048)];
     log(`[${name}] matmul`, JSON.stringify(out.matmul));
     out.attention = [await attentionBench(b, 4096, 16, 64), await attentionBench(b, 784, 16, 64)];

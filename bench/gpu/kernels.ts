@@ -27,21 +27,29 @@ async function time(b: WebGpuBackend, reps: number, fn: () => void): Promise<num
   return median(ts);
 }
 
-export async function decodeStepBench(b: WebGpuBackend, cfg: ModelConfig, kvLen: number): Promise<KernelReport> {
+/**
+ * One decode step of the text decoder on random bf16 weights with a KV cache of kvLen rows, in two forms: 'plain'
+ * records the contract ops exactly as models/qwen3vl/text.ts does; 'fused' uses linearEx/qkvPost (6 launches a
+ * layer). Each also with auto-flush (the GPU starts while the host records). Reports host record and submit time,
+ * GPU time of the step (timestamp queries), wall time with sync and with the logits read back.
+ */
+export async function decodeStepBench(b: WebGpuBackend, cfg: ModelConfig, kvLen: number): Promise<KernelReport[]> {
   const t = cfg.text;
   const H = t.hiddenSize;
   const hd = t.headDim;
-  const kw = t.numKeyValueHeads * hd;
+  const [nh, nkv] = [t.numAttentionHeads, t.numKeyValueHeads];
+  const kw = nkv * hd;
   let seed = 100;
   const mat = (o: number, i: number) => b.random([o, i], 'bf16', seed++, 0.03);
   const one = (n: number) => b.random([n], 'f32', seed++, 0.05, 1);
   const layers = Array.from({ length: t.numHiddenLayers }, () => ({
     inN: one(H),
     post: one(H),
-    q: mat(t.numAttentionHeads * hd, H),
+    q: mat(nh * hd, H),
     k: mat(kw, H),
     v: mat(kw, H),
-    o: mat(H, t.numAttentionHeads * hd),
+    qkv: mat((nh + 2 * nkv) * hd, H),
+    o: mat(H, nh * hd),
     qn: one(hd),
     kn: one(hd),
     gu: mat(2 * t.intermediateSize, H),
@@ -53,13 +61,13 @@ export async function decodeStepBench(b: WebGpuBackend, cfg: ModelConfig, kvLen:
   const norm = one(H);
   const cos = b.random([1, hd], 'f32', seed++, 1);
   const sin = b.random([1, hd], 'f32', seed++, 1);
-  let x = b.random([1, H], 'f32', seed++, 1);
+  const x0 = b.random([1, H], 'f32', seed++, 1);
   const eps = t.rmsNormEps;
-  const kept: Tensor[] = [];
-  const step = () => {
+  const attnOpts = { nHeads: nh, nKvHeads: nkv, headDim: hd, scale: hd ** -0.5, kvLen: kvLen + 1, causal: true };
+  const plain = (): Tensor => {
     const tmp: Tensor[] = [];
     const k = <T extends Tensor>(y: T) => (tmp.push(y), y);
-    let h: Tensor = x;
+    let h: Tensor = x0;
     for (const L of layers) {
       const a = k(b.rmsNorm(h, L.inN, eps));
       const q = k(b.rope(k(b.rmsNorm(k(b.linear(a, L.q)), L.qn, eps)), cos, sin));
@@ -67,66 +75,82 @@ export async function decodeStepBench(b: WebGpuBackend, cfg: ModelConfig, kvLen:
       const v = k(b.linear(a, L.v));
       b.writeRows(L.kc, kvLen, kk);
       b.writeRows(L.vc, kvLen, v);
-      const o = k(b.attention(q, L.kc, L.vc, { nHeads: t.numAttentionHeads, nKvHeads: t.numKeyValueHeads, headDim: hd, scale: hd ** -0.5, kvLen: kvLen + 1, causal: true }));
+      const o = k(b.attention(q, L.kc, L.vc, attnOpts));
       const h2 = k(b.add(h, k(b.linear(o, L.o))));
       const m = k(b.rmsNorm(h2, L.post, eps));
       h = k(b.add(h2, k(b.linear(k(b.swiglu(k(b.linear(m, L.gu)))), L.down))));
     }
-    kept.push(b.linear(b.rmsNorm(h, norm, eps), lmHead));
-    for (const y of tmp) y.dispose();
+    const y = b.linear(k(b.rmsNorm(h, norm, eps)), lmHead);
+    for (const z of tmp) z.dispose();
+    return y;
   };
-  // Record cost alone (host side), then the whole step.
-  step();
-  await b.sync();
-  const d0 = b.rt.dispatches;
-  const r0 = now();
-  step();
-  const recordMs = now() - r0;
-  const perStep = b.rt.dispatches - d0;
-  await b.sync();
-  const full = await time(b, 20, () => step());
-  let readMs = 0;
-  {
-    const ts: number[] = [];
+  const fused = (): Tensor => {
+    const tmp: Tensor[] = [];
+    const k = <T extends Tensor>(y: T) => (tmp.push(y), y);
+    let x: Tensor = x0;
+    for (const L of layers) {
+      const qkv = k(b.linearEx(x, L.qkv, { norm: { w: L.inN, eps } }));
+      const q = k(b.qkvPost(qkv, L.qn, L.kn, cos, sin, eps, L.kc, L.vc, kvLen, attnOpts));
+      const h = k(b.linearEx(k(b.attention(q, L.kc, L.vc, attnOpts)), L.o, { residual: x }));
+      const gu = k(b.linearEx(h, L.gu, { norm: { w: L.post, eps } }));
+      x = k(b.linearEx(gu, L.down, { swiglu: true, residual: h }));
+    }
+    const y = b.linearEx(x, lmHead, { norm: { w: norm, eps } });
+    for (const z of tmp) z.dispose();
+    return y;
+  };
+  const rows: KernelReport[] = [];
+  const bytes = decodeBytes(cfg, kvLen);
+  for (const [name, step, every] of [['plain', plain, 0], ['plain+flush64', plain, 64], ['fused', fused, 0], ['fused+flush32', fused, 32]] as const) {
+    b.rt.flushEvery = every;
+    for (let i = 0; i < 3; i++) step().dispose();
+    await b.sync();
+    const wall: number[] = [];
+    const rec: number[] = [];
+    const sub: number[] = [];
+    const gpu: number[] = [];
+    let dispatches = 0;
+    for (let i = 0; i < 15; i++) {
+      const s0 = { ...b.rt.stats };
+      const d0 = b.rt.dispatches;
+      const g = every ? null : b.rt.gpuTimeOfNextPass();
+      const t0 = now();
+      const y = step();
+      await b.sync();
+      wall.push(now() - t0);
+      rec.push(b.rt.stats.recordMs - s0.recordMs);
+      sub.push(b.rt.stats.submitMs - s0.submitMs);
+      dispatches = b.rt.dispatches - d0;
+      if (g) gpu.push(await g);
+      y.dispose();
+    }
+    const withRead: number[] = [];
     for (let i = 0; i < 10; i++) {
       const t0 = now();
-      step();
-      await kept.at(-1)!.read();
-      ts.push(now() - t0);
+      const y = step();
+      await y.read();
+      withRead.push(now() - t0);
+      y.dispose();
     }
-    readMs = median(ts);
+    const ms = median(withRead);
+    rows.push({
+      variant: name,
+      dispatches,
+      recordMs: +median(rec).toFixed(2),
+      submitMs: +median(sub).toFixed(2),
+      gpuMs: gpu.length ? +median(gpu).toFixed(2) : '',
+      wallMs: +median(wall).toFixed(2),
+      wallReadMs: +ms.toFixed(2),
+      tokPerS: +(1000 / ms).toFixed(1),
+      gpuGBs: gpu.length ? +(bytes / median(gpu) / 1e6).toFixed(0) : '',
+    });
   }
-  for (const y of kept.splice(0)) y.dispose();
-  const lm = await time(b, 20, () => b.linear(x, lmHead).dispose());
-  const bytes = decodeBytes(cfg, kvLen);
-  const lmBytes = t.vocabSize * H * 2;
-  // All the step's linear layers alone, with the same weights (a bandwidth ceiling for this kernel set).
-  const linW = layers.flatMap((L) => [L.q, L.k, L.v, L.o, L.gu, L.down]);
-  const xs = new Map<number, Tensor>();
-  const xin = (k: number) => xs.get(k) ?? (xs.set(k, b.random([1, k], 'f32', 7, 1)), xs.get(k)!);
-  const lin = await time(b, 20, () => {
-    for (const w of linW) b.linear(xin(w.cols), w).dispose();
-    b.linear(x, lmHead).dispose();
-  });
-  x.dispose();
-  x = null as unknown as Tensor;
+  b.rt.flushEvery = 0;
+  const lm = await time(b, 20, () => b.linear(x0, lmHead).dispose());
+  rows.push({ variant: 'lm_head matvec alone', ms: +lm.toFixed(3), GBs: +((t.vocabSize * H * 2) / lm / 1e6).toFixed(0) });
   for (const L of layers) for (const w of Object.values(L)) w.dispose();
-  lmHead.dispose();
-  for (const y of xs.values()) y.dispose();
-  return {
-    layers: t.numHiddenLayers,
-    kvLen,
-    dispatchesPerStep: perStep,
-    recordMs: +recordMs.toFixed(3),
-    stepMs: +full.toFixed(3),
-    stepWithReadMs: +readMs.toFixed(3),
-    stepTokPerS: +(1000 / full).toFixed(1),
-    stepGBs: +(bytes / full / 1e6).toFixed(0),
-    linearsOnlyMs: +lin.toFixed(3),
-    linearsOnlyGBs: +((bytes - 4 * t.numHiddenLayers * 2 * kvLen * kw) / lin / 1e6).toFixed(0),
-    lmHeadMs: +lm.toFixed(3),
-    lmHeadGBs: +(lmBytes / lm / 1e6).toFixed(0),
-  };
+  for (const w of [lmHead, norm, cos, sin, x0]) w.dispose();
+  return rows;
 }
 
 export async function matmulBench(b: WebGpuBackend, m: number, n: number, k: number): Promise<KernelReport> {

@@ -13,7 +13,10 @@ async function describeAdapter(flags: string[]) {
   for (const k in a.limits) lim[k] = (a.limits as unknown as Record<string, number>)[k];
   const info: Record<string, unknown> = {};
   const ai = a.info as unknown as Record<string, unknown>;
-  for (const k of ['vendor', 'architecture', 'device', 'description', 'subgroupMinSize', 'subgroupMaxSize', 'isFallbackAdapter', 'subgroupMatrixConfigs']) info[k] = ai[k];
+  for (const k of ['vendor', 'architecture', 'device', 'description', 'subgroupMinSize', 'subgroupMaxSize', 'isFallbackAdapter']) info[k] = ai[k];
+  // Native objects: read the documented fields one by one.
+  const mats = (ai.subgroupMatrixConfigs ?? []) as Record<string, unknown>[];
+  info.subgroupMatrixConfigs = [...mats].map((m) => ({ componentType: m.componentType, resultComponentType: m.resultComponentType, M: m.M, N: m.N, K: m.K }));
   const features = [...a.features].sort();
   let f16Device = false;
   if (a.features.has('shader-f16')) {

@@ -81,6 +81,8 @@ export class Runtime {
   private sinceFlush = 0;
   bytesAllocated = 0;
   private error: Error | null = null;
+  /** A pending GPU-time measurement of the next submission's first compute pass (timestamp-query). */
+  private timing: { qs: GPUQuerySet; resolve: GPUBuffer; read: GPUBuffer; started: boolean; done(ns: number): void } | null = null;
   private destroyed = false;
 
   constructor(
@@ -242,8 +244,31 @@ export class Runtime {
 
   private openPass(): GPUComputePassEncoder {
     this.encoder ??= this.device.createCommandEncoder();
-    this.pass ??= this.encoder.beginComputePass();
+    if (!this.pass) {
+      const t = this.timing;
+      if (t && !t.started) {
+        t.started = true;
+        this.pass = this.encoder.beginComputePass({ timestampWrites: { querySet: t.qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } });
+      } else {
+        this.pass = this.encoder.beginComputePass();
+      }
+    }
     return this.pass;
+  }
+
+  /**
+   * GPU time (ms) of the first compute pass recorded after this call, from timestamp queries; resolves after the
+   * submission that holds it completes. Null without the timestamp-query feature.
+   */
+  gpuTimeOfNextPass(): Promise<number> | null {
+    if (!this.features.has('timestamp-query')) return null;
+    this.flush();
+    return new Promise((done) => {
+      const qs = this.device.createQuerySet({ type: 'timestamp', count: 2 });
+      const resolve = this.device.createBuffer({ size: 16, usage: U.QUERY_RESOLVE | U.COPY_SRC });
+      const read = this.device.createBuffer({ size: 16, usage: U.MAP_READ | U.COPY_DST });
+      this.timing = { qs, resolve, read, started: false, done };
+    });
   }
 
   private openEncoder(): GPUCommandEncoder {
@@ -260,6 +285,12 @@ export class Runtime {
     if (this.encoder) {
       const t0 = performance.now();
       const enc = this.openEncoder();
+      const tm = this.timing?.started ? this.timing : null;
+      if (tm) {
+        enc.resolveQuerySet(tm.qs, 0, 2, tm.resolve, 0);
+        enc.copyBufferToBuffer(tm.resolve, 0, tm.read, 0, 16);
+        this.timing = null;
+      }
       const slots = this.used;
       for (let a = 0; a * ARENA_SLOTS < slots; a++) {
         const n = Math.min(ARENA_SLOTS, slots - a * ARENA_SLOTS);
@@ -271,6 +302,15 @@ export class Runtime {
       this.epoch++;
       this.stats.submitMs += performance.now() - t0;
       this.stats.submits++;
+      if (tm) {
+        void tm.read.mapAsync(MAP_READ_MODE).then(() => {
+          const v = new BigUint64Array(tm.read.getMappedRange());
+          tm.done(Number(v[1] - v[0]) / 1e6);
+          tm.read.unmap();
+          for (const b of [tm.read, tm.resolve]) b.destroy();
+          tm.qs.destroy();
+        });
+      }
     }
     for (const b of this.deferred) b.destroy();
     if (this.deferred.length) this.groups.clear();

@@ -41,21 +41,17 @@ export function attention(c: Ctx, q: Tensor, k: Tensor, v: Tensor, o: AttentionO
       c.run({ shader: 'attn_combine', bindings: ['r', 'r', 'w'] }, [op, ml, ob], params, [nh, t]);
     }
   } else {
-    const lanes = 8;
-    const hdp = Math.ceil(hd / lanes) * lanes;
-    const bq = 16;
-    // Keep Q, K, V tiles inside the device's workgroup memory (32 KiB on SwiftShader, 48 KiB on most GPUs).
-    const bkv = (bq * hdp + 16 * (2 * hdp + 1) + bq * 16) * 4 <= c.rt.maxWorkgroupStorage ? 16 : 8;
-    if ((bq * hdp + bkv * (2 * hdp + 1) + bq * bkv) * 4 > c.rt.maxWorkgroupStorage) {
-      throw new Error(`webgpu.attention: head dim ${hd} needs more workgroup memory than this device has`);
-    }
+    const hdp = Math.ceil(hd / 16) * 16;
+    // Workgroup memory: Q and K slices 8 KiB, scores 16 KiB, V slice VK·HD floats (fits SwiftShader's 32 KiB).
+    const fixed = (2 * 16 * 64 + 64 * 64 + 3 * 64 + 256 + 4) * 4;
+    const vk = [16, 8, 4].find((v) => fixed + v * hdp * 4 <= c.rt.maxWorkgroupStorage);
+    if (!vk) throw new Error(`webgpu.attention: head dim ${hd} needs more workgroup memory than this device has`);
     let segBuf = c.dummy;
     if (seg) {
       params[7] = seg.length - 1;
       segBuf = c.scratchFrom(Uint32Array.from(seg));
     }
-    const consts = { BQ: bq, BKV: bkv, LANES: lanes, HD: hdp };
-    c.run({ shader: 'attn_flash', bindings: ['r', 'r', 'r', 'r', 'w'], consts }, [qb, kb, vb, segBuf, ob], params, [Math.ceil(t / bq), nh]);
+    c.run({ shader: 'attn_flash', bindings: ['r', 'r', 'r', 'r', 'w'], consts: { HD: hdp, VK: vk } }, [qb, kb, vb, segBuf, ob], params, [Math.ceil(t / 64), nh]);
   }
   c.done();
   return out;

@@ -16,6 +16,9 @@ const opt = (k: string, d: string) => (args.includes(k) ? args[args.indexOf(k) +
 const models = opt('--models', '2B').split(',');
 const decodeN = Number(opt('--decode', '32'));
 const jsonOut = opt('--json', '');
+/** Dawn toggles, e.g. --dawn allow_unsafe_apis,skip_validation,disable_robustness */
+const dawn = opt('--dawn', '');
+const kernelsOnly = args.includes('--kernels-only');
 const COPY_BW = 3.8e12; // device copy bandwidth measured with PyTorch (anchors.md)
 
 /** transformers 5.17 on the same card (anchors.md): vision ms, TTFT ms, decode tok/s. */
@@ -45,7 +48,7 @@ function rand(n: number, seed: number): Float32Array {
 
 async function benchModel(name: string, kernels: boolean) {
   const cfg = shapeConfig(name);
-  const b = (await createWebGpuBackend()) as WebGpuBackend;
+  const b = (await createWebGpuBackend(dawn ? { dawnFlags: [`enable-dawn-features=${dawn}`] } : {})) as WebGpuBackend;
   const t0 = now();
   const model = randomModel(b, cfg);
   await b.sync();
@@ -59,6 +62,10 @@ async function benchModel(name: string, kernels: boolean) {
     log(`[${name}] matmul`, JSON.stringify(out.matmul));
     out.attention = [await attentionBench(b, 4096, 16, 64), await attentionBench(b, 784, 16, 64)];
     log(`[${name}] attention`, JSON.stringify(out.attention));
+  }
+  if (kernelsOnly) {
+    model.dispose();
+    return out;
   }
   const v = cfg.vision;
   const patch = v.inChannels * v.temporalPatchSize * v.patchSize ** 2;
@@ -128,7 +135,7 @@ async function benchModel(name: string, kernels: boolean) {
 const results = [];
 for (const [i, m] of models.entries()) {
   try {
-    results.push(await benchModel(m, args.includes('--kernels') && i === 0));
+    results.push(await benchModel(m, (args.includes('--kernels') || kernelsOnly) && i === 0));
   } catch (e) {
     log(`[${m}] failed: ${(e as Error).stack}`);
     results.push({ model: m, error: (e as Error).message });

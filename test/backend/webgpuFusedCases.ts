@@ -18,7 +18,23 @@ const rand = (r: () => number, n: number, s = 1) => Float32Array.from({ length: 
 const act = (b: Backend, r: () => number, shape: number[], s = 1) => b.upload(rand(r, shape.reduce((a, c) => a * c, 1), s), shape, 'f32');
 const bf = (b: Backend, r: () => number, n: number, k: number) => b.upload(toBf16(rand(r, n * k, 0.5)), [n, k], 'bf16');
 
+/** Decode attention over more keys than one split holds (split-K + merge), GQA, causal with T = 2. */
+const longAttention = (b: Backend, r: () => number) => {
+  const [t, s, nh, nkv, hd] = [2, 300, 8, 2, 64];
+  return [
+    b.attention(act(b, r, [t, nh * hd]), act(b, r, [s + 5, nkv * hd]), act(b, r, [s + 5, nkv * hd]), {
+      nHeads: nh,
+      nKvHeads: nkv,
+      headDim: hd,
+      scale: hd ** -0.5,
+      kvLen: s,
+      causal: true,
+    }),
+  ];
+};
+
 export const fusedCases: FusedCase[] = [
+  { name: 'attention decode split-K kv300 (contract op)', tol: 1e-5, fused: longAttention, plain: longAttention },
   ...[1, 3].flatMap((m) => [
     {
       name: `linearEx norm+residual m${m}`,

@@ -79,6 +79,9 @@ export class Runtime {
   /** Submit automatically after this many dispatches (0: only on read/sync), so the GPU starts while the host records. */
   flushEvery = 0;
   private sinceFlush = 0;
+  private lastPipe: Pipe | null = null;
+  private lastPass: GPUComputePassEncoder | null = null;
+  private readonly offset = new Uint32Array(1);
   bytesAllocated = 0;
   private error: Error | null = null;
   /** A pending GPU-time measurement of the next submission's first compute pass (timestamp-query). */
@@ -169,7 +172,9 @@ export class Runtime {
   // ---- programs ----
 
   private pipe(p: Program): Pipe {
-    const key = `${p.shader}|${p.fmt ?? ''}|${p.bindings.join('')}|${p.consts ? JSON.stringify(p.consts) : ''}`;
+    // Keyed without JSON: this runs for every dispatch.
+    let key = p.shader + '|' + (p.fmt ?? '') + '|' + p.bindings.length;
+    if (p.consts) for (const k in p.consts) key += '|' + k + '=' + p.consts[k];
     let pp = this.pipes.get(key);
     if (pp) return pp;
     const src = this.wgsl[p.shader];
@@ -234,8 +239,11 @@ export class Runtime {
     const [x, y, z] = typeof grid === 'number' ? split(grid, this.device.limits.maxComputeWorkgroupsPerDimension) : [grid[0], grid[1], grid[2] ?? 1];
     if (x === 0 || y === 0 || z === 0) return;
     const pass = this.openPass();
-    pass.setPipeline(pp.pipeline);
-    pass.setBindGroup(0, bg, [off]);
+    if (this.lastPipe !== pp || this.lastPass !== pass) pass.setPipeline(pp.pipeline);
+    this.lastPipe = pp;
+    this.lastPass = pass;
+    this.offset[0] = off;
+    pass.setBindGroup(0, bg, this.offset, 0, 1);
     pass.dispatchWorkgroups(x, y, z);
     this.dispatches++;
     this.stats.recordMs += performance.now() - t0;

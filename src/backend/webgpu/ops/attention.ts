@@ -7,7 +7,7 @@ import type { Ctx } from '../ctx.js';
 import { f32bits } from '../runtime.js';
 
 /** Keys per split of the decode kernel. */
-const CH = 512;
+const CH = 128;
 /** Query rows up to which the split-K decode path is used. */
 const SPLIT_MAX_ROWS = 4;
 
@@ -29,15 +29,15 @@ export function attention(c: Ctx, q: Tensor, k: Tensor, v: Tensor, o: AttentionO
   const out = c.make([t, qw]);
   const params = [t, nh, nkv, hd, kvLen, o.causal ? 1 : 0, qStart, 0, f32bits(o.scale), qw, kw];
   const [qb, kb, vb, ob] = [c.act(q, 'attention q'), c.act(k, 'attention k'), c.act(v, 'attention v'), c.store(out).gb];
-  if (t <= SPLIT_MAX_ROWS && !seg && hd % 4 === 0 && hd <= 256) {
+  if (t <= SPLIT_MAX_ROWS && !seg && hd % 4 === 0 && hd <= 128) {
     const nsplit = Math.ceil(kvLen / CH);
     params[7] = nsplit;
     if (nsplit === 1) {
-      c.run({ shader: 'attn_split', bindings: ['r', 'r', 'r', 'w', 'w'], consts: { WG: 128, CH, HD: hd, DIRECT: true } }, [qb, kb, vb, ob, c.scratch(16)], params, [1, nh, t]);
+      c.run({ shader: 'attn_split', bindings: ['r', 'r', 'r', 'w', 'w'], consts: { CH, DIRECT: true } }, [qb, kb, vb, ob, c.scratch(16)], params, [1, nh, t]);
     } else {
       const op = c.scratch(t * nh * nsplit * hd * 4);
       const ml = c.scratch(t * nh * nsplit * 2 * 4);
-      c.run({ shader: 'attn_split', bindings: ['r', 'r', 'r', 'w', 'w'], consts: { WG: 128, CH, HD: hd, DIRECT: false } }, [qb, kb, vb, op, ml], params, [nsplit, nh, t]);
+      c.run({ shader: 'attn_split', bindings: ['r', 'r', 'r', 'w', 'w'], consts: { CH, DIRECT: false } }, [qb, kb, vb, op, ml], params, [nsplit, nh, t]);
       c.run({ shader: 'attn_combine', bindings: ['r', 'r', 'w'] }, [op, ml, ob], params, [nh, t]);
     }
   } else {

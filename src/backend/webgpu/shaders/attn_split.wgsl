@@ -1,17 +1,21 @@
-// Decode attention, split-K pass: workgroup (split s, head h, query row i) scores CH keys, and writes its partial
-// output with the local max and sum; attn_combine.wgsl merges the splits. With one split (DIRECT) it writes the
-// final output into OP (laid out like q) and skips the merge launch. hd % 4 == 0. Consts: WG, CH, HD, DIRECT.
+// Decode attention, split-K pass: workgroup (split s, head h, query row i) takes CH keys: one key per thread for the
+// scores, then P·V with 4 key groups × 32 lanes of vec4 columns, so no thread walks more than CH/4 keys (latency,
+// not bandwidth, bounds this kernel). It writes its partial output with the local max and sum; attn_combine.wgsl
+// merges the splits. With one split (DIRECT) it writes the final output into OP (laid out like q).
+// hd % 4 == 0, hd <= 128. Consts: CH (= WG = 128), DIRECT.
 struct Params { t: u32, nh: u32, nkv: u32, hd: u32, kvlen: u32, causal: u32, qstart: u32, nsplit: u32, scale: f32, qw: u32, kw: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> Q: array<f32>;
+@group(0) @binding(1) var<storage, read> Q: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> K: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> V: array<f32>;
-@group(0) @binding(4) var<storage, read_write> OP: array<f32>;
+@group(0) @binding(3) var<storage, read> V: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> OP: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> ML: array<f32>;
 
-var<workgroup> qs: array<vec4<f32>, HD / 4u>;
+const WG = 128u;
+var<workgroup> qs: array<vec4<f32>, 32>;
 var<workgroup> sc: array<f32, CH>;
 var<workgroup> red: array<f32, WG>;
+var<workgroup> part: array<vec4<f32>, 128>; // [key group][lane]
 
 fn reduce(v: f32, li: u32, is_max: bool) -> f32 {
   red[li] = v;
@@ -33,47 +37,45 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   let h = wg.y;
   let i = wg.z;
   let g = h / (P.nh / P.nkv);
-  let hd = P.hd;
+  let h4 = P.hd / 4u;
   var hi = P.kvlen;
   if (P.causal != 0u) { hi = min(hi, P.qstart + i + 1u); }
   let a = s * CH;
   let b = min(hi, a + CH);
-  for (var d = li; d < hd / 4u; d += WG) {
-    let q = i * P.qw + h * hd + 4u * d;
-    qs[d] = vec4<f32>(Q[q], Q[q + 1u], Q[q + 2u], Q[q + 3u]) * P.scale;
-  }
+  if (li < h4) { qs[li] = Q[(i * P.qw + h * P.hd) / 4u + li] * P.scale; }
   workgroupBarrier();
-  var mx = -1e30;
-  for (var jj = li; jj < CH; jj += WG) {
-    let j = a + jj;
-    var acc = -1e30;
-    if (j < b) {
-      acc = 0.0;
-      let base = (j * P.kw + g * hd) >> 2u;
-      for (var d = 0u; d < hd / 4u; d++) { acc += dot(qs[d], K[base + d]); }
+  var acc = -1e30;
+  let j = a + li;
+  if (j < b) {
+    acc = 0.0;
+    let base = (j * P.kw + g * P.hd) / 4u;
+    for (var d = 0u; d < h4; d++) { acc += dot(qs[d], K[base + d]); }
+  }
+  let M = reduce(acc, li, true);
+  var p = 0.0;
+  if (j < b) { p = exp(acc - M); }
+  sc[li] = p;
+  let L = reduce(p, li, false);
+  // P·V: lane = vec4 column, kg = key group.
+  let lane = li % 32u;
+  let kg = li / 32u;
+  var o = vec4<f32>(0.0);
+  if (lane < h4) {
+    for (var jj = kg; a + jj < b; jj += 4u) { o += sc[jj] * V[((a + jj) * P.kw + g * P.hd) / 4u + lane]; }
+  }
+  part[li] = o;
+  workgroupBarrier();
+  if (li < h4) {
+    let sum = part[li] + part[li + 32u] + part[li + 64u] + part[li + 96u];
+    if (DIRECT) {
+      OP[(i * P.qw + h * P.hd) / 4u + li] = sum / L;
+    } else {
+      OP[((i * P.nh + h) * P.nsplit + s) * h4 + li] = sum;
     }
-    sc[jj] = acc;
-    mx = max(mx, acc);
-  }
-  let M = reduce(mx, li, true);
-  var sum = 0.0;
-  for (var jj = li; jj < CH; jj += WG) {
-    var p = 0.0;
-    if (a + jj < b) { p = exp(sc[jj] - M); }
-    sc[jj] = p;
-    sum += p;
-  }
-  let L = reduce(sum, li, false);
-  let part = (i * P.nh + h) * P.nsplit + s;
-  var n = 0u;
-  if (b > a) { n = b - a; }
-  for (var d = li; d < hd; d += WG) {
-    var acc = 0.0;
-    for (var jj = 0u; jj < n; jj++) { acc = fma(sc[jj], V[(a + jj) * P.kw + g * hd + d], acc); }
-    if (DIRECT) { OP[i * P.qw + h * hd + d] = acc / L; } else { OP[part * hd + d] = acc; }
   }
   if (li == 0u && !DIRECT) {
-    ML[2u * part] = M;
-    ML[2u * part + 1u] = L;
+    let pi = (i * P.nh + h) * P.nsplit + s;
+    ML[2u * pi] = M;
+    ML[2u * pi + 1u] = L;
   }
 }

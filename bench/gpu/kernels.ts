@@ -145,6 +145,14 @@ export async function decodeStepBench(b: WebGpuBackend, cfg: ModelConfig, kvLen:
       gpuGBs: gpu.length ? +(bytes / median(gpu) / 1e6).toFixed(0) : '',
     });
   }
+  for (const [name, step] of [['plain', plain], ['fused', fused]] as const) {
+    b.rt.profile = new Map();
+    step().dispose();
+    const prof = await b.rt.profileReport();
+    b.rt.profile = null;
+    const total = prof.reduce((a, r) => a + r.ms, 0);
+    rows.push({ variant: `${name} GPU profile (ms, launches)`, total: +total.toFixed(3), ...Object.fromEntries(prof.map((r) => [r.kernel, `${r.ms} (${r.n})`])) });
+  }
   b.rt.flushEvery = 32;
   const lm = await time(b, 20, () => b.linear(x0, lmHead).dispose());
   rows.push({ variant: 'lm_head matvec alone', ms: +lm.toFixed(3), GBs: +((t.vocabSize * H * 2) / lm / 1e6).toFixed(0) });

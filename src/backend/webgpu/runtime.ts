@@ -84,6 +84,10 @@ export class Runtime {
   private readonly offset = new Uint32Array(1);
   bytesAllocated = 0;
   private error: Error | null = null;
+  /** Per-kernel GPU time (ms) and launch count while profiling (each dispatch then gets its own timed pass). */
+  profile: Map<string, { ms: number; n: number }> | null = null;
+  private prof: { qs: GPUQuerySet; names: string[] } | null = null;
+  private profPending: Promise<void>[] = [];
   /** A pending GPU-time measurement of the next submission's first compute pass (timestamp-query). */
   private timing: { qs: GPUQuerySet; resolve: GPUBuffer; read: GPUBuffer; started: boolean; done(ns: number): void } | null = null;
   private destroyed = false;
@@ -238,6 +242,14 @@ export class Runtime {
     }
     const [x, y, z] = typeof grid === 'number' ? split(grid, this.device.limits.maxComputeWorkgroupsPerDimension) : [grid[0], grid[1], grid[2] ?? 1];
     if (x === 0 || y === 0 || z === 0) return;
+    if (this.profile) this.profiled(p.shader, pp, bg, off, x, y, z);
+    else this.record(pp, bg, off, x, y, z);
+    this.dispatches++;
+    this.stats.recordMs += performance.now() - t0;
+    if (this.flushEvery && ++this.sinceFlush >= this.flushEvery) this.flush();
+  }
+
+  private record(pp: Pipe, bg: GPUBindGroup, off: number, x: number, y: number, z: number): void {
     const pass = this.openPass();
     if (this.lastPipe !== pp || this.lastPass !== pass) pass.setPipeline(pp.pipeline);
     this.lastPipe = pp;
@@ -245,9 +257,28 @@ export class Runtime {
     this.offset[0] = off;
     pass.setBindGroup(0, bg, this.offset, 0, 1);
     pass.dispatchWorkgroups(x, y, z);
-    this.dispatches++;
-    this.stats.recordMs += performance.now() - t0;
-    if (this.flushEvery && ++this.sinceFlush >= this.flushEvery) this.flush();
+  }
+
+  /** Profiling: the dispatch in a pass of its own, bracketed by timestamps. */
+  private profiled(name: string, pp: Pipe, bg: GPUBindGroup, off: number, x: number, y: number, z: number): void {
+    if (this.prof && this.prof.names.length >= 2048) this.flush();
+    const enc = this.openEncoder();
+    this.prof ??= { qs: this.device.createQuerySet({ type: 'timestamp', count: 4096 }), names: [] };
+    const i = this.prof.names.push(name) - 1;
+    const pass = enc.beginComputePass({ timestampWrites: { querySet: this.prof.qs, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+    pass.setPipeline(pp.pipeline);
+    this.offset[0] = off;
+    pass.setBindGroup(0, bg, this.offset, 0, 1);
+    pass.dispatchWorkgroups(x, y, z);
+    pass.end();
+  }
+
+  /** Wait for profiled submissions and return the per-kernel table (ms), largest first. */
+  async profileReport(): Promise<{ kernel: string; ms: number; n: number }[]> {
+    await this.sync();
+    await Promise.all(this.profPending);
+    this.profPending = [];
+    return [...(this.profile ?? new Map()).entries()].map(([kernel, v]) => ({ kernel, ms: +v.ms.toFixed(3), n: v.n })).sort((a, b) => b.ms - a.ms);
   }
 
   private openPass(): GPUComputePassEncoder {
@@ -294,6 +325,17 @@ export class Runtime {
       const t0 = performance.now();
       const enc = this.openEncoder();
       const tm = this.timing?.started ? this.timing : null;
+      const pr = this.prof;
+      let prRead: GPUBuffer | null = null;
+      if (pr) {
+        const n = pr.names.length * 2;
+        const res = this.device.createBuffer({ size: n * 8, usage: U.QUERY_RESOLVE | U.COPY_SRC });
+        prRead = this.device.createBuffer({ size: n * 8, usage: U.MAP_READ | U.COPY_DST });
+        enc.resolveQuerySet(pr.qs, 0, n, res, 0);
+        enc.copyBufferToBuffer(res, 0, prRead, 0, n * 8);
+        this.deferred.push(res);
+        this.prof = null;
+      }
       if (tm) {
         enc.resolveQuerySet(tm.qs, 0, 2, tm.resolve, 0);
         enc.copyBufferToBuffer(tm.resolve, 0, tm.read, 0, 16);
@@ -310,6 +352,23 @@ export class Runtime {
       this.epoch++;
       this.stats.submitMs += performance.now() - t0;
       this.stats.submits++;
+      if (pr && prRead) {
+        const rd = prRead;
+        this.profPending.push(
+          rd.mapAsync(MAP_READ_MODE).then(() => {
+            const v = new BigUint64Array(rd.getMappedRange());
+            pr.names.forEach((name, i) => {
+              const e = this.profile?.get(name) ?? { ms: 0, n: 0 };
+              e.ms += Number(v[2 * i + 1] - v[2 * i]) / 1e6;
+              e.n++;
+              this.profile?.set(name, e);
+            });
+            rd.unmap();
+            rd.destroy();
+            pr.qs.destroy();
+          }),
+        );
+      }
       if (tm) {
         void tm.read.mapAsync(MAP_READ_MODE).then(() => {
           const v = new BigUint64Array(tm.read.getMappedRange());

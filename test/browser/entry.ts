@@ -64,6 +64,19 @@ const api = {
     const got = await readAll(c.fused(be, rng(42)));
     return want.map((w, i) => relErr(got[i], w));
   },
+  /** Profiling mode and pass timing produce GPU times (timestamp-query). */
+  async timing(): Promise<{ kernels: string[]; passMs: number | null }> {
+    if (!be) throw new Error('backend not ready');
+    const x = be.upload(new Float32Array(4096).fill(1), [64, 64], 'f32');
+    be.rt.profile = new Map();
+    be.rmsNorm(be.add(x, x), be.upload(new Float32Array(64).fill(1), [64], 'f32'), 1e-6);
+    const prof = await be.rt.profileReport();
+    be.rt.profile = null;
+    const g = be.rt.gpuTimeOfNextPass();
+    be.add(x, x);
+    be.flush();
+    return { kernels: prof.map((p) => `${p.kernel}:${p.n}`).sort(), passMs: g ? await g : null };
+  },
   async run(name: string): Promise<CaseResult> {
     const c = opCases.find((o) => o.name === name);
     if (!c || !be) throw new Error(`no case '${name}' or backend not ready`);

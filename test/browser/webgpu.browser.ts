@@ -97,6 +97,12 @@ describe('op harness: webgpu (Chromium) vs ref', () => {
     expect(bad).toBe(0);
   });
 
+  it('per-kernel profiling and pass timing report GPU time', async () => {
+    const r = await page.evaluate(() => (globalThis as unknown as { qwen: { timing(): Promise<{ kernels: string[]; passMs: number | null }> } }).qwen.timing());
+    expect(r.kernels).toEqual(['add:1', 'rmsnorm:1']);
+    if (r.passMs !== null) expect(r.passMs).toBeGreaterThan(0);
+  });
+
   for (const c of fusedCases) {
     it(`fused: ${c.name}`, async () => {
       const errs = await page.evaluate((n) => (globalThis as unknown as { qwen: { fused(n: string): Promise<number[]> } }).qwen.fused(n), c.name);

@@ -1,7 +1,8 @@
 // linear for many rows (prefill, vision): Y[M, N] = X[M, K] · W[N, K]ᵀ (+ bias), BM×BN tiles over BK-deep slices
-// staged in workgroup memory, TM×TN results per thread in registers (columns strided so shared reads are
-// conflict-free). Weights of any format are widened to f32 on the way into shared memory.
-// Consts: BM, BN, BK, TM, TN, VEC (k % 8 == 0: 16-byte loads), BIAS.
+// staged in workgroup memory, TM×TN (4 or 8) results per thread in registers. A thread's rows and columns are
+// runs of 4 (at tr·4 and, for 8, tr·4 + BM/2), so each k step reads them as 16-byte vectors: 16 FMAs per shared
+// load. Weights of any format are widened to f32 on the way into shared memory.
+// Consts: BM, BN, BK, TM, TN, VEC (k % 8 == 0: 16-byte global loads), BIAS.
 struct Params { m: u32, n: u32, k: u32, qoff: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> X: array<vec4<f32>>;
@@ -11,8 +12,13 @@ struct Params { m: u32, n: u32, k: u32, qoff: u32 }
 
 const WG = (BM / TM) * (BN / TN);
 const CT = BN / TN;
-var<workgroup> As: array<f32, BK * BM>;
-var<workgroup> Bs: array<f32, BK * BN>;
+const RH = BM / (TM / 4u); // stride between a thread's runs of 4 rows
+const CH = BN / (TN / 4u);
+var<workgroup> As: array<vec4<f32>, BK * BM / 4u>; // [k][m]
+var<workgroup> Bs: array<vec4<f32>, BK * BN / 4u>; // [k][n]
+
+fn setA(i: u32, v: f32) { As[i >> 2u][i & 3u] = v; }
+fn setB(i: u32, v: f32) { Bs[i >> 2u][i & 3u] = v; }
 
 fn xs(i: u32) -> f32 { return X[i >> 2u][i & 3u]; }
 
@@ -32,10 +38,10 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
         let gk = k0 + 4u * q;
         var v = vec4<f32>(0.0);
         if (gm < P.m && gk < P.k) { v = X[(gm * P.k + gk) >> 2u]; }
-        As[(4u * q) * BM + r] = v.x;
-        As[(4u * q + 1u) * BM + r] = v.y;
-        As[(4u * q + 2u) * BM + r] = v.z;
-        As[(4u * q + 3u) * BM + r] = v.w;
+        setA((4u * q) * BM + r, v.x);
+        setA((4u * q + 1u) * BM + r, v.y);
+        setA((4u * q + 2u) * BM + r, v.z);
+        setA((4u * q + 3u) * BM + r, v.w);
       }
       for (var i = li; i < BN * BK / 8u; i += WG) {
         let r = i / (BK / 8u);
@@ -45,14 +51,14 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
         var w = W8(vec4<f32>(0.0), vec4<f32>(0.0));
         if (gn < P.n && gk < P.k) { w = w8(gn, gk >> 3u, P.k, P.qoff); }
         let b = (8u * q) * BN + r;
-        Bs[b] = w.lo.x;
-        Bs[b + BN] = w.lo.y;
-        Bs[b + 2u * BN] = w.lo.z;
-        Bs[b + 3u * BN] = w.lo.w;
-        Bs[b + 4u * BN] = w.hi.x;
-        Bs[b + 5u * BN] = w.hi.y;
-        Bs[b + 6u * BN] = w.hi.z;
-        Bs[b + 7u * BN] = w.hi.w;
+        setB(b, w.lo.x);
+        setB(b + BN, w.lo.y);
+        setB(b + 2u * BN, w.lo.z);
+        setB(b + 3u * BN, w.lo.w);
+        setB(b + 4u * BN, w.hi.x);
+        setB(b + 5u * BN, w.hi.y);
+        setB(b + 6u * BN, w.hi.z);
+        setB(b + 7u * BN, w.hi.w);
       }
     } else {
       for (var i = li; i < BM * BK; i += WG) {
@@ -62,7 +68,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
         let gk = k0 + q;
         var v = 0.0;
         if (gm < P.m && gk < P.k) { v = xs(gm * P.k + gk); }
-        As[q * BM + r] = v;
+        setA(q * BM + r, v);
       }
       for (var i = li; i < BN * BK; i += WG) {
         let r = i / BK;
@@ -71,26 +77,27 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
         let gk = k0 + q;
         var v = 0.0;
         if (gn < P.n && gk < P.k) { v = w1(gn, gk, P.k, P.qoff); }
-        Bs[q * BN + r] = v;
+        setB(q * BN + r, v);
       }
     }
     workgroupBarrier();
     for (var kk = 0u; kk < BK; kk++) {
-      var a: array<f32, TM>;
-      var b: array<f32, TN>;
-      for (var i = 0u; i < TM; i++) { a[i] = As[kk * BM + tr * TM + i]; }
-      for (var j = 0u; j < TN; j++) { b[j] = Bs[kk * BN + tc + j * CT]; }
+      var a: array<vec4<f32>, TM / 4u>;
+      var b: array<vec4<f32>, TN / 4u>;
+      for (var h = 0u; h < TM / 4u; h++) { a[h] = As[(kk * BM + h * RH) / 4u + tr]; }
+      for (var h = 0u; h < TN / 4u; h++) { b[h] = Bs[(kk * BN + h * CH) / 4u + tc]; }
       for (var i = 0u; i < TM; i++) {
-        for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
+        let av = a[i / 4u][i % 4u];
+        for (var j = 0u; j < TN; j++) { acc[i][j] = fma(av, b[j / 4u][j % 4u], acc[i][j]); }
       }
     }
     workgroupBarrier();
   }
   for (var i = 0u; i < TM; i++) {
-    let gm = m0 + tr * TM + i;
-    if (gm >= P.m) { break; }
+    let gm = m0 + (i / 4u) * RH + tr * 4u + i % 4u;
+    if (gm >= P.m) { continue; }
     for (var j = 0u; j < TN; j++) {
-      let gn = n0 + tc + j * CT;
+      let gn = n0 + (j / 4u) * CH + tc * 4u + j % 4u;
       if (gn < P.n) {
         var v = acc[i][j];
         if (BIAS) { v += B[gn]; }

@@ -11,3 +11,4 @@ export { WeightError } from './weights/qwen3vl.js';
 export type { WeightFormat } from './weights/convert.js';
 export { tidy, Tensor } from './tensor/tensor.js';
 export * from './processor/index.js';
+

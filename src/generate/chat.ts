@@ -38,6 +38,8 @@ export interface ChatOptions extends SamplingOptions {
   readonly prepare?: Record<string, unknown>;
   /** Called once the prompt is prepared, with its token count (before the prefill). */
   readonly onPrompt?: (tokens: number) => void;
+  /** Called after each prefill chunk with prompt tokens done and total (progress bars, server status). */
+  readonly onPrefillProgress?: (done: number, total: number) => void;
 }
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'cancelled';
@@ -115,7 +117,7 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
     if (o.signal?.aborted) {
       finish = 'cancelled';
     } else {
-      let logits = (await model.forward({ ...prompt, inputIds: ids, cache, logits: 'last' })).logits;
+      let logits = (await model.forward({ ...prompt, inputIds: ids, cache, logits: 'last', onProgress: o.onPrefillProgress })).logits;
       while (out.length < maxTokens) {
         if (o.signal?.aborted) {
           finish = 'cancelled';

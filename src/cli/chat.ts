@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import readline from 'node:readline';
-import { addModelOptions, addSamplingOptions, chatOptions, CliError, loadEngine, modelDir, numArg, readImage, readVideo, type ModelFlags, type SamplingFlags } from './common.js';
+import { addModelOptions, addSamplingOptions, chatOptions, CliError, loadEngine, modelDir, numArg, readImage, videoPart, type ModelFlags, type SamplingFlags } from './common.js';
 import { Progress } from './progress.js';
 import { DEMO_NOTE } from './run.js';
 
@@ -77,7 +77,7 @@ async function chatCommand(flags: ChatFlags): Promise<void> {
           else if (!existsSync(arg)) note(`error: '${arg}' does not exist`);
           else {
             try {
-              attachments.push(cmdName === '/image' ? { type: 'image', image: await readImage(arg) } : { type: 'video', video: await readVideo(arg), ...(flags.fps !== undefined && { fps: flags.fps }) });
+              attachments.push(cmdName === '/image' ? { type: 'image', image: await readImage(arg) } : await videoPart(arg, flags.fps));
               note(`(attached ${arg} to your next message)`);
             } catch (e) {
               note(`error: ${(e as Error).message}`);

@@ -154,14 +154,17 @@ async function readLocal(file: string, what: string): Promise<Uint8Array> {
   }
 }
 
+/** A video content part; a frame folder's --fps is its native rate (it sets the timestamps). */
+export async function videoPart(file: string, fps?: number): Promise<unknown> {
+  const video = await readVideo(file);
+  return { type: 'video', video: fps !== undefined && Array.isArray(video) ? { frames: video, fps } : video };
+}
+
 /** Content parts for one user turn: media first (as Qwen3-VL's examples do), then the text. */
 export async function userMessage(text: string, images: readonly string[], videos: readonly string[], fps?: number): Promise<unknown> {
   const content: unknown[] = [];
   for (const i of images) content.push({ type: 'image', image: await readImage(i) });
-  for (const v of videos) {
-    const video = await readVideo(v);
-    content.push({ type: 'video', video, ...(fps !== undefined && Array.isArray(video) && { fps }) });
-  }
+  for (const v of videos) content.push(await videoPart(v, fps));
   content.push({ type: 'text', text });
   return { role: 'user', content };
 }

@@ -4,6 +4,7 @@
 
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { CLIENT_ERRORS } from '../server/app.js';
 import { registerChat } from './chat.js';
 import { CliError } from './common.js';
 import { registerDelegates } from './delegate.js';
@@ -39,8 +40,8 @@ registerServe(program);
 registerInspect(program);
 registerDelegates(program);
 
-/** Errors that are the user's input, not our bug: print just the message. */
-const USER_ERRORS = new Set(['CliError', 'ConfigError', 'SafetensorsError', 'WeightError', 'InputError', 'SamplingError', 'RangeError', 'EngineError', 'ProcessorError', 'ImageError', 'VideoError', 'TemplateError', 'TokenizerError']);
+/** Errors that are the user's input (or checkpoint), not our bug: print just the message. */
+const USER_ERRORS = new Set([...CLIENT_ERRORS, 'CliError', 'ConfigError', 'SafetensorsError', 'WeightError', 'ProcessorConfigError']);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const err = e as Error;

@@ -39,8 +39,14 @@ export interface Metrics {
   recent: GenerationRecord[];
 }
 
-/** Error names from the library and processor that mean "the request was bad", not "the server broke". */
-const CLIENT_ERRORS = new Set(['InputError', 'SamplingError', 'RangeError', 'ProcessorError', 'ImageError', 'VideoError', 'TemplateError', 'MediaError', 'TokenizerError']);
+/**
+ * Error names from the library and processor that mean "the request was bad", not "the server broke" (names, since
+ * errors cross the worker boundary as name + message). ProcessorConfigError (a broken checkpoint) stays a 500.
+ */
+export const CLIENT_ERRORS = new Set([
+  'InputError', 'SamplingError', 'RangeError', 'SmartResizeError', 'ProcessorError', 'InvalidInputError', 'TokenizerError', 'ChatTemplateError',
+  'ImageDecodeError', 'ImageSizeError', 'VideoDecodeError', 'RemoteFetchDisabledError', 'ImageError',
+]);
 
 export class ChatServer {
   readonly http: http.Server;

@@ -34,12 +34,16 @@ export async function resolveMessages(messages: readonly WireMessage[], policy: 
   return out;
 }
 
+/** One part in the processor's form (chat/messages.ts on the processor branch): camelCase pixel bounds, frame lists. */
 async function resolvePart(part: WirePart, resolve: (r: MediaRef) => Promise<string>): Promise<unknown> {
   if (part.type === 'text') return part;
-  const px = { ...(part.minPixels !== undefined && { min_pixels: part.minPixels }), ...(part.maxPixels !== undefined && { max_pixels: part.maxPixels }) };
+  const px = { ...(part.minPixels !== undefined && { minPixels: part.minPixels }), ...(part.maxPixels !== undefined && { maxPixels: part.maxPixels }) };
   if (part.type === 'image') return { type: 'image', image: await resolve(part.image), ...px };
-  const video = Array.isArray(part.video) ? await Promise.all(part.video.map(resolve)) : await resolve(part.video as MediaRef);
-  return { type: 'video', video, ...(part.fps !== undefined && { fps: part.fps }), ...(part.timestamps && { timestamps: part.timestamps }), ...px };
+  if (!Array.isArray(part.video)) return { type: 'video', video: await resolve(part.video as MediaRef), ...px };
+  const frames = await Promise.all(part.video.map(resolve));
+  // A frame list's fps is its native rate (for timestamps), not a sampling rate: it belongs to the list.
+  const video = part.fps === undefined && !part.timestamps ? frames : { frames, ...(part.fps !== undefined && { fps: part.fps }), ...(part.timestamps && { timestamps: part.timestamps }) };
+  return { type: 'video', video, ...px };
 }
 
 async function resolveMedia(ref: MediaRef, policy: MediaPolicy, dirs: readonly string[], signal?: AbortSignal): Promise<string> {

@@ -133,14 +133,14 @@ describe('server protocol (scripted model, official openai client)', () => {
 
   it('passes sampling, stop, pixel budgets and media to the library', async () => {
     const body = {
-      model: 'scripted', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: PNG_1PX } }, { type: 'text', text: 'hi' }] }],
+      model: 'scripted', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: PNG_1PX } }, { type: 'image_url', image_url: { url: PNG_1PX }, max_pixels: 4096 }, { type: 'text', text: 'hi' }] }],
       temperature: 0.5, top_p: 0.9, top_k: 5, min_p: 0.05, seed: 7, max_completion_tokens: 20, stop: ['from'], max_pixels: 200704, min_pixels: 1024,
     } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming;
     const r = await client.chat.completions.create(body);
     expect(r.choices[0].message.content).toBe('Hello ');
     const c = calls[calls.length - 1];
     expect(c.opts).toMatchObject({ minPixels: 1024, maxPixels: 200704 });
-    expect((c.messages[0] as { content: unknown[] }).content[0]).toEqual({ type: 'image', image: PNG_1PX });
+    expect((c.messages[0] as { content: unknown[] }).content.slice(0, 2)).toEqual([{ type: 'image', image: PNG_1PX }, { type: 'image', image: PNG_1PX, maxPixels: 4096 }]);
     const r2 = await client.chat.completions.create({ model: 'scripted', messages: user('hi'), max_tokens: 3 });
     expect(r2.choices[0].finish_reason).toBe('length');
     expect(r2.usage?.completion_tokens).toBe(3);
@@ -151,7 +151,7 @@ describe('server protocol (scripted model, official openai client)', () => {
     const body = { model: 'scripted', messages: [{ role: 'user', content: [{ type: 'video', video: frames, timestamps: [0, 0.5, 1] }, { type: 'video_url', video_url: { url: PNG_1PX } }, { type: 'text', text: 'hi' }] }] };
     await client.chat.completions.create(body as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming);
     const parts = (calls[calls.length - 1].messages[0] as { content: unknown[] }).content;
-    expect(parts[0]).toEqual({ type: 'video', video: frames, timestamps: [0, 0.5, 1] });
+    expect(parts[0]).toEqual({ type: 'video', video: { frames, timestamps: [0, 0.5, 1] } });
     expect(parts[1]).toEqual({ type: 'video', video: PNG_1PX });
   });
 

@@ -10,3 +10,4 @@ export { Checkpoint, SafetensorsFile, SafetensorsError, SafetensorsWriter, write
 export { WeightError } from './weights/qwen3vl.js';
 export type { WeightFormat } from './weights/convert.js';
 export { tidy, Tensor } from './tensor/tensor.js';
+export * from './processor/index.js';

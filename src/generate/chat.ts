@@ -3,14 +3,20 @@
 
 import type { GenerationConfig } from '../config/generation.js';
 import type { Qwen3VLModel } from '../models/qwen3vl/model.js';
-import type { ChatMessage, PrepareOptions, Qwen3VLProcessor, ToolSpec } from '../processor/index.js';
-import { StreamingDetokenizer } from '../tokenizer/index.js';
+import type { ChatMessage, PrepareOptions, PreparedInputs, ToolSpec } from '../processor/index.js';
+import { StreamingDetokenizer, type QwenTokenizer } from '../tokenizer/index.js';
 import { OutputParser, type ToolCall } from './output.js';
 import { Sampler, type SamplingOptions } from './sampler.js';
 import { StopMatcher } from './stop.js';
 
-/** What the loop needs from the processor: its tokenizer and prompt preparation. */
-export type ChatProcessor = Pick<Qwen3VLProcessor, 'tokenizer' | 'prepare'>;
+/** What the loop needs of a tokenizer (QwenTokenizer has it all). */
+export type ChatTokenizer = Pick<QwenTokenizer, 'decode' | 'tokenToId' | 'isSpecial' | 'tokenBytes'>;
+
+/** What the loop needs from the processor (Qwen3VLProcessor; tests may script one). */
+export interface ChatProcessor {
+  readonly tokenizer: ChatTokenizer;
+  prepare(messages: readonly ChatMessage[], opts: PrepareOptions): Promise<PreparedInputs>;
+}
 
 export interface ChatOptions extends SamplingOptions {
   /** Most new tokens (default: the checkpoint's max_new_tokens, else what the context allows). */

@@ -6,6 +6,7 @@ import type { BackendName } from '../backend/index.js';
 import { streamChat, type ChatEvent, type ChatOptions, type ChatProcessor } from '../generate/chat.js';
 import { loadModel } from '../models/qwen3vl/load.js';
 import type { Qwen3VLModel } from '../models/qwen3vl/model.js';
+import type { ChatMessage } from '../processor/index.js';
 import type { WeightFormat } from '../weights/convert.js';
 
 export interface EngineInfo {
@@ -76,7 +77,8 @@ export class LocalEngine implements ChatEngine {
       },
     };
     try {
-      yield* streamChat(this.model, this.processor, messages, opts);
+      // Wire messages were shaped by resolveMessages; the processor validates every part again.
+      yield* streamChat(this.model, this.processor, messages as readonly ChatMessage[], opts);
     } finally {
       this.current = { phase: 'idle', prefill: null };
     }

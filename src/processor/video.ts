@@ -6,7 +6,7 @@ import type { ImageInput, VideoFrames, VideoInput, VideoOptions } from '../chat/
 import type { VideoProcessorConfig } from './config.js';
 import { ImageDecodeError, InvalidInputError, VideoDecodeError } from './errors.js';
 import { decodeFrames, probeVideo } from './ffmpeg.js';
-import { loadImage, type ImageLoadOptions } from './image.js';
+import { loadImage, resolveBounds, type ImageLoadOptions } from './image.js';
 import type { RgbImage } from './imageDecode.js';
 import { normalisationTable, patchify } from './patchify.js';
 import { linspaceRound } from './pyMath.js';
@@ -65,8 +65,9 @@ export interface VideoRunOptions extends ImageLoadOptions {
 
 function targetSize(n: number, h: number, w: number, cfg: VideoProcessorConfig, o: VideoOptions, name: string): [number, number] {
   if (!cfg.doResize) return [h, w];
+  const [min, max] = resolveBounds(o, cfg);
   try {
-    return smartResizeVideo(n, h, w, cfg.temporalPatchSize, cfg.patchSize * cfg.mergeSize, o.minPixels ?? cfg.minPixels, o.maxPixels ?? cfg.maxPixels);
+    return smartResizeVideo(n, h, w, cfg.temporalPatchSize, cfg.patchSize * cfg.mergeSize, min, max);
   } catch (e) {
     if (e instanceof SmartResizeError) throw new VideoDecodeError(name, e.message);
     throw e;

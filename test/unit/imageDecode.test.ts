@@ -2,7 +2,7 @@
 // alpha dropped, grayscale expanded, first frame of animations; and bad inputs — truncated, empty, unknown,
 // zero-size, decompression bombs (declared size checked before decoding), aspect ratio over 200.
 import { describe, expect, it } from 'vitest';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { crc32 } from 'node:zlib';
 import {
   DEFAULT_IMAGE_CONFIG,
@@ -23,7 +23,7 @@ function pattern(w = W, h = H): Uint8Array {
   return d;
 }
 const rgb = pattern();
-const encode = (fmt: (s: sharp.Sharp) => sharp.Sharp, data = rgb, w = W, h = H, channels: 3 | 4 = 3) =>
+const encode = (fmt: (s: Sharp) => Sharp, data = rgb, w = W, h = H, channels: 3 | 4 = 3) =>
   fmt(sharp(Buffer.from(data), { raw: { width: w, height: h, channels } })).toBuffer().then((b) => new Uint8Array(b));
 
 function meanAbs(a: Uint8Array, b: Uint8Array): number {
@@ -85,9 +85,9 @@ function pngClaiming(png: Uint8Array, w: number, h: number): Uint8Array {
 describe('formats', () => {
   it('lossless containers decode to the exact pixels', async () => {
     for (const [name, make] of [
-      ['png', (s: sharp.Sharp) => s.png()],
-      ['webp', (s: sharp.Sharp) => s.webp({ lossless: true })],
-      ['tiff', (s: sharp.Sharp) => s.tiff({ compression: 'none' })],
+      ['png', (s: Sharp) => s.png()],
+      ['webp', (s: Sharp) => s.webp({ lossless: true })],
+      ['tiff', (s: Sharp) => s.tiff({ compression: 'none' })],
     ] as const) {
       const bytes = await encode(make);
       const img = await decodeImage(bytes, name);

@@ -12,7 +12,10 @@ import { normalisationTable, patchify } from './patchify.js';
 import { linspaceRound } from './pyMath.js';
 import { resizeBicubicAA, type Resampler } from './resize.js';
 import { smartResizeVideo, SmartResizeError } from './smartResize.js';
-import { describeSource, isRemote, localPath } from './source.js';
+import { describeSource, isRemote, loadBytes, localPath } from './source.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 export interface SampleOptions {
   fps?: number;
@@ -97,8 +100,22 @@ function sampleOpts(cfg: VideoProcessorConfig, o: VideoOptions): SampleOptions {
 /** A video file: probe, sample, decode only the sampled frames and resize each as it arrives. */
 async function processVideoFile(src: string, cfg: VideoProcessorConfig, o: VideoOptions, run: VideoRunOptions): Promise<ProcessedVideo> {
   const name = describeSource(src);
-  if (isRemote(src) || src.startsWith('data:')) throw new InvalidInputError(`video ${name}: only local video files are supported (download it first)`);
-  const file = localPath(src)!;
+  if (isRemote(src) || src.startsWith('data:')) {
+    // ffmpeg reads files: data: URLs and (allowed) remote videos go through a private temporary file.
+    const bytes = await loadBytes(src, run);
+    const dir = await mkdtemp(path.join(tmpdir(), 'qwen3vl-video-'));
+    try {
+      const file = path.join(dir, 'input');
+      await writeFile(file, bytes);
+      return await processLocalVideo(file, name, cfg, o, run);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  return processLocalVideo(localPath(src)!, name, cfg, o, run);
+}
+
+async function processLocalVideo(file: string, name: string, cfg: VideoProcessorConfig, o: VideoOptions, run: VideoRunOptions): Promise<ProcessedVideo> {
   const probe = await probeVideo(file, name);
   const indices =
     cfg.doSampleFrames || o.numFrames !== undefined || o.fps !== undefined

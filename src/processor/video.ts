@@ -153,7 +153,8 @@ async function processFrameList(list: VideoFrames, cfg: VideoProcessorConfig, o:
     }
     if (o.sampleFrames) throw new InvalidInputError(`video ${name}: sampleFrames cannot be combined with explicit timestamps`);
   }
-  const nativeFps = list.fps ?? o.fps ?? cfg.fps;
+  // Sampling without a known rate assumes 24 fps, as the reference does (and its timestamps then use 24 too).
+  const nativeFps = list.fps ?? (o.sampleFrames ? 24 : (o.fps ?? cfg.fps));
   if (!(nativeFps > 0)) throw new VideoDecodeError(name, `fps must be positive, got ${nativeFps}`);
   const indices = o.sampleFrames ? sampleFrameIndices(total, list.fps, sampleOpts(cfg, { ...o, fps: o.fps ?? cfg.fps })) : [...Array(total).keys()];
   let first: RgbImage | null = null;

@@ -116,3 +116,13 @@ describe('video files through ffmpeg', () => {
     await expect(proc.processVideo({ frames: [] })).rejects.toThrow(/empty frame list/);
   });
 });
+
+describe('frame-list sampling without a declared rate', () => {
+  it('assumes 24 fps for both sampling and timestamps, as the reference', async () => {
+    const frames = Array.from({ length: 48 }, (_, i) => ({ data: new Uint8Array(64 * 64 * 3).fill(i), width: 64, height: 64 }));
+    const v = await proc.processVideo({ frames }, { sampleFrames: true });
+    expect(v.frameIndices).toEqual([0, 16, 31, 47]); // int(48/24*2) = 4 frames
+    expect(v.fps).toBe(24);
+    expect(v.timestamps.map((t) => formatFixed(t))).toEqual(['0.3', '1.6']);
+  });
+});

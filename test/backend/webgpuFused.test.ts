@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RefBackend } from '../../src/backend/ref/index.js';
 import { createWebGpuBackend, NoWebGpuError, type WebGpuBackend } from '../../src/backend/webgpu/index.js';
-import { relErr } from './opCases.js';
+import { relErr } from '../helpers/fixtures.js';
 import { fusedCases } from './webgpuFusedCases.js';
 import { rng } from '../helpers/rng.js';
 

@@ -32,7 +32,7 @@ async function bundle(): Promise<string> {
     configFile: false,
     logLevel: 'warn',
     resolve: {
-      alias: { vitest: path.join(here, 'vitest-shim.ts'), 'node:fs/promises': path.join(here, 'node-shims.ts'), 'node:path': path.join(here, 'node-shims.ts') },
+      alias: Object.fromEntries([['vitest', 'vitest-shim.ts'], ...['node:fs/promises', 'node:fs', 'node:path', 'node:url'].map((m) => [m, 'node-shims.ts'])].map(([k, f]) => [k, path.join(here, f)])),
     },
     build: {
       write: false,

@@ -1,7 +1,8 @@
 // GPU benchmark of the WebGPU backend on random weights of the published shapes (made on the GPU): vision tower
 // for a 448² and a 1024² image, time to first token of an image+text prompt, batch-1 decode, next to the
 // transformers anchors (shared/device/anchors.md) and the bandwidth roofline. Usage:
-//   node bench.mjs [--models 2B,4B,8B] [--kernels] [--decode 32] [--json out.json]
+//   node bench.mjs [--models 2B,4B,8B] [--kernels | --kernels-only] [--profile] [--fused-model] [--decode 32]
+//                  [--dawn toggle,toggle] [--json out.json]
 import { writeFileSync } from 'node:fs';
 import { createWebGpuBackend } from '../../src/backend/webgpu/index.js';
 import type { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
@@ -10,6 +11,7 @@ import { noTrace } from '../../src/nn/trace.js';
 import { shapeConfig } from './shapes.js';
 import { decodeBytes, randomModel } from './randomModel.js';
 import { attentionBench, decodeStepBench, matmulBench } from './kernels.js';
+import { useFusedDecoder } from './fusedModel.js';
 
 const args = process.argv.slice(2);
 const opt = (k: string, d: string) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
@@ -19,6 +21,8 @@ const jsonOut = opt('--json', '');
 /** Dawn toggles, e.g. --dawn allow_unsafe_apis,skip_validation,disable_robustness */
 const dawn = opt('--dawn', '');
 const kernelsOnly = args.includes('--kernels-only');
+/** Swap in the fused decoder layer proposed in NOTES-for-lead.md (q|k|v stacked on the GPU). */
+const fusedModel = args.includes('--fused-model');
 const COPY_BW = 3.8e12; // device copy bandwidth measured with PyTorch (anchors.md)
 
 /** transformers 5.17 on the same card (anchors.md): vision ms, TTFT ms, decode tok/s. */
@@ -51,6 +55,7 @@ async function benchModel(name: string, kernels: boolean) {
   const b = (await createWebGpuBackend(dawn ? { dawnFlags: [`enable-dawn-features=${dawn}`] } : {})) as WebGpuBackend;
   const t0 = now();
   const model = randomModel(b, cfg);
+  if (fusedModel) useFusedDecoder(model, b);
   await b.sync();
   log(`[${name}] random weights on GPU in ${(now() - t0).toFixed(0)} ms, ${(b.rt.bytesAllocated / 2 ** 30).toFixed(2)} GiB`);
   const rows: Record<string, number | string>[] = [];
@@ -125,7 +130,7 @@ async function benchModel(name: string, kernels: boolean) {
     }
     const roof = COPY_BW / decodeBytes(cfg, total + decodeN);
     const row = {
-      model: name,
+      model: fusedModel ? `${name} fused` : name,
       image: `${side}x${side}`,
       promptTokens: total,
       visionMs: +visionMs.toFixed(1),

@@ -3,6 +3,7 @@
 import type { Backend } from '../../src/backend/backend.js';
 import type { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
 import { toBf16 } from '../../src/tensor/dtype.js';
+import { quantize } from '../../src/tensor/quant.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 
 export interface FusedCase {
@@ -33,7 +34,18 @@ const longAttention = (b: Backend, r: () => number) => {
   ];
 };
 
+/** A prefill-sized linear whose few tiles make the backend split K (k 1040 = 4 slices of 272, bias added after). */
+const splitK = (dt: 'bf16' | 'q8_0') => (b: Backend, r: () => number) => {
+  const [m, k, n] = [37, 1056, 70];
+  const x = act(b, r, [m, k]);
+  const wv = rand(r, n * k, 0.5);
+  const w = dt === 'bf16' ? b.upload(toBf16(wv), [n, k], 'bf16') : b.upload(quantize(wv, k, 'q8_0'), [n, k], 'q8_0');
+  return [b.linear(x, w, act(b, r, [n]))];
+};
+
 export const fusedCases: FusedCase[] = [
+  { name: 'linear split-K bf16 m37 k1056 n70 + bias (contract op)', tol: 1e-5, fused: splitK('bf16'), plain: splitK('bf16') },
+  { name: 'linear split-K q8_0 m37 k1056 n70 + bias (contract op)', tol: 1e-5, fused: splitK('q8_0'), plain: splitK('q8_0') },
   { name: 'attention decode split-K kv300 (contract op)', tol: 1e-5, fused: longAttention, plain: longAttention },
   ...[1, 3].flatMap((m) => [
     {

@@ -10,11 +10,13 @@ import { fusedCases } from '../backend/webgpuFusedCases.js';
 import { rng } from '../helpers/rng.js';
 import { tinyModel, tinyPrompt } from './tinyModel.js';
 import { argmax } from '../../src/tensor/math.js';
+import { useFusedDecoder } from '../../bench/gpu/fusedModel.js';
 import type { Backend } from '../../src/backend/backend.js';
 
 /** Prefill (all logits) with an image, then greedy decode steps on the KV cache; logits of every step. */
-async function modelRun(b: Backend, steps: number): Promise<Float32Array[]> {
+async function modelRun(b: Backend, steps: number, fused = false): Promise<Float32Array[]> {
   const m = tinyModel(b);
+  if (fused) useFusedDecoder(m, b as WebGpuBackend);
   const p = tinyPrompt();
   const cache = m.createCache(64);
   const out: Float32Array[] = [];
@@ -43,10 +45,10 @@ const api = {
     be = await createWebGpuBackend();
     return be.capabilities().info;
   },
-  async model(): Promise<number[]> {
+  async model(fused: boolean): Promise<number[]> {
     if (!be) throw new Error('backend not ready');
     const want = await modelRun(ref, 3);
-    const got = await modelRun(be, 3);
+    const got = await modelRun(be, 3, fused);
     return want.map((w, i) => relErr(got[i], w));
   },
   /** A 2-D dispatch grid (more than 65535 workgroups) on an elementwise op. */

@@ -86,11 +86,13 @@ describe('op harness: webgpu (Chromium) vs ref', () => {
     if (pageErrors.length) console.warn(`page messages:\n${pageErrors.slice(0, 20).join('\n')}`);
   });
 
-  it('tiny model: prefill with image in chunks + 3 decode steps match ref to 1e-4', async () => {
-    const errs = await page.evaluate(() => (globalThis as unknown as { qwen: { model(): Promise<number[]> } }).qwen.model());
-    console.log(`tiny model logits relative errors per step: ${errs.map((e) => e.toExponential(2)).join(', ')}`);
-    for (const e of errs) expect(e).toBeLessThanOrEqual(1e-4);
-  });
+  for (const fused of [false, true]) {
+    it(`tiny model${fused ? ' with the fused decoder layer' : ''}: prefill with image in chunks + 3 decode steps match ref to 1e-4`, async () => {
+      const errs = await page.evaluate((f) => (globalThis as unknown as { qwen: { model(f: boolean): Promise<number[]> } }).qwen.model(f), fused);
+      console.log(`tiny model${fused ? ' (fused)' : ''} logits relative errors per step: ${errs.map((e) => e.toExponential(2)).join(', ')}`);
+      for (const e of errs) expect(e).toBeLessThanOrEqual(1e-4);
+    });
+  }
 
   it('elementwise op over a 2-D dispatch grid (> 65535 workgroups)', async () => {
     const bad = await page.evaluate(() => (globalThis as unknown as { qwen: { bigAdd(): Promise<number> } }).qwen.bigAdd());

@@ -133,6 +133,25 @@ export class WebGpuBackend implements Backend, Ctx {
     return new Tensor(this, shape, dtype, { gb, qoff: 0 } satisfies Store);
   }
 
+  /** Rows of same-format tensors [n_i, K] stacked into one [Σ n_i, K] (e.g. q|k|v projections fused at load). */
+  concatRows(parts: readonly Tensor[]): Tensor {
+    const d = parts[0].dtype;
+    const k = parts[0].cols;
+    if (isQuant(d) || d === 'i32') throw new Error(`webgpu.concatRows: ${d} tensors are not supported`);
+    const el = d === 'f32' ? 4 : 2;
+    for (const p of parts) {
+      if (p.dtype !== d || p.cols !== k || (p.size * el) % 4) throw new Error(`webgpu.concatRows: [${p.shape}] ${p.dtype} does not stack with [${parts[0].shape}] ${d}`);
+    }
+    const rows = parts.reduce((a, p) => a + p.rows, 0);
+    const gb = this.rt.create(rows * k * el, false);
+    let off = 0;
+    for (const p of parts) {
+      this.rt.copy(this.store(p).gb, 0, gb, off, p.size * el);
+      off += p.size * el;
+    }
+    return new Tensor(this, [rows, k], d, { gb, qoff: 0 } satisfies Store);
+  }
+
   async read(t: Tensor): Promise<Float32Array | Int32Array> {
     if (isQuant(t.dtype)) throw new Error('webgpu: reading a quantized tensor is not supported; dequantize on the host');
     const s = this.store(t);

@@ -318,6 +318,11 @@ export class Runtime {
     return (this.encoder ??= this.device.createCommandEncoder());
   }
 
+  /** Record a buffer-to-buffer copy (ends the open compute pass; for load-time work). */
+  copy(src: GpuBuf, srcOffset: number, dst: GpuBuf, dstOffset: number, bytes: number): void {
+    this.openEncoder().copyBufferToBuffer(src.buf, srcOffset, dst.buf, dstOffset, bytes);
+  }
+
   /** Submit everything recorded so far as one command buffer. */
   flush(): void {
     this.sinceFlush = 0;

@@ -6,6 +6,9 @@ import { type Ctx, weightFormat } from '../ctx.js';
 import type { GpuBuf } from '../runtime.js';
 import { f32bits } from '../runtime.js';
 
+/** Workgroups a matmul should have before split-K stops (about two per H200 multiprocessor). */
+const SPLITK_TARGET_TILES = 264;
+
 /** Rows up to which the matrix-vector kernel is used. */
 export const MATVEC_MAX_ROWS = 4;
 
@@ -50,13 +53,22 @@ export function linear(c: Ctx, x: Tensor, w: Tensor, bias?: Tensor): Tensor {
     const ws = c.store(w);
     const big = Math.ceil(m / 128) * Math.ceil(n / 128) >= 264;
     const [bm, bn, tm, tn] = big ? [128, 128, 8, 8] : [64, 64, 4, 4];
-    const consts = { BM: bm, BN: bn, BK: 16, TM: tm, TN: tn, VEC: vec, BIAS: !!bias };
+    const tiles = Math.ceil(m / bm) * Math.ceil(n / bn);
+    // Too few tiles to fill the GPU (prefill of a few hundred tokens): split K so more workgroups run.
+    const splits = vec ? Math.min(8, Math.floor(k / 256), Math.ceil(SPLITK_TARGET_TILES / tiles)) : 1;
+    const kc = splits > 1 ? Math.ceil(k / splits / 16) * 16 : k;
+    const z = Math.ceil(k / kc);
+    const consts = { BM: bm, BN: bn, BK: 16, TM: tm, TN: tn, VEC: vec, BIAS: !!bias && z === 1, SPLIT: z > 1 };
+    const part = z > 1 ? c.scratch(z * m * n * 4) : c.store(out).gb;
     c.run(
       { shader: 'matmul', fmt: weightFormat(w.dtype), bindings: ['r', 'r', 'r', 'w'], consts },
-      [xb, ws.gb, bb ?? c.dummy, c.store(out).gb],
-      [m, n, k, ws.qoff],
-      [Math.ceil(n / bn), Math.ceil(m / bm)],
+      [xb, ws.gb, bb ?? c.dummy, part],
+      [m, n, k, ws.qoff, kc],
+      [Math.ceil(n / bn), Math.ceil(m / bm), z],
     );
+    if (z > 1) {
+      c.run({ shader: 'splitk_sum', bindings: ['r', 'r', 'w'], consts: { BIAS: !!bias } }, [part, bb ?? c.dummy, c.store(out).gb], [m * n, n, z], Math.ceil((m * n) / 256));
+    }
   }
   c.done();
   return out;

@@ -2,8 +2,9 @@
 // staged in workgroup memory, TM×TN (4 or 8) results per thread in registers. A thread's rows and columns are
 // runs of 4 (at tr·4 and, for 8, tr·4 + BM/2), so each k step reads them as 16-byte vectors: 16 FMAs per shared
 // load. Weights of any format are widened to f32 on the way into shared memory.
-// Consts: BM, BN, BK, TM, TN, VEC (k % 8 == 0: 16-byte global loads), BIAS.
-struct Params { m: u32, n: u32, k: u32, qoff: u32 }
+// Small grids split K over grid z (SPLIT): each slice writes a partial [M, N] and splitk_sum.wgsl adds them.
+// Consts: BM, BN, BK, TM, TN, VEC (k % 8 == 0: 16-byte global loads), BIAS, SPLIT.
+struct Params { m: u32, n: u32, k: u32, qoff: u32, kc: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> X: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> W: array<vec4<u32>>;
@@ -29,7 +30,13 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   let tr = li / CT;
   let tc = li % CT;
   var acc: array<array<f32, TN>, TM>;
-  for (var k0 = 0u; k0 < P.k; k0 += BK) {
+  var kb = 0u;
+  var ke = P.k;
+  if (SPLIT) {
+    kb = wg.z * P.kc;
+    ke = min(P.k, kb + P.kc);
+  }
+  for (var k0 = kb; k0 < ke; k0 += BK) {
     if (VEC) {
       for (var i = li; i < BM * BK / 4u; i += WG) {
         let r = i / (BK / 4u);
@@ -37,7 +44,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
         let gm = m0 + r;
         let gk = k0 + 4u * q;
         var v = vec4<f32>(0.0);
-        if (gm < P.m && gk < P.k) { v = X[(gm * P.k + gk) >> 2u]; }
+        if (gm < P.m && gk < ke) { v = X[(gm * P.k + gk) >> 2u]; }
         setA((4u * q) * BM + r, v.x);
         setA((4u * q + 1u) * BM + r, v.y);
         setA((4u * q + 2u) * BM + r, v.z);
@@ -49,7 +56,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
         let gn = n0 + r;
         let gk = k0 + 8u * q;
         var w = W8(vec4<f32>(0.0), vec4<f32>(0.0));
-        if (gn < P.n && gk < P.k) { w = w8(gn, gk >> 3u, P.k, P.qoff); }
+        if (gn < P.n && gk < ke) { w = w8(gn, gk >> 3u, P.k, P.qoff); }
         let b = (8u * q) * BN + r;
         setB(b, w.lo.x);
         setB(b + BN, w.lo.y);
@@ -67,7 +74,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
         let gm = m0 + r;
         let gk = k0 + q;
         var v = 0.0;
-        if (gm < P.m && gk < P.k) { v = xs(gm * P.k + gk); }
+        if (gm < P.m && gk < ke) { v = xs(gm * P.k + gk); }
         setA(q * BM + r, v);
       }
       for (var i = li; i < BN * BK; i += WG) {
@@ -76,7 +83,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
         let gn = n0 + r;
         let gk = k0 + q;
         var v = 0.0;
-        if (gn < P.n && gk < P.k) { v = w1(gn, gk, P.k, P.qoff); }
+        if (gn < P.n && gk < ke) { v = w1(gn, gk, P.k, P.qoff); }
         setB(q * BN + r, v);
       }
     }
@@ -100,8 +107,12 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
       let gn = n0 + (j / 4u) * CH + tc * 4u + j % 4u;
       if (gn < P.n) {
         var v = acc[i][j];
-        if (BIAS) { v += B[gn]; }
-        Y[gm * P.n + gn] = v;
+        if (SPLIT) {
+          Y[(wg.z * P.m + gm) * P.n + gn] = v;
+        } else {
+          if (BIAS) { v += B[gn]; }
+          Y[gm * P.n + gn] = v;
+        }
       }
     }
   }

@@ -92,7 +92,7 @@ export interface Backend extends TensorOwner {
   writeRows(dst: Tensor, row0: number, src: Tensor): void;
   /** Copy of rows [start, start + n). */
   sliceRows(x: Tensor, start: number, n: number): Tensor;
-  /** In place: dst[rows[i]] = src[i] (or += when accumulate). rows is i32. */
+  /** In place: dst[rows[i]] = src[i] (or += when accumulate). rows is i32 and holds distinct row ids. */
   scatterRows(dst: Tensor, rows: Tensor, src: Tensor, accumulate: boolean): void;
   /** Router: softmax over each row of logits [T, E], top-k (ties: lower id first), weights renormalised to sum 1. */
   routerTopk(logits: Tensor, k: number): { ids: Tensor; weights: Tensor };

@@ -6,6 +6,7 @@ import type { BackendName } from '../backend/index.js';
 import { streamChat, type ChatEvent, type ChatOptions, type ChatProcessor } from '../generate/chat.js';
 import { loadModel } from '../models/qwen3vl/load.js';
 import type { Qwen3VLModel } from '../models/qwen3vl/model.js';
+import { loadProcessor } from '../processor/index.js';
 import type { WeightFormat } from '../weights/convert.js';
 
 export interface EngineInfo {
@@ -38,14 +39,6 @@ export interface OpenEngineOptions {
   /** Served model name (default: the folder's base name). */
   readonly id?: string;
   readonly onLoadProgress?: (p: { loadedBytes: number; totalBytes: number }) => void;
-}
-
-/** Load the processor (from the processor module; see the lead's generate/engine.ts once it lands). */
-async function loadChatProcessor(dir: string): Promise<ChatProcessor> {
-  // Resolved at run time: the processor module lands on another branch; this keeps the type seam narrow.
-  const spec = '../processor/index.js';
-  const mod = (await import(spec)) as { loadProcessor(dir: string): Promise<ChatProcessor> };
-  return mod.loadProcessor(dir);
 }
 
 /** The in-thread engine: model and processor in this thread (the CLI, and the server's worker). */
@@ -88,7 +81,7 @@ export class LocalEngine implements ChatEngine {
 }
 
 export async function openEngine(dir: string, opts: OpenEngineOptions = {}): Promise<LocalEngine> {
-  const processor = await loadChatProcessor(dir);
+  const processor: ChatProcessor = await loadProcessor(dir);
   const model = await loadModel(dir, { backend: opts.backend ?? 'ref', dtype: opts.dtype, onProgress: opts.onLoadProgress });
   const info: EngineInfo = {
     id: opts.id ?? path.basename(path.resolve(dir)),

@@ -9,14 +9,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { chat } from '../../src/generate/chat.js';
 import { loadModel } from '../../src/models/qwen3vl/load.js';
-import type { ChatProcessor } from '../../src/generate/chat.js';
+import { loadProcessor, ffmpegPath } from '../../src/processor/index.js';
 import { fixturesRoot, projectRoot } from '../helpers/fixtures.js';
 import { ensureBuilt, startServe, type ServeHandle } from './cliHarness.js';
 
 const tiny = path.join(fixturesRoot, 'tiny-dense');
-// The processor lands from another branch; imported at run time until then.
-const processorModule = '../../src/processor/index.js';
-const { loadProcessor, ffmpegPath } = (await import(processorModule)) as { loadProcessor(dir: string): Promise<ChatProcessor>; ffmpegPath(): string };
+
 const png = `data:image/png;base64,${readFileSync(path.join(projectRoot, 'assets', 'demo.png')).toString('base64')}`;
 let serve: ServeHandle;
 let client: OpenAI;

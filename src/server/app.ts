@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { ChatEvent, FinishReason, Usage } from '../generate/chat.js';
 import type { ToolCall } from '../generate/output.js';
 import type { ChatEngine } from './engine.js';
-import { resolveMessages, type MediaPolicy } from './media.js';
+import { resolveMessages, type MediaPolicy, type ResolvedMessages } from './media.js';
 import { ApiError, chunkBody, completionBody, parseChatRequest, toolCallDelta, usageChunkBody, type ResponseMeta } from './protocol.js';
 import { FifoQueue } from './queue.js';
 
@@ -138,16 +138,17 @@ export class ChatServer {
     res.on('close', onClose);
     const meta: ResponseMeta = { id: `chatcmpl-${randomBytes(12).toString('hex')}`, model: served, created: Math.floor(Date.now() / 1000) };
     let release: (() => void) | null = null;
+    let media: ResolvedMessages | null = null;
     const acc = { text: '', reasoning: '', toolCalls: [] as ToolCall[], usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 } as Usage, finish: 'length' as FinishReason };
     let counted = false;
     try {
-      const messages = await resolveMessages(r.messages, this.opts.media, ctl.signal);
+      media = await resolveMessages(r.messages, this.opts.media, ctl.signal);
       release = await this.queue.acquire(ctl.signal);
       this.running.add(ctl);
       this.metrics.generations.started++;
       counted = true;
       const sse = r.stream ? new SseWriter(res, meta, r.includeUsage) : null;
-      for await (const ev of this.opts.engine.stream(messages, { ...r.options, signal: ctl.signal })) {
+      for await (const ev of this.opts.engine.stream(media.messages, { ...r.options, signal: ctl.signal })) {
         collect(acc, ev);
         // The tool call's server-side id replaces the parser's per-answer one, in the stream too.
         sse?.write(ev.type === 'tool_call' ? { type: 'tool_call', call: acc.toolCalls[acc.toolCalls.length - 1] } : ev);
@@ -177,6 +178,7 @@ export class ChatServer {
       res.off('close', onClose);
       this.running.delete(ctl);
       release?.();
+      await media?.cleanup();
     }
   }
 

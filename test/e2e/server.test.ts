@@ -118,11 +118,15 @@ describe.skipIf(!existsSync(tiny))('qwen3-vl serve on tiny-dense (official opena
   });
 
   it('/health answers quickly while a long prefill runs in the worker', async () => {
-    const long = 'The quick brown fox jumps over the lazy dog. '.repeat(900);
+    // About 1200 tokens: a couple of seconds of prefill on the ref backend, far longer than a health check.
+    const long = 'The quick brown fox jumps over the lazy dog. '.repeat(120);
     const pending = client.chat.completions.create({ model: 'tiny-dense', messages: [{ role: 'user', content: long }], max_tokens: 1 });
     const seen: { phase: string; ms: number }[] = [];
     let settled = false;
-    void pending.finally(() => (settled = true));
+    pending.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
     while (!settled) {
       const t0 = performance.now();
       const h = await (await fetch(`${serve.base}/health`)).json();
@@ -130,7 +134,7 @@ describe.skipIf(!existsSync(tiny))('qwen3-vl serve on tiny-dense (official opena
       await new Promise((r) => setTimeout(r, 25));
     }
     const r = await pending;
-    expect(r.usage!.prompt_tokens).toBeGreaterThan(8000);
+    expect(r.usage!.prompt_tokens).toBeGreaterThan(1000);
     const during = seen.filter((s) => s.phase === 'prefill');
     expect(during.length, JSON.stringify(seen)).toBeGreaterThan(2);
     // The HTTP loop never waits on inference: every health check during the prefill is fast.

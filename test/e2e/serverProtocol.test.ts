@@ -3,7 +3,7 @@
 // cancellation. The real-weights path is in server.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
-import { mkdtempSync, writeFileSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ChatServer } from '../../src/server/app.js';
@@ -146,19 +146,29 @@ describe('server protocol (scripted model, official openai client)', () => {
     expect(r2.usage?.completion_tokens).toBe(3);
   });
 
-  it('accepts a video as a frame list with timestamps, and video_url', async () => {
+  it('accepts a video as a frame list with timestamps, and video_url (handed over as a temporary file)', async () => {
     const frames = [PNG_1PX, PNG_1PX, PNG_1PX];
-    const body = { model: 'scripted', messages: [{ role: 'user', content: [{ type: 'video', video: frames, timestamps: [0, 0.5, 1] }, { type: 'video_url', video_url: { url: PNG_1PX } }, { type: 'text', text: 'hi' }] }] };
-    await client.chat.completions.create(body as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming);
-    const parts = (calls[calls.length - 1].messages[0] as { content: unknown[] }).content;
+    const clip = `data:video/mp4;base64,${Buffer.from('fake mp4 bytes').toString('base64')}`;
+    const body = { model: 'scripted', messages: [{ role: 'user', content: [{ type: 'video', video: frames, timestamps: [0, 0.5, 1] }, { type: 'video_url', video_url: { url: clip } }, { type: 'text', text: 'hi' }] }] };
+    let seen = '';
+    const prepare = calls.push.bind(calls);
+    // Look at the temporary file while the request runs: it exists then and is gone afterwards.
+    calls.push = (c) => ((seen = readFileSync(((c.messages[0] as { content: { video: string }[] }).content[1]).video, 'utf8')), prepare(c));
+    try {
+      await client.chat.completions.create(body as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    } finally {
+      calls.push = prepare;
+    }
+    const parts = (calls[calls.length - 1].messages[0] as { content: { video: unknown }[] }).content;
     expect(parts[0]).toEqual({ type: 'video', video: { frames, timestamps: [0, 0.5, 1] } });
-    expect(parts[1]).toEqual({ type: 'video', video: PNG_1PX });
+    expect(seen).toBe('fake mp4 bytes');
+    await expect.poll(() => existsSync(parts[1].video as string)).toBe(false);
   });
 
   it('local files only inside --allowed-dir (symlinks resolved), remote URLs off by default', async () => {
     const part = (url: string) => [{ role: 'user' as const, content: [{ type: 'image_url' as const, image_url: { url } }, { type: 'text' as const, text: 'hi' }] }];
     await client.chat.completions.create({ model: 'scripted', messages: part(`file://${path.join(allowed, 'pic.png')}`) });
-    expect(((calls[calls.length - 1].messages[0] as { content: { image: string }[] }).content[0].image)).toBe(PNG_1PX);
+    expect((calls[calls.length - 1].messages[0] as { content: { image: string }[] }).content[0].image).toBe(realpathSync(path.join(allowed, 'pic.png')));
     await client.chat.completions.create({ model: 'scripted', messages: part('pic.png') });
     const link = await errorOf(client.chat.completions.create({ model: 'scripted', messages: part(path.join(allowed, 'link.png')) }));
     expect([link.status, link.code]).toEqual([403, 'path_not_allowed']);

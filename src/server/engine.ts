@@ -4,9 +4,9 @@
 import path from 'node:path';
 import type { BackendName } from '../backend/index.js';
 import { streamChat, type ChatEvent, type ChatOptions, type ChatProcessor } from '../generate/chat.js';
-import { loadModel } from '../models/qwen3vl/load.js';
+import { loadModel } from '../generate/engine.js';
 import type { Qwen3VLModel } from '../models/qwen3vl/model.js';
-import { loadProcessor } from '../processor/index.js';
+import { ProcessorConfigError, type ChatMessage } from '../processor/index.js';
 import type { WeightFormat } from '../weights/convert.js';
 
 export interface EngineInfo {
@@ -69,7 +69,8 @@ export class LocalEngine implements ChatEngine {
       },
     };
     try {
-      yield* streamChat(this.model, this.processor, messages, opts);
+      // Wire messages were shaped by resolveMessages; the processor validates every part again.
+      yield* streamChat(this.model, this.processor, messages as readonly ChatMessage[], opts);
     } finally {
       this.current = { phase: 'idle', prefill: null };
     }
@@ -80,9 +81,13 @@ export class LocalEngine implements ChatEngine {
   }
 }
 
+/** Load a checkpoint through the library's front door (generate/engine.ts) and wrap it for the adapters. */
 export async function openEngine(dir: string, opts: OpenEngineOptions = {}): Promise<LocalEngine> {
-  const processor: ChatProcessor = await loadProcessor(dir);
   const model = await loadModel(dir, { backend: opts.backend ?? 'ref', dtype: opts.dtype, onProgress: opts.onLoadProgress });
+  if (!model.processor) {
+    model.dispose();
+    throw new ProcessorConfigError(`${dir} has no tokenizer.json, so it cannot chat`);
+  }
   const info: EngineInfo = {
     id: opts.id ?? path.basename(path.resolve(dir)),
     dir: path.resolve(dir),
@@ -90,5 +95,5 @@ export async function openEngine(dir: string, opts: OpenEngineOptions = {}): Pro
     contextLength: model.config.text.maxPositionEmbeddings,
     backend: opts.backend ?? 'ref',
   };
-  return new LocalEngine(model, processor, info);
+  return new LocalEngine(model, model.processor, info);
 }

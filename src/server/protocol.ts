@@ -4,6 +4,7 @@
 import type { ChatOptions, FinishReason, Usage } from '../generate/chat.js';
 import type { ToolCall } from '../generate/output.js';
 import { SamplingError, validateSampling } from '../generate/sampler.js';
+import type { ToolSpec } from '../processor/index.js';
 
 export class ApiError extends Error {
   constructor(
@@ -148,7 +149,7 @@ export function parseChatRequest(body: unknown): ChatRequest {
 
 const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
-function parseTools(body: Obj): unknown[] | undefined {
+function parseTools(body: Obj): ToolSpec[] | undefined {
   const tools = body.tools;
   if (tools === undefined || tools === null) {
     if (body.tool_choice !== undefined && body.tool_choice !== null && body.tool_choice !== 'none' && body.tool_choice !== 'auto') throw bad('tool_choice', "'tool_choice' needs 'tools'");

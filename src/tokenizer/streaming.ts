@@ -12,7 +12,7 @@ export class StreamingDetokenizer {
   private textSoFar = '';
 
   constructor(
-    private readonly tokenizer: QwenTokenizer,
+    private readonly tokenizer: Pick<QwenTokenizer, 'isSpecial' | 'tokenBytes'>,
     private readonly opts: StreamingOptions = { skipSpecialTokens: true },
   ) {}
 

@@ -1,6 +1,7 @@
 // A scripted stand-in for model + processor: the real streamChat / parser / server run on top, but the "model" emits
 // a fixed answer chosen by the prompt ("script:NAME"), so tool calls and reasoning can be tested without weights.
-import type { ChatProcessor, PreparedPrompt } from '../../src/generate/chat.js';
+import type { ChatProcessor } from '../../src/generate/chat.js';
+import type { PreparedInputs } from '../../src/processor/index.js';
 import type { Qwen3VLModel } from '../../src/models/qwen3vl/model.js';
 import { LocalEngine } from '../../src/server/engine.js';
 
@@ -54,17 +55,20 @@ export function scriptedEngine(opts: ScriptOptions = {}, id = 'scripted') {
   let stepMs = opts.stepMs;
   const processor: ChatProcessor = {
     tokenizer: {
-      encode,
-      decode: (ids, o) => ids.map((i) => (o?.skipSpecialTokens && i < SPECIAL.length ? '' : VOCAB[i] ?? '')).join(''),
+      decode: (ids, o) => Array.from(ids, (i) => (o?.skipSpecialTokens && i < SPECIAL.length ? '' : (VOCAB[i] ?? ''))).join(''),
+      tokenToId: (t) => (VOCAB.includes(t) ? VOCAB.indexOf(t) : undefined),
+      isSpecial: (i) => i < SPECIAL.length,
+      tokenBytes: (i) => new TextEncoder().encode(VOCAB[i] ?? ''),
     },
-    async prepare(messages, o): Promise<PreparedPrompt> {
-      calls.push({ messages, opts: o });
+    async prepare(messages, o): Promise<PreparedInputs> {
+      calls.push({ messages, opts: o as Record<string, unknown> });
       const text = lastUserText(messages);
       const name = /script:(\w+)/.exec(text)?.[1] ?? 'hello';
       if (name === 'fail') throw Object.assign(new Error('cannot decode image: not an image'), { name: 'ImageError' });
       answer = [...encode(SCRIPTS[name] ?? SCRIPTS.hello), 0];
       stepMs = text.includes('slow') ? 20 : opts.stepMs;
-      return { inputIds: encode(text.slice(0, 50) || 'x'), text };
+      const inputIds = encode(text.slice(0, 50) || 'x');
+      return { inputIds, mmTokenTypeIds: inputIds.map(() => 0), text };
     },
   };
   const logitsFor = (step: number) => {

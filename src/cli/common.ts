@@ -20,10 +20,10 @@ export class CliError extends Error {
   }
 }
 
-export function intArg(min: number): (v: string) => number {
+export function intArg(min: number, max = Number.MAX_SAFE_INTEGER): (v: string) => number {
   return (v) => {
     const n = Number(v);
-    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}.`);
+    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(max === Number.MAX_SAFE_INTEGER ? `expected an integer ≥ ${min}.` : `expected an integer in [${min}, ${max}].`);
     return n;
   };
 }
@@ -89,6 +89,7 @@ export function addSamplingOptions(cmd: Command): Command {
 export function chatOptions(f: SamplingFlags): ChatOptions {
   if (f.minPixels !== undefined && f.maxPixels !== undefined && f.minPixels > f.maxPixels) throw new CliError(`--min-pixels (${f.minPixels}) exceeds --max-pixels (${f.maxPixels})`);
   if (f.topP === 0) throw new CliError('--top-p must be > 0');
+  if (f.stop?.some((x) => x.length === 0)) throw new CliError('--stop needs a non-empty text');
   return {
     maxTokens: f.maxTokens, temperature: f.temperature, topP: f.topP, topK: f.topK, minP: f.minP, repetitionPenalty: f.repetitionPenalty,
     presencePenalty: f.presencePenalty, frequencyPenalty: f.frequencyPenalty, seed: f.seed, stop: f.stop, minPixels: f.minPixels,

@@ -33,7 +33,7 @@ export function registerServe(program: Command): void {
         'Requests run one at a time in arrival order; the model runs in a worker thread so the server stays responsive.',
     )
     .option('--host <host>', 'interface to bind (0.0.0.0 exposes it to the network)', '127.0.0.1')
-    .option('-p, --port <port>', 'TCP port (0 picks a free one)', intArg(0), 8000)
+    .option('-p, --port <port>', 'TCP port (0 picks a free one)', intArg(0, 65535), 8000)
     .option('--model-id <name>', 'model name clients send and /v1/models lists (default: the folder name)')
     .option('--allowed-dir <dir>', 'let requests name local files (paths, file:// URLs) inside this folder (repeatable)', collect, [])
     .option('--allow-remote-media', 'let the server fetch http(s) image/video URLs named in requests (off: data URLs only)')

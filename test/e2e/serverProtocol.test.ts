@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import { existsSync, mkdtempSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { ChatServer } from '../../src/server/app.js';
@@ -176,6 +177,48 @@ describe('server protocol (scripted model, official openai client)', () => {
     expect(up.status).toBeGreaterThanOrEqual(400);
     const remote = await errorOf(client.chat.completions.create({ model: 'scripted', messages: part('https://example.com/cat.png') }));
     expect([remote.status, remote.code, remote.param]).toEqual([400, 'remote_media_disabled', 'messages[0].content[0].image_url.url']);
+  });
+
+  it('with --allow-remote-media, fetches http(s) images itself (size-capped) and hands the processor a data URL', async () => {
+    const png = Buffer.from(PNG_1PX.split(',')[1], 'base64');
+    const files = http.createServer((req, res) => {
+      if (req.url === '/pic.png') res.end(png);
+      else if (req.url === '/big.png') res.end(Buffer.alloc(2e6));
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => files.listen(0, '127.0.0.1', () => r()));
+    const s = scriptedEngine();
+    const remote = new ChatServer({ engine: s.engine, media: { allowRemote: true, allowedDirs: [], maxBytes: 1e6 }, maxBodyBytes: 1e6, maxQueue: 1 });
+    const port = (await remote.listen(0, '127.0.0.1')).port;
+    const c = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'x', maxRetries: 0 });
+    const files0 = `http://127.0.0.1:${(files.address() as { port: number }).port}`;
+    const ask = (url: string) => c.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url } }, { type: 'text', text: 'hi' }] }] });
+    try {
+      await ask(`${files0}/pic.png`);
+      expect((s.calls[0].messages[0] as { content: { image: string }[] }).content[0].image).toBe(PNG_1PX);
+      const missing = await errorOf(ask(`${files0}/nope.png`));
+      expect([missing.status, missing.code]).toEqual([400, 'fetch_failed']);
+      const big = await errorOf(ask(`${files0}/big.png`));
+      expect([big.status, big.code]).toEqual([413, 'media_too_large']);
+      const local = await errorOf(ask('/etc/hostname'));
+      expect([local.status, local.code]).toEqual([400, 'local_media_disabled']);
+    } finally {
+      await remote.close();
+      files.close();
+    }
+  });
+
+  it('with --api-key, /v1 needs the bearer key (health stays open)', async () => {
+    const locked = new ChatServer({ engine: scriptedEngine().engine, media: { allowRemote: false, allowedDirs: [], maxBytes: 1e6 }, maxBodyBytes: 1e6, maxQueue: 1, apiKey: 's3cret' });
+    const url = `http://127.0.0.1:${(await locked.listen(0, '127.0.0.1')).port}`;
+    try {
+      const wrong = await errorOf(new OpenAI({ baseURL: `${url}/v1`, apiKey: 'guess', maxRetries: 0 }).models.list());
+      expect([wrong.status, wrong.type, wrong.code]).toEqual([401, 'authentication_error', 'invalid_api_key']);
+      expect((await new OpenAI({ baseURL: `${url}/v1`, apiKey: 's3cret', maxRetries: 0 }).models.list()).data).toHaveLength(1);
+      expect((await fetch(`${url}/health`)).status).toBe(200);
+    } finally {
+      await locked.close();
+    }
   });
 
   it('rejects bad requests with OpenAI-shaped errors naming the parameter', async () => {

@@ -113,7 +113,7 @@ export class ChatServer {
   }
 
   private health(res: http.ServerResponse): void {
-    const alive = (this.opts.engine as { alive?: boolean }).alive ?? true;
+    const alive = this.opts.engine.alive ?? true;
     const s = this.opts.engine.status();
     sendJson(res, alive ? 200 : 503, { status: alive ? 'ok' : 'error', model: this.opts.engine.info.id, phase: s.phase, prefill: s.prefill, running: this.queue.running, waiting: this.queue.waiting });
   }
@@ -153,18 +153,12 @@ export class ChatServer {
         // The tool call's server-side id replaces the parser's per-answer one, in the stream too.
         sse?.write(ev.type === 'tool_call' ? { type: 'tool_call', call: acc.toolCalls[acc.toolCalls.length - 1] } : ev);
       }
-      if (acc.finish === 'cancelled') this.metrics.generations.cancelled++;
-      else this.metrics.generations.completed++;
       this.record(meta.id, acc.finish, acc.usage, t0);
       if (ctl.signal.aborted) return;
       if (r.stream) res.end();
       else sendJson(res, 200, completionBody(meta, { ...acc, finishReason: acc.finish }));
     } catch (e) {
-      if (counted) {
-        if (ctl.signal.aborted) this.metrics.generations.cancelled++;
-        else this.metrics.generations.failed++;
-        this.record(meta.id, ctl.signal.aborted ? 'cancelled' : 'error', acc.usage, t0);
-      }
+      if (counted) this.record(meta.id, ctl.signal.aborted ? 'cancelled' : 'error', acc.usage, t0);
       if (ctl.signal.aborted) return;
       if (res.headersSent) {
         // Mid-stream failure: the status is already 200, so the error travels as a final SSE event.
@@ -183,6 +177,10 @@ export class ChatServer {
   }
 
   private record(id: string, finish: GenerationRecord['finish'], u: Usage, t0: number): void {
+    const g = this.metrics.generations;
+    if (finish === 'cancelled') g.cancelled++;
+    else if (finish === 'error') g.failed++;
+    else g.completed++;
     this.metrics.tokens.prompt += u.promptTokens;
     this.metrics.tokens.completion += u.completionTokens;
     const rec = { id, finish, promptTokens: u.promptTokens, completionTokens: u.completionTokens, ms: Date.now() - t0 };
@@ -254,12 +252,13 @@ class SseWriter {
     else {
       this.send(chunkBody(this.meta, {}, ev.finishReason));
       if (this.includeUsage && this.usage) this.send(usageChunkBody(this.meta, this.usage));
-      this.res.write('data: [DONE]\n\n');
+      if (!this.res.destroyed) this.res.write('data: [DONE]\n\n');
     }
   }
 
   private send(body: unknown): void {
-    writeSse(this.res, body);
+    // After a disconnect the generation is being cancelled; its last events have nowhere to go.
+    if (!this.res.destroyed) writeSse(this.res, body);
   }
 }
 

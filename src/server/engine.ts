@@ -27,6 +27,8 @@ export interface EngineStatus {
 /** The seam between adapters and inference: the worker-backed engine and test fakes implement it too. */
 export interface ChatEngine {
   readonly info: EngineInfo;
+  /** False once the engine can no longer serve (its worker died); /health then answers 503. */
+  readonly alive?: boolean;
   status(): EngineStatus;
   /** Stream one generation; `options.signal` cancels it (it then ends with finish reason 'cancelled'). */
   stream(messages: readonly unknown[], options: ChatOptions): AsyncGenerator<ChatEvent>;

@@ -74,12 +74,15 @@ export class ChatServer {
 
   /** Stop accepting, refuse the waiting, cancel the running, then close the engine. */
   async close(): Promise<void> {
+    const closed = new Promise<void>((r) => this.http.close(() => r()));
     this.queue.drain(new ApiError(503, 'the server is shutting down', null, 'shutting_down'));
     for (const c of this.running) c.abort();
-    await new Promise<void>((r) => {
-      this.http.close(() => r());
-      this.http.closeAllConnections();
-    });
+    // Let the cancelled generation reach its end (usage, log line) before the engine goes; a prefill cannot be
+    // interrupted mid-chunk, so wait a bounded time.
+    const deadline = Date.now() + 5000;
+    while (this.running.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    this.http.closeAllConnections();
+    await closed;
     await this.opts.engine.close();
   }
 

@@ -60,6 +60,18 @@ export interface ProcessedVisual {
   grid: [number, number, number];
 }
 
+/**
+ * Effective [min, max] pixels. Overriding only one bound past the other moves the other along (a caller asking
+ * for max 50k under the default min 65k means "at most 50k"); both given and inverted is an error later.
+ */
+export function resolveBounds(b: { minPixels?: number; maxPixels?: number }, cfg: { minPixels: number; maxPixels: number }): [number, number] {
+  let min = b.minPixels ?? cfg.minPixels;
+  let max = b.maxPixels ?? cfg.maxPixels;
+  if (b.minPixels === undefined && max < min) min = max;
+  if (b.maxPixels === undefined && min > max) max = min;
+  return [min, max];
+}
+
 /** Resize target for an image, converting the reference's size errors into typed ones. */
 export function imageTargetSize(img: RgbImage, cfg: ImageProcessorConfig, minPixels: number, maxPixels: number, name: string): [number, number] {
   if (!cfg.doResize) return [img.height, img.width];
@@ -79,7 +91,8 @@ export function processImage(
   resampler: Resampler = 'torchvision',
   name = 'image',
 ): ProcessedVisual {
-  const [h, w] = imageTargetSize(img, cfg, bounds.minPixels ?? cfg.minPixels, bounds.maxPixels ?? cfg.maxPixels, name);
+  const [min, max] = resolveBounds(bounds, cfg);
+  const [h, w] = imageTargetSize(img, cfg, min, max, name);
   const resized = h === img.height && w === img.width ? img.data : resizeBicubicAA(img.data, img.width, img.height, 3, w, h, resampler);
   try {
     return patchify([resized], h, w, cfg, normalisationTable(cfg));

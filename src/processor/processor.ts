@@ -151,12 +151,13 @@ export class Qwen3VLProcessor {
 
 /** Load the processor of a checkpoint folder (tokenizer.json, chat template, pre-processor configs). */
 export async function loadProcessor(dir: string, opts: LoadProcessorOptions = {}): Promise<Qwen3VLProcessor> {
-  const [tokenizer, tpl, imageConfig, videoConfig] = await Promise.all([
-    QwenTokenizer.fromDir(dir),
+  // Small files first, so a broken config fails before the (slow) tokenizer load.
+  const [tpl, imageConfig, videoConfig] = await Promise.all([
     loadChatTemplate(dir, { chatTemplate: opts.chatTemplate, builtin: opts.builtinTemplate }),
     loadImageConfig(dir),
     loadVideoConfig(dir),
   ]);
+  const tokenizer = await QwenTokenizer.fromDir(dir);
   const chat = new ChatTemplate(tpl.source, tpl.origin, { eos_token: tokenizer.eosToken, pad_token: tokenizer.padToken, bos_token: null });
   return new Qwen3VLProcessor(tokenizer, chat, imageConfig, videoConfig, opts);
 }

@@ -6,13 +6,16 @@ import type { ImageInput, VideoFrames, VideoInput, VideoOptions } from '../chat/
 import type { VideoProcessorConfig } from './config.js';
 import { ImageDecodeError, InvalidInputError, VideoDecodeError } from './errors.js';
 import { decodeFrames, probeVideo } from './ffmpeg.js';
-import { loadImage, type ImageLoadOptions } from './image.js';
+import { loadImage, resolveBounds, type ImageLoadOptions } from './image.js';
 import type { RgbImage } from './imageDecode.js';
 import { normalisationTable, patchify } from './patchify.js';
 import { linspaceRound } from './pyMath.js';
 import { resizeBicubicAA, type Resampler } from './resize.js';
 import { smartResizeVideo, SmartResizeError } from './smartResize.js';
-import { describeSource, isRemote, localPath } from './source.js';
+import { describeSource, isRemote, loadBytes, localPath } from './source.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 export interface SampleOptions {
   fps?: number;
@@ -65,8 +68,9 @@ export interface VideoRunOptions extends ImageLoadOptions {
 
 function targetSize(n: number, h: number, w: number, cfg: VideoProcessorConfig, o: VideoOptions, name: string): [number, number] {
   if (!cfg.doResize) return [h, w];
+  const [min, max] = resolveBounds(o, cfg);
   try {
-    return smartResizeVideo(n, h, w, cfg.temporalPatchSize, cfg.patchSize * cfg.mergeSize, o.minPixels ?? cfg.minPixels, o.maxPixels ?? cfg.maxPixels);
+    return smartResizeVideo(n, h, w, cfg.temporalPatchSize, cfg.patchSize * cfg.mergeSize, min, max);
   } catch (e) {
     if (e instanceof SmartResizeError) throw new VideoDecodeError(name, e.message);
     throw e;
@@ -96,8 +100,22 @@ function sampleOpts(cfg: VideoProcessorConfig, o: VideoOptions): SampleOptions {
 /** A video file: probe, sample, decode only the sampled frames and resize each as it arrives. */
 async function processVideoFile(src: string, cfg: VideoProcessorConfig, o: VideoOptions, run: VideoRunOptions): Promise<ProcessedVideo> {
   const name = describeSource(src);
-  if (isRemote(src) || src.startsWith('data:')) throw new InvalidInputError(`video ${name}: only local video files are supported (download it first)`);
-  const file = localPath(src)!;
+  if (isRemote(src) || src.startsWith('data:')) {
+    // ffmpeg reads files: data: URLs and (allowed) remote videos go through a private temporary file.
+    const bytes = await loadBytes(src, run);
+    const dir = await mkdtemp(path.join(tmpdir(), 'qwen3vl-video-'));
+    try {
+      const file = path.join(dir, 'input');
+      await writeFile(file, bytes);
+      return await processLocalVideo(file, name, cfg, o, run);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  return processLocalVideo(localPath(src)!, name, cfg, o, run);
+}
+
+async function processLocalVideo(file: string, name: string, cfg: VideoProcessorConfig, o: VideoOptions, run: VideoRunOptions): Promise<ProcessedVideo> {
   const probe = await probeVideo(file, name);
   const indices =
     cfg.doSampleFrames || o.numFrames !== undefined || o.fps !== undefined
@@ -135,7 +153,8 @@ async function processFrameList(list: VideoFrames, cfg: VideoProcessorConfig, o:
     }
     if (o.sampleFrames) throw new InvalidInputError(`video ${name}: sampleFrames cannot be combined with explicit timestamps`);
   }
-  const nativeFps = list.fps ?? o.fps ?? cfg.fps;
+  // Sampling without a known rate assumes 24 fps, as the reference does (and its timestamps then use 24 too).
+  const nativeFps = list.fps ?? (o.sampleFrames ? 24 : (o.fps ?? cfg.fps));
   if (!(nativeFps > 0)) throw new VideoDecodeError(name, `fps must be positive, got ${nativeFps}`);
   const indices = o.sampleFrames ? sampleFrameIndices(total, list.fps, sampleOpts(cfg, { ...o, fps: o.fps ?? cfg.fps })) : [...Array(total).keys()];
   let first: RgbImage | null = null;

@@ -3,7 +3,7 @@
 // and read back through ffmpeg, which must give identical outputs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -78,6 +78,11 @@ describe('video files through ffmpeg', () => {
     expect(v.frameIndices).toEqual([0, 6, 12, 17, 23, 29]);
     expect(v.timestamps.map((t) => formatFixed(t))).toEqual(['0.3', '1.4', '2.6']);
     report('file fps10 (ffmpeg, sampled at 2 fps)', v, tensors.get('fps10_sample2.pixel_values_videos')!.data);
+    // The same file as a data: URL (OpenAI video_url form) goes through a temporary file.
+    const url = `data:video/x-nut;base64,${readFileSync(file).toString('base64')}`;
+    const out = await proc.prepare([{ role: 'user', content: [{ type: 'video_url', video_url: { url } }] }]);
+    expect(out.pixelValuesVideos).toEqual(v.data);
+    await expect(proc.processVideo('https://example.invalid/v.mp4')).rejects.toThrow(/disabled/);
   });
 
   it('a lossy H.264 file gives the same grid and timestamps and close pixels', async () => {
@@ -109,5 +114,15 @@ describe('video files through ffmpeg', () => {
     await expect(proc.processVideo({ frames: [frames[0], small] })).rejects.toThrow(/one size/);
     await expect(proc.processVideo({ frames: frames.slice(0, 2), timestamps: [0] })).rejects.toThrow(/timestamps/);
     await expect(proc.processVideo({ frames: [] })).rejects.toThrow(/empty frame list/);
+  });
+});
+
+describe('frame-list sampling without a declared rate', () => {
+  it('assumes 24 fps for both sampling and timestamps, as the reference', async () => {
+    const frames = Array.from({ length: 48 }, (_, i) => ({ data: new Uint8Array(64 * 64 * 3).fill(i), width: 64, height: 64 }));
+    const v = await proc.processVideo({ frames }, { sampleFrames: true });
+    expect(v.frameIndices).toEqual([0, 16, 31, 47]); // int(48/24*2) = 4 frames
+    expect(v.fps).toBe(24);
+    expect(v.timestamps.map((t) => formatFixed(t))).toEqual(['0.3', '1.6']);
   });
 });

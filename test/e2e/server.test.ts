@@ -79,6 +79,17 @@ describe.skipIf(!existsSync(tiny))('qwen3-vl serve on tiny-dense (official opena
     expect(v.usage!.prompt_tokens).toBeGreaterThan(textOnly.usage!.prompt_tokens + 10);
   });
 
+  it('sampling with a seed is reproducible; stop strings cut the answer', async () => {
+    const ask = (seed: number) => client.chat.completions.create({ model: 'tiny-dense', messages: [{ role: 'user', content: 'hi' }], temperature: 1, top_k: 50, seed, max_tokens: 10 });
+    const [a, b] = [await ask(42), await ask(42)];
+    expect(a.choices[0].message.content).toBe(b.choices[0].message.content);
+    const text = a.choices[0].message.content!;
+    const cut = text.slice(3, 5);
+    const stopped = await client.chat.completions.create({ model: 'tiny-dense', messages: [{ role: 'user', content: 'hi' }], temperature: 1, top_k: 50, seed: 42, max_tokens: 10, stop: [cut] });
+    expect(stopped.choices[0].message.content).toBe(text.slice(0, text.indexOf(cut)));
+    expect(stopped.choices[0].finish_reason).toBe('stop');
+  });
+
   it('tools reach the chat template (the prompt grows by the tool preamble)', async () => {
     const messages = [{ role: 'user' as const, content: 'Weather in Paris?' }];
     const tool = { type: 'function' as const, function: { name: 'get_weather', description: 'Current weather for a city', parameters: { type: 'object', properties: { city: { type: 'string' } } } } };

@@ -80,12 +80,14 @@ describe.skipIf(!existsSync(tiny))('qwen3-vl serve on tiny-dense (official opena
   });
 
   it('sampling with a seed is reproducible; stop strings cut the answer', async () => {
-    const ask = (seed: number) => client.chat.completions.create({ model: 'tiny-dense', messages: [{ role: 'user', content: 'hi' }], temperature: 1, top_k: 50, seed, max_tokens: 10 });
+    // top_k is an extension (vLLM's), so it is not in the client's types.
+    const params = (extra: object) => ({ model: 'tiny-dense', messages: [{ role: 'user', content: 'hi' }], temperature: 1, top_k: 50, max_tokens: 10, ...extra }) as OpenAI.ChatCompletionCreateParamsNonStreaming;
+    const ask = (seed: number) => client.chat.completions.create(params({ seed }));
     const [a, b] = [await ask(42), await ask(42)];
     expect(a.choices[0].message.content).toBe(b.choices[0].message.content);
     const text = a.choices[0].message.content!;
     const cut = text.slice(3, 5);
-    const stopped = await client.chat.completions.create({ model: 'tiny-dense', messages: [{ role: 'user', content: 'hi' }], temperature: 1, top_k: 50, seed: 42, max_tokens: 10, stop: [cut] });
+    const stopped = await client.chat.completions.create(params({ seed: 42, stop: [cut] }));
     expect(stopped.choices[0].message.content).toBe(text.slice(0, text.indexOf(cut)));
     expect(stopped.choices[0].finish_reason).toBe('stop');
   });

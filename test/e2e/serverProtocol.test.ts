@@ -263,16 +263,14 @@ describe('server protocol (scripted model, official openai client)', () => {
 
   it('serves requests one at a time in arrival order, and refuses beyond the queue limit', async () => {
     const order: number[] = [];
-    const reqs = [0, 1, 2].map(async (i) => {
-      await new Promise((r) => setTimeout(r, i * 20));
-      const r = await client.chat.completions.create({ model: 'scripted', messages: user('slow'), max_tokens: 5 });
-      order.push(i);
-      return r;
-    });
-    await new Promise((r) => setTimeout(r, 50));
-    const h = await (await fetch(`${base}/health`)).json();
-    expect(h.running).toBe(true);
-    expect(h.waiting).toBe(2);
+    const health = async () => (await fetch(`${base}/health`)).json();
+    const reqs: Promise<unknown>[] = [];
+    // Each "slow" answer takes about half a second; every request is sent once the previous one is in line.
+    for (const i of [0, 1, 2]) {
+      reqs.push(client.chat.completions.create({ model: 'scripted', messages: user('slow'), max_tokens: 10 }).then(() => order.push(i)));
+      await expect.poll(async () => health(), { interval: 5 }).toMatchObject({ running: true, waiting: i });
+    }
+    expect(await health()).toMatchObject({ running: true, waiting: 2 });
     const full = await errorOf(client.chat.completions.create({ model: 'scripted', messages: user('hi') }));
     expect([full.status, full.code]).toEqual([429, 'queue_full']);
     await Promise.all(reqs);

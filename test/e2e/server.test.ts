@@ -151,6 +151,6 @@ describe.skipIf(!existsSync(tiny))('qwen3-vl serve on tiny-dense (official opena
     const during = seen.filter((s) => s.phase === 'prefill');
     expect(during.length, JSON.stringify(seen)).toBeGreaterThan(2);
     // The HTTP loop never waits on inference: every health check during the prefill is fast.
-    expect(Math.max(...during.map((s) => s.ms))).toBeLessThan(250);
+    expect(Math.max(...during.map((s) => s.ms))).toBeLessThan(500);
   });
 });

@@ -1,7 +1,7 @@
 // GPU benchmark of the WebGPU backend on random weights of the published shapes (made on the GPU): vision tower
 // for a 448² and a 1024² image, time to first token of an image+text prompt, batch-1 decode, next to the
 // transformers anchors (shared/device/anchors.md) and the bandwidth roofline. Usage:
-//   node bench.mjs [--models 2B,4B,8B] [--kernels | --kernels-only] [--profile] [--fused-model] [--decode 32]
+//   node bench.mjs [--models 2B,4B,8B] [--kernels | --kernels-only] [--profile] [--unfused] [--decode 32]
 //                  [--dawn toggle,toggle] [--json out.json]
 import { writeFileSync } from 'node:fs';
 import { createWebGpuBackend } from '../../src/backend/webgpu/index.js';
@@ -11,7 +11,6 @@ import { noTrace } from '../../src/nn/trace.js';
 import { shapeConfig } from './shapes.js';
 import { decodeBytes, randomModel } from './randomModel.js';
 import { attentionBench, decodeStepBench, matmulBench } from './kernels.js';
-import { useFusedDecoder } from './fusedModel.js';
 
 const args = process.argv.slice(2);
 const opt = (k: string, d: string) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
@@ -21,8 +20,8 @@ const jsonOut = opt('--json', '');
 /** Dawn toggles, e.g. --dawn allow_unsafe_apis,skip_validation,disable_robustness */
 const dawn = opt('--dawn', '');
 const kernelsOnly = args.includes('--kernels-only');
-/** Swap in the fused decoder layer proposed in NOTES-for-lead.md (q|k|v stacked on the GPU). */
-const fusedModel = args.includes('--fused-model');
+/** Route linearEx/qkvPost through their contract-op compositions (backend/fused.ts), as before fusion landed. */
+const unfused = args.includes('--unfused');
 const COPY_BW = 3.8e12; // device copy bandwidth measured with PyTorch (anchors.md)
 
 /** transformers 5.17 on the same card (anchors.md): vision ms, TTFT ms, decode tok/s. */
@@ -55,7 +54,11 @@ async function benchModel(name: string, kernels: boolean) {
   const b = (await createWebGpuBackend(dawn ? { dawnFlags: [`enable-dawn-features=${dawn}`] } : {})) as WebGpuBackend;
   const t0 = now();
   const model = randomModel(b, cfg);
-  if (fusedModel) useFusedDecoder(model, b);
+  if (unfused) {
+    const x = b as unknown as { linearEx?: unknown; qkvPost?: unknown };
+    x.linearEx = undefined;
+    x.qkvPost = undefined;
+  }
   await b.sync();
   log(`[${name}] random weights on GPU in ${(now() - t0).toFixed(0)} ms, ${(b.rt.bytesAllocated / 2 ** 30).toFixed(2)} GiB`);
   const rows: Record<string, number | string>[] = [];
@@ -130,7 +133,7 @@ async function benchModel(name: string, kernels: boolean) {
     }
     const roof = COPY_BW / decodeBytes(cfg, total + decodeN);
     const row = {
-      model: fusedModel ? `${name} fused` : name,
+      model: unfused ? `${name} unfused` : name,
       image: `${side}x${side}`,
       promptTokens: total,
       visionMs: +visionMs.toFixed(1),

@@ -28,9 +28,7 @@ export function randomModel(b: WebGpuBackend, cfg: ModelConfig, seed = 1): Qwen3
       layers: Array.from({ length: t.numHiddenLayers }, (_, l) => ({
         inputLayernorm: ones(H),
         postAttentionLayernorm: ones(H),
-        qProj: mat([t.numAttentionHeads * hd, H]),
-        kProj: mat([t.numKeyValueHeads * hd, H]),
-        vProj: mat([t.numKeyValueHeads * hd, H]),
+        qkvProj: mat([(t.numAttentionHeads + 2 * t.numKeyValueHeads) * hd, H]),
         oProj: mat([H, t.numAttentionHeads * hd]),
         qNorm: ones(hd),
         kNorm: ones(hd),

@@ -10,13 +10,12 @@ import { fusedCases } from '../backend/webgpuFusedCases.js';
 import { rng } from '../helpers/rng.js';
 import { tinyModel, tinyPrompt } from './tinyModel.js';
 import { argmax } from '../../src/tensor/math.js';
-import { useFusedDecoder } from '../../bench/gpu/fusedModel.js';
 import type { Backend } from '../../src/backend/backend.js';
 
 /** Prefill (all logits) with an image, then greedy decode steps on the KV cache; logits of every step. */
-async function modelRun(b: Backend, steps: number, fused = false): Promise<Float32Array[]> {
-  const m = tinyModel(b);
-  if (fused) useFusedDecoder(m, b as WebGpuBackend);
+/** unfused: hide the backend's fused kernels so backend/fused.ts composes them from contract ops. */
+async function modelRun(b: Backend, steps: number, unfused = false): Promise<Float32Array[]> {
+  const m = tinyModel(unfused ? Object.assign(Object.create(b) as Backend, { linearEx: undefined, qkvPost: undefined }) : b);
   const p = tinyPrompt();
   const cache = m.createCache(64);
   const out: Float32Array[] = [];
@@ -45,10 +44,10 @@ const api = {
     be = await createWebGpuBackend();
     return be.capabilities().info;
   },
-  async model(fused: boolean): Promise<number[]> {
+  async model(unfused: boolean): Promise<number[]> {
     if (!be) throw new Error('backend not ready');
     const want = await modelRun(ref, 3);
-    const got = await modelRun(be, 3, fused);
+    const got = await modelRun(be, 3, unfused);
     return want.map((w, i) => relErr(got[i], w));
   },
   /** A 2-D dispatch grid (more than 65535 workgroups) on an elementwise op. */

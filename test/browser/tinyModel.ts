@@ -44,9 +44,7 @@ export function tinyModel(b: Backend, seed = 7): Qwen3VLModel {
       layers: Array.from({ length: t.numHiddenLayers }, () => ({
         inputLayernorm: vec(t.hiddenSize, 0.1, 1),
         postAttentionLayernorm: vec(t.hiddenSize, 0.1, 1),
-        qProj: mat(t.numAttentionHeads * hd, t.hiddenSize),
-        kProj: mat(t.numKeyValueHeads * hd, t.hiddenSize),
-        vProj: mat(t.numKeyValueHeads * hd, t.hiddenSize),
+        qkvProj: mat((t.numAttentionHeads + 2 * t.numKeyValueHeads) * hd, t.hiddenSize),
         oProj: mat(t.hiddenSize, t.numAttentionHeads * hd),
         qNorm: vec(hd, 0.1, 1),
         kNorm: vec(hd, 0.1, 1),

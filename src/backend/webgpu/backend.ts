@@ -1,7 +1,7 @@
 // The WebGPU backend: tensors live in GPU buffers, every op records a dispatch into the runtime's open command
 // encoder and returns at once; `read` and `sync` submit and wait. The same code runs on Dawn (Node) and browsers.
 
-import type { AttentionOptions, Backend, Capabilities, HostData } from '../backend.js';
+import type { AttentionOptions, Backend, Capabilities, HostData, LinearExOptions, QkvHeads } from '../backend.js';
 import { type DType, isQuant, widen } from '../../tensor/dtype.js';
 import { Tensor } from '../../tensor/tensor.js';
 import type { Ctx, Store } from './ctx.js';
@@ -22,7 +22,7 @@ import { scatterRows, sliceRows, writeRows } from './ops/rows.js';
 import { routerTopk } from './ops/routerTopk.js';
 import { moe } from './ops/moe.js';
 import { argmax } from './ops/argmax.js';
-import { type LinearExOptions, type QkvHeads, linearEx, qkvPost } from './ops/fused.js';
+import { linearEx, qkvPost } from './ops/fused.js';
 
 /** Uploads at least this large get their own buffer (weights); smaller ones come from the pool. */
 const DEDICATED_BYTES = 1 << 20;
@@ -228,7 +228,7 @@ export class WebGpuBackend implements Backend, Ctx {
     return argmax(this, x);
   }
 
-  // ---- fused ops beyond the contract (proposed in NOTES-for-lead.md; bench/gpu measures them) ----
+  // ---- the contract's optional fused ops ----
 
   /** y = [residual +] w · f(x) (+ bias) with f = RMSNorm (opts.norm), SwiGLU of a [M, 2K] x (opts.swiglu) or identity. */
   linearEx(x: Tensor, w: Tensor, opts: LinearExOptions): Tensor {

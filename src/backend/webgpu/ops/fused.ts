@@ -1,7 +1,8 @@
-// Fused decoder ops (proposed to the model, see NOTES-for-lead.md): a linear layer with an RMSNorm or SwiGLU
+// Fused decoder ops (the contract's optional linearEx/qkvPost; backend/fused.ts defines them by composition): a linear layer with an RMSNorm or SwiGLU
 // prologue and a residual epilogue, and the attention prologue (q/k RMSNorm + RoPE + KV-cache write) in one launch.
 // Few rows use single fused kernels; many rows fall back to the plain ops (prefill is not launch-bound).
 
+import type { LinearExOptions, QkvHeads } from '../../backend.js';
 import type { Tensor } from '../../../tensor/tensor.js';
 import type { Ctx } from '../ctx.js';
 import { f32bits } from '../runtime.js';
@@ -11,16 +12,6 @@ import { swiglu } from './swiglu.js';
 import { add } from './add.js';
 import { rope } from './rope.js';
 import { writeRows } from './rows.js';
-
-export interface LinearExOptions {
-  /** Apply RMSNorm(x) with this weight first. */
-  readonly norm?: { readonly w: Tensor; readonly eps: number };
-  /** x is [M, 2K]: use silu(x[:, :K]) ⊙ x[:, K:] as the input. */
-  readonly swiglu?: boolean;
-  readonly bias?: Tensor;
-  /** y += residual ([M, N]). */
-  readonly residual?: Tensor;
-}
 
 /** y = [residual +] w · f(x) (+ bias), f = RMSNorm, SwiGLU or identity. */
 export function linearEx(c: Ctx, x: Tensor, w: Tensor, o: LinearExOptions): Tensor {
@@ -48,12 +39,6 @@ export function linearEx(c: Ctx, x: Tensor, w: Tensor, o: LinearExOptions): Tens
   });
   c.done();
   return out;
-}
-
-export interface QkvHeads {
-  readonly nHeads: number;
-  readonly nKvHeads: number;
-  readonly headDim: number;
 }
 
 /**

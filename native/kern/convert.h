@@ -1,0 +1,34 @@
+// Weight conversion on upload (quantize while loading): f32/bf16/f16 rows to f32, bf16, q8_0 or q4_0, in parallel
+// over rows. Quantized output is bit-identical to src/tensor/quant.ts, so native and host paths agree exactly.
+
+static void opConvert(Exec* ex, const void* src, int srcDt, int64_t rows, int64_t cols, void* dst, int dstDt) {
+  const size_t sRow = rowBytes(srcDt, cols), dRow = rowBytes(dstDt, cols);
+  pfor(ex, rows, grainFor(ex, rows, imax(1, 65536 / imax(cols, 1))), [&](int64_t r0, int64_t r1) {
+    float* tmp = salloc((size_t)cols);
+    for (int64_t r = r0; r < r1; r++) {
+      const uint8_t* s = (const uint8_t*)src + (size_t)r * sRow;
+      uint8_t* d = (uint8_t*)dst + (size_t)r * dRow;
+      if (srcDt == dstDt) {
+        memcpy(d, s, sRow);
+        continue;
+      }
+      const WMat view{srcDt, s, 1, cols};
+      decodeRow(&view, 0, 0, cols, tmp);
+      switch (dstDt) {
+        case DT_F32:
+          memcpy(d, tmp, (size_t)cols * 4);
+          break;
+        case DT_BF16:
+          for (int64_t c = 0; c < cols; c++) ((uint16_t*)d)[c] = f32ToBf16(tmp[c]);
+          break;
+        case DT_Q8_0:
+          for (int64_t b = 0; b < cols / 32; b++) encodeQ8Block(tmp + b * 32, d + b * 34);
+          break;
+        case DT_Q4_0:
+          for (int64_t b = 0; b < cols / 32; b++) encodeQ4Block(tmp + b * 32, d + b * 18);
+          break;
+      }
+    }
+    sfree(tmp);
+  });
+}

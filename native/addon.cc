@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -44,6 +46,7 @@ Napi::Function CpuEngine::Init(Napi::Env env) {
                          InstanceMethod("sync", &CpuEngine::Sync),
                          InstanceMethod("stats", &CpuEngine::Stats),
                          InstanceMethod("destroy", &CpuEngine::Destroy),
+                         InstanceMethod("readBandwidth", &CpuEngine::ReadBandwidth),
                          InstanceMethod("linear", &CpuEngine::Linear),
                          InstanceMethod("gather", &CpuEngine::Gather),
                          InstanceMethod("add", &CpuEngine::Add),
@@ -230,6 +233,34 @@ Napi::Value CpuEngine::Destroy(const Napi::CallbackInfo& info) {
     tsfn_.Release();
   }
   return info.Env().Undefined();
+}
+
+// readBandwidth(bytes, reps) -> GB/s of the best of `reps` plain passes over a fresh buffer (blocks the caller).
+Napi::Value CpuEngine::ReadBandwidth(const Napi::CallbackInfo& info) {
+  const int64_t bytes = intArg(info, 0, "bytes"), reps = intArg(info, 1, "reps");
+  Engine& e = eng();
+  double best = 0;
+  auto buf = std::make_shared<Buf>((size_t)bytes);
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  e.enqueue([&] {
+    uint8_t* p = buf->get();
+    for (int64_t i = 0; i < bytes; i += 4096) memset(p + i, 1, 4096);
+    for (int64_t r = 0; r < reps; r++) {
+      auto t0 = std::chrono::steady_clock::now();
+      volatile double s = e.ops->readPass(&e.ex, p, (size_t)bytes);
+      (void)s;
+      const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      best = std::max(best, (double)bytes / dt / 1e9);
+    }
+    std::lock_guard<std::mutex> lk(m);
+    done = true;
+    cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lk(m);
+  cv.wait(lk, [&] { return done; });
+  return Napi::Number::New(info.Env(), best);
 }
 
 }  // namespace qv

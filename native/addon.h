@@ -31,6 +31,7 @@ class CpuEngine : public Napi::ObjectWrap<CpuEngine> {
   Napi::Value Sync(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
+  Napi::Value ReadBandwidth(const Napi::CallbackInfo& info);
   // ops (addon_ops.cc)
   Napi::Value Linear(const Napi::CallbackInfo& info);
   Napi::Value Gather(const Napi::CallbackInfo& info);

@@ -81,6 +81,8 @@ struct OpTable {
   void (*moe)(Exec*, const MoeArgs*);
   /** Convert n rows of `cols` values from src (f32/bf16/f16 bits) to dst format (f32/bf16/q8_0/q4_0). */
   void (*convert)(Exec*, const void* src, int srcDt, int64_t rows, int64_t cols, void* dst, int dstDt);
+  /** A plain read pass over n bytes on every thread (for measuring memory bandwidth); returns a checksum. */
+  double (*readPass)(Exec*, const uint8_t* p, size_t n);
 };
 
 extern const OpTable opsGeneric;

@@ -42,9 +42,10 @@ static inline void cpuRelax() {
 #endif
 }
 
-Pool::Pool(int threads) : n_(threads < 1 ? 1 : threads), done_(new std::atomic<uint64_t>[n_ > 1 ? n_ : 1]) {
-  for (int i = 0; i < n_; i++) done_[i] = 0;
-  for (int i = 1; i < n_; i++) th_.emplace_back([this, i] { worker(i); });
+static const uint64_t kIndexMask = (1ull << 40) - 1;
+
+Pool::Pool(int threads) : n_(threads < 1 ? 1 : threads) {
+  for (int i = 1; i < n_; i++) th_.emplace_back([this] { worker(); });
 }
 
 Pool::~Pool() {
@@ -56,24 +57,28 @@ Pool::~Pool() {
   for (auto& t : th_) t.join();
 }
 
-void Pool::work() {
+void Pool::work(uint64_t gen) {
   for (;;) {
-    const int64_t b = next_.fetch_add(grain_);
-    if (b >= total_) return;
-    fn_(ctx_, b, b + grain_ < total_ ? b + grain_ : total_);
+    uint64_t v = claim_.load();
+    if ((v >> 40) != gen) return;
+    const int64_t b = (int64_t)(v & kIndexMask), total = total_.load();
+    if (b >= total) return;
+    const int64_t grain = grain_.load();
+    if (!claim_.compare_exchange_weak(v, v + (uint64_t)grain)) continue;
+    fn_.load()(ctx_.load(), b, b + grain < total ? b + grain : total);
   }
 }
 
-void Pool::worker(int id) {
+void Pool::worker() {
   uint64_t seen = 0;
   for (;;) {
-    // Spin a while (ops come in quick succession while a forward runs), then sleep until the next job.
+    // Spin briefly (ops come in quick succession while a forward runs), then sleep until the next job.
     auto t0 = std::chrono::steady_clock::now();
     int spins = 0;
     uint64_t g;
     while ((g = gen_.load()) == seen && !stop_.load()) {
       cpuRelax();
-      if (++spins % 256 == 0 && std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(300)) {
+      if (++spins % 128 == 0 && std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(100)) {
         std::unique_lock<std::mutex> lk(m_);
         sleepers_++;
         cv_.wait(lk, [&] { return gen_.load() != seen || stop_.load(); });
@@ -82,8 +87,9 @@ void Pool::worker(int id) {
     }
     if (stop_) return;
     seen = g;
-    work();
-    done_[id].store(g);
+    active_++;
+    work(g);
+    active_--;
   }
 }
 
@@ -92,19 +98,21 @@ void Pool::run(int64_t n, int64_t grain, TaskFn fn, void* ctx) {
     fn(ctx, 0, n);
     return;
   }
-  total_ = n;
-  grain_ = grain;
-  fn_ = fn;
-  ctx_ = ctx;
-  next_.store(0);
-  const uint64_t g = gen_.fetch_add(1) + 1;
+  const uint64_t g = ++lastGen_;
+  total_.store(n);
+  grain_.store(grain);
+  fn_.store(fn);
+  ctx_.store(ctx);
+  claim_.store(g << 40);
+  gen_.store(g);
   if (sleepers_.load() > 0) {
     std::lock_guard<std::mutex> lk(m_);
     cv_.notify_all();
   }
-  work();
-  for (int i = 1; i < n_; i++)
-    while (done_[i].load() != g) cpuRelax();
+  work(g);
+  // Close the job (a late worker then finds nothing to claim) and wait for the chunks others took.
+  claim_.store((g << 40) | kIndexMask);
+  while (active_.load() != 0) cpuRelax();
 }
 
 static void poolRun(Exec* self, int64_t n, int64_t grain, TaskFn fn, void* ctx);

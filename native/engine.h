@@ -39,18 +39,21 @@ class Pool {
   void run(int64_t n, int64_t grain, TaskFn fn, void* ctx);
 
  private:
-  void worker(int id);
-  void work();
+  void worker();
+  void work(uint64_t gen);
   int n_;
   std::vector<std::thread> th_;
-  std::unique_ptr<std::atomic<uint64_t>[]> done_;
+  // Chunks are claimed from `claim_` = (generation << 40) | next index, so a worker that wakes late can never take
+  // a chunk of a job it did not see published, and the dispatcher waits only for workers that actually joined.
+  std::atomic<uint64_t> claim_{0};
   std::atomic<uint64_t> gen_{0};
-  std::atomic<int64_t> next_{0};
+  std::atomic<int> active_{0};
   std::atomic<int> sleepers_{0};
   std::atomic<bool> stop_{false};
-  int64_t total_ = 0, grain_ = 1;
-  TaskFn fn_ = nullptr;
-  void* ctx_ = nullptr;
+  std::atomic<int64_t> total_{0}, grain_{1};
+  std::atomic<TaskFn> fn_{nullptr};
+  std::atomic<void*> ctx_{nullptr};
+  uint64_t lastGen_ = 0;
   std::mutex m_;
   std::condition_variable cv_;
 };

@@ -32,3 +32,25 @@ static void opConvert(Exec* ex, const void* src, int srcDt, int64_t rows, int64_
     sfree(tmp);
   });
 }
+
+static double opReadPass(Exec* ex, const uint8_t* p, size_t n) {
+  const int64_t chunks = (int64_t)(n / 4096);
+  float* part = salloc((size_t)ex->threads * 64 + (size_t)chunks);
+  pfor(ex, chunks, grainFor(ex, chunks, 256, 1), [&](int64_t c0, int64_t c1) {
+    vf a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();
+    for (int64_t c = c0; c < c1; c++) {
+      const float* f = (const float*)(p + c * 4096);
+      for (int i = 0; i < 1024; i += 4 * QV_W) {
+        a0 = vadd(a0, vload(f + i));
+        a1 = vadd(a1, vload(f + i + QV_W));
+        a2 = vadd(a2, vload(f + i + 2 * QV_W));
+        a3 = vadd(a3, vload(f + i + 3 * QV_W));
+      }
+    }
+    part[c0] = hsum(vadd(vadd(a0, a1), vadd(a2, a3)));
+  });
+  double s = 0;
+  for (int64_t c = 0; c < chunks; c++) s += part[c];
+  sfree(part);
+  return s;
+}

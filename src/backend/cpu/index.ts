@@ -51,6 +51,11 @@ export class CpuBackend implements Backend {
     return this.e.stats();
   }
 
+  /** Best-of-`reps` read bandwidth (GB/s) of a plain multi-threaded pass over `bytes` (waits for queued work). */
+  measureReadBandwidth(bytes = 1 << 30, reps = 5): number {
+    return this.e.readBandwidth(bytes, reps);
+  }
+
   private make(shape: readonly number[], h: Handle, bytes: number, dtype: DType = 'f32'): Tensor {
     return new Tensor(this, shape, dtype, new CpuStorage(h, bytes));
   }

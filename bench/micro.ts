@@ -5,7 +5,7 @@
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import type { DType } from '../src/tensor/dtype.js';
 import type { Tensor } from '../src/tensor/tensor.js';
-import { SHAPES, type ShapeName } from './shapes.js';
+import { SHAPES, type ShapeName } from '../src/tools/genCheckpoint.js';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);

@@ -147,6 +147,12 @@ export class CpuBackend implements Backend {
     return out;
   }
 
+  /** The tensor's bytes as stored (any dtype, e.g. quantized blocks), after all recorded work. */
+  async readRaw(t: Tensor): Promise<Uint8Array> {
+    const s = this.st(t);
+    return new Uint8Array(await this.e.read(s.h, 0, s.bytes));
+  }
+
   free(storage: unknown): void {
     if (!this.destroyed && storage instanceof CpuStorage) this.e.free(storage.h);
   }

@@ -4,7 +4,7 @@
   'target_defaults': {
     'cflags!': ['-fno-exceptions'],
     'cflags_cc!': ['-fno-exceptions', '-std=gnu++17', '-std=gnu++20'],
-    'cflags_cc': ['-std=c++17', '-fexceptions', '-O3', '-fno-math-errno'],
+    'cflags_cc': ['-std=c++17', '-fexceptions', '-O3', '-fno-math-errno', '-ffp-contract=off'],
     'cflags': ['-O3'],
     'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")", 'native'],
     'defines': ['NAPI_VERSION=8', 'NODE_ADDON_API_DISABLE_DEPRECATED'],

@@ -131,7 +131,11 @@ function byteChars(): string[] {
   for (let b = 174; b <= 255; b++) bs.push(b);
   const cs = [...bs];
   let n = 0;
-  for (let b = 0; b < 256; b++) if (!bs.includes(b)) (bs.push(b), cs.push(256 + n++));
+  for (let b = 0; b < 256; b++) {
+    if (bs.includes(b)) continue;
+    bs.push(b);
+    cs.push(256 + n++);
+  }
   const out = new Array<string>(256);
   bs.forEach((b, i) => (out[b] = String.fromCodePoint(cs[i])));
   return out;

@@ -20,6 +20,8 @@ struct Buf {
   size_t bytes = 0;
   bool zero = false;
   uint8_t* data = nullptr;
+  void* mapBase = nullptr;  // large buffers: an mmap with transparent huge pages
+  size_t mapLen = 0;
   explicit Buf(size_t n, bool z = false) : bytes(n), zero(z) {}
   ~Buf();
   uint8_t* get();

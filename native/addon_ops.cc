@@ -250,25 +250,27 @@ Napi::Value CpuEngine::RouterTopk(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// moe(x, ids, weights, gateUp, down, wdt, T, H, I, k, E)
+// moe(x, ids, weights, gateUp, down, gateUpDt, T, H, I, k, E, downDt): the two may differ (down's rows can be too
+// short to quantize, e.g. a moe_intermediate_size that is not a multiple of 32).
 Napi::Value CpuEngine::Moe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   BufP x = unwrapBuf(info[0], "x"), ids = unwrapBuf(info[1], "ids"), wts = unwrapBuf(info[2], "weights");
   BufP gu = unwrapBuf(info[3], "gateUp"), dn = unwrapBuf(info[4], "down");
   const int dt = (int)intArg(info, 5, "dtype");
   const int64_t T = intArg(info, 6, "T"), H = intArg(info, 7, "H"), I = intArg(info, 8, "I"), k = intArg(info, 9, "k"), E = intArg(info, 10, "E");
+  const int ddt = (int)intArg(info, 11, "downDtype");
   needBytes(env, x, (size_t)(T * H) * 4, "x");
   needBytes(env, ids, (size_t)(T * k) * 4, "ids");
   needBytes(env, wts, (size_t)(T * k) * 4, "weights");
   needBytes(env, gu, rowBytes(dt, H) * (size_t)(E * 2 * I), "gateUp");
-  needBytes(env, dn, rowBytes(dt, I) * (size_t)(E * H), "down");
+  needBytes(env, dn, rowBytes(ddt, I) * (size_t)(E * H), "down");
   auto y = std::make_shared<Buf>((size_t)(T * H) * 4);
   Engine& e = eng();
-  e.enqueue([&e, x, ids, wts, gu, dn, y, dt, T, H, I, k, E] {
+  e.enqueue([&e, x, ids, wts, gu, dn, y, dt, ddt, T, H, I, k, E] {
     const int32_t* id = ids->i();
     for (int64_t i = 0; i < T * k; i++)
       if (id[i] < 0 || id[i] >= E) throw std::runtime_error("cpu.moe: expert id " + std::to_string(id[i]) + " outside [0, " + std::to_string(E) + ")");
-    MoeArgs a{x->f(), (int)T, (int)H, (int)I, (int)k, id, wts->f(), wmat(gu, dt, E * 2 * I, H), wmat(dn, dt, E * H, I), (int)E, y->f()};
+    MoeArgs a{x->f(), (int)T, (int)H, (int)I, (int)k, id, wts->f(), wmat(gu, dt, E * 2 * I, H), wmat(dn, ddt, E * H, I), (int)E, y->f()};
     e.ops->moe(&e.ex, &a);
   });
   return wrapBuf(env, y);

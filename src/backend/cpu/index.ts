@@ -275,13 +275,12 @@ export class CpuBackend implements Backend {
     if (gateUp.shape.length !== 3 || x.cols !== h || down.shape[0] !== nE || down.shape[1] !== h || down.shape[2] !== inter) {
       throw new Error(`cpu.moe: x [${x.shape}], gateUp [${gateUp.shape}], down [${down.shape}]`);
     }
-    if (gateUp.dtype !== down.dtype) throw new Error(`cpu.moe: gateUp is ${gateUp.dtype} but down is ${down.dtype}`);
     const t = x.rows;
     const k = ids.cols;
     if (ids.rows !== t || weights.size !== ids.size) throw new Error(`cpu.moe: ids [${ids.shape}], weights [${weights.shape}] for ${t} tokens`);
     const out = this.e.moe(
       this.f32(x, 'moe', 'x'), this.i32(ids, 'moe', 'ids'), this.f32(weights, 'moe', 'weights'),
-      this.weight(gateUp, 'moe'), this.weight(down, 'moe'), CODE[gateUp.dtype], t, h, inter, k, nE,
+      this.weight(gateUp, 'moe'), this.weight(down, 'moe'), CODE[gateUp.dtype], t, h, inter, k, nE, CODE[down.dtype],
     );
     return this.out([t, h], out);
   }

@@ -44,7 +44,7 @@ export interface NativeEngine {
   sliceRows(x: Handle, byteOffset: number, bytes: number): Handle;
   scatterRows(dst: Handle, rows: Handle, src: Handle, n: number, cols: number, dstRows: number, accumulate: boolean): void;
   routerTopk(logits: Handle, t: number, e: number, k: number): [Handle, Handle];
-  moe(x: Handle, ids: Handle, weights: Handle, gateUp: Handle, down: Handle, wdt: DtCode, t: number, h: number, i: number, k: number, e: number): Handle;
+  moe(x: Handle, ids: Handle, weights: Handle, gateUp: Handle, down: Handle, gateUpDt: DtCode, t: number, h: number, i: number, k: number, e: number, downDt: DtCode): Handle;
   argmax(x: Handle, m: number, n: number): Handle;
 }
 

@@ -57,6 +57,7 @@ function decodeBytes(s: ModelShape, layers: number, dtype: string): number {
 }
 
 async function checkpoint(shape: ShapeName, layers: number): Promise<string> {
+  if (opt('ckpt')) return path.resolve(opt('ckpt')!);
   const dir = path.join(CACHE, `${shape}-L${layers}`);
   if (!existsSync(path.join(dir, 'config.json'))) {
     mkdirSync(dir, { recursive: true });
@@ -158,6 +159,7 @@ for (const shape of shapes) {
   const layers = Number(opt('layers', String(SHAPES[shape].layers)));
   for (const dtype of dtypes) {
     const base = ['--child', '--shape', shape, '--dtype', dtype, '--layers', String(layers), '--prompt', String(PROMPT), '--gen', String(GEN), '--threads', String(THREADS), '--cache', CACHE];
+    if (opt('ckpt')) base.push('--ckpt', opt('ckpt')!);
     const mine = child([...base, '--engine', 'ours', ...(flag('no-vision') ? ['--no-vision'] : [])]);
     rows.push(mine);
     if (flag('json')) console.log(JSON.stringify(mine));

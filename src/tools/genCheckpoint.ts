@@ -6,6 +6,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SafetensorsWriter, type TensorSpec } from '../io/safetensors.js';
+import { type QuantDType, QBLOCK, QBLOCK_BYTES, f32ToF16 } from '../tensor/dtype.js';
+import { QUANT_META_KEY, type QuantizedTensorInfo, quantPlan } from './quantize.js';
 
 export interface ModelShape {
   H: number;
@@ -44,6 +46,11 @@ export interface GenCheckpointOptions {
   readonly seed?: number;
   /** Target shard size in bytes (default 4 GiB, like the Hub's). */
   readonly shardBytes?: number;
+  /**
+   * Write the large matrices already quantized (the format of src/tools/quantize.ts) with random blocks: a q4_0
+   * 30B-A3B is ~17 GB on disk instead of 62 GB of bf16. Default bf16.
+   */
+  readonly dtype?: 'bf16' | QuantDType;
   readonly onProgress?: (p: { tensor: string; writtenBytes: number; totalBytes: number }) => void;
 }
 
@@ -196,6 +203,27 @@ export function fillRandomBf16(out: Uint16Array, seed: number): number {
 
 const ELEM = 2;
 
+/** Random q8_0/q4_0 blocks whose values have std ≈ 0.02, like the bf16 init. */
+function fillRandomBlocks(out: Uint8Array, fmt: QuantDType, seed: number): number {
+  const words = new Uint32Array(out.buffer, out.byteOffset, out.byteLength >>> 2);
+  let s = seed >>> 0 || 0x9e3779b9;
+  for (let i = 0; i < words.length; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    words[i] = s;
+  }
+  // Uniform 8-bit quants (std 73.6) or 4-bit nibbles (std 4.6) scaled to std 0.02.
+  const scale = f32ToF16(fmt === 'q8_0' ? 0.02 / 73.6 : 0.02 / 4.6);
+  const bb = QBLOCK_BYTES[fmt];
+  for (let o = 0; o < out.length; o += bb) {
+    out[o] = scale & 0xff;
+    out[o + 1] = scale >>> 8;
+    if (fmt === 'q8_0') for (let j = 2; j < bb; j++) if (out[o + j] === 0x80) out[o + j] = 0x81; // no −128
+  }
+  return s;
+}
+
 /** Write a random checkpoint; returns the files written and their total bytes. */
 export async function genCheckpoint(opts: GenCheckpointOptions): Promise<{ files: string[]; bytes: number }> {
   const shape: ModelShape = typeof opts.shape === 'string' ? SHAPES[opts.shape] : opts.shape;
@@ -203,8 +231,16 @@ export async function genCheckpoint(opts: GenCheckpointOptions): Promise<{ files
   const layers = opts.layers ?? shape.layers;
   const depth = opts.visionDepth ?? shape.vision.depth;
   if (!(layers >= 1 && layers <= shape.layers)) throw new Error(`genCheckpoint: --layers ${layers} outside [1, ${shape.layers}]`);
-  const specs = checkpointSpecs(shape, layers, depth);
-  const size = (s: Spec) => s.shape.reduce((a, b) => a * b, 1) * ELEM;
+  const plain = checkpointSpecs(shape, layers, depth);
+  const plans = new Map<string, QuantizedTensorInfo>();
+  const specs: Spec[] = plain.map((s) => {
+    const p = opts.dtype && opts.dtype !== 'bf16' ? quantPlan(s.name, s.shape, opts.dtype) : null;
+    if (!p) return s;
+    plans.set(s.name, p);
+    const numel = p.shape.reduce((a, b) => a * b, 1);
+    return { ...s, dtype: 'U8', shape: [numel / p.k, (p.k / QBLOCK) * QBLOCK_BYTES[p.dtype]] };
+  });
+  const size = (s: Spec) => s.shape.reduce((a, b) => a * b, 1) * (s.dtype === 'U8' ? 1 : ELEM);
   const shardBytes = opts.shardBytes ?? 4 * 2 ** 30;
   const shards: Spec[][] = [[]];
   let cur = 0;
@@ -224,15 +260,25 @@ export async function genCheckpoint(opts: GenCheckpointOptions): Promise<{ files
   const weightMap: Record<string, string> = {};
   const chunk = new Uint16Array(1 << 24);
   for (let i = 0; i < shards.length; i++) {
-    const w = await SafetensorsWriter.create(path.join(opts.out, names[i]), shards[i], { format: 'pt' });
+    const quantized = Object.fromEntries(shards[i].filter((s) => plans.has(s.name)).map((s) => [s.name, plans.get(s.name)!]));
+    const meta: Record<string, string> = { format: 'pt' };
+    if (plans.size) meta[QUANT_META_KEY] = JSON.stringify({ version: 1, tensors: quantized });
+    const w = await SafetensorsWriter.create(path.join(opts.out, names[i]), shards[i], meta);
     for (const s of shards[i]) {
-      const n = size(s) / ELEM;
-      const buf = n <= chunk.length ? chunk.subarray(0, n) : new Uint16Array(n);
-      if (s.init === 'normal') seed = fillRandomBf16(buf, seed);
-      else buf.fill(s.init === 'ones' ? 0x3f80 : 0);
-      await w.write(s.name, buf);
+      const p = plans.get(s.name);
+      if (p) {
+        const data = new Uint8Array(size(s));
+        seed = fillRandomBlocks(data, p.dtype, seed);
+        await w.write(s.name, data);
+      } else {
+        const n = size(s) / ELEM;
+        const buf = n <= chunk.length ? chunk.subarray(0, n) : new Uint16Array(n);
+        if (s.init === 'normal') seed = fillRandomBf16(buf, seed);
+        else buf.fill(s.init === 'ones' ? 0x3f80 : 0);
+        await w.write(s.name, buf);
+      }
       weightMap[s.name] = names[i];
-      writtenBytes += n * ELEM;
+      writtenBytes += size(s);
       opts.onProgress?.({ tensor: s.name, writtenBytes, totalBytes });
     }
     await w.close();
@@ -253,7 +299,7 @@ export async function genCheckpointMain(args: readonly string[]): Promise<void> 
     return i >= 0 ? argv[i + 1] : undefined;
   };
   const out = argv.find((a, i) => !a.startsWith('--') && !(i > 0 && argv[i - 1].startsWith('--')));
-  if (!out) throw new Error('usage: genCheckpoint OUT --shape 2B|4B|8B|30B-A3B [--layers N] [--vision-depth N] [--seed S]');
+  if (!out) throw new Error('usage: genCheckpoint OUT --shape 2B|4B|8B|30B-A3B [--layers N] [--vision-depth N] [--seed S] [--dtype bf16|q8_0|q4_0]');
   const t0 = Date.now();
   const r = await genCheckpoint({
     out,
@@ -261,6 +307,7 @@ export async function genCheckpointMain(args: readonly string[]): Promise<void> 
     layers: opt('layers') ? Number(opt('layers')) : undefined,
     visionDepth: opt('vision-depth') ? Number(opt('vision-depth')) : undefined,
     seed: opt('seed') ? Number(opt('seed')) : undefined,
+    dtype: opt('dtype') as GenCheckpointOptions['dtype'],
   });
   console.log(`wrote ${r.files.length} files, ${(r.bytes / 2 ** 30).toFixed(2)} GiB in ${((Date.now() - t0) / 1000).toFixed(1)} s to ${out}`);
 }

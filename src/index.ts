@@ -1,5 +1,10 @@
 // Public API of the qwen3-vl package.
-export { loadModel, type LoadOptions } from './models/qwen3vl/load.js';
+export { loadModel, Qwen3VL, type EngineOptions } from './generate/engine.js';
+export type { LoadOptions } from './models/qwen3vl/load.js';
+export { streamChat, chat, withDefaults, type ChatEvent, type ChatOptions, type ChatResult, type ChatProcessor, type FinishReason, type Usage } from './generate/chat.js';
+export { Sampler, SamplingError, type SamplingOptions } from './generate/sampler.js';
+export { StopMatcher } from './generate/stop.js';
+export { OutputParser, type ToolCall, type OutputEvent } from './generate/output.js';
 export { Qwen3VLModel, type ForwardInputs, type ForwardOutput, type EncodedVision } from './models/qwen3vl/model.js';
 export { InputError, ropeIndex } from './models/qwen3vl/positions.js';
 export { KvCache } from './nn/kvCache.js';
@@ -10,3 +15,5 @@ export { Checkpoint, SafetensorsFile, SafetensorsError, SafetensorsWriter, write
 export { WeightError } from './weights/qwen3vl.js';
 export type { WeightFormat } from './weights/convert.js';
 export { tidy, Tensor } from './tensor/tensor.js';
+export * from './processor/index.js';
+

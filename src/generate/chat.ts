@@ -2,24 +2,20 @@
 // (answer text, reasoning, tool calls, usage, finish reason). CLI, server and web page are thin adapters over it.
 
 import type { GenerationConfig } from '../config/generation.js';
-import type { Qwen3VLModel, ForwardInputs } from '../models/qwen3vl/model.js';
+import type { Qwen3VLModel } from '../models/qwen3vl/model.js';
+import type { ChatMessage, PrepareOptions, PreparedInputs, ToolSpec } from '../processor/index.js';
+import { StreamingDetokenizer, type QwenTokenizer } from '../tokenizer/index.js';
 import { OutputParser, type ToolCall } from './output.js';
 import { Sampler, type SamplingOptions } from './sampler.js';
 import { StopMatcher } from './stop.js';
 
-/** What the loop needs from the processor (see `processor/`). */
-export interface ChatProcessor {
-  readonly tokenizer: {
-    encode(text: string): number[];
-    decode(ids: readonly number[], opts?: { skipSpecialTokens?: boolean }): string;
-    tokenToId?(token: string): number | undefined;
-  };
-  prepare(messages: readonly unknown[], opts: Record<string, unknown>): Promise<PreparedPrompt>;
-}
+/** What the loop needs of a tokenizer (QwenTokenizer has it all). */
+export type ChatTokenizer = Pick<QwenTokenizer, 'decode' | 'tokenToId' | 'isSpecial' | 'tokenBytes'>;
 
-export interface PreparedPrompt extends Pick<ForwardInputs, 'pixelValues' | 'imageGridThw' | 'pixelValuesVideos' | 'videoGridThw' | 'mmTokenTypeIds'> {
-  readonly inputIds: readonly number[] | Int32Array;
-  readonly text?: string;
+/** What the loop needs from the processor (Qwen3VLProcessor; tests may script one). */
+export interface ChatProcessor {
+  readonly tokenizer: ChatTokenizer;
+  prepare(messages: readonly ChatMessage[], opts: PrepareOptions): Promise<PreparedInputs>;
 }
 
 export interface ChatOptions extends SamplingOptions {
@@ -27,7 +23,7 @@ export interface ChatOptions extends SamplingOptions {
   readonly maxTokens?: number;
   readonly stop?: readonly string[];
   /** Function tools in the OpenAI form ({ type: 'function', function: { name, description, parameters } }). */
-  readonly tools?: readonly unknown[];
+  readonly tools?: readonly ToolSpec[];
   readonly signal?: AbortSignal;
   /** Reasoning tokens allowed before `</think>` is forced (thinking checkpoints). */
   readonly thinkingBudget?: number;
@@ -35,9 +31,11 @@ export interface ChatOptions extends SamplingOptions {
   readonly minPixels?: number;
   readonly maxPixels?: number;
   /** Extra options for `processor.prepare` (e.g. a remote-image fetch policy). */
-  readonly prepare?: Record<string, unknown>;
+  readonly prepare?: Omit<PrepareOptions, 'addGenerationPrompt' | 'tools'>;
   /** Called once the prompt is prepared, with its token count (before the prefill). */
   readonly onPrompt?: (tokens: number) => void;
+  /** Called after each prefill chunk with prompt tokens done and total (progress bars, server status). */
+  readonly onPrefillProgress?: (done: number, total: number) => void;
 }
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'cancelled';
@@ -81,24 +79,20 @@ export function withDefaults(o: ChatOptions, g: GenerationConfig | null): ChatOp
 }
 
 /** Stream a chat completion. Ends with a 'usage' and a 'done' event; cancellation ends it with 'cancelled'. */
-export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor, messages: readonly unknown[], options: ChatOptions = {}): AsyncGenerator<ChatEvent> {
+export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor, messages: readonly ChatMessage[], options: ChatOptions = {}): AsyncGenerator<ChatEvent> {
   const gen = model.source?.generationConfig ?? null;
   const o = withDefaults(options, gen);
   const sampler = new Sampler(o);
   const stop = new StopMatcher(o.stop ?? []);
-  const prompt = await processor.prepare(messages, { addGenerationPrompt: true, tools: o.tools, minPixels: o.minPixels, maxPixels: o.maxPixels, ...o.prepare });
+  const prompt = await processor.prepare(messages, { minPixels: o.minPixels, maxPixels: o.maxPixels, ...o.prepare, addGenerationPrompt: true, tools: o.tools ? [...o.tools] : undefined });
   const ids = Array.from(prompt.inputIds);
   o.onPrompt?.(ids.length);
   const tok = processor.tokenizer;
-  const idOf = (s: string) => {
-    const e = tok.encode(s);
-    return e.length === 1 ? e[0] : undefined;
-  };
+  const idOf = (s: string) => tok.tokenToId(s);
   const eos = new Set<number>([...(gen?.eosTokenIds ?? []), ...[idOf('<|im_end|>'), idOf('<|endoftext|>')].filter((x): x is number => x !== undefined)]);
   const endThink = idOf('</think>');
   // A thinking template opens `<think>` in the generation prompt: the output starts inside reasoning.
-  const promptText = prompt.text ?? tok.decode(ids.slice(-4));
-  const parser = new OutputParser({ startInReasoning: /<think>\s*$/.test(promptText), parseTools: true });
+  const parser = new OutputParser({ startInReasoning: /<think>\s*$/.test(prompt.text), parseTools: true });
 
   const ctxLimit = model.config.text.maxPositionEmbeddings;
   const room = ctxLimit - ids.length;
@@ -110,12 +104,12 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
   const out: number[] = [];
   let finish: FinishReason = 'length';
   let reasoningTokens = 0;
-  const detok = new Detokenizer(tok);
+  const detok = new StreamingDetokenizer(tok, { skipSpecialTokens: true });
   try {
     if (o.signal?.aborted) {
       finish = 'cancelled';
     } else {
-      let logits = (await model.forward({ ...prompt, inputIds: ids, cache, logits: 'last' })).logits;
+      let logits = (await model.forward({ ...prompt, inputIds: ids, cache, logits: 'last', onProgress: o.onPrefillProgress })).logits;
       while (out.length < maxTokens) {
         if (o.signal?.aborted) {
           finish = 'cancelled';
@@ -153,7 +147,7 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
 }
 
 /** The whole completion at once. */
-export async function chat(model: Qwen3VLModel, processor: ChatProcessor, messages: readonly unknown[], options: ChatOptions = {}): Promise<ChatResult> {
+export async function chat(model: Qwen3VLModel, processor: ChatProcessor, messages: readonly ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
   let text = '';
   let reasoning = '';
   const toolCalls: ToolCall[] = [];
@@ -171,37 +165,4 @@ export async function chat(model: Qwen3VLModel, processor: ChatProcessor, messag
     }
   }
   return { text, reasoning, toolCalls, usage, finishReason, tokens };
-}
-
-/**
- * Incremental detokenizer: decodes a short window of recent tokens and releases the new suffix once it no longer
- * ends in an incomplete UTF-8 sequence (U+FFFD), so a multi-byte character split across tokens is never emitted
- * half.
- */
-export class Detokenizer {
-  private ids: number[] = [];
-  private prefix = 0;
-  private read = 0;
-
-  constructor(private readonly tok: ChatProcessor['tokenizer']) {}
-
-  push(id: number): string {
-    this.ids.push(id);
-    const before = this.tok.decode(this.ids.slice(this.prefix, this.read), { skipSpecialTokens: true });
-    const after = this.tok.decode(this.ids.slice(this.prefix), { skipSpecialTokens: true });
-    if (after.length > before.length && !after.endsWith('\uFFFD')) {
-      this.prefix = this.read;
-      this.read = this.ids.length;
-      return after.slice(before.length);
-    }
-    return '';
-  }
-
-  /** Whatever is still held (an incomplete character at the very end is emitted as U+FFFD). */
-  flush(): string {
-    const before = this.tok.decode(this.ids.slice(this.prefix, this.read), { skipSpecialTokens: true });
-    const after = this.tok.decode(this.ids.slice(this.prefix), { skipSpecialTokens: true });
-    this.prefix = this.read = this.ids.length;
-    return after.slice(before.length);
-  }
 }

@@ -8,6 +8,7 @@ import { type DType, toBf16 } from '../../src/tensor/dtype.js';
 import { quantize } from '../../src/tensor/quant.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { rng } from '../helpers/rng.js';
+import { relErr } from '../helpers/fixtures.js';
 
 /** A case builds its inputs on a backend from a seed and returns the tensor(s) to compare. */
 export interface OpCase {
@@ -195,16 +196,6 @@ export const opCases: OpCase[] = [
 
 async function readAll(x: Tensor | Tensor[]): Promise<(Float32Array | Int32Array)[]> {
   return Promise.all((Array.isArray(x) ? x : [x]).map((t) => t.read()));
-}
-
-export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < b.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
-    maxRef = Math.max(maxRef, Math.abs(b[i]));
-  }
-  return maxDiff / (maxRef || 1);
 }
 
 /** Run every case (that the backend supports) on `make()` and on ref with the same seed. */

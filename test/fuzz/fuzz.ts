@@ -63,3 +63,16 @@ export function mutateJson(r: () => number, v: unknown): unknown {
   else o[last] = pick(r, hostile);
   return copy;
 }
+
+type ErrorClass = new (...args: never[]) => Error;
+
+/** True if `run` succeeds, false if it throws one of `expected`; any other exception fails the fuzz test. */
+export async function accepts(run: () => unknown, ...expected: ErrorClass[]): Promise<boolean> {
+  try {
+    await run();
+    return true;
+  } catch (e) {
+    if (!expected.some((c) => e instanceof c)) throw e;
+    return false;
+  }
+}

@@ -1,0 +1,170 @@
+// Shared CLI pieces: typed flag parsers, the model/sampling flag sets, model-folder and media checks (one clear line
+// per mistake), and the engine opening with a loading progress bar.
+
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { existsSync, statSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { BackendName } from '../backend/index.js';
+import type { ChatOptions } from '../generate/chat.js';
+import { openEngine, type LocalEngine } from '../server/engine.js';
+import { toDataUrl } from '../server/media.js';
+import { ensureDemoCheckpoint } from '../tools/demo.js';
+import { WEIGHT_FORMATS, type WeightFormat } from '../weights/convert.js';
+import { Progress } from './progress.js';
+
+/** A user mistake: printed as one line, exit code 1, no stack. */
+export class CliError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+export function intArg(min: number): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}.`);
+    return n;
+  };
+}
+
+export function numArg(min: number, max = Infinity): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number in [${min}, ${max === Infinity ? '∞' : max}].`);
+    return n;
+  };
+}
+
+export const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+export interface ModelFlags {
+  model?: string;
+  demo?: boolean;
+  backend: BackendName;
+  dtype?: WeightFormat;
+}
+
+export function addModelOptions(cmd: Command): Command {
+  return cmd
+    .option('-m, --model <dir>', 'Qwen3-VL checkpoint folder (config.json, *.safetensors, tokenizer files)')
+    .option('--demo', 'use the built-in random-weight demo checkpoint (built once, then cached)')
+    .addOption(new Option('--backend <name>', 'compute backend').choices(['ref', 'cpu', 'webgpu']).default('ref'))
+    .addOption(new Option('--dtype <format>', 'weight format in memory (default: the checkpoint\'s)').choices([...WEIGHT_FORMATS]));
+}
+
+export interface SamplingFlags {
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  minP?: number;
+  repetitionPenalty?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  seed?: number;
+  stop?: string[];
+  minPixels?: number;
+  maxPixels?: number;
+  thinkingBudget?: number;
+}
+
+export function addSamplingOptions(cmd: Command): Command {
+  return cmd
+    .option('-n, --max-tokens <n>', 'most new tokens', intArg(1))
+    .option('-t, --temperature <t>', 'sampling temperature (0 = greedy)', numArg(0))
+    .option('--top-p <p>', 'nucleus sampling mass', numArg(0, 1))
+    .option('--top-k <k>', 'sample among the k most likely tokens (0 = off)', intArg(0))
+    .option('--min-p <p>', 'drop tokens below p × the top probability', numArg(0, 1))
+    .option('--repetition-penalty <r>', 'Hugging Face repetition penalty (1 = off)', numArg(0))
+    .option('--presence-penalty <p>', 'OpenAI presence penalty', numArg(-2, 2))
+    .option('--frequency-penalty <p>', 'OpenAI frequency penalty', numArg(-2, 2))
+    .option('--seed <n>', 'random seed (same seed, same sample)', intArg(0))
+    .option('--stop <text>', 'stop when this text appears (repeatable)', collect)
+    .option('--min-pixels <n>', 'smallest image size in pixels (visual token budget)', intArg(1))
+    .option('--max-pixels <n>', 'largest image size in pixels (fewer = faster, coarser)', intArg(1))
+    .option('--thinking-budget <n>', 'reasoning tokens before </think> is forced (thinking checkpoints)', intArg(0));
+}
+
+export function chatOptions(f: SamplingFlags): ChatOptions {
+  if (f.minPixels !== undefined && f.maxPixels !== undefined && f.minPixels > f.maxPixels) throw new CliError(`--min-pixels (${f.minPixels}) exceeds --max-pixels (${f.maxPixels})`);
+  if (f.topP === 0) throw new CliError('--top-p must be > 0');
+  return {
+    maxTokens: f.maxTokens, temperature: f.temperature, topP: f.topP, topK: f.topK, minP: f.minP, repetitionPenalty: f.repetitionPenalty,
+    presencePenalty: f.presencePenalty, frequencyPenalty: f.frequencyPenalty, seed: f.seed, stop: f.stop, minPixels: f.minPixels,
+    maxPixels: f.maxPixels, thinkingBudget: f.thinkingBudget,
+  };
+}
+
+/** A folder that looks like a checkpoint, or a one-line reason why not. */
+export function checkModelDir(dir: string): string {
+  const abs = path.resolve(dir);
+  if (!existsSync(abs)) throw new CliError(`model folder '${dir}' does not exist`);
+  if (!statSync(abs).isDirectory()) throw new CliError(`'${dir}' is not a folder (--model takes a checkpoint folder)`);
+  if (!existsSync(path.join(abs, 'config.json'))) throw new CliError(`'${dir}' has no config.json: is it a Qwen3-VL checkpoint folder?`);
+  return abs;
+}
+
+/** --model DIR or --demo; the demo checkpoint is built on first use. */
+export async function modelDir(f: ModelFlags, progress: Progress): Promise<{ dir: string; demo: boolean }> {
+  if (f.model && f.demo) throw new CliError('give either --model DIR or --demo, not both');
+  if (f.demo) {
+    const d = await ensureDemoCheckpoint({ onStatus: (s) => progress.note(s) });
+    if (d.tokenizer === 'bytes') progress.note('demo: ../shared/fixtures/tokenizer not found, using the byte-level fallback tokenizer');
+    return { dir: d.dir, demo: true };
+  }
+  if (!f.model) throw new CliError('no model: pass --model <Qwen3-VL checkpoint folder>, or --demo to try the random-weight demo');
+  return { dir: checkModelDir(f.model), demo: false };
+}
+
+export async function loadEngine(dir: string, f: ModelFlags, progress: Progress): Promise<LocalEngine> {
+  const engine = await openEngine(dir, { backend: f.backend, dtype: f.dtype, onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
+  progress.done();
+  return engine;
+}
+
+const IMAGE_EXT = /\.(png|jpe?g|webp|gif|bmp|tiff?|avif)$/i;
+
+/** A local image as a data URL (the processor decodes it), with a clear error when it cannot be read. */
+export async function readImage(file: string): Promise<string> {
+  return toDataUrl(await readLocal(file, 'image'));
+}
+
+/** A video file as a data URL, or a folder of frame images (sorted by name) as a frame list. */
+export async function readVideo(file: string): Promise<string | string[]> {
+  if (existsSync(file) && statSync(file).isDirectory()) {
+    const frames = (await readdir(file)).filter((f) => IMAGE_EXT.test(f)).sort();
+    if (frames.length === 0) throw new CliError(`video folder '${file}' has no image frames (png, jpg, webp, …)`);
+    return Promise.all(frames.map((f) => readImage(path.join(file, f))));
+  }
+  return toDataUrl(await readLocal(file, 'video'));
+}
+
+async function readLocal(file: string, what: string): Promise<Uint8Array> {
+  if (!existsSync(file)) throw new CliError(`${what} '${file}' does not exist`);
+  if (!statSync(file).isFile()) throw new CliError(`${what} '${file}' is not a file`);
+  try {
+    const b = await readFile(file);
+    if (b.length === 0) throw new CliError(`${what} '${file}' is empty`);
+    return b;
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    throw new CliError(`cannot read ${what} '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** A video content part; a frame folder's --fps is its native rate (it sets the timestamps). */
+export async function videoPart(file: string, fps?: number): Promise<unknown> {
+  const video = await readVideo(file);
+  return { type: 'video', video: fps !== undefined && Array.isArray(video) ? { frames: video, fps } : video };
+}
+
+/** Content parts for one user turn: media first (as Qwen3-VL's examples do), then the text. */
+export async function userMessage(text: string, images: readonly string[], videos: readonly string[], fps?: number): Promise<unknown> {
+  const content: unknown[] = [];
+  for (const i of images) content.push({ type: 'image', image: await readImage(i) });
+  for (const v of videos) content.push(await videoPart(v, fps));
+  content.push({ type: 'text', text });
+  return { role: 'user', content };
+}

@@ -1,0 +1,155 @@
+// `qwen3-vl inspect DIR`: what a checkpoint is (config summary), how big each part is (parameters from the
+// safetensors headers: text, vision, MoE experts), and what it takes in memory per weight format plus KV cache.
+
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { loadConfig, type ModelConfig } from '../config/config.js';
+import { loadGenerationConfig } from '../config/generation.js';
+import { Checkpoint } from '../io/safetensors.js';
+import { byteSize, type DType } from '../tensor/dtype.js';
+import { formatFor, type Role } from '../weights/convert.js';
+import { checkModelDir } from './common.js';
+
+type ReportFormat = 'f32' | 'bf16' | 'q8_0' | 'q4_0';
+const FORMATS: readonly ReportFormat[] = ['f32', 'bf16', 'q8_0', 'q4_0'];
+
+export interface InspectReport {
+  readonly dir: string;
+  readonly modelType: string;
+  readonly text: { layers: number; hidden: number; heads: number; kvHeads: number; headDim: number; vocab: number; context: number; tiedEmbeddings: boolean; experts: { count: number; perToken: number; intermediate: number } | null };
+  readonly vision: { depth: number; hidden: number; patch: number; merge: number; deepstackLayers: readonly number[] };
+  readonly params: { text: number; vision: number; experts: number; total: number; activePerToken: number };
+  /** Weight bytes when loaded with each format (norms, biases, small matrices stay wider: see weights/convert.ts). */
+  readonly weightBytes: Record<ReportFormat, number>;
+  /** KV cache bytes per 1,000 tokens of context, at f32 (what this engine stores) and at 16 bits. */
+  readonly kvBytesPer1k: { f32: number; bf16: number };
+  readonly files: Record<string, boolean>;
+  readonly generation: Record<string, unknown>;
+}
+
+/** Which loader role a checkpoint tensor has, from its name (mirrors weights/qwen3vl.ts). */
+function roleOf(name: string): Role {
+  if (name.endsWith('.bias')) return 'bias';
+  if (/norm[12]?\.weight$|_norm\.weight$|layernorm\.weight$/.test(name)) return 'norm';
+  if (name.endsWith('pos_embed.weight')) return 'table';
+  if (name.endsWith('.mlp.gate.weight')) return 'router';
+  if (name.endsWith('embed_tokens.weight')) return 'embedding';
+  if (name === 'lm_head.weight') return 'lmHead';
+  return 'linear';
+}
+
+/** The in-memory shape's row length decides quantizability: experts are stored transposed, patch kernels flat. */
+function rowLength(name: string, shape: readonly number[]): number {
+  if (name.endsWith('experts.gate_up_proj') || name.endsWith('experts.down_proj')) return shape[shape.length - 2];
+  return shape.slice(1).reduce((a, b) => a * b, 1) || shape[0];
+}
+
+export async function inspectCheckpoint(dir: string): Promise<InspectReport> {
+  const cfg: ModelConfig = await loadConfig(dir);
+  const gen = await loadGenerationConfig(dir);
+  const ckpt = await Checkpoint.open(dir);
+  const params = { text: 0, vision: 0, experts: 0, total: 0, activePerToken: 0 };
+  const weightBytes: Record<ReportFormat, number> = { f32: 0, bf16: 0, q8_0: 0, q4_0: 0 };
+  try {
+    for (const [name, info] of ckpt.tensors) {
+      const n = info.shape.reduce((a, b) => a * b, 1);
+      if (name.startsWith('model.visual.')) params.vision += n;
+      else if (name.includes('.mlp.experts.')) params.experts += n;
+      else params.text += n;
+      const src: DType = info.dtype === 'F32' ? 'f32' : info.dtype === 'F16' ? 'f16' : 'bf16';
+      const k = rowLength(name, info.shape);
+      for (const f of FORMATS) weightBytes[f] += byteSize(formatFor(roleOf(name), [n / k, k], f, src), n);
+    }
+  } finally {
+    await ckpt.close();
+  }
+  const t = cfg.text;
+  const moe = t.moe;
+  params.total = params.text + params.vision + params.experts;
+  params.activePerToken = params.text + params.vision + (moe ? (params.experts * moe.numExpertsPerTok) / moe.numExperts : 0);
+  const kvPerToken = 2 * t.numHiddenLayers * t.numKeyValueHeads * t.headDim;
+  const has = (f: string) => existsSync(path.join(dir, f));
+  const { bosTokenId: _b, padTokenId: _p, ...generation } = gen;
+  return {
+    dir: path.resolve(dir),
+    modelType: cfg.modelType,
+    text: {
+      layers: t.numHiddenLayers, hidden: t.hiddenSize, heads: t.numAttentionHeads, kvHeads: t.numKeyValueHeads, headDim: t.headDim, vocab: t.vocabSize,
+      context: t.maxPositionEmbeddings, tiedEmbeddings: cfg.tieWordEmbeddings, experts: moe ? { count: moe.numExperts, perToken: moe.numExpertsPerTok, intermediate: moe.moeIntermediateSize } : null,
+    },
+    vision: { depth: cfg.vision.depth, hidden: cfg.vision.hiddenSize, patch: cfg.vision.patchSize, merge: cfg.vision.spatialMergeSize, deepstackLayers: cfg.vision.deepstackVisualIndexes },
+    params,
+    weightBytes,
+    kvBytesPer1k: { f32: kvPerToken * 4 * 1000, bf16: kvPerToken * 2 * 1000 },
+    files: {
+      tokenizer: has('tokenizer.json'), 'chat template': has('chat_template.json') || has('chat_template.jinja'),
+      'image preprocessor': has('preprocessor_config.json'), 'video preprocessor': has('video_preprocessor_config.json'),
+      'generation config': has('generation_config.json'),
+    },
+    generation,
+  };
+}
+
+export function humanCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} B`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} K`;
+  return String(n);
+}
+
+export function humanBytes(n: number): string {
+  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
+  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
+  if (n >= 2 ** 10) return `${(n / 2 ** 10).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+export function formatReport(r: InspectReport): string {
+  const t = r.text;
+  const moe = t.experts ? `, MoE ${t.experts.count} experts (${t.experts.perToken} per token, intermediate ${t.experts.intermediate})` : '';
+  const row = (label: string, v: string) => `  ${label.padEnd(22)}${v}`;
+  const lines = [
+    `${r.dir}`,
+    `  model type            ${r.modelType}`,
+    '',
+    'text decoder',
+    row('layers', `${t.layers}, hidden ${t.hidden}, ${t.heads} heads / ${t.kvHeads} kv heads × ${t.headDim}${moe}`),
+    row('vocabulary', `${t.vocab}${t.tiedEmbeddings ? ' (embeddings tied to the output head)' : ''}`),
+    row('context', `${t.context} tokens`),
+    'vision tower',
+    row('blocks', `${r.vision.depth}, hidden ${r.vision.hidden}, patch ${r.vision.patch}, merge ${r.vision.merge}×${r.vision.merge}, DeepStack from blocks [${r.vision.deepstackLayers.join(', ')}]`),
+    '',
+    'parameters',
+    row('text', humanCount(r.params.text)),
+    row('vision', humanCount(r.params.vision)),
+    ...(t.experts ? [row('experts', humanCount(r.params.experts)), row('active per token', humanCount(r.params.activePerToken))] : []),
+    row('total', humanCount(r.params.total)),
+    '',
+    'memory (weights; --dtype)',
+    ...FORMATS.map((f) => row(f, humanBytes(r.weightBytes[f]))),
+    row('KV cache', `${humanBytes(r.kvBytesPer1k.f32)} per 1k tokens (f32, as stored; ${humanBytes(r.kvBytesPer1k.bf16)} at 16 bits)`),
+    '',
+    'files',
+    ...Object.entries(r.files).map(([f, ok]) => row(f, ok ? 'yes' : 'no')),
+    'generation defaults',
+    ...Object.entries(r.generation)
+      .filter(([, v]) => v !== null)
+      .map(([k, v]) => row(k, JSON.stringify(v))),
+  ];
+  return lines.join('\n');
+}
+
+export function registerInspect(program: Command): void {
+  program
+    .command('inspect')
+    .summary('summarise a checkpoint: config, parameter counts, memory per dtype')
+    .description('Read a checkpoint folder\'s config and safetensors headers (no weights are loaded) and report its shape, parameter counts per part, and memory needed per weight format, including the KV cache per 1,000 tokens.')
+    .argument('<dir>', 'Qwen3-VL checkpoint folder')
+    .option('--json', 'print the report as JSON')
+    .addHelpText('after', '\nExamples:\n  $ qwen3-vl inspect ./Qwen3-VL-8B-Instruct\n  $ qwen3-vl inspect ./Qwen3-VL-30B-A3B-Instruct --json | jq .weightBytes')
+    .action(async (dir: string, flags: { json?: boolean }) => {
+      const r = await inspectCheckpoint(checkModelDir(dir));
+      process.stdout.write(`${flags.json ? JSON.stringify(r, null, 2) : formatReport(r)}\n`);
+    });
+}

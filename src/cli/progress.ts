@@ -1,0 +1,54 @@
+// Progress on stderr for loading and long prefills: bars on a terminal, nothing when stderr is piped (so scripts and
+// logs stay clean), and short status notes either way unless quiet.
+
+import cliProgress from 'cli-progress';
+
+/** Prefills shorter than this finish before a bar would be useful. */
+const PREFILL_BAR_MIN_TOKENS = 512;
+
+export class Progress {
+  private bar: cliProgress.SingleBar | null = null;
+  private kind: 'load' | 'prefill' | null = null;
+
+  constructor(
+    private readonly tty: boolean = process.stderr.isTTY === true,
+    private readonly quiet = false,
+  ) {}
+
+  /** A one-line status message (e.g. "building the demo checkpoint"). */
+  note(line: string): void {
+    if (this.quiet) return;
+    this.done();
+    process.stderr.write(`${line}\n`);
+  }
+
+  load(loadedBytes: number, totalBytes: number): void {
+    this.show('load', 'loading  {bar} {percentage}% | {value}/{total} MB', Math.round(loadedBytes / 1e6), Math.max(1, Math.round(totalBytes / 1e6)));
+  }
+
+  prefill(done: number, total: number): void {
+    if (total < PREFILL_BAR_MIN_TOKENS) return;
+    this.show('prefill', 'prompt   {bar} {percentage}% | {value}/{total} tokens', done, total);
+    if (done >= total) this.done();
+  }
+
+  /** Clear any bar (before printing answer text). */
+  done(): void {
+    if (!this.bar) return;
+    this.bar.stop();
+    this.bar = null;
+    this.kind = null;
+  }
+
+  private show(kind: 'load' | 'prefill', format: string, value: number, total: number): void {
+    if (!this.tty || this.quiet) return;
+    if (this.kind !== kind) {
+      this.done();
+      this.bar = new cliProgress.SingleBar({ format, stream: process.stderr, clearOnComplete: true, hideCursor: true }, cliProgress.Presets.shades_classic);
+      this.bar.start(total, 0);
+      this.kind = kind;
+    }
+    this.bar!.setTotal(total);
+    this.bar!.update(value);
+  }
+}

@@ -1,0 +1,287 @@
+// The OpenAI-compatible HTTP server (node:http): routes, body limit, SSE streaming, FIFO admission, cancellation on
+// disconnect, metrics and one log line per request. Inference itself sits behind a ChatEngine (a worker in practice).
+
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ChatEvent, FinishReason, Usage } from '../generate/chat.js';
+import type { ToolCall } from '../generate/output.js';
+import type { ChatEngine } from './engine.js';
+import { resolveMessages, type MediaPolicy } from './media.js';
+import { ApiError, chunkBody, completionBody, parseChatRequest, toolCallDelta, usageChunkBody, type ResponseMeta } from './protocol.js';
+import { FifoQueue } from './queue.js';
+
+export interface ServerOptions {
+  readonly engine: ChatEngine;
+  readonly media: MediaPolicy;
+  /** Largest request body (JSON with data URLs), bytes. */
+  readonly maxBodyBytes: number;
+  /** Requests allowed to wait behind the running one (429 beyond). */
+  readonly maxQueue: number;
+  /** When set, /v1 routes need `Authorization: Bearer <apiKey>`. */
+  readonly apiKey?: string;
+  readonly log?: (line: string) => void;
+}
+
+export interface GenerationRecord {
+  readonly id: string;
+  readonly finish: FinishReason | 'error';
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  readonly ms: number;
+}
+
+export interface Metrics {
+  requests: number;
+  generations: { started: number; completed: number; cancelled: number; failed: number };
+  tokens: { prompt: number; completion: number };
+  /** The last few generations, newest last (for operators and tests). */
+  recent: GenerationRecord[];
+}
+
+/**
+ * Error names from the library and processor that mean "the request was bad", not "the server broke" (names, since
+ * errors cross the worker boundary as name + message). ProcessorConfigError (a broken checkpoint) stays a 500.
+ */
+export const CLIENT_ERRORS = new Set([
+  'InputError', 'SamplingError', 'RangeError', 'SmartResizeError', 'ProcessorError', 'InvalidInputError', 'TokenizerError', 'ChatTemplateError',
+  'ImageDecodeError', 'ImageSizeError', 'VideoDecodeError', 'RemoteFetchDisabledError', 'ImageError',
+]);
+
+export class ChatServer {
+  readonly http: http.Server;
+  readonly metrics: Metrics = { requests: 0, generations: { started: 0, completed: 0, cancelled: 0, failed: 0 }, tokens: { prompt: 0, completion: 0 }, recent: [] };
+  private readonly queue: FifoQueue;
+  private readonly running = new Set<AbortController>();
+  private readonly created = Math.floor(Date.now() / 1000);
+
+  constructor(private readonly opts: ServerOptions) {
+    this.queue = new FifoQueue(opts.maxQueue);
+    this.http = http.createServer((req, res) => void this.handle(req, res));
+    // Long generations: do not let Node's default request timeout cut a slow stream.
+    this.http.requestTimeout = 0;
+  }
+
+  listen(port: number, host: string): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(port, host, () => {
+        this.http.off('error', reject);
+        resolve(this.http.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Stop accepting, refuse the waiting, cancel the running, then close the engine. */
+  async close(): Promise<void> {
+    this.queue.drain(new ApiError(503, 'the server is shutting down', null, 'shutting_down'));
+    for (const c of this.running) c.abort();
+    await new Promise<void>((r) => {
+      this.http.close(() => r());
+      this.http.closeAllConnections();
+    });
+    await this.opts.engine.close();
+  }
+
+  private log(line: string): void {
+    this.opts.log?.(line);
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const route = `${req.method} ${url.pathname.replace(/\/+$/, '') || '/'}`;
+    this.metrics.requests++;
+    try {
+      if (route === 'GET /health') return this.health(res);
+      if (this.opts.apiKey && url.pathname.startsWith('/v1') && req.headers.authorization !== `Bearer ${this.opts.apiKey}`) {
+        throw new ApiError(401, 'missing or wrong API key (send Authorization: Bearer <key>)', null, 'invalid_api_key');
+      }
+      if (route === 'GET /metrics') return sendJson(res, 200, { ...this.metrics, queue: { running: this.queue.running, waiting: this.queue.waiting }, engine: this.opts.engine.status() });
+      if (route === 'GET /v1/models') return sendJson(res, 200, { object: 'list', data: [this.modelCard()] });
+      if (route.startsWith('GET /v1/models/')) {
+        const id = decodeURIComponent(url.pathname.slice('/v1/models/'.length));
+        if (id !== this.opts.engine.info.id) throw new ApiError(404, `The model '${id}' does not exist (this server serves '${this.opts.engine.info.id}')`, 'model', 'model_not_found');
+        return sendJson(res, 200, this.modelCard());
+      }
+      if (route === 'POST /v1/chat/completions') return await this.chatCompletions(req, res);
+      const known = ['/health', '/metrics', '/v1/models', '/v1/chat/completions'].includes(url.pathname);
+      if (known) throw new ApiError(405, `${req.method} is not allowed on ${url.pathname}`, null, 'method_not_allowed');
+      throw new ApiError(404, `no route ${req.method} ${url.pathname} (try POST /v1/chat/completions, GET /v1/models, GET /health)`, null, 'not_found');
+    } catch (e) {
+      this.fail(res, e, route);
+    }
+  }
+
+  private health(res: http.ServerResponse): void {
+    const alive = (this.opts.engine as { alive?: boolean }).alive ?? true;
+    const s = this.opts.engine.status();
+    sendJson(res, alive ? 200 : 503, { status: alive ? 'ok' : 'error', model: this.opts.engine.info.id, phase: s.phase, prefill: s.prefill, running: this.queue.running, waiting: this.queue.waiting });
+  }
+
+  private modelCard() {
+    const i = this.opts.engine.info;
+    return { id: i.id, object: 'model', created: this.created, owned_by: 'qwen3-vl', context_length: i.contextLength, model_type: i.modelType, backend: i.backend };
+  }
+
+  private async chatCompletions(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const t0 = Date.now();
+    const body = await readJson(req, this.opts.maxBodyBytes);
+    const r = parseChatRequest(body);
+    const served = this.opts.engine.info.id;
+    if (r.model !== null && r.model !== served) throw new ApiError(404, `The model '${r.model}' does not exist (this server serves '${served}')`, 'model', 'model_not_found');
+
+    // A client that goes away cancels its generation, whether it is waiting, prefilling or decoding.
+    const ctl = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) ctl.abort();
+    };
+    res.on('close', onClose);
+    const meta: ResponseMeta = { id: `chatcmpl-${randomBytes(12).toString('hex')}`, model: served, created: Math.floor(Date.now() / 1000) };
+    let release: (() => void) | null = null;
+    const acc = { text: '', reasoning: '', toolCalls: [] as ToolCall[], usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 } as Usage, finish: 'length' as FinishReason };
+    let counted = false;
+    try {
+      const messages = await resolveMessages(r.messages, this.opts.media, ctl.signal);
+      release = await this.queue.acquire(ctl.signal);
+      this.running.add(ctl);
+      this.metrics.generations.started++;
+      counted = true;
+      const sse = r.stream ? new SseWriter(res, meta, r.includeUsage) : null;
+      for await (const ev of this.opts.engine.stream(messages, { ...r.options, signal: ctl.signal })) {
+        collect(acc, ev);
+        // The tool call's server-side id replaces the parser's per-answer one, in the stream too.
+        sse?.write(ev.type === 'tool_call' ? { type: 'tool_call', call: acc.toolCalls[acc.toolCalls.length - 1] } : ev);
+      }
+      if (acc.finish === 'cancelled') this.metrics.generations.cancelled++;
+      else this.metrics.generations.completed++;
+      this.record(meta.id, acc.finish, acc.usage, t0);
+      if (ctl.signal.aborted) return;
+      if (r.stream) res.end();
+      else sendJson(res, 200, completionBody(meta, { ...acc, finishReason: acc.finish }));
+    } catch (e) {
+      if (counted) {
+        if (ctl.signal.aborted) this.metrics.generations.cancelled++;
+        else this.metrics.generations.failed++;
+        this.record(meta.id, ctl.signal.aborted ? 'cancelled' : 'error', acc.usage, t0);
+      }
+      if (ctl.signal.aborted) return;
+      if (res.headersSent) {
+        // Mid-stream failure: the status is already 200, so the error travels as a final SSE event.
+        writeSse(res, toApiError(e).toJSON());
+        res.end();
+        this.log(`error ${meta.id}: ${(e as Error).message}`);
+        return;
+      }
+      throw e;
+    } finally {
+      res.off('close', onClose);
+      this.running.delete(ctl);
+      release?.();
+    }
+  }
+
+  private record(id: string, finish: GenerationRecord['finish'], u: Usage, t0: number): void {
+    this.metrics.tokens.prompt += u.promptTokens;
+    this.metrics.tokens.completion += u.completionTokens;
+    const rec = { id, finish, promptTokens: u.promptTokens, completionTokens: u.completionTokens, ms: Date.now() - t0 };
+    this.metrics.recent.push(rec);
+    if (this.metrics.recent.length > 20) this.metrics.recent.shift();
+    this.log(`${finish === 'cancelled' ? 'cancelled' : 'done'} ${id} finish=${finish} prompt=${u.promptTokens} completion=${u.completionTokens} ${rec.ms}ms`);
+  }
+
+  private fail(res: http.ServerResponse, e: unknown, route: string): void {
+    const err = toApiError(e);
+    if (err.status >= 500) this.log(`error ${route}: ${(e as Error)?.stack ?? String(e)}`);
+    else this.log(`${err.status} ${route}: ${err.message}`);
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    sendJson(res, err.status, err.toJSON());
+  }
+}
+
+function collect(acc: { text: string; reasoning: string; toolCalls: ToolCall[]; usage: Usage; finish: FinishReason }, ev: ChatEvent): void {
+  if (ev.type === 'text') acc.text += ev.text;
+  else if (ev.type === 'reasoning') acc.reasoning += ev.text;
+  else if (ev.type === 'tool_call') acc.toolCalls.push({ ...ev.call, id: `call_${randomBytes(8).toString('hex')}` });
+  else if (ev.type === 'usage') acc.usage = ev.usage;
+  else acc.finish = ev.finishReason;
+}
+
+function toApiError(e: unknown): ApiError {
+  if (e instanceof ApiError) return e;
+  const err = e as Error;
+  if (err?.name === 'AbortError') return new ApiError(499, 'the request was cancelled', null, 'cancelled');
+  if (CLIENT_ERRORS.has(err?.name)) return new ApiError(400, err.message, null, 'invalid_input');
+  return new ApiError(500, `internal error: ${err?.message ?? String(e)}`, null, 'internal_error');
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const data = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) });
+  res.end(data);
+}
+
+/** One streamed response: headers go out with the first event, usage (if asked) after the finish chunk. */
+class SseWriter {
+  private started = false;
+  private tools = 0;
+  private usage: Usage | null = null;
+
+  constructor(
+    private readonly res: http.ServerResponse,
+    private readonly meta: ResponseMeta,
+    private readonly includeUsage: boolean,
+  ) {}
+
+  write(ev: ChatEvent): void {
+    if (ev.type === 'usage') {
+      this.usage = ev.usage;
+      return;
+    }
+    if (!this.started) {
+      // Headers wait for the first event so that errors found while preparing the prompt still get a real status.
+      this.started = true;
+      this.res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      this.send(chunkBody(this.meta, { role: 'assistant', content: '' }));
+    }
+    if (ev.type === 'text') this.send(chunkBody(this.meta, { content: ev.text }));
+    else if (ev.type === 'reasoning') this.send(chunkBody(this.meta, { reasoning_content: ev.text }));
+    else if (ev.type === 'tool_call') this.send(chunkBody(this.meta, toolCallDelta(ev.call, this.tools++)));
+    else {
+      this.send(chunkBody(this.meta, {}, ev.finishReason));
+      if (this.includeUsage && this.usage) this.send(usageChunkBody(this.meta, this.usage));
+      this.res.write('data: [DONE]\n\n');
+    }
+  }
+
+  private send(body: unknown): void {
+    writeSse(this.res, body);
+  }
+}
+
+function writeSse(res: http.ServerResponse, body: unknown): void {
+  res.write(`data: ${JSON.stringify(body)}\n\n`);
+}
+
+async function readJson(req: http.IncomingMessage, limit: number): Promise<unknown> {
+  const parts: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    // Keep reading (and dropping) a modestly oversized body so the client gets the 413 instead of a reset.
+    if (total > 4 * limit) throw tooLarge(limit);
+    if (total <= limit) parts.push(chunk);
+  }
+  if (total > limit) throw tooLarge(limit);
+  const text = Buffer.concat(parts).toString('utf8');
+  if (!text.trim()) throw new ApiError(400, 'the request body is empty (expected a JSON object)', null, 'invalid_json');
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ApiError(400, `the request body is not valid JSON: ${(e as Error).message}`, null, 'invalid_json');
+  }
+}
+
+const tooLarge = (limit: number) => new ApiError(413, `the request body exceeds ${Math.round(limit / 1e6)} MB (start the server with a larger --max-body)`, null, 'body_too_large');

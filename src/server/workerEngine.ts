@@ -1,0 +1,143 @@
+// The server's engine: the model runs in a worker_threads Worker, so a long prefill never blocks the HTTP event
+// loop (health checks, new requests, disconnects are still seen). Events come back as messages.
+
+import { Worker } from 'node:worker_threads';
+import type { ChatEvent, ChatOptions } from '../generate/chat.js';
+import type { ChatEngine, EngineInfo, EngineStatus, OpenEngineOptions } from './engine.js';
+
+interface WireError {
+  readonly name: string;
+  readonly message: string;
+}
+
+export type ToWorker = { op: 'chat'; id: number; messages: unknown[]; options: ChatOptions } | { op: 'cancel'; id: number } | { op: 'close' };
+
+export type FromWorker =
+  | { op: 'ready'; info: EngineInfo }
+  | { op: 'failed'; error: WireError }
+  | { op: 'loadProgress'; loadedBytes: number; totalBytes: number }
+  | { op: 'status'; status: EngineStatus }
+  | { op: 'event'; id: number; event: ChatEvent }
+  | { op: 'end'; id: number }
+  | { op: 'error'; id: number; error: WireError };
+
+/** An error thrown in the worker, re-created here with its original name (InputError, SamplingError, …). */
+export class EngineError extends Error {
+  constructor(name: string, message: string) {
+    super(message);
+    this.name = name;
+  }
+}
+
+type Msg = Extract<FromWorker, { id: number }>;
+
+/** Messages of one generation, consumed by its async generator. */
+class Channel {
+  private readonly items: (Msg | Error)[] = [];
+  private wake: (() => void) | null = null;
+
+  push(m: Msg | Error): void {
+    this.items.push(m);
+    this.wake?.();
+    this.wake = null;
+  }
+
+  async next(): Promise<Msg | Error> {
+    while (this.items.length === 0) await new Promise<void>((r) => (this.wake = r));
+    return this.items.shift()!;
+  }
+}
+
+export class WorkerEngine implements ChatEngine {
+  private nextId = 1;
+  private readonly channels = new Map<number, Channel>();
+  private current: EngineStatus = { phase: 'idle', prefill: null };
+  private dead: Error | null = null;
+
+  private constructor(
+    private readonly worker: Worker,
+    readonly info: EngineInfo,
+  ) {
+    worker.on('message', (m: FromWorker) => {
+      if (m.op === 'status') this.current = m.status;
+      else if ('id' in m) this.channels.get(m.id)?.push(m);
+    });
+    const die = (e: Error) => {
+      this.dead ??= e;
+      this.current = { phase: 'idle', prefill: null };
+      for (const c of this.channels.values()) c.push(e);
+    };
+    worker.on('error', (e) => die(new EngineError('WorkerCrashed', `the inference worker crashed: ${e.message}`)));
+    worker.on('exit', (code) => die(new EngineError('WorkerExited', `the inference worker exited (code ${code})`)));
+  }
+
+  /** Start a worker and load the checkpoint in it; rejects with the load error (bad folder, broken weights). */
+  static start(dir: string, opts: OpenEngineOptions = {}): Promise<WorkerEngine> {
+    const { onLoadProgress, ...rest } = opts;
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { dir, opts: rest } });
+    return new Promise((resolve, reject) => {
+      const onMessage = (m: FromWorker) => {
+        if (m.op === 'loadProgress') onLoadProgress?.(m);
+        else if (m.op === 'ready') done(() => resolve(new WorkerEngine(worker, m.info)));
+        else if (m.op === 'failed') done(() => reject(new EngineError(m.error.name, m.error.message)), true);
+      };
+      const onError = (e: Error) => done(() => reject(e));
+      const onExit = (code: number) => done(() => reject(new EngineError('WorkerExited', `the inference worker exited while loading (code ${code})`)));
+      const done = (f: () => void, terminate = false) => {
+        worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+        if (terminate) void worker.terminate();
+        f();
+      };
+      worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+    });
+  }
+
+  status(): EngineStatus {
+    return this.current;
+  }
+
+  get alive(): boolean {
+    return this.dead === null;
+  }
+
+  async *stream(messages: readonly unknown[], options: ChatOptions): AsyncGenerator<ChatEvent> {
+    if (this.dead) throw this.dead;
+    const { signal, onPrompt: _p, onPrefillProgress: _q, ...cloneable } = options;
+    const id = this.nextId++;
+    const ch = new Channel();
+    this.channels.set(id, ch);
+    let finished = false;
+    const cancel = () => this.post({ op: 'cancel', id });
+    signal?.addEventListener('abort', cancel, { once: true });
+    try {
+      this.post({ op: 'chat', id, messages: [...messages], options: cloneable });
+      if (signal?.aborted) cancel();
+      for (;;) {
+        const m = await ch.next();
+        if (m instanceof Error) throw m;
+        if (m.op === 'end') break;
+        if (m.op === 'error') throw new EngineError(m.error.name, m.error.message);
+        yield m.event;
+      }
+      finished = true;
+    } finally {
+      signal?.removeEventListener('abort', cancel);
+      // The consumer stopped early (client gone, error while writing): stop the work too.
+      if (!finished) cancel();
+      this.channels.delete(id);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.dead) return;
+    const exited = new Promise<void>((r) => this.worker.once('exit', () => r()));
+    this.post({ op: 'close' });
+    const t = setTimeout(() => void this.worker.terminate(), 5000);
+    await exited;
+    clearTimeout(t);
+  }
+
+  private post(m: ToWorker): void {
+    if (!this.dead) this.worker.postMessage(m);
+  }
+}

@@ -1,0 +1,198 @@
+// The demo checkpoint: a tiny random-weight Qwen3-VL (the tiny-dense fixture's shapes) built once and cached, so
+// `qwen3-vl run --demo` exercises the whole pipeline on a fresh clone with no download. Its answers are noise.
+
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { mulberry32 } from '../generate/rng.js';
+import { writeSafetensors, type TensorSpec } from '../io/safetensors.js';
+import { toBf16 } from '../tensor/dtype.js';
+
+/** Bump when the demo's files change, so stale caches are rebuilt. */
+const DEMO_VERSION = 1;
+
+export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** The image shipped for the demo (a house, the sun and a ball; see assets/README.md). */
+export const demoImage = path.join(packageRoot, 'assets', 'demo.png');
+
+/** QWEN3VL_CACHE, else node_modules/.cache/qwen3-vl of this package, else ~/.cache/qwen3-vl. */
+export function cacheRoot(): string {
+  if (process.env.QWEN3VL_CACHE) return path.resolve(process.env.QWEN3VL_CACHE);
+  const nm = path.join(packageRoot, 'node_modules');
+  if (existsSync(nm)) return path.join(nm, '.cache', 'qwen3-vl');
+  return path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'qwen3-vl');
+}
+
+const SPECIAL_TOKENS = [
+  '<|endoftext|>', '<|im_start|>', '<|im_end|>', '<|object_ref_start|>', '<|object_ref_end|>', '<|box_start|>', '<|box_end|>',
+  '<|quad_start|>', '<|quad_end|>', '<|vision_start|>', '<|vision_end|>', '<|vision_pad|>', '<|image_pad|>', '<|video_pad|>',
+  '<tool_call>', '</tool_call>', '<|fim_prefix|>', '<|fim_middle|>', '<|fim_suffix|>', '<|fim_pad|>', '<|repo_name|>', '<|file_sep|>',
+  '<tool_response>', '</tool_response>', '<think>', '</think>',
+];
+/** Tokens up to <|video_pad|> are "special" (skipped when decoding); the rest are ordinary added tokens. */
+const SPECIAL_COUNT = 14;
+
+export interface DemoInfo {
+  readonly dir: string;
+  /** 'qwen': the real Qwen tokenizer from ../shared/fixtures; 'bytes': the built-in 256-byte fallback. */
+  readonly tokenizer: 'qwen' | 'bytes';
+  readonly built: boolean;
+}
+
+/** The cached demo checkpoint, built on first use (a few seconds; about 20 MB with the real tokenizer). */
+export async function ensureDemoCheckpoint(opts: { root?: string; tokenizer?: 'auto' | 'bytes'; onStatus?: (line: string) => void } = {}): Promise<DemoInfo> {
+  const dir = path.join(opts.root ?? cacheRoot(), `demo-v${DEMO_VERSION}${opts.tokenizer === 'bytes' ? '-bytes' : ''}`);
+  const stamp = path.join(dir, 'demo.json');
+  if (existsSync(stamp)) return { dir, tokenizer: JSON.parse(await readFile(stamp, 'utf8')).tokenizer, built: false };
+  opts.onStatus?.(`building the demo checkpoint (random weights) in ${dir}`);
+  // Build beside the final folder and rename, so an interrupted or concurrent build never leaves half a checkpoint.
+  const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
+  await mkdir(tmp, { recursive: true });
+  try {
+    const tokenizer = await writeTokenizer(tmp, opts.tokenizer === 'bytes');
+    const vocab = tokenizer === 'qwen' ? 151936 : 384;
+    const firstSpecial = tokenizer === 'qwen' ? 151643 : 256;
+    const config = demoConfig(vocab, firstSpecial);
+    await writeFile(path.join(tmp, 'config.json'), JSON.stringify(config, null, 2));
+    const eos = firstSpecial + SPECIAL_TOKENS.indexOf('<|im_end|>');
+    await writeFile(path.join(tmp, 'generation_config.json'), JSON.stringify({ bos_token_id: firstSpecial, eos_token_id: [eos, firstSpecial], do_sample: false, max_new_tokens: 32 }, null, 2));
+    const pre = { patch_size: 16, temporal_patch_size: 2, merge_size: 2, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5], processor_class: 'Qwen3VLProcessor' };
+    await writeFile(path.join(tmp, 'preprocessor_config.json'), JSON.stringify({ ...pre, size: { shortest_edge: 65536, longest_edge: 16777216 }, image_processor_type: 'Qwen2VLImageProcessorFast' }, null, 2));
+    await writeFile(path.join(tmp, 'video_preprocessor_config.json'), JSON.stringify({ ...pre, size: { shortest_edge: 4096, longest_edge: 25165824 }, video_processor_type: 'Qwen3VLVideoProcessor' }, null, 2));
+    await writeSafetensors(path.join(tmp, 'model.safetensors'), randomWeights(config), { format: 'pt' });
+    await writeFile(path.join(tmp, 'demo.json'), JSON.stringify({ version: DEMO_VERSION, tokenizer, note: 'random weights: answers are meaningless' }, null, 2));
+    try {
+      await rename(tmp, dir);
+    } catch (e) {
+      // Another process finished first: use its copy.
+      if (!existsSync(stamp)) throw e;
+      await rm(tmp, { recursive: true, force: true });
+    }
+    return { dir, tokenizer, built: true };
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** The tiny-dense fixture's shapes (4+4 layers, hidden 64/48), with the vocabulary of the chosen tokenizer. */
+function demoConfig(vocab: number, s: number) {
+  const id = (t: string) => s + SPECIAL_TOKENS.indexOf(t);
+  return {
+    architectures: ['Qwen3VLForConditionalGeneration'],
+    model_type: 'qwen3_vl',
+    text_config: {
+      model_type: 'qwen3_vl_text', vocab_size: vocab, hidden_size: 64, intermediate_size: 160, num_hidden_layers: 4,
+      num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32, hidden_act: 'silu', rms_norm_eps: 1e-6,
+      max_position_embeddings: 262144, rope_theta: 5000000, rope_scaling: { mrope_interleaved: true, mrope_section: [6, 5, 5], rope_type: 'default' },
+      tie_word_embeddings: true, bos_token_id: s, eos_token_id: id('<|im_end|>'), attention_bias: false, dtype: 'bfloat16',
+    },
+    vision_config: {
+      model_type: 'qwen3_vl', depth: 4, hidden_size: 48, intermediate_size: 96, num_heads: 4, in_channels: 3, patch_size: 16,
+      spatial_merge_size: 2, temporal_patch_size: 2, out_hidden_size: 64, num_position_embeddings: 64, deepstack_visual_indexes: [0, 2],
+      hidden_act: 'gelu_pytorch_tanh',
+    },
+    tie_word_embeddings: true,
+    image_token_id: id('<|image_pad|>'),
+    video_token_id: id('<|video_pad|>'),
+    vision_start_token_id: id('<|vision_start|>'),
+    vision_end_token_id: id('<|vision_end|>'),
+    dtype: 'bfloat16',
+  };
+}
+
+type DemoConfig = ReturnType<typeof demoConfig>;
+
+/** Every tensor of the checkpoint in Hub naming, N(0, 0.02) matrices, unit norms, zero biases (seeded). */
+function randomWeights(c: DemoConfig): (TensorSpec & { data: Uint16Array })[] {
+  const t = c.text_config;
+  const v = c.vision_config;
+  const specs: [string, number[], 'w' | 'one' | 'zero'][] = [];
+  const LM = 'model.language_model';
+  specs.push([`${LM}.embed_tokens.weight`, [t.vocab_size, t.hidden_size], 'w'], [`${LM}.norm.weight`, [t.hidden_size], 'one']);
+  const q = t.num_attention_heads * t.head_dim;
+  const kv = t.num_key_value_heads * t.head_dim;
+  for (let l = 0; l < t.num_hidden_layers; l++) {
+    const p = `${LM}.layers.${l}`;
+    specs.push(
+      [`${p}.input_layernorm.weight`, [t.hidden_size], 'one'], [`${p}.post_attention_layernorm.weight`, [t.hidden_size], 'one'],
+      [`${p}.self_attn.q_proj.weight`, [q, t.hidden_size], 'w'], [`${p}.self_attn.k_proj.weight`, [kv, t.hidden_size], 'w'],
+      [`${p}.self_attn.v_proj.weight`, [kv, t.hidden_size], 'w'], [`${p}.self_attn.o_proj.weight`, [t.hidden_size, q], 'w'],
+      [`${p}.self_attn.q_norm.weight`, [t.head_dim], 'one'], [`${p}.self_attn.k_norm.weight`, [t.head_dim], 'one'],
+      [`${p}.mlp.gate_proj.weight`, [t.intermediate_size, t.hidden_size], 'w'], [`${p}.mlp.up_proj.weight`, [t.intermediate_size, t.hidden_size], 'w'],
+      [`${p}.mlp.down_proj.weight`, [t.hidden_size, t.intermediate_size], 'w'],
+    );
+  }
+  const VIS = 'model.visual';
+  const H = v.hidden_size;
+  const M = H * v.spatial_merge_size ** 2;
+  specs.push([`${VIS}.patch_embed.proj.weight`, [H, v.in_channels, v.temporal_patch_size, v.patch_size, v.patch_size], 'w'], [`${VIS}.patch_embed.proj.bias`, [H], 'zero'], [`${VIS}.pos_embed.weight`, [v.num_position_embeddings, H], 'w']);
+  const linear = (name: string, out: number, inp: number) => specs.push([`${name}.weight`, [out, inp], 'w'], [`${name}.bias`, [out], 'zero']);
+  const norm = (name: string, n: number) => specs.push([`${name}.weight`, [n], 'one'], [`${name}.bias`, [n], 'zero']);
+  for (let b = 0; b < v.depth; b++) {
+    const p = `${VIS}.blocks.${b}`;
+    norm(`${p}.norm1`, H);
+    norm(`${p}.norm2`, H);
+    linear(`${p}.attn.qkv`, 3 * H, H);
+    linear(`${p}.attn.proj`, H, H);
+    linear(`${p}.mlp.linear_fc1`, v.intermediate_size, H);
+    linear(`${p}.mlp.linear_fc2`, H, v.intermediate_size);
+  }
+  const merger = (name: string, normSize: number) => {
+    norm(`${name}.norm`, normSize);
+    linear(`${name}.linear_fc1`, M, M);
+    linear(`${name}.linear_fc2`, t.hidden_size, M);
+  };
+  merger(`${VIS}.merger`, H);
+  v.deepstack_visual_indexes.forEach((_, j) => merger(`${VIS}.deepstack_merger_list.${j}`, M));
+
+  const rand = mulberry32(20251129);
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  return specs.map(([name, shape, init]) => {
+    const x = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    if (init === 'one') x.fill(1);
+    else if (init === 'w') for (let i = 0; i < x.length; i++) x[i] = 0.02 * gauss();
+    return { name, dtype: 'BF16', shape, data: toBf16(x) };
+  });
+}
+
+/**
+ * The real Qwen tokenizer when the shared fixtures sit beside the checkout (so demo answers are word pieces);
+ * otherwise a byte-level tokenizer of 256 byte tokens plus the Qwen special tokens (answers are random bytes).
+ */
+async function writeTokenizer(dir: string, bytesOnly: boolean): Promise<DemoInfo['tokenizer']> {
+  const shared = path.resolve(packageRoot, '..', 'shared', 'fixtures', 'tokenizer');
+  if (!bytesOnly && existsSync(path.join(shared, 'tokenizer.json')) && existsSync(path.join(shared, 'tokenizer_config.json'))) {
+    await copyFile(path.join(shared, 'tokenizer.json'), path.join(dir, 'tokenizer.json'));
+    await copyFile(path.join(shared, 'tokenizer_config.json'), path.join(dir, 'tokenizer_config.json'));
+    return 'qwen';
+  }
+  const vocab: Record<string, number> = {};
+  byteLevelAlphabet().forEach((ch, i) => (vocab[ch] = i));
+  const added = SPECIAL_TOKENS.map((content, i) => ({ id: 256 + i, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: i < SPECIAL_COUNT }));
+  const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false };
+  const tokenizer = {
+    version: '1.0', truncation: null, padding: null, added_tokens: added, normalizer: { type: 'NFC' },
+    pre_tokenizer: byteLevel, post_processor: byteLevel, decoder: byteLevel,
+    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges: [] },
+  };
+  await writeFile(path.join(dir, 'tokenizer.json'), JSON.stringify(tokenizer));
+  const decoder = Object.fromEntries(added.map((a) => [String(a.id), { content: a.content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: a.special }]));
+  const config = {
+    add_bos_token: false, add_prefix_space: false, added_tokens_decoder: decoder, bos_token: null, clean_up_tokenization_spaces: false,
+    eos_token: '<|im_end|>', pad_token: '<|endoftext|>', errors: 'replace', model_max_length: 262144, split_special_tokens: false,
+    tokenizer_class: 'Qwen2Tokenizer', unk_token: null, note: 'qwen3-vl demo fallback: 256 byte tokens + Qwen special tokens, no merges',
+  };
+  await writeFile(path.join(dir, 'tokenizer_config.json'), JSON.stringify(config, null, 2));
+  return 'bytes';
+}
+
+/** GPT-2's byte → printable character table (the ByteLevel pre-tokenizer's alphabet), in byte order. */
+function byteLevelAlphabet(): string[] {
+  const keep = (b: number) => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+  let n = 0;
+  return Array.from({ length: 256 }, (_, b) => String.fromCharCode(keep(b) ? b : 256 + n++));
+}

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../../src/backend/cpu/index.js';
 import { loadAddon } from '../../src/backend/cpu/native.js';
 import { quantize, dequantize } from '../../src/tensor/quant.js';
-import { describeOpSuite, relErr, type OpCase } from './opCases.js';
+import { describeOpSuite, type OpCase } from './opCases.js';
+import { relErr } from '../helpers/fixtures.js';
 import { rng } from '../helpers/rng.js';
 
 const addon = loadAddon();

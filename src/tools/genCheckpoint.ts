@@ -122,6 +122,12 @@ export function checkpointSpecs(s: ModelShape, layers = s.layers, visionDepth = 
   return out;
 }
 
+/** [24, 20, 20] for head_dim 128 (every published size); the same proportions for test shapes. */
+function mropeSection(hd: number): number[] {
+  const hw = Math.floor((hd / 2) * (20 / 64));
+  return [hd / 2 - 2 * hw, hw, hw];
+}
+
 /** config.json of the spec's Hub layout for a shape. */
 export function checkpointConfig(s: ModelShape, layers = s.layers, visionDepth = s.vision.depth): Record<string, unknown> {
   const moe = s.moe;
@@ -141,7 +147,7 @@ export function checkpointConfig(s: ModelShape, layers = s.layers, visionDepth =
     num_hidden_layers: layers,
     num_key_value_heads: s.nkv,
     rms_norm_eps: 1e-6,
-    rope_scaling: { mrope_interleaved: true, mrope_section: [24, 20, 20], rope_type: 'default' },
+    rope_scaling: { mrope_interleaved: true, mrope_section: mropeSection(s.hd), rope_type: 'default' },
     rope_theta: 5000000,
     tie_word_embeddings: s.tie,
     use_cache: true,

@@ -15,9 +15,12 @@ static void addBias(Exec* ex, float* y, int64_t M, int64_t N, const float* bias)
   });
 }
 
-/** Row chunk for the matrix-vector kernels: a multiple of 4 giving each thread several chunks. */
+/**
+ * Row chunk for the matrix-vector kernels: a multiple of 4, small (≈ 1/32 of the rows per thread) so that a thread
+ * descheduled while holding a chunk (shared or oversubscribed machines) delays the op by little.
+ */
 static inline int64_t gemvGrain(Exec* ex, int64_t N) {
-  int64_t g = N / (ex->threads * 8);
+  int64_t g = N / (ex->threads * 32);
   g = g < 16 ? 16 : g;
   return (g + 3) / 4 * 4;
 }

@@ -102,7 +102,7 @@ async function ours(shape: ShapeName, dtype: string, layers: number, vision: boo
   row.decodeGBs = (decodeBytes(s, layers, dtype) * row.decodeTokS) / 1e9;
   row.decodeBwFrac = row.decodeGBs / readBwGBs;
   if (vision) {
-    for (const side of [448, 1024]) {
+    for (const side of (opt('vision', '448,1024')!).split(',').map(Number)) {
       const g = side / 16;
       const px = new Float32Array(g * g * 1536);
       for (let i = 0; i < px.length; i++) px[i] = Math.sin(i * 0.37);
@@ -167,7 +167,7 @@ for (const shape of shapes) {
   for (const dtype of dtypes) {
     const base = ['--child', '--shape', shape, '--dtype', dtype, '--layers', String(layers), '--prompt', String(PROMPT), '--gen', String(GEN), '--threads', String(THREADS), '--cache', CACHE, '--reps', String(REPS)];
     if (opt('ckpt')) base.push('--ckpt', opt('ckpt')!);
-    const mine = child([...base, '--engine', 'ours', ...(flag('no-vision') ? ['--no-vision'] : [])]);
+    const mine = child([...base, '--engine', 'ours', ...(flag('no-vision') ? ['--no-vision'] : []), '--vision', opt('vision', '448,1024')!]);
     rows.push(mine);
     if (flag('json')) console.log(JSON.stringify(mine));
     if (flag('vs-llama')) {

@@ -6,10 +6,21 @@ import { RefBackend } from './ref/index.js';
 export type BackendName = 'ref' | 'cpu' | 'webgpu';
 export type { Backend, AttentionOptions, Capabilities, HostData } from './backend.js';
 
+let cpuFallbackSaid = false;
+
 const loaders: Record<BackendName, () => Promise<Backend>> = {
   ref: async () => new RefBackend(),
   cpu: async () => {
-    throw new Error("backend 'cpu' is not available in this build");
+    try {
+      const { CpuBackend } = await import('./cpu/index.js');
+      return new CpuBackend();
+    } catch (e) {
+      // A bad QWEN3VL_CPU_ISA is the user's request, not a missing build: report it instead of falling back.
+      if (/QWEN3VL_CPU_ISA/.test((e as Error).message)) throw e;
+      if (!cpuFallbackSaid) console.warn(`qwen3-vl: backend 'cpu' is unavailable (${(e as Error).message}); using 'ref' instead`);
+      cpuFallbackSaid = true;
+      return new RefBackend();
+    }
   },
   // Dynamic import: Node without a GPU or without the optional 'webgpu' package only fails when asked for it.
   webgpu: async () => (await import('./webgpu/index.js')).createWebGpuBackend(),

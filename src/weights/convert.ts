@@ -27,11 +27,23 @@ export function formatFor(role: Role, shape: readonly number[], requested: Weigh
 }
 
 type Bits = Float32Array | Uint16Array;
+
+/** Optional backend method (the cpu backend has it): upload 16/32-bit float data converting natively to `dtype`. */
+export interface NativeConverter {
+  uploadConvert(data: Float32Array | Uint16Array, src: 'f32' | 'bf16' | 'f16', shape: readonly number[], dtype: DType): Tensor;
+}
 export type Combine = <T extends Bits>(parts: T[]) => T;
 
 /** Convert checkpoint tensor(s) to `fmt` (applying `combine` to the parts first) and upload. */
 export function convertWeight(backend: Backend, raws: RawTensor[], shape: readonly number[], fmt: DType, combine?: Combine): Tensor {
   const sameSrc = raws.every((r) => r.dtype === raws[0].dtype);
+  // [cpu backend hook] Native conversion off the JS thread (bit-identical to quantize()); see src/backend/cpu/NOTES-for-lead.md.
+  const nativeConvert = (backend as Partial<NativeConverter>).uploadConvert;
+  if (nativeConvert && sameSrc && fmt !== 'f16' && fmt !== 'i32' && ['BF16', 'F16', 'F32'].includes(raws[0].dtype)) {
+    const src = raws[0].dtype === 'F32' ? 'f32' : raws[0].dtype === 'F16' ? 'f16' : 'bf16';
+    const parts = src === 'f32' ? raws.map((r) => r.f32()) : raws.map((r) => r.u16());
+    return nativeConvert.call(backend, combine ? (combine as Combine)(parts as Bits[]) : parts[0], src, shape, fmt);
+  }
   // Fast path: 16-bit source kept as is, only rearranged.
   if (sameSrc && ((raws[0].dtype === 'BF16' && fmt === 'bf16') || (raws[0].dtype === 'F16' && fmt === 'f16'))) {
     const parts = raws.map((r) => r.u16());

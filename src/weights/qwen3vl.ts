@@ -7,6 +7,7 @@ import { isMoeLayer } from '../config/config.js';
 import type { Checkpoint, RawTensor, StDType } from '../io/safetensors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { keep } from '../tensor/tensor.js';
+import { type QuantizedTensorInfo, readQuantization } from '../tools/quantize.js';
 import { type Combine, type WeightFormat, type Role, concatRows, convertWeight, formatFor, transposeLast2 } from './convert.js';
 
 export class WeightError extends Error {
@@ -177,7 +178,9 @@ export async function loadQwen3VLWeights(ckpt: Checkpoint, cfg: ModelConfig, bac
   merger('merger', `${VIS}.merger`, Hv);
   v.deepstackVisualIndexes.forEach((_, j) => merger(`ds${j}`, `${VIS}.deepstack_merger_list.${j}`, M));
 
-  validate(ckpt, slots, tied);
+  // [cpu backend: pre-quantized checkpoints, src/tools/quantize.ts] tensors stored as q8_0/q4_0 blocks load as is.
+  const quant = await readQuantization(ckpt);
+  validate(ckpt, slots, tied, quant);
 
   // Read in file order so shards stream sequentially.
   const order = [...slots.entries()].sort(([, a], [, b]) => {
@@ -192,6 +195,15 @@ export async function loadQwen3VLWeights(ckpt: Checkpoint, cfg: ModelConfig, bac
     for (const [key, slot] of order) {
       const raws: RawTensor[] = [];
       for (const n of slot.names) raws.push(await ckpt.read(n));
+      const q = quant.get(slot.names[0]);
+      if (q) {
+        // Quantized rows concatenate as bytes (gate+up); MoE experts are stored output-major already.
+        const bytes = raws.length === 1 ? raws[0].bytes : concatBytes(raws.map((r) => r.bytes));
+        out.set(key, keep(backend.upload(bytes, slot.shape, q.dtype)));
+        for (const r of raws) loadedBytes += r.bytes.byteLength;
+        opts.onProgress?.({ loadedBytes, totalBytes, tensor: slot.names[0] });
+        continue;
+      }
       const src = raws[0].dtype === 'F32' ? 'f32' : raws[0].dtype === 'F16' ? 'f16' : 'bf16';
       const fmt = formatFor(slot.role, slot.shape, opts.dtype, backend.capabilities().weightDTypes.includes(src) ? src : 'f32');
       out.set(key, keep(convertWeight(backend, raws, slot.shape, fmt, slot.combine)));
@@ -245,7 +257,17 @@ export async function loadQwen3VLWeights(ckpt: Checkpoint, cfg: ModelConfig, bac
 
 const FLOAT_TYPES: readonly StDType[] = ['BF16', 'F16', 'F32'];
 
-function validate(ckpt: Checkpoint, slots: ReadonlyMap<string, Slot>, tied: boolean): void {
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+function validate(ckpt: Checkpoint, slots: ReadonlyMap<string, Slot>, tied: boolean, quant: ReadonlyMap<string, QuantizedTensorInfo>): void {
   const missing: string[] = [];
   const misshapen: string[] = [];
   const used = new Set<string>();
@@ -254,9 +276,12 @@ function validate(ckpt: Checkpoint, slots: ReadonlyMap<string, Slot>, tied: bool
       used.add(n);
       if (!ckpt.has(n)) return void missing.push(n);
       const info = ckpt.info(n);
-      const want = s.shapes[i];
-      if (info.shape.length !== want.length || info.shape.some((d, j) => d !== want[j])) misshapen.push(`${n}: [${info.shape}] in the checkpoint, expected [${want}]`);
-      else if (!FLOAT_TYPES.includes(info.dtype)) misshapen.push(`${n}: dtype ${info.dtype}, expected BF16, F16 or F32`);
+      const q = quant.get(n);
+      const want = q?.layout === 'output-major' ? s.shape : s.shapes[i];
+      const have = q ? q.shape : info.shape;
+      if (have.length !== want.length || have.some((d, j) => d !== want[j])) misshapen.push(`${n}: [${have}] in the checkpoint, expected [${want}]`);
+      else if (!q && !FLOAT_TYPES.includes(info.dtype)) misshapen.push(`${n}: dtype ${info.dtype}, expected BF16, F16 or F32`);
+      else if (q && s.names.some((m) => quant.get(m)?.dtype !== q.dtype)) misshapen.push(`${n}: parts of one weight are stored in different formats`);
     });
   }
   // A tied checkpoint may still carry a copy of the embedding as lm_head.weight.

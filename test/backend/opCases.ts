@@ -50,6 +50,9 @@ const linearShapes: [number, number, number][] = [
   [17, 128, 70],
   [64, 256, 129],
   [130, 64, 48],
+  // Past the CPU backend's GEMM blocking: K over one 256-deep block, N over 64-row tiles, M over the 6-row panel.
+  [13, 544, 130],
+  [40, 96, 72],
 ];
 
 export const opCases: OpCase[] = [
@@ -88,6 +91,9 @@ export const opCases: OpCase[] = [
     { t: 13, s: 13, nh: 4, nkv: 2, hd: 32, causal: true },
     { t: 5, s: 21, nh: 8, nkv: 1, hd: 64, causal: true },
     { t: 37, s: 37, nh: 2, nkv: 2, hd: 72, causal: false },
+    // Tiled paths: a prefill chunk after cached keys, and a prompt spanning several query tiles and key blocks.
+    { t: 40, s: 70, nh: 4, nkv: 2, hd: 64, causal: true },
+    { t: 70, s: 70, nh: 2, nkv: 1, hd: 128, causal: true },
   ].map(
     (c): OpCase => ({
       name: `attention t${c.t} s${c.s} nh${c.nh} nkv${c.nkv} hd${c.hd}${c.causal ? ' causal' : ''}`,
@@ -115,6 +121,20 @@ export const opCases: OpCase[] = [
         kvLen: 24,
         causal: false,
         segments: [0, 6, 10, 24],
+      }),
+  },
+  {
+    name: 'attention segments across tiles',
+    tol: 1e-5,
+    run: (b, r) =>
+      b.attention(act(b, r, [100, 2 * 72]), act(b, r, [100, 2 * 72]), act(b, r, [100, 2 * 72]), {
+        nHeads: 2,
+        nKvHeads: 2,
+        headDim: 72,
+        scale: 72 ** -0.5,
+        kvLen: 100,
+        causal: false,
+        segments: [0, 40, 45, 100],
       }),
   },
   {
@@ -146,7 +166,7 @@ export const opCases: OpCase[] = [
       return [ids, weights];
     },
   },
-  ...(['f32', 'bf16', 'q8_0'] as DType[]).map(
+  ...(['f32', 'bf16', 'q8_0', 'q4_0'] as DType[]).map(
     (dt): OpCase => ({
       name: `moe ${dt}`,
       tol: 1e-5,
@@ -160,6 +180,18 @@ export const opCases: OpCase[] = [
       },
     }),
   ),
+  {
+    // Many tokens per expert (the grouped matrix-matrix path of backends that batch by expert).
+    name: 'moe q4_0 t24 k3',
+    tol: 1e-5,
+    run: (b, r) => {
+      const [e, h, inter, t, k] = [4, 64, 32, 24, 3];
+      const gateUp = weight(b, r, e * 2 * inter, h, 'q4_0').reshape([e, 2 * inter, h]);
+      const down = weight(b, r, e * h, inter, 'q4_0').reshape([e, h, inter]);
+      const ids = ints(b, Array.from({ length: t * k }, (_, i) => (i % k) + Math.floor(i / k) % 2), [t, k]);
+      return b.moe(act(b, r, [t, h]), ids, act(b, r, [t, k]), gateUp, down);
+    },
+  },
   { name: 'argmax', tol: 0, run: (b, r) => b.argmax(act(b, r, [4, 1000])) },
   // Fused ops: a backend's own kernels against the composition that defines them (backend/fused.ts).
   ...[1, 3, 9].flatMap((m): OpCase[] => [
@@ -199,7 +231,13 @@ async function readAll(x: Tensor | Tensor[]): Promise<(Float32Array | Int32Array
 }
 
 /** Run every case (that the backend supports) on `make()` and on ref with the same seed. */
-export function describeOpSuite(name: string, make: () => Promise<Backend | null>, opts: { skip?: (c: OpCase) => boolean } = {}): void {
+export interface OpSuiteOptions {
+  skip?: (c: OpCase) => boolean;
+  /** A backend-specific tolerance for a case (e.g. q8-rounded activations against quantized weights). */
+  tol?: (c: OpCase) => number | undefined;
+}
+
+export function describeOpSuite(name: string, make: () => Promise<Backend | null>, opts: OpSuiteOptions = {}): void {
   describe(`op harness: ${name} vs ref`, () => {
     let be: Backend | null = null;
     const ref = new RefBackend();
@@ -216,7 +254,7 @@ export function describeOpSuite(name: string, make: () => Promise<Backend | null
         expect(got.length).toBe(want.length);
         for (let i = 0; i < want.length; i++) {
           expect(got[i].length).toBe(want[i].length);
-          expect(relErr(got[i], want[i])).toBeLessThanOrEqual(c.tol);
+          expect(relErr(got[i], want[i])).toBeLessThanOrEqual(opts.tol?.(c) ?? c.tol);
         }
       });
     }

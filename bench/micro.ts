@@ -1,0 +1,89 @@
+// Decoder-layer-shaped microbench of the CPU kernels (no model needed): the linears of one layer at decode (M=1) and
+// prefill (M=512) sizes per weight format, attention, and the machine's read bandwidth for reference.
+// Run: npx vite-node bench/micro.ts -- [--shape 2B] [--dtype q4_0] [--layers 4]
+
+import { CpuBackend } from '../src/backend/cpu/index.js';
+import type { DType } from '../src/tensor/dtype.js';
+import type { Tensor } from '../src/tensor/tensor.js';
+import { SHAPES, type ShapeName } from '../src/tools/genCheckpoint.js';
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : def;
+}
+
+const shape = SHAPES[arg('shape', '2B') as ShapeName];
+const dtypes = arg('dtype', 'bf16,q8_0,q4_0').split(',') as DType[];
+const layers = Number(arg('layers', '4'));
+const b = new CpuBackend();
+console.log(JSON.stringify(b.capabilities().info));
+const bw = b.measureReadBandwidth(1 << 30, 5);
+console.log(`read bandwidth: ${bw.toFixed(1)} GB/s`);
+
+const { H, nh, nkv, hd, I } = shape;
+const mats: [string, number, number][] = [
+  ['q', nh * hd, H],
+  ['k', nkv * hd, H],
+  ['v', nkv * hd, H],
+  ['o', H, nh * hd],
+  ['gateUp', 2 * I, H],
+  ['down', H, I],
+];
+
+function randBits(n: number): Uint16Array {
+  const out = new Uint16Array(n);
+  let s = 12345;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    // bf16 of a value in ±[0.0078, 0.0312): sign, exponent 120..121, random mantissa.
+    out[i] = ((s >>> 31) << 15) | ((120 + ((s >>> 20) & 1)) << 7) | ((s >>> 8) & 0x7f);
+  }
+  return out;
+}
+
+async function time(fn: () => Tensor, reps: number): Promise<number> {
+  await fn().read();
+  const t0 = performance.now();
+  let last: Tensor | null = null;
+  for (let i = 0; i < reps; i++) {
+    last?.dispose();
+    last = fn();
+  }
+  await last!.read();
+  return (performance.now() - t0) / reps;
+}
+
+for (const dt of dtypes) {
+  const ws = Array.from({ length: layers }, () => mats.map(([, n, k]) => b.uploadConvert(randBits(n * k), 'bf16', [n, k], dt)));
+  await b.sync();
+  const bytes = ws[0].reduce((a, w) => a + (w.storage as { bytes: number }).bytes, 0);
+  for (const m of [1, 512]) {
+    const xs = new Map<number, Tensor>();
+    const x = (k: number) => xs.get(k) ?? (xs.set(k, b.upload(Float32Array.from({ length: m * k }, () => Math.random() - 0.5), [m, k], 'f32')), xs.get(k)!);
+    const reps = m === 1 ? 20 : 1;
+    const ms = await time(() => {
+      let y: Tensor | null = null;
+      for (const lw of ws) for (const w of lw) {
+        y?.dispose();
+        y = b.linear(x(w.cols), w);
+      }
+      return y!;
+    }, reps);
+    const perLayer = ms / layers;
+    const flops = 2 * m * ws[0].reduce((a, w) => a + w.rows * w.cols, 0);
+    console.log(
+      `${dt.padEnd(5)} M=${String(m).padEnd(4)} ${perLayer.toFixed(3)} ms/layer  ` +
+        (m === 1 ? `${(bytes / perLayer / 1e6).toFixed(1)} GB/s weights (${((bytes / perLayer / 1e6 / bw) * 100).toFixed(0)}% of read bw)` : `${(flops / perLayer / 1e6).toFixed(1)} GFLOP/s`),
+    );
+    for (const t of xs.values()) t.dispose();
+  }
+  for (const lw of ws) for (const w of lw) w.dispose();
+}
+
+for (const [t, kv] of [[1, 576], [512, 512]]) {
+  const q = b.upload(Float32Array.from({ length: t * nh * hd }, () => Math.random() - 0.5), [t, nh * hd], 'f32');
+  const k = b.upload(Float32Array.from({ length: kv * nkv * hd }, () => Math.random() - 0.5), [kv, nkv * hd], 'f32');
+  const ms = await time(() => b.attention(q, k, k, { nHeads: nh, nKvHeads: nkv, headDim: hd, scale: hd ** -0.5, kvLen: kv, causal: true }), t === 1 ? 50 : 3);
+  console.log(`attention T=${t} kv=${kv}: ${ms.toFixed(3)} ms`);
+}
+b.destroy();

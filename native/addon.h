@@ -1,0 +1,70 @@
+// The N-API face of the CPU backend: one CpuEngine per backend instance. Buffers travel to JS as externals; every
+// op validates sizes, enqueues a command and returns its output handle(s) at once.
+#pragma once
+#include <napi.h>
+
+#include <memory>
+#include <string>
+
+#include "engine.h"
+
+namespace qv {
+
+struct Holder {
+  BufP p;
+};
+
+class CpuEngine : public Napi::ObjectWrap<CpuEngine> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit CpuEngine(const Napi::CallbackInfo& info);
+  ~CpuEngine() override;
+
+ private:
+  // memory and lifecycle (addon.cc)
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value Alloc(const Napi::CallbackInfo& info);
+  Napi::Value Upload(const Napi::CallbackInfo& info);
+  Napi::Value Convert(const Napi::CallbackInfo& info);
+  Napi::Value Free(const Napi::CallbackInfo& info);
+  Napi::Value Read(const Napi::CallbackInfo& info);
+  Napi::Value Sync(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value Destroy(const Napi::CallbackInfo& info);
+  Napi::Value ReadBandwidth(const Napi::CallbackInfo& info);
+  // ops (addon_ops.cc)
+  Napi::Value Linear(const Napi::CallbackInfo& info);
+  Napi::Value Gather(const Napi::CallbackInfo& info);
+  Napi::Value Add(const Napi::CallbackInfo& info);
+  Napi::Value RmsNorm(const Napi::CallbackInfo& info);
+  Napi::Value LayerNorm(const Napi::CallbackInfo& info);
+  Napi::Value Swiglu(const Napi::CallbackInfo& info);
+  Napi::Value Gelu(const Napi::CallbackInfo& info);
+  Napi::Value Rope(const Napi::CallbackInfo& info);
+  Napi::Value Attention(const Napi::CallbackInfo& info);
+  Napi::Value WriteRows(const Napi::CallbackInfo& info);
+  Napi::Value SliceRows(const Napi::CallbackInfo& info);
+  Napi::Value ScatterRows(const Napi::CallbackInfo& info);
+  Napi::Value RouterTopk(const Napi::CallbackInfo& info);
+  Napi::Value Moe(const Napi::CallbackInfo& info);
+  Napi::Value Argmax(const Napi::CallbackInfo& info);
+
+  Engine& eng();
+  /** Queue a completion that settles `d` on the JS thread (with `ab` when given). */
+  void complete(Napi::Env env, Napi::Promise::Deferred d, std::shared_ptr<Napi::Reference<Napi::ArrayBuffer>> ab,
+                std::function<void()> work);
+
+  std::unique_ptr<Engine> eng_;
+  Napi::ThreadSafeFunction tsfn_;
+  int pendingReads_ = 0;
+  std::string isaWhy_;
+};
+
+/** Helpers shared by the two source files. */
+Napi::Value wrapBuf(Napi::Env env, BufP p);
+BufP unwrapBuf(const Napi::Value& v, const char* what);
+/** Throw a JS error unless `b` holds at least `bytes`. */
+void needBytes(Napi::Env env, const BufP& b, size_t bytes, const char* what);
+int64_t intArg(const Napi::CallbackInfo& info, size_t i, const char* what);
+
+}  // namespace qv

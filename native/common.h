@@ -1,0 +1,92 @@
+// Shared plain types of the CPU backend: dtype codes, weight views, the op table each ISA build fills, and the
+// pool interface. Everything here is C-like on purpose: ISA translation units are compiled with -mavx2/-mavx512*
+// and must not share inline/template code with the generic units (the linker could pick the wide copy for all).
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+namespace qv {
+
+enum DType : int { DT_F32 = 0, DT_BF16 = 1, DT_F16 = 2, DT_Q8_0 = 3, DT_Q4_0 = 4, DT_I32 = 5 };
+
+/** Bytes of one row of `cols` values (quantized rows are cols/32 blocks). */
+static inline size_t rowBytes(int dt, int64_t cols) {
+  switch (dt) {
+    case DT_F32:
+    case DT_I32:
+      return (size_t)cols * 4;
+    case DT_BF16:
+    case DT_F16:
+      return (size_t)cols * 2;
+    case DT_Q8_0:
+      return (size_t)(cols / 32) * 34;
+    case DT_Q4_0:
+      return (size_t)(cols / 32) * 18;
+  }
+  return 0;
+}
+
+/** A row-major matrix [rows, cols] in any weight format. */
+struct WMat {
+  int dt;
+  const uint8_t* p;
+  int64_t rows, cols;
+};
+
+/** Work split: fn(ctx, begin, end) over [0, n) in chunks of `grain`, on every pool thread. */
+typedef void (*TaskFn)(void* ctx, int64_t begin, int64_t end);
+struct Exec {
+  void (*run)(Exec* self, int64_t n, int64_t grain, TaskFn fn, void* ctx);
+  int threads;
+  void* impl;  // the pool behind `run`
+  /** Whether linear/moe may quantize activations to q8 against q8_0/q4_0 weights. */
+  bool actQuant;
+};
+
+struct AttnArgs {
+  const float *q, *k, *v;
+  float* out;
+  int T, nh, nkv, hd;
+  int64_t kvLen, qStart;
+  int qStride, kvStride;  // row widths of q/out and k/v
+  float scale;
+  bool causal;
+  const int32_t* seg;  // segment bounds (nseg+1 values) or null
+  int nseg;
+};
+
+struct MoeArgs {
+  const float* x;
+  int T, H, I, k;
+  const int32_t* ids;
+  const float* w;
+  WMat gateUp;  // [E*2I, H]
+  WMat down;    // [E*H, I]
+  int E;
+  float* out;
+};
+
+/** The ops every ISA build provides (all pointers non-null). */
+struct OpTable {
+  const char* isa;
+  void (*linear)(Exec*, const float* x, int64_t M, const WMat* w, const float* bias, float* y);
+  void (*gatherRows)(Exec*, const WMat* table, const int32_t* idx, int64_t n, int k, const float* weights, float* out);
+  void (*add)(Exec*, const float* a, const float* b, float* y, int64_t n);
+  void (*rmsNorm)(Exec*, const float* x, const float* w, int64_t rows, int64_t d, float eps, float* y);
+  void (*layerNorm)(Exec*, const float* x, const float* w, const float* b, int64_t rows, int64_t d, float eps, float* y);
+  void (*swiglu)(Exec*, const float* x, int64_t rows, int64_t inter, float* y);
+  void (*gelu)(Exec*, const float* x, int64_t n, bool tanhApprox, float* y);
+  void (*rope)(Exec*, const float* x, const float* cos, const float* sin, int64_t T, int64_t width, int64_t hd, float* y);
+  void (*attention)(Exec*, const AttnArgs*);
+  void (*moe)(Exec*, const MoeArgs*);
+  /** Convert n rows of `cols` values from src (f32/bf16/f16 bits) to dst format (f32/bf16/q8_0/q4_0). */
+  void (*convert)(Exec*, const void* src, int srcDt, int64_t rows, int64_t cols, void* dst, int dstDt);
+  /** A plain read pass over n bytes on every thread (for measuring memory bandwidth); returns a checksum. */
+  double (*readPass)(Exec*, const uint8_t* p, size_t n);
+};
+
+extern const OpTable opsGeneric;
+extern const OpTable opsAvx2;
+extern const OpTable opsAvx512;
+
+}  // namespace qv

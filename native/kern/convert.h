@@ -1,0 +1,56 @@
+// Weight conversion on upload (quantize while loading): f32/bf16/f16 rows to f32, bf16, q8_0 or q4_0, in parallel
+// over rows. Quantized output is bit-identical to src/tensor/quant.ts, so native and host paths agree exactly.
+
+static void opConvert(Exec* ex, const void* src, int srcDt, int64_t rows, int64_t cols, void* dst, int dstDt) {
+  const size_t sRow = rowBytes(srcDt, cols), dRow = rowBytes(dstDt, cols);
+  pfor(ex, rows, grainFor(ex, rows, imax(1, 65536 / imax(cols, 1))), [&](int64_t r0, int64_t r1) {
+    float* tmp = salloc((size_t)cols);
+    for (int64_t r = r0; r < r1; r++) {
+      const uint8_t* s = (const uint8_t*)src + (size_t)r * sRow;
+      uint8_t* d = (uint8_t*)dst + (size_t)r * dRow;
+      if (srcDt == dstDt) {
+        memcpy(d, s, sRow);
+        continue;
+      }
+      const WMat view{srcDt, s, 1, cols};
+      decodeRow(&view, 0, 0, cols, tmp);
+      switch (dstDt) {
+        case DT_F32:
+          memcpy(d, tmp, (size_t)cols * 4);
+          break;
+        case DT_BF16:
+          for (int64_t c = 0; c < cols; c++) ((uint16_t*)d)[c] = f32ToBf16(tmp[c]);
+          break;
+        case DT_Q8_0:
+          for (int64_t b = 0; b < cols / 32; b++) encodeQ8Block(tmp + b * 32, d + b * 34);
+          break;
+        case DT_Q4_0:
+          for (int64_t b = 0; b < cols / 32; b++) encodeQ4Block(tmp + b * 32, d + b * 18);
+          break;
+      }
+    }
+    sfree(tmp);
+  });
+}
+
+static double opReadPass(Exec* ex, const uint8_t* p, size_t n) {
+  const int64_t chunks = (int64_t)(n / 4096);
+  float* part = salloc((size_t)ex->threads * 64 + (size_t)chunks);
+  pfor(ex, chunks, grainFor(ex, chunks, 256, 1), [&](int64_t c0, int64_t c1) {
+    vf a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();
+    for (int64_t c = c0; c < c1; c++) {
+      const float* f = (const float*)(p + c * 4096);
+      for (int i = 0; i < 1024; i += 4 * QV_W) {
+        a0 = vadd(a0, vload(f + i));
+        a1 = vadd(a1, vload(f + i + QV_W));
+        a2 = vadd(a2, vload(f + i + 2 * QV_W));
+        a3 = vadd(a3, vload(f + i + 3 * QV_W));
+      }
+    }
+    part[c0] = hsum(vadd(vadd(a0, a1), vadd(a2, a3)));
+  });
+  double s = 0;
+  for (int64_t c = 0; c < chunks; c++) s += part[c];
+  sfree(part);
+  return s;
+}

@@ -1,0 +1,51 @@
+// linear (y = x·wᵀ + b) dispatch: matrix-vector kernels for few rows, the packed GEMM above that; q8 activations for
+// quantized weights only on the matrix-vector path, where the 8-bit dot products pay (the GEMM decodes to f32).
+
+/** Rows of x up to which the matrix-vector kernels beat packing (weights are read once either way). */
+static inline int64_t gemvMaxRows(int dt) { return dt == DT_Q8_0 || dt == DT_Q4_0 ? 8 : 4; }
+
+static void addBias(Exec* ex, float* y, int64_t M, int64_t N, const float* bias) {
+  pfor(ex, M, grainFor(ex, M, 16), [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; m++) {
+      float* ym = y + m * N;
+      int64_t n = 0;
+      for (; n + QV_W <= N; n += QV_W) vstore(ym + n, vadd(vload(ym + n), vload(bias + n)));
+      for (; n < N; n++) ym[n] += bias[n];
+    }
+  });
+}
+
+/**
+ * Row chunk for the matrix-vector kernels: a multiple of 4, small (≈ 1/32 of the rows per thread) so that a thread
+ * descheduled while holding a chunk (shared or oversubscribed machines) delays the op by little.
+ */
+static inline int64_t gemvGrain(Exec* ex, int64_t N) {
+  int64_t g = N / (ex->threads * 32);
+  g = g < 16 ? 16 : g;
+  return (g + 3) / 4 * 4;
+}
+
+static void opLinear(Exec* ex, const float* x, int64_t M, const WMat* w, const float* bias, float* y) {
+  const int64_t N = w->rows, K = w->cols;
+  if (M <= 0 || N <= 0) return;
+  if (M > gemvMaxRows(w->dt)) {
+    gemm(ex, x, M, w, bias, y);
+    return;
+  }
+  const bool quant = (w->dt == DT_Q8_0 || w->dt == DT_Q4_0) && ex->actQuant;
+  if (quant) {
+    const int64_t nb = K / 32;
+    ActQ a;
+    a.q = (int8_t*)salloc((size_t)(M * K + 3) / 4);
+    a.d = salloc((size_t)(M * nb));
+    a.s = (int32_t*)salloc((size_t)(M * nb));
+    for (int64_t m = 0; m < M; m++) quantizeAct(x + m * K, K, a.q + m * K, a.d + m * nb, a.s + m * nb);
+    pfor(ex, N, gemvGrain(ex, N), [&](int64_t r0, int64_t r1) { gemvQuant(w, &a, M, r0, r1, y, N); });
+    sfree(a.q);
+    sfree(a.d);
+    sfree(a.s);
+  } else {
+    pfor(ex, N, gemvGrain(ex, N), [&](int64_t r0, int64_t r1) { gemvFloat(w, x, M, r0, r1, y, N); });
+  }
+  if (bias) addBias(ex, y, M, N, bias);
+}

@@ -1,0 +1,77 @@
+// Loading the native addon (build/Release/qwen3vl_cpu.node, or QWEN3VL_CPU_ADDON) and the typed surface it exposes.
+// Handles are opaque native buffers; every op returns its output handle at once and runs later, in order.
+
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** An opaque native buffer. */
+export type Handle = { readonly __cpuHandle: unique symbol };
+export type DtCode = 0 | 1 | 2 | 3 | 4 | 5;
+
+export interface EngineInfo {
+  isa: string;
+  isaChoice: string;
+  cpuFeatures: string;
+  threads: number;
+  actQuant: boolean;
+}
+
+export interface NativeEngine {
+  info(): EngineInfo;
+  alloc(bytes: number, zero: boolean): Handle;
+  upload(data: ArrayBufferView): Handle;
+  convert(data: ArrayBufferView, srcDt: DtCode, rows: number, cols: number, dstDt: DtCode): Handle;
+  free(h: Handle): void;
+  read(h: Handle, byteOffset: number, bytes: number): Promise<ArrayBuffer>;
+  sync(): Promise<void>;
+  stats(): { liveBytes: number; peakBytes: number };
+  destroy(): void;
+  readBandwidth(bytes: number, reps: number): number;
+  linear(x: Handle, w: Handle, bias: Handle | null, m: number, n: number, k: number, wdt: DtCode): Handle;
+  gather(table: Handle, dt: DtCode, rows: number, cols: number, idx: Handle, n: number, k: number, weights: Handle | null): Handle;
+  add(a: Handle, b: Handle, n: number): Handle;
+  rmsNorm(x: Handle, w: Handle, rows: number, d: number, eps: number): Handle;
+  layerNorm(x: Handle, w: Handle, b: Handle, rows: number, d: number, eps: number): Handle;
+  swiglu(x: Handle, rows: number, inter: number): Handle;
+  gelu(x: Handle, n: number, tanh: boolean): Handle;
+  rope(x: Handle, cos: Handle, sin: Handle, t: number, width: number, hd: number): Handle;
+  attention(
+    q: Handle, k: Handle, v: Handle, t: number, nh: number, nkv: number, hd: number,
+    kvLen: number, qStart: number, scale: number, causal: boolean, segments: Int32Array | null,
+  ): Handle;
+  writeRows(dst: Handle, byteOffset: number, src: Handle, bytes: number): void;
+  sliceRows(x: Handle, byteOffset: number, bytes: number): Handle;
+  scatterRows(dst: Handle, rows: Handle, src: Handle, n: number, cols: number, dstRows: number, accumulate: boolean): void;
+  routerTopk(logits: Handle, t: number, e: number, k: number): [Handle, Handle];
+  moe(x: Handle, ids: Handle, weights: Handle, gateUp: Handle, down: Handle, gateUpDt: DtCode, t: number, h: number, i: number, k: number, e: number, downDt: DtCode): Handle;
+  argmax(x: Handle, m: number, n: number): Handle;
+}
+
+export interface EngineOptions {
+  threads?: number;
+  isa?: string;
+  actQuant?: boolean;
+}
+
+interface Addon {
+  CpuEngine: new (opts: EngineOptions) => NativeEngine;
+}
+
+let cached: Addon | Error | undefined;
+
+/** The addon, or an Error saying why it cannot be loaded (not built, wrong platform, …). */
+export function loadAddon(): Addon | Error {
+  if (cached) return cached;
+  const path = process.env.QWEN3VL_CPU_ADDON ?? fileURLToPath(new URL('../../../build/Release/qwen3vl_cpu.node', import.meta.url));
+  if (!existsSync(path)) {
+    cached = new Error(`native addon not built (${path} is missing; run \`npm run build:native\`)`);
+    return cached;
+  }
+  try {
+    cached = createRequire(import.meta.url)(path) as Addon;
+  } catch (e) {
+    cached = new Error(`native addon ${path} failed to load: ${(e as Error).message}`);
+  }
+  return cached;
+}

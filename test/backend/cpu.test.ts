@@ -1,0 +1,103 @@
+// The op harness on the native CPU backend, once per ISA build this machine can run (avx512, avx2, scalar), plus
+// the exact path (activation quantization off) and a bit-level check of the q8-activation products.
+import { describe, expect, it } from 'vitest';
+import { CpuBackend } from '../../src/backend/cpu/index.js';
+import { loadAddon } from '../../src/backend/cpu/native.js';
+import { quantize, dequantize } from '../../src/tensor/quant.js';
+import { describeOpSuite, type OpCase } from './opCases.js';
+import { relErr } from '../helpers/fixtures.js';
+import { rng } from '../helpers/rng.js';
+
+const addon = loadAddon();
+if (addon instanceof Error) console.warn(`cpu backend tests skipped: ${addon.message}`);
+
+function tryMake(opts: ConstructorParameters<typeof CpuBackend>[0]): CpuBackend | null {
+  if (addon instanceof Error) return null;
+  try {
+    return new CpuBackend(opts);
+  } catch {
+    return null; // this CPU lacks the ISA
+  }
+}
+
+// q8 activations against q8_0/q4_0 weights round x to 8 bits per 32-value block (~0.4% of the block's max), so
+// products on the matrix-vector path (≤ 8 rows) differ from ref's f32 activations by about 1e-3 of the output range;
+// MoE rounds twice (x, then the SwiGLU output). The exact suites and the emulation test below pin the arithmetic.
+const actQuantTol = (c: OpCase): number | undefined => (/^linear q[48]_0/.test(c.name) ? 1e-2 : /^moe q[48]_0/.test(c.name) ? 3e-2 : undefined);
+
+for (const isa of ['avx512', 'avx2', 'scalar']) {
+  const available = tryMake({ isa });
+  available?.destroy();
+  if (!available && !(addon instanceof Error)) {
+    describe.skip(`op harness: cpu[${isa}] (this CPU lacks ${isa})`, () => it('skipped', () => {}));
+    continue;
+  }
+  describeOpSuite(`cpu[${isa}]`, async () => tryMake({ isa }), { tol: actQuantTol });
+  describeOpSuite(`cpu[${isa}] exact (no activation quantization)`, async () => tryMake({ isa, actQuant: false }));
+}
+
+describe('cpu backend specifics', () => {
+  it.skipIf(addon instanceof Error)('q8-activation products equal Σ d_w·d_x·Σ q_w·q_x exactly (up to f32 sums)', async () => {
+    for (const isa of ['avx512', 'avx2', 'scalar']) {
+      const b = tryMake({ isa });
+      if (!b) continue;
+      const r = rng(99);
+      const [m, k, n] = [3, 256, 37];
+      const x = Float32Array.from({ length: m * k }, () => (r() * 2 - 1) * 3);
+      for (const fmt of ['q8_0', 'q4_0'] as const) {
+        const wq = quantize(Float32Array.from({ length: n * k }, () => r() * 2 - 1), k, fmt);
+        const w = dequantize(wq, n, k, fmt);
+        // The backend's activation format: f32 scale amax/127, quants rounded half-to-even.
+        const xq = new Float32Array(m * k);
+        for (let blk = 0; blk < (m * k) / 32; blk++) {
+          let amax = 0;
+          for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(x[blk * 32 + i]));
+          const d = Math.fround(amax / 127);
+          const id = amax ? Math.fround(127 / amax) : 0;
+          for (let i = 0; i < 32; i++) {
+            const v = Math.fround(x[blk * 32 + i] * id);
+            const q = Math.abs(v % 1) === 0.5 ? 2 * Math.round(v / 2) : Math.round(v);
+            xq[blk * 32 + i] = q * d;
+          }
+        }
+        const want = new Float32Array(m * n);
+        for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+          let s = 0;
+          for (let c = 0; c < k; c++) s += xq[i * k + c] * w[j * k + c];
+          want[i * n + j] = s;
+        }
+        const got = await b.linear(b.upload(x, [m, k], 'f32'), b.upload(wq, [n, k], fmt)).read();
+        expect(relErr(got, want), `${isa} ${fmt}`).toBeLessThan(2e-6);
+      }
+      b.destroy();
+    }
+  });
+
+  it.skipIf(addon instanceof Error)('uploadConvert quantizes bit-identically to quant.ts', async () => {
+    const b = tryMake({})!;
+    const r = rng(5);
+    const x = Float32Array.from({ length: 64 * 96 }, () => (r() * 2 - 1) * 4);
+    for (const fmt of ['q8_0', 'q4_0'] as const) {
+      const t = b.uploadConvert(x, 'f32', [64, 96], fmt);
+      // Compare through a product with the identity: rows decode exactly.
+      const eye = new Float32Array(96 * 96);
+      for (let i = 0; i < 96; i++) eye[i * 96 + i] = 1;
+      const host = b.upload(quantize(x, 96, fmt), [64, 96], fmt);
+      const a = await b.gatherRows(t, b.upload(Int32Array.from({ length: 64 }, (_, i) => i), [64], 'i32')).read();
+      const c = await b.gatherRows(host, b.upload(Int32Array.from({ length: 64 }, (_, i) => i), [64], 'i32')).read();
+      expect(Array.from(a)).toEqual(Array.from(c));
+      expect(Array.from(a)).toEqual(Array.from(dequantize(quantize(x, 96, fmt), 64, 96, fmt)));
+    }
+    b.destroy();
+  });
+
+  it.skipIf(addon instanceof Error)('reports bad indices on the next read and stays usable', async () => {
+    const b = tryMake({})!;
+    const table = b.upload(new Float32Array(12), [3, 4], 'f32');
+    const bad = b.gatherRows(table, b.upload(Int32Array.from([0, 7]), [2], 'i32'));
+    await expect(bad.read()).rejects.toThrow(/index 7 outside \[0, 3\)/);
+    const ok = b.add(table, table);
+    expect(Array.from(await ok.read())).toEqual(new Array(12).fill(0));
+    b.destroy();
+  });
+});

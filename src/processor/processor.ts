@@ -97,8 +97,9 @@ export class Qwen3VLProcessor {
   /** One image through the image pipeline. */
   async processImage(src: ImageInput, bounds: { minPixels?: number; maxPixels?: number } = {}, limits?: InputLimits): Promise<ProcessedVisual> {
     const name = describeSource(src);
-    const img = await loadImage(src, { ...this.options, maxDecodePixels: decodeLimit(this.options.maxDecodePixels, limits) }, name);
-    return processImage(img, this.imageConfig, bounds, this.options.resampler, name);
+    const maxDecodePixels = decodeLimit(this.options.maxDecodePixels, limits);
+    const img = await loadImage(src, { ...this.options, maxDecodePixels }, name);
+    return processImage(img, this.imageConfig, bounds, this.options.resampler, name, maxDecodePixels);
   }
 
   /** One video (file or frame list) through the video pipeline. */

@@ -76,15 +76,21 @@ function checkFrameCount(n: number, run: VideoRunOptions, name: string): void {
   if (run.maxVideoFrames !== undefined && n > run.maxVideoFrames) throw new InputLimitError('max_video_frames', `video ${name}: ${n} frames; the limit is ${run.maxVideoFrames} per video`);
 }
 
-function targetSize(n: number, h: number, w: number, cfg: VideoProcessorConfig, o: VideoOptions, name: string): [number, number] {
+function targetSize(n: number, h: number, w: number, cfg: VideoProcessorConfig, o: VideoOptions, name: string, ceiling = DEFAULT_MAX_DECODE_PIXELS): [number, number] {
   if (!cfg.doResize) return [h, w];
   const [min, max] = resolveBounds(o, cfg);
+  let size: [number, number];
   try {
-    return smartResizeVideo(n, h, w, cfg.temporalPatchSize, cfg.patchSize * cfg.mergeSize, min, max);
+    size = smartResizeVideo(n, h, w, cfg.temporalPatchSize, cfg.patchSize * cfg.mergeSize, min, max);
   } catch (e) {
     if (e instanceof SmartResizeError) throw new VideoDecodeError(name, e.message);
     throw e;
   }
+  // A huge min_pixels upscales every frame without bound; the whole resized clip stays under the decode limit.
+  if (n * size[0] * size[1] > ceiling) {
+    throw new InputLimitError('max_image_pixels', `video ${name}: ${n} frames resized to ${size[1]}x${size[0]} exceed the limit of ${ceiling} pixels`);
+  }
+  return size;
 }
 
 function finish(frames: Uint8Array[], h: number, w: number, cfg: VideoProcessorConfig, seconds: number[], indices: number[], fps: number, name: string): ProcessedVideo {
@@ -142,7 +148,7 @@ async function processLocalVideo(file: string, name: string, cfg: VideoProcessor
   const capped = run.maxVideoFrames !== undefined ? { ...so, maxFrames: Math.min(so.maxFrames, run.maxVideoFrames) } : so;
   const indices = sampling ? sampleFrameIndices(probe.totalFrames, probe.fps, capped) : linspaceRound(probe.totalFrames - 1, probe.totalFrames);
   checkFrameCount(indices.length, run, name);
-  const [h, w] = targetSize(indices.length, probe.height, probe.width, cfg, o, name);
+  const [h, w] = targetSize(indices.length, probe.height, probe.width, cfg, o, name, limit);
   const byIndex = new Map<number, Uint8Array>();
   await decodeFrames(
     file,
@@ -195,7 +201,7 @@ async function processFrameList(list: VideoFrames, cfg: VideoProcessorConfig, o:
     }
     if (!first) {
       first = img;
-      size = targetSize(indices.length, img.height, img.width, cfg, o, name);
+      size = targetSize(indices.length, img.height, img.width, cfg, o, name, run.maxDecodePixels);
     } else if (img.width !== first.width || img.height !== first.height) {
       throw new VideoDecodeError(name, `frame ${i} is ${img.width}x${img.height}, frame ${indices[0]} is ${first.width}x${first.height}; all frames must have one size`);
     }

@@ -2,7 +2,7 @@
 // 2^32-1) and video files (mp4/webm/avi, mutated and truncated, plus declared sizes past the limit). Every input is
 // decoded or refused with ImageDecodeError / ImageSizeError / VideoDecodeError / InputLimitError, in bounded time.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,7 +60,7 @@ beforeAll(async () => {
   tmp = mkdtempSync(path.join(tmpdir(), 'qwen3vl-fuzz-media-'));
   proc = await loadProcessor(tinyDenseDir);
   const raw = sharp(pattern(40, 30), { raw: { width: 40, height: 30, channels: 3 } });
-  const enc = async (fmt: string, f: (s: sharp.Sharp) => sharp.Sharp) => images.push({ fmt, bytes: new Uint8Array(await f(raw.clone()).toBuffer()) });
+  const enc = async (fmt: string, f: (s: Sharp) => Sharp) => images.push({ fmt, bytes: new Uint8Array(await f(raw.clone()).toBuffer()) });
   await enc('png', (s) => s.png());
   await enc('jpeg', (s) => s.jpeg({ quality: 80 }));
   await enc('gif', (s) => s.gif());

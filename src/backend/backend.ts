@@ -35,6 +35,22 @@ export interface AttentionOptions {
   readonly segments?: readonly number[];
 }
 
+export interface LinearExOptions {
+  /** Apply RMSNorm(x) with this weight first. */
+  readonly norm?: { readonly w: Tensor; readonly eps: number };
+  /** x is [M, 2K]: use silu(x[:, :K]) ⊙ x[:, K:] as the input. */
+  readonly swiglu?: boolean;
+  readonly bias?: Tensor;
+  /** y += residual ([M, N]). */
+  readonly residual?: Tensor;
+}
+
+export interface QkvHeads {
+  readonly nHeads: number;
+  readonly nKvHeads: number;
+  readonly headDim: number;
+}
+
 /**
  * Activations are f32 `[rows, cols]`; weights are `[out, in]` in any format of `capabilities().weightDTypes`.
  * Ops never modify their inputs, except the three documented in-place ops (writeRows, scatterRows).
@@ -76,7 +92,7 @@ export interface Backend extends TensorOwner {
   writeRows(dst: Tensor, row0: number, src: Tensor): void;
   /** Copy of rows [start, start + n). */
   sliceRows(x: Tensor, start: number, n: number): Tensor;
-  /** In place: dst[rows[i]] = src[i] (or += when accumulate). rows is i32. */
+  /** In place: dst[rows[i]] = src[i] (or += when accumulate). rows is i32 and holds distinct row ids. */
   scatterRows(dst: Tensor, rows: Tensor, src: Tensor, accumulate: boolean): void;
   /** Router: softmax over each row of logits [T, E], top-k (ties: lower id first), weights renormalised to sum 1. */
   routerTopk(logits: Tensor, k: number): { ids: Tensor; weights: Tensor };
@@ -87,4 +103,15 @@ export interface Backend extends TensorOwner {
   moe(x: Tensor, ids: Tensor, weights: Tensor, gateUp: Tensor, down: Tensor): Tensor;
   /** Index of the largest value of each row (first on ties), i32 [M]. */
   argmax(x: Tensor): Tensor;
+
+  // Optional fused ops: a backend that launches kernels per op implements them to cut launches in decoding.
+  // Their meaning is the composition in `backend/fused.ts`, which runs when a backend lacks them.
+
+  /** y = [residual +] w · f(x) (+ bias); f = RMSNorm, SwiGLU of a [M, 2K] x, or identity. */
+  linearEx?(x: Tensor, w: Tensor, opts: LinearExOptions): Tensor;
+  /**
+   * Attention prologue from fused rows qkv [T, (nh + 2·nkv)·hd]: returns q = RoPE(RMSNorm(q, qNorm)) [T, nh·hd];
+   * writes RoPE(RMSNorm(k, kNorm)) and v into kCache / vCache rows [row0, row0 + T).
+   */
+  qkvPost?(qkv: Tensor, qNorm: Tensor, kNorm: Tensor, cos: Tensor, sin: Tensor, eps: number, kCache: Tensor, vCache: Tensor, row0: number, heads: QkvHeads): Tensor;
 }

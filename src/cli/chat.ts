@@ -77,7 +77,7 @@ async function chatCommand(flags: ChatFlags): Promise<void> {
           else if (!existsSync(arg)) note(`error: '${arg}' does not exist`);
           else {
             try {
-              attachments.push(cmdName === '/image' ? { type: 'image', image: await readImage(arg) } : await videoPart(arg, flags.fps));
+              attachments.push(cmdName === '/image' ? { type: 'image', image: readImage(arg) } : await videoPart(arg, flags.fps));
               note(`(attached ${arg} to your next message)`);
             } catch (e) {
               note(`error: ${(e as Error).message}`);

@@ -2,13 +2,12 @@
 // per mistake), and the engine opening with a loading progress bar.
 
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { existsSync, statSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { BackendName } from '../backend/index.js';
 import type { ChatOptions } from '../generate/chat.js';
 import { openEngine, type LocalEngine } from '../server/engine.js';
-import { toDataUrl } from '../server/media.js';
 import { ensureDemoCheckpoint } from '../tools/demo.js';
 import { WEIGHT_FORMATS, type WeightFormat } from '../weights/convert.js';
 import { Progress } from './progress.js';
@@ -21,10 +20,10 @@ export class CliError extends Error {
   }
 }
 
-export function intArg(min: number): (v: string) => number {
+export function intArg(min: number, max = Number.MAX_SAFE_INTEGER): (v: string) => number {
   return (v) => {
     const n = Number(v);
-    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}.`);
+    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(max === Number.MAX_SAFE_INTEGER ? `expected an integer ≥ ${min}.` : `expected an integer in [${min}, ${max}].`);
     return n;
   };
 }
@@ -90,6 +89,7 @@ export function addSamplingOptions(cmd: Command): Command {
 export function chatOptions(f: SamplingFlags): ChatOptions {
   if (f.minPixels !== undefined && f.maxPixels !== undefined && f.minPixels > f.maxPixels) throw new CliError(`--min-pixels (${f.minPixels}) exceeds --max-pixels (${f.maxPixels})`);
   if (f.topP === 0) throw new CliError('--top-p must be > 0');
+  if (f.stop?.some((x) => x.length === 0)) throw new CliError('--stop needs a non-empty text');
   return {
     maxTokens: f.maxTokens, temperature: f.temperature, topP: f.topP, topK: f.topK, minP: f.minP, repetitionPenalty: f.repetitionPenalty,
     presencePenalty: f.presencePenalty, frequencyPenalty: f.frequencyPenalty, seed: f.seed, stop: f.stop, minPixels: f.minPixels,
@@ -126,32 +126,32 @@ export async function loadEngine(dir: string, f: ModelFlags, progress: Progress)
 
 const IMAGE_EXT = /\.(png|jpe?g|webp|gif|bmp|tiff?|avif)$/i;
 
-/** A local image as a data URL (the processor decodes it), with a clear error when it cannot be read. */
-export async function readImage(file: string): Promise<string> {
-  return toDataUrl(await readLocal(file, 'image'));
+/** A local image, checked here so a mistake is one clear line; the processor decodes it from the path. */
+export function readImage(file: string): string {
+  return checkLocal(file, 'image');
 }
 
-/** A video file as a data URL, or a folder of frame images (sorted by name) as a frame list. */
+/** A video file, or a folder of frame images (sorted by name) as a frame list. */
 export async function readVideo(file: string): Promise<string | string[]> {
   if (existsSync(file) && statSync(file).isDirectory()) {
     const frames = (await readdir(file)).filter((f) => IMAGE_EXT.test(f)).sort();
     if (frames.length === 0) throw new CliError(`video folder '${file}' has no image frames (png, jpg, webp, …)`);
-    return Promise.all(frames.map((f) => readImage(path.join(file, f))));
+    return frames.map((f) => readImage(path.join(file, f)));
   }
-  return toDataUrl(await readLocal(file, 'video'));
+  return checkLocal(file, 'video');
 }
 
-async function readLocal(file: string, what: string): Promise<Uint8Array> {
+function checkLocal(file: string, what: string): string {
   if (!existsSync(file)) throw new CliError(`${what} '${file}' does not exist`);
-  if (!statSync(file).isFile()) throw new CliError(`${what} '${file}' is not a file`);
+  const st = statSync(file);
+  if (!st.isFile()) throw new CliError(`${what} '${file}' is not a file`);
+  if (st.size === 0) throw new CliError(`${what} '${file}' is empty`);
   try {
-    const b = await readFile(file);
-    if (b.length === 0) throw new CliError(`${what} '${file}' is empty`);
-    return b;
-  } catch (e) {
-    if (e instanceof CliError) throw e;
-    throw new CliError(`cannot read ${what} '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    accessSync(file, constants.R_OK);
+  } catch {
+    throw new CliError(`cannot read ${what} '${file}' (permission denied)`);
   }
+  return path.resolve(file);
 }
 
 /** A video content part; a frame folder's --fps is its native rate (it sets the timestamps). */
@@ -163,7 +163,7 @@ export async function videoPart(file: string, fps?: number): Promise<unknown> {
 /** Content parts for one user turn: media first (as Qwen3-VL's examples do), then the text. */
 export async function userMessage(text: string, images: readonly string[], videos: readonly string[], fps?: number): Promise<unknown> {
   const content: unknown[] = [];
-  for (const i of images) content.push({ type: 'image', image: await readImage(i) });
+  for (const i of images) content.push({ type: 'image', image: readImage(i) });
   for (const v of videos) content.push(await videoPart(v, fps));
   content.push({ type: 'text', text });
   return { role: 'user', content };

@@ -5,29 +5,12 @@ import { CliError } from './common.js';
 
 const COLORS = ['#ff3b30', '#34c759', '#007aff', '#ff9500', '#af52de', '#ffcc00', '#5ac8fa', '#ff2d55'];
 
-type SharpFn = (input?: string | Buffer, opts?: object) => {
-  rotate(): ReturnType<SharpFn>;
-  composite(layers: { input: Buffer }[]): ReturnType<SharpFn>;
-  png(): ReturnType<SharpFn>;
-  toFile(path: string): Promise<unknown>;
-  toBuffer(o: { resolveWithObject: true }): Promise<{ data: Buffer; info: { width: number; height: number } }>;
-};
-
-async function loadSharp(): Promise<SharpFn> {
-  // sharp arrives with the processor (image decoding); loaded lazily so the rest of the CLI never needs it.
-  const spec = 'sharp';
-  try {
-    return ((await import(spec)) as { default: SharpFn }).default;
-  } catch {
-    throw new CliError('--draw needs the sharp package (npm install sharp)');
-  }
-}
-
 const escapeXml = (s: string) => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** Map the answer's boxes/points to the image (EXIF orientation applied) and write `out` with them drawn. */
 export async function drawGrounding(image: string, items: readonly Grounding[], out: string): Promise<PixelGrounding[]> {
-  const sharp = await loadSharp();
+  // Loaded on use: sharp's native module costs start-up time every other command does not need to pay.
+  const { default: sharp } = await import('sharp');
   let base: { data: Buffer; info: { width: number; height: number } };
   try {
     base = await sharp(image).rotate().png().toBuffer({ resolveWithObject: true });

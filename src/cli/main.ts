@@ -34,6 +34,12 @@ config.json, model*.safetensors, tokenizer.json and the preprocessor configs.
 Run \`qwen3-vl <command> --help\` for each command's flags and examples.`,
   );
 
+// `qwen3-vl run ... | head -1` closes stdout early: that is the reader's choice, not an error worth a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 registerRun(program);
 registerChat(program);
 registerServe(program);

@@ -23,7 +23,9 @@ export class Progress {
   }
 
   load(loadedBytes: number, totalBytes: number): void {
-    this.show('load', 'loading  {bar} {percentage}% | {value}/{total} MB', Math.round(loadedBytes / 1e6), Math.max(1, Math.round(totalBytes / 1e6)));
+    // Tensors read for several slots (a fused qkv split three ways) count more than once: clamp to the file size.
+    const total = Math.max(1, Math.round(totalBytes / 1e6));
+    this.show('load', 'loading  {bar} {percentage}% | {value}/{total} MB', Math.min(total, Math.round(loadedBytes / 1e6)), total);
   }
 
   prefill(done: number, total: number): void {

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import type { ChatEvent, Usage } from '../generate/chat.js';
 import { parseGrounding, type PixelGrounding } from '../generate/grounding.js';
 import type { ToolCall } from '../generate/output.js';
+import { wireUsage } from '../server/protocol.js';
 import { demoImage } from '../tools/demo.js';
 import { addModelOptions, addSamplingOptions, chatOptions, CliError, collect, loadEngine, modelDir, numArg, userMessage, type ModelFlags, type SamplingFlags } from './common.js';
 import { drawGrounding } from './draw.js';
@@ -53,23 +54,24 @@ Fewer image pixels (--max-pixels 401408 ≈ 392 visual tokens) make prompts much
   cmd.action((prompt: string[], flags: RunFlags) => runCommand(prompt, flags));
 }
 
-async function readPrompt(words: string[]): Promise<string | null> {
+/** The prompt words, or stdin when it is piped (or named '-'); the demo reads stdin only when told to ('-'). */
+async function readPrompt(words: string[], demo: boolean): Promise<string | null> {
   if (words.length === 1 && words[0] === '-') return readStdin();
   if (words.length) return words.join(' ');
-  if (!process.stdin.isTTY) return readStdin();
+  if (!process.stdin.isTTY && !demo) return readStdin();
   return null;
 }
 
-async function readStdin(): Promise<string> {
+async function readStdin(): Promise<string | null> {
   let s = '';
   for await (const chunk of process.stdin) s += chunk;
-  return s.trim();
+  return s.trim() || null;
 }
 
 async function runCommand(words: string[], flags: RunFlags): Promise<void> {
   const progress = new Progress(flags.progress && process.stderr.isTTY === true);
   const options = chatOptions(flags);
-  let prompt = await readPrompt(words);
+  let prompt = await readPrompt(words, flags.demo === true);
   const images = [...flags.image];
   if (flags.demo) {
     prompt ??= 'Describe this image.';
@@ -122,7 +124,7 @@ async function runCommand(words: string[], flags: RunFlags): Promise<void> {
   let grounding: PixelGrounding[] | null = null;
   if (flags.draw) grounding = await drawGrounding(images[0], parseGrounding(r.text), flags.draw);
   if (flags.json) {
-    const out = { model: dir, text: r.text, reasoning: r.reasoning || undefined, tool_calls: r.toolCalls, finish_reason: r.finish, usage: r.usage, grounding: grounding ?? undefined, demo: demo || undefined };
+    const out = { model: dir, text: r.text, reasoning: r.reasoning || undefined, tool_calls: r.toolCalls, finish_reason: r.finish, usage: r.usage && wireUsage(r.usage), grounding: grounding ?? undefined, demo: demo || undefined };
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   } else if (r.text && !r.text.endsWith('\n')) {
     process.stdout.write('\n');

@@ -3,6 +3,7 @@
 
 import type { Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { ChatServer } from '../server/app.js';
 import { WorkerEngine } from '../server/workerEngine.js';
@@ -32,7 +33,7 @@ export function registerServe(program: Command): void {
         'Requests run one at a time in arrival order; the model runs in a worker thread so the server stays responsive.',
     )
     .option('--host <host>', 'interface to bind (0.0.0.0 exposes it to the network)', '127.0.0.1')
-    .option('-p, --port <port>', 'TCP port (0 picks a free one)', intArg(0), 8000)
+    .option('-p, --port <port>', 'TCP port (0 picks a free one)', intArg(0, 65535), 8000)
     .option('--model-id <name>', 'model name clients send and /v1/models lists (default: the folder name)')
     .option('--allowed-dir <dir>', 'let requests name local files (paths, file:// URLs) inside this folder (repeatable)', collect, [])
     .option('--allow-remote-media', 'let the server fetch http(s) image/video URLs named in requests (off: data URLs only)')
@@ -67,6 +68,8 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
     return path.resolve(d);
   });
   const { dir, demo } = await modelDir(flags, progress);
+  // Find a taken port before the (possibly long) model load, not after it.
+  if (flags.port !== 0) await probePort(flags.port, flags.host);
   const engine = await WorkerEngine.start(dir, { backend: flags.backend, dtype: flags.dtype, id: flags.modelId, onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
   progress.done();
   const log = flags.quiet ? undefined : (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
@@ -83,10 +86,7 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
     addr = await server.listen(flags.port, flags.host);
   } catch (e) {
     await engine.close();
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new CliError(`port ${flags.port} on ${flags.host} is in use (pick another with --port, or --port 0 for any free one)`);
-    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new CliError(`cannot bind to --host ${flags.host}: no such local address`);
-    throw e;
+    throw bindError(e, flags.port, flags.host);
   }
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   process.stdout.write(`serving ${engine.info.id} on http://${host}:${addr.port}/v1 (Ctrl-C stops)\n`);
@@ -101,5 +101,22 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
       void server.close().then(resolve);
     };
     process.on('SIGINT', stop).on('SIGTERM', stop);
+  });
+}
+
+function bindError(e: unknown, port: number, host: string): Error {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') return new CliError(`port ${port} on ${host} is in use (pick another with --port, or --port 0 for any free one)`);
+  if (code === 'EACCES') return new CliError(`no permission to bind port ${port} (ports below 1024 need privileges)`);
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') return new CliError(`cannot bind to --host ${host}: no such local address`);
+  return e as Error;
+}
+
+/** Bind and release the port once, so a conflict is reported in a second rather than after loading the model. */
+function probePort(port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', (e) => reject(bindError(e, port, host)));
+    s.listen(port, host, () => s.close(() => resolve()));
   });
 }

@@ -2,7 +2,7 @@
 // (answer text, reasoning, tool calls, usage, finish reason). CLI, server and web page are thin adapters over it.
 
 import type { GenerationConfig } from '../config/generation.js';
-import type { Qwen3VLModel } from '../models/qwen3vl/model.js';
+import { AbortError, type Qwen3VLModel } from '../models/qwen3vl/model.js';
 import { InputLimitError, type ChatMessage, type PrepareOptions, type PreparedInputs, type ToolSpec } from '../processor/index.js';
 import { StreamingDetokenizer, type QwenTokenizer } from '../tokenizer/index.js';
 import { OutputParser, type ToolCall } from './output.js';
@@ -123,8 +123,14 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
     if (o.signal?.aborted) {
       finish = 'cancelled';
     } else {
-      let logits = (await model.forward({ ...prompt, inputIds: ids, cache, logits: 'last', onProgress: o.onPrefillProgress })).logits;
-      while (out.length < maxTokens) {
+      let logits: Float32Array | null = null;
+      try {
+        logits = (await model.forward({ ...prompt, inputIds: ids, cache, logits: 'last', onProgress: o.onPrefillProgress, signal: o.signal })).logits;
+      } catch (e) {
+        if (!(e instanceof AbortError)) throw e;
+        finish = 'cancelled';
+      }
+      while (logits && out.length < maxTokens) {
         if (o.signal?.aborted) {
           finish = 'cancelled';
           break;

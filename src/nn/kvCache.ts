@@ -40,10 +40,8 @@ export class KvCache {
     this.cap = cap;
   }
 
-  /** Store layer l's new rows at [length, length + n) and return the full k/v tensors. */
-  append(l: number, k: Tensor, v: Tensor): { k: Tensor; v: Tensor } {
-    this.backend.writeRows(this.k[l], this.length, k);
-    this.backend.writeRows(this.v[l], this.length, v);
+  /** Layer l's key and value tensors [capacity, nkv·hd] (rows [0, length) hold tokens). */
+  layer(l: number): { k: Tensor; v: Tensor } {
     return { k: this.k[l], v: this.v[l] };
   }
 

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { ChatEvent, FinishReason, Usage } from '../generate/chat.js';
 import type { ToolCall } from '../generate/output.js';
 import type { ChatEngine } from './engine.js';
-import { resolveMessages, type MediaPolicy } from './media.js';
+import { resolveMessages, type MediaPolicy, type ResolvedMessages } from './media.js';
 import { ApiError, chunkBody, completionBody, parseChatRequest, toolCallDelta, usageChunkBody, type ResponseMeta } from './protocol.js';
 import { FifoQueue } from './queue.js';
 
@@ -74,12 +74,15 @@ export class ChatServer {
 
   /** Stop accepting, refuse the waiting, cancel the running, then close the engine. */
   async close(): Promise<void> {
+    const closed = new Promise<void>((r) => this.http.close(() => r()));
     this.queue.drain(new ApiError(503, 'the server is shutting down', null, 'shutting_down'));
     for (const c of this.running) c.abort();
-    await new Promise<void>((r) => {
-      this.http.close(() => r());
-      this.http.closeAllConnections();
-    });
+    // Let the cancelled generation reach its end (usage, log line) before the engine goes; a prefill cannot be
+    // interrupted mid-chunk, so wait a bounded time.
+    const deadline = Date.now() + 5000;
+    while (this.running.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    this.http.closeAllConnections();
+    await closed;
     await this.opts.engine.close();
   }
 
@@ -113,7 +116,7 @@ export class ChatServer {
   }
 
   private health(res: http.ServerResponse): void {
-    const alive = (this.opts.engine as { alive?: boolean }).alive ?? true;
+    const alive = this.opts.engine.alive ?? true;
     const s = this.opts.engine.status();
     sendJson(res, alive ? 200 : 503, { status: alive ? 'ok' : 'error', model: this.opts.engine.info.id, phase: s.phase, prefill: s.prefill, running: this.queue.running, waiting: this.queue.waiting });
   }
@@ -138,32 +141,27 @@ export class ChatServer {
     res.on('close', onClose);
     const meta: ResponseMeta = { id: `chatcmpl-${randomBytes(12).toString('hex')}`, model: served, created: Math.floor(Date.now() / 1000) };
     let release: (() => void) | null = null;
+    let media: ResolvedMessages | null = null;
     const acc = { text: '', reasoning: '', toolCalls: [] as ToolCall[], usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 } as Usage, finish: 'length' as FinishReason };
     let counted = false;
     try {
-      const messages = await resolveMessages(r.messages, this.opts.media, ctl.signal);
+      media = await resolveMessages(r.messages, this.opts.media, ctl.signal);
       release = await this.queue.acquire(ctl.signal);
       this.running.add(ctl);
       this.metrics.generations.started++;
       counted = true;
       const sse = r.stream ? new SseWriter(res, meta, r.includeUsage) : null;
-      for await (const ev of this.opts.engine.stream(messages, { ...r.options, signal: ctl.signal })) {
+      for await (const ev of this.opts.engine.stream(media.messages, { ...r.options, signal: ctl.signal })) {
         collect(acc, ev);
         // The tool call's server-side id replaces the parser's per-answer one, in the stream too.
         sse?.write(ev.type === 'tool_call' ? { type: 'tool_call', call: acc.toolCalls[acc.toolCalls.length - 1] } : ev);
       }
-      if (acc.finish === 'cancelled') this.metrics.generations.cancelled++;
-      else this.metrics.generations.completed++;
       this.record(meta.id, acc.finish, acc.usage, t0);
       if (ctl.signal.aborted) return;
       if (r.stream) res.end();
       else sendJson(res, 200, completionBody(meta, { ...acc, finishReason: acc.finish }));
     } catch (e) {
-      if (counted) {
-        if (ctl.signal.aborted) this.metrics.generations.cancelled++;
-        else this.metrics.generations.failed++;
-        this.record(meta.id, ctl.signal.aborted ? 'cancelled' : 'error', acc.usage, t0);
-      }
+      if (counted) this.record(meta.id, ctl.signal.aborted ? 'cancelled' : 'error', acc.usage, t0);
       if (ctl.signal.aborted) return;
       if (res.headersSent) {
         // Mid-stream failure: the status is already 200, so the error travels as a final SSE event.
@@ -177,10 +175,15 @@ export class ChatServer {
       res.off('close', onClose);
       this.running.delete(ctl);
       release?.();
+      await media?.cleanup();
     }
   }
 
   private record(id: string, finish: GenerationRecord['finish'], u: Usage, t0: number): void {
+    const g = this.metrics.generations;
+    if (finish === 'cancelled') g.cancelled++;
+    else if (finish === 'error') g.failed++;
+    else g.completed++;
     this.metrics.tokens.prompt += u.promptTokens;
     this.metrics.tokens.completion += u.completionTokens;
     const rec = { id, finish, promptTokens: u.promptTokens, completionTokens: u.completionTokens, ms: Date.now() - t0 };
@@ -252,12 +255,13 @@ class SseWriter {
     else {
       this.send(chunkBody(this.meta, {}, ev.finishReason));
       if (this.includeUsage && this.usage) this.send(usageChunkBody(this.meta, this.usage));
-      this.res.write('data: [DONE]\n\n');
+      if (!this.res.destroyed) this.res.write('data: [DONE]\n\n');
     }
   }
 
   private send(body: unknown): void {
-    writeSse(this.res, body);
+    // After a disconnect the generation is being cancelled; its last events have nowhere to go.
+    if (!this.res.destroyed) writeSse(this.res, body);
   }
 }
 

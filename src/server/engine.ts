@@ -4,9 +4,9 @@
 import path from 'node:path';
 import type { BackendName } from '../backend/index.js';
 import { streamChat, type ChatEvent, type ChatOptions, type ChatProcessor } from '../generate/chat.js';
-import { loadModel } from '../models/qwen3vl/load.js';
+import { loadModel } from '../generate/engine.js';
 import type { Qwen3VLModel } from '../models/qwen3vl/model.js';
-import type { ChatMessage } from '../processor/index.js';
+import { ProcessorConfigError, type ChatMessage } from '../processor/index.js';
 import type { WeightFormat } from '../weights/convert.js';
 
 export interface EngineInfo {
@@ -27,6 +27,8 @@ export interface EngineStatus {
 /** The seam between adapters and inference: the worker-backed engine and test fakes implement it too. */
 export interface ChatEngine {
   readonly info: EngineInfo;
+  /** False once the engine can no longer serve (its worker died); /health then answers 503. */
+  readonly alive?: boolean;
   status(): EngineStatus;
   /** Stream one generation; `options.signal` cancels it (it then ends with finish reason 'cancelled'). */
   stream(messages: readonly unknown[], options: ChatOptions): AsyncGenerator<ChatEvent>;
@@ -39,14 +41,6 @@ export interface OpenEngineOptions {
   /** Served model name (default: the folder's base name). */
   readonly id?: string;
   readonly onLoadProgress?: (p: { loadedBytes: number; totalBytes: number }) => void;
-}
-
-/** Load the processor (from the processor module; see the lead's generate/engine.ts once it lands). */
-async function loadChatProcessor(dir: string): Promise<ChatProcessor> {
-  // Resolved at run time: the processor module lands on another branch; this keeps the type seam narrow.
-  const spec = '../processor/index.js';
-  const mod = (await import(spec)) as { loadProcessor(dir: string): Promise<ChatProcessor> };
-  return mod.loadProcessor(dir);
 }
 
 /** The in-thread engine: model and processor in this thread (the CLI, and the server's worker). */
@@ -89,9 +83,13 @@ export class LocalEngine implements ChatEngine {
   }
 }
 
+/** Load a checkpoint through the library's front door (generate/engine.ts) and wrap it for the adapters. */
 export async function openEngine(dir: string, opts: OpenEngineOptions = {}): Promise<LocalEngine> {
-  const processor = await loadChatProcessor(dir);
   const model = await loadModel(dir, { backend: opts.backend ?? 'ref', dtype: opts.dtype, onProgress: opts.onLoadProgress });
+  if (!model.processor) {
+    model.dispose();
+    throw new ProcessorConfigError(`${dir} has no tokenizer.json, so it cannot chat`);
+  }
   const info: EngineInfo = {
     id: opts.id ?? path.basename(path.resolve(dir)),
     dir: path.resolve(dir),
@@ -99,5 +97,5 @@ export async function openEngine(dir: string, opts: OpenEngineOptions = {}): Pro
     contextLength: model.config.text.maxPositionEmbeddings,
     backend: opts.backend ?? 'ref',
   };
-  return new LocalEngine(model, processor, info);
+  return new LocalEngine(model, model.processor, info);
 }

@@ -1,8 +1,10 @@
-// Media policy for server requests: data URLs pass; http(s) only when enabled; local paths and file:// only inside
-// an allowed folder. Everything else is read here and handed to the processor as a data URL, so the engine never
-// touches the network or the filesystem on a client's behalf.
+// Media policy for server requests: data URLs pass; http(s) only when enabled (fetched here); local paths and
+// file:// only inside an allowed folder (checked here). The processor then reads only data URLs, checked paths and
+// the request's own temporary files, never a client-chosen location.
 
-import { open, realpath } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApiError, type MediaRef, type WireMessage, type WirePart } from './protocol.js';
@@ -17,46 +19,77 @@ export interface MediaPolicy {
   readonly fetchTimeoutMs?: number;
 }
 
-/** The processor's content-part form of the messages, with every media reference replaced by a data URL. */
-export async function resolveMessages(messages: readonly WireMessage[], policy: MediaPolicy, signal?: AbortSignal): Promise<unknown[]> {
-  const dirs = await Promise.all(policy.allowedDirs.map((d) => realpath(d)));
-  const resolve = (r: MediaRef) => resolveMedia(r, policy, dirs, signal);
-  const out: unknown[] = [];
-  for (const m of messages) {
-    const content: unknown[] = [];
-    for (const part of m.content) content.push(await resolvePart(part, resolve));
-    const msg: Record<string, unknown> = { role: m.role, content };
-    if (m.toolCalls?.length) msg.tool_calls = m.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
-    if (m.toolCallId !== undefined) msg.tool_call_id = m.toolCallId;
-    if (m.reasoningContent !== undefined) msg.reasoning_content = m.reasoningContent;
-    out.push(msg);
-  }
-  return out;
+export interface ResolvedMessages {
+  /** The processor's content-part form of the messages. */
+  readonly messages: unknown[];
+  /** Remove the request's temporary files (video bytes the processor needs as files); call when generation ends. */
+  cleanup(): Promise<void>;
 }
 
-/** One part in the processor's form (chat/messages.ts on the processor branch): camelCase pixel bounds, frame lists. */
-async function resolvePart(part: WirePart, resolve: (r: MediaRef) => Promise<string>): Promise<unknown> {
+type Kind = 'image' | 'video';
+
+/**
+ * Media references become what the processor reads: images as data URLs, allowed local files as their resolved
+ * path, video bytes (data URLs, downloads) as a temporary file, since video decoding (ffmpeg) needs a file.
+ */
+export async function resolveMessages(messages: readonly WireMessage[], policy: MediaPolicy, signal?: AbortSignal): Promise<ResolvedMessages> {
+  const dirs = await Promise.all(policy.allowedDirs.map((d) => realpath(d)));
+  let tmp: string | null = null;
+  const cleanup = async () => {
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  };
+  const spill = async (bytes: Uint8Array) => {
+    tmp ??= await mkdtemp(path.join(os.tmpdir(), 'qwen3vl-media-'));
+    const file = path.join(tmp, `video-${randomBytes(6).toString('hex')}`);
+    await writeFile(file, bytes);
+    return file;
+  };
+  const resolve = (r: MediaRef, kind: Kind) => resolveMedia(r, kind, policy, dirs, spill, signal);
+  try {
+    const out: unknown[] = [];
+    for (const m of messages) {
+      const content: unknown[] = [];
+      for (const part of m.content) content.push(await resolvePart(part, resolve));
+      const msg: Record<string, unknown> = { role: m.role, content };
+      if (m.toolCalls?.length) msg.tool_calls = m.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
+      if (m.toolCallId !== undefined) msg.tool_call_id = m.toolCallId;
+      if (m.reasoningContent !== undefined) msg.reasoning_content = m.reasoningContent;
+      out.push(msg);
+    }
+    return { messages: out, cleanup };
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+}
+
+/** One part in the processor's form (chat/messages.ts): camelCase pixel bounds, frame lists with fps/timestamps. */
+async function resolvePart(part: WirePart, resolve: (r: MediaRef, kind: Kind) => Promise<string>): Promise<unknown> {
   if (part.type === 'text') return part;
   const px = { ...(part.minPixels !== undefined && { minPixels: part.minPixels }), ...(part.maxPixels !== undefined && { maxPixels: part.maxPixels }) };
-  if (part.type === 'image') return { type: 'image', image: await resolve(part.image), ...px };
-  if (!Array.isArray(part.video)) return { type: 'video', video: await resolve(part.video as MediaRef), ...px };
-  const frames = await Promise.all(part.video.map(resolve));
+  if (part.type === 'image') return { type: 'image', image: await resolve(part.image, 'image'), ...px };
+  if (!Array.isArray(part.video)) return { type: 'video', video: await resolve(part.video as MediaRef, 'video'), ...px };
+  const frames = await Promise.all(part.video.map((f) => resolve(f, 'image')));
   // A frame list's fps is its native rate (for timestamps), not a sampling rate: it belongs to the list.
   const video = part.fps === undefined && !part.timestamps ? frames : { frames, ...(part.fps !== undefined && { fps: part.fps }), ...(part.timestamps && { timestamps: part.timestamps }) };
   return { type: 'video', video, ...px };
 }
 
-async function resolveMedia(ref: MediaRef, policy: MediaPolicy, dirs: readonly string[], signal?: AbortSignal): Promise<string> {
+async function resolveMedia(ref: MediaRef, kind: Kind, policy: MediaPolicy, dirs: readonly string[], spill: (b: Uint8Array) => Promise<string>, signal?: AbortSignal): Promise<string> {
   const { url, param } = ref;
+  const tooLarge = () => new ApiError(413, `'${param}' is larger than the ${mb(policy.maxBytes)} media limit`, param, 'media_too_large');
   if (/^data:/i.test(url)) {
-    if (!/^data:[\w.+-]+\/[\w.+-]+(;[\w=.+-]+)*;base64,/i.test(url)) throw new ApiError(400, `'${param}' is not a base64 data URL (expected data:<mime>;base64,...)`, param, 'invalid_data_url');
-    if (url.length * 0.75 > policy.maxBytes) throw new ApiError(413, `'${param}' is larger than the ${mb(policy.maxBytes)} media limit`, param, 'media_too_large');
-    return url;
+    const m = /^data:[\w.+-]+\/[\w.+-]+(?:;[\w=.+-]+)*;base64,/i.exec(url);
+    if (!m) throw new ApiError(400, `'${param}' is not a base64 data URL (expected data:<mime>;base64,...)`, param, 'invalid_data_url');
+    if ((url.length - m[0].length) * 0.75 > policy.maxBytes) throw tooLarge();
+    return kind === 'image' ? url : spill(Buffer.from(url.slice(m[0].length), 'base64'));
   }
   if (/^https?:/i.test(url)) {
     if (!policy.allowRemote) throw new ApiError(400, `remote URLs are disabled on this server ('${param}'); send a data URL, or start the server with --allow-remote-media`, param, 'remote_media_disabled');
-    return fetchMedia(url, param, policy, signal);
+    const bytes = await fetchMedia(url, param, policy, signal);
+    return kind === 'image' ? toDataUrl(bytes) : spill(bytes);
   }
+  // A scheme other than file: is refused; a Windows drive letter (C:\…) is a path, not a scheme.
   if (/^[a-z][a-z0-9+.-]*:/i.test(url) && !/^file:/i.test(url) && !/^[a-z]:[\\/]/i.test(url)) {
     throw new ApiError(400, `'${param}' uses an unsupported URL scheme (expected data:, http(s): or file:)`, param, 'unsupported_url');
   }
@@ -75,27 +108,13 @@ async function resolveMedia(ref: MediaRef, policy: MediaPolicy, dirs: readonly s
     throw new ApiError(400, `'${param}': no such file under the allowed folders`, param, 'file_not_found');
   }
   if (!dirs.some((d) => real === d || real.startsWith(d + path.sep))) throw new ApiError(403, `'${param}' is outside the allowed folders`, param, 'path_not_allowed');
-  return toDataUrl(await readCapped(real, param, policy.maxBytes));
+  const st = await stat(real);
+  if (!st.isFile()) throw new ApiError(400, `'${param}' is not a file`, param, 'file_not_readable');
+  if (st.size > policy.maxBytes) throw tooLarge();
+  return real;
 }
 
-async function readCapped(file: string, param: string, maxBytes: number): Promise<Uint8Array> {
-  let fh;
-  try {
-    fh = await open(file, 'r');
-  } catch {
-    throw new ApiError(400, `'${param}' cannot be read`, param, 'file_not_readable');
-  }
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw new ApiError(400, `'${param}' is not a file`, param, 'file_not_readable');
-    if (st.size > maxBytes) throw new ApiError(413, `'${param}' is larger than the ${mb(maxBytes)} media limit`, param, 'media_too_large');
-    return await fh.readFile();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function fetchMedia(url: string, param: string, policy: MediaPolicy, signal?: AbortSignal): Promise<string> {
+async function fetchMedia(url: string, param: string, policy: MediaPolicy, signal?: AbortSignal): Promise<Uint8Array> {
   const timeout = AbortSignal.timeout(policy.fetchTimeoutMs ?? 30_000);
   let res: Response;
   try {
@@ -113,7 +132,7 @@ async function fetchMedia(url: string, param: string, policy: MediaPolicy, signa
     if (total > policy.maxBytes) throw new ApiError(413, `'${param}' is larger than the ${mb(policy.maxBytes)} media limit`, param, 'media_too_large');
     parts.push(chunk);
   }
-  return toDataUrl(Buffer.concat(parts));
+  return Buffer.concat(parts);
 }
 
 const mb = (n: number) => `${Math.round(n / 1e6)} MB`;

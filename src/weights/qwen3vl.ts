@@ -34,9 +34,8 @@ export type MlpWeights =
 export interface TextLayerWeights {
   readonly inputLayernorm: Tensor;
   readonly postAttentionLayernorm: Tensor;
-  readonly qProj: Tensor;
-  readonly kProj: Tensor;
-  readonly vProj: Tensor;
+  /** q_proj, k_proj and v_proj rows stacked: [(nh + 2·nkv)·hd, H], one matmul for all three. */
+  readonly qkvProj: Tensor;
   readonly oProj: Tensor;
   readonly qNorm: Tensor;
   readonly kNorm: Tensor;
@@ -117,9 +116,14 @@ export async function loadQwen3VLWeights(ckpt: Checkpoint, cfg: ModelConfig, bac
     const p = `${LM}.layers.${l}`;
     single(`l${l}.in`, `${p}.input_layernorm.weight`, [H], 'norm');
     single(`l${l}.post`, `${p}.post_attention_layernorm.weight`, [H], 'norm');
-    single(`l${l}.q`, `${p}.self_attn.q_proj.weight`, [t.numAttentionHeads * hd, H], 'linear');
-    single(`l${l}.k`, `${p}.self_attn.k_proj.weight`, [t.numKeyValueHeads * hd, H], 'linear');
-    single(`l${l}.v`, `${p}.self_attn.v_proj.weight`, [t.numKeyValueHeads * hd, H], 'linear');
+    const [qRows, kvRows] = [t.numAttentionHeads * hd, t.numKeyValueHeads * hd];
+    add(`l${l}.qkv`, {
+      names: ['q_proj', 'k_proj', 'v_proj'].map((n) => `${p}.self_attn.${n}.weight`),
+      shapes: [[qRows, H], [kvRows, H], [kvRows, H]],
+      role: 'linear',
+      shape: [qRows + 2 * kvRows, H],
+      combine: concatRows,
+    });
     single(`l${l}.o`, `${p}.self_attn.o_proj.weight`, [H, t.numAttentionHeads * hd], 'linear');
     single(`l${l}.qn`, `${p}.self_attn.q_norm.weight`, [hd], 'norm');
     single(`l${l}.kn`, `${p}.self_attn.k_norm.weight`, [hd], 'norm');
@@ -211,9 +215,7 @@ export async function loadQwen3VLWeights(ckpt: Checkpoint, cfg: ModelConfig, bac
       layers: Array.from({ length: t.numHiddenLayers }, (_, l) => ({
         inputLayernorm: g(`l${l}.in`),
         postAttentionLayernorm: g(`l${l}.post`),
-        qProj: g(`l${l}.q`),
-        kProj: g(`l${l}.k`),
-        vProj: g(`l${l}.v`),
+        qkvProj: g(`l${l}.qkv`),
         oProj: g(`l${l}.o`),
         qNorm: g(`l${l}.qn`),
         kNorm: g(`l${l}.kn`),

@@ -9,6 +9,7 @@ import { quantize } from '../../src/tensor/quant.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { rng } from '../helpers/rng.js';
 import { relErr } from '../helpers/fixtures.js';
+import { linearEx, qkvPost } from '../../src/backend/fused.js';
 
 /** A case builds its inputs on a backend from a seed and returns the tensor(s) to compare. */
 export interface OpCase {
@@ -160,6 +161,37 @@ export const opCases: OpCase[] = [
     }),
   ),
   { name: 'argmax', tol: 0, run: (b, r) => b.argmax(act(b, r, [4, 1000])) },
+  // Fused ops: a backend's own kernels against the composition that defines them (backend/fused.ts).
+  ...[1, 3, 9].flatMap((m): OpCase[] => [
+    {
+      name: `linearEx norm+residual m${m}`,
+      tol: 1e-5,
+      run: (b, r) => linearEx(b, act(b, r, [m, 256]), weight(b, r, 96, 256, 'bf16'), { norm: { w: act(b, r, [256]), eps: 1e-6 }, residual: act(b, r, [m, 96]) }),
+    },
+    {
+      name: `linearEx swiglu+residual m${m}`,
+      tol: 1e-5,
+      run: (b, r) => linearEx(b, act(b, r, [m, 2 * 160]), weight(b, r, 64, 160, 'q8_0'), { swiglu: true, residual: act(b, r, [m, 64]) }),
+    },
+  ]),
+  { name: 'linearEx bias', tol: 1e-5, run: (b, r) => linearEx(b, act(b, r, [2, 64]), weight(b, r, 40, 64, 'f32'), { bias: act(b, r, [40]) }) },
+  ...[
+    { t: 1, row0: 6 },
+    { t: 5, row0: 0 },
+  ].map(
+    ({ t, row0 }): OpCase => ({
+      name: `qkvPost t${t} row0 ${row0}`,
+      tol: 1e-5,
+      run: (b, r) => {
+        const [nh, nkv, hd] = [4, 2, 32];
+        const kc = act(b, r, [12, nkv * hd]);
+        const vc = act(b, r, [12, nkv * hd]);
+        const heads = { nHeads: nh, nKvHeads: nkv, headDim: hd };
+        const q = qkvPost(b, act(b, r, [t, (nh + 2 * nkv) * hd]), act(b, r, [hd]), act(b, r, [hd]), act(b, r, [t, hd]), act(b, r, [t, hd]), 1e-6, kc, vc, row0, heads);
+        return [q, kc, vc];
+      },
+    }),
+  ),
 ];
 
 async function readAll(x: Tensor | Tensor[]): Promise<(Float32Array | Int32Array)[]> {

@@ -51,6 +51,8 @@ describe('qwen3-vl CLI: help and errors', () => {
       [['frobnicate'], /unknown command 'frobnicate'/],
       [['run', 'hi'], /no model: pass --model/],
       [['run', '--demo', '-m', tiny, 'hi'], /either --model DIR or --demo/],
+      [['run', '--demo', '--stop', '', 'hi'], /--stop needs a non-empty text/],
+      [['serve', '--demo', '--port', '99999'], /--port.*integer in \[0, 65535\]/],
     ];
     const results = await Promise.all(cases.map(([args]) => runCli(args)));
     results.forEach((r, i) => expectOneLineError(r, cases[i][1]));

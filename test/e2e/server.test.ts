@@ -9,14 +9,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { chat } from '../../src/generate/chat.js';
 import { loadModel } from '../../src/models/qwen3vl/load.js';
-import type { ChatProcessor } from '../../src/generate/chat.js';
+import { loadProcessor, ffmpegPath } from '../../src/processor/index.js';
 import { fixturesRoot, projectRoot } from '../helpers/fixtures.js';
 import { ensureBuilt, startServe, type ServeHandle } from './cliHarness.js';
 
 const tiny = path.join(fixturesRoot, 'tiny-dense');
-// The processor lands from another branch; imported at run time until then.
-const processorModule = '../../src/processor/index.js';
-const { loadProcessor, ffmpegPath } = (await import(processorModule)) as { loadProcessor(dir: string): Promise<ChatProcessor>; ffmpegPath(): string };
+
 const png = `data:image/png;base64,${readFileSync(path.join(projectRoot, 'assets', 'demo.png')).toString('base64')}`;
 let serve: ServeHandle;
 let client: OpenAI;
@@ -81,6 +79,19 @@ describe.skipIf(!existsSync(tiny))('qwen3-vl serve on tiny-dense (official opena
     expect(v.usage!.prompt_tokens).toBeGreaterThan(textOnly.usage!.prompt_tokens + 10);
   });
 
+  it('sampling with a seed is reproducible; stop strings cut the answer', async () => {
+    // top_k is an extension (vLLM's), so it is not in the client's types.
+    const params = (extra: object) => ({ model: 'tiny-dense', messages: [{ role: 'user', content: 'hi' }], temperature: 1, top_k: 50, max_tokens: 10, ...extra }) as OpenAI.ChatCompletionCreateParamsNonStreaming;
+    const ask = (seed: number) => client.chat.completions.create(params({ seed }));
+    const [a, b] = [await ask(42), await ask(42)];
+    expect(a.choices[0].message.content).toBe(b.choices[0].message.content);
+    const text = a.choices[0].message.content!;
+    const cut = text.slice(3, 5);
+    const stopped = await client.chat.completions.create(params({ seed: 42, stop: [cut] }));
+    expect(stopped.choices[0].message.content).toBe(text.slice(0, text.indexOf(cut)));
+    expect(stopped.choices[0].finish_reason).toBe('stop');
+  });
+
   it('tools reach the chat template (the prompt grows by the tool preamble)', async () => {
     const messages = [{ role: 'user' as const, content: 'Weather in Paris?' }];
     const tool = { type: 'function' as const, function: { name: 'get_weather', description: 'Current weather for a city', parameters: { type: 'object', properties: { city: { type: 'string' } } } } };
@@ -120,11 +131,15 @@ describe.skipIf(!existsSync(tiny))('qwen3-vl serve on tiny-dense (official opena
   });
 
   it('/health answers quickly while a long prefill runs in the worker', async () => {
-    const long = 'The quick brown fox jumps over the lazy dog. '.repeat(900);
+    // About 1200 tokens: a couple of seconds of prefill on the ref backend, far longer than a health check.
+    const long = 'The quick brown fox jumps over the lazy dog. '.repeat(120);
     const pending = client.chat.completions.create({ model: 'tiny-dense', messages: [{ role: 'user', content: long }], max_tokens: 1 });
     const seen: { phase: string; ms: number }[] = [];
     let settled = false;
-    void pending.finally(() => (settled = true));
+    pending.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
     while (!settled) {
       const t0 = performance.now();
       const h = await (await fetch(`${serve.base}/health`)).json();
@@ -132,10 +147,10 @@ describe.skipIf(!existsSync(tiny))('qwen3-vl serve on tiny-dense (official opena
       await new Promise((r) => setTimeout(r, 25));
     }
     const r = await pending;
-    expect(r.usage!.prompt_tokens).toBeGreaterThan(8000);
+    expect(r.usage!.prompt_tokens).toBeGreaterThan(1000);
     const during = seen.filter((s) => s.phase === 'prefill');
     expect(during.length, JSON.stringify(seen)).toBeGreaterThan(2);
     // The HTTP loop never waits on inference: every health check during the prefill is fast.
-    expect(Math.max(...during.map((s) => s.ms))).toBeLessThan(250);
+    expect(Math.max(...during.map((s) => s.ms))).toBeLessThan(500);
   });
 });

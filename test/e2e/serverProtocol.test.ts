@@ -3,7 +3,8 @@
 // cancellation. The real-weights path is in server.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
-import { mkdtempSync, writeFileSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { ChatServer } from '../../src/server/app.js';
@@ -146,19 +147,29 @@ describe('server protocol (scripted model, official openai client)', () => {
     expect(r2.usage?.completion_tokens).toBe(3);
   });
 
-  it('accepts a video as a frame list with timestamps, and video_url', async () => {
+  it('accepts a video as a frame list with timestamps, and video_url (handed over as a temporary file)', async () => {
     const frames = [PNG_1PX, PNG_1PX, PNG_1PX];
-    const body = { model: 'scripted', messages: [{ role: 'user', content: [{ type: 'video', video: frames, timestamps: [0, 0.5, 1] }, { type: 'video_url', video_url: { url: PNG_1PX } }, { type: 'text', text: 'hi' }] }] };
-    await client.chat.completions.create(body as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming);
-    const parts = (calls[calls.length - 1].messages[0] as { content: unknown[] }).content;
+    const clip = `data:video/mp4;base64,${Buffer.from('fake mp4 bytes').toString('base64')}`;
+    const body = { model: 'scripted', messages: [{ role: 'user', content: [{ type: 'video', video: frames, timestamps: [0, 0.5, 1] }, { type: 'video_url', video_url: { url: clip } }, { type: 'text', text: 'hi' }] }] };
+    let seen = '';
+    const prepare = calls.push.bind(calls);
+    // Look at the temporary file while the request runs: it exists then and is gone afterwards.
+    calls.push = (c) => ((seen = readFileSync(((c.messages[0] as { content: { video: string }[] }).content[1]).video, 'utf8')), prepare(c));
+    try {
+      await client.chat.completions.create(body as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    } finally {
+      calls.push = prepare;
+    }
+    const parts = (calls[calls.length - 1].messages[0] as { content: { video: unknown }[] }).content;
     expect(parts[0]).toEqual({ type: 'video', video: { frames, timestamps: [0, 0.5, 1] } });
-    expect(parts[1]).toEqual({ type: 'video', video: PNG_1PX });
+    expect(seen).toBe('fake mp4 bytes');
+    await expect.poll(() => existsSync(parts[1].video as string)).toBe(false);
   });
 
   it('local files only inside --allowed-dir (symlinks resolved), remote URLs off by default', async () => {
     const part = (url: string) => [{ role: 'user' as const, content: [{ type: 'image_url' as const, image_url: { url } }, { type: 'text' as const, text: 'hi' }] }];
     await client.chat.completions.create({ model: 'scripted', messages: part(`file://${path.join(allowed, 'pic.png')}`) });
-    expect(((calls[calls.length - 1].messages[0] as { content: { image: string }[] }).content[0].image)).toBe(PNG_1PX);
+    expect((calls[calls.length - 1].messages[0] as { content: { image: string }[] }).content[0].image).toBe(realpathSync(path.join(allowed, 'pic.png')));
     await client.chat.completions.create({ model: 'scripted', messages: part('pic.png') });
     const link = await errorOf(client.chat.completions.create({ model: 'scripted', messages: part(path.join(allowed, 'link.png')) }));
     expect([link.status, link.code]).toEqual([403, 'path_not_allowed']);
@@ -166,6 +177,48 @@ describe('server protocol (scripted model, official openai client)', () => {
     expect(up.status).toBeGreaterThanOrEqual(400);
     const remote = await errorOf(client.chat.completions.create({ model: 'scripted', messages: part('https://example.com/cat.png') }));
     expect([remote.status, remote.code, remote.param]).toEqual([400, 'remote_media_disabled', 'messages[0].content[0].image_url.url']);
+  });
+
+  it('with --allow-remote-media, fetches http(s) images itself (size-capped) and hands the processor a data URL', async () => {
+    const png = Buffer.from(PNG_1PX.split(',')[1], 'base64');
+    const files = http.createServer((req, res) => {
+      if (req.url === '/pic.png') res.end(png);
+      else if (req.url === '/big.png') res.end(Buffer.alloc(2e6));
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => files.listen(0, '127.0.0.1', () => r()));
+    const s = scriptedEngine();
+    const remote = new ChatServer({ engine: s.engine, media: { allowRemote: true, allowedDirs: [], maxBytes: 1e6 }, maxBodyBytes: 1e6, maxQueue: 1 });
+    const port = (await remote.listen(0, '127.0.0.1')).port;
+    const c = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'x', maxRetries: 0 });
+    const files0 = `http://127.0.0.1:${(files.address() as { port: number }).port}`;
+    const ask = (url: string) => c.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url } }, { type: 'text', text: 'hi' }] }] });
+    try {
+      await ask(`${files0}/pic.png`);
+      expect((s.calls[0].messages[0] as { content: { image: string }[] }).content[0].image).toBe(PNG_1PX);
+      const missing = await errorOf(ask(`${files0}/nope.png`));
+      expect([missing.status, missing.code]).toEqual([400, 'fetch_failed']);
+      const big = await errorOf(ask(`${files0}/big.png`));
+      expect([big.status, big.code]).toEqual([413, 'media_too_large']);
+      const local = await errorOf(ask('/etc/hostname'));
+      expect([local.status, local.code]).toEqual([400, 'local_media_disabled']);
+    } finally {
+      await remote.close();
+      files.close();
+    }
+  });
+
+  it('with --api-key, /v1 needs the bearer key (health stays open)', async () => {
+    const locked = new ChatServer({ engine: scriptedEngine().engine, media: { allowRemote: false, allowedDirs: [], maxBytes: 1e6 }, maxBodyBytes: 1e6, maxQueue: 1, apiKey: 's3cret' });
+    const url = `http://127.0.0.1:${(await locked.listen(0, '127.0.0.1')).port}`;
+    try {
+      const wrong = await errorOf(new OpenAI({ baseURL: `${url}/v1`, apiKey: 'guess', maxRetries: 0 }).models.list());
+      expect([wrong.status, wrong.type, wrong.code]).toEqual([401, 'authentication_error', 'invalid_api_key']);
+      expect((await new OpenAI({ baseURL: `${url}/v1`, apiKey: 's3cret', maxRetries: 0 }).models.list()).data).toHaveLength(1);
+      expect((await fetch(`${url}/health`)).status).toBe(200);
+    } finally {
+      await locked.close();
+    }
   });
 
   it('rejects bad requests with OpenAI-shaped errors naming the parameter', async () => {
@@ -210,16 +263,14 @@ describe('server protocol (scripted model, official openai client)', () => {
 
   it('serves requests one at a time in arrival order, and refuses beyond the queue limit', async () => {
     const order: number[] = [];
-    const reqs = [0, 1, 2].map(async (i) => {
-      await new Promise((r) => setTimeout(r, i * 20));
-      const r = await client.chat.completions.create({ model: 'scripted', messages: user('slow'), max_tokens: 5 });
-      order.push(i);
-      return r;
-    });
-    await new Promise((r) => setTimeout(r, 50));
-    const h = await (await fetch(`${base}/health`)).json();
-    expect(h.running).toBe(true);
-    expect(h.waiting).toBe(2);
+    const health = async () => (await fetch(`${base}/health`)).json();
+    const reqs: Promise<unknown>[] = [];
+    // Each "slow" answer takes about half a second; every request is sent once the previous one is in line.
+    for (const i of [0, 1, 2]) {
+      reqs.push(client.chat.completions.create({ model: 'scripted', messages: user('slow'), max_tokens: 10 }).then(() => order.push(i)));
+      await expect.poll(async () => health(), { interval: 5 }).toMatchObject({ running: true, waiting: i });
+    }
+    expect(await health()).toMatchObject({ running: true, waiting: 2 });
     const full = await errorOf(client.chat.completions.create({ model: 'scripted', messages: user('hi') }));
     expect([full.status, full.code]).toEqual([429, 'queue_full']);
     await Promise.all(reqs);

@@ -19,7 +19,7 @@ export const SCRIPTS: Record<string, string> = {
 };
 
 export interface ScriptOptions {
-  /** Delay per decode step (ms), so cancellation and queueing can be observed; 20 ms when the prompt says "slow". */
+  /** Delay per decode step (ms), so cancellation and queueing can be observed; 50 ms when the prompt says "slow". */
   readonly stepMs?: number;
   /** Delay of the prefill (ms). */
   readonly prefillMs?: number;
@@ -66,7 +66,7 @@ export function scriptedEngine(opts: ScriptOptions = {}, id = 'scripted') {
       const name = /script:(\w+)/.exec(text)?.[1] ?? 'hello';
       if (name === 'fail') throw Object.assign(new Error('cannot decode image: not an image'), { name: 'ImageError' });
       answer = [...encode(SCRIPTS[name] ?? SCRIPTS.hello), 0];
-      stepMs = text.includes('slow') ? 20 : opts.stepMs;
+      stepMs = text.includes('slow') ? 50 : opts.stepMs;
       const inputIds = encode(text.slice(0, 50) || 'x');
       return { inputIds, mmTokenTypeIds: inputIds.map(() => 0), text };
     },

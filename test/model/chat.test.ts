@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { loadModel, type Qwen3VL } from '../../src/generate/engine.js';
 import type { ChatEvent } from '../../src/generate/chat.js';
+import { AbortError } from '../../src/models/qwen3vl/model.js';
 import type { ChatMessage } from '../../src/processor/index.js';
 import { fixturesRoot, testBackend } from '../helpers/fixtures.js';
 
@@ -53,6 +54,15 @@ describe('chat', () => {
     expect(ev.at(-1)).toMatchObject({ type: 'done', finishReason: 'cancelled' });
     const usage = ev.find((e) => e.type === 'usage');
     expect(usage && usage.type === 'usage' && usage.usage.completionTokens).toBeLessThan(50);
+  });
+
+  it('an abort between prefill chunks stops the prefill with an AbortError', async () => {
+    const prepared = await m.processor!.prepare(messages, { addGenerationPrompt: true });
+    const ac = new AbortController();
+    const seen: number[] = [];
+    const run = m.forward({ ...prepared, chunkSize: 16, signal: ac.signal, onProgress: (d) => (seen.push(d), d >= 32 && ac.abort()) });
+    await expect(run).rejects.toThrow(AbortError);
+    expect(seen).toEqual([16, 32]);
   });
 
   it('a stop string cuts the text and finishes with stop', async () => {

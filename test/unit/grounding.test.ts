@@ -1,6 +1,10 @@
-// Grounding parser: Qwen3-VL's JSON boxes/points and tagged boxes in answer text, mapped to clamped pixels.
+// Grounding parser: Qwen3-VL's JSON boxes/points and tagged boxes in answer text, mapped to clamped pixels and drawn.
 import { describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { groundingInImage, parseGrounding, toPixels } from '../../src/generate/grounding.js';
+import { demoImage } from '../../src/tools/demo.js';
 
 describe('parseGrounding', () => {
   it('reads a fenced JSON array of boxes with labels and extra fields', () => {
@@ -50,5 +54,20 @@ describe('toPixels', () => {
     expect(toPixels(parseGrounding('{"bbox_2d": [0, 0, 1, 1]}'), 100, 50, 1)[0].pixels).toEqual([0, 0, 100, 50]);
     expect(() => toPixels([], 0, 10)).toThrow(/positive/);
     expect(() => toPixels([], 10, 10, 0)).toThrow(/scale/);
+  });
+});
+
+describe('drawGrounding', () => {
+  it('paints mapped boxes onto the original image and returns their pixels', async () => {
+    const { drawGrounding } = await import('../../src/cli/draw.js');
+    const sharp = (await import('sharp')).default;
+    const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'qwen3vl-draw-')), 'boxes.png');
+    const drawn = await drawGrounding(demoImage, parseGrounding('[{"bbox_2d": [500, 100, 700, 300], "label": "sky"}, {"point_2d": [500, 500]}]'), out);
+    expect(drawn.map((g) => g.pixels)).toEqual([[160, 24, 224, 72], [160, 120]]);
+    const { data, info } = await sharp(out).raw().toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height]).toEqual([320, 240]);
+    const px = (x: number, y: number) => Array.from(data.subarray((y * info.width + x) * info.channels, (y * info.width + x) * info.channels + 3));
+    expect(px(160, 48)).toEqual([255, 59, 48]); // the box's left edge, over the sky, in the first colour
+    expect(px(190, 48)).not.toEqual([255, 59, 48]); // inside the box: untouched
   });
 });

@@ -11,6 +11,11 @@ import { argmax } from '../../tensor/math.js';
 import { tidy, type Tensor } from '../../tensor/tensor.js';
 import type { Qwen3VLWeights } from '../../weights/qwen3vl.js';
 import { InputError, decodePositions, ropeIndex } from './positions.js';
+
+/** The prefill was cancelled through its AbortSignal (the cache is left partly filled). */
+export class AbortError extends Error {
+  override readonly name = 'AbortError';
+}
 import { type DeepStack, TextDecoder } from './text.js';
 import { VisionTower, type VisionOutput } from './vision.js';
 
@@ -37,6 +42,8 @@ export interface ForwardInputs {
   readonly chunkSize?: number;
   /** Called after each prefill chunk with tokens done and total. */
   readonly onProgress?: (done: number, total: number) => void;
+  /** Checked between prefill chunks: an aborted signal stops the prefill with an AbortError. */
+  readonly signal?: AbortSignal;
 }
 
 export interface ForwardOutput {
@@ -249,6 +256,7 @@ export class Qwen3VLModel {
           await b.sync();
         }
         inp.onProgress?.(a + m, n);
+        if (a + m < n && inp.signal?.aborted) throw new AbortError('prefill cancelled');
       }
     } finally {
       x.dispose();

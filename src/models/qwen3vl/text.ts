@@ -3,6 +3,7 @@
 
 import type { Backend } from '../../backend/backend.js';
 import type { TextConfig } from '../../config/config.js';
+import { linearEx, qkvPost } from '../../backend/fused.js';
 import type { KvCache } from '../../nn/kvCache.js';
 import type { Trace } from '../../nn/trace.js';
 import { tidy, type Tensor } from '../../tensor/tensor.js';
@@ -62,11 +63,11 @@ export class TextDecoder {
     const { b, cfg } = this;
     const w: TextLayerWeights = this.w.layers[l];
     const eps = cfg.rmsNormEps;
-    const a = b.rmsNorm(x, w.inputLayernorm, eps);
-    const q = b.rope(b.rmsNorm(b.linear(a, w.qProj), w.qNorm, eps), cos, sin); // [T, nh·hd]
-    const k = b.rope(b.rmsNorm(b.linear(a, w.kProj), w.kNorm, eps), cos, sin); // [T, nkv·hd]
-    const v = b.linear(a, w.vProj); // [T, nkv·hd]
-    const kv = cache.append(l, k, v);
+    const heads = { nHeads: cfg.numAttentionHeads, nKvHeads: cfg.numKeyValueHeads, headDim: cfg.headDim };
+    const qkv = linearEx(b, x, w.qkvProj, { norm: { w: w.inputLayernorm, eps } }); // [T, (nh + 2·nkv)·hd]
+    const kv = cache.layer(l);
+    // Normed, rotated keys and values go straight into the cache; q [T, nh·hd] comes back.
+    const q = qkvPost(b, qkv, w.qNorm, w.kNorm, cos, sin, eps, kv.k, kv.v, cache.length, heads);
     const o = b.attention(q, kv.k, kv.v, {
       nHeads: cfg.numAttentionHeads,
       nKvHeads: cfg.numKeyValueHeads,
@@ -75,14 +76,16 @@ export class TextDecoder {
       kvLen: cache.length + x.rows,
       causal: true,
     });
-    const h = b.add(x, b.linear(o, w.oProj));
-    return b.add(h, this.mlp(w.mlp, b.rmsNorm(h, w.postAttentionLayernorm, eps)));
+    const h = linearEx(b, o, w.oProj, { residual: x });
+    return this.mlp(w.mlp, h, { w: w.postAttentionLayernorm, eps });
   }
 
-  private mlp(m: MlpWeights, a: Tensor): Tensor {
+  /** h + MLP(RMSNorm(h)): dense SwiGLU with the norm and residual fused into its matmuls, or the MoE block. */
+  private mlp(m: MlpWeights, h: Tensor, norm: { w: Tensor; eps: number }): Tensor {
     const b = this.b;
-    if (m.kind === 'dense') return b.linear(b.swiglu(b.linear(a, m.gateUp)), m.down);
+    if (m.kind === 'dense') return linearEx(b, linearEx(b, h, m.gateUp, { norm }), m.down, { swiglu: true, residual: h });
+    const a = b.rmsNorm(h, norm.w, norm.eps);
     const { ids, weights } = b.routerTopk(b.linear(a, m.router), this.cfg.moe!.numExpertsPerTok);
-    return b.moe(a, ids, weights, m.gateUp, m.down);
+    return b.add(h, b.moe(a, ids, weights, m.gateUp, m.down));
   }
 }

@@ -101,7 +101,7 @@ export function applyLimits(r: ChatRequest, limits: ServerLimits): ChatOptions {
 /** Every limit must be a positive number (0 would refuse everything; NaN would refuse nothing). */
 export function checkLimits(l: ServerLimits): ServerLimits {
   for (const [k, v] of Object.entries(l)) {
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < (k === 'maxQueue' ? 0 : 1)) throw new RangeError(`server limit ${k} must be a positive number (got ${v})`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < (['maxQueue', 'maxImages', 'maxVideos'].includes(k) ? 0 : 1)) throw new RangeError(`server limit ${k} must be a positive number (got ${v})`);
   }
   return l;
 }

@@ -34,6 +34,8 @@ const SEEDS: Record<string, unknown>[] = [
   },
   { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'http://169.254.169.254/latest' } }, { type: 'text', text: 'x' }] }], min_pixels: 4096, max_pixels: 65536 },
   { messages: [{ role: 'user', content: [{ type: 'image', image: 'file:///etc/passwd' }, { type: 'video_url', video_url: { url: '../../etc/shadow' } }] }] },
+  // Deep nesting where the server passes values through (tool arguments and schemas).
+  { messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'function', function: { name: 'f', parameters: JSON.parse('{"a":'.repeat(300) + '1' + '}'.repeat(300)) } }] },
 ];
 
 let server: ChatServer;
@@ -134,8 +136,10 @@ describe('fuzz: HTTP requests', () => {
       `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`,
     );
     const seen = new Map<number | null, number>();
+    // Absolute-form and percent-encoded targets: the parser passes some that are not URLs (this once ended the process).
+    const targets = ['http://127.0.0.1/health', 'http://[::1]:1/v1/models', '/v1/models/%41%42', '//x/..%2f..%2fhealth'].map((t) => new TextEncoder().encode(`GET ${t} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
     const s = await fuzz('raw HTTP bytes', async (r, i) => {
-      const status = await rawExchange(mutateBytes(r, pick(r, [seed, chunked])));
+      const status = await rawExchange(mutateBytes(r, pick(r, [seed, chunked, ...targets])));
       if (status !== null) expect(status, `status ${status}`).toBeLessThan(500);
       if (i % 25 === 0) await healthy();
       seen.set(status, (seen.get(status) ?? 0) + 1);

@@ -81,7 +81,7 @@ export function applyLimits(r: ChatRequest, limits: ServerLimits): ChatOptions {
   });
   if (images > limits.maxImages) throw tooMany('messages', `${images} images in one request; this server takes at most ${limits.maxImages} (--max-images)`);
   if (videos > limits.maxVideos) throw tooMany('messages', `${videos} videos in one request; this server takes at most ${limits.maxVideos} (--max-videos)`);
-  chars += JSON.stringify(r.options.tools ?? []).length;
+  if (r.options.tools) chars += JSON.stringify(r.options.tools).length;
   const maxChars = limits.maxPromptTokens * PROMPT_CHARS_PER_TOKEN;
   if (chars > maxChars) throw tooMany('messages', `the messages carry ${chars} characters of text; this server takes at most ${maxChars} (${PROMPT_CHARS_PER_TOKEN} per prompt token, --max-prompt-tokens ${limits.maxPromptTokens})`);
   const asked = r.options.maxTokens;

@@ -42,7 +42,7 @@ interface Server {
 function startServer(a: Args): Promise<Server> {
   const cli = path.join(root, 'dist/cli/main.js');
   if (!existsSync(cli)) throw new Error('dist/ is missing: run npm run build (npm run bench:load does)');
-  const args = [cli, 'serve', '-m', a.model, '--port', '0', '-q', '--max-concurrent', String(a.maxConcurrent), '--max-queue', String(a.maxQueue), '--max-tokens', String(Math.max(a.maxTokens, 16))];
+  const args = ['--expose-gc', cli, 'serve', '-m', a.model, '--port', '0', '-q', '--max-concurrent', String(a.maxConcurrent), '--max-queue', String(a.maxQueue), '--max-tokens', String(Math.max(a.maxTokens, 16))];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
@@ -61,8 +61,9 @@ interface MemorySample {
   readonly arrayBuffersMb: number;
 }
 
-/** Server memory after it has been idle a moment: VmRSS from /proc (the whole process, worker included) and /metrics. */
+/** Server memory after a full GC (main thread and worker) and a moment idle: VmRSS from /proc (the whole process) and /metrics. */
 async function memory(s: Server): Promise<MemorySample> {
+  await (await fetch(`${s.base}/metrics?gc=1`)).text();
   await new Promise((r) => setTimeout(r, 1500));
   const m = (await (await fetch(`${s.base}/metrics`)).json()) as { memoryMb: { rss: number; heapUsed: number; arrayBuffers: number } };
   let rss = m.memoryMb.rss;

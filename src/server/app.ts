@@ -148,7 +148,15 @@ export class ChatServer {
         throw new ApiError(401, 'missing or wrong API key (send Authorization: Bearer <key>)', null, 'invalid_api_key');
       }
       if (this.closing) throw new ApiError(503, 'the server is shutting down', null, 'shutting_down');
-      if (route === 'GET /metrics') return sendJson(res, 200, this.metricsBody());
+      if (route === 'GET /metrics') {
+        // ?gc=1 collects garbage first, only when Node was started with --expose-gc (bench:load does, to measure leaks).
+        const gc = (globalThis as { gc?: () => void }).gc;
+        if (url.searchParams.has('gc') && gc) {
+          gc();
+          this.opts.engine.gc?.();
+        }
+        return sendJson(res, 200, this.metricsBody());
+      }
       if (route === 'GET /v1/models') return sendJson(res, 200, { object: 'list', data: [this.modelCard()] });
       if (route.startsWith('GET /v1/models/')) {
         const id = decodePath(url.pathname.slice('/v1/models/'.length));

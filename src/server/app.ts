@@ -130,7 +130,9 @@ export class ChatServer {
   }
 
   private log(line: string): void {
-    this.opts.log?.(line);
+    // Messages quote client input (model names, paths): control characters would let a client forge log lines.
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    this.opts.log?.(line.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`).replace(/\n(?!\s+at )/g, '\\n'));
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

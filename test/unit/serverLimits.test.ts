@@ -137,6 +137,22 @@ describe('ChatServer limits', () => {
     await closing;
   });
 
+  it('log lines cannot be forged with control characters in client input', async () => {
+    const logs: string[] = [];
+    const s = scriptedEngine();
+    const server = new ChatServer({ engine: s.engine, media: { allowRemote: false, allowedDirs: [], maxBytes: 1e6 }, log: (l) => logs.push(l) });
+    const base = `http://127.0.0.1:${(await server.listen(0, '127.0.0.1')).port}`;
+    try {
+      const r = await post(base, { model: 'x\n2030-01-01T00:00:00Z done chatcmpl-fake\r', messages: [{ role: 'user', content: 'hi' }] });
+      expect(r.status).toBe(404);
+      const line = logs.find((l) => l.startsWith('404'))!;
+      expect(line).not.toMatch(/[\n\r]/);
+      expect(line).toContain('x\\n2030-01-01T00:00:00Z done chatcmpl-fake\\x0d');
+    } finally {
+      await server.close();
+    }
+  });
+
   it('/metrics reports memory and limits', async () => {
     const { server, base } = await serve({ maxQueue: 3 });
     try {

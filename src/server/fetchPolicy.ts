@@ -130,16 +130,27 @@ async function systemResolve(host: string): Promise<string[]> {
 
 const hostOf = (u: URL) => (u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname);
 
+/** `p`, or the signal's abort, whichever comes first (a system DNS lookup cannot itself be cancelled). */
+function orAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 /** The checked addresses of a URL's host: every one must pass (a name with one private record is refused). */
-async function checkedAddresses(u: URL, policy: FetchPolicy): Promise<string[]> {
+async function checkedAddresses(u: URL, policy: FetchPolicy, signal: AbortSignal): Promise<string[]> {
   const host = hostOf(u);
   const blocked = policy.isBlocked ?? isBlockedAddress;
   let addrs: string[];
   if (net.isIP(host)) addrs = [host];
   else {
     try {
-      addrs = await (policy.resolve ?? systemResolve)(host);
+      addrs = await orAbort((policy.resolve ?? systemResolve)(host), signal);
     } catch (e) {
+      if (signal.aborted) throw e;
       throw new FetchPolicyError(`cannot resolve ${host}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'dns');
     }
     if (addrs.length === 0) throw new FetchPolicyError(`cannot resolve ${host}: no addresses`, 'dns');
@@ -247,7 +258,7 @@ export async function safeFetch(url: string, policy: FetchPolicy, signal?: Abort
   let u = checkUrl(url);
   try {
     for (let hop = 0; ; hop++) {
-      const addrs = await checkedAddresses(u, policy);
+      const addrs = await checkedAddresses(u, policy, combined);
       combined.throwIfAborted();
       const r = await request(u, addrs[0], policy, combined);
       if (r.bytes) return { bytes: r.bytes, contentType: r.contentType, url: u.href };

@@ -151,6 +151,13 @@ describe('safeFetch', () => {
     expect(e.message).toMatch(/404/);
   });
 
+  it('a name that never resolves still ends at the deadline', async () => {
+    const t0 = Date.now();
+    const e = await failure(safeFetch('http://slow.test/x', testPolicy({ timeoutMs: 200, resolve: () => new Promise(() => undefined) })));
+    expect(e.code).toBe('timeout');
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
   it('a caller abort is an AbortError, not a policy failure', async () => {
     const ctl = new AbortController();
     setTimeout(() => ctl.abort(), 100);

@@ -3,7 +3,7 @@
 
 import type { GenerationConfig } from '../config/generation.js';
 import { AbortError, type Qwen3VLModel } from '../models/qwen3vl/model.js';
-import type { ChatMessage, PrepareOptions, PreparedInputs, ToolSpec } from '../processor/index.js';
+import { InputLimitError, type ChatMessage, type PrepareOptions, type PreparedInputs, type ToolSpec } from '../processor/index.js';
 import { StreamingDetokenizer, type QwenTokenizer } from '../tokenizer/index.js';
 import { OutputParser, type ToolCall } from './output.js';
 import { Sampler, type SamplingOptions } from './sampler.js';
@@ -21,6 +21,8 @@ export interface ChatProcessor {
 export interface ChatOptions extends SamplingOptions {
   /** Most new tokens (default: the checkpoint's max_new_tokens, else what the context allows). */
   readonly maxTokens?: number;
+  /** Refuse prompts (text and visual tokens) longer than this with InputLimitError, before the prefill. */
+  readonly maxPromptTokens?: number;
   readonly stop?: readonly string[];
   /** Function tools in the OpenAI form ({ type: 'function', function: { name, description, parameters } }). */
   readonly tools?: readonly ToolSpec[];
@@ -84,8 +86,20 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
   const o = withDefaults(options, gen);
   const sampler = new Sampler(o);
   const stop = new StopMatcher(o.stop ?? []);
-  const prompt = await processor.prepare(messages, { minPixels: o.minPixels, maxPixels: o.maxPixels, ...o.prepare, addGenerationPrompt: true, tools: o.tools ? [...o.tools] : undefined });
+  let prompt: PreparedInputs;
+  try {
+    prompt = await processor.prepare(messages, { minPixels: o.minPixels, maxPixels: o.maxPixels, signal: o.signal, ...o.prepare, addGenerationPrompt: true, tools: o.tools ? [...o.tools] : undefined });
+  } catch (e) {
+    // Cancelled while reading media: the documented ending, not an error.
+    if (!o.signal?.aborted) throw e;
+    yield { type: 'usage', usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 } };
+    yield { type: 'done', finishReason: 'cancelled', tokens: [] };
+    return;
+  }
   const ids = Array.from(prompt.inputIds);
+  if (o.maxPromptTokens !== undefined && ids.length > o.maxPromptTokens) {
+    throw new InputLimitError('max_prompt_tokens', `the prompt has ${ids.length} tokens (text and visual); the limit is ${o.maxPromptTokens}`);
+  }
   o.onPrompt?.(ids.length);
   const tok = processor.tokenizer;
   const idOf = (s: string) => tok.tokenToId(s);

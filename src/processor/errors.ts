@@ -57,3 +57,14 @@ export class RemoteFetchDisabledError extends ProcessorError {
     super(`remote input ${url}: fetching http(s) URLs is disabled; pass allowRemote: true or a fetchImage hook`);
   }
 }
+
+/** An input over a caller-set limit (media per call, decoded size, video length or frames, prompt size). */
+export class InputLimitError extends ProcessorError {
+  constructor(
+    /** Which limit, in snake case as a server reports it (e.g. 'max_images', 'max_video_seconds'). */
+    readonly limit: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -40,9 +40,13 @@ interface RunResult {
   code: number | null;
 }
 
-/** Run a binary with a time limit; never hangs past `timeoutMs`. */
-function run(bin: string, args: string[], name: string, timeoutMs: number, onStdout?: (chunk: Buffer) => void): Promise<RunResult> {
+/** Run a binary with a time limit; never hangs past `timeoutMs`, and an abort of `signal` kills it at once. */
+function run(bin: string, args: string[], name: string, timeoutMs: number, onStdout?: (chunk: Buffer) => void, signal?: AbortSignal): Promise<RunResult> {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
     let child;
     try {
       child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -57,6 +61,11 @@ function run(bin: string, args: string[], name: string, timeoutMs: number, onStd
       failure = new VideoDecodeError(name, `${bin} did not finish within ${timeoutMs} ms`);
       child.kill('SIGKILL');
     }, timeoutMs);
+    const onAbort = () => {
+      failure ??= signal!.reason instanceof Error ? signal!.reason : new Error('aborted');
+      child.kill('SIGKILL');
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
     child.stdout.on('data', (c: Buffer) => {
       if (failure) return;
       if (!onStdout) {
@@ -75,11 +84,13 @@ function run(bin: string, args: string[], name: string, timeoutMs: number, onStd
     });
     child.on('error', (e) => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       const hint = (e as NodeJS.ErrnoException).code === 'ENOENT' ? ' (install ffmpeg or set QWEN3VL_FFMPEG/QWEN3VL_FFPROBE)' : '';
       reject(new VideoDecodeError(name, `cannot run ${bin}: ${e.message}${hint}`));
     });
     child.on('close', (code) => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       if (failure) reject(failure);
       else resolve({ stdout: Buffer.concat(out), stderr: err, code });
     });
@@ -93,9 +104,9 @@ function rate(s: unknown): number {
 }
 
 /** Size, frame count and frame rate of the first video stream. */
-export async function probeVideo(file: string, name = file, timeoutMs = 120_000): Promise<VideoProbe> {
+export async function probeVideo(file: string, name = file, timeoutMs = 120_000, signal?: AbortSignal): Promise<VideoProbe> {
   const args = ['-v', 'error', '-select_streams', 'v:0', '-count_packets', '-show_streams', '-of', 'json', file];
-  const r = await run(ffprobePath(), args, name, timeoutMs);
+  const r = await run(ffprobePath(), args, name, timeoutMs, undefined, signal);
   if (r.code !== 0) throw new VideoDecodeError(name, `unreadable video: ${r.stderr.trim().split('\n').pop() ?? 'ffprobe failed'}`);
   let stream: Record<string, unknown> | undefined;
   try {
@@ -132,6 +143,7 @@ export async function decodeFrames(
   onFrame: (k: number, rgb: Uint8Array) => void,
   name = file,
   timeoutMs = 600_000,
+  signal?: AbortSignal,
 ): Promise<void> {
   const unique = [...new Set(indices)].sort((a, b) => a - b);
   const expr = unique.map((i) => `eq(n\\,${i})`).join('+');
@@ -146,7 +158,7 @@ export async function decodeFrames(
       onFrame(unique[got++], new Uint8Array(pending.subarray(0, frameBytes)));
       pending = pending.subarray(frameBytes);
     }
-  });
+  }, signal);
   if (r.code !== 0) throw new VideoDecodeError(name, `decoding failed: ${r.stderr.trim().split('\n').pop() ?? 'ffmpeg error'}`);
   if (got < unique.length || pending.length) {
     throw new VideoDecodeError(name, `the container reports more frames than could be decoded (got ${got} of ${unique.length} sampled frames; truncated file?)`);

@@ -73,14 +73,18 @@ export function resolveBounds(b: { minPixels?: number; maxPixels?: number }, cfg
 }
 
 /** Resize target for an image, converting the reference's size errors into typed ones. */
-export function imageTargetSize(img: RgbImage, cfg: ImageProcessorConfig, minPixels: number, maxPixels: number, name: string): [number, number] {
+export function imageTargetSize(img: RgbImage, cfg: ImageProcessorConfig, minPixels: number, maxPixels: number, name: string, ceiling = DEFAULT_MAX_DECODE_PIXELS): [number, number] {
   if (!cfg.doResize) return [img.height, img.width];
+  let size: [number, number];
   try {
-    return smartResize(img.height, img.width, cfg.patchSize * cfg.mergeSize, minPixels, maxPixels);
+    size = smartResize(img.height, img.width, cfg.patchSize * cfg.mergeSize, minPixels, maxPixels);
   } catch (e) {
     if (e instanceof SmartResizeError) throw new ImageSizeError(name, e.message);
     throw e;
   }
+  // A huge min_pixels upscales without bound; the decode limit caps what a resize may produce too.
+  if (size[0] * size[1] > ceiling) throw new ImageSizeError(name, `resizing to ${size[1]}x${size[0]} (min_pixels ${minPixels}) exceeds the limit of ${ceiling} pixels`);
+  return size;
 }
 
 /** One decoded image through resize, normalisation and patchify. */
@@ -90,9 +94,10 @@ export function processImage(
   bounds: { minPixels?: number; maxPixels?: number } = {},
   resampler: Resampler = 'torchvision',
   name = 'image',
+  ceiling = DEFAULT_MAX_DECODE_PIXELS,
 ): ProcessedVisual {
   const [min, max] = resolveBounds(bounds, cfg);
-  const [h, w] = imageTargetSize(img, cfg, min, max, name);
+  const [h, w] = imageTargetSize(img, cfg, min, max, name, ceiling);
   const resized = h === img.height && w === img.width ? img.data : resizeBicubicAA(img.data, img.width, img.height, 3, w, h, resampler);
   try {
     return patchify([resized], h, w, cfg, normalisationTable(cfg));

@@ -14,3 +14,4 @@ export { processVideo, sampleFrameIndices, groupTimestamps, type ProcessedVideo 
 export { probeVideo, decodeFrames, ffmpegPath, ffprobePath, type VideoProbe } from './ffmpeg.js';
 export { expandPrompt, videoPlaceholder, mmTokenTypes, IMAGE_PAD, VIDEO_PAD, VISION_START, VISION_END } from './prompt.js';
 export type { FetchHook, SourceOptions } from './source.js';
+export type { InputLimits } from './limits.js';

@@ -6,8 +6,9 @@ import { ChatTemplate, loadChatTemplate, type BuiltinFlavour } from '../chat/tem
 import { collectMedia, type ChatMessage, type ImageInput, type ToolSpec, type VideoInput, type VideoOptions } from '../chat/messages.js';
 import { QwenTokenizer } from '../tokenizer/tokenizer.js';
 import { loadImageConfig, loadVideoConfig, type ImageProcessorConfig, type VideoProcessorConfig } from './config.js';
-import { InvalidInputError } from './errors.js';
+import { InputLimitError, InvalidInputError } from './errors.js';
 import { loadImage, processImage, type ProcessedVisual } from './image.js';
+import { checkMediaCounts, checkPixelBounds, decodeLimit, type InputLimits } from './limits.js';
 import { expandPrompt, IMAGE_PAD, mmTokenTypes, VIDEO_PAD, type VideoExpansion } from './prompt.js';
 import type { Resampler } from './resize.js';
 import type { FetchHook } from './source.js';
@@ -42,6 +43,10 @@ export interface PrepareOptions {
   video?: VideoOptions;
   /** Extra template variables. */
   templateVars?: Record<string, unknown>;
+  /** Bounds for inputs from untrusted callers (see limits.ts). */
+  limits?: InputLimits;
+  /** Stops the work between media and kills a running video decoder. */
+  signal?: AbortSignal;
 }
 
 export interface PreparedInputs {
@@ -90,15 +95,17 @@ export class Qwen3VLProcessor {
   }
 
   /** One image through the image pipeline. */
-  async processImage(src: ImageInput, bounds: { minPixels?: number; maxPixels?: number } = {}): Promise<ProcessedVisual> {
+  async processImage(src: ImageInput, bounds: { minPixels?: number; maxPixels?: number } = {}, limits?: InputLimits): Promise<ProcessedVisual> {
     const name = describeSource(src);
-    const img = await loadImage(src, this.options, name);
-    return processImage(img, this.imageConfig, bounds, this.options.resampler, name);
+    const maxDecodePixels = decodeLimit(this.options.maxDecodePixels, limits);
+    const img = await loadImage(src, { ...this.options, maxDecodePixels }, name);
+    return processImage(img, this.imageConfig, bounds, this.options.resampler, name, maxDecodePixels);
   }
 
   /** One video (file or frame list) through the video pipeline. */
-  processVideo(src: VideoInput, opts: VideoOptions = {}): Promise<ProcessedVideo> {
-    return processVideo(src, this.videoConfig, opts, this.options);
+  processVideo(src: VideoInput, opts: VideoOptions = {}, limits?: InputLimits, signal?: AbortSignal): Promise<ProcessedVideo> {
+    const run = { ...this.options, maxDecodePixels: decodeLimit(this.options.maxDecodePixels, limits), maxVideoSeconds: limits?.maxVideoSeconds, maxVideoFrames: limits?.maxVideoFrames, signal };
+    return processVideo(src, this.videoConfig, opts, run);
   }
 
   /** Expand a rendered prompt for the given grids and tokenise it. */
@@ -111,17 +118,28 @@ export class Qwen3VLProcessor {
   /** Everything the model needs for `messages`. */
   async prepare(messages: readonly ChatMessage[], opts: PrepareOptions = {}): Promise<PreparedInputs> {
     const media = collectMedia(messages);
+    const limits = opts.limits;
+    checkMediaCounts(media, limits);
     const prompt = this.chatTemplate.render(messages, { addGenerationPrompt: opts.addGenerationPrompt, tools: opts.tools, addVisionId: opts.addVisionId, extra: opts.templateVars });
+    if (limits?.maxPromptChars !== undefined && prompt.length > limits.maxPromptChars) {
+      throw new InputLimitError('max_prompt_chars', `the prompt has ${prompt.length} characters; at most ${limits.maxPromptChars} are accepted before tokenising`);
+    }
     const images: ProcessedVisual[] = [];
     const videos: ProcessedVideo[] = [];
     for (const m of media) {
+      opts.signal?.throwIfAborted();
       if (m.kind === 'image') {
-        images.push(await this.processImage(m.source, { minPixels: m.minPixels ?? opts.minPixels, maxPixels: m.maxPixels ?? opts.maxPixels }));
+        const bounds = { minPixels: m.minPixels ?? opts.minPixels, maxPixels: m.maxPixels ?? opts.maxPixels };
+        checkPixelBounds(m.where, bounds, this.imageConfig.maxPixels, limits);
+        images.push(await this.processImage(m.source, bounds, limits));
       } else {
         const defined = Object.fromEntries(Object.entries(m).filter(([k, v]) => v !== undefined && k !== 'kind' && k !== 'source' && k !== 'where'));
-        videos.push(await this.processVideo(m.source, { ...opts.video, ...defined }));
+        const vo: VideoOptions = { ...opts.video, ...defined };
+        checkPixelBounds(m.where, vo, this.videoConfig.maxPixels, limits);
+        videos.push(await this.processVideo(m.source, vo, limits, opts.signal));
       }
     }
+    opts.signal?.throwIfAborted();
     const imagePads = prompt.split(IMAGE_PAD).length - 1;
     const videoPads = prompt.split(VIDEO_PAD).length - 1;
     if (imagePads !== images.length || videoPads !== videos.length) {

@@ -4,10 +4,10 @@
 
 import type { ImageInput, VideoFrames, VideoInput, VideoOptions } from '../chat/messages.js';
 import type { VideoProcessorConfig } from './config.js';
-import { ImageDecodeError, InvalidInputError, VideoDecodeError } from './errors.js';
+import { ImageDecodeError, InputLimitError, InvalidInputError, VideoDecodeError } from './errors.js';
 import { decodeFrames, probeVideo } from './ffmpeg.js';
 import { loadImage, resolveBounds, type ImageLoadOptions } from './image.js';
-import type { RgbImage } from './imageDecode.js';
+import { DEFAULT_MAX_DECODE_PIXELS, type RgbImage } from './imageDecode.js';
 import { normalisationTable, patchify } from './patchify.js';
 import { linspaceRound } from './pyMath.js';
 import { resizeBicubicAA, type Resampler } from './resize.js';
@@ -64,17 +64,33 @@ export interface ProcessedVideo {
 
 export interface VideoRunOptions extends ImageLoadOptions {
   resampler?: Resampler;
+  /** Refuse video files longer than this (seconds, from the container's frame count and rate). */
+  maxVideoSeconds?: number;
+  /** Refuse frame lists longer than this; sample files to at most this many frames. */
+  maxVideoFrames?: number;
+  /** Kills a running ffmpeg and stops between frames. */
+  signal?: AbortSignal;
 }
 
-function targetSize(n: number, h: number, w: number, cfg: VideoProcessorConfig, o: VideoOptions, name: string): [number, number] {
+function checkFrameCount(n: number, run: VideoRunOptions, name: string): void {
+  if (run.maxVideoFrames !== undefined && n > run.maxVideoFrames) throw new InputLimitError('max_video_frames', `video ${name}: ${n} frames; the limit is ${run.maxVideoFrames} per video`);
+}
+
+function targetSize(n: number, h: number, w: number, cfg: VideoProcessorConfig, o: VideoOptions, name: string, ceiling = DEFAULT_MAX_DECODE_PIXELS): [number, number] {
   if (!cfg.doResize) return [h, w];
   const [min, max] = resolveBounds(o, cfg);
+  let size: [number, number];
   try {
-    return smartResizeVideo(n, h, w, cfg.temporalPatchSize, cfg.patchSize * cfg.mergeSize, min, max);
+    size = smartResizeVideo(n, h, w, cfg.temporalPatchSize, cfg.patchSize * cfg.mergeSize, min, max);
   } catch (e) {
     if (e instanceof SmartResizeError) throw new VideoDecodeError(name, e.message);
     throw e;
   }
+  // A huge min_pixels upscales every frame without bound; the whole resized clip stays under the decode limit.
+  if (n * size[0] * size[1] > ceiling) {
+    throw new InputLimitError('max_image_pixels', `video ${name}: ${n} frames resized to ${size[1]}x${size[0]} exceed the limit of ${ceiling} pixels`);
+  }
+  return size;
 }
 
 function finish(frames: Uint8Array[], h: number, w: number, cfg: VideoProcessorConfig, seconds: number[], indices: number[], fps: number, name: string): ProcessedVideo {
@@ -116,12 +132,23 @@ async function processVideoFile(src: string, cfg: VideoProcessorConfig, o: Video
 }
 
 async function processLocalVideo(file: string, name: string, cfg: VideoProcessorConfig, o: VideoOptions, run: VideoRunOptions): Promise<ProcessedVideo> {
-  const probe = await probeVideo(file, name);
-  const indices =
-    cfg.doSampleFrames || o.numFrames !== undefined || o.fps !== undefined
-      ? sampleFrameIndices(probe.totalFrames, probe.fps, sampleOpts(cfg, o))
-      : linspaceRound(probe.totalFrames - 1, probe.totalFrames);
-  const [h, w] = targetSize(indices.length, probe.height, probe.width, cfg, o, name);
+  const probe = await probeVideo(file, name, undefined, run.signal);
+  // The stream's declared size is what ffmpeg will allocate per frame: check it before decoding anything.
+  const limit = run.maxDecodePixels ?? DEFAULT_MAX_DECODE_PIXELS;
+  if (probe.width * probe.height > limit) {
+    throw new InputLimitError('max_image_pixels', `video ${name}: frames of ${probe.width}x${probe.height} exceed the decode limit of ${limit} pixels`);
+  }
+  const seconds = probe.totalFrames / probe.fps;
+  if (run.maxVideoSeconds !== undefined && seconds > run.maxVideoSeconds) {
+    throw new InputLimitError('max_video_seconds', `video ${name}: ${seconds.toFixed(1)} s long; the limit is ${run.maxVideoSeconds} s`);
+  }
+  const sampling = cfg.doSampleFrames || o.numFrames !== undefined || o.fps !== undefined;
+  if (o.numFrames !== undefined) checkFrameCount(o.numFrames, run, name);
+  const so = sampleOpts(cfg, o);
+  const capped = run.maxVideoFrames !== undefined ? { ...so, maxFrames: Math.min(so.maxFrames, run.maxVideoFrames) } : so;
+  const indices = sampling ? sampleFrameIndices(probe.totalFrames, probe.fps, capped) : linspaceRound(probe.totalFrames - 1, probe.totalFrames);
+  checkFrameCount(indices.length, run, name);
+  const [h, w] = targetSize(indices.length, probe.height, probe.width, cfg, o, name, limit);
   const byIndex = new Map<number, Uint8Array>();
   await decodeFrames(
     file,
@@ -132,6 +159,8 @@ async function processLocalVideo(file: string, name: string, cfg: VideoProcessor
       byIndex.set(k, h === probe.height && w === probe.width ? rgb : resizeBicubicAA(rgb, probe.width, probe.height, 3, w, h, run.resampler));
     },
     name,
+    undefined,
+    run.signal,
   );
   const frames = indices.map((i) => byIndex.get(i)!);
   return finish(frames, h, w, cfg, indices.map((i) => i / probe.fps), indices, probe.fps, name);
@@ -147,6 +176,7 @@ function asFrameList(v: VideoInput): VideoFrames | null {
 async function processFrameList(list: VideoFrames, cfg: VideoProcessorConfig, o: VideoOptions, run: VideoRunOptions, name: string): Promise<ProcessedVideo> {
   const total = list.frames.length;
   if (total === 0) throw new VideoDecodeError(name, 'empty frame list');
+  checkFrameCount(total, run, name);
   if (list.timestamps !== undefined) {
     if (list.timestamps.length !== total || !list.timestamps.every((t) => Number.isFinite(t))) {
       throw new VideoDecodeError(name, `timestamps must be ${total} finite numbers, one per frame`);
@@ -161,6 +191,7 @@ async function processFrameList(list: VideoFrames, cfg: VideoProcessorConfig, o:
   let size: [number, number] | null = null;
   const frames: Uint8Array[] = [];
   for (const i of indices) {
+    run.signal?.throwIfAborted();
     let img: RgbImage;
     try {
       img = await loadImage(list.frames[i], run, `${name} frame ${i}`);
@@ -170,7 +201,7 @@ async function processFrameList(list: VideoFrames, cfg: VideoProcessorConfig, o:
     }
     if (!first) {
       first = img;
-      size = targetSize(indices.length, img.height, img.width, cfg, o, name);
+      size = targetSize(indices.length, img.height, img.width, cfg, o, name, run.maxDecodePixels);
     } else if (img.width !== first.width || img.height !== first.height) {
       throw new VideoDecodeError(name, `frame ${i} is ${img.width}x${img.height}, frame ${indices[0]} is ${first.width}x${first.height}; all frames must have one size`);
     }

@@ -1,12 +1,15 @@
-// The OpenAI-compatible HTTP server (node:http): routes, body limit, SSE streaming, FIFO admission, cancellation on
-// disconnect, metrics and one log line per request. Inference itself sits behind a ChatEngine (a worker in practice).
+// The OpenAI-compatible HTTP server (node:http): routes, limits (limits.ts), SSE streaming, admission with 429 +
+// Retry-After, FIFO queue, cancellation on disconnect or time-out, graceful shutdown, metrics and one log line per
+// request. Inference itself sits behind a ChatEngine (a worker in practice).
 
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ChatEvent, FinishReason, Usage } from '../generate/chat.js';
 import type { ToolCall } from '../generate/output.js';
+import { apiKeyMatches } from './auth.js';
 import type { ChatEngine } from './engine.js';
+import { applyLimits, checkLimits, DEFAULT_LIMITS, type ServerLimits } from './limits.js';
 import { resolveMessages, type MediaPolicy, type ResolvedMessages } from './media.js';
 import { ApiError, chunkBody, completionBody, parseChatRequest, toolCallDelta, usageChunkBody, type ResponseMeta } from './protocol.js';
 import { FifoQueue } from './queue.js';
@@ -14,11 +17,13 @@ import { FifoQueue } from './queue.js';
 export interface ServerOptions {
   readonly engine: ChatEngine;
   readonly media: MediaPolicy;
-  /** Largest request body (JSON with data URLs), bytes. */
-  readonly maxBodyBytes: number;
-  /** Requests allowed to wait behind the running one (429 beyond). */
-  readonly maxQueue: number;
-  /** When set, /v1 routes need `Authorization: Bearer <apiKey>`. */
+  /** Largest request body (JSON with data URLs), bytes (same as limits.maxBodyBytes). */
+  readonly maxBodyBytes?: number;
+  /** Requests allowed to wait behind the running one, 429 beyond (same as limits.maxQueue). */
+  readonly maxQueue?: number;
+  /** Resource limits; unset ones take DEFAULT_LIMITS. */
+  readonly limits?: Partial<ServerLimits>;
+  /** When set, every route but GET /health needs `Authorization: Bearer <apiKey>`. */
   readonly apiKey?: string;
   readonly log?: (line: string) => void;
 }
@@ -45,21 +50,40 @@ export interface Metrics {
  */
 export const CLIENT_ERRORS = new Set([
   'InputError', 'SamplingError', 'RangeError', 'SmartResizeError', 'ProcessorError', 'InvalidInputError', 'TokenizerError', 'ChatTemplateError',
-  'ImageDecodeError', 'ImageSizeError', 'VideoDecodeError', 'RemoteFetchDisabledError', 'ImageError',
+  'ImageDecodeError', 'ImageSizeError', 'VideoDecodeError', 'RemoteFetchDisabledError', 'ImageError', 'InputLimitError',
 ]);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class ChatServer {
   readonly http: http.Server;
   readonly metrics: Metrics = { requests: 0, generations: { started: 0, completed: 0, cancelled: 0, failed: 0 }, tokens: { prompt: 0, completion: 0 }, recent: [] };
+  readonly limits: ServerLimits;
+  private readonly media: MediaPolicy;
   private readonly queue: FifoQueue;
   private readonly running = new Set<AbortController>();
   private readonly created = Math.floor(Date.now() / 1000);
+  /** Chat requests admitted and not finished (uploading, fetching, waiting or generating). */
+  private inFlight = 0;
+  private closing: Promise<void> | null = null;
+  private hurry = false;
 
   constructor(private readonly opts: ServerOptions) {
-    this.queue = new FifoQueue(opts.maxQueue);
-    this.http = http.createServer((req, res) => void this.handle(req, res));
-    // Long generations: do not let Node's default request timeout cut a slow stream.
-    this.http.requestTimeout = 0;
+    this.limits = checkLimits({
+      ...DEFAULT_LIMITS,
+      ...(opts.maxBodyBytes !== undefined && { maxBodyBytes: opts.maxBodyBytes }),
+      ...(opts.maxQueue !== undefined && { maxQueue: opts.maxQueue }),
+      ...opts.limits,
+    });
+    this.media = { maxTotalBytes: this.limits.maxBodyBytes, fetchTimeoutMs: this.limits.fetchTimeoutMs, ...opts.media };
+    this.queue = new FifoQueue(this.limits.maxQueue);
+    // requestTimeout bounds only the *arrival* of a request (headers and body), never a long answer; it is what stops
+    // slow uploads from holding admission slots. Node checks it every connectionsCheckingInterval.
+    const upload = this.limits.uploadTimeoutMs;
+    this.http = http.createServer(
+      { requestTimeout: upload, headersTimeout: Math.min(upload, 30_000), connectionsCheckingInterval: Math.min(5000, Math.max(100, upload / 4)) },
+      (req, res) => void this.handle(req, res),
+    );
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {
@@ -72,53 +96,122 @@ export class ChatServer {
     });
   }
 
-  /** Stop accepting, refuse the waiting, cancel the running, then close the engine. */
-  async close(): Promise<void> {
-    const closed = new Promise<void>((r) => this.http.close(() => r()));
-    this.queue.drain(new ApiError(503, 'the server is shutting down', null, 'shutting_down'));
-    for (const c of this.running) c.abort();
-    // Let the cancelled generation reach its end (usage, log line) before the engine goes; a prefill cannot be
-    // interrupted mid-chunk, so wait a bounded time.
-    const deadline = Date.now() + 5000;
-    while (this.running.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    this.http.closeAllConnections();
-    await closed;
-    await this.opts.engine.close();
+  /** True once close() has begun: /health answers 503 so balancers stop sending, new requests get 503. */
+  get shuttingDown(): boolean {
+    return this.closing !== null;
+  }
+
+  /**
+   * Graceful shutdown: stop accepting at once; give admitted requests up to `graceMs` to finish; then refuse the
+   * waiting, cancel the running (each ends within a prefill chunk), close every connection and the engine.
+   * Calling it again returns the same promise; hurry() cuts the grace short (a second Ctrl-C).
+   */
+  close(graceMs = 0): Promise<void> {
+    this.closing ??= (async () => {
+      const closed = new Promise<void>((r) => this.http.close(() => r()));
+      this.http.closeIdleConnections();
+      const graceEnd = Date.now() + graceMs;
+      while (this.inFlight > 0 && Date.now() < graceEnd && !this.hurry) await sleep(20);
+      this.queue.drain(new ApiError(503, 'the server is shutting down', null, 'shutting_down'));
+      for (const c of this.running) c.abort(new ApiError(503, 'the server is shutting down; the generation was cancelled', null, 'shutting_down'));
+      // Let cancelled generations reach their end (usage, log line) before the engine goes, for a bounded time.
+      const deadline = Date.now() + 5000;
+      while (this.running.size && Date.now() < deadline) await sleep(20);
+      this.http.closeAllConnections();
+      await closed;
+      await this.opts.engine.close();
+    })();
+    return this.closing;
+  }
+
+  /** End the grace period of a close() in progress now. */
+  hurryClose(): void {
+    this.hurry = true;
   }
 
   private log(line: string): void {
-    this.opts.log?.(line);
+    // Messages quote client input (model names, paths): control characters would let a client forge log lines.
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    this.opts.log?.(line.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`).replace(/\n(?!\s+at )/g, '\\n'));
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const route = `${req.method} ${url.pathname.replace(/\/+$/, '') || '/'}`;
     this.metrics.requests++;
+    let route = `${req.method} ?`;
     try {
+      // Anything Node's parser let through may still not be a URL (`GET http://[ HTTP/1.1`): a 400, never a throw
+      // outside this try (an unhandled rejection would end the process).
+      const url = requestUrl(req.url);
+      route = `${req.method} ${url.pathname.replace(/\/+$/, '') || '/'}`;
+      if (this.closing) res.setHeader('connection', 'close');
       if (route === 'GET /health') return this.health(res);
-      if (this.opts.apiKey && url.pathname.startsWith('/v1') && req.headers.authorization !== `Bearer ${this.opts.apiKey}`) {
+      if (this.opts.apiKey && !apiKeyMatches(req.headers.authorization, this.opts.apiKey)) {
+        res.setHeader('www-authenticate', 'Bearer');
         throw new ApiError(401, 'missing or wrong API key (send Authorization: Bearer <key>)', null, 'invalid_api_key');
       }
-      if (route === 'GET /metrics') return sendJson(res, 200, { ...this.metrics, queue: { running: this.queue.running, waiting: this.queue.waiting }, engine: this.opts.engine.status() });
+      if (this.closing) throw new ApiError(503, 'the server is shutting down', null, 'shutting_down');
+      if (route === 'GET /metrics') {
+        // ?gc=1 collects garbage first, only when Node was started with --expose-gc (bench:load does, to measure leaks).
+        const gc = (globalThis as { gc?: () => void }).gc;
+        if (url.searchParams.has('gc') && gc) {
+          gc();
+          this.opts.engine.gc?.();
+        }
+        return sendJson(res, 200, this.metricsBody());
+      }
       if (route === 'GET /v1/models') return sendJson(res, 200, { object: 'list', data: [this.modelCard()] });
       if (route.startsWith('GET /v1/models/')) {
-        const id = decodeURIComponent(url.pathname.slice('/v1/models/'.length));
+        const id = decodePath(url.pathname.slice('/v1/models/'.length));
         if (id !== this.opts.engine.info.id) throw new ApiError(404, `The model '${id}' does not exist (this server serves '${this.opts.engine.info.id}')`, 'model', 'model_not_found');
         return sendJson(res, 200, this.modelCard());
       }
-      if (route === 'POST /v1/chat/completions') return await this.chatCompletions(req, res);
+      if (route === 'POST /v1/chat/completions') return await this.admit(req, res);
       const known = ['/health', '/metrics', '/v1/models', '/v1/chat/completions'].includes(url.pathname);
       if (known) throw new ApiError(405, `${req.method} is not allowed on ${url.pathname}`, null, 'method_not_allowed');
       throw new ApiError(404, `no route ${req.method} ${url.pathname} (try POST /v1/chat/completions, GET /v1/models, GET /health)`, null, 'not_found');
     } catch (e) {
-      this.fail(res, e, route);
+      this.fail(req, res, e, route);
     }
   }
 
   private health(res: http.ServerResponse): void {
     const alive = this.opts.engine.alive ?? true;
     const s = this.opts.engine.status();
-    sendJson(res, alive ? 200 : 503, { status: alive ? 'ok' : 'error', model: this.opts.engine.info.id, phase: s.phase, prefill: s.prefill, running: this.queue.running, waiting: this.queue.waiting });
+    const status = this.closing ? 'shutting_down' : alive ? 'ok' : 'error';
+    sendJson(res, status === 'ok' ? 200 : 503, { status, model: this.opts.engine.info.id, phase: s.phase, prefill: s.prefill, running: this.queue.running, waiting: this.queue.waiting, inFlight: this.inFlight });
+  }
+
+  private metricsBody() {
+    const m = process.memoryUsage();
+    const mb = (n: number) => Math.round((n / 2 ** 20) * 10) / 10;
+    return {
+      ...this.metrics,
+      queue: { running: this.queue.running, waiting: this.queue.waiting, inFlight: this.inFlight },
+      engine: this.opts.engine.status(),
+      // The whole process (worker threads included) for rss; the HTTP thread's heap for the rest.
+      memoryMb: { rss: mb(m.rss), heapUsed: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers) },
+      limits: this.limits,
+    };
+  }
+
+  /** Seconds a refused client should wait: the recent mean generation time for each request ahead of it. */
+  private retryAfter(): number {
+    const recent = this.metrics.recent;
+    const mean = recent.length ? recent.reduce((n, r) => n + r.ms, 0) / recent.length : 5000;
+    return Math.min(300, Math.max(1, Math.ceil((mean * (this.queue.waiting + 1)) / 1000)));
+  }
+
+  /** Admission before the body is read: beyond maxConcurrent a 429 costs the server nothing. */
+  private async admit(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (this.inFlight >= this.limits.maxConcurrent) {
+      throw new ApiError(429, `the server is busy: ${this.inFlight} requests in progress (limit ${this.limits.maxConcurrent}); retry later`, null, 'too_many_requests');
+    }
+    this.inFlight++;
+    try {
+      await this.chatCompletions(req, res);
+    } finally {
+      this.inFlight--;
+    }
   }
 
   private modelCard() {
@@ -128,50 +221,66 @@ export class ChatServer {
 
   private async chatCompletions(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const t0 = Date.now();
-    const body = await readJson(req, this.opts.maxBodyBytes);
+    const body = await readJson(req, this.limits.maxBodyBytes);
     const r = parseChatRequest(body);
     const served = this.opts.engine.info.id;
     if (r.model !== null && r.model !== served) throw new ApiError(404, `The model '${r.model}' does not exist (this server serves '${served}')`, 'model', 'model_not_found');
+    const options = applyLimits(r, this.limits);
+    if (this.closing) throw new ApiError(503, 'the server is shutting down', null, 'shutting_down');
 
-    // A client that goes away cancels its generation, whether it is waiting, prefilling or decoding.
+    // A client that goes away cancels its generation, whether it is waiting, prefilling or decoding; so does the
+    // request deadline, which then answers 408 (or a final SSE error event).
     const ctl = new AbortController();
     const onClose = () => {
       if (!res.writableFinished) ctl.abort();
     };
     res.on('close', onClose);
+    const timer = setTimeout(() => {
+      ctl.abort(new ApiError(408, `the request took longer than ${Math.round(this.limits.requestTimeoutMs / 1000)} s (--request-timeout); its generation was cancelled`, null, 'request_timeout'));
+    }, Math.max(0, this.limits.requestTimeoutMs - (Date.now() - t0)));
+    // Aborted with an ApiError (time-out, shutdown): the client is still there and gets that error. Otherwise it left.
+    const verdict = () => (ctl.signal.reason instanceof ApiError ? ctl.signal.reason : null);
+    const gone = () => ctl.signal.aborted && verdict() === null;
     const meta: ResponseMeta = { id: `chatcmpl-${randomBytes(12).toString('hex')}`, model: served, created: Math.floor(Date.now() / 1000) };
     let release: (() => void) | null = null;
     let media: ResolvedMessages | null = null;
     const acc = { text: '', reasoning: '', toolCalls: [] as ToolCall[], usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 } as Usage, finish: 'length' as FinishReason };
     let counted = false;
+    let recorded = false;
     try {
-      media = await resolveMessages(r.messages, this.opts.media, ctl.signal);
+      media = await resolveMessages(r.messages, this.media, ctl.signal);
       release = await this.queue.acquire(ctl.signal);
       this.running.add(ctl);
       this.metrics.generations.started++;
       counted = true;
       const sse = r.stream ? new SseWriter(res, meta, r.includeUsage) : null;
-      for await (const ev of this.opts.engine.stream(media.messages, { ...r.options, signal: ctl.signal })) {
+      for await (const ev of this.opts.engine.stream(media.messages, { ...options, signal: ctl.signal })) {
         collect(acc, ev);
+        // A timed-out or shut-down stream ends with an error event, not with a normal finish chunk.
+        if (verdict() && ev.type === 'done') continue;
         // The tool call's server-side id replaces the parser's per-answer one, in the stream too.
         sse?.write(ev.type === 'tool_call' ? { type: 'tool_call', call: acc.toolCalls[acc.toolCalls.length - 1] } : ev);
       }
       this.record(meta.id, acc.finish, acc.usage, t0);
-      if (ctl.signal.aborted) return;
+      recorded = true;
+      if (gone()) return;
+      if (verdict()) throw verdict();
       if (r.stream) res.end();
       else sendJson(res, 200, completionBody(meta, { ...acc, finishReason: acc.finish }));
     } catch (e) {
-      if (counted) this.record(meta.id, ctl.signal.aborted ? 'cancelled' : 'error', acc.usage, t0);
-      if (ctl.signal.aborted) return;
+      if (counted && !recorded) this.record(meta.id, ctl.signal.aborted ? 'cancelled' : 'error', acc.usage, t0);
+      if (gone()) return;
+      const err = verdict() ?? e;
       if (res.headersSent) {
         // Mid-stream failure: the status is already 200, so the error travels as a final SSE event.
-        writeSse(res, toApiError(e).toJSON());
+        if (!res.destroyed) writeSse(res, toApiError(err).toJSON());
         res.end();
-        this.log(`error ${meta.id}: ${(e as Error).message}`);
+        this.log(`error ${meta.id}: ${(err as Error).message}`);
         return;
       }
-      throw e;
+      throw err;
     } finally {
+      clearTimeout(timer);
       res.off('close', onClose);
       this.running.delete(ctl);
       release?.();
@@ -192,14 +301,17 @@ export class ChatServer {
     this.log(`${finish === 'cancelled' ? 'cancelled' : 'done'} ${id} finish=${finish} prompt=${u.promptTokens} completion=${u.completionTokens} ${rec.ms}ms`);
   }
 
-  private fail(res: http.ServerResponse, e: unknown, route: string): void {
+  private fail(req: http.IncomingMessage, res: http.ServerResponse, e: unknown, route: string): void {
     const err = toApiError(e);
-    if (err.status >= 500) this.log(`error ${route}: ${(e as Error)?.stack ?? String(e)}`);
+    if (err.status >= 500 && err.status !== 503) this.log(`error ${route}: ${(e as Error)?.stack ?? String(e)}`);
     else this.log(`${err.status} ${route}: ${err.message}`);
     if (res.headersSent) {
       res.end();
       return;
     }
+    if (err.status === 429 || err.status === 503) res.setHeader('retry-after', String(this.retryAfter()));
+    // A body left unread (refused before reading, or cut at the size limit) is not drained: the connection goes.
+    if (!req.complete) res.setHeader('connection', 'close');
     sendJson(res, err.status, err.toJSON());
   }
 }
@@ -269,7 +381,26 @@ function writeSse(res: http.ServerResponse, body: unknown): void {
   res.write(`data: ${JSON.stringify(body)}\n\n`);
 }
 
+/** The request target as a URL; anything unparsable is the client's mistake. */
+function requestUrl(target: string | undefined): URL {
+  try {
+    return new URL(target ?? '/', 'http://x');
+  } catch {
+    throw new ApiError(400, 'the request target is not a valid URL path', null, 'invalid_url');
+  }
+}
+
+function decodePath(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new ApiError(400, `malformed percent-encoding in '${s.slice(0, 100)}'`, null, 'invalid_url');
+  }
+}
+
 async function readJson(req: http.IncomingMessage, limit: number): Promise<unknown> {
+  // A declared length over the limit is refused before a byte of the body is read.
+  if (Number(req.headers['content-length']) > limit) throw tooLarge(limit);
   const parts: Buffer[] = [];
   let total = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {

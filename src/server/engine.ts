@@ -33,6 +33,8 @@ export interface ChatEngine {
   /** Stream one generation; `options.signal` cancels it (it then ends with finish reason 'cancelled'). */
   stream(messages: readonly unknown[], options: ChatOptions): AsyncGenerator<ChatEvent>;
   close(): Promise<void>;
+  /** Collect garbage where the engine can (Node with --expose-gc); for leak measurements. */
+  gc?(): void;
 }
 
 export interface OpenEngineOptions {

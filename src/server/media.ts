@@ -1,12 +1,13 @@
-// Media policy for server requests: data URLs pass; http(s) only when enabled (fetched here); local paths and
-// file:// only inside an allowed folder (checked here). The processor then reads only data URLs, checked paths and
-// the request's own temporary files, never a client-chosen location.
+// Media policy for server requests: data URLs pass; http(s) only when enabled, fetched here under the SSRF policy
+// (fetchPolicy.ts); local paths and file:// only inside an allowed folder, read here (pathPolicy.ts). The processor
+// then reads only data URLs and the request's own temporary files, never a location a client chose.
 
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { FetchPolicyError, safeFetch, type FetchPolicy } from './fetchPolicy.js';
+import { PathPolicyError, readAllowedFile, realAllowedDirs } from './pathPolicy.js';
 import { ApiError, type MediaRef, type WireMessage, type WirePart } from './protocol.js';
 
 export interface MediaPolicy {
@@ -16,7 +17,11 @@ export interface MediaPolicy {
   readonly allowedDirs: readonly string[];
   /** Largest single media file, in bytes. */
   readonly maxBytes: number;
+  /** Bytes one request may bring in by URL or path, all media together (default: unlimited beyond maxBytes each). */
+  readonly maxTotalBytes?: number;
   readonly fetchTimeoutMs?: number;
+  /** Overrides of the fetch policy (tests inject a resolver and an address filter). */
+  readonly fetch?: Partial<Pick<FetchPolicy, 'resolve' | 'isBlocked' | 'maxRedirects'>>;
 }
 
 export interface ResolvedMessages {
@@ -28,12 +33,15 @@ export interface ResolvedMessages {
 
 type Kind = 'image' | 'video';
 
+interface Budget {
+  used: number;
+}
+
 /**
- * Media references become what the processor reads: images as data URLs, allowed local files as their resolved
- * path, video bytes (data URLs, downloads) as a temporary file, since video decoding (ffmpeg) needs a file.
+ * Media references become what the processor reads: images as data URLs, video bytes (data URLs, downloads,
+ * allowed local files) as a temporary file, since video decoding (ffmpeg) needs a file.
  */
 export async function resolveMessages(messages: readonly WireMessage[], policy: MediaPolicy, signal?: AbortSignal): Promise<ResolvedMessages> {
-  const dirs = await Promise.all(policy.allowedDirs.map((d) => realpath(d)));
   let tmp: string | null = null;
   const cleanup = async () => {
     if (tmp) await rm(tmp, { recursive: true, force: true });
@@ -41,11 +49,13 @@ export async function resolveMessages(messages: readonly WireMessage[], policy: 
   const spill = async (bytes: Uint8Array) => {
     tmp ??= await mkdtemp(path.join(os.tmpdir(), 'qwen3vl-media-'));
     const file = path.join(tmp, `video-${randomBytes(6).toString('hex')}`);
-    await writeFile(file, bytes);
+    await writeFile(file, bytes, { mode: 0o600 });
     return file;
   };
-  const resolve = (r: MediaRef, kind: Kind) => resolveMedia(r, kind, policy, dirs, spill, signal);
   try {
+    const dirs = policy.allowedDirs.length ? await realAllowedDirs(policy.allowedDirs) : [];
+    const budget: Budget = { used: 0 };
+    const resolve = (r: MediaRef, kind: Kind) => resolveMedia(r, kind, policy, dirs, spill, budget, signal);
     const out: unknown[] = [];
     for (const m of messages) {
       const content: unknown[] = [];
@@ -69,15 +79,34 @@ async function resolvePart(part: WirePart, resolve: (r: MediaRef, kind: Kind) =>
   const px = { ...(part.minPixels !== undefined && { minPixels: part.minPixels }), ...(part.maxPixels !== undefined && { maxPixels: part.maxPixels }) };
   if (part.type === 'image') return { type: 'image', image: await resolve(part.image, 'image'), ...px };
   if (!Array.isArray(part.video)) return { type: 'video', video: await resolve(part.video as MediaRef, 'video'), ...px };
-  const frames = await Promise.all(part.video.map((f) => resolve(f, 'image')));
+  // One frame at a time: a list of remote frames must not become hundreds of simultaneous fetches.
+  const frames: string[] = [];
+  for (const f of part.video) frames.push(await resolve(f, 'image'));
   // A frame list's fps is its native rate (for timestamps), not a sampling rate: it belongs to the list.
   const video = part.fps === undefined && !part.timestamps ? frames : { frames, ...(part.fps !== undefined && { fps: part.fps }), ...(part.timestamps && { timestamps: part.timestamps }) };
   return { type: 'video', video, ...px };
 }
 
-async function resolveMedia(ref: MediaRef, kind: Kind, policy: MediaPolicy, dirs: readonly string[], spill: (b: Uint8Array) => Promise<string>, signal?: AbortSignal): Promise<string> {
+const PATH_STATUS: Record<PathPolicyError['code'], [number, string]> = {
+  disabled: [400, 'local_media_disabled'],
+  invalid: [400, 'invalid_url'],
+  not_found: [400, 'file_not_found'],
+  outside: [403, 'path_not_allowed'],
+  not_file: [400, 'file_not_readable'],
+  too_large: [413, 'media_too_large'],
+};
+
+async function resolveMedia(ref: MediaRef, kind: Kind, policy: MediaPolicy, dirs: readonly string[], spill: (b: Uint8Array) => Promise<string>, budget: Budget, signal?: AbortSignal): Promise<string> {
   const { url, param } = ref;
   const tooLarge = () => new ApiError(413, `'${param}' is larger than the ${mb(policy.maxBytes)} media limit`, param, 'media_too_large');
+  // Bytes a request brings in by reference count against one budget, so a thousand URLs cannot fill memory.
+  const spend = (bytes: Uint8Array) => {
+    budget.used += bytes.byteLength;
+    if (policy.maxTotalBytes !== undefined && budget.used > policy.maxTotalBytes) {
+      throw new ApiError(413, `the media of this request exceed ${mb(policy.maxTotalBytes)} in total`, param, 'media_too_large');
+    }
+    return bytes;
+  };
   if (/^data:/i.test(url)) {
     const m = /^data:[\w.+-]+\/[\w.+-]+(?:;[\w=.+-]+)*;base64,/i.exec(url);
     if (!m) throw new ApiError(400, `'${param}' is not a base64 data URL (expected data:<mime>;base64,...)`, param, 'invalid_data_url');
@@ -86,7 +115,7 @@ async function resolveMedia(ref: MediaRef, kind: Kind, policy: MediaPolicy, dirs
   }
   if (/^https?:/i.test(url)) {
     if (!policy.allowRemote) throw new ApiError(400, `remote URLs are disabled on this server ('${param}'); send a data URL, or start the server with --allow-remote-media`, param, 'remote_media_disabled');
-    const bytes = await fetchMedia(url, param, policy, signal);
+    const bytes = spend(await fetchMedia(url, param, policy, signal));
     return kind === 'image' ? toDataUrl(bytes) : spill(bytes);
   }
   // A scheme other than file: is refused; a Windows drive letter (C:\…) is a path, not a scheme.
@@ -94,45 +123,28 @@ async function resolveMedia(ref: MediaRef, kind: Kind, policy: MediaPolicy, dirs
     throw new ApiError(400, `'${param}' uses an unsupported URL scheme (expected data:, http(s): or file:)`, param, 'unsupported_url');
   }
   if (dirs.length === 0) throw new ApiError(400, `local files are disabled on this server ('${param}'); send a data URL, or start the server with --allowed-dir DIR`, param, 'local_media_disabled');
-  let file: string;
   try {
-    file = /^file:/i.test(url) ? fileURLToPath(url) : path.resolve(dirs[0], url);
-  } catch {
-    throw new ApiError(400, `'${param}' is not a valid file URL`, param, 'invalid_url');
+    // Read once, here: the processor gets the bytes, so the file cannot be swapped between check and use.
+    const file = await readAllowedFile(url, dirs, policy.maxBytes);
+    const bytes = spend(file.bytes);
+    return kind === 'image' ? toDataUrl(bytes) : spill(bytes);
+  } catch (e) {
+    if (!(e instanceof PathPolicyError)) throw e;
+    const [status, code] = PATH_STATUS[e.code];
+    throw new ApiError(status, `'${param}': ${e.message}`, param, code);
   }
-  // realpath first, so a symlink inside the folder cannot point outside it.
-  let real: string;
-  try {
-    real = await realpath(file);
-  } catch {
-    throw new ApiError(400, `'${param}': no such file under the allowed folders`, param, 'file_not_found');
-  }
-  if (!dirs.some((d) => real === d || real.startsWith(d + path.sep))) throw new ApiError(403, `'${param}' is outside the allowed folders`, param, 'path_not_allowed');
-  const st = await stat(real);
-  if (!st.isFile()) throw new ApiError(400, `'${param}' is not a file`, param, 'file_not_readable');
-  if (st.size > policy.maxBytes) throw tooLarge();
-  return real;
 }
 
 async function fetchMedia(url: string, param: string, policy: MediaPolicy, signal?: AbortSignal): Promise<Uint8Array> {
-  const timeout = AbortSignal.timeout(policy.fetchTimeoutMs ?? 30_000);
-  let res: Response;
   try {
-    res = await fetch(url, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout, redirect: 'follow' });
+    const r = await safeFetch(url, { maxBytes: policy.maxBytes, timeoutMs: policy.fetchTimeoutMs ?? 30_000, ...policy.fetch }, signal);
+    return r.bytes;
   } catch (e) {
-    throw new ApiError(400, `could not fetch '${param}': ${(e as Error).message}`, param, 'fetch_failed');
+    if (!(e instanceof FetchPolicyError)) throw e;
+    if (e.code === 'too_large') throw new ApiError(413, `'${param}' is larger than the ${mb(policy.maxBytes)} media limit`, param, 'media_too_large');
+    if (e.code === 'blocked_address' || e.code === 'scheme' || e.code === 'credentials') throw new ApiError(403, `'${param}': ${e.message}`, param, 'url_not_allowed');
+    throw new ApiError(400, `could not fetch '${param}': ${e.message}`, param, 'fetch_failed');
   }
-  if (!res.ok || !res.body) throw new ApiError(400, `could not fetch '${param}': HTTP ${res.status}`, param, 'fetch_failed');
-  const declared = Number(res.headers.get('content-length') ?? 0);
-  if (declared > policy.maxBytes) throw new ApiError(413, `'${param}' is larger than the ${mb(policy.maxBytes)} media limit`, param, 'media_too_large');
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    total += chunk.byteLength;
-    if (total > policy.maxBytes) throw new ApiError(413, `'${param}' is larger than the ${mb(policy.maxBytes)} media limit`, param, 'media_too_large');
-    parts.push(chunk);
-  }
-  return Buffer.concat(parts);
 }
 
 const mb = (n: number) => `${Math.round(n / 1e6)} MB`;

@@ -40,6 +40,7 @@ async function main(): Promise<void> {
   port.on('message', (m: ToWorker) => {
     if (m.op === 'chat') void generate(engine, m.id, m.messages, m.options);
     else if (m.op === 'cancel') running.get(m.id)?.abort();
+    else if (m.op === 'gc') (globalThis as { gc?: () => void }).gc?.();
     else if (m.op === 'close') {
       for (const c of running.values()) c.abort();
       void engine.close().finally(() => port.close());

@@ -10,7 +10,7 @@ interface WireError {
   readonly message: string;
 }
 
-export type ToWorker = { op: 'chat'; id: number; messages: unknown[]; options: ChatOptions } | { op: 'cancel'; id: number } | { op: 'close' };
+export type ToWorker = { op: 'chat'; id: number; messages: unknown[]; options: ChatOptions } | { op: 'cancel'; id: number } | { op: 'gc' } | { op: 'close' };
 
 export type FromWorker =
   | { op: 'ready'; info: EngineInfo }
@@ -126,6 +126,11 @@ export class WorkerEngine implements ChatEngine {
       if (!finished) cancel();
       this.channels.delete(id);
     }
+  }
+
+  /** Ask the worker to collect garbage (only where Node runs with --expose-gc; leak measurements). */
+  gc(): void {
+    this.post({ op: 'gc' });
   }
 
   async close(): Promise<void> {

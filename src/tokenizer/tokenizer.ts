@@ -19,6 +19,10 @@ interface AddedTokenJson {
   special: boolean;
 }
 
+/** Largest token id accepted from tokenizer.json (real vocabularies are a few hundred thousand). */
+const MAX_TOKEN_ID = 2 ** 24;
+const isTokenId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_TOKEN_ID;
+
 export class QwenTokenizer {
   private readonly impl: Tokenizer;
   private readonly idToTokenMap: string[] = [];
@@ -32,9 +36,21 @@ export class QwenTokenizer {
 
   private constructor(tokenizerJson: Record<string, unknown>, config: Record<string, unknown>) {
     const model = tokenizerJson.model as { type?: string; vocab?: Record<string, number> } | undefined;
-    if (!model || typeof model.vocab !== 'object' || model.vocab === null) {
+    if (!model || typeof model.vocab !== 'object' || model.vocab === null || Array.isArray(model.vocab)) {
       throw new TokenizerError('tokenizer.json has no model.vocab');
     }
+    // Ids index arrays here: anything but a modest non-negative integer is a broken file, not a token.
+    for (const [tok, id] of Object.entries(model.vocab)) {
+      if (!isTokenId(id)) throw new TokenizerError(`tokenizer.json: vocabulary entry ${JSON.stringify(tok.slice(0, 40))} has id ${JSON.stringify(id)} (expected an integer in 0..${MAX_TOKEN_ID})`);
+    }
+    const addedJson = tokenizerJson.added_tokens ?? [];
+    if (!Array.isArray(addedJson)) throw new TokenizerError('tokenizer.json: added_tokens must be an array');
+    addedJson.forEach((t: unknown, i) => {
+      const a = t as Partial<AddedTokenJson> | null;
+      if (!a || typeof a !== 'object' || !isTokenId(a.id) || typeof a.content !== 'string' || a.content.length === 0) {
+        throw new TokenizerError(`tokenizer.json: added_tokens[${i}] must be {id: integer, content: non-empty string}`);
+      }
+    });
     try {
       this.impl = new Tokenizer(tokenizerJson, config);
     } catch (e) {
@@ -45,11 +61,11 @@ export class QwenTokenizer {
       this.tokenToIdMap.set(tok, id);
     }
     const added = new Map<string, number>();
-    for (const t of (tokenizerJson.added_tokens as AddedTokenJson[] | undefined) ?? []) {
+    for (const t of addedJson as AddedTokenJson[]) {
       this.idToTokenMap[t.id] = t.content;
       this.tokenToIdMap.set(t.content, t.id);
       added.set(t.content, t.id);
-      if (t.special) this.special.add(t.id);
+      if (t.special === true) this.special.add(t.id);
     }
     this.addedTokens = added;
     const tokenName = (v: unknown) => (typeof v === 'string' ? v : v && typeof v === 'object' && 'content' in v ? String((v as { content: unknown }).content) : null);
@@ -86,7 +102,11 @@ export class QwenTokenizer {
   /** Token ids of `text`; added tokens in the text are matched whole; nothing is prepended or appended. */
   encode(text: string): number[] {
     if (typeof text !== 'string') throw new TokenizerError(`encode expects a string, got ${typeof text}`);
-    return this.impl.encode(text, { add_special_tokens: false }).ids;
+    try {
+      return this.impl.encode(text, { add_special_tokens: false }).ids;
+    } catch (e) {
+      throw new TokenizerError(`cannot tokenise the text: ${(e as Error).message}`);
+    }
   }
 
   tokenToId(token: string): number | undefined {

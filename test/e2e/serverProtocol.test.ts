@@ -8,6 +8,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { ChatServer } from '../../src/server/app.js';
+import { isBlockedAddress } from '../../src/server/fetchPolicy.js';
 import { scriptedEngine, SCRIPTS, type PrepareCall } from '../helpers/scriptedModel.js';
 
 const PNG_1PX = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC';
@@ -166,15 +167,18 @@ describe('server protocol (scripted model, official openai client)', () => {
     await expect.poll(() => existsSync(parts[1].video as string)).toBe(false);
   });
 
-  it('local files only inside --allowed-dir (symlinks resolved), remote URLs off by default', async () => {
+  it('local files only inside --allowed-dir (symlinks resolved), read by the server; remote URLs off by default', async () => {
     const part = (url: string) => [{ role: 'user' as const, content: [{ type: 'image_url' as const, image_url: { url } }, { type: 'text' as const, text: 'hi' }] }];
-    await client.chat.completions.create({ model: 'scripted', messages: part(`file://${path.join(allowed, 'pic.png')}`) });
-    expect((calls[calls.length - 1].messages[0] as { content: { image: string }[] }).content[0].image).toBe(realpathSync(path.join(allowed, 'pic.png')));
+    await client.chat.completions.create({ model: 'scripted', messages: part(`file://${realpathSync(path.join(allowed, 'pic.png'))}`) });
+    // The server reads the file once and hands over its bytes: nothing reads the client's path again later.
+    expect((calls[calls.length - 1].messages[0] as { content: { image: string }[] }).content[0].image).toBe(PNG_1PX);
     await client.chat.completions.create({ model: 'scripted', messages: part('pic.png') });
-    const link = await errorOf(client.chat.completions.create({ model: 'scripted', messages: part(path.join(allowed, 'link.png')) }));
+    const link = await errorOf(client.chat.completions.create({ model: 'scripted', messages: part(path.join(realpathSync(allowed), 'link.png')) }));
     expect([link.status, link.code]).toEqual([403, 'path_not_allowed']);
     const up = await errorOf(client.chat.completions.create({ model: 'scripted', messages: part('../etc/passwd') }));
-    expect(up.status).toBeGreaterThanOrEqual(400);
+    expect([up.status, up.code]).toEqual([403, 'path_not_allowed']);
+    const abs = await errorOf(client.chat.completions.create({ model: 'scripted', messages: part('file:///etc/passwd') }));
+    expect([abs.status, abs.code]).toEqual([403, 'path_not_allowed']);
     const remote = await errorOf(client.chat.completions.create({ model: 'scripted', messages: part('https://example.com/cat.png') }));
     expect([remote.status, remote.code, remote.param]).toEqual([400, 'remote_media_disabled', 'messages[0].content[0].image_url.url']);
   });
@@ -184,11 +188,16 @@ describe('server protocol (scripted model, official openai client)', () => {
     const files = http.createServer((req, res) => {
       if (req.url === '/pic.png') res.end(png);
       else if (req.url === '/big.png') res.end(Buffer.alloc(2e6));
+      else if (req.url === '/redirect') res.writeHead(302, { location: 'http://169.254.169.254/latest/meta-data/' }).end();
       else res.writeHead(404).end();
     });
     await new Promise<void>((r) => files.listen(0, '127.0.0.1', () => r()));
     const s = scriptedEngine();
-    const remote = new ChatServer({ engine: s.engine, media: { allowRemote: true, allowedDirs: [], maxBytes: 1e6 }, maxBodyBytes: 1e6, maxQueue: 1 });
+    // The test's file server is on loopback, which the real policy refuses: let 127.0.0.1 through, nothing else.
+    const fetch = { isBlocked: (a: string) => a !== '127.0.0.1' && isBlockedAddress(a) };
+    const remote = new ChatServer({ engine: s.engine, media: { allowRemote: true, allowedDirs: [], maxBytes: 1e6, fetch }, maxBodyBytes: 1e6, maxQueue: 1 });
+    const strict = new ChatServer({ engine: s.engine, media: { allowRemote: true, allowedDirs: [], maxBytes: 1e6 }, maxBodyBytes: 1e6, maxQueue: 1 });
+    const strictPort = (await strict.listen(0, '127.0.0.1')).port;
     const port = (await remote.listen(0, '127.0.0.1')).port;
     const c = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'x', maxRetries: 0 });
     const files0 = `http://127.0.0.1:${(files.address() as { port: number }).port}`;
@@ -202,7 +211,16 @@ describe('server protocol (scripted model, official openai client)', () => {
       expect([big.status, big.code]).toEqual([413, 'media_too_large']);
       const local = await errorOf(ask('/etc/hostname'));
       expect([local.status, local.code]).toEqual([400, 'local_media_disabled']);
+      const redirected = await errorOf(ask(`${files0}/redirect`));
+      expect([redirected.status, redirected.code]).toEqual([403, 'url_not_allowed']);
+      // With the real policy, loopback, private and metadata addresses are refused before any connection.
+      const c2 = new OpenAI({ baseURL: `http://127.0.0.1:${strictPort}/v1`, apiKey: 'x', maxRetries: 0 });
+      for (const url of [`${files0}/pic.png`, 'http://169.254.169.254/latest/meta-data/', 'http://[::1]/x.png', 'http://10.0.0.1/x.png']) {
+        const e = await errorOf(c2.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url } }, { type: 'text', text: 'hi' }] }] }));
+        expect([e.status, e.code]).toEqual([403, 'url_not_allowed']);
+      }
     } finally {
+      await strict.close();
       await remote.close();
       files.close();
     }

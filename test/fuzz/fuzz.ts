@@ -8,19 +8,36 @@ export interface FuzzStats {
   tried: number;
   accepted: number;
   rejected: number;
+  /** Slowest single input, ms (a hang shows here, or as a test time-out). */
+  maxMs: number;
+  /** Peak resident memory of the test process during the run, MB (an unbounded allocation shows here). */
+  peakRssMb: number;
 }
+
 
 /** Run `once(rand, i)` repeatedly until the budget is spent; it returns true if the input was accepted. */
 export async function fuzz(name: string, once: (r: () => number, i: number) => Promise<boolean> | boolean, seed = 1): Promise<FuzzStats> {
   const r = mulberry32(seed);
-  const stats: FuzzStats = { tried: 0, accepted: 0, rejected: 0 };
+  const stats: FuzzStats = { tried: 0, accepted: 0, rejected: 0, maxMs: 0, peakRssMb: 0 };
   const end = Date.now() + fuzzSeconds * 1000;
+  let yielded = Date.now();
   while (Date.now() < end) {
+    // Synchronous targets never reach the event loop on their own; the test runner's RPC needs it now and then.
+    if (Date.now() - yielded > 50) {
+      await new Promise((r) => setImmediate(r));
+      yielded = Date.now();
+    }
+    const t0 = performance.now();
     if (await once(r, stats.tried)) stats.accepted++;
     else stats.rejected++;
     stats.tried++;
+    stats.maxMs = Math.max(stats.maxMs, performance.now() - t0);
+    stats.peakRssMb = Math.max(stats.peakRssMb, process.memoryUsage.rss() / 2 ** 20);
   }
-  console.log(`[fuzz ${name}] tried ${stats.tried}: ${stats.accepted} accepted, ${stats.rejected} rejected with typed errors`);
+  console.log(
+    `[fuzz ${name}] tried ${stats.tried}: ${stats.accepted} accepted, ${stats.rejected} rejected with typed errors; ` +
+      `slowest ${stats.maxMs.toFixed(0)} ms, peak RSS ${stats.peakRssMb.toFixed(0)} MB`,
+  );
   return stats;
 }
 

@@ -23,7 +23,7 @@ function tryMake(opts: ConstructorParameters<typeof CpuBackend>[0]): CpuBackend 
 // q8 activations against q8_0/q4_0 weights round x to 8 bits per 32-value block (~0.4% of the block's max), so
 // products on the matrix-vector path (≤ 8 rows) differ from ref's f32 activations by about 1e-3 of the output range;
 // MoE rounds twice (x, then the SwiGLU output). The exact suites and the emulation test below pin the arithmetic.
-const actQuantTol = (c: OpCase): number | undefined => (/^linear q[48]_0/.test(c.name) ? 1e-2 : /^moe q[48]_0/.test(c.name) ? 3e-2 : undefined);
+const actQuantTol = (c: OpCase): number | undefined => (/^linear(Ex)? q[48]_0/.test(c.name) ? 1e-2 : /^moe q[48]_0/.test(c.name) ? 3e-2 : undefined);
 
 for (const isa of ['avx512', 'avx2', 'scalar']) {
   const available = tryMake({ isa });

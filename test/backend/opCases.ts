@@ -201,7 +201,7 @@ export const opCases: OpCase[] = [
       run: (b, r) => linearEx(b, act(b, r, [m, 256]), weight(b, r, 96, 256, 'bf16'), { norm: { w: act(b, r, [256]), eps: 1e-6 }, residual: act(b, r, [m, 96]) }),
     },
     {
-      name: `linearEx swiglu+residual m${m}`,
+      name: `linearEx q8_0 swiglu+residual m${m}`,
       tol: 1e-5,
       run: (b, r) => linearEx(b, act(b, r, [m, 2 * 160]), weight(b, r, 64, 160, 'q8_0'), { swiglu: true, residual: act(b, r, [m, 64]) }),
     },

@@ -49,7 +49,7 @@ export function addModelOptions(cmd: Command): Command {
   return cmd
     .option('-m, --model <dir>', 'Qwen3-VL checkpoint folder (config.json, *.safetensors, tokenizer files)')
     .option('--demo', 'use the built-in random-weight demo checkpoint (built once, then cached)')
-    .addOption(new Option('--backend <name>', 'compute backend').choices(['ref', 'cpu', 'webgpu']).default('ref'))
+    .addOption(new Option('--backend <name>', 'compute backend').choices(['ref', 'cpu', 'webgpu']).default('cpu'))
     .addOption(new Option('--dtype <format>', 'weight format in memory (default: the checkpoint\'s)').choices([...WEIGHT_FORMATS]));
 }
 

@@ -8,7 +8,7 @@ const PREFILL_BAR_MIN_TOKENS = 512;
 
 export class Progress {
   private bar: cliProgress.SingleBar | null = null;
-  private kind: 'load' | 'prefill' | null = null;
+  private kind: 'load' | 'prefill' | 'steps' | null = null;
 
   constructor(
     private readonly tty: boolean = process.stderr.isTTY === true,
@@ -28,6 +28,11 @@ export class Progress {
     this.show('load', 'loading  {bar} {percentage}% | {value}/{total} MB', Math.min(total, Math.round(loadedBytes / 1e6)), total);
   }
 
+  /** A counted job (e.g. tensors written by `quantize`). */
+  steps(label: string, done: number, total: number): void {
+    this.show('steps', `${label.padEnd(8)} {bar} {percentage}% | {value}/{total}`, done, total);
+  }
+
   prefill(done: number, total: number): void {
     if (total < PREFILL_BAR_MIN_TOKENS) return;
     this.show('prefill', 'prompt   {bar} {percentage}% | {value}/{total} tokens', done, total);
@@ -42,7 +47,7 @@ export class Progress {
     this.kind = null;
   }
 
-  private show(kind: 'load' | 'prefill', format: string, value: number, total: number): void {
+  private show(kind: 'load' | 'prefill' | 'steps', format: string, value: number, total: number): void {
     if (!this.tty || this.quiet) return;
     if (this.kind !== kind) {
       this.done();

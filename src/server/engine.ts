@@ -87,7 +87,7 @@ export class LocalEngine implements ChatEngine {
 
 /** Load a checkpoint through the library's front door (generate/engine.ts) and wrap it for the adapters. */
 export async function openEngine(dir: string, opts: OpenEngineOptions = {}): Promise<LocalEngine> {
-  const model = await loadModel(dir, { backend: opts.backend ?? 'ref', dtype: opts.dtype, onProgress: opts.onLoadProgress });
+  const model = await loadModel(dir, { backend: opts.backend ?? 'cpu', dtype: opts.dtype, onProgress: opts.onLoadProgress });
   if (!model.processor) {
     model.dispose();
     throw new ProcessorConfigError(`${dir} has no tokenizer.json, so it cannot chat`);
@@ -97,7 +97,7 @@ export async function openEngine(dir: string, opts: OpenEngineOptions = {}): Pro
     dir: path.resolve(dir),
     modelType: model.config.modelType,
     contextLength: model.config.text.maxPositionEmbeddings,
-    backend: opts.backend ?? 'ref',
+    backend: model.backend.name,
   };
   return new LocalEngine(model, model.processor, info);
 }

@@ -8,7 +8,7 @@ import { loadModel } from '../../src/models/qwen3vl/load.js';
 import { loadAddon } from '../../src/backend/cpu/native.js';
 import { quantize } from '../../src/tools/quantize.js';
 import { argmax } from '../../src/tensor/math.js';
-import { fixturesRoot, loadGolden, relErr } from '../helpers/fixtures.js';
+import { fixturesRoot, goldenInputs, loadGolden, relErr } from '../helpers/fixtures.js';
 
 const noAddon = loadAddon() instanceof Error;
 const cases = ['tiny-dense', 'tiny-moe'].map((c) => path.join(fixturesRoot, c));
@@ -26,13 +26,7 @@ describe.skipIf(noAddon)('cpu backend: quantized weights on the fixtures', () =>
       it(`${path.basename(dir)} ${dtype}: logit error, top-1, and a pre-quantized folder gives the same logits`, async () => {
         const g = await loadGolden(dir);
         const want = g.tensors.get('logits')?.f32() ?? g.tensors.get('logits.last4')!.f32();
-        const inputs = {
-          inputIds: g.json.input_ids,
-          pixelValues: g.tensors.get('pixel_values')?.f32(),
-          imageGridThw: g.json.image_grid_thw?.length ? g.json.image_grid_thw : undefined,
-          pixelValuesVideos: g.tensors.get('pixel_values_videos')?.f32(),
-          videoGridThw: g.json.video_grid_thw?.length ? g.json.video_grid_thw : undefined,
-        };
+        const inputs = goldenInputs(g);
         const m = await loadModel(dir, { backend: 'cpu', dtype });
         const vocab = m.config.text.vocabSize;
         const got = (await m.forward(inputs)).logits.subarray(-want.length);

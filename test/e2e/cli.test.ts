@@ -1,7 +1,7 @@
 // The built `qwen3-vl` binary as a user runs it: help, exit codes and one-line errors, inspect, run (demo and tiny
 // checkpoint, --json, --draw), chat over piped stdin, serve + a request, and clean shutdown.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fixturesRoot, projectRoot } from '../helpers/fixtures.js';
@@ -73,14 +73,33 @@ describe('qwen3-vl CLI: help and errors', () => {
     results.forEach((r, i) => expectOneLineError(r, cases[i][1]));
   });
 
-  it('bench and quantize say plainly that they are not in this build yet', async () => {
+  it('bench and quantize refuse bad arguments in one line', async () => {
+    mkdirSync(path.join(tmp, 'full'), { recursive: true });
+    writeFileSync(path.join(tmp, 'full', 'keep.txt'), 'x');
     const cases: [string[], RegExp][] = [
-      [['bench'], /not in this build yet/],
-      [['quantize', tiny, path.join(tmp, 'q'), '--dtype', 'q4_0'], /not in this build yet/],
+      [['bench'], /no model: pass --model/],
+      [['bench', '-m', tiny, '-p', '0'], /-p|prompt/],
+      [['quantize', tiny, path.join(tmp, 'full'), '--dtype', 'q4_0'], /exists and is not empty/],
       [['quantize', tiny, path.join(tmp, 'q'), '--dtype', 'q5_k'], /--dtype must be q8_0 or q4_0/],
+      [['quantize', path.join(tmp, 'nope'), path.join(tmp, 'q'), '--dtype', 'q8_0'], /does not exist/],
     ];
     const results = await Promise.all(cases.map(([args]) => runCli(args)));
     results.forEach((r, i) => expectOneLineError(r, cases[i][1]));
+  });
+});
+
+describe.skipIf(!existsSync(tiny))('qwen3-vl quantize and bench', () => {
+  it('writes a q8_0 checkpoint that loads and generates, and benches it', async () => {
+    const out = path.join(tmp, 'tiny-q8');
+    const q = await runCli(['quantize', tiny, out, '--dtype', 'q8_0']);
+    expect(q.code, q.stderr).toBe(0);
+    expect(q.stdout).toMatch(/wrote .*tiny-q8: \d+ of \d+ tensors as q8_0/);
+    const b = await runCli(['bench', '-m', out, '-p', '16', '-g', '4', '--reps', '1', '--json']);
+    expect(b.code, b.stderr).toBe(0);
+    const row = JSON.parse(b.stdout.trim()) as { prefillTokS: number; decodeTokS: number; prompt: number };
+    expect(row.prompt).toBe(16);
+    expect(row.prefillTokS).toBeGreaterThan(0);
+    expect(row.decodeTokS).toBeGreaterThan(0);
   });
 });
 

@@ -4,6 +4,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SafetensorsFile, type RawTensor } from '../../src/io/safetensors.js';
 import type { BackendName } from '../../src/backend/index.js';
+import { loadAddon } from '../../src/backend/cpu/native.js';
+import type { Qwen3VLModel } from '../../src/models/qwen3vl/model.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const sharedFixtures = path.resolve(projectRoot, '../shared/fixtures');
@@ -11,6 +13,11 @@ export const fixturesRoot = process.env.QWEN3VL_FIXTURES ? path.resolve(process.
 
 /** Backend under test for model-level suites (QWEN3VL_BACKEND, default ref). */
 export const testBackend = (process.env.QWEN3VL_BACKEND ?? 'ref') as BackendName;
+
+/** Backends the golden parity suite runs on: QWEN3VL_BACKEND alone, else ref and (when its addon loads) cpu. */
+export const parityBackends: BackendName[] = process.env.QWEN3VL_BACKEND
+  ? [testBackend]
+  : ['ref', ...(loadAddon() instanceof Error ? [] : (['cpu'] as const))];
 
 /** Every case folder: a checkpoint with golden.json and golden.safetensors. */
 export function modelCases(): string[] {
@@ -41,6 +48,18 @@ export async function loadGolden(dir: string): Promise<Golden> {
   for (const name of f.tensors.keys()) tensors.set(name, await f.read(name));
   await f.close();
   return { json, tensors };
+}
+
+/** The forward inputs a golden case was produced from (ids, token types, pixels and grids). */
+export function goldenInputs(g: Golden): Parameters<Qwen3VLModel['forward']>[0] {
+  return {
+    inputIds: g.json.input_ids,
+    mmTokenTypeIds: g.json.mm_token_type_ids,
+    pixelValues: g.tensors.get('pixel_values')?.f32(),
+    imageGridThw: g.json.image_grid_thw?.length ? g.json.image_grid_thw : undefined,
+    pixelValuesVideos: g.tensors.get('pixel_values_videos')?.f32(),
+    videoGridThw: g.json.video_grid_thw?.length ? g.json.video_grid_thw : undefined,
+  };
 }
 
 /** max|a − b| / max|b| over the first b.length values. */

@@ -7,12 +7,12 @@ import { loadModel } from '../../src/models/qwen3vl/load.js';
 import type { Qwen3VLModel } from '../../src/models/qwen3vl/model.js';
 import { argmax } from '../../src/tensor/math.js';
 import { ropeIndex } from '../../src/models/qwen3vl/positions.js';
-import { type Golden, fixturesRoot, loadGolden, modelCases, relErr, testBackend } from '../helpers/fixtures.js';
+import { type Golden, fixturesRoot, goldenInputs, loadGolden, modelCases, parityBackends, relErr } from '../helpers/fixtures.js';
 
 const TOL = 1e-4;
 const cases = modelCases();
 
-describe(`golden parity on '${testBackend}' (${fixturesRoot})`, () => {
+for (const backend of parityBackends) describe(`golden parity on '${backend}' (${fixturesRoot})`, () => {
   it('finds cases', () => {
     expect(cases.length).toBeGreaterThan(0);
   });
@@ -26,15 +26,8 @@ describe(`golden parity on '${testBackend}' (${fixturesRoot})`, () => {
 
       beforeAll(async () => {
         g = await loadGolden(dir);
-        model = await loadModel(dir, { backend: testBackend });
-        inputs = {
-          inputIds: g.json.input_ids,
-          mmTokenTypeIds: g.json.mm_token_type_ids,
-          pixelValues: g.tensors.get('pixel_values')?.f32(),
-          imageGridThw: g.json.image_grid_thw?.length ? g.json.image_grid_thw : undefined,
-          pixelValuesVideos: g.tensors.get('pixel_values_videos')?.f32(),
-          videoGridThw: g.json.video_grid_thw?.length ? g.json.video_grid_thw : undefined,
-        };
+        model = await loadModel(dir, { backend });
+        inputs = goldenInputs(g);
         const out = await model.forward({ ...inputs, trace: (name, t) => got.set(name, t.read()) });
         got.set('logits', Promise.resolve(out.logits));
       });
@@ -62,7 +55,7 @@ describe(`golden parity on '${testBackend}' (${fixturesRoot})`, () => {
           report.push(`${key}: ${e.toExponential(2)}`);
           expect(e, `${key} relative error`).toBeLessThanOrEqual(TOL);
         }
-        console.log(`[${path.basename(dir)}] ${report.join(', ')}`);
+        console.log(`[${backend} ${path.basename(dir)}] ${report.join(', ')}`);
       });
 
       it('prefill in 7-token chunks (splitting image runs) gives the same last logits', async () => {
@@ -90,7 +83,7 @@ describe(`golden parity on '${testBackend}' (${fixturesRoot})`, () => {
           if (step + 1 < want.length) logits = await model.decode(cache, [tokens[step]]);
         }
         cache.dispose();
-        console.log(`[${path.basename(dir)}] decode top-16 worst relative error ${worst.toExponential(2)}`);
+        console.log(`[${backend} ${path.basename(dir)}] decode top-16 worst relative error ${worst.toExponential(2)}`);
         expect(tokens).toEqual(want);
         expect(worst).toBeLessThanOrEqual(TOL);
       });

@@ -10,7 +10,7 @@ import { loadQwen3VLWeights } from '../../weights/qwen3vl.js';
 import { Qwen3VLModel } from './model.js';
 
 export interface LoadOptions {
-  /** 'ref' (default), 'cpu', 'webgpu', or a backend instance. */
+  /** 'cpu' (default; the native addon, or 'ref' with a warning when it cannot load), 'ref', 'webgpu', or a backend instance. */
   readonly backend?: BackendName | Backend;
   /** Weight format of the large matrices (default: the checkpoint's own, bf16). */
   readonly dtype?: WeightFormat;
@@ -20,7 +20,7 @@ export interface LoadOptions {
 export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Qwen3VLModel> {
   const config = await loadConfig(dir);
   const generationConfig = await loadGenerationConfig(dir);
-  const backend = await createBackend(opts.backend ?? 'ref');
+  const backend = await createBackend(opts.backend ?? 'cpu');
   const ckpt = await Checkpoint.open(dir);
   try {
     const weights = await loadQwen3VLWeights(ckpt, config, backend, { dtype: opts.dtype, onProgress: opts.onProgress });

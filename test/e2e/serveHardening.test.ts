@@ -55,7 +55,7 @@ describe.skipIf(!existsSync(tiny))('qwen3-vl serve hardening (real process, tiny
   });
 
   it('key from the environment, malformed targets, limits, 429 + Retry-After, time-outs; SIGTERM lets a stream finish', async () => {
-    const s = await startServe(['-m', tiny, '--model-id', 'tiny', '--max-concurrent', '1', '--max-queue', '0', '--max-images', '1', '--max-tokens', '60', '--request-timeout', '2', '--shutdown-grace', '30'], { QWEN3VL_API_KEY: KEY });
+    const s = await startServe(['-m', tiny, '--backend', 'ref', '--model-id', 'tiny', '--max-concurrent', '1', '--max-queue', '0', '--max-images', '1', '--max-tokens', '60', '--request-timeout', '2', '--shutdown-grace', '30'], { QWEN3VL_API_KEY: KEY });
     let exited = false;
     try {
       // Auth on every route but /health.

@@ -25,7 +25,8 @@ const imageQuestion = [{ role: 'user' as const, content: [{ type: 'image_url' as
 beforeAll(async () => {
   ensureBuilt();
   tmp = mkdtempSync(path.join(os.tmpdir(), 'qwen3vl-serve-'));
-  serve = await startServe(['-m', tiny]);
+  // The ref backend: the prefill and time-out tests below need a model slower than a health probe.
+  serve = await startServe(['-m', tiny, '--backend', 'ref']);
   client = new OpenAI({ baseURL: `${serve.base}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 120_000 });
 });
 afterAll(async () => {

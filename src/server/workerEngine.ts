@@ -48,48 +48,102 @@ class Channel {
   }
 }
 
+/** A crashed worker is replaced this many times per minute at most; beyond that the engine stays down. */
+const MAX_RESTARTS_PER_MINUTE = 3;
+
+/** Start a worker and load the checkpoint in it; rejects with the load error (bad folder, broken weights). */
+function spawnWorker(dir: string, opts: OpenEngineOptions): Promise<{ worker: Worker; info: EngineInfo }> {
+  const { onLoadProgress, ...rest } = opts;
+  const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { dir, opts: rest } });
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: FromWorker) => {
+      if (m.op === 'loadProgress') onLoadProgress?.(m);
+      else if (m.op === 'ready') done(() => resolve({ worker, info: m.info }));
+      else if (m.op === 'failed') done(() => reject(new EngineError(m.error.name, m.error.message)), true);
+    };
+    const onError = (e: Error) => done(() => reject(e));
+    const onExit = (code: number) => done(() => reject(new EngineError('WorkerExited', `the inference worker exited while loading (code ${code})`)));
+    const done = (f: () => void, terminate = false) => {
+      worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+      if (terminate) void worker.terminate();
+      f();
+    };
+    worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+  });
+}
+
 export class WorkerEngine implements ChatEngine {
   private nextId = 1;
   private readonly channels = new Map<number, Channel>();
   private current: EngineStatus = { phase: 'idle', prefill: null };
   private dead: Error | null = null;
+  private closing = false;
+  /** Set while a replacement worker loads after a crash; requests wait for it. */
+  private restarting: Promise<void> | null = null;
+  private readonly restarts: number[] = [];
 
   private constructor(
-    private readonly worker: Worker,
+    private worker: Worker,
     readonly info: EngineInfo,
+    private readonly dir: string,
+    private readonly opts: OpenEngineOptions,
   ) {
+    this.attach(worker);
+  }
+
+  static async start(dir: string, opts: OpenEngineOptions = {}): Promise<WorkerEngine> {
+    const { worker, info } = await spawnWorker(dir, opts);
+    return new WorkerEngine(worker, info, dir, opts);
+  }
+
+  /** Restarts after crashes so far (for /metrics and tests). */
+  get restartCount(): number {
+    return this.restarts.length;
+  }
+
+  private attach(worker: Worker): void {
     worker.on('message', (m: FromWorker) => {
       if (m.op === 'status') this.current = m.status;
       else if ('id' in m) this.channels.get(m.id)?.push(m);
     });
+    let handled = false;
     const die = (e: Error) => {
-      this.dead ??= e;
+      if (handled) return; // 'error' is followed by 'exit'
+      handled = true;
       this.current = { phase: 'idle', prefill: null };
+      // Generations in flight are lost with the worker's memory: each ends with this error (a 500 to its client).
       for (const c of this.channels.values()) c.push(e);
+      if (this.closing) {
+        this.dead ??= e;
+        return;
+      }
+      this.restart(e);
     };
     worker.on('error', (e) => die(new EngineError('WorkerCrashed', `the inference worker crashed: ${e.message}`)));
     worker.on('exit', (code) => die(new EngineError('WorkerExited', `the inference worker exited (code ${code})`)));
   }
 
-  /** Start a worker and load the checkpoint in it; rejects with the load error (bad folder, broken weights). */
-  static start(dir: string, opts: OpenEngineOptions = {}): Promise<WorkerEngine> {
-    const { onLoadProgress, ...rest } = opts;
-    const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { dir, opts: rest } });
-    return new Promise((resolve, reject) => {
-      const onMessage = (m: FromWorker) => {
-        if (m.op === 'loadProgress') onLoadProgress?.(m);
-        else if (m.op === 'ready') done(() => resolve(new WorkerEngine(worker, m.info)));
-        else if (m.op === 'failed') done(() => reject(new EngineError(m.error.name, m.error.message)), true);
-      };
-      const onError = (e: Error) => done(() => reject(e));
-      const onExit = (code: number) => done(() => reject(new EngineError('WorkerExited', `the inference worker exited while loading (code ${code})`)));
-      const done = (f: () => void, terminate = false) => {
-        worker.off('message', onMessage).off('error', onError).off('exit', onExit);
-        if (terminate) void worker.terminate();
-        f();
-      };
-      worker.on('message', onMessage).on('error', onError).on('exit', onExit);
-    });
+  /** Replace a crashed worker (the model loads again), unless it keeps crashing: then the engine stays down. */
+  private restart(cause: Error): void {
+    const now = Date.now();
+    while (this.restarts.length && now - this.restarts[0] > 60_000) this.restarts.shift();
+    if (this.restarts.length >= MAX_RESTARTS_PER_MINUTE) {
+      this.dead = new EngineError(cause.name, `${cause.message}; it crashed ${MAX_RESTARTS_PER_MINUTE + 1} times within a minute, so it is not restarted again`);
+      return;
+    }
+    this.restarts.push(now);
+    console.error(`qwen3-vl: ${cause.message}; restarting it (the model loads again)`);
+    this.restarting = spawnWorker(this.dir, { ...this.opts, onLoadProgress: undefined }).then(
+      ({ worker }) => {
+        this.worker = worker;
+        this.attach(worker);
+        this.restarting = null;
+      },
+      (e: Error) => {
+        this.dead = e;
+        this.restarting = null;
+      },
+    );
   }
 
   status(): EngineStatus {
@@ -101,6 +155,7 @@ export class WorkerEngine implements ChatEngine {
   }
 
   async *stream(messages: readonly unknown[], options: ChatOptions): AsyncGenerator<ChatEvent> {
+    if (this.restarting) await this.restarting;
     if (this.dead) throw this.dead;
     const { signal, onPrompt: _p, onPrefillProgress: _q, ...cloneable } = options;
     const id = this.nextId++;
@@ -134,6 +189,8 @@ export class WorkerEngine implements ChatEngine {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    if (this.restarting) await this.restarting;
     if (this.dead) return;
     const exited = new Promise<void>((r) => this.worker.once('exit', () => r()));
     this.post({ op: 'close' });

@@ -10,7 +10,10 @@ import { Sampler, type SamplingOptions } from './sampler.js';
 import { StopMatcher } from './stop.js';
 
 /** What the loop needs of a tokenizer (QwenTokenizer has it all). */
-export type ChatTokenizer = Pick<QwenTokenizer, 'decode' | 'tokenToId' | 'isSpecial' | 'tokenBytes'>;
+export type ChatTokenizer = Pick<QwenTokenizer, 'encode' | 'decode' | 'tokenToId' | 'isSpecial' | 'tokenBytes'>;
+
+/** 'auto': the model decides; 'required': the answer starts with a tool call; { name }: a call of that tool. */
+export type ToolChoice = 'auto' | 'required' | { readonly name: string };
 
 /** What the loop needs from the processor (Qwen3VLProcessor; tests may script one). */
 export interface ChatProcessor {
@@ -26,6 +29,11 @@ export interface ChatOptions extends SamplingOptions {
   readonly stop?: readonly string[];
   /** Function tools in the OpenAI form ({ type: 'function', function: { name, description, parameters } }). */
   readonly tools?: readonly ToolSpec[];
+  /**
+   * Enforced by forcing the opening of the call (`<tool_call>` and, for a named tool, `{"name": ..., "arguments": `)
+   * into the answer (after the reasoning on thinking checkpoints); the model writes the rest. Default 'auto'.
+   */
+  readonly toolChoice?: ToolChoice;
   readonly signal?: AbortSignal;
   /** Reasoning tokens allowed before `</think>` is forced (thinking checkpoints). */
   readonly thinkingBudget?: number;
@@ -107,6 +115,7 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
   const endThink = idOf('</think>');
   // A thinking template opens `<think>` in the generation prompt: the output starts inside reasoning.
   const parser = new OutputParser({ startInReasoning: /<think>\s*$/.test(prompt.text), parseTools: true });
+  let toolOpening = toolCallOpening(o);
 
   const ctxLimit = model.config.text.maxPositionEmbeddings;
   const room = ctxLimit - ids.length;
@@ -130,13 +139,19 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
         if (!(e instanceof AbortError)) throw e;
         finish = 'cancelled';
       }
+      const forced: number[] = [];
       while (logits && out.length < maxTokens) {
         if (o.signal?.aborted) {
           finish = 'cancelled';
           break;
         }
+        if (toolOpening !== null && !parser.inReasoning) {
+          forced.push(...tok.encode(out.length ? `\n\n${toolOpening}` : toolOpening));
+          toolOpening = null;
+        }
         let next: number;
-        if (parser.inReasoning && o.thinkingBudget !== undefined && reasoningTokens >= o.thinkingBudget && endThink !== undefined) next = endThink;
+        if (forced.length) next = forced.shift()!;
+        else if (parser.inReasoning && o.thinkingBudget !== undefined && reasoningTokens >= o.thinkingBudget && endThink !== undefined) next = endThink;
         else next = sampler.sample(logits, ids.concat(out), out);
         if (eos.has(next)) {
           finish = 'stop';
@@ -164,6 +179,17 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
   if (parser.toolCalls > 0 && finish === 'stop') finish = 'tool_calls';
   yield { type: 'usage', usage: { promptTokens: ids.length, completionTokens: out.length, totalTokens: ids.length + out.length } };
   yield { type: 'done', finishReason: finish, tokens: out };
+}
+
+/** The text that opens a tool call the options require, or null when the model may answer freely. */
+function toolCallOpening(o: ChatOptions): string | null {
+  const c = o.toolChoice ?? 'auto';
+  if (c === 'auto') return null;
+  if (!o.tools?.length) throw new RangeError('toolChoice needs tools');
+  if (c === 'required') return '<tool_call>\n';
+  const nameOf = (t: ToolSpec) => ((t.function as { name?: unknown } | undefined)?.name ?? t.name) as unknown;
+  if (!o.tools.some((t) => nameOf(t) === c.name)) throw new RangeError(`toolChoice names '${c.name}', which is not among the tools`);
+  return `<tool_call>\n{"name": ${JSON.stringify(c.name)}, "arguments": `;
 }
 
 /** The whole completion at once. */

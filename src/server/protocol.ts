@@ -1,7 +1,7 @@
 // The OpenAI chat-completions wire format: request validation into library options (every bad field is a 400 that
 // names its `param`), OpenAI-shaped errors, and the response / stream-chunk shapes.
 
-import type { ChatOptions, FinishReason, Usage } from '../generate/chat.js';
+import type { ChatOptions, FinishReason, ToolChoice, Usage } from '../generate/chat.js';
 import type { ToolCall } from '../generate/output.js';
 import { SamplingError, validateSampling } from '../generate/sampler.js';
 import type { ToolSpec } from '../processor/index.js';
@@ -131,7 +131,7 @@ export function parseChatRequest(body: unknown): ChatRequest {
     thinkingBudget: optNumber(body, 'thinking_budget', { integer: true, min: 0 }),
     minPixels: optNumber(body, 'min_pixels', { integer: true, min: 1 }),
     maxPixels: optNumber(body, 'max_pixels', { integer: true, min: 1 }),
-    tools: parseTools(body),
+    ...parseTools(body),
   };
   if (options.topP === 0) throw bad('top_p', "'top_p' must be > 0 (got 0)");
   try {
@@ -149,11 +149,11 @@ export function parseChatRequest(body: unknown): ChatRequest {
 
 const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
-function parseTools(body: Obj): ToolSpec[] | undefined {
+function parseTools(body: Obj): { tools?: ToolSpec[]; toolChoice?: ToolChoice } {
   const tools = body.tools;
   if (tools === undefined || tools === null) {
     if (body.tool_choice !== undefined && body.tool_choice !== null && body.tool_choice !== 'none' && body.tool_choice !== 'auto') throw bad('tool_choice', "'tool_choice' needs 'tools'");
-    return undefined;
+    return {};
   }
   if (!Array.isArray(tools)) throw bad('tools', "'tools' must be an array", 'invalid_type');
   const names = tools.map((t, i) => {
@@ -165,13 +165,16 @@ function parseTools(body: Obj): ToolSpec[] | undefined {
     return name;
   });
   const choice = body.tool_choice ?? 'auto';
-  if (choice === 'none') return undefined;
-  if (choice === 'auto' || choice === 'required') return tools.length ? tools : undefined;
-  // A named choice cannot be enforced without constrained decoding; offering only that tool is the honest hint.
+  if (choice === 'none' || (!tools.length && choice === 'auto')) return {};
+  if (!tools.length) throw bad('tool_choice', `tool_choice '${typeof choice === 'string' ? choice : 'function'}' needs at least one tool in 'tools'`);
+  if (choice === 'auto') return { tools };
+  // Enforced by the generation loop, which opens the call itself (generate/chat.ts).
+  if (choice === 'required') return { tools, toolChoice: 'required' };
   if (isObj(choice) && choice.type === 'function' && isObj(choice.function) && typeof choice.function.name === 'string') {
     const i = names.indexOf(choice.function.name);
     if (i < 0) throw bad('tool_choice', `tool_choice names '${choice.function.name}', which is not in 'tools'`);
-    return [tools[i]];
+    // Only that tool in the prompt, and its call opened for the model.
+    return { tools: [tools[i]], toolChoice: { name: choice.function.name } };
   }
   throw bad('tool_choice', "'tool_choice' must be 'none', 'auto', 'required' or {type: 'function', function: {name}}");
 }

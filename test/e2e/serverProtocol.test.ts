@@ -109,6 +109,20 @@ describe('server protocol (scripted model, official openai client)', () => {
     expect(calls[calls.length - 1].opts.tools).toEqual([other]);
   });
 
+  it('tool_choice required and a named choice are enforced: the answer opens with that call', async () => {
+    // Left to itself the scripted model answers text ('XX…'); required forces `<tool_call>` first.
+    const free = await client.chat.completions.create({ model: 'scripted', messages: user('script:forcedAny'), tools: [weatherTool] });
+    expect(free.choices[0].message.content).toMatch(/^XX/);
+    expect(free.choices[0].message.tool_calls ?? []).toHaveLength(0);
+    const req = await client.chat.completions.create({ model: 'scripted', messages: user('script:forcedAny'), tools: [weatherTool], tool_choice: 'required' });
+    expect(req.choices[0].finish_reason).toBe('tool_calls');
+    expect(req.choices[0].message.tool_calls?.[0]).toMatchObject({ type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } });
+    const named = await client.chat.completions.create({ model: 'scripted', messages: user('script:forcedNamed'), tools: [weatherTool], tool_choice: { type: 'function', function: { name: 'get_weather' } } });
+    expect(named.choices[0].message.tool_calls?.[0]).toMatchObject({ function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } });
+    // Forced tokens are part of the completion.
+    expect(named.usage!.completion_tokens).toBeGreaterThan(40);
+  });
+
   it('streams tool calls as delta.tool_calls with finish_reason tool_calls', async () => {
     const stream = await client.chat.completions.create({ model: 'scripted', messages: user('script:weather'), tools: [weatherTool], stream: true });
     const deltas: OpenAI.ChatCompletionChunk.Choice.Delta.ToolCall[] = [];

@@ -16,6 +16,9 @@ export const SCRIPTS: Record<string, string> = {
   think: '<think>\nThe roof is dark.\n</think>\n\nIt is a house.',
   boxes: '[{"bbox_2d": [100, 200, 300, 400], "label": "house"}]',
   long: 'word '.repeat(400),
+  // For tool_choice: filler where the loop forces the opening of a call, then the rest of the call.
+  forcedAny: 'XX{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>',
+  forcedNamed: 'X'.repeat(encode('<tool_call>\n{"name": "get_weather", "arguments": ').length) + '{"city": "Oslo"}}\n</tool_call>',
 };
 
 export interface ScriptOptions {
@@ -55,6 +58,7 @@ export function scriptedEngine(opts: ScriptOptions = {}, id = 'scripted') {
   let stepMs = opts.stepMs;
   const processor: ChatProcessor = {
     tokenizer: {
+      encode,
       decode: (ids, o) => Array.from(ids, (i) => (o?.skipSpecialTokens && i < SPECIAL.length ? '' : (VOCAB[i] ?? ''))).join(''),
       tokenToId: (t) => (VOCAB.includes(t) ? VOCAB.indexOf(t) : undefined),
       isSpecial: (i) => i < SPECIAL.length,

@@ -123,21 +123,24 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
     if (o.signal?.aborted) {
       finish = 'cancelled';
     } else {
-      let logits: Float32Array | null = null;
+      // Greedy sampling takes the argmax on the backend: a token id comes back instead of the logits.
+      const greedy = sampler.greedy;
+      let logits: Float32Array | number | null = null;
       try {
-        logits = (await model.forward({ ...prompt, inputIds: ids, cache, logits: 'last', onProgress: o.onPrefillProgress, signal: o.signal })).logits;
+        const fwd = { ...prompt, inputIds: ids, cache, logits: 'last' as const, onProgress: o.onPrefillProgress, signal: o.signal };
+        logits = greedy ? (await model.forwardArgmax(fwd))[0] : (await model.forward(fwd)).logits;
       } catch (e) {
         if (!(e instanceof AbortError)) throw e;
         finish = 'cancelled';
       }
-      while (logits && out.length < maxTokens) {
+      while (logits !== null && out.length < maxTokens) {
         if (o.signal?.aborted) {
           finish = 'cancelled';
           break;
         }
         let next: number;
         if (parser.inReasoning && o.thinkingBudget !== undefined && reasoningTokens >= o.thinkingBudget && endThink !== undefined) next = endThink;
-        else next = sampler.sample(logits, ids.concat(out), out);
+        else next = typeof logits === 'number' ? logits : sampler.sample(logits, ids.concat(out), out);
         if (eos.has(next)) {
           finish = 'stop';
           break;
@@ -153,7 +156,7 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
         if (out.length >= maxTokens) break;
         // Let timers and I/O run between steps even on synchronous backends.
         await new Promise((r) => setImmediate(r));
-        logits = await model.decode(cache, [next]);
+        logits = greedy ? await model.decodeGreedy(cache, [next]) : await model.decode(cache, [next]);
       }
     }
     if (!stop.stopped) yield* parser.push(stop.push(detok.flush()).text + stop.flush());

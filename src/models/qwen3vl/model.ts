@@ -1,5 +1,6 @@
 // Qwen3-VL for conditional generation: vision tower + text decoder joined by placeholder scatter, DeepStack and
-// 3-D MRoPE positions. A forward pass records ops on the backend; only the logits are read back.
+// 3-D MRoPE positions. A forward pass records ops on the backend; only the logits (or, for greedy decoding, the
+// argmax token ids taken on the backend) are read back.
 
 import type { Backend } from '../../backend/backend.js';
 import type { ModelConfig } from '../../config/config.js';
@@ -7,7 +8,6 @@ import type { GenerationConfig } from '../../config/generation.js';
 import { KvCache } from '../../nn/kvCache.js';
 import { mropeTables } from '../../nn/rope.js';
 import { noTrace, type Trace } from '../../nn/trace.js';
-import { argmax } from '../../tensor/math.js';
 import { tidy, type Tensor } from '../../tensor/tensor.js';
 import type { Qwen3VLWeights } from '../../weights/qwen3vl.js';
 import { InputError, decodePositions, ropeIndex } from './positions.js';
@@ -122,8 +122,22 @@ export class Qwen3VLModel {
     const cache = inp.cache ?? this.createCache();
     try {
       const p = this.prepare(inp, cache);
-      const logits = await this.run(inp, p, cache);
+      const logits = await this.run(inp, p, cache, 'logits');
       return { logits, rows: logits.length / this.config.text.vocabSize, vocab: this.config.text.vocabSize, ropeDelta: cache.ropeDelta };
+    } finally {
+      if (own) cache.dispose();
+    }
+  }
+
+  /**
+   * Like `forward`, but returns the index of the largest logit of each kept row (first on ties): the argmax runs on
+   * the backend (`Backend.argmax`), so 4 bytes a row are read back instead of the vocabulary-sized logits.
+   */
+  async forwardArgmax(inp: ForwardInputs): Promise<Int32Array> {
+    const own = !inp.cache;
+    const cache = inp.cache ?? this.createCache();
+    try {
+      return await this.run(inp, this.prepare(inp, cache), cache, 'argmax');
     } finally {
       if (own) cache.dispose();
     }
@@ -134,17 +148,21 @@ export class Qwen3VLModel {
     return (await this.forward({ inputIds: ids, cache, logits: 'last' })).logits;
   }
 
+  /** One greedy decoding step: feed `ids` after the cache's tokens; the argmax token of the last new one. */
+  async decodeGreedy(cache: KvCache, ids: Ids): Promise<number> {
+    return (await this.forwardArgmax({ inputIds: ids, cache, logits: 'last' }))[0];
+  }
+
   /** Greedy decoding with the KV cache: `maxNewTokens` ids (stops early on one of `stopIds`). */
   async generateGreedy(inp: ForwardInputs, maxNewTokens: number, stopIds: readonly number[] = []): Promise<number[]> {
     const cache = inp.cache ?? this.createCache();
     try {
-      let logits = (await this.forward({ ...inp, cache, logits: 'last' })).logits;
+      let next = (await this.forwardArgmax({ ...inp, cache, logits: 'last' }))[0];
       const out: number[] = [];
       while (out.length < maxNewTokens) {
-        const next = argmax(logits);
         out.push(next);
         if (stopIds.includes(next) || out.length === maxNewTokens) break;
-        logits = await this.decode(cache, [next]);
+        next = await this.decodeGreedy(cache, [next]);
       }
       return out;
     } finally {
@@ -217,8 +235,11 @@ export class Qwen3VLModel {
   /**
    * Encode images/videos, embed, then run the decoder over chunks of `chunkSize` tokens (the KV cache carries
    * attention across chunks), waiting for each chunk so progress is real and activations stay bounded.
+   * `select` 'logits' reads back the logits of the kept rows; 'argmax' their argmax token ids (taken on the backend).
    */
-  private async run(inp: ForwardInputs, p: Prepared, cache: KvCache): Promise<Float32Array> {
+  private async run(inp: ForwardInputs, p: Prepared, cache: KvCache, select: 'logits'): Promise<Float32Array>;
+  private async run(inp: ForwardInputs, p: Prepared, cache: KvCache, select: 'argmax'): Promise<Int32Array>;
+  private async run(inp: ForwardInputs, p: Prepared, cache: KvCache, select: 'logits' | 'argmax'): Promise<Float32Array | Int32Array> {
     const b = this.backend;
     const t = this.config.text;
     const trace = inp.trace ?? noTrace;
@@ -233,7 +254,8 @@ export class Qwen3VLModel {
       const x = this.text.embed(ids);
       return { x, visual: this.placeVisual(x, ids, img, vid) };
     });
-    const out = new Float32Array(keep * t.vocabSize);
+    const width = select === 'argmax' ? 1 : t.vocabSize;
+    const out = select === 'argmax' ? new Int32Array(keep) : new Float32Array(keep * width);
     try {
       for (let a = 0; a < n; a += chunk) {
         const m = Math.min(chunk, n - a);
@@ -247,11 +269,13 @@ export class Qwen3VLModel {
           if (first > a) h = b.sliceRows(h, first - a, a + m - first);
           const l = this.text.logits(h);
           if (keep === n) trace('logits', l);
-          return l;
+          return select === 'argmax' ? b.argmax(l) : l;
         });
         if (logits) {
-          out.set(await logits.readF32(), (first - (n - keep)) * t.vocabSize);
+          const got = await logits.read();
           logits.dispose();
+          if (got.constructor !== out.constructor) throw new Error(`${b.name}: read back ${got.constructor.name} for ${select}`);
+          out.set(got, (first - (n - keep)) * width);
         } else {
           await b.sync();
         }

@@ -2,11 +2,11 @@
 // for a 448² and a 1024² image, time to first token of an image+text prompt, batch-1 decode, next to the
 // transformers anchors (shared/device/anchors.md) and the bandwidth roofline. Usage:
 //   node bench.mjs [--models 2B,4B,8B] [--kernels | --kernels-only] [--profile] [--unfused] [--decode 32]
-//                  [--dawn toggle,toggle] [--json out.json]
+//                  [--dawn toggle,toggle] [--sgmat] [--json out.json]
+// --sgmat: opt into f16 subgroup matrices for large matmuls (WebGpuOptions.subgroupMatrix).
 import { writeFileSync } from 'node:fs';
 import { createWebGpuBackend } from '../../src/backend/webgpu/index.js';
 import type { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
-import { argmax } from '../../src/tensor/math.js';
 import { noTrace } from '../../src/nn/trace.js';
 import { shapeConfig } from './shapes.js';
 import { decodeBytes, randomModel } from './randomModel.js';
@@ -22,6 +22,7 @@ const dawn = opt('--dawn', '');
 const kernelsOnly = args.includes('--kernels-only');
 /** Route linearEx/qkvPost through their contract-op compositions (backend/fused.ts), as before fusion landed. */
 const unfused = args.includes('--unfused');
+const sgmat = args.includes('--sgmat');
 const COPY_BW = 3.8e12; // device copy bandwidth measured with PyTorch (anchors.md)
 
 /** transformers 5.17 on the same card (anchors.md): vision ms, TTFT ms, decode tok/s. */
@@ -51,7 +52,11 @@ function rand(n: number, seed: number): Float32Array {
 
 async function benchModel(name: string, kernels: boolean) {
   const cfg = shapeConfig(name);
-  const b = (await createWebGpuBackend(dawn ? { dawnFlags: [`enable-dawn-features=${dawn}`] } : {})) as WebGpuBackend;
+  const b = (await createWebGpuBackend({
+    subgroupMatrix: sgmat,
+    ...(dawn ? { dawnFlags: [`enable-dawn-features=${dawn}${sgmat ? ',vulkan_enable_f16_on_nvidia' : ''}`] } : {}),
+  })) as WebGpuBackend;
+  if (sgmat) log(`[${name}] subgroup matrices: ${b.rt.subgroupMatrix} (${JSON.stringify({ f16Matrix16: b.rt.info.f16Matrix16, features: b.rt.info.deviceFeatures })})`);
   const t0 = now();
   const model = randomModel(b, cfg);
   if (unfused) {
@@ -66,7 +71,11 @@ async function benchModel(name: string, kernels: boolean) {
   if (kernels) {
     out.decodeStep = await decodeStepBench(b, cfg, 300);
     for (const r of out.decodeStep as object[]) log(`[${name}] decode step`, JSON.stringify(r));
-    out.matmul = [await matmulBench(b, 1024, 4096, 4096), await matmulBench(b, 4096, 4096, 1024), await matmulBench(b, 270, 2048, 2048)];
+    out.matmul = [];
+    // Generic shapes, then the vision tower at 1024² (4096 patches, hidden 1024: qkv, mlp up, mlp down) and text prefill.
+    for (const [m, n, k] of [[1024, 4096, 4096], [4096, 4096, 1024], [4096, 3072, 1024], [4096, 1024, 4096], [1098, 12288, 2048], [270, 2048, 2048]]) {
+      (out.matmul as unknown[]).push(await matmulBench(b, m, n, k));
+    }
     log(`[${name}] matmul`, JSON.stringify(out.matmul));
     out.attention = [await attentionBench(b, 4096, 16, 64), await attentionBench(b, 784, 16, 64)];
     log(`[${name}] attention`, JSON.stringify(out.attention));
@@ -102,16 +111,22 @@ async function benchModel(name: string, kernels: boolean) {
     while (ids.length < total) ids.push(1000 + ids.length);
     const ttft: number[] = [];
     let decodeTokS = 0;
+    let decodeLogitsTokS = 0;
     for (let i = 0; i < 3; i++) {
-      const cache = model.createCache(total + decodeN + 8);
+      const cache = model.createCache(total + 2 * decodeN + 8);
       const a = now();
-      let logits = (await model.forward({ inputIds: ids, pixelValues: pixels, imageGridThw: grid, cache, logits: 'last' })).logits;
+      // Greedy: the first token's argmax is taken on the GPU (4 bytes back), as generateGreedy and streamChat do.
+      let next = (await model.forwardArgmax({ inputIds: ids, pixelValues: pixels, imageGridThw: grid, cache, logits: 'last' }))[0];
       ttft.push(now() - a);
       if (i === 2) {
-        logits = await model.decode(cache, [argmax(logits)]); // warm the decode pipelines
+        next = await model.decodeGreedy(cache, [next]); // warm the decode pipelines
         const d0 = now();
-        for (let s = 0; s < decodeN; s++) logits = await model.decode(cache, [argmax(logits)]);
+        for (let s = 0; s < decodeN; s++) next = await model.decodeGreedy(cache, [next]);
         decodeTokS = (decodeN * 1000) / (now() - d0);
+        // The same steps reading the logits back (600 KB for 2B) and taking the argmax on the host, as before.
+        const d1 = now();
+        for (let s = 0; s < decodeN; s++) next = hostArgmax(await model.decode(cache, [next]));
+        decodeLogitsTokS = (decodeN * 1000) / (now() - d1);
       }
       cache.dispose();
     }
@@ -120,10 +135,10 @@ async function benchModel(name: string, kernels: boolean) {
       // GPU time per kernel of one image+text prefill and one decode step through the model.
       const cache = model.createCache(total + 8);
       b.rt.profile = new Map();
-      const l = (await model.forward({ inputIds: ids, pixelValues: pixels, imageGridThw: grid, cache, logits: 'last' })).logits;
+      const first = (await model.forwardArgmax({ inputIds: ids, pixelValues: pixels, imageGridThw: grid, cache, logits: 'last' }))[0];
       out.prefillProfile = await b.rt.profileReport();
       b.rt.profile = new Map();
-      await model.decode(cache, [argmax(l)]);
+      await model.decodeGreedy(cache, [first]);
       out.decodeProfile = await b.rt.profileReport();
       b.rt.profile = null;
       cache.dispose();
@@ -133,7 +148,7 @@ async function benchModel(name: string, kernels: boolean) {
     }
     const roof = COPY_BW / decodeBytes(cfg, total + decodeN);
     const row = {
-      model: unfused ? `${name} unfused` : name,
+      model: `${name}${unfused ? ' unfused' : ''}${sgmat ? ' sgmat' : ''}`,
       image: `${side}x${side}`,
       promptTokens: total,
       visionMs: +visionMs.toFixed(1),
@@ -142,6 +157,7 @@ async function benchModel(name: string, kernels: boolean) {
       ttftAnchor: anchor?.[1] ?? '',
       ttftRatio: anchor ? +(ttftMs / anchor[1]).toFixed(2) : '',
       decodeTokS: +decodeTokS.toFixed(1),
+      decodeLogitsTokS: +decodeLogitsTokS.toFixed(1),
       decodeAnchor: anchor?.[2] ?? '',
       decodeVsAnchor: anchor ? +(decodeTokS / anchor[2]).toFixed(1) : '',
       rooflineTokS: +roof.toFixed(0),
@@ -155,6 +171,12 @@ async function benchModel(name: string, kernels: boolean) {
   return out;
 }
 
+function hostArgmax(x: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+  return best;
+}
+
 const results = [];
 for (const [i, m] of models.entries()) {
   try {
@@ -165,11 +187,11 @@ for (const [i, m] of models.entries()) {
   }
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify(results, null, 1));
 }
-log('\n| model | image | prompt | vision ms (hf) | TTFT ms (hf, ratio) | decode tok/s (hf, ×) | roofline tok/s | of roofline |');
-log('|---|---|---|---|---|---|---|---|');
+log('\n| model | image | prompt | vision ms (hf) | TTFT ms (hf, ratio) | decode tok/s (hf, ×) | decode, logits read back | roofline tok/s | of roofline |');
+log('|---|---|---|---|---|---|---|---|---|');
 for (const r of results) {
   for (const x of (r as { rows?: Record<string, number | string>[] }).rows ?? []) {
-    log(`| ${x.model} | ${x.image} | ${x.promptTokens} | ${x.visionMs} (${x.visionAnchor}) | ${x.ttftMs} (${x.ttftAnchor}, ${x.ttftRatio}×) | ${x.decodeTokS} (${x.decodeAnchor}, ${x.decodeVsAnchor}×) | ${x.rooflineTokS} | ${(100 * (x.rooflineFrac as number)).toFixed(1)}% |`);
+    log(`| ${x.model} | ${x.image} | ${x.promptTokens} | ${x.visionMs} (${x.visionAnchor}) | ${x.ttftMs} (${x.ttftAnchor}, ${x.ttftRatio}×) | ${x.decodeTokS} (${x.decodeAnchor}, ${x.decodeVsAnchor}×) | ${x.decodeLogitsTokS} | ${x.rooflineTokS} | ${(100 * (x.rooflineFrac as number)).toFixed(1)}% |`);
   }
 }
 process.exit(0);

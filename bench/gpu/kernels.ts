@@ -164,10 +164,31 @@ export async function decodeStepBench(b: WebGpuBackend, cfg: ModelConfig, kvLen:
 export async function matmulBench(b: WebGpuBackend, m: number, n: number, k: number): Promise<KernelReport> {
   const x = b.random([m, k], 'f32', 3, 1);
   const w = b.random([n, k], 'bf16', 4, 0.05);
+  const sg = b.rt.subgroupMatrix;
+  b.rt.subgroupMatrix = false;
   const ms = await time(b, 10, () => b.linear(x, w).dispose());
+  const r: KernelReport = { m, n, k, ms: +ms.toFixed(3), tflops: +((2 * m * n * k) / ms / 1e9).toFixed(2) };
+  if (sg) {
+    // The same product on f16 subgroup matrices: time, and max |difference| / max |f32 result|.
+    const ref = b.linear(x, w);
+    b.rt.subgroupMatrix = true;
+    const got = b.linear(x, w);
+    const [a, c] = [await ref.readF32(), await got.readF32()];
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < a.length; i++) {
+      num = Math.max(num, Math.abs(a[i] - c[i]));
+      den = Math.max(den, Math.abs(a[i]));
+    }
+    ref.dispose();
+    got.dispose();
+    const ms2 = await time(b, 10, () => b.linear(x, w).dispose());
+    Object.assign(r, { sgmatMs: +ms2.toFixed(3), sgmatTflops: +((2 * m * n * k) / ms2 / 1e9).toFixed(2), sgmatRelErr: +(num / den).toExponential(2) });
+  }
+  b.rt.subgroupMatrix = sg;
   x.dispose();
   w.dispose();
-  return { m, n, k, ms: +ms.toFixed(3), tflops: +((2 * m * n * k) / ms / 1e9).toFixed(2) };
+  return r;
 }
 
 export async function attentionBench(b: WebGpuBackend, t: number, heads: number, hd: number): Promise<KernelReport> {

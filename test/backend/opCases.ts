@@ -193,6 +193,16 @@ export const opCases: OpCase[] = [
     },
   },
   { name: 'argmax', tol: 0, run: (b, r) => b.argmax(act(b, r, [4, 1000])) },
+  {
+    // A vocabulary-length row (several chunks on a GPU) with its maximum repeated: the first occurrence wins.
+    name: 'argmax long rows, ties',
+    tol: 0,
+    run: (b, r) => {
+      const x = rand(r, 2 * 9001);
+      for (const i of [7000, 8999, 9001 + 4100, 9001 + 2047, 9001 + 9000]) x[i] = 5;
+      return b.argmax(b.upload(x, [2, 9001], 'f32'));
+    },
+  },
   // Fused ops: a backend's own kernels against the composition that defines them (backend/fused.ts).
   ...[1, 3, 9].flatMap((m): OpCase[] => [
     {

@@ -49,6 +49,8 @@ export function linear(c: Ctx, x: Tensor, w: Tensor, bias?: Tensor): Tensor {
   const vec = k % 8 === 0;
   if (m <= MATVEC_MAX_ROWS && vec) {
     matvec(c, xb, m, w, bb, c.store(out).gb);
+  } else if (c.rt.subgroupMatrix && vec && (w.dtype === 'bf16' || w.dtype === 'f16')) {
+    matmulSgmat(c, x, w, bb, c.store(out).gb);
   } else {
     const ws = c.store(w);
     const big = Math.ceil(m / 128) * Math.ceil(n / 128) >= 264;
@@ -72,4 +74,27 @@ export function linear(c: Ctx, x: Tensor, w: Tensor, bias?: Tensor): Tensor {
   }
   c.done();
   return out;
+}
+
+/**
+ * The tiled matmul on f16 subgroup matrices (matmul_sgmat.wgsl; 128×128 tiles, split K when the tiles are too few
+ * to fill the GPU). Activations enter as hi + lo f16 pairs, bf16/f16 weights exactly, accumulation in f32.
+ */
+function matmulSgmat(c: Ctx, x: Tensor, w: Tensor, bias: GpuBuf | null, out: GpuBuf): void {
+  const [m, n, k] = [x.rows, w.rows, w.cols];
+  const ws = c.store(w);
+  const tiles = Math.ceil(m / 128) * Math.ceil(n / 128);
+  const splits = Math.max(1, Math.min(8, Math.floor(k / 256), Math.ceil(SPLITK_TARGET_TILES / tiles)));
+  const kc = splits > 1 ? Math.ceil(k / splits / 32) * 32 : k;
+  const z = Math.ceil(k / kc);
+  const part = z > 1 ? c.scratch(z * m * n * 4) : out;
+  c.run(
+    { shader: 'matmul_sgmat', fmt: weightFormat(w.dtype), bindings: ['r', 'r', 'r', 'w'], consts: { BIAS: !!bias && z === 1, SPLIT: z > 1 } },
+    [c.act(x, 'linear'), ws.gb, bias ?? c.dummy, part],
+    [m, n, k, ws.qoff, kc],
+    [Math.ceil(n / 128), Math.ceil(m / 128), z],
+  );
+  if (z > 1) {
+    c.run({ shader: 'splitk_sum', bindings: ['r', 'r', 'w'], consts: { BIAS: !!bias } }, [part, bias ?? c.dummy, out], [m * n, n, z], Math.ceil((m * n) / 256));
+  }
 }

@@ -190,9 +190,10 @@ export class Runtime {
     const head = Object.entries(p.consts ?? {})
       .map(([k, v]) => (typeof v === 'boolean' ? `const ${k}: bool = ${v};` : `const ${k}: u32 = ${v}u;`))
       .join('\n');
-    // Directives must precede every declaration: the shader's own `enable` lines go first.
-    const own = src.match(/^enable [^;]+;$/gm) ?? [];
-    const body = own.length ? src.replace(/^enable [^;]+;$/gm, '') : src;
+    // Directives must precede every declaration: the shader's own `enable`/`diagnostic` lines go first.
+    const directive = /^(?:enable|diagnostic)\b[^;]*;$/gm;
+    const own = src.match(directive) ?? [];
+    const body = own.length ? src.replace(directive, '') : src;
     const enables = (this.features.has('subgroups') && /subgroup/.test(src) ? 'enable subgroups;\n' : '') + own.map((l) => l + '\n').join('');
     const code = `${enables}${head}\n${fmt}\n${body}`;
     const entries: GPUBindGroupLayoutEntry[] = [{ binding: 0, visibility: 4, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: PARAM_BYTES } }];

@@ -15,7 +15,8 @@ export function argmax(c: Ctx, x: Tensor): Tensor {
   const ob = c.store(out).gb;
   const chunks = Math.ceil(n / CHUNK);
   if (chunks <= 1) {
-    c.run({ shader: 'argmax', bindings: ['r', 'r', 'w', 'w'], consts: { PART: false, MAP: false } }, [xb, c.dummy, ob, c.dummy], [rows, n, Math.max(n, 1), 1], [1, rows]);
+    // Unused bindings: one buffer cannot be bound read-only and writable in the same dispatch.
+    c.run({ shader: 'argmax', bindings: ['r', 'r', 'w', 'w'], consts: { PART: false, MAP: false } }, [xb, c.dummy, ob, c.scratch(16)], [rows, n, Math.max(n, 1), 1], [1, rows]);
   } else {
     const ids = c.scratch(rows * chunks * 4);
     const vals = c.scratch(rows * chunks * 4);

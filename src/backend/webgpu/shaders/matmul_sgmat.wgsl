@@ -3,9 +3,10 @@
 // bf16/f16 weights are exact in f16 (apart from values under 2^-14, which become f16 subnormals); products are
 // accumulated in f32. 128×128 tiles, BK = 32 slices in workgroup memory; 8 subgroups of 32 lanes as 4 (m) × 2 (n),
 // each owning a 32×64 block of 2×4 16×16 result matrices. Split K over grid z (SPLIT) as matmul.wgsl does.
-// Consts: BIAS, SPLIT. Needs k % 8 == 0 and subgroups of exactly 32 lanes.
+// Consts: BIAS, SPLIT. Needs k % 8 == 0 and subgroups of exactly 32 lanes (subgroup_id picks the block).
 enable f16;
 enable chromium_experimental_subgroup_matrix;
+diagnostic(off, subgroup_uniformity);
 struct Params { m: u32, n: u32, k: u32, qoff: u32, kc: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> X: array<vec4<f32>>;
@@ -44,11 +45,14 @@ fn flush(sg: u32, lane: u32, gm0: u32, gn0: u32, z: u32) {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+fn main(
+  @builtin(local_invocation_index) li: u32,
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(subgroup_id) sg: u32,
+  @builtin(subgroup_invocation_id) lane: u32,
+) {
   let m0 = wg.y * BM;
   let n0 = wg.x * BN;
-  let sg = li / 32u;
-  let lane = li % 32u;
   let sm = (sg / 2u) * 32u; // this subgroup's first row in the tile
   let sn = (sg % 2u) * 64u; // and first column
   var kb = 0u;

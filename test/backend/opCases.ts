@@ -90,6 +90,10 @@ export const opCases: OpCase[] = [
     { t: 1, s: 9, nh: 4, nkv: 2, hd: 32, causal: true },
     { t: 13, s: 13, nh: 4, nkv: 2, hd: 32, causal: true },
     { t: 5, s: 21, nh: 8, nkv: 1, hd: 64, causal: true },
+    // Decode rows over several key splits (the GPU's split-K path), and many rows over several key tiles.
+    { t: 1, s: 150, nh: 4, nkv: 2, hd: 128, causal: true },
+    { t: 3, s: 301, nh: 2, nkv: 1, hd: 64, causal: true },
+    { t: 150, s: 230, nh: 2, nkv: 2, hd: 64, causal: true },
     { t: 37, s: 37, nh: 2, nkv: 2, hd: 72, causal: false },
     // Tiled paths: a prefill chunk after cached keys, and a prompt spanning several query tiles and key blocks.
     { t: 40, s: 70, nh: 4, nkv: 2, hd: 64, causal: true },

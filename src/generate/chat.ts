@@ -119,12 +119,15 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
   let finish: FinishReason = 'length';
   let reasoningTokens = 0;
   const detok = new StreamingDetokenizer(tok, { skipSpecialTokens: true });
+  let steps: ReturnType<Qwen3VLModel['greedySteps']> | null = null;
   try {
     if (o.signal?.aborted) {
       finish = 'cancelled';
     } else {
-      // Greedy sampling takes the argmax on the backend: a token id comes back instead of the logits.
+      // Greedy sampling takes the argmax on the backend: a token id comes back instead of the logits, and the
+      // steps are pipelined (the next one is recorded before the token is read).
       const greedy = sampler.greedy;
+      steps = greedy ? model.greedySteps(cache) : null;
       let logits: Float32Array | number | null = null;
       try {
         const fwd = { ...prompt, inputIds: ids, cache, logits: 'last' as const, onProgress: o.onPrefillProgress, signal: o.signal };
@@ -156,12 +159,13 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
         if (out.length >= maxTokens) break;
         // Let timers and I/O run between steps even on synchronous backends.
         await new Promise((r) => setImmediate(r));
-        logits = greedy ? await model.decodeGreedy(cache, [next]) : await model.decode(cache, [next]);
+        logits = steps ? await steps.step(next, out.length + 1 < maxTokens) : await model.decode(cache, [next]);
       }
     }
     if (!stop.stopped) yield* parser.push(stop.push(detok.flush()).text + stop.flush());
     yield* parser.flush();
   } finally {
+    steps?.close();
     cache.dispose();
   }
   if (parser.toolCalls > 0 && finish === 'stop') finish = 'tool_calls';

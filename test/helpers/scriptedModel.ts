@@ -100,10 +100,15 @@ export function scriptedEngine(opts: ScriptOptions = {}, id = 'scripted') {
       inp.cache.step = 0;
       return Int32Array.of(answer[0]);
     },
-    async decodeGreedy(cache: { step: number }) {
-      await sleep(stepMs);
-      cache.step++;
-      return answer[Math.min(cache.step, answer.length - 1)];
+    greedySteps(cache: { step: number }) {
+      return {
+        async step() {
+          await sleep(stepMs);
+          cache.step++;
+          return answer[Math.min(cache.step, answer.length - 1)];
+        },
+        close() {},
+      };
     },
     dispose() {},
   } as unknown as Qwen3VLModel;

@@ -157,17 +157,88 @@ export class Qwen3VLModel {
   async generateGreedy(inp: ForwardInputs, maxNewTokens: number, stopIds: readonly number[] = []): Promise<number[]> {
     const cache = inp.cache ?? this.createCache();
     try {
-      let next = (await this.forwardArgmax({ ...inp, cache, logits: 'last' }))[0];
-      const out: number[] = [];
-      while (out.length < maxNewTokens) {
-        out.push(next);
-        if (stopIds.includes(next) || out.length === maxNewTokens) break;
-        next = await this.decodeGreedy(cache, [next]);
-      }
-      return out;
+      if (maxNewTokens < 1) return [];
+      const first = (await this.forwardArgmax({ ...inp, cache, logits: 'last' }))[0];
+      if (stopIds.includes(first) || maxNewTokens === 1) return [first];
+      return [first, ...(await this.decodeGreedyMany(cache, first, maxNewTokens - 1, stopIds))];
     } finally {
       if (!inp.cache) cache.dispose();
     }
+  }
+
+  /**
+   * Greedy decoding after `first` (the last token, not yet in the cache): up to `n` ids, stopping after one of
+   * `stopIds`. Pipelined through `greedySteps`: the device always has the next step queued while the host waits.
+   */
+  async decodeGreedyMany(cache: KvCache, first: number, n: number, stopIds: readonly number[] = []): Promise<number[]> {
+    const out: number[] = [];
+    const steps = this.greedySteps(cache);
+    try {
+      let next = first;
+      while (out.length < n) {
+        next = await steps.step(next, out.length + 1 < n);
+        out.push(next);
+        if (stopIds.includes(next)) break;
+      }
+    } finally {
+      steps.close();
+    }
+    return out;
+  }
+
+  /**
+   * Greedy decoding steps over `cache`, pipelined. `step(id)` feeds `id` and returns the argmax token after it. Each
+   * step also records the following one ahead of time, fed on the backend with its own argmax, before that token is
+   * read back, so the device never waits for the host. If the next `step` feeds that same token, the step recorded
+   * ahead is used; otherwise (a forced token) it is dropped from the cache and the step recorded anew. `close()`
+   * drops it too. `ahead` false: record nothing ahead (the last step, or a cache that is full).
+   */
+  greedySteps(cache: KvCache): { step(id: number, ahead?: boolean): Promise<number>; close(): void } {
+    const b = this.backend;
+    let spec: { input: number; out: Tensor } | null = null;
+    const drop = () => {
+      if (!spec) return;
+      spec.out.dispose();
+      cache.length -= 1; // its key/value rows are overwritten by the next step
+      spec = null;
+    };
+    return {
+      step: async (id: number, ahead = true) => {
+        let cur: Tensor;
+        if (spec && spec.input === id) {
+          cur = spec.out;
+          spec = null;
+        } else {
+          drop();
+          const ids = b.upload(Int32Array.of(id), [1], 'i32');
+          cur = this.greedyStep(cache, ids);
+          ids.dispose();
+        }
+        try {
+          const token = cur.read(); // snapshot now: the copy runs right after this step
+          const next = ahead && cache.length < cache.maxLength ? this.greedyStep(cache, cur) : null;
+          const v = (await token)[0];
+          if (next) spec = { input: v, out: next };
+          return v;
+        } finally {
+          cur.dispose();
+        }
+      },
+      close: drop,
+    };
+  }
+
+  /** Record one decoding step whose input id is on the backend (i32 [1]); returns its argmax (i32 [1], unread). */
+  private greedyStep(cache: KvCache, id: Tensor): Tensor {
+    const b = this.backend;
+    const t = this.config.text;
+    const rope = mropeTables(decodePositions(cache.length, 1, cache.ropeDelta), t.headDim, t.ropeTheta, t.mropeSection);
+    return tidy(() => {
+      const cos = b.upload(rope.cos, [1, t.headDim], 'f32');
+      const sin = b.upload(rope.sin, [1, t.headDim], 'f32');
+      const h = this.text.forward(this.text.embed(id), cos, sin, cache, null, noTrace);
+      return b.argmax(this.text.logits(h));
+    });
   }
 
   /** Run the vision tower alone: merged tokens and DeepStack features of images (or video grids). */

@@ -2,7 +2,7 @@
 // for a 448² and a 1024² image, time to first token of an image+text prompt, batch-1 decode, next to the
 // transformers anchors (shared/device/anchors.md) and the bandwidth roofline. Usage:
 //   node bench.mjs [--models 2B,4B,8B] [--kernels | --kernels-only] [--profile] [--unfused] [--decode 32]
-//                  [--dawn toggle,toggle] [--sgmat] [--json out.json]
+//                  [--dawn toggle,toggle] [--sgmat] [--attn-flash] [--json out.json]
 // --sgmat: opt into f16 subgroup matrices for large matmuls (WebGpuOptions.subgroupMatrix).
 import { writeFileSync } from 'node:fs';
 import { createWebGpuBackend } from '../../src/backend/webgpu/index.js';
@@ -23,6 +23,8 @@ const kernelsOnly = args.includes('--kernels-only');
 /** Route linearEx/qkvPost through their contract-op compositions (backend/fused.ts), as before fusion landed. */
 const unfused = args.includes('--unfused');
 const sgmat = args.includes('--sgmat');
+/** Many-row attention on the 64×64-tile kernel (attn_flash) for every head size, as before attn_rows. */
+const attnFlash = args.includes('--attn-flash');
 const COPY_BW = 3.8e12; // device copy bandwidth measured with PyTorch (anchors.md)
 
 /** transformers 5.17 on the same card (anchors.md): vision ms, TTFT ms, decode tok/s. */
@@ -56,6 +58,7 @@ async function benchModel(name: string, kernels: boolean) {
     subgroupMatrix: sgmat,
     ...(dawn ? { dawnFlags: [`enable-dawn-features=${dawn}${sgmat ? ',vulkan_enable_f16_on_nvidia' : ''}`] } : {}),
   })) as WebGpuBackend;
+  if (attnFlash) b.rt.attnRowsMaxHd = 0;
   if (sgmat) log(`[${name}] subgroup matrices: ${b.rt.subgroupMatrix} (${JSON.stringify({ f16Matrix16: b.rt.info.f16Matrix16, features: b.rt.info.deviceFeatures })})`);
   const t0 = now();
   const model = randomModel(b, cfg);
@@ -154,7 +157,7 @@ async function benchModel(name: string, kernels: boolean) {
     }
     const roof = COPY_BW / decodeBytes(cfg, total + decodeN);
     const row = {
-      model: `${name}${unfused ? ' unfused' : ''}${sgmat ? ' sgmat' : ''}`,
+      model: `${name}${unfused ? ' unfused' : ''}${sgmat ? ' sgmat' : ''}${attnFlash ? ' attn_flash' : ''}`,
       image: `${side}x${side}`,
       promptTokens: total,
       visionMs: +visionMs.toFixed(1),

@@ -195,7 +195,22 @@ export async function attentionBench(b: WebGpuBackend, t: number, heads: number,
   const q = b.random([t, heads * hd], 'f32', 5, 1);
   const k = b.random([t, heads * hd], 'f32', 6, 1);
   const v = b.random([t, heads * hd], 'f32', 7, 1);
-  const ms = await time(b, 5, () => b.attention(q, k, v, { nHeads: heads, nKvHeads: heads, headDim: hd, scale: hd ** -0.5, kvLen: t, causal: false, segments: [0, t] }).dispose());
+  const run = () => b.attention(q, k, v, { nHeads: heads, nKvHeads: heads, headDim: hd, scale: hd ** -0.5, kvLen: t, causal: false, segments: [0, t] }).dispose();
+  const ms = await time(b, 5, run);
+  // The 64×64-tile kernel for comparison, and GPU time of one launch of each (timestamp queries).
+  const keep = b.rt.attnRowsMaxHd;
+  b.rt.attnRowsMaxHd = 0;
+  const msFlash = await time(b, 5, run);
+  b.rt.attnRowsMaxHd = keep;
+  const gpu: Record<string, number> = {};
+  for (const [name, max] of [['gpuMsRows', keep], ['gpuMsFlash', 0]] as const) {
+    b.rt.attnRowsMaxHd = max;
+    const g = b.rt.gpuTimeOfNextPass();
+    run();
+    if (g) gpu[name] = +(await g).toFixed(3);
+  }
+  b.rt.attnRowsMaxHd = keep;
   for (const y of [q, k, v]) y.dispose();
-  return { t, heads, hd, ms: +ms.toFixed(3), tflops: +((4 * t * t * hd * heads) / ms / 1e9).toFixed(2) };
+  const fl = 4 * t * t * hd * heads;
+  return { t, heads, hd, ms: +ms.toFixed(3), tflops: +(fl / ms / 1e9).toFixed(2), msFlash: +msFlash.toFixed(3), ...gpu };
 }

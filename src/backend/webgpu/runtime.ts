@@ -76,6 +76,8 @@ export class Runtime {
   dispatches = 0;
   /** Host-side cost counters (ms) for bench reports: recording dispatches, submitting, bind groups made. */
   readonly stats = { recordMs: 0, submitMs: 0, bindGroups: 0, submits: 0 };
+  /** Head dims up to which many-row attention takes attn_rows.wgsl (a row's q and output fit in registers). */
+  attnRowsMaxHd = 80;
   /** Large matmuls run on f16 subgroup matrices (opt-in, see WebGpuOptions.subgroupMatrix). */
   subgroupMatrix = false;
   /** Submit automatically after this many dispatches (0: only on read/sync), so the GPU starts while the host records. */

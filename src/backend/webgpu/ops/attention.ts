@@ -9,8 +9,6 @@ import { f32bits } from '../runtime.js';
 
 /** Keys per split of the decode kernel (= its workgroup size): 64 gives a 2B step at KV 300 80 workgroups, not 48. */
 const CH = 64;
-/** Head dims up to which many query rows take attn_rows.wgsl (q and output of a row fit in registers). */
-const ROWS_MAX_HD = 80;
 /** Query rows up to which the split-K decode path is used. */
 const SPLIT_MAX_ROWS = 4;
 
@@ -43,7 +41,7 @@ export function attention(c: Ctx, q: Tensor, k: Tensor, v: Tensor, o: AttentionO
       c.run({ shader: 'attn_split', bindings: ['r', 'r', 'r', 'w', 'w'], consts: { CH, DIRECT: false } }, [qb, kb, vb, op, ml], params, [nsplit, nh, t]);
       c.run({ shader: 'attn_combine', bindings: ['r', 'r', 'w'] }, [op, ml, ob], params, [nh, t]);
     }
-  } else if (hd % 4 === 0 && hd <= ROWS_MAX_HD && (qw % 4 === 0) && (kw % 4 === 0)) {
+  } else if (hd % 4 === 0 && hd <= c.rt.attnRowsMaxHd) {
     // Small heads (vision): one query row per thread, K/V tiles read as broadcasts.
     const hd4 = hd / 4;
     const bk = [64, 48, 32, 16].find((n) => 2 * n * hd4 * 16 + 16 <= c.rt.maxWorkgroupStorage);

@@ -127,6 +127,34 @@ export const opCases: OpCase[] = [
         segments: [0, 6, 10, 24],
       }),
   },
+  // Over a thousand rows (the GPU's one-row-per-thread kernel): GQA with cached keys, and vision-like segments.
+  {
+    name: 'attention t1100 s1200 nh2 nkv1 hd64 causal',
+    tol: 1e-5,
+    run: (b, r) =>
+      b.attention(act(b, r, [1100, 2 * 64]), act(b, r, [1200, 64]), act(b, r, [1200, 64]), {
+        nHeads: 2,
+        nKvHeads: 1,
+        headDim: 64,
+        scale: 0.125,
+        kvLen: 1200,
+        causal: true,
+      }),
+  },
+  {
+    name: 'attention t1030 segments hd72',
+    tol: 1e-5,
+    run: (b, r) =>
+      b.attention(act(b, r, [1030, 72]), act(b, r, [1030, 72]), act(b, r, [1030, 72]), {
+        nHeads: 1,
+        nKvHeads: 1,
+        headDim: 72,
+        scale: 72 ** -0.5,
+        kvLen: 1030,
+        causal: false,
+        segments: [0, 500, 517, 1030],
+      }),
+  },
   {
     name: 'attention segments across tiles',
     tol: 1e-5,

@@ -1,6 +1,6 @@
 // linear for many rows on f16 subgroup matrices (tensor cores): Y[M, N] = X[M, K] · W[N, K]ᵀ (+ bias), opt-in.
-// Each activation enters as two f16 terms, hi = f16(x) and lo = f16((x − hi) · 2^11), so X keeps about 22 bits of
-// mantissa; lo is scaled up so that it stays a normal f16 (subnormal f16 lo terms were lost: run 7 measured the
+// Each activation enters as two f16 terms, hi = x cut to 11 significant bits and lo = f16((x − hi) · 2^11), so X
+// keeps about 22 bits of mantissa; lo is scaled up so that it stays a normal f16 (subnormal f16 lo terms were lost: run 7 measured the
 // error of hi alone, 1.8e-4). hi and lo products go to separate f32 accumulators, joined as hi + lo · 2^-11 at the
 // end. bf16/f16 weights are exact in f16 (apart from values under 2^-14, which become f16 subnormals). 128×128
 // tiles, BK = 32 slices in workgroup memory; 8 subgroups of 32 lanes as 4 (m) × 2 (n), each owning a 32×64 block
@@ -77,9 +77,10 @@ fn main(
       let gk = k0 + q;
       var v = vec4<f32>(0.0);
       if (gm < P.m && gk < ke) { v = X[(gm * P.k + gk) >> 2u]; }
-      // The f16 rounding through pack2x16float, so that the compiler keeps the residual x − hi (the plain
-      // v − f32(f16(v)) came out as if lo were dropped: 1.8e-4 relative error, run 7).
-      let hf = vec4<f32>(unpack2x16float(pack2x16float(v.xy)), unpack2x16float(pack2x16float(v.zw)));
+      // hi: x with its mantissa cut to f16's 10 bits by a mask. Rounding through f16 and back (f32(f16(x)), or
+      // pack2x16float/unpack2x16float) was folded away by the compiler: lo came out zero (runs 7-8: the error of hi
+      // alone, 1.8e-4, in every variant).
+      let hf = bitcast<vec4<f32>>(bitcast<vec4<u32>>(v) & vec4<u32>(0xffffe000u));
       let h = vec4<f16>(hf);
       let l = vec4<f16>((v - hf) * LO);
       let o = r * SA + q;

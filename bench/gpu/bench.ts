@@ -151,20 +151,20 @@ async function benchModel(name: string, kernels: boolean) {
       cache.dispose();
     }
     const ttftMs = median(ttft);
-    if (args.includes('--profile') && side === 448) {
+    if (args.includes('--profile')) {
       // GPU time per kernel of one image+text prefill and one decode step through the model.
       const cache = model.createCache(total + 8);
       b.rt.profile = new Map();
       const first = (await model.forwardArgmax({ inputIds: ids, pixelValues: pixels, imageGridThw: grid, cache, logits: 'last' }))[0];
-      out.prefillProfile = await b.rt.profileReport();
+      out[`prefillProfile${side}`] = await b.rt.profileReport();
       b.rt.profile = new Map();
       await model.decodeGreedy(cache, [first]);
-      out.decodeProfile = await b.rt.profileReport();
+      out[`decodeProfile${side}`] = await b.rt.profileReport();
       b.rt.profile = null;
       cache.dispose();
       const fmt = (p: { kernel: string; ms: number; n: number }[]) => p.map((r) => `${r.kernel} ${r.ms}ms/${r.n}`).join(', ');
-      log(`[${name}] prefill GPU profile: ${fmt(out.prefillProfile as { kernel: string; ms: number; n: number }[])}`);
-      log(`[${name}] decode GPU profile: ${fmt(out.decodeProfile as { kernel: string; ms: number; n: number }[])}`);
+      log(`[${name}] ${side}² prefill GPU profile: ${fmt(out[`prefillProfile${side}`] as { kernel: string; ms: number; n: number }[])}`);
+      log(`[${name}] ${side}² decode GPU profile: ${fmt(out[`decodeProfile${side}`] as { kernel: string; ms: number; n: number }[])}`);
     }
     const roof = COPY_BW / decodeBytes(cfg, total + decodeN);
     const row = {

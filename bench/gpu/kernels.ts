@@ -207,6 +207,7 @@ export async function attentionBench(b: WebGpuBackend, t: number, heads: number,
     b.rt.attnRowsMaxHd = max;
     const g = b.rt.gpuTimeOfNextPass();
     run();
+    await b.sync(); // submits the timed pass
     if (g) gpu[name] = +(await g).toFixed(3);
   }
   b.rt.attnRowsMaxHd = keep;

@@ -2,7 +2,7 @@
 // for a 448² and a 1024² image, time to first token of an image+text prompt, batch-1 decode, next to the
 // transformers anchors (shared/device/anchors.md) and the bandwidth roofline. Usage:
 //   node bench.mjs [--models 2B,4B,8B] [--kernels | --kernels-only] [--profile] [--unfused] [--decode 32] [--decode-reps 5]
-//                  [--dawn toggle,toggle] [--sgmat] [--attn-flash] [--json out.json]
+//                  [--dawn toggle,toggle] [--sgmat] [--attn-flash] [--no-fit] [--json out.json]
 // --sgmat: opt into f16 subgroup matrices for large matmuls (WebGpuOptions.subgroupMatrix).
 import { writeFileSync } from 'node:fs';
 import { createWebGpuBackend } from '../../src/backend/webgpu/index.js';
@@ -25,6 +25,7 @@ const kernelsOnly = args.includes('--kernels-only');
 const unfused = args.includes('--unfused');
 const sgmat = args.includes('--sgmat');
 /** Many-row attention on the 64×64-tile kernel (attn_flash) for every head size, as before attn_rows. */
+const noFit = args.includes('--no-fit');
 const attnFlash = args.includes('--attn-flash');
 const COPY_BW = 3.8e12; // device copy bandwidth measured with PyTorch (anchors.md)
 
@@ -60,6 +61,7 @@ async function benchModel(name: string, kernels: boolean) {
     ...(dawn ? { dawnFlags: [`enable-dawn-features=${dawn}${sgmat ? ',vulkan_enable_f16_on_nvidia' : ''}`] } : {}),
   })) as WebGpuBackend;
   if (attnFlash) b.rt.attnRowsMaxHd = 0;
+  if (noFit) b.rt.matmulFit = false;
   if (sgmat) log(`[${name}] subgroup matrices: ${b.rt.subgroupMatrix} (${JSON.stringify({ f16Matrix16: b.rt.info.f16Matrix16, features: b.rt.info.deviceFeatures })})`);
   const t0 = now();
   const model = randomModel(b, cfg);
@@ -77,7 +79,10 @@ async function benchModel(name: string, kernels: boolean) {
     for (const r of out.decodeStep as object[]) log(`[${name}] decode step`, JSON.stringify(r));
     out.matmul = [];
     // Generic shapes, then the vision tower at 1024² (4096 patches, hidden 1024: qkv, mlp up, mlp down) and text prefill.
-    for (const [m, n, k] of [[1024, 4096, 4096], [4096, 4096, 1024], [4096, 3072, 1024], [4096, 1024, 4096], [1098, 12288, 2048], [270, 2048, 2048]]) {
+    // 8B text prefill of 270 tokens (qkv, o, gate|up, down) and its vision tower at 448² (784 patches: qkv, MLP up).
+    const shapes = [[1024, 4096, 4096], [4096, 4096, 1024], [4096, 3072, 1024], [4096, 1024, 4096], [1098, 12288, 2048], [270, 2048, 2048]];
+    shapes.push([270, 6144, 4096], [270, 4096, 4096], [270, 24576, 4096], [270, 4096, 12288], [784, 3456, 1152], [784, 4304, 1152]);
+    for (const [m, n, k] of shapes) {
       (out.matmul as unknown[]).push(await matmulBench(b, m, n, k));
     }
     log(`[${name}] matmul`, JSON.stringify(out.matmul));
@@ -168,7 +173,7 @@ async function benchModel(name: string, kernels: boolean) {
     }
     const roof = COPY_BW / decodeBytes(cfg, total + decodeN);
     const row = {
-      model: `${name}${unfused ? ' unfused' : ''}${sgmat ? ' sgmat' : ''}${attnFlash ? ' attn_flash' : ''}`,
+      model: `${name}${unfused ? ' unfused' : ''}${sgmat ? ' sgmat' : ''}${attnFlash ? ' attn_flash' : ''}${noFit ? ' no-fit' : ''}`,
       image: `${side}x${side}`,
       promptTokens: total,
       visionMs: +visionMs.toFixed(1),

@@ -166,8 +166,12 @@ export async function matmulBench(b: WebGpuBackend, m: number, n: number, k: num
   const w = b.random([n, k], 'bf16', 4, 0.05);
   const sg = b.rt.subgroupMatrix;
   b.rt.subgroupMatrix = false;
+  const fit = b.rt.matmulFit;
+  b.rt.matmulFit = !fit;
+  const msOther = await time(b, 10, () => b.linear(x, w).dispose());
+  b.rt.matmulFit = fit;
   const ms = await time(b, 10, () => b.linear(x, w).dispose());
-  const r: KernelReport = { m, n, k, ms: +ms.toFixed(3), tflops: +((2 * m * n * k) / ms / 1e9).toFixed(2) };
+  const r: KernelReport = { m, n, k, ms: +ms.toFixed(3), tflops: +((2 * m * n * k) / ms / 1e9).toFixed(2), [fit ? 'tflopsNoFit' : 'tflopsFit']: +((2 * m * n * k) / msOther / 1e9).toFixed(2) };
   if (sg) {
     // The same product on f16 subgroup matrices: time, and max |difference| / max |f32 result|.
     const ref = b.linear(x, w);

@@ -76,6 +76,8 @@ export class Runtime {
   dispatches = 0;
   /** Host-side cost counters (ms) for bench reports: recording dispatches, submitting, bind groups made. */
   readonly stats = { recordMs: 0, submitMs: 0, bindGroups: 0, submits: 0 };
+  /** Tiled matmul: fit the tile height to M (128, 96 or 64 rows of 8×8 per thread) instead of 128/64 by grid size. */
+  matmulFit = true;
   /** Head dims up to which many-row attention takes attn_rows.wgsl (a row's q and output fit in registers). */
   attnRowsMaxHd = 80;
   /** Large matmuls run on f16 subgroup matrices (opt-in, see WebGpuOptions.subgroupMatrix). */

@@ -54,7 +54,13 @@ export function linear(c: Ctx, x: Tensor, w: Tensor, bias?: Tensor): Tensor {
   } else {
     const ws = c.store(w);
     const big = Math.ceil(m / 128) * Math.ceil(n / 128) >= 264;
-    const [bm, bn, tm, tn] = big ? [128, 128, 8, 8] : [64, 64, 4, 4];
+    let [bm, bn, tm, tn] = big ? [128, 128, 8, 8] : [64, 64, 4, 4];
+    if (c.rt.matmulFit && m >= 64 && n >= 128) {
+      // 8×8 results a thread, 128 columns, and 128, 96 or 64 rows a tile, whichever pads M least (a 270-token
+      // prompt: 3 tiles of 96 rows, 94% used, not 3 of 128 at 70%); split K below fills the GPU.
+      bm = [96, 64].reduce((best, b) => (Math.ceil(m / b) * b < Math.ceil(m / best) * best ? b : best), 128);
+      [bn, tm, tn] = [128, 8, 8];
+    }
     const tiles = Math.ceil(m / bm) * Math.ceil(n / bn);
     // Too few tiles to fill the GPU (prefill of a few hundred tokens): split K so more workgroups run.
     const splits = vec ? Math.min(8, Math.floor(k / 256), Math.ceil(SPLITK_TARGET_TILES / tiles)) : 1;

@@ -53,9 +53,9 @@ const linearShapes: [number, number, number][] = [
   // Past the CPU backend's GEMM blocking: K over one 256-deep block, N over 64-row tiles, M over the 6-row panel.
   [13, 544, 130],
   [40, 96, 72],
-  // GPU tile heights fitted to M: 96 rows (90, and 270 as in a 270-token prompt) with 128-column tiles.
-  [90, 96, 130],
-  [270, 64, 136],
+  // GPU tile heights fitted to M (from 512 rows): 96-row tiles for 520 rows, 64-row tiles for 704.
+  [520, 64, 136],
+  [704, 32, 130],
 ];
 
 export const opCases: OpCase[] = [

@@ -214,14 +214,21 @@ export class Qwen3VLModel {
           cur = this.greedyStep(cache, ids);
           ids.dispose();
         }
+        let next: Tensor | null = null;
         try {
           const token = cur.read(); // snapshot now: the copy runs right after this step
-          const next = ahead && cache.length < cache.maxLength ? this.greedyStep(cache, cur) : null;
+          next = ahead && cache.length < cache.maxLength ? this.greedyStep(cache, cur) : null;
           const v = (await token)[0];
           if (next) spec = { input: v, out: next };
+          next = null;
           return v;
         } finally {
           cur.dispose();
+          if (next) {
+            // The read failed: forget the step recorded ahead.
+            next.dispose();
+            cache.length -= 1;
+          }
         }
       },
       close: drop,

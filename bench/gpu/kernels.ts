@@ -164,17 +164,58 @@ export async function decodeStepBench(b: WebGpuBackend, cfg: ModelConfig, kvLen:
 export async function matmulBench(b: WebGpuBackend, m: number, n: number, k: number): Promise<KernelReport> {
   const x = b.random([m, k], 'f32', 3, 1);
   const w = b.random([n, k], 'bf16', 4, 0.05);
+  const sg = b.rt.subgroupMatrix;
+  b.rt.subgroupMatrix = false;
+  const fit = b.rt.matmulFit;
+  b.rt.matmulFit = !fit;
+  const msOther = await time(b, 10, () => b.linear(x, w).dispose());
+  b.rt.matmulFit = fit;
   const ms = await time(b, 10, () => b.linear(x, w).dispose());
+  const r: KernelReport = { m, n, k, ms: +ms.toFixed(3), tflops: +((2 * m * n * k) / ms / 1e9).toFixed(2), [fit ? 'tflopsNoFit' : 'tflopsFit']: +((2 * m * n * k) / msOther / 1e9).toFixed(2) };
+  if (sg) {
+    // The same product on f16 subgroup matrices: time, and max |difference| / max |f32 result|.
+    const ref = b.linear(x, w);
+    b.rt.subgroupMatrix = true;
+    const got = b.linear(x, w);
+    const [a, c] = [await ref.readF32(), await got.readF32()];
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < a.length; i++) {
+      num = Math.max(num, Math.abs(a[i] - c[i]));
+      den = Math.max(den, Math.abs(a[i]));
+    }
+    ref.dispose();
+    got.dispose();
+    const ms2 = await time(b, 10, () => b.linear(x, w).dispose());
+    Object.assign(r, { sgmatMs: +ms2.toFixed(3), sgmatTflops: +((2 * m * n * k) / ms2 / 1e9).toFixed(2), sgmatRelErr: +(num / den).toExponential(2) });
+  }
+  b.rt.subgroupMatrix = sg;
   x.dispose();
   w.dispose();
-  return { m, n, k, ms: +ms.toFixed(3), tflops: +((2 * m * n * k) / ms / 1e9).toFixed(2) };
+  return r;
 }
 
 export async function attentionBench(b: WebGpuBackend, t: number, heads: number, hd: number): Promise<KernelReport> {
   const q = b.random([t, heads * hd], 'f32', 5, 1);
   const k = b.random([t, heads * hd], 'f32', 6, 1);
   const v = b.random([t, heads * hd], 'f32', 7, 1);
-  const ms = await time(b, 5, () => b.attention(q, k, v, { nHeads: heads, nKvHeads: heads, headDim: hd, scale: hd ** -0.5, kvLen: t, causal: false, segments: [0, t] }).dispose());
+  const run = () => b.attention(q, k, v, { nHeads: heads, nKvHeads: heads, headDim: hd, scale: hd ** -0.5, kvLen: t, causal: false, segments: [0, t] }).dispose();
+  const ms = await time(b, 5, run);
+  // The 64×64-tile kernel for comparison, and GPU time of one launch of each (timestamp queries).
+  const keep = b.rt.attnRowsMaxHd;
+  b.rt.attnRowsMaxHd = 0;
+  const msFlash = await time(b, 5, run);
+  b.rt.attnRowsMaxHd = keep;
+  const gpu: Record<string, number> = {};
+  for (const [name, max] of [['gpuMsRows', keep], ['gpuMsFlash', 0]] as const) {
+    b.rt.attnRowsMaxHd = max;
+    const g = b.rt.gpuTimeOfNextPass();
+    run();
+    await b.sync(); // submits the timed pass
+    if (g) gpu[name] = +(await g).toFixed(3);
+  }
+  b.rt.attnRowsMaxHd = keep;
   for (const y of [q, k, v]) y.dispose();
-  return { t, heads, hd, ms: +ms.toFixed(3), tflops: +((4 * t * t * hd * heads) / ms / 1e9).toFixed(2) };
+  const fl = 4 * t * t * hd * heads;
+  return { t, heads, hd, ms: +ms.toFixed(3), tflops: +(fl / ms / 1e9).toFixed(2), msFlash: +msFlash.toFixed(3), ...gpu };
 }

@@ -28,7 +28,7 @@ async function describeAdapter(flags: string[]) {
 }
 
 const out = [];
-for (const flags of [[], ['enable-dawn-features=allow_unsafe_apis']]) {
+for (const flags of [[], ['enable-dawn-features=allow_unsafe_apis'], ['enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia']]) {
   try {
     out.push(await describeAdapter(flags));
   } catch (e) {

@@ -128,19 +128,25 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
   let finish: FinishReason = 'length';
   let reasoningTokens = 0;
   const detok = new StreamingDetokenizer(tok, { skipSpecialTokens: true });
+  let steps: ReturnType<Qwen3VLModel['greedySteps']> | null = null;
   try {
     if (o.signal?.aborted) {
       finish = 'cancelled';
     } else {
-      let logits: Float32Array | null = null;
+      // Greedy sampling takes the argmax on the backend: a token id comes back instead of the logits, and the
+      // steps are pipelined (the next one is recorded before the token is read).
+      const greedy = sampler.greedy;
+      steps = greedy ? model.greedySteps(cache) : null;
+      let logits: Float32Array | number | null = null;
       try {
-        logits = (await model.forward({ ...prompt, inputIds: ids, cache, logits: 'last', onProgress: o.onPrefillProgress, signal: o.signal })).logits;
+        const fwd = { ...prompt, inputIds: ids, cache, logits: 'last' as const, onProgress: o.onPrefillProgress, signal: o.signal };
+        logits = greedy ? (await model.forwardArgmax(fwd))[0] : (await model.forward(fwd)).logits;
       } catch (e) {
         if (!(e instanceof AbortError)) throw e;
         finish = 'cancelled';
       }
       const forced: number[] = [];
-      while (logits && out.length < maxTokens) {
+      while (logits !== null && out.length < maxTokens) {
         if (o.signal?.aborted) {
           finish = 'cancelled';
           break;
@@ -152,7 +158,7 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
         let next: number;
         if (forced.length) next = forced.shift()!;
         else if (parser.inReasoning && o.thinkingBudget !== undefined && reasoningTokens >= o.thinkingBudget && endThink !== undefined) next = endThink;
-        else next = sampler.sample(logits, ids.concat(out), out);
+        else next = typeof logits === 'number' ? logits : sampler.sample(logits, ids.concat(out), out);
         if (eos.has(next)) {
           finish = 'stop';
           break;
@@ -168,12 +174,13 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
         if (out.length >= maxTokens) break;
         // Let timers and I/O run between steps even on synchronous backends.
         await new Promise((r) => setImmediate(r));
-        logits = await model.decode(cache, [next]);
+        logits = steps ? await steps.step(next, out.length + 1 < maxTokens) : await model.decode(cache, [next]);
       }
     }
     if (!stop.stopped) yield* parser.push(stop.push(detok.flush()).text + stop.flush());
     yield* parser.flush();
   } finally {
+    steps?.close();
     cache.dispose();
   }
   if (parser.toolCalls > 0 && finish === 'stop') finish = 'tool_calls';

@@ -49,6 +49,15 @@ export class Sampler {
     this.rand = mulberry32(opts.seed ?? (Math.random() * 2 ** 32) >>> 0);
   }
 
+  /**
+   * True when `sample` is a plain argmax of the logits (temperature 0, no penalties): the caller may then take the
+   * argmax on the backend (`Qwen3VLModel.greedySteps`) and never copy the logits to the host.
+   */
+  get greedy(): boolean {
+    const o = this.opts;
+    return (o.temperature ?? 1) === 0 && (o.repetitionPenalty ?? 1) === 1 && !o.presencePenalty && !o.frequencyPenalty;
+  }
+
   /** Pick the next token. `context` is every token so far (prompt + output), `generated` the output alone. */
   sample(logits: Float32Array, context: ArrayLike<number>, generated: ArrayLike<number>): number {
     const o = this.opts;

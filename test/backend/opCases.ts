@@ -53,6 +53,9 @@ const linearShapes: [number, number, number][] = [
   // Past the CPU backend's GEMM blocking: K over one 256-deep block, N over 64-row tiles, M over the 6-row panel.
   [13, 544, 130],
   [40, 96, 72],
+  // GPU tile heights fitted to M (from 512 rows): 96-row tiles for 520 rows, 64-row tiles for 704.
+  [520, 64, 136],
+  [704, 32, 130],
 ];
 
 export const opCases: OpCase[] = [
@@ -90,6 +93,10 @@ export const opCases: OpCase[] = [
     { t: 1, s: 9, nh: 4, nkv: 2, hd: 32, causal: true },
     { t: 13, s: 13, nh: 4, nkv: 2, hd: 32, causal: true },
     { t: 5, s: 21, nh: 8, nkv: 1, hd: 64, causal: true },
+    // Decode rows over several key splits (the GPU's split-K path), and many rows over several key tiles.
+    { t: 1, s: 150, nh: 4, nkv: 2, hd: 128, causal: true },
+    { t: 3, s: 301, nh: 2, nkv: 1, hd: 64, causal: true },
+    { t: 150, s: 230, nh: 2, nkv: 2, hd: 64, causal: true },
     { t: 37, s: 37, nh: 2, nkv: 2, hd: 72, causal: false },
     // Tiled paths: a prefill chunk after cached keys, and a prompt spanning several query tiles and key blocks.
     { t: 40, s: 70, nh: 4, nkv: 2, hd: 64, causal: true },
@@ -121,6 +128,34 @@ export const opCases: OpCase[] = [
         kvLen: 24,
         causal: false,
         segments: [0, 6, 10, 24],
+      }),
+  },
+  // Over a thousand rows (the GPU's one-row-per-thread kernel): GQA with cached keys, and vision-like segments.
+  {
+    name: 'attention t1100 s1200 nh2 nkv1 hd64 causal',
+    tol: 1e-5,
+    run: (b, r) =>
+      b.attention(act(b, r, [1100, 2 * 64]), act(b, r, [1200, 64]), act(b, r, [1200, 64]), {
+        nHeads: 2,
+        nKvHeads: 1,
+        headDim: 64,
+        scale: 0.125,
+        kvLen: 1200,
+        causal: true,
+      }),
+  },
+  {
+    name: 'attention t1030 segments hd72',
+    tol: 1e-5,
+    run: (b, r) =>
+      b.attention(act(b, r, [1030, 72]), act(b, r, [1030, 72]), act(b, r, [1030, 72]), {
+        nHeads: 1,
+        nKvHeads: 1,
+        headDim: 72,
+        scale: 72 ** -0.5,
+        kvLen: 1030,
+        causal: false,
+        segments: [0, 500, 517, 1030],
       }),
   },
   {
@@ -193,6 +228,16 @@ export const opCases: OpCase[] = [
     },
   },
   { name: 'argmax', tol: 0, run: (b, r) => b.argmax(act(b, r, [4, 1000])) },
+  {
+    // A vocabulary-length row (several chunks on a GPU) with its maximum repeated: the first occurrence wins.
+    name: 'argmax long rows, ties',
+    tol: 0,
+    run: (b, r) => {
+      const x = rand(r, 2 * 9001);
+      for (const i of [7000, 8999, 9001 + 4100, 9001 + 2047, 9001 + 9000]) x[i] = 5;
+      return b.argmax(b.upload(x, [2, 9001], 'f32'));
+    },
+  },
   // Fused ops: a backend's own kernels against the composition that defines them (backend/fused.ts).
   ...[1, 3, 9].flatMap((m): OpCase[] => [
     {

@@ -97,6 +97,23 @@ export function scriptedEngine(opts: ScriptOptions = {}, id = 'scripted') {
       cache.step++;
       return logitsFor(cache.step);
     },
+    // The greedy path (temperature 0): the scripted token itself, as an argmax of logitsFor would give.
+    async forwardArgmax(inp: { inputIds: ArrayLike<number>; cache: { step: number }; onProgress?: (d: number, t: number) => void }) {
+      await sleep(opts.prefillMs);
+      inp.onProgress?.(inp.inputIds.length, inp.inputIds.length);
+      inp.cache.step = 0;
+      return Int32Array.of(answer[0]);
+    },
+    greedySteps(cache: { step: number }) {
+      return {
+        async step() {
+          await sleep(stepMs);
+          cache.step++;
+          return answer[Math.min(cache.step, answer.length - 1)];
+        },
+        close() {},
+      };
+    },
     dispose() {},
   } as unknown as Qwen3VLModel;
   const engine = new LocalEngine(model, processor, { id, dir: '/scripted', modelType: 'qwen3_vl', contextLength: 4096, backend: 'scripted' });

@@ -24,6 +24,50 @@ async function collect(it: AsyncIterable<ChatEvent>): Promise<ChatEvent[]> {
 }
 
 describe('chat', () => {
+  it('pipelined greedy steps equal step-by-step decoding, also after a forced token and across a stop', async () => {
+    const prepared = await m.processor!.prepare(messages, { addGenerationPrompt: true });
+    const argmax = (l: Float32Array) => l.reduce((best, v, i) => (v > l[best] ? i : best), 0);
+    // Reference: one forward per step, logits read back, the host takes the argmax; token 3 is forced to 42.
+    const ref = m.createCache(prepared.inputIds.length + 16);
+    let tok = argmax((await m.forward({ ...prepared, cache: ref, logits: 'last' })).logits);
+    const want: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const fed = i === 3 ? 42 : tok;
+      want.push(fed);
+      tok = argmax(await m.decode(ref, [fed]));
+    }
+    ref.dispose();
+    const cache = m.createCache(prepared.inputIds.length + 16);
+    tok = (await m.forwardArgmax({ ...prepared, cache, logits: 'last' }))[0];
+    const steps = m.greedySteps(cache);
+    const got: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const fed = i === 3 ? 42 : tok;
+      got.push(fed);
+      tok = await steps.step(fed);
+    }
+    steps.close();
+    expect(got).toEqual(want);
+    // close() dropped the step recorded ahead: the cache holds the prompt and the 8 fed tokens.
+    expect(cache.length).toBe(prepared.inputIds.length + 8);
+    cache.dispose();
+    // decodeGreedyMany stops after a stop id (here the third token) and leaves no step ahead in the cache.
+    const c2 = m.createCache(prepared.inputIds.length + 16);
+    const first = (await m.forwardArgmax({ ...prepared, cache: c2, logits: 'last' }))[0];
+    const all = await m.decodeGreedyMany(c2, first, 6);
+    const stopped = await (async () => {
+      const c3 = m.createCache(prepared.inputIds.length + 16);
+      const f = (await m.forwardArgmax({ ...prepared, cache: c3, logits: 'last' }))[0];
+      const r = await m.decodeGreedyMany(c3, f, 6, [all[2]]);
+      const len = c3.length;
+      c3.dispose();
+      return { r, len };
+    })();
+    c2.dispose();
+    expect(stopped.r).toEqual(all.slice(0, all.indexOf(all[2]) + 1));
+    expect(stopped.len).toBe(prepared.inputIds.length + stopped.r.length);
+  });
+
   it('greedy chat equals greedy decoding of the prepared prompt, with usage and finish reason', async () => {
     const prepared = await m.processor!.prepare(messages, { addGenerationPrompt: true });
     const want = await m.generateGreedy(prepared, 6);

@@ -9,6 +9,22 @@ export interface DeviceOptions {
   /** Dawn toggles for Node (default: allow_unsafe_apis so experimental features are reported). */
   readonly dawnFlags?: readonly string[];
   readonly powerPreference?: GPUPowerPreference;
+  /**
+   * Ask for f16 subgroup matrices (tensor cores): adds the features `chromium-experimental-subgroup-matrix` and
+   * `shader-f16`, and in Node the Dawn toggle `vulkan_enable_f16_on_nvidia` (Dawn keeps shader-f16 off on NVIDIA
+   * Vulkan without it) to the default toggles.
+   */
+  readonly subgroupMatrix?: boolean;
+}
+
+/** An f16 × f16 → f32 16×16×16 subgroup-matrix configuration, as matmul_sgmat.wgsl uses. */
+export function hasF16Matrix16(adapter: GPUAdapter): boolean {
+  const info = adapter.info as unknown as { subgroupMatrixConfigs?: Iterable<Record<string, unknown>>; subgroupMinSize?: number; subgroupMaxSize?: number };
+  if (info.subgroupMinSize !== 32 || info.subgroupMaxSize !== 32) return false;
+  for (const c of info.subgroupMatrixConfigs ?? []) {
+    if (c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === 16 && c.N === 16 && c.K === 16) return true;
+  }
+  return false;
 }
 
 export interface Acquired {
@@ -61,7 +77,8 @@ async function nodeGpu(flags: readonly string[]): Promise<GPU> {
 export async function acquireDevice(opts: DeviceOptions = {}): Promise<Acquired> {
   let gpu = opts.gpu;
   if (!gpu && typeof navigator !== 'undefined' && (navigator as Navigator).gpu) gpu = (navigator as Navigator).gpu;
-  if (!gpu && isNode) gpu = await nodeGpu(opts.dawnFlags ?? ['enable-dawn-features=allow_unsafe_apis']);
+  const toggles = opts.subgroupMatrix ? 'allow_unsafe_apis,vulkan_enable_f16_on_nvidia' : 'allow_unsafe_apis';
+  if (!gpu && isNode) gpu = await nodeGpu(opts.dawnFlags ?? [`enable-dawn-features=${toggles}`]);
   if (!gpu) throw new NoWebGpuError('WebGPU is not available here (no navigator.gpu; in Node install the optional package webgpu)');
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
   if (!adapter) {
@@ -70,7 +87,8 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<Acquired>
     );
   }
   const adapterFeatures = [...adapter.features].sort();
-  const features = WANTED_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
+  const wanted = opts.subgroupMatrix && hasF16Matrix16(adapter) ? [...WANTED_FEATURES, 'chromium-experimental-subgroup-matrix'] : WANTED_FEATURES;
+  const features = wanted.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
   const requiredLimits: Record<string, number> = {};
   for (const k of LIMITS) requiredLimits[k] = adapter.limits[k];
   const device = await adapter.requestDevice({ requiredFeatures: features, requiredLimits });
@@ -86,6 +104,7 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<Acquired>
   };
   if (ai?.subgroupMinSize) info.subgroupMinSize = ai.subgroupMinSize;
   if (ai?.subgroupMaxSize) info.subgroupMaxSize = ai.subgroupMaxSize;
+  if (opts.subgroupMatrix) info.f16Matrix16 = hasF16Matrix16(adapter);
   for (const k of LIMITS) info[k] = device.limits[k];
   info.minUniformBufferOffsetAlignment = device.limits.minUniformBufferOffsetAlignment;
   return { gpu, adapter, device, info, features: new Set([...device.features]) };

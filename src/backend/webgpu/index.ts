@@ -16,12 +16,18 @@ export interface WebGpuOptions extends DeviceOptions {
   readonly flushEvery?: number;
 }
 
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+
 /** Default for WebGpuOptions.flushEvery. */
 export const DEFAULT_FLUSH_EVERY = 32;
 
 export async function createWebGpuBackend(opts: WebGpuOptions = {}): Promise<WebGpuBackend> {
-  const [acq, wgsl] = await Promise.all([acquireDevice(opts), loadWgsl()]);
+  // QWEN3VL_WEBGPU_SUBGROUP_MATRIX=1 opts in where the backend is created by name (CLI, server).
+  const env = isNode && process.env.QWEN3VL_WEBGPU_SUBGROUP_MATRIX === '1';
+  const o = env && opts.subgroupMatrix === undefined ? { ...opts, subgroupMatrix: true } : opts;
+  const [acq, wgsl] = await Promise.all([acquireDevice(o), loadWgsl()]);
   const b = new WebGpuBackend(acq, wgsl);
   b.rt.flushEvery = opts.flushEvery ?? DEFAULT_FLUSH_EVERY;
+  b.rt.subgroupMatrix = acq.features.has('chromium-experimental-subgroup-matrix') && acq.features.has('shader-f16') && acq.info.f16Matrix16 === true;
   return b;
 }

@@ -76,6 +76,12 @@ export class Runtime {
   dispatches = 0;
   /** Host-side cost counters (ms) for bench reports: recording dispatches, submitting, bind groups made. */
   readonly stats = { recordMs: 0, submitMs: 0, bindGroups: 0, submits: 0 };
+  /** Tiled matmul: fit the tile height to M (128, 96 or 64 rows of 8×8 per thread) instead of 128/64 by grid size. */
+  matmulFit = true;
+  /** Head dims up to which many-row attention takes attn_rows.wgsl (a row's q and output fit in registers). */
+  attnRowsMaxHd = 80;
+  /** Large matmuls run on f16 subgroup matrices (opt-in, see WebGpuOptions.subgroupMatrix). */
+  subgroupMatrix = false;
   /** Submit automatically after this many dispatches (0: only on read/sync), so the GPU starts while the host records. */
   flushEvery = 0;
   private sinceFlush = 0;
@@ -188,8 +194,12 @@ export class Runtime {
     const head = Object.entries(p.consts ?? {})
       .map(([k, v]) => (typeof v === 'boolean' ? `const ${k}: bool = ${v};` : `const ${k}: u32 = ${v}u;`))
       .join('\n');
-    const enables = this.features.has('subgroups') && /subgroup/.test(src) ? 'enable subgroups;\n' : '';
-    const code = `${enables}${head}\n${fmt}\n${src}`;
+    // Directives must precede every declaration: the shader's own `enable`/`diagnostic` lines go first.
+    const directive = /^(?:enable|diagnostic)\b[^;]*;$/gm;
+    const own = src.match(directive) ?? [];
+    const body = own.length ? src.replace(directive, '') : src;
+    const enables = (this.features.has('subgroups') && /subgroup/.test(src) ? 'enable subgroups;\n' : '') + own.map((l) => l + '\n').join('');
+    const code = `${enables}${head}\n${fmt}\n${body}`;
     const entries: GPUBindGroupLayoutEntry[] = [{ binding: 0, visibility: 4, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: PARAM_BYTES } }];
     p.bindings.forEach((b, i) => entries.push({ binding: i + 1, visibility: 4, buffer: { type: b === 'w' ? 'storage' : 'read-only-storage' } }));
     const layout = this.device.createBindGroupLayout({ entries });

@@ -1,5 +1,6 @@
 // Qwen3-VL for conditional generation: vision tower + text decoder joined by placeholder scatter, DeepStack and
-// 3-D MRoPE positions. A forward pass records ops on the backend; only the logits are read back.
+// 3-D MRoPE positions. A forward pass records ops on the backend; only the logits (or, for greedy decoding, the
+// argmax token ids taken on the backend) are read back.
 
 import type { Backend } from '../../backend/backend.js';
 import type { ModelConfig } from '../../config/config.js';
@@ -7,7 +8,6 @@ import type { GenerationConfig } from '../../config/generation.js';
 import { KvCache } from '../../nn/kvCache.js';
 import { mropeTables } from '../../nn/rope.js';
 import { noTrace, type Trace } from '../../nn/trace.js';
-import { argmax } from '../../tensor/math.js';
 import { tidy, type Tensor } from '../../tensor/tensor.js';
 import type { Qwen3VLWeights } from '../../weights/qwen3vl.js';
 import { InputError, decodePositions, ropeIndex } from './positions.js';
@@ -122,8 +122,22 @@ export class Qwen3VLModel {
     const cache = inp.cache ?? this.createCache();
     try {
       const p = this.prepare(inp, cache);
-      const logits = await this.run(inp, p, cache);
+      const logits = await this.run(inp, p, cache, 'logits');
       return { logits, rows: logits.length / this.config.text.vocabSize, vocab: this.config.text.vocabSize, ropeDelta: cache.ropeDelta };
+    } finally {
+      if (own) cache.dispose();
+    }
+  }
+
+  /**
+   * Like `forward`, but returns the index of the largest logit of each kept row (first on ties): the argmax runs on
+   * the backend (`Backend.argmax`), so 4 bytes a row are read back instead of the vocabulary-sized logits.
+   */
+  async forwardArgmax(inp: ForwardInputs): Promise<Int32Array> {
+    const own = !inp.cache;
+    const cache = inp.cache ?? this.createCache();
+    try {
+      return await this.run(inp, this.prepare(inp, cache), cache, 'argmax');
     } finally {
       if (own) cache.dispose();
     }
@@ -134,22 +148,104 @@ export class Qwen3VLModel {
     return (await this.forward({ inputIds: ids, cache, logits: 'last' })).logits;
   }
 
+  /** One greedy decoding step: feed `ids` after the cache's tokens; the argmax token of the last new one. */
+  async decodeGreedy(cache: KvCache, ids: Ids): Promise<number> {
+    return (await this.forwardArgmax({ inputIds: ids, cache, logits: 'last' }))[0];
+  }
+
   /** Greedy decoding with the KV cache: `maxNewTokens` ids (stops early on one of `stopIds`). */
   async generateGreedy(inp: ForwardInputs, maxNewTokens: number, stopIds: readonly number[] = []): Promise<number[]> {
     const cache = inp.cache ?? this.createCache();
     try {
-      let logits = (await this.forward({ ...inp, cache, logits: 'last' })).logits;
-      const out: number[] = [];
-      while (out.length < maxNewTokens) {
-        const next = argmax(logits);
-        out.push(next);
-        if (stopIds.includes(next) || out.length === maxNewTokens) break;
-        logits = await this.decode(cache, [next]);
-      }
-      return out;
+      if (maxNewTokens < 1) return [];
+      const first = (await this.forwardArgmax({ ...inp, cache, logits: 'last' }))[0];
+      if (stopIds.includes(first) || maxNewTokens === 1) return [first];
+      return [first, ...(await this.decodeGreedyMany(cache, first, maxNewTokens - 1, stopIds))];
     } finally {
       if (!inp.cache) cache.dispose();
     }
+  }
+
+  /**
+   * Greedy decoding after `first` (the last token, not yet in the cache): up to `n` ids, stopping after one of
+   * `stopIds`. Pipelined through `greedySteps`: the device always has the next step queued while the host waits.
+   */
+  async decodeGreedyMany(cache: KvCache, first: number, n: number, stopIds: readonly number[] = []): Promise<number[]> {
+    const out: number[] = [];
+    const steps = this.greedySteps(cache);
+    try {
+      let next = first;
+      while (out.length < n) {
+        next = await steps.step(next, out.length + 1 < n);
+        out.push(next);
+        if (stopIds.includes(next)) break;
+      }
+    } finally {
+      steps.close();
+    }
+    return out;
+  }
+
+  /**
+   * Greedy decoding steps over `cache`, pipelined. `step(id)` feeds `id` and returns the argmax token after it. Each
+   * step also records the following one ahead of time, fed on the backend with its own argmax, before that token is
+   * read back, so the device never waits for the host. If the next `step` feeds that same token, the step recorded
+   * ahead is used; otherwise (a forced token) it is dropped from the cache and the step recorded anew. `close()`
+   * drops it too. `ahead` false: record nothing ahead (the last step, or a cache that is full).
+   */
+  greedySteps(cache: KvCache): { step(id: number, ahead?: boolean): Promise<number>; close(): void } {
+    const b = this.backend;
+    let spec: { input: number; out: Tensor } | null = null;
+    const drop = () => {
+      if (!spec) return;
+      spec.out.dispose();
+      cache.length -= 1; // its key/value rows are overwritten by the next step
+      spec = null;
+    };
+    return {
+      step: async (id: number, ahead = true) => {
+        let cur: Tensor;
+        if (spec && spec.input === id) {
+          cur = spec.out;
+          spec = null;
+        } else {
+          drop();
+          const ids = b.upload(Int32Array.of(id), [1], 'i32');
+          cur = this.greedyStep(cache, ids);
+          ids.dispose();
+        }
+        let next: Tensor | null = null;
+        try {
+          const token = cur.read(); // snapshot now: the copy runs right after this step
+          next = ahead && cache.length < cache.maxLength ? this.greedyStep(cache, cur) : null;
+          const v = (await token)[0];
+          if (next) spec = { input: v, out: next };
+          next = null;
+          return v;
+        } finally {
+          cur.dispose();
+          if (next) {
+            // The read failed: forget the step recorded ahead.
+            next.dispose();
+            cache.length -= 1;
+          }
+        }
+      },
+      close: drop,
+    };
+  }
+
+  /** Record one decoding step whose input id is on the backend (i32 [1]); returns its argmax (i32 [1], unread). */
+  private greedyStep(cache: KvCache, id: Tensor): Tensor {
+    const b = this.backend;
+    const t = this.config.text;
+    const rope = mropeTables(decodePositions(cache.length, 1, cache.ropeDelta), t.headDim, t.ropeTheta, t.mropeSection);
+    return tidy(() => {
+      const cos = b.upload(rope.cos, [1, t.headDim], 'f32');
+      const sin = b.upload(rope.sin, [1, t.headDim], 'f32');
+      const h = this.text.forward(this.text.embed(id), cos, sin, cache, null, noTrace);
+      return b.argmax(this.text.logits(h));
+    });
   }
 
   /** Run the vision tower alone: merged tokens and DeepStack features of images (or video grids). */
@@ -217,8 +313,11 @@ export class Qwen3VLModel {
   /**
    * Encode images/videos, embed, then run the decoder over chunks of `chunkSize` tokens (the KV cache carries
    * attention across chunks), waiting for each chunk so progress is real and activations stay bounded.
+   * `select` 'logits' reads back the logits of the kept rows; 'argmax' their argmax token ids (taken on the backend).
    */
-  private async run(inp: ForwardInputs, p: Prepared, cache: KvCache): Promise<Float32Array> {
+  private async run(inp: ForwardInputs, p: Prepared, cache: KvCache, select: 'logits'): Promise<Float32Array>;
+  private async run(inp: ForwardInputs, p: Prepared, cache: KvCache, select: 'argmax'): Promise<Int32Array>;
+  private async run(inp: ForwardInputs, p: Prepared, cache: KvCache, select: 'logits' | 'argmax'): Promise<Float32Array | Int32Array> {
     const b = this.backend;
     const t = this.config.text;
     const trace = inp.trace ?? noTrace;
@@ -233,7 +332,8 @@ export class Qwen3VLModel {
       const x = this.text.embed(ids);
       return { x, visual: this.placeVisual(x, ids, img, vid) };
     });
-    const out = new Float32Array(keep * t.vocabSize);
+    const width = select === 'argmax' ? 1 : t.vocabSize;
+    const out = select === 'argmax' ? new Int32Array(keep) : new Float32Array(keep * width);
     try {
       for (let a = 0; a < n; a += chunk) {
         const m = Math.min(chunk, n - a);
@@ -247,11 +347,13 @@ export class Qwen3VLModel {
           if (first > a) h = b.sliceRows(h, first - a, a + m - first);
           const l = this.text.logits(h);
           if (keep === n) trace('logits', l);
-          return l;
+          return select === 'argmax' ? b.argmax(l) : l;
         });
         if (logits) {
-          out.set(await logits.readF32(), (first - (n - keep)) * t.vocabSize);
+          const got = await logits.read();
           logits.dispose();
+          if (got.constructor !== out.constructor) throw new Error(`${b.name}: read back ${got.constructor.name} for ${select}`);
+          out.set(got, (first - (n - keep)) * width);
         } else {
           await b.sync();
         }

@@ -22,8 +22,9 @@ export class TextDecoder {
     private readonly w: TextWeights,
   ) {}
 
-  /** x [T, H] = embedding rows of token ids. */
-  embed(ids: Int32Array): Tensor {
+  /** x [T, H] = embedding rows of token ids (host ids, or an i32 tensor already on the backend). */
+  embed(ids: Int32Array | Tensor): Tensor {
+    if (!(ids instanceof Int32Array)) return this.b.gatherRows(this.w.embedTokens, ids);
     const t = this.b.upload(ids, [ids.length], 'i32');
     const x = this.b.gatherRows(this.w.embedTokens, t);
     t.dispose();

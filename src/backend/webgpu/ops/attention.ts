@@ -1,13 +1,16 @@
-// attention: few query rows (decode) use split-K over the keys plus a merge pass; many rows use the tiled
-// online-softmax kernel. Neither materialises a [T, kvLen] score matrix.
+// attention: few query rows (decode) use split-K over the keys plus a merge pass; many rows use an online-softmax
+// kernel: one row per thread for small heads (attn_rows), 64×64 register tiles otherwise (attn_flash). None
+// materialises a [T, kvLen] score matrix.
 
 import type { AttentionOptions } from '../../backend.js';
 import type { Tensor } from '../../../tensor/tensor.js';
 import type { Ctx } from '../ctx.js';
 import { f32bits } from '../runtime.js';
 
-/** Keys per split of the decode kernel. */
-const CH = 128;
+/** Keys per split of the decode kernel (= its workgroup size): 64 gives a 2B step at KV 300 80 workgroups, not 48. */
+const CH = 64;
+/** Rows from which attn_rows is used (below, too few workgroups of it to fill the GPU; attn_flash does as well). */
+const ROWS_MIN_T = 1024;
 /** Query rows up to which the split-K decode path is used. */
 const SPLIT_MAX_ROWS = 4;
 
@@ -40,6 +43,20 @@ export function attention(c: Ctx, q: Tensor, k: Tensor, v: Tensor, o: AttentionO
       c.run({ shader: 'attn_split', bindings: ['r', 'r', 'r', 'w', 'w'], consts: { CH, DIRECT: false } }, [qb, kb, vb, op, ml], params, [nsplit, nh, t]);
       c.run({ shader: 'attn_combine', bindings: ['r', 'r', 'w'] }, [op, ml, ob], params, [nh, t]);
     }
+  } else if (hd % 4 === 0 && hd <= c.rt.attnRowsMaxHd && t >= ROWS_MIN_T) {
+    // Small heads over many rows (the vision tower of large images): one query row per thread, K/V tiles read as
+    // broadcasts. Measured on the H200: the 2B tower at 1024² (4096 rows) 360 -> 280 ms.
+    const hd4 = hd / 4;
+    const bk = [64, 48, 32, 16].find((n) => 2 * n * hd4 * 16 + 16 <= c.rt.maxWorkgroupStorage);
+    if (!bk) throw new Error(`webgpu.attention: head dim ${hd} needs more workgroup memory than this device has`);
+    // 128 rows a workgroup, or 64 when that leaves too few workgroups to fill the GPU.
+    const r = Math.ceil(t / 128) * nh >= 264 ? 128 : 64;
+    let segBuf = c.dummy;
+    if (seg) {
+      params[7] = seg.length - 1;
+      segBuf = c.scratchFrom(Uint32Array.from(seg));
+    }
+    c.run({ shader: 'attn_rows', bindings: ['r', 'r', 'r', 'r', 'w'], consts: { HD4: hd4, R: r, BK: bk } }, [qb, kb, vb, segBuf, ob], params, [Math.ceil(t / r), nh]);
   } else {
     const hdp = Math.ceil(hd / 16) * 16;
     // Workgroup memory: Q and K slices 8 KiB, scores 16 KiB, V slice VK·HD floats (fits SwiftShader's 32 KiB).

@@ -1,22 +1,29 @@
-// Index of the largest value of each row (first on ties), one workgroup per row.
-struct Params { rows: u32, n: u32 }
+// Index of the largest value of each row (first on ties). One workgroup per (chunk of P.chunk columns, row).
+// Long rows (the vocabulary) take two launches: PART writes each chunk's best value (V) and column (Y); the second
+// launch, MAP, reduces those per-chunk bests (X = V, n = chunks) and maps the winner back through I (the columns).
+struct Params { rows: u32, n: u32, chunk: u32, chunks: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> X: array<f32>;
-@group(0) @binding(2) var<storage, read_write> Y: array<i32>;
+@group(0) @binding(2) var<storage, read> I: array<i32>;
+@group(0) @binding(3) var<storage, read_write> Y: array<i32>;
+@group(0) @binding(4) var<storage, read_write> V: array<f32>;
 
 const WG = 256u;
+const NONE = 0xffffffffu;
 var<workgroup> bv: array<f32, WG>;
 var<workgroup> bi: array<u32, WG>;
 
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-  let row = wg.x + wg.y * nw.x;
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let row = wg.y;
   if (row >= P.rows) { return; }
+  let c0 = wg.x * P.chunk;
+  let c1 = min(P.n, c0 + P.chunk);
   var v = -3.4e38;
-  var k = 0xffffffffu;
-  for (var c = li; c < P.n; c += WG) {
+  var k = NONE;
+  for (var c = c0 + li; c < c1; c += WG) {
     let x = X[row * P.n + c];
-    if (k == 0xffffffffu || x > v) { v = x; k = c; }
+    if (k == NONE || x > v) { v = x; k = c; }
   }
   bv[li] = v;
   bi[li] = k;
@@ -25,12 +32,22 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     if (li < s) {
       let ov = bv[li + s];
       let oi = bi[li + s];
-      if (oi != 0xffffffffu && (bi[li] == 0xffffffffu || ov > bv[li] || (ov == bv[li] && oi < bi[li]))) {
+      if (oi != NONE && (bi[li] == NONE || ov > bv[li] || (ov == bv[li] && oi < bi[li]))) {
         bv[li] = ov;
         bi[li] = oi;
       }
     }
     workgroupBarrier();
   }
-  if (li == 0u) { Y[row] = i32(bi[0]); }
+  if (li == 0u) {
+    let best = bi[0];
+    if (PART) {
+      Y[row * P.chunks + wg.x] = i32(best);
+      V[row * P.chunks + wg.x] = bv[0];
+    } else if (MAP) {
+      Y[row] = I[row * P.n + best];
+    } else {
+      Y[row] = i32(best);
+    }
+  }
 }

@@ -1,8 +1,8 @@
 // Decode attention, split-K pass: workgroup (split s, head h, query row i) takes CH keys: one key per thread for the
-// scores, then P·V with 4 key groups × 32 lanes of vec4 columns, so no thread walks more than CH/4 keys (latency,
+// scores, then P·V with CH/32 key groups × 32 lanes of vec4 columns, so no thread walks more than 32 keys (latency,
 // not bandwidth, bounds this kernel). It writes its partial output with the local max and sum; attn_combine.wgsl
 // merges the splits. With one split (DIRECT) it writes the final output into OP (laid out like q).
-// hd % 4 == 0, hd <= 128. Consts: CH (= WG = 128), DIRECT.
+// hd % 4 == 0, hd <= 128. Consts: CH (= WG, a multiple of 32, at least 32), DIRECT.
 struct Params { t: u32, nh: u32, nkv: u32, hd: u32, kvlen: u32, causal: u32, qstart: u32, nsplit: u32, scale: f32, qw: u32, kw: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> Q: array<vec4<f32>>;
@@ -11,11 +11,12 @@ struct Params { t: u32, nh: u32, nkv: u32, hd: u32, kvlen: u32, causal: u32, qst
 @group(0) @binding(4) var<storage, read_write> OP: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> ML: array<f32>;
 
-const WG = 128u;
+const WG = CH;
+const KG = WG / 32u;
 var<workgroup> qs: array<vec4<f32>, 32>;
 var<workgroup> sc: array<f32, CH>;
 var<workgroup> red: array<f32, WG>;
-var<workgroup> part: array<vec4<f32>, 128>; // [key group][lane]
+var<workgroup> part: array<vec4<f32>, WG>; // [key group][lane]
 
 fn reduce(v: f32, li: u32, is_max: bool) -> f32 {
   red[li] = v;
@@ -61,12 +62,13 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   let kg = li / 32u;
   var o = vec4<f32>(0.0);
   if (lane < h4) {
-    for (var jj = kg; a + jj < b; jj += 4u) { o += sc[jj] * V[((a + jj) * P.kw + g * P.hd) / 4u + lane]; }
+    for (var jj = kg; a + jj < b; jj += KG) { o += sc[jj] * V[((a + jj) * P.kw + g * P.hd) / 4u + lane]; }
   }
   part[li] = o;
   workgroupBarrier();
   if (li < h4) {
-    let sum = part[li] + part[li + 32u] + part[li + 64u] + part[li + 96u];
+    var sum = part[li];
+    for (var q = 1u; q < KG; q++) { sum += part[li + 32u * q]; }
     if (DIRECT) {
       OP[(i * P.qw + h * P.hd) / 4u + li] = sum / L;
     } else {

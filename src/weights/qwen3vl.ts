@@ -7,7 +7,7 @@ import { isMoeLayer } from '../config/config.js';
 import type { Checkpoint, RawTensor, StDType } from '../io/safetensors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { keep } from '../tensor/tensor.js';
-import { type QuantizedTensorInfo, readQuantization } from '../tools/quantize.js';
+import { type QuantizedTensorInfo, readQuantization } from './quantized.js';
 import { type Combine, type WeightFormat, type Role, concatRows, convertWeight, formatFor, transposeLast2 } from './convert.js';
 
 export class WeightError extends Error {
@@ -178,7 +178,7 @@ export async function loadQwen3VLWeights(ckpt: Checkpoint, cfg: ModelConfig, bac
   merger('merger', `${VIS}.merger`, Hv);
   v.deepstackVisualIndexes.forEach((_, j) => merger(`ds${j}`, `${VIS}.deepstack_merger_list.${j}`, M));
 
-  // [cpu backend: pre-quantized checkpoints, src/tools/quantize.ts] tensors stored as q8_0/q4_0 blocks load as is.
+  // [cpu backend: pre-quantized checkpoints, src/weights/quantized.ts] tensors stored as q8_0/q4_0 blocks load as is.
   const quant = await readQuantization(ckpt);
   validate(ckpt, slots, tied, quant);
 

@@ -5,7 +5,7 @@ import { createWebGpuBackend, type WebGpuBackend } from '../../src/backend/webgp
 import { RefBackend } from '../../src/backend/ref/index.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { opCases } from '../backend/opCases.js';
-import { relErr } from '../helpers/fixtures.js';
+import { relErr } from '../helpers/compare.js';
 import { fusedCases } from '../backend/webgpuFusedCases.js';
 import { rng } from '../helpers/rng.js';
 import { tinyModel, tinyPrompt } from './tinyModel.js';

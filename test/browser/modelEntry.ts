@@ -1,8 +1,10 @@
 // The page side of the URL-loading browser test: loadModel(url, webgpu) through HTTP Range requests, the golden
 // forward and greedy decode, compared in the page; returns the numbers to the Node side (model.browser.ts).
 import { loadModel } from '../../src/models/qwen3vl/load.js';
+import { loadModel as loadEngine } from '../../src/generate/engine.js';
 import { argmax } from '../../src/tensor/math.js';
-import { goldenInputs, loadGolden, relErr } from '../helpers/compare.js';
+import { goldenInputs, hashBytes, loadGolden, relErr } from '../helpers/compare.js';
+import { type ChatCase, type ChatCaseResult, chatMessages } from './chatCase.js';
 
 export interface ModelCaseResult {
   readonly adapter: string;
@@ -58,4 +60,19 @@ const api = {
   },
 };
 
-(globalThis as unknown as { qwen: typeof api }).qwen = api;
+/** Processor (tokenizer and template by fetch, PNGs as Blobs decoded by the browser) and a greedy chat on webgpu. */
+async function chat(url: string, c: ChatCase): Promise<ChatCaseResult> {
+  const blobs = c.images.map((b) => new Blob([new Uint8Array(b)], { type: 'image/png' }));
+  const engine = await loadEngine(url, { backend: 'webgpu' });
+  try {
+    if (!engine.processor) throw new Error(`${url}: no processor`);
+    const messages = chatMessages(c.prompt, blobs);
+    const prep = await engine.processor.prepare(messages, { addGenerationPrompt: true, ...c.pixels });
+    const r = await engine.complete(messages, { maxTokens: c.maxTokens, temperature: 0, ...c.pixels });
+    return { inputIds: prep.inputIds, grid: prep.imageGridThw ?? [], pixelHash: hashBytes(prep.pixelValues ?? new Float32Array()), tokens: [...r.tokens], text: r.text };
+  } finally {
+    engine.dispose();
+  }
+}
+
+(globalThis as unknown as { qwen: typeof api & { chat: typeof chat } }).qwen = { ...api, chat };

@@ -14,6 +14,14 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return d / (m || 1);
 }
 
+/** FNV-1a over the bytes of a typed array: exact equality of large outputs across the page boundary. */
+export function hashBytes(a: ArrayBufferView): string {
+  const b = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
+  return `${(h >>> 0).toString(16)}:${b.length}`;
+}
+
 export interface Golden {
   readonly json: Record<string, unknown> & {
     input_ids: number[];

@@ -5,7 +5,8 @@ import type { ChatMessage } from '../processor/index.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const [modelUrl, backend, loadBtn, progress, status] = [$<HTMLInputElement>('model'), $<HTMLSelectElement>('backend'), $<HTMLButtonElement>('load'), $<HTMLProgressElement>('progress'), $('status')];
-const [image, preview, prompt, sendBtn, stopBtn, answer] = [$<HTMLInputElement>('image'), $<HTMLImageElement>('preview'), $<HTMLTextAreaElement>('prompt'), $<HTMLButtonElement>('send'), $<HTMLButtonElement>('stop'), $('answer')];
+const [image, preview, prompt, maxTokens] = [$<HTMLInputElement>('image'), $<HTMLImageElement>('preview'), $<HTMLTextAreaElement>('prompt'), $<HTMLInputElement>('maxTokens')];
+const [sendBtn, stopBtn, answer] = [$<HTMLButtonElement>('send'), $<HTMLButtonElement>('stop'), $('answer')];
 
 let model: Qwen3VL | null = null;
 let abort: AbortController | null = null;
@@ -14,6 +15,7 @@ const mb = (n: number) => (n / 1e6).toFixed(0);
 
 loadBtn.onclick = async () => {
   loadBtn.disabled = sendBtn.disabled = true;
+  delete status.dataset.loaded;
   model?.dispose();
   model = null;
   const t0 = performance.now();
@@ -26,6 +28,7 @@ loadBtn.onclick = async () => {
       },
     });
     status.textContent = `Loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s.`;
+    status.dataset.loaded = 'true';
     sendBtn.disabled = false;
   } catch (e) {
     status.textContent = `Load failed: ${(e as Error).message}`;
@@ -45,12 +48,13 @@ sendBtn.onclick = async () => {
   const f = image.files?.[0];
   const messages: ChatMessage[] = [{ role: 'user', content: [...(f ? [{ type: 'image' as const, image: f }] : []), { type: 'text' as const, text: prompt.value }] }];
   answer.textContent = '';
+  delete answer.dataset.done;
   abort = new AbortController();
   sendBtn.disabled = true;
   stopBtn.disabled = false;
   const t0 = performance.now();
   try {
-    for await (const ev of model.chat(messages, { maxTokens: 512, signal: abort.signal })) {
+    for await (const ev of model.chat(messages, { maxTokens: Number(maxTokens.value) || 512, signal: abort.signal })) {
       if (ev.type === 'text' || ev.type === 'reasoning') answer.textContent += ev.text;
       if (ev.type === 'usage') {
         const s = (performance.now() - t0) / 1000;
@@ -62,6 +66,7 @@ sendBtn.onclick = async () => {
   } finally {
     sendBtn.disabled = false;
     stopBtn.disabled = true;
+    answer.dataset.done = 'true';
   }
 };
 

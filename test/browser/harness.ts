@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'vite';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -52,7 +52,6 @@ export interface BrowserPage {
 
 /** Bundle `entry`, open it in Chromium and wait until it has set globalThis.qwen. */
 export async function openPage(entry: string): Promise<BrowserPage> {
-  if (!existsSync(chromiumPath)) throw new Error(`no Chromium at ${chromiumPath}: apt-get install -y chromium, or set CHROMIUM_PATH`);
   const code = await bundle(entry);
   const server = http.createServer((req, res) => {
     if (req.url === '/entry.js') {
@@ -64,25 +63,33 @@ export async function openPage(entry: string): Promise<BrowserPage> {
     }
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const { chromium } = await import('playwright-core');
-  let browser: Browser | undefined;
-  const messages: string[] = [];
-  const close = async () => {
-    await browser?.close();
-    await new Promise<void>((ok) => server.close(() => ok()));
-  };
+  const stop = () => new Promise<void>((ok) => server.close(() => ok()));
   try {
-    browser = await chromium.launch({ executablePath: chromiumPath, args: FLAGS });
+    const bp = await openUrl(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    await bp.page.waitForFunction(() => 'qwen' in globalThis, null, { timeout: 60_000 });
+    return { ...bp, close: async () => (await bp.close(), await stop()) };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/** Open `url` in headless Chromium, collecting page errors and console errors/warnings. */
+export async function openUrl(url: string): Promise<BrowserPage> {
+  if (!existsSync(chromiumPath)) throw new Error(`no Chromium at ${chromiumPath}: apt-get install -y chromium, or set CHROMIUM_PATH`);
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: chromiumPath, args: FLAGS });
+  const messages: string[] = [];
+  try {
     const page = await browser.newPage();
     page.on('pageerror', (e) => messages.push(e.message));
     page.on('console', (m) => {
       if (m.type() === 'error' || m.type() === 'warning') messages.push(m.text());
     });
-    await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
-    await page.waitForFunction(() => 'qwen' in globalThis, null, { timeout: 60_000 });
-    return { page, messages, close };
+    await page.goto(url);
+    return { page, messages, close: () => browser.close() };
   } catch (e) {
-    await close();
+    await browser.close();
     throw e;
   }
 }

@@ -9,6 +9,7 @@ import { Checkpoint, SafetensorsFile, writeSafetensors } from '../../src/io/safe
 import { ConfigError, loadConfig } from '../../src/config/config.js';
 import { loadGenerationConfig } from '../../src/config/generation.js';
 import { loadModel } from '../../src/models/qwen3vl/load.js';
+import { FetchSource } from '../../src/io/fetchSource.js';
 import { fixturesRoot } from '../helpers/fixtures.js';
 import { type StaticServer, startStaticServer } from '../helpers/staticServer.js';
 
@@ -94,5 +95,22 @@ describe('checkpoints over HTTP', () => {
   it('refuses a large file from a server that ignores Range, without downloading it', async () => {
     await expect(SafetensorsFile.open(`${plain.url}big.safetensors`)).rejects.toThrow(/ignored the Range request \(HTTP 200, 41943040 bytes\)/);
     expect(plain.sentBytes).toBeLessThan(40 * 1024 * 1024);
+  });
+
+  it('takes a source object with headers and its own fetch (gated repositories)', async () => {
+    const seen: string[] = [];
+    const src = new FetchSource(`${server.url}tiny-moe`, {
+      headers: { Authorization: 'Bearer test' },
+      fetch: (u, init) => {
+        seen.push(new Headers(init?.headers).get('authorization') ?? 'none');
+        return fetch(u, init);
+      },
+    });
+    const c = await Checkpoint.open(src);
+    expect((await loadConfig(src)).text.moe).not.toBeNull();
+    expect(c.dir).toBe(`${server.url}tiny-moe/`);
+    await c.close();
+    expect(seen.length).toBeGreaterThan(2);
+    expect(new Set(seen)).toEqual(new Set(['Bearer test']));
   });
 });

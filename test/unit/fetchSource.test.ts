@@ -10,6 +10,7 @@ import { ConfigError, loadConfig } from '../../src/config/config.js';
 import { loadGenerationConfig } from '../../src/config/generation.js';
 import { loadModel } from '../../src/models/qwen3vl/load.js';
 import { FetchSource } from '../../src/io/fetchSource.js';
+import { openEngine } from '../../src/server/engine.js';
 import { fixturesRoot } from '../helpers/fixtures.js';
 import { type StaticServer, startStaticServer } from '../helpers/staticServer.js';
 
@@ -112,5 +113,12 @@ describe('checkpoints over HTTP', () => {
     await c.close();
     expect(seen.length).toBeGreaterThan(2);
     expect(new Set(seen)).toEqual(new Set(['Bearer test']));
+  });
+
+  it('opens an engine (CLI and server) from a URL, named after the model folder', async () => {
+    const e = await openEngine(`${server.url}tiny-dense/`, { backend: 'ref' });
+    expect(e.info.id).toBe('tiny-dense');
+    expect(e.info.dir).toBe(`${server.url}tiny-dense/`);
+    await e.close();
   });
 });

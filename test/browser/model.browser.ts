@@ -52,12 +52,11 @@ describe('loadModel(url) in Chromium on webgpu', () => {
     });
   }
 
-  // Small pixel budgets: vision attention over more than 64 patches hits the WebGPU attention bug that the op tier
-  // shows on SwiftShader ('attention segments across tiles'), which is not this test's subject.
+  // 24 + 64 patches: vision attention spans two 64-key tiles with per-image segments.
   it('processor and greedy chat in the page (images as Blobs) equal Node on ref', async () => {
     const dir = path.join(fixturesRoot, 'tiny-dense');
     const images = ['tiny.png', 'camera_gray.png'].map((f) => readFileSync(path.join(fixturesRoot, 'processor', f)));
-    const c: ChatCase = { images: images.map((b) => [...b]), prompt: 'What differs between these two pictures?', maxTokens: 6, pixels: { minPixels: 1024, maxPixels: 4096 } };
+    const c: ChatCase = { images: images.map((b) => [...b]), prompt: 'What differs between these two pictures?', maxTokens: 6, pixels: { minPixels: 4096, maxPixels: 16384 } };
     const engine = await loadEngine(dir, { backend: 'ref' });
     const messages = chatMessages(c.prompt, images.map((b) => new Uint8Array(b)));
     const prep = await engine.processor!.prepare(messages, { addGenerationPrompt: true, ...c.pixels });

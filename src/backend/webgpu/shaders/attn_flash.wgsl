@@ -63,7 +63,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   var o: array<array<f32, CPT>, 4>;
   for (var k0 = sp.x; k0 < sp.y; k0 += BKV) {
     // S = (scale·Q) Kᵀ for this tile, 16 dims at a time.
-    var s: array<array<f32, 4>, 4>;
+    var s = array<array<f32, 4>, 4>(); // zeroed explicitly: Chromium/SwiftShader kept the last tile's scores
     for (var d0 = 0u; d0 < HD; d0 += DK) {
       workgroupBarrier();
       for (var e = li; e < DK * BQ; e += 256u) {

@@ -12,6 +12,8 @@ export { createBackend, type BackendName, type Backend } from './backend/index.j
 export { loadConfig, parseConfig, ConfigError, type ModelConfig, type TextConfig, type VisionConfig } from './config/config.js';
 export { loadGenerationConfig, type GenerationConfig } from './config/generation.js';
 export { Checkpoint, SafetensorsFile, SafetensorsError, SafetensorsWriter, writeSafetensors } from './io/safetensors.js';
+export { openSource, type CheckpointSource, type RangeFile, type SourceLike } from './io/source.js';
+export { FetchSource, type FetchSourceOptions } from './io/fetchSource.js';
 export { WeightError } from './weights/qwen3vl.js';
 export type { WeightFormat } from './weights/convert.js';
 export { tidy, Tensor } from './tensor/tensor.js';

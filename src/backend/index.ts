@@ -12,7 +12,9 @@ const loaders: Record<BackendName, () => Promise<Backend>> = {
   ref: async () => new RefBackend(),
   cpu: async () => {
     try {
-      const { CpuBackend } = await import('./cpu/index.js');
+      // A specifier bundlers do not follow: browser bundles stay free of the addon loader (node:module, node:fs).
+      const cpu = './cpu/index.js';
+      const { CpuBackend } = (await import(/* @vite-ignore */ cpu)) as typeof import('./cpu/index.js');
       return new CpuBackend();
     } catch (e) {
       // A bad QWEN3VL_CPU_ISA is the user's request, not a missing build: report it instead of falling back.

@@ -11,8 +11,8 @@ export interface RawImage {
   channels?: 3 | 4;
 }
 
-/** An image: file path, file:// / data: / http(s) URL, encoded bytes, or raw RGB pixels. */
-export type ImageInput = string | Uint8Array | RawImage;
+/** An image: file path, file:// / data: / http(s) URL, encoded bytes (or a Blob), raw RGB pixels, or (browsers) an ImageBitmap. */
+export type ImageInput = string | Uint8Array | RawImage | Blob | ImageBitmap;
 
 /** A video: file path / URL, or a list of frames (images or raw RGB) with optional timestamps. */
 export type VideoInput = string | readonly ImageInput[] | VideoFrames;

@@ -2,9 +2,7 @@
 // tokenizer_config.json template) or the built-in Qwen3-VL one, and render messages with @huggingface/jinja
 // (trim_blocks + lstrip_blocks, Python-style tojson) as transformers' apply_chat_template does.
 
-import { readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
+import { type CheckpointSource, type SourceLike, openSource } from '../io/source.js';
 import { Template } from '@huggingface/jinja';
 import { ChatTemplateError, InvalidInputError } from '../processor/errors.js';
 import { BUILTIN_INSTRUCT_TEMPLATE, BUILTIN_THINKING_TEMPLATE } from './builtinTemplate.js';
@@ -41,11 +39,11 @@ function pickNamed(t: unknown): string | null {
   return null;
 }
 
-async function readJsonFile(file: string): Promise<Record<string, unknown>> {
+async function readJsonFile(src: CheckpointSource, name: string): Promise<Record<string, unknown>> {
   try {
-    return JSON.parse(await readFile(file, 'utf8'));
+    return JSON.parse(await src.readText(name));
   } catch (e) {
-    throw new ChatTemplateError(`${file}: ${(e as Error).message}`);
+    throw new ChatTemplateError(`${src.resolve(name)}: ${(e as Error).message}`);
   }
 }
 
@@ -53,19 +51,17 @@ async function readJsonFile(file: string): Promise<Record<string, unknown>> {
  * Find the template of a checkpoint folder. A tokenizer_config.json template that never emits vision
  * placeholders is the text-only Qwen3 one and is skipped in favour of the built-in Qwen3-VL template.
  */
-export async function loadChatTemplate(dir: string, opts: LoadTemplateOptions = {}): Promise<ChatTemplateSource> {
+export async function loadChatTemplate(dir: SourceLike, opts: LoadTemplateOptions = {}): Promise<ChatTemplateSource> {
   if (opts.chatTemplate !== undefined) return { source: opts.chatTemplate, origin: 'custom' };
-  const jinjaFile = path.join(dir, 'chat_template.jinja');
-  if (existsSync(jinjaFile)) return { source: await readFile(jinjaFile, 'utf8'), origin: 'chat_template.jinja' };
-  const jsonFile = path.join(dir, 'chat_template.json');
-  if (existsSync(jsonFile)) {
-    const s = pickNamed((await readJsonFile(jsonFile)).chat_template);
-    if (s === null) throw new ChatTemplateError(`${jsonFile}: no chat_template string`);
+  const src = await openSource(dir);
+  if (await src.exists('chat_template.jinja')) return { source: await src.readText('chat_template.jinja'), origin: 'chat_template.jinja' };
+  if (await src.exists('chat_template.json')) {
+    const s = pickNamed((await readJsonFile(src, 'chat_template.json')).chat_template);
+    if (s === null) throw new ChatTemplateError(`${src.resolve('chat_template.json')}: no chat_template string`);
     return { source: s, origin: 'chat_template.json' };
   }
-  const cfgFile = path.join(dir, 'tokenizer_config.json');
-  if (existsSync(cfgFile)) {
-    const s = pickNamed((await readJsonFile(cfgFile)).chat_template);
+  if (await src.exists('tokenizer_config.json')) {
+    const s = pickNamed((await readJsonFile(src, 'tokenizer_config.json')).chat_template);
     if (s !== null && isVisionTemplate(s)) return { source: s, origin: 'tokenizer_config.json' };
   }
   return builtinTemplate(opts.builtin ?? 'instruct');

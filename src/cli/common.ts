@@ -7,6 +7,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { BackendName } from '../backend/index.js';
 import type { ChatOptions } from '../generate/chat.js';
+import { isUrl } from '../io/source.js';
 import { openEngine, type LocalEngine } from '../server/engine.js';
 import { ensureDemoCheckpoint } from '../tools/demo.js';
 import { WEIGHT_FORMATS, type WeightFormat } from '../weights/convert.js';
@@ -47,7 +48,7 @@ export interface ModelFlags {
 
 export function addModelOptions(cmd: Command): Command {
   return cmd
-    .option('-m, --model <dir>', 'Qwen3-VL checkpoint folder (config.json, *.safetensors, tokenizer files)')
+    .option('-m, --model <dir>', 'Qwen3-VL checkpoint folder (config.json, *.safetensors, tokenizer files), or its http(s) URL')
     .option('--demo', 'use the built-in random-weight demo checkpoint (built once, then cached)')
     .addOption(new Option('--backend <name>', 'compute backend').choices(['ref', 'cpu', 'webgpu']).default('cpu'))
     .addOption(new Option('--dtype <format>', 'weight format in memory (default: the checkpoint\'s)').choices([...WEIGHT_FORMATS]));
@@ -115,6 +116,8 @@ export async function modelDir(f: ModelFlags, progress: Progress): Promise<{ dir
     return { dir: d.dir, demo: true };
   }
   if (!f.model) throw new CliError('no model: pass --model <Qwen3-VL checkpoint folder>, or --demo to try the random-weight demo');
+  // A base URL (e.g. a Hugging Face …/resolve/main/) streams over HTTP Range; loading names what is missing.
+  if (isUrl(f.model)) return { dir: f.model, demo: false };
   return { dir: checkModelDir(f.model), demo: false };
 }
 

@@ -1,8 +1,7 @@
 // Typed, validated Qwen3-VL configuration from `config.json` (Hub legacy `rope_scaling` + `rope_theta`, or the
 // transformers 5 `rope_parameters` layout), dense and MoE. Defaults follow spec §1; inconsistencies are errors.
 
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
+import { type CheckpointSource, type SourceLike, openSource } from '../io/source.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -258,10 +257,12 @@ export function parseConfig(raw: unknown, file = 'config.json'): ModelConfig {
   };
 }
 
-export async function readJson(file: string): Promise<unknown> {
+/** A JSON file of a checkpoint folder (path, URL or source); errors name the file. */
+export async function readJson(src: CheckpointSource, name: string): Promise<unknown> {
+  const file = src.resolve(name);
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await src.readText(name);
   } catch (e) {
     throw new ConfigError(`cannot read: ${(e as Error).message}`, file);
   }
@@ -272,9 +273,9 @@ export async function readJson(file: string): Promise<unknown> {
   }
 }
 
-export async function loadConfig(dir: string): Promise<ModelConfig> {
-  const file = path.join(dir, 'config.json');
-  return deepFreeze(parseConfig(await readJson(file), file));
+export async function loadConfig(dir: SourceLike): Promise<ModelConfig> {
+  const src = await openSource(dir);
+  return deepFreeze(parseConfig(await readJson(src, 'config.json'), src.resolve('config.json')));
 }
 
 function deepFreeze<T>(o: T): T {

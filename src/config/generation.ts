@@ -1,7 +1,6 @@
 // `generation_config.json`: the checkpoint's sampling defaults and stop tokens (all fields optional).
 
-import { existsSync } from 'node:fs';
-import path from 'node:path';
+import { type SourceLike, openSource } from '../io/source.js';
 import { ConfigError, readJson } from './config.js';
 
 export interface GenerationConfig {
@@ -53,7 +52,8 @@ export function parseGenerationConfig(raw: unknown, file = 'generation_config.js
 }
 
 /** The folder's generation config, or an empty one when the file is absent. */
-export async function loadGenerationConfig(dir: string): Promise<GenerationConfig> {
-  const file = path.join(dir, 'generation_config.json');
-  return parseGenerationConfig(existsSync(file) ? await readJson(file) : {}, file);
+export async function loadGenerationConfig(dir: SourceLike): Promise<GenerationConfig> {
+  const src = await openSource(dir);
+  const name = 'generation_config.json';
+  return parseGenerationConfig((await src.exists(name)) ? await readJson(src, name) : {}, src.resolve(name));
 }

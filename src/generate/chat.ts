@@ -172,8 +172,8 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
           break;
         }
         if (out.length >= maxTokens) break;
-        // Let timers and I/O run between steps even on synchronous backends.
-        await new Promise((r) => setImmediate(r));
+        // Let timers and I/O run between steps even on synchronous backends (browsers have no setImmediate).
+        await new Promise((r) => (typeof setImmediate === 'function' ? setImmediate(r) : setTimeout(r, 0)));
         logits = steps ? await steps.step(next, out.length + 1 < maxTokens) : await model.decode(cache, [next]);
       }
     }

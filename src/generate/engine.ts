@@ -1,8 +1,7 @@
 // The library's front door: a loaded Qwen3-VL model together with its processor, so a script can chat with
 // images and video in one call. CLI, server and web page all go through this.
 
-import { existsSync } from 'node:fs';
-import path from 'node:path';
+import { type SourceLike, openSource } from '../io/source.js';
 import { loadModel as loadCore, type LoadOptions } from '../models/qwen3vl/load.js';
 import { Qwen3VLModel } from '../models/qwen3vl/model.js';
 import { loadProcessor, type ChatMessage, type LoadProcessorOptions, type Qwen3VLProcessor } from '../processor/index.js';
@@ -38,11 +37,11 @@ export class Qwen3VL extends Qwen3VLModel {
   }
 }
 
-/** Load a checkpoint folder: weights onto the chosen backend, and the processor when a tokenizer is present. */
-export async function loadModel(dir: string, opts: EngineOptions = {}): Promise<Qwen3VL> {
-  const hasTokenizer = existsSync(path.join(dir, 'tokenizer.json'));
+/** Load a checkpoint folder or URL: weights onto the chosen backend, and the processor when a tokenizer is present. */
+export async function loadModel(dir: SourceLike, opts: EngineOptions = {}): Promise<Qwen3VL> {
+  const src = await openSource(dir);
   // Load the processor first: it is cheap and fails fast on a broken tokenizer or template.
-  const processor = hasTokenizer ? await loadProcessor(dir, opts.processor) : null;
-  const core = await loadCore(dir, opts);
+  const processor = (await src.exists('tokenizer.json')) ? await loadProcessor(src, opts.processor) : null;
+  const core = await loadCore(src, opts);
   return new Qwen3VL(core, processor);
 }

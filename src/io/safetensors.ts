@@ -1,10 +1,9 @@
-// safetensors files (single or sharded by `model.safetensors.index.json`): validated headers and tensors read by
-// byte range, so a multi-GB shard is never held in memory at once. Also a streaming writer.
+// safetensors files (single or sharded by `model.safetensors.index.json`) in a folder or behind a URL (source.ts):
+// validated headers, tensors read by byte range so a multi-GB shard is never held at once. Also a writer (Node).
 
-import { open, stat, type FileHandle } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
+import type { FileHandle } from 'node:fs/promises';
 import { widen } from '../tensor/dtype.js';
+import { type CheckpointSource, type RangeFile, type SourceLike, SourceError, TooLargeError, nodeImport, openRangeFile, openSource } from './source.js';
 
 export type StDType = 'BF16' | 'F16' | 'F32' | 'F64' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -87,43 +86,37 @@ export class RawTensor {
   }
 }
 
-/** One safetensors file: header parsed and validated at open; tensors read on demand. */
+/** One safetensors file (a path, a URL, or an opened RangeFile): header parsed and validated at open; tensors read on demand. */
 export class SafetensorsFile {
   private constructor(
     readonly file: string,
-    private readonly fh: FileHandle,
+    private readonly fh: RangeFile,
     readonly tensors: ReadonlyMap<string, TensorInfo>,
     readonly metadata: Readonly<Record<string, string>>,
   ) {}
 
-  static async open(file: string): Promise<SafetensorsFile> {
-    let fh: FileHandle;
+  static async open(file: string | RangeFile): Promise<SafetensorsFile> {
+    const fh = typeof file === 'string' ? await openChecked(() => openRangeFile(file), file) : file;
+    const name = fh.name;
     try {
-      fh = await open(file, 'r');
-    } catch (e) {
-      throw new SafetensorsError(`cannot open: ${(e as Error).message}`, file);
-    }
-    try {
-      const st = await fh.stat();
-      if (!st.isFile()) throw new SafetensorsError('not a regular file', file);
-      const size = st.size;
-      if (size < 8) throw new SafetensorsError(`truncated: ${size} bytes, no header length`, file);
-      const lenBuf = Buffer.alloc(8);
-      await readExactly(fh, lenBuf, 0, file);
-      const n = lenBuf.readBigUInt64LE(0);
-      if (n > BigInt(MAX_HEADER_BYTES)) throw new SafetensorsError(`header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`, file);
+      const size = fh.size;
+      if (size < 8) throw new SafetensorsError(`truncated: ${size} bytes, no header length`, name);
+      const lenBuf = new Uint8Array(8);
+      await readExactly(fh, lenBuf, 0, name);
+      const n = new DataView(lenBuf.buffer).getBigUint64(0, true);
+      if (n > BigInt(MAX_HEADER_BYTES)) throw new SafetensorsError(`header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`, name);
       const hlen = Number(n);
-      if (8 + hlen > size) throw new SafetensorsError(`truncated: header of ${hlen} bytes but file has ${size}`, file);
-      const hbuf = Buffer.alloc(hlen);
-      await readExactly(fh, hbuf, 8, file);
+      if (8 + hlen > size) throw new SafetensorsError(`truncated: header of ${hlen} bytes but file has ${size}`, name);
+      const hbuf = new Uint8Array(hlen);
+      await readExactly(fh, hbuf, 8, name);
       let header: unknown;
       try {
-        header = JSON.parse(hbuf.toString('utf8'));
+        header = JSON.parse(new TextDecoder().decode(hbuf));
       } catch (e) {
-        throw new SafetensorsError(`header is not valid JSON (${(e as Error).message})`, file);
+        throw new SafetensorsError(`header is not valid JSON (${(e as Error).message})`, name);
       }
-      const { tensors, metadata } = parseHeader(header, file, 8 + hlen, size);
-      return new SafetensorsFile(file, fh, tensors, metadata);
+      const { tensors, metadata } = parseHeader(header, name, 8 + hlen, size);
+      return new SafetensorsFile(name, fh, tensors, metadata);
     } catch (e) {
       await fh.close();
       throw e;
@@ -144,12 +137,19 @@ export class SafetensorsFile {
   }
 }
 
-async function readExactly(fh: FileHandle, into: Uint8Array, pos: number, file: string, tensor?: string): Promise<void> {
+/** Open errors read "cannot open: …" unless the source's message stands on its own. */
+async function openChecked(open: () => Promise<RangeFile>, file: string): Promise<RangeFile> {
+  try {
+    return await open();
+  } catch (e) {
+    throw new SafetensorsError(e instanceof SourceError ? e.message : `cannot open: ${(e as Error).message}`, file);
+  }
+}
+
+async function readExactly(fh: RangeFile, into: Uint8Array, pos: number, file: string, tensor?: string): Promise<void> {
   let done = 0;
   while (done < into.byteLength) {
-    // Chunk reads: a single read() is capped at 2 GiB.
-    const len = Math.min(into.byteLength - done, 1 << 30);
-    const { bytesRead } = await fh.read(into, done, len, pos + done);
+    const bytesRead = await fh.read(into.subarray(done), pos + done);
     if (bytesRead === 0) throw new SafetensorsError(`truncated: expected ${into.byteLength} bytes at ${pos}`, file, tensor);
     done += bytesRead;
   }
@@ -197,7 +197,7 @@ function parseHeader(h: unknown, file: string, dataStart: number, fileSize: numb
   return { tensors, metadata };
 }
 
-/** All tensors of a checkpoint folder: `model.safetensors`, or the shards of `model.safetensors.index.json`. */
+/** All tensors of a checkpoint folder (path, URL or source): `model.safetensors`, or the shards of `model.safetensors.index.json`. */
 export class Checkpoint {
   private constructor(
     readonly dir: string,
@@ -206,16 +206,17 @@ export class Checkpoint {
     private readonly byFile: ReadonlyMap<string, SafetensorsFile>,
   ) {}
 
-  static async open(dir: string): Promise<Checkpoint> {
-    const index = path.join(dir, 'model.safetensors.index.json');
-    const single = path.join(dir, 'model.safetensors');
+  static async open(where: SourceLike): Promise<Checkpoint> {
+    const src = await openSource(where);
+    const index = src.resolve('model.safetensors.index.json');
     let shardNames: string[];
     let weightMap: Record<string, string> | null = null;
-    if (existsSync(index)) {
+    if (await src.exists('model.safetensors.index.json')) {
       let parsed: { weight_map?: Record<string, string> } | null;
       try {
-        parsed = JSON.parse(await readText(index));
+        parsed = JSON.parse(await readIndex(src, index));
       } catch (e) {
+        if (e instanceof SafetensorsError) throw e;
         throw new SafetensorsError(`not valid JSON (${(e as Error).message})`, index);
       }
       if (!parsed || typeof parsed !== 'object' || !parsed.weight_map || typeof parsed.weight_map !== 'object' || Array.isArray(parsed.weight_map)) {
@@ -225,23 +226,23 @@ export class Checkpoint {
       shardNames = [...new Set(Object.values(weightMap))];
       for (const s of shardNames) {
         if (typeof s !== 'string' || !s || s.includes('/') || s.includes('\\') || s.startsWith('.')) throw new SafetensorsError(`bad shard name ${JSON.stringify(s)}`, index);
-        if (!existsSync(path.join(dir, s))) throw new SafetensorsError(`names shard '${s}', which does not exist`, index);
+        if (!(await src.exists(s))) throw new SafetensorsError(`names shard '${s}', which does not exist`, index);
       }
-    } else if (existsSync(single)) {
+    } else if (await src.exists('model.safetensors')) {
       shardNames = ['model.safetensors'];
     } else {
-      throw new SafetensorsError('no model.safetensors or model.safetensors.index.json', dir);
+      throw new SafetensorsError('no model.safetensors or model.safetensors.index.json', src.location);
     }
     const files: SafetensorsFile[] = [];
     try {
-      for (const s of shardNames) files.push(await SafetensorsFile.open(path.join(dir, s)));
+      for (const s of shardNames) files.push(await SafetensorsFile.open(await openChecked(() => src.open(s), src.resolve(s))));
     } catch (e) {
       await Promise.all(files.map((f) => f.close()));
       throw e;
     }
     try {
-      const { tensors, byFile } = indexTensors(files, weightMap, index);
-      return new Checkpoint(dir, files, tensors, byFile);
+      const { tensors, byFile } = indexTensors(files, shardNames, weightMap, index);
+      return new Checkpoint(src.location, files, tensors, byFile);
     } catch (e) {
       await Promise.all(files.map((f) => f.close()));
       throw e;
@@ -262,6 +263,11 @@ export class Checkpoint {
     return this.byFile.get(this.info(name).file)!.read(name);
   }
 
+  /** The `__metadata__` of each shard, by file. */
+  get metadata(): ReadonlyMap<string, Readonly<Record<string, string>>> {
+    return new Map(this.files.map((f) => [f.file, f.metadata]));
+  }
+
   /** Total bytes of all tensors. */
   get byteLength(): number {
     let n = 0;
@@ -275,19 +281,19 @@ export class Checkpoint {
 }
 
 /** Map tensor names to their shard, checking that shards and index agree. */
-function indexTensors(files: SafetensorsFile[], weightMap: Record<string, string> | null, index: string) {
+function indexTensors(files: SafetensorsFile[], shardNames: string[], weightMap: Record<string, string> | null, index: string) {
   const tensors = new Map<string, TensorInfo>();
   const byFile = new Map<string, SafetensorsFile>();
-  for (const f of files) {
+  files.forEach((f, i) => {
     byFile.set(f.file, f);
     for (const [name, info] of f.tensors) {
       if (tensors.has(name)) throw new SafetensorsError(`tensor also stored in ${tensors.get(name)!.file}`, f.file, name);
-      if (weightMap && weightMap[name] !== path.basename(f.file)) {
+      if (weightMap && weightMap[name] !== shardNames[i]) {
         throw new SafetensorsError(`tensor not listed for this shard in the index (index says ${weightMap[name] ?? 'nothing'})`, f.file, name);
       }
       tensors.set(name, info);
     }
-  }
+  });
   if (weightMap) {
     for (const [name, shard] of Object.entries(weightMap)) {
       if (!tensors.has(name)) throw new SafetensorsError(`index lists tensor in '${shard}', but that shard does not hold it`, index, name);
@@ -296,14 +302,12 @@ function indexTensors(files: SafetensorsFile[], weightMap: Record<string, string
   return { tensors, byFile };
 }
 
-async function readText(file: string): Promise<string> {
-  const { size } = await stat(file);
-  if (size > MAX_HEADER_BYTES) throw new SafetensorsError(`${size} bytes is too large for an index`, file);
-  const fh = await open(file, 'r');
+async function readIndex(src: CheckpointSource, index: string): Promise<string> {
   try {
-    return (await fh.readFile()).toString('utf8');
-  } finally {
-    await fh.close();
+    return await src.readText('model.safetensors.index.json', MAX_HEADER_BYTES);
+  } catch (e) {
+    if (e instanceof TooLargeError) throw new SafetensorsError(`${e.size} bytes is too large for an index`, index);
+    throw e;
   }
 }
 
@@ -342,6 +346,7 @@ export class SafetensorsWriter {
     let json = JSON.stringify(header);
     json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8); // align data to 8 bytes
     const hb = Buffer.from(json, 'utf8');
+    const { open } = await nodeImport<typeof import('node:fs/promises')>('node:fs/promises');
     const fh = await open(file, 'w');
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(hb.length));

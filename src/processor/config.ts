@@ -1,9 +1,7 @@
 // Image and video pre-processor settings from a checkpoint's preprocessor_config.json and
 // video_preprocessor_config.json; missing files fall back to the published Qwen3-VL values (spec §6.1).
 
-import { readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
+import { type CheckpointSource, type SourceLike, openSource } from '../io/source.js';
 import { ProcessorConfigError } from './errors.js';
 import type { PatchParams } from './patchify.js';
 
@@ -96,9 +94,10 @@ function parseCommon<T extends ImageProcessorConfig>(j: Record<string, unknown>,
   };
 }
 
-async function readJson(file: string): Promise<Record<string, unknown>> {
+async function readJson(src: CheckpointSource, name: string): Promise<Record<string, unknown>> {
+  const file = src.resolve(name);
   try {
-    const j = JSON.parse(await readFile(file, 'utf8'));
+    const j = JSON.parse(await src.readText(name));
     if (!j || typeof j !== 'object' || Array.isArray(j)) throw new Error('not a JSON object');
     return j;
   } catch (e) {
@@ -124,12 +123,14 @@ export function parseVideoConfig(j: Record<string, unknown>, file = '<video conf
   };
 }
 
-export async function loadImageConfig(dir: string): Promise<ImageProcessorConfig> {
-  const file = path.join(dir, 'preprocessor_config.json');
-  return existsSync(file) ? parseImageConfig(await readJson(file), file) : DEFAULT_IMAGE_CONFIG;
+export async function loadImageConfig(dir: SourceLike): Promise<ImageProcessorConfig> {
+  const src = await openSource(dir);
+  const name = 'preprocessor_config.json';
+  return (await src.exists(name)) ? parseImageConfig(await readJson(src, name), src.resolve(name)) : DEFAULT_IMAGE_CONFIG;
 }
 
-export async function loadVideoConfig(dir: string): Promise<VideoProcessorConfig> {
-  const file = path.join(dir, 'video_preprocessor_config.json');
-  return existsSync(file) ? parseVideoConfig(await readJson(file), file) : DEFAULT_VIDEO_CONFIG;
+export async function loadVideoConfig(dir: SourceLike): Promise<VideoProcessorConfig> {
+  const src = await openSource(dir);
+  const name = 'video_preprocessor_config.json';
+  return (await src.exists(name)) ? parseVideoConfig(await readJson(src, name), src.resolve(name)) : DEFAULT_VIDEO_CONFIG;
 }

@@ -2,15 +2,25 @@
 // @ffmpeg-installer/@ffprobe-installer packages, else PATH). Only the selected frames leave ffmpeg, as rgb24,
 // and each is handed to a callback as it arrives, so a long video never sits in memory.
 
-import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
+import { nodeImport } from '../io/source.js';
 import { VideoDecodeError } from './errors.js';
 
-const require = createRequire(import.meta.url);
+type NodeModule = typeof import('node:module');
+// Node built-ins load lazily (browser bundles include this module but never run it). ffmpegPath() is synchronous:
+// process.getBuiltinModule where Node has it (20.16+), else the require made once node:module has loaded.
+const proc = globalThis.process as (NodeJS.Process & { getBuiltinModule?: (id: string) => unknown }) | undefined;
+let requireFn: NodeJS.Require | null = null;
+const nodeReady: Promise<void> | null = proc?.versions?.node
+  ? nodeImport<NodeModule>('node:module').then((m) => {
+      requireFn = m.createRequire(import.meta.url);
+    })
+  : null;
+nodeReady?.catch(() => {});
 
 function fromPackage(pkg: string): string | null {
   try {
-    const p = (require(pkg) as { path?: string }).path;
+    requireFn ??= (proc?.getBuiltinModule?.('node:module') as NodeModule | undefined)?.createRequire(import.meta.url) ?? null;
+    const p = (requireFn?.(pkg) as { path?: string } | undefined)?.path;
     return typeof p === 'string' ? p : null;
   } catch {
     return null;
@@ -41,7 +51,9 @@ interface RunResult {
 }
 
 /** Run a binary with a time limit; never hangs past `timeoutMs`, and an abort of `signal` kills it at once. */
-function run(bin: string, args: string[], name: string, timeoutMs: number, onStdout?: (chunk: Buffer) => void, signal?: AbortSignal): Promise<RunResult> {
+async function run(bin: string, args: string[], name: string, timeoutMs: number, onStdout?: (chunk: Buffer) => void, signal?: AbortSignal): Promise<RunResult> {
+  if (!nodeReady) throw new VideoDecodeError(name, 'video files need Node (ffmpeg); in browsers pass the frames as images');
+  const { spawn } = await nodeImport<typeof import('node:child_process')>('node:child_process');
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(signal.reason);
@@ -106,6 +118,7 @@ function rate(s: unknown): number {
 /** Size, frame count and frame rate of the first video stream. */
 export async function probeVideo(file: string, name = file, timeoutMs = 120_000, signal?: AbortSignal): Promise<VideoProbe> {
   const args = ['-v', 'error', '-select_streams', 'v:0', '-count_packets', '-show_streams', '-of', 'json', file];
+  await nodeReady;
   const r = await run(ffprobePath(), args, name, timeoutMs, undefined, signal);
   if (r.code !== 0) throw new VideoDecodeError(name, `unreadable video: ${r.stderr.trim().split('\n').pop() ?? 'ffprobe failed'}`);
   let stream: Record<string, unknown> | undefined;
@@ -151,6 +164,7 @@ export async function decodeFrames(
   const frameBytes = width * height * 3;
   let pending: Buffer = Buffer.alloc(0);
   let got = 0;
+  await nodeReady;
   const r = await run(ffmpegPath(), args, name, timeoutMs, (chunk) => {
     pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
     while (pending.length >= frameBytes) {

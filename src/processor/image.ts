@@ -4,7 +4,7 @@
 import type { ImageInput, RawImage } from '../chat/messages.js';
 import type { ImageProcessorConfig } from './config.js';
 import { ImageDecodeError, ImageSizeError, InvalidInputError } from './errors.js';
-import { DEFAULT_MAX_DECODE_PIXELS, decodeImage, type RgbImage } from './imageDecode.js';
+import { DEFAULT_MAX_DECODE_PIXELS, bitmapToRgb, decodeImage, type RgbImage } from './imageDecode.js';
 import { normalisationTable, patchify } from './patchify.js';
 import { resizeBicubicAA, type Resampler } from './resize.js';
 import { smartResize, SmartResizeError } from './smartResize.js';
@@ -43,10 +43,15 @@ export function rawToRgb(img: RawImage, name: string, maxDecodePixels = DEFAULT_
 /** Load any image input to RGB pixels. */
 export async function loadImage(src: ImageInput, opts: ImageLoadOptions = {}, name = describeSource(src)): Promise<RgbImage> {
   if (isRaw(src)) return rawToRgb(src, name, opts.maxDecodePixels);
-  if (typeof src !== 'string' && !(src instanceof Uint8Array)) throw new InvalidInputError(`image ${name}: expected a path, URL, bytes or { data, width, height }`);
+  if (typeof ImageBitmap !== 'undefined' && src instanceof ImageBitmap) {
+    if (src.width * src.height > (opts.maxDecodePixels ?? DEFAULT_MAX_DECODE_PIXELS)) throw new ImageSizeError(name, `${src.width}x${src.height} exceeds the decode limit`);
+    return bitmapToRgb(src);
+  }
+  const isBlob = typeof Blob !== 'undefined' && src instanceof Blob;
+  if (typeof src !== 'string' && !(src instanceof Uint8Array) && !isBlob) throw new InvalidInputError(`image ${name}: expected a path, URL, bytes, Blob, ImageBitmap or { data, width, height }`);
   let bytes: Uint8Array;
   try {
-    bytes = await loadBytes(src, opts);
+    bytes = await loadBytes(src as string | Uint8Array | Blob, opts);
   } catch (e) {
     if (e instanceof InvalidInputError) throw new ImageDecodeError(name, e.message);
     throw e;

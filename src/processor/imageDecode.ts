@@ -1,8 +1,9 @@
-// Image decoding to 8-bit RGB: sharp (libvips) for JPEG/PNG/WebP/GIF/AVIF/HEIF/TIFF, a small decoder for BMP.
-// Like the reference loader: EXIF orientation applied, alpha dropped (not composited), first frame of animations,
-// embedded ICC profiles ignored. Declared dimensions are checked before any pixel is decoded.
+// Image decoding to 8-bit RGB: sharp (libvips) in Node, createImageBitmap + OffscreenCanvas in browsers, a small
+// decoder for BMP. Like the reference loader: EXIF orientation applied, alpha dropped (not composited), first frame
+// of animations, embedded ICC profiles ignored. In Node declared dimensions are checked before any pixel is decoded.
 
-import sharp, { type Metadata } from 'sharp';
+import type { Metadata } from 'sharp';
+import { nodeImport } from '../io/source.js';
 import { BmpError, decodeBmp, isBmp, readBmpHeader } from './bmp.js';
 import { ImageDecodeError, ImageSizeError } from './errors.js';
 
@@ -79,6 +80,8 @@ export async function decodeImage(bytes: Uint8Array, name: string, opts: DecodeO
       throw e;
     }
   }
+  if (!globalThis.process?.versions?.node) return decodeInBrowser(bytes, format, name, limit);
+  const sharp = (await nodeImport<typeof import('sharp')>('sharp')).default;
   const open = () =>
     sharp(bytes, { limitInputPixels: false, failOn: 'warning', pages: 1, page: 0, ignoreIcc: true, autoOrient: true });
   let meta: Metadata;
@@ -100,4 +103,30 @@ export async function decodeImage(bytes: Uint8Array, name: string, opts: DecodeO
     if (e instanceof ImageDecodeError || e instanceof ImageSizeError) throw e;
     throw new ImageDecodeError(name, `cannot decode ${format}: ${(e as Error).message}`);
   }
+}
+
+/** Browsers: the platform decoder, without colour management or premultiplication, EXIF orientation applied. */
+async function decodeInBrowser(bytes: Uint8Array, format: ImageFormat, name: string, limit: number): Promise<RgbImage> {
+  let bmp: ImageBitmap;
+  try {
+    bmp = await createImageBitmap(new Blob([bytes as Uint8Array<ArrayBuffer>]), { colorSpaceConversion: 'none', premultiplyAlpha: 'none', imageOrientation: 'from-image' });
+  } catch (e) {
+    throw new ImageDecodeError(name, `cannot decode ${format}: ${(e as Error).message}`);
+  }
+  try {
+    checkSize(name, bmp.width, bmp.height, limit);
+    return bitmapToRgb(bmp);
+  } finally {
+    bmp.close();
+  }
+}
+
+/** The pixels of an ImageBitmap (browsers), alpha dropped. */
+export function bitmapToRgb(bmp: ImageBitmap): RgbImage {
+  const { width, height } = bmp;
+  const ctx = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true });
+  if (!ctx) throw new ImageDecodeError('image', 'no 2D canvas context to read the pixels');
+  ctx.drawImage(bmp, 0, 0);
+  const rgba = ctx.getImageData(0, 0, width, height).data;
+  return { data: toRgb(new Uint8Array(rgba.buffer, rgba.byteOffset, rgba.byteLength), width * height, 4), width, height };
 }

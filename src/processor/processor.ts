@@ -3,6 +3,7 @@
 // expands the placeholders and tokenises — the model inputs of transformers' Qwen3VLProcessor.
 
 import { ChatTemplate, loadChatTemplate, type BuiltinFlavour } from '../chat/template.js';
+import { type SourceLike, openSource } from '../io/source.js';
 import { collectMedia, type ChatMessage, type ImageInput, type ToolSpec, type VideoInput, type VideoOptions } from '../chat/messages.js';
 import { QwenTokenizer } from '../tokenizer/tokenizer.js';
 import { loadImageConfig, loadVideoConfig, type ImageProcessorConfig, type VideoProcessorConfig } from './config.js';
@@ -167,8 +168,9 @@ export class Qwen3VLProcessor {
   }
 }
 
-/** Load the processor of a checkpoint folder (tokenizer.json, chat template, pre-processor configs). */
-export async function loadProcessor(dir: string, opts: LoadProcessorOptions = {}): Promise<Qwen3VLProcessor> {
+/** Load the processor of a checkpoint folder or URL (tokenizer.json, chat template, pre-processor configs). */
+export async function loadProcessor(where: SourceLike, opts: LoadProcessorOptions = {}): Promise<Qwen3VLProcessor> {
+  const dir = await openSource(where);
   // Small files first, so a broken config fails before the (slow) tokenizer load.
   const [tpl, imageConfig, videoConfig] = await Promise.all([
     loadChatTemplate(dir, { chatTemplate: opts.chatTemplate, builtin: opts.builtinTemplate }),

@@ -1,8 +1,7 @@
-// Turning an image/video reference (path, file:// or data: URL, bytes, http(s) URL) into bytes or a local path.
-// Remote URLs go through a caller-supplied hook or an explicit opt-in; nothing is fetched by default.
+// Turning an image/video reference (path, file:// or data: URL, bytes, Blob, http(s) URL) into bytes or a local
+// path. Remote URLs go through a caller-supplied hook or an explicit opt-in; nothing is fetched by default.
 
-import { readFile, stat } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { nodeImport } from '../io/source.js';
 import { InvalidInputError, RemoteFetchDisabledError } from './errors.js';
 
 export type FetchHook = (url: string) => Promise<Uint8Array>;
@@ -25,6 +24,7 @@ export function describeSource(src: unknown): string {
     return src.length > 200 ? `${src.slice(0, 200)}…` : src;
   }
   if (src instanceof Uint8Array) return `<${src.length} bytes>`;
+  if (typeof Blob !== 'undefined' && src instanceof Blob) return `<${src.type || 'Blob'}, ${src.size} bytes>`;
   return `<${typeof src}>`;
 }
 
@@ -33,8 +33,16 @@ function decodeDataUrl(url: string): Uint8Array {
   if (comma < 0) throw new InvalidInputError(`malformed data URL ${describeSource(url)}: no comma`);
   const meta = url.slice(5, comma);
   const payload = url.slice(comma + 1);
-  if (/;base64$/i.test(meta)) return new Uint8Array(Buffer.from(payload, 'base64'));
-  return new Uint8Array(Buffer.from(decodeURIComponent(payload), 'latin1'));
+  // Buffer where there is one (lenient base64, as before); atob in browsers.
+  if (/;base64$/i.test(meta)) {
+    if (typeof Buffer !== 'undefined') return new Uint8Array(Buffer.from(payload, 'base64'));
+    try {
+      return Uint8Array.from(atob(payload.replace(/\s+/g, '')), (c) => c.charCodeAt(0));
+    } catch {
+      throw new InvalidInputError(`malformed data URL ${describeSource(url)}: bad base64`);
+    }
+  }
+  return Uint8Array.from(decodeURIComponent(payload), (c) => c.charCodeAt(0) & 0xff);
 }
 
 export function isRemote(src: string): boolean {
@@ -44,15 +52,26 @@ export function isRemote(src: string): boolean {
 /** A string source as a local file path, or null if it is a data: or remote URL. */
 export function localPath(src: string): string | null {
   if (src.startsWith('data:') || isRemote(src)) return null;
-  if (src.startsWith('file://')) return fileURLToPath(src);
+  if (src.startsWith('file://')) return fileUrlToPath(src);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(src)) throw new InvalidInputError(`unsupported URL scheme in ${describeSource(src)}`);
   return src;
 }
 
+/** node:url's fileURLToPath where Node offers it synchronously (20.16+), else the POSIX reading of the URL. */
+function fileUrlToPath(u: string): string {
+  const p = globalThis.process as { getBuiltinModule?: (id: string) => unknown } | undefined;
+  const url = p?.getBuiltinModule?.('node:url') as typeof import('node:url') | undefined;
+  return url ? url.fileURLToPath(u) : decodeURIComponent(new URL(u).pathname);
+}
+
 /** Load the bytes of a source. */
-export async function loadBytes(src: string | Uint8Array, opts: SourceOptions = {}): Promise<Uint8Array> {
+export async function loadBytes(src: string | Uint8Array | Blob, opts: SourceOptions = {}): Promise<Uint8Array> {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
   if (src instanceof Uint8Array) return src;
+  if (typeof Blob !== 'undefined' && src instanceof Blob) {
+    if (src.size > maxBytes) throw new InvalidInputError(`${describeSource(src)}: ${src.size} bytes exceeds the ${maxBytes}-byte limit`);
+    return new Uint8Array(await src.arrayBuffer());
+  }
   if (typeof src !== 'string') throw new InvalidInputError(`expected a path, URL or bytes, got ${describeSource(src)}`);
   if (src.startsWith('data:')) return decodeDataUrl(src);
   if (isRemote(src)) {
@@ -67,6 +86,8 @@ export async function loadBytes(src: string | Uint8Array, opts: SourceOptions = 
     return bytes;
   }
   const file = localPath(src)!;
+  if (!globalThis.process?.versions?.node) throw new InvalidInputError(`${describeSource(src)}: file paths need Node; in browsers pass a Blob, bytes or a URL`);
+  const { readFile, stat } = await nodeImport<typeof import('node:fs/promises')>('node:fs/promises');
   let size: number;
   try {
     const st = await stat(file);

@@ -13,9 +13,7 @@ import { linspaceRound } from './pyMath.js';
 import { resizeBicubicAA, type Resampler } from './resize.js';
 import { smartResizeVideo, SmartResizeError } from './smartResize.js';
 import { describeSource, isRemote, loadBytes, localPath } from './source.js';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { nodeImport } from '../io/source.js';
 
 export interface SampleOptions {
   fps?: number;
@@ -116,12 +114,18 @@ function sampleOpts(cfg: VideoProcessorConfig, o: VideoOptions): SampleOptions {
 /** A video file: probe, sample, decode only the sampled frames and resize each as it arrives. */
 async function processVideoFile(src: string, cfg: VideoProcessorConfig, o: VideoOptions, run: VideoRunOptions): Promise<ProcessedVideo> {
   const name = describeSource(src);
+  if (!globalThis.process?.versions?.node) throw new VideoDecodeError(name, 'video files need Node (ffmpeg); in browsers pass the frames as images');
   if (isRemote(src) || src.startsWith('data:')) {
     // ffmpeg reads files: data: URLs and (allowed) remote videos go through a private temporary file.
     const bytes = await loadBytes(src, run);
-    const dir = await mkdtemp(path.join(tmpdir(), 'qwen3vl-video-'));
+    const [{ mkdtemp, rm, writeFile }, { tmpdir }, { join }] = await Promise.all([
+      nodeImport<typeof import('node:fs/promises')>('node:fs/promises'),
+      nodeImport<typeof import('node:os')>('node:os'),
+      nodeImport<typeof import('node:path')>('node:path'),
+    ]);
+    const dir = await mkdtemp(join(tmpdir(), 'qwen3vl-video-'));
     try {
-      const file = path.join(dir, 'input');
+      const file = join(dir, 'input');
       await writeFile(file, bytes);
       return await processLocalVideo(file, name, cfg, o, run);
     } finally {

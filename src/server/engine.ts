@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { BackendName } from '../backend/index.js';
 import { streamChat, type ChatEvent, type ChatOptions, type ChatProcessor } from '../generate/chat.js';
 import { loadModel } from '../generate/engine.js';
+import { isUrl } from '../io/source.js';
 import type { Qwen3VLModel } from '../models/qwen3vl/model.js';
 import { ProcessorConfigError, type ChatMessage } from '../processor/index.js';
 import type { WeightFormat } from '../weights/convert.js';
@@ -93,11 +94,18 @@ export async function openEngine(dir: string, opts: OpenEngineOptions = {}): Pro
     throw new ProcessorConfigError(`${dir} has no tokenizer.json, so it cannot chat`);
   }
   const info: EngineInfo = {
-    id: opts.id ?? path.basename(path.resolve(dir)),
-    dir: path.resolve(dir),
+    id: opts.id ?? (isUrl(dir) ? urlModelId(dir) : path.basename(path.resolve(dir))),
+    dir: isUrl(dir) ? dir : path.resolve(dir),
     modelType: model.config.modelType,
     contextLength: model.config.text.maxPositionEmbeddings,
     backend: model.backend.name,
   };
   return new LocalEngine(model, model.processor, info);
+}
+
+/** The model name in a checkpoint URL: `…/Qwen/Qwen3-VL-2B-Instruct/resolve/main/` gives Qwen3-VL-2B-Instruct. */
+function urlModelId(url: string): string {
+  const parts = new URL(url).pathname.split('/').filter(Boolean);
+  const r = parts.lastIndexOf('resolve');
+  return (r > 0 ? parts[r - 1] : parts.at(-1)) ?? new URL(url).host;
 }

@@ -1,9 +1,7 @@
 // The checkpoint's byte-level BPE tokenizer (tokenizer.json) through @huggingface/tokenizers for encoding, and a
 // byte-exact decoder of our own (token → bytes → UTF-8 with replacement) shared with the streaming detokenizer.
 
-import { readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
+import { type SourceLike, openSource } from '../io/source.js';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { TokenizerError } from '../processor/errors.js';
 import { tokenStringToBytes } from './byteLevel.js';
@@ -79,19 +77,18 @@ export class QwenTokenizer {
     return new QwenTokenizer(tokenizerJson as Record<string, unknown>, (config ?? {}) as Record<string, unknown>);
   }
 
-  /** From a checkpoint folder holding tokenizer.json (tokenizer_config.json optional). */
-  static async fromDir(dir: string): Promise<QwenTokenizer> {
-    const file = path.join(dir, 'tokenizer.json');
-    if (!existsSync(file)) throw new TokenizerError(`${dir}: no tokenizer.json (vocab.json + merges.txt alone are not supported)`);
-    const parse = async (f: string) => {
+  /** From a checkpoint folder or URL holding tokenizer.json (tokenizer_config.json optional). */
+  static async fromDir(dir: SourceLike): Promise<QwenTokenizer> {
+    const src = await openSource(dir);
+    if (!(await src.exists('tokenizer.json'))) throw new TokenizerError(`${src.location}: no tokenizer.json (vocab.json + merges.txt alone are not supported)`);
+    const parse = async (name: string) => {
       try {
-        return JSON.parse(await readFile(f, 'utf8'));
+        return JSON.parse(await src.readText(name));
       } catch (e) {
-        throw new TokenizerError(`${f}: ${(e as Error).message}`);
+        throw new TokenizerError(`${src.resolve(name)}: ${(e as Error).message}`);
       }
     };
-    const cfgFile = path.join(dir, 'tokenizer_config.json');
-    return QwenTokenizer.fromJson(await parse(file), existsSync(cfgFile) ? await parse(cfgFile) : {});
+    return QwenTokenizer.fromJson(await parse('tokenizer.json'), (await src.exists('tokenizer_config.json')) ? await parse('tokenizer_config.json') : {});
   }
 
   /** Number of ids (base vocabulary plus added tokens). */

@@ -5,22 +5,13 @@
 
 import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Checkpoint, SafetensorsFile, SafetensorsWriter, type TensorSpec } from '../io/safetensors.js';
+import { Checkpoint, SafetensorsWriter, type TensorSpec } from '../io/safetensors.js';
+import { QUANT_META_KEY, type QuantizedTensorInfo } from '../weights/quantized.js';
 import { type QuantDType, QBLOCK, QBLOCK_BYTES, widen } from '../tensor/dtype.js';
 import { quantize as hostQuantize } from '../tensor/quant.js';
 
-export const QUANT_META_KEY = 'qwen3vl.quantization';
-
-/** How one quantized tensor is stored. */
-export interface QuantizedTensorInfo {
-  readonly dtype: QuantDType;
-  /** Logical shape of the values (the checkpoint's own, or the transposed one for layout 'output-major'). */
-  readonly shape: readonly number[];
-  /** Values per quantized row (the product of the trailing dims after the first for conv weights). */
-  readonly k: number;
-  /** 'hub': the checkpoint's layout; 'output-major': fused MoE experts transposed to [E, out, in] rows. */
-  readonly layout: 'hub' | 'output-major';
-}
+// The format's reading side lives with the weight loader (browser-safe); re-exported for the tools.
+export { QUANT_META_KEY, type QuantizedTensorInfo, readQuantization } from '../weights/quantized.js';
 
 export interface QuantizeOptions {
   readonly input: string;
@@ -45,38 +36,6 @@ export function quantPlan(name: string, shape: readonly number[], dtype: QuantDT
   }
   const k = shape.slice(1).reduce((a, b) => a * b, 1);
   return k % QBLOCK === 0 ? { dtype, shape, k, layout: 'hub' } : null;
-}
-
-/** The quantized tensors of a checkpoint (empty for plain checkpoints), read from the shard headers. */
-export async function readQuantization(ckpt: Checkpoint): Promise<Map<string, QuantizedTensorInfo>> {
-  const files = new Set<string>();
-  for (const n of ckpt.tensors.keys()) files.add(ckpt.info(n).file);
-  const out = new Map<string, QuantizedTensorInfo>();
-  for (const f of files) {
-    const sf = await SafetensorsFile.open(f);
-    try {
-      const raw = sf.metadata[QUANT_META_KEY];
-      if (!raw) continue;
-      let meta: { version?: number; tensors?: Record<string, QuantizedTensorInfo> };
-      try {
-        meta = JSON.parse(raw);
-      } catch (e) {
-        throw new Error(`${f}: ${QUANT_META_KEY} metadata is not JSON (${(e as Error).message})`);
-      }
-      if (meta.version !== 1 || !meta.tensors) throw new Error(`${f}: unsupported ${QUANT_META_KEY} version ${meta.version}`);
-      for (const [n, q] of Object.entries(meta.tensors)) {
-        const info = ckpt.has(n) ? ckpt.info(n) : null;
-        const numel = q.shape.reduce((a, b) => a * b, 1);
-        if (!info || info.dtype !== 'U8' || !(q.dtype in QBLOCK_BYTES) || q.k % QBLOCK || numel % q.k || info.byteLength !== (numel / QBLOCK) * QBLOCK_BYTES[q.dtype]) {
-          throw new Error(`${f}: quantized tensor ${n} does not match its description ${JSON.stringify(q)}`);
-        }
-        out.set(n, q);
-      }
-    } finally {
-      await sf.close();
-    }
-  }
-  return out;
 }
 
 /** [B, R, C] -> [B, C, R] on 16-bit values. */

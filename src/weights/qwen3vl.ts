@@ -7,7 +7,7 @@ import { isMoeLayer } from '../config/config.js';
 import type { Checkpoint, RawTensor, StDType } from '../io/safetensors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { keep } from '../tensor/tensor.js';
-import { type QuantizedTensorInfo, readQuantization } from '../tools/quantize.js';
+import { type QuantizedTensorInfo, readQuantization } from './quantized.js';
 import { type Combine, type WeightFormat, type Role, concatRows, convertWeight, formatFor, transposeLast2 } from './convert.js';
 
 export class WeightError extends Error {
@@ -178,7 +178,7 @@ export async function loadQwen3VLWeights(ckpt: Checkpoint, cfg: ModelConfig, bac
   merger('merger', `${VIS}.merger`, Hv);
   v.deepstackVisualIndexes.forEach((_, j) => merger(`ds${j}`, `${VIS}.deepstack_merger_list.${j}`, M));
 
-  // [cpu backend: pre-quantized checkpoints, src/tools/quantize.ts] tensors stored as q8_0/q4_0 blocks load as is.
+  // [cpu backend: pre-quantized checkpoints, src/weights/quantized.ts] tensors stored as q8_0/q4_0 blocks load as is.
   const quant = await readQuantization(ckpt);
   validate(ckpt, slots, tied, quant);
 
@@ -191,23 +191,30 @@ export async function loadQwen3VLWeights(ckpt: Checkpoint, cfg: ModelConfig, bac
   const totalBytes = ckpt.byteLength;
   let loadedBytes = 0;
   const out = new Map<string, Tensor>();
+  // The vision qkv feeds six adjacent slots: read it (and count its bytes) once.
+  let last: RawTensor | null = null;
+  const read = async (n: string): Promise<RawTensor> => {
+    if (last?.info.name !== n) {
+      last = await ckpt.read(n);
+      loadedBytes += last.bytes.byteLength;
+    }
+    return last;
+  };
   try {
     for (const [key, slot] of order) {
       const raws: RawTensor[] = [];
-      for (const n of slot.names) raws.push(await ckpt.read(n));
+      for (const n of slot.names) raws.push(await read(n));
       const q = quant.get(slot.names[0]);
       if (q) {
         // Quantized rows concatenate as bytes (gate+up); MoE experts are stored output-major already.
         const bytes = raws.length === 1 ? raws[0].bytes : concatBytes(raws.map((r) => r.bytes));
         out.set(key, keep(backend.upload(bytes, slot.shape, q.dtype)));
-        for (const r of raws) loadedBytes += r.bytes.byteLength;
         opts.onProgress?.({ loadedBytes, totalBytes, tensor: slot.names[0] });
         continue;
       }
       const src = raws[0].dtype === 'F32' ? 'f32' : raws[0].dtype === 'F16' ? 'f16' : 'bf16';
       const fmt = formatFor(slot.role, slot.shape, opts.dtype, backend.capabilities().weightDTypes.includes(src) ? src : 'f32');
       out.set(key, keep(convertWeight(backend, raws, slot.shape, fmt, slot.combine)));
-      for (const r of raws) loadedBytes += r.bytes.byteLength;
       opts.onProgress?.({ loadedBytes, totalBytes, tensor: slot.names[0] });
     }
   } catch (e) {

@@ -8,7 +8,7 @@ import { type DType, toBf16 } from '../../src/tensor/dtype.js';
 import { quantize } from '../../src/tensor/quant.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { rng } from '../helpers/rng.js';
-import { relErr } from '../helpers/fixtures.js';
+import { relErr } from '../helpers/compare.js';
 import { linearEx, qkvPost } from '../../src/backend/fused.js';
 
 /** A case builds its inputs on a backend from a seed and returns the tensor(s) to compare. */

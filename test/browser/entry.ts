@@ -1,11 +1,10 @@
 // The page side of the browser op harness: builds the WebGPU backend on navigator.gpu and runs one op case at a
 // time against ref, returning the relative errors to the Node-side test (webgpu.browser.ts).
-import './process-shim.js';
 import { createWebGpuBackend, type WebGpuBackend } from '../../src/backend/webgpu/index.js';
 import { RefBackend } from '../../src/backend/ref/index.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { opCases } from '../backend/opCases.js';
-import { relErr } from '../helpers/fixtures.js';
+import { relErr } from '../helpers/compare.js';
 import { fusedCases } from '../backend/webgpuFusedCases.js';
 import { rng } from '../helpers/rng.js';
 import { tinyModel, tinyPrompt } from './tinyModel.js';

@@ -1,4 +1,5 @@
-// The browser tier (npm run test:webgpu): WebGPU kernels in headless Chromium (SwiftShader on CPU-only machines).
+// The browser tier (npm run test:webgpu), in headless Chromium (SwiftShader on CPU-only machines): WebGPU kernels,
+// checkpoints loaded from URLs, the processor and the demo page.
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({

@@ -1,89 +1,26 @@
-// npm run test:webgpu: bundles the WebGPU backend with vite, serves it on 127.0.0.1 (WebGPU needs a secure
-// context), drives headless Chromium through playwright-core and runs every op-harness case against ref in the page.
-// Chromium comes from the system (apt-get install -y chromium) or CHROMIUM_PATH; SwiftShader gives it a CPU WebGPU.
+// npm run test:webgpu: the WebGPU backend bundled into a page in headless Chromium (harness.ts), every op-harness
+// case run against ref in the page.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'vite';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { opCases } from '../backend/opCases.js';
 import { fusedCases } from '../backend/webgpuFusedCases.js';
 import type { CaseResult } from './entry.js';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const FLAGS = [
-  '--enable-unsafe-webgpu',
-  '--enable-unsafe-swiftshader',
-  '--no-sandbox',
-  '--headless',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
-
-async function bundle(): Promise<string> {
-  const out = await build({
-    configFile: false,
-    logLevel: 'warn',
-    resolve: {
-      alias: Object.fromEntries([['vitest', 'vitest-shim.ts'], ...['node:fs/promises', 'node:fs', 'node:path', 'node:url'].map((m) => [m, 'node-shims.ts'])].map(([k, f]) => [k, path.join(here, f)])),
-    },
-    build: {
-      write: false,
-      minify: false,
-      target: 'es2022',
-      lib: { entry: path.join(here, 'entry.ts'), formats: ['es'], fileName: 'entry' },
-      rollupOptions: { output: { inlineDynamicImports: true } },
-    },
-  });
-  const outputs = (Array.isArray(out) ? out : [out]) as { output: { type: string; code?: string; fileName: string }[] }[];
-  const chunk = outputs[0].output.find((o) => o.type === 'chunk');
-  if (!chunk?.code) throw new Error('vite produced no bundle for test/browser/entry.ts');
-  return chunk.code;
-}
+import { type BrowserPage, openPage } from './harness.js';
 
 describe('op harness: webgpu (Chromium) vs ref', () => {
-  let server: http.Server;
-  let browser: Browser;
+  let bp: BrowserPage;
   let page: Page;
-  const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(chromiumPath)) throw new Error(`no Chromium at ${chromiumPath}: apt-get install -y chromium, or set CHROMIUM_PATH`);
-    const code = await bundle();
-    server = http.createServer((req, res) => {
-      if (req.url === '/entry.js') {
-        res.setHeader('content-type', 'text/javascript');
-        res.end(code);
-      } else {
-        res.setHeader('content-type', 'text/html');
-        res.end('<!doctype html><script type="module" src="/entry.js"></script>');
-      }
-    });
-    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({ executablePath: chromiumPath, args: FLAGS });
-    page = await browser.newPage();
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') pageErrors.push(m.text());
-    });
-    await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
-    await page.waitForFunction(() => 'qwen' in globalThis, null, { timeout: 60_000 });
+    bp = await openPage('entry.ts');
+    page = bp.page;
     const info = await page.evaluate(() => (globalThis as unknown as { qwen: { init(): Promise<unknown> } }).qwen.init());
     console.log('browser WebGPU adapter:', JSON.stringify(info));
   });
 
   afterAll(async () => {
-    await browser?.close();
-    server?.close();
-    if (pageErrors.length) console.warn(`page messages:\n${pageErrors.slice(0, 20).join('\n')}`);
+    await bp?.close();
+    if (bp?.messages.length) console.warn(`page messages:\n${bp.messages.slice(0, 20).join('\n')}`);
   });
 
   for (const unfused of [false, true]) {

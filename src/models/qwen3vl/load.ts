@@ -1,10 +1,12 @@
-// loadModel: open a Qwen3-VL checkpoint folder (config, generation config, safetensors shards) onto a backend.
+// loadModel: open a Qwen3-VL checkpoint (config, generation config, safetensors shards) onto a backend, from a
+// folder (Node) or a base URL (browsers and Node; shards stream tensor by tensor through HTTP Range requests).
 
 import { createBackend, type BackendName } from '../../backend/index.js';
 import type { Backend } from '../../backend/backend.js';
 import { loadConfig } from '../../config/config.js';
 import { loadGenerationConfig } from '../../config/generation.js';
 import { Checkpoint } from '../../io/safetensors.js';
+import { type SourceLike, openSource } from '../../io/source.js';
 import type { WeightFormat } from '../../weights/convert.js';
 import { loadQwen3VLWeights } from '../../weights/qwen3vl.js';
 import { Qwen3VLModel } from './model.js';
@@ -17,14 +19,16 @@ export interface LoadOptions {
   readonly onProgress?: (p: { loadedBytes: number; totalBytes: number; tensor: string }) => void;
 }
 
-export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Qwen3VLModel> {
-  const config = await loadConfig(dir);
-  const generationConfig = await loadGenerationConfig(dir);
+/** `dir`: a folder path, an http(s) base URL (e.g. a Hugging Face `…/resolve/main/`), or a CheckpointSource. */
+export async function loadModel(dir: SourceLike, opts: LoadOptions = {}): Promise<Qwen3VLModel> {
+  const src = await openSource(dir);
+  const config = await loadConfig(src);
+  const generationConfig = await loadGenerationConfig(src);
   const backend = await createBackend(opts.backend ?? 'cpu');
-  const ckpt = await Checkpoint.open(dir);
+  const ckpt = await Checkpoint.open(src);
   try {
     const weights = await loadQwen3VLWeights(ckpt, config, backend, { dtype: opts.dtype, onProgress: opts.onProgress });
-    return new Qwen3VLModel(backend, config, weights, { dir, generationConfig });
+    return new Qwen3VLModel(backend, config, weights, { dir: src.location, generationConfig });
   } finally {
     await ckpt.close();
   }

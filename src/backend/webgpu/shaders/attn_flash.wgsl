@@ -64,7 +64,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   for (var k0 = sp.x; k0 < sp.y; k0 += BKV) {
     // S = (scale·Q) Kᵀ for this tile, 16 dims at a time.
     // Zeroed explicitly: a function variable declared in a loop must restart at zero on every tile, which the
-    // Vulkan path on the H200 did not do (tiles after the first added to the previous tile's scores).
+    // Vulkan path on the H200 and Chromium/SwiftShader did not do (tiles after the first added to the previous tile's scores).
     var s: array<array<f32, 4>, 4>;
     for (var i = 0u; i < 4u; i++) { s[i] = array<f32, 4>(0.0, 0.0, 0.0, 0.0); }
     for (var d0 = 0u; d0 < HD; d0 += DK) {

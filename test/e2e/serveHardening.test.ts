@@ -55,7 +55,7 @@ describe.skipIf(!existsSync(tiny))('qwen3-vl serve hardening (real process, tiny
   });
 
   it('key from the environment, malformed targets, limits, 429 + Retry-After, time-outs; SIGTERM lets a stream finish', async () => {
-    const s = await startServe(['-m', tiny, '--backend', 'ref', '--model-id', 'tiny', '--max-concurrent', '1', '--max-queue', '0', '--max-images', '1', '--max-tokens', '60', '--request-timeout', '2', '--shutdown-grace', '30'], { QWEN3VL_API_KEY: KEY });
+    const s = await startServe(['-m', tiny, '--backend', 'ref', '--model-id', 'tiny', '--max-concurrent', '1', '--max-queue', '0', '--max-images', '1', '--max-tokens', '4000', '--request-timeout', '2', '--shutdown-grace', '30'], { QWEN3VL_API_KEY: KEY });
     let exited = false;
     try {
       // Auth on every route but /health.
@@ -75,14 +75,14 @@ describe.skipIf(!existsSync(tiny))('qwen3-vl serve hardening (real process, tiny
       const images = await chat(s.base, { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: PNG_1PX } }, { type: 'image_url', image_url: { url: PNG_1PX } }] }] });
       expect(images.status).toBe(400);
       expect(await images.json()).toMatchObject({ error: { code: 'limit_exceeded', param: 'messages', message: expect.stringMatching(/--max-images/) } });
-      const tokens = await chat(s.base, { max_tokens: 61 });
+      const tokens = await chat(s.base, { max_tokens: 4001 });
       expect(await tokens.json()).toMatchObject({ error: { code: 'limit_exceeded', param: 'max_tokens' } });
 
-      // Over the time limit: 408 when nothing was sent yet, a final error event in a stream.
-      const slow = await chat(s.base, { max_tokens: 60 });
+      // Over the time limit (4000 tokens take far longer than 2 s on ref): 408 when nothing was sent yet, a final error event in a stream.
+      const slow = await chat(s.base, { max_tokens: 4000 });
       expect(slow.status).toBe(408);
       expect(await slow.json()).toMatchObject({ error: { code: 'request_timeout' } });
-      const slowStream = await readSse(await chat(s.base, { max_tokens: 60, stream: true }));
+      const slowStream = await readSse(await chat(s.base, { max_tokens: 4000, stream: true }));
       expect(JSON.parse(slowStream.at(-1)!)).toMatchObject({ error: { code: 'request_timeout' } });
 
       // One request at a time and no queue: the second is refused at once with a Retry-After hint.

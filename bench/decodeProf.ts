@@ -4,14 +4,14 @@
 import { loadModel } from '../src/models/qwen3vl/load.js';
 import { argmax } from '../src/tensor/math.js';
 import { promptIds } from '../src/tools/speed.js';
-import type { DType } from '../src/tensor/dtype.js';
+import type { WeightFormat } from '../src/weights/convert.js';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : def;
 }
 const dir = process.argv.slice(2).find((a, i, all) => !a.startsWith('--') && !(all[i - 1] ?? '').startsWith('--'))!;
-const dtype = arg('dtype', '') as DType | '';
+const dtype = arg('dtype', '') as WeightFormat | '';
 const prompt = Number(arg('prompt', '512'));
 const gen = Number(arg('gen', '32'));
 const model = await loadModel(dir, { backend: 'cpu', ...(dtype ? { dtype } : {}) });

@@ -62,6 +62,8 @@ Napi::Function CpuEngine::Init(Napi::Env env) {
                          InstanceMethod("routerTopk", &CpuEngine::RouterTopk),
                          InstanceMethod("moe", &CpuEngine::Moe),
                          InstanceMethod("argmax", &CpuEngine::Argmax),
+                         InstanceMethod("linearEx", &CpuEngine::LinearEx),
+                         InstanceMethod("qkvPost", &CpuEngine::QkvPost),
                      });
 }
 

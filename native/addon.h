@@ -48,6 +48,8 @@ class CpuEngine : public Napi::ObjectWrap<CpuEngine> {
   Napi::Value RouterTopk(const Napi::CallbackInfo& info);
   Napi::Value Moe(const Napi::CallbackInfo& info);
   Napi::Value Argmax(const Napi::CallbackInfo& info);
+  Napi::Value LinearEx(const Napi::CallbackInfo& info);
+  Napi::Value QkvPost(const Napi::CallbackInfo& info);
 
   Engine& eng();
   /** Queue a completion that settles `d` on the JS thread (with `ab` when given). */

@@ -294,4 +294,82 @@ Napi::Value CpuEngine::Argmax(const Napi::CallbackInfo& info) {
   return wrapBuf(info.Env(), y);
 }
 
+// linearEx(x, w, bias|null, residual|null, normW|null, eps, swiglu, M, N, K, wdt): y = [residual +] w · f(x) [+ bias]
+// with f = RMSNorm(x; normW), SwiGLU of x [M, 2K], or identity — one command instead of two or three (decode runs
+// ~20 small commands per layer otherwise, each a queue hop and a wake-up of the dispatcher).
+Napi::Value CpuEngine::LinearEx(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  BufP x = unwrapBuf(info[0], "x"), w = unwrapBuf(info[1], "weight"), bias = optBuf(info[2], "bias");
+  BufP res = optBuf(info[3], "residual"), nw = optBuf(info[4], "norm weight");
+  const float eps = fArg(info, 5);
+  const bool sw = info[6].ToBoolean().Value();
+  const int64_t M = intArg(info, 7, "M"), N = intArg(info, 8, "N"), K = intArg(info, 9, "K");
+  const int dt = (int)intArg(info, 10, "dtype");
+  if (nw && sw) throw Napi::TypeError::New(env, "cpu.linearEx: norm and swiglu are exclusive");
+  needBytes(env, x, (size_t)(M * K * (sw ? 2 : 1)) * 4, "x");
+  needBytes(env, w, rowBytes(dt, K) * (size_t)N, "weight");
+  if (bias) needBytes(env, bias, (size_t)N * 4, "bias");
+  if (res) needBytes(env, res, (size_t)(M * N) * 4, "residual");
+  if (nw) needBytes(env, nw, (size_t)K * 4, "norm weight");
+  auto y = std::make_shared<Buf>((size_t)(M * N) * 4);
+  Engine& e = eng();
+  e.enqueue([&e, x, w, bias, res, nw, eps, sw, y, M, N, K, dt] {
+    const WMat wm = wmat(w, dt, N, K);
+    float* a = nullptr;
+    if (nw || sw) {
+      a = (float*)malloc((size_t)(M * K) * 4 + 64);
+      if (!a) throw std::runtime_error("cpu backend: out of memory in linearEx");
+      if (nw) e.ops->rmsNorm(&e.ex, x->f(), nw->f(), M, K, eps, a);
+      else e.ops->swiglu(&e.ex, x->f(), M, K, a);
+    }
+    try {
+      e.ops->linear(&e.ex, a ? a : x->f(), M, &wm, bias ? bias->f() : nullptr, y->f());
+    } catch (...) {
+      free(a);
+      throw;
+    }
+    free(a);
+    // residual + y (the composition's operand order; float addition commutes, so the bits match).
+    if (res) e.ops->add(&e.ex, res->f(), y->f(), y->f(), M * N);
+  });
+  return wrapBuf(env, y);
+}
+
+// qkvPost(qkv, qNorm, kNorm, cos, sin, eps, kCache, vCache, row0, T, nh, nkv, hd) -> q [T, nh·hd]:
+// q = RoPE(RMSNorm(q)); RoPE(RMSNorm(k)) and v written into the cache rows [row0, row0 + T), in one command.
+Napi::Value CpuEngine::QkvPost(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  BufP qkv = unwrapBuf(info[0], "qkv"), qn = unwrapBuf(info[1], "qNorm"), kn = unwrapBuf(info[2], "kNorm");
+  BufP cs = unwrapBuf(info[3], "cos"), sn = unwrapBuf(info[4], "sin");
+  const float eps = fArg(info, 5);
+  BufP kc = unwrapBuf(info[6], "kCache"), vc = unwrapBuf(info[7], "vCache");
+  const int64_t row0 = intArg(info, 8, "row0"), T = intArg(info, 9, "T"), nh = intArg(info, 10, "nHeads");
+  const int64_t nkv = intArg(info, 11, "nKvHeads"), hd = intArg(info, 12, "headDim");
+  const int64_t W = (nh + 2 * nkv) * hd, kvW = nkv * hd;
+  needBytes(env, qkv, (size_t)(T * W) * 4, "qkv");
+  needBytes(env, qn, (size_t)hd * 4, "qNorm");
+  needBytes(env, kn, (size_t)hd * 4, "kNorm");
+  needBytes(env, cs, (size_t)(T * hd) * 4, "cos");
+  needBytes(env, sn, (size_t)(T * hd) * 4, "sin");
+  needBytes(env, kc, (size_t)((row0 + T) * kvW) * 4, "kCache");
+  needBytes(env, vc, (size_t)((row0 + T) * kvW) * 4, "vCache");
+  auto q = std::make_shared<Buf>((size_t)(T * nh * hd) * 4);
+  Engine& e = eng();
+  e.enqueue([&e, qkv, qn, kn, cs, sn, eps, kc, vc, q, row0, T, nh, nkv, hd, W, kvW] {
+    // Row by row with the same kernels the composition uses (so the results are the same bits); RoPE runs in place,
+    // which the kernel allows (each pair is read before it is written).
+    for (int64_t t = 0; t < T; t++) {
+      const float* src = qkv->f() + t * W;
+      float* qo = q->f() + t * nh * hd;
+      float* ko = kc->f() + (row0 + t) * kvW;
+      e.ops->rmsNorm(&e.ex, src, qn->f(), nh, hd, eps, qo);
+      e.ops->rope(&e.ex, qo, cs->f() + t * hd, sn->f() + t * hd, 1, nh * hd, hd, qo);
+      e.ops->rmsNorm(&e.ex, src + nh * hd, kn->f(), nkv, hd, eps, ko);
+      e.ops->rope(&e.ex, ko, cs->f() + t * hd, sn->f() + t * hd, 1, kvW, hd, ko);
+      memcpy(vc->f() + (row0 + t) * kvW, src + (nh + nkv) * hd, (size_t)kvW * 4);
+    }
+  });
+  return wrapBuf(env, q);
+}
+
 }  // namespace qv

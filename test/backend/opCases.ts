@@ -101,6 +101,12 @@ export const opCases: OpCase[] = [
     // Tiled paths: a prefill chunk after cached keys, and a prompt spanning several query tiles and key blocks.
     { t: 40, s: 70, nh: 4, nkv: 2, hd: 64, causal: true },
     { t: 70, s: 70, nh: 2, nkv: 1, hd: 128, causal: true },
+    // Decode over many key chunks (cpu: split-K partial softmaxes merged), GQA groups of 1, 2, 4 and 8, head sizes
+    // that do and do not fit the register blocking.
+    { t: 1, s: 150, nh: 8, nkv: 2, hd: 64, causal: true },
+    { t: 3, s: 200, nh: 16, nkv: 8, hd: 128, causal: true },
+    { t: 2, s: 133, nh: 8, nkv: 1, hd: 72, causal: true },
+    { t: 1, s: 100, nh: 3, nkv: 3, hd: 40, causal: false },
   ].map(
     (c): OpCase => ({
       name: `attention t${c.t} s${c.s} nh${c.nh} nkv${c.nkv} hd${c.hd}${c.causal ? ' causal' : ''}`,

@@ -46,6 +46,14 @@ export interface NativeEngine {
   routerTopk(logits: Handle, t: number, e: number, k: number): [Handle, Handle];
   moe(x: Handle, ids: Handle, weights: Handle, gateUp: Handle, down: Handle, gateUpDt: DtCode, t: number, h: number, i: number, k: number, e: number, downDt: DtCode): Handle;
   argmax(x: Handle, m: number, n: number): Handle;
+  linearEx(
+    x: Handle, w: Handle, bias: Handle | null, residual: Handle | null, normW: Handle | null, eps: number, swiglu: boolean,
+    m: number, n: number, k: number, wdt: DtCode,
+  ): Handle;
+  qkvPost(
+    qkv: Handle, qNorm: Handle, kNorm: Handle, cos: Handle, sin: Handle, eps: number, kCache: Handle, vCache: Handle,
+    row0: number, t: number, nh: number, nkv: number, hd: number,
+  ): Handle;
 }
 
 export interface EngineOptions {

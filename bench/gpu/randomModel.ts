@@ -4,7 +4,7 @@ import type { ModelConfig } from '../../src/config/config.js';
 import { isMoeLayer } from '../../src/config/config.js';
 import { Qwen3VLModel } from '../../src/models/qwen3vl/model.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
-import type { LinearWeights, MergerWeights, NormWeights, Qwen3VLWeights } from '../../src/weights/qwen3vl.js';
+import { buildVisionWeights, type LinearWeights, type MergerWeights, type NormWeights, type Qwen3VLWeights } from '../../src/weights/qwen3vl.js';
 import type { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
 
 export function randomModel(b: WebGpuBackend, cfg: ModelConfig, seed = 1): Qwen3VLModel {
@@ -42,22 +42,7 @@ export function randomModel(b: WebGpuBackend, cfg: ModelConfig, seed = 1): Qwen3
           : { kind: 'dense' as const, gateUp: mat([2 * t.intermediateSize, H]), down: mat([H, t.intermediateSize]) },
       })),
     },
-    vision: {
-      patchEmbed: lin(v.hiddenSize, v.inChannels * v.temporalPatchSize * v.patchSize ** 2),
-      posEmbed: b.random([v.numPositionEmbeddings, v.hiddenSize], 'f32', s++, 0.02),
-      blocks: Array.from({ length: v.depth }, () => ({
-        norm1: nrm(v.hiddenSize),
-        norm2: nrm(v.hiddenSize),
-        q: lin(v.hiddenSize, v.hiddenSize),
-        k: lin(v.hiddenSize, v.hiddenSize),
-        v: lin(v.hiddenSize, v.hiddenSize),
-        proj: lin(v.hiddenSize, v.hiddenSize),
-        linearFc1: lin(v.intermediateSize, v.hiddenSize),
-        linearFc2: lin(v.hiddenSize, v.intermediateSize),
-      })),
-      merger: merger(v.hiddenSize),
-      deepstackMergers: v.deepstackVisualIndexes.map(() => merger(M)),
-    },
+    vision: buildVisionWeights(v, { lin, nrm, merger }, lin(v.hiddenSize, v.inChannels * v.temporalPatchSize * v.patchSize ** 2), b.random([v.numPositionEmbeddings, v.hiddenSize], 'f32', s++, 0.02)),
   };
   return new Qwen3VLModel(b, cfg, weights);
 }

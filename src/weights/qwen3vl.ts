@@ -76,6 +76,35 @@ export interface VisionWeights {
   readonly deepstackMergers: readonly MergerWeights[];
 }
 
+/** Makers of the vision tower's parts, for models built without a checkpoint (random weights in tests and benches). */
+export interface VisionMakers {
+  lin(rows: number, cols: number): LinearWeights;
+  nrm(n: number): NormWeights;
+  merger(hidden: number): MergerWeights;
+}
+
+/** The vision tower's structure for config `v`, from the given makers (patch embedding and positions made by the caller). */
+export function buildVisionWeights(v: ModelConfig['vision'], make: VisionMakers, patchEmbed: LinearWeights, posEmbed: Tensor): VisionWeights {
+  const { lin, nrm } = make;
+  const h = v.hiddenSize;
+  return {
+    patchEmbed,
+    posEmbed,
+    blocks: Array.from({ length: v.depth }, () => ({
+      norm1: nrm(h),
+      norm2: nrm(h),
+      q: lin(h, h),
+      k: lin(h, h),
+      v: lin(h, h),
+      proj: lin(h, h),
+      linearFc1: lin(v.intermediateSize, h),
+      linearFc2: lin(h, v.intermediateSize),
+    })),
+    merger: make.merger(h),
+    deepstackMergers: v.deepstackVisualIndexes.map(() => make.merger(h * v.spatialMergeSize ** 2)),
+  };
+}
+
 export interface Qwen3VLWeights {
   readonly text: TextWeights;
   readonly vision: VisionWeights;

@@ -5,7 +5,7 @@ import { parseConfig, type ModelConfig } from '../../src/config/config.js';
 import { Qwen3VLModel } from '../../src/models/qwen3vl/model.js';
 import { toBf16 } from '../../src/tensor/dtype.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
-import type { LinearWeights, MergerWeights, NormWeights, Qwen3VLWeights } from '../../src/weights/qwen3vl.js';
+import { buildVisionWeights, type LinearWeights, type MergerWeights, type NormWeights, type Qwen3VLWeights } from '../../src/weights/qwen3vl.js';
 import { rng } from '../helpers/rng.js';
 
 export const tinyConfig: ModelConfig = parseConfig({
@@ -51,22 +51,7 @@ export function tinyModel(b: Backend, seed = 7): Qwen3VLModel {
         mlp: { kind: 'dense' as const, gateUp: mat(2 * t.intermediateSize, t.hiddenSize), down: mat(t.hiddenSize, t.intermediateSize) },
       })),
     },
-    vision: {
-      patchEmbed: lin(v.hiddenSize, 3 * 2 * 16 * 16),
-      posEmbed: b.upload(vals(v.numPositionEmbeddings * v.hiddenSize, 0.5), [v.numPositionEmbeddings, v.hiddenSize], 'f32'),
-      blocks: Array.from({ length: v.depth }, () => ({
-        norm1: nrm(v.hiddenSize),
-        norm2: nrm(v.hiddenSize),
-        q: lin(v.hiddenSize, v.hiddenSize),
-        k: lin(v.hiddenSize, v.hiddenSize),
-        v: lin(v.hiddenSize, v.hiddenSize),
-        proj: lin(v.hiddenSize, v.hiddenSize),
-        linearFc1: lin(v.intermediateSize, v.hiddenSize),
-        linearFc2: lin(v.hiddenSize, v.intermediateSize),
-      })),
-      merger: merger(v.hiddenSize),
-      deepstackMergers: v.deepstackVisualIndexes.map(() => merger(M)),
-    },
+    vision: buildVisionWeights(v, { lin, nrm, merger }, lin(v.hiddenSize, 3 * 2 * 16 * 16), b.upload(vals(v.numPositionEmbeddings * v.hiddenSize, 0.5), [v.numPositionEmbeddings, v.hiddenSize], 'f32')),
   };
   return new Qwen3VLModel(b, tinyConfig, w);
 }

@@ -8,8 +8,8 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { loadModel } from '../src/models/qwen3vl/load.js';
-import { argmax } from '../src/tensor/math.js';
-import { genCheckpoint, SHAPES, type ModelShape, type ShapeName } from '../src/tools/genCheckpoint.js';
+import { measureSpeed, promptIds } from '../src/tools/speed.js';
+import { genCheckpoint, SHAPES, VOCAB, type ModelShape, type ShapeName } from '../src/tools/genCheckpoint.js';
 import { exportQwen3Gguf, type WeightType } from './gguf.js';
 import { runLlama } from './llama.js';
 
@@ -45,17 +45,12 @@ const THREADS = Number(opt('threads', '0')) || (await import('node:os')).availab
 // Best of REPS timed runs of prefill and decode: this machine is shared, so the best run is the least disturbed.
 const REPS = Number(opt('reps', '2'));
 
-function promptIds(n: number): number[] {
-  let s = 7;
-  return Array.from({ length: n }, () => ((s = (s * 48271) % 2147483647), 1000 + (s % 140000)));
-}
-
 /** Bytes of weights one decode step reads: every text matrix once, plus the output projection. */
 function decodeBytes(s: ModelShape, layers: number, dtype: string): number {
   const bpw = dtype === 'q4_0' ? 18 / 32 : dtype === 'q8_0' ? 34 / 32 : dtype === 'f32' ? 4 : 2;
   const attn = s.H * s.hd * (2 * s.nh + 2 * s.nkv);
   const mlp = s.moe ? 3 * s.H * s.moe.inter * s.moe.topK + s.moe.experts * s.H * (2 / bpw) /* router stays bf16 */ : 3 * s.H * s.I;
-  return (layers * (attn + mlp) + 151936 * s.H) * bpw;
+  return (layers * (attn + mlp) + VOCAB * s.H) * bpw;
 }
 
 async function checkpoint(shape: ShapeName, layers: number): Promise<string> {
@@ -77,25 +72,9 @@ async function ours(shape: ShapeName, dtype: string, layers: number, vision: boo
   const model = await loadModel(dir, { backend, dtype: dtype as 'q4_0' });
   await backend.sync();
   const loadS = (performance.now() - t0) / 1000;
-  const ids = promptIds(PROMPT);
-  const cache = model.createCache(PROMPT + GEN + 8);
-  // Warm-up (first touches, allocator) on a short prompt, then the timed runs on a fresh cache.
-  await model.forward({ inputIds: ids.slice(0, 16), cache, logits: 'last' });
-  cache.reset();
-  let prefillS = Infinity;
-  let decodeS = Infinity;
-  for (let rep = 0; rep < REPS; rep++) {
-    cache.reset();
-    const p0 = performance.now();
-    let logits = (await model.forward({ inputIds: ids, cache, logits: 'last' })).logits;
-    prefillS = Math.min(prefillS, (performance.now() - p0) / 1000);
-    const d0 = performance.now();
-    for (let i = 0; i < GEN; i++) logits = await model.decode(cache, [argmax(logits)]);
-    decodeS = Math.min(decodeS, (performance.now() - d0) / 1000);
-  }
-  cache.dispose();
+  const { prefillTokS, decodeTokS } = await measureSpeed(model, { prompt: PROMPT, gen: GEN, reps: REPS });
   const row: Row = {
-    engine: 'ours', shape, dtype, layers, prefillTokS: PROMPT / prefillS, decodeTokS: GEN / decodeS, peakRssGiB: 0, loadS, readBwGBs,
+    engine: 'ours', shape, dtype, layers, prefillTokS, decodeTokS, peakRssGiB: 0, loadS, readBwGBs,
     isa: String(backend.capabilities().info.isa), threads: THREADS,
   };
   const s = SHAPES[shape];
@@ -133,7 +112,7 @@ async function llama(shape: ShapeName, dtype: string, layers: number): Promise<R
     b.destroy();
     (await import('node:fs')).renameSync(gguf + '.tmp', gguf);
   }
-  const r = await runLlama(gguf, { prompt: promptIds(PROMPT), gen: GEN, threads: THREADS, reps: REPS });
+  const r = await runLlama(gguf, { prompt: promptIds(PROMPT, VOCAB), gen: GEN, threads: THREADS, reps: REPS });
   return {
     engine: 'llama.cpp', shape, dtype, layers, prefillTokS: r.prefillTokS, decodeTokS: r.decodeTokS, loadS: r.loadS,
     peakRssGiB: process.resourceUsage().maxRSS / 2 ** 20, threads: THREADS, isa: r.build,

@@ -96,7 +96,7 @@ export class WorkerEngine implements ChatEngine {
     return new WorkerEngine(worker, info, dir, opts);
   }
 
-  /** Restarts after crashes so far (for /metrics and tests). */
+  /** Crash restarts the limit counts: those within a minute before the latest one. */
   get restartCount(): number {
     return this.restarts.length;
   }

@@ -111,7 +111,7 @@ async function runCommand(words: string[], flags: RunFlags): Promise<void> {
       r.toolCalls.push(ev.call);
       if (stream) process.stdout.write(`${r.text && !r.text.endsWith('\n') ? '\n' : ''}[tool call] ${ev.call.name}(${ev.call.arguments})\n`);
     } else if (ev.type === 'usage') r.usage = ev.usage;
-    else r.finish = ev.finishReason;
+    else if (ev.type === 'done') r.finish = ev.finishReason;
   };
   try {
     for await (const ev of engine.stream(messages, { ...options, signal: ctl.signal, onPrefillProgress: (d, t) => progress.prefill(d, t) })) show(ev);

@@ -5,12 +5,14 @@ import type { GenerationConfig } from '../config/generation.js';
 import { AbortError, type Qwen3VLModel } from '../models/qwen3vl/model.js';
 import { InputLimitError, type ChatMessage, type PrepareOptions, type PreparedInputs, type ToolSpec } from '../processor/index.js';
 import { StreamingDetokenizer, type QwenTokenizer } from '../tokenizer/index.js';
+import { GrammarConstraint, responseFormatGrammar, toolCallGrammar, type GrammarSpec, type ResponseFormat } from './grammar.js';
+import { MAX_TOP_LOGPROBS, tokenLogprob } from './logprobs.js';
 import { OutputParser, type ToolCall } from './output.js';
 import { Sampler, type SamplingOptions } from './sampler.js';
 import { StopMatcher } from './stop.js';
 
 /** What the loop needs of a tokenizer (QwenTokenizer has it all). */
-export type ChatTokenizer = Pick<QwenTokenizer, 'encode' | 'decode' | 'tokenToId' | 'isSpecial' | 'tokenBytes'>;
+export type ChatTokenizer = Pick<QwenTokenizer, 'encode' | 'decode' | 'tokenToId' | 'isSpecial' | 'tokenBytes'> & Partial<Pick<QwenTokenizer, 'idToToken'>>;
 
 /** 'auto': the model decides; 'required': the answer starts with a tool call; { name }: a call of that tool. */
 export type ToolChoice = 'auto' | 'required' | { readonly name: string };
@@ -35,6 +37,14 @@ export interface ChatOptions extends SamplingOptions {
    */
   readonly toolChoice?: ToolChoice;
   readonly signal?: AbortSignal;
+  /**
+   * Constrain the answer (after any reasoning) to JSON: any object, or one valid against a JSON Schema. The
+   * grammar allows the end of the answer exactly when the JSON is complete.
+   */
+  readonly responseFormat?: ResponseFormat;
+  /** Report each generated token's log-probability ('logprob' events), with the `topLogprobs` best alternatives. */
+  readonly logprobs?: boolean;
+  readonly topLogprobs?: number;
   /** Reasoning tokens allowed before `</think>` is forced (thinking checkpoints). */
   readonly thinkingBudget?: number;
   /** Visual token budget per image (pixels), passed to the processor. */
@@ -60,8 +70,17 @@ export type ChatEvent =
   | { readonly type: 'text'; readonly text: string }
   | { readonly type: 'reasoning'; readonly text: string }
   | { readonly type: 'tool_call'; readonly call: ToolCall }
+  | { readonly type: 'logprob'; readonly logprob: WireLogprob }
   | { readonly type: 'usage'; readonly usage: Usage }
   | { readonly type: 'done'; readonly finishReason: FinishReason; readonly tokens: readonly number[] };
+
+/** One token's log-probability with its text and bytes, and the most likely alternatives (OpenAI's shape). */
+export interface WireLogprob {
+  readonly token: string;
+  readonly bytes: readonly number[];
+  readonly logprob: number;
+  readonly top: readonly { readonly token: string; readonly bytes: readonly number[]; readonly logprob: number }[];
+}
 
 export interface ChatResult {
   readonly text: string;
@@ -71,6 +90,8 @@ export interface ChatResult {
   readonly finishReason: FinishReason;
   /** Generated token ids (including forced ones, excluding the stop token). */
   readonly tokens: readonly number[];
+  /** Per generated token, when `logprobs` was asked for (forced tokens included, with their model log-probability). */
+  readonly logprobs?: readonly WireLogprob[];
 }
 
 /** Options with the checkpoint's generation_config defaults filled in. */
@@ -115,7 +136,10 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
   const endThink = idOf('</think>');
   // A thinking template opens `<think>` in the generation prompt: the output starts inside reasoning.
   const parser = new OutputParser({ startInReasoning: /<think>\s*$/.test(prompt.text), parseTools: true });
-  let toolOpening = toolCallOpening(o);
+  const { spec: grammarSpec, tools: strictTools } = grammarFor(o);
+  // A strict tool grammar writes the call's opening itself.
+  let toolOpening = strictTools ? null : toolCallOpening(o);
+  if (o.topLogprobs !== undefined && (!Number.isInteger(o.topLogprobs) || o.topLogprobs < 0 || o.topLogprobs > MAX_TOP_LOGPROBS)) throw new RangeError(`topLogprobs must be an integer in 0..${MAX_TOP_LOGPROBS} (got ${String(o.topLogprobs)})`);
 
   const ctxLimit = model.config.text.maxPositionEmbeddings;
   const room = ctxLimit - ids.length;
@@ -123,6 +147,11 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
   const maxTokens = Math.min(o.maxTokens ?? room, room);
   if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new RangeError(`maxTokens must be a positive integer (got ${String(o.maxTokens)})`);
 
+  let grammar: GrammarConstraint | null = null;
+  if (grammarSpec) {
+    if (!tok.idToToken) throw new RangeError('structured outputs need a tokenizer that lists its vocabulary (idToToken)');
+    grammar = await GrammarConstraint.create({ idToToken: tok.idToToken.bind(tok) }, grammarSpec, { vocabSize: model.config.text.vocabSize, stopIds: [...eos] });
+  }
   const cache = model.createCache(ids.length + maxTokens);
   const out: number[] = [];
   let finish: FinishReason = 'length';
@@ -135,7 +164,8 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
     } else {
       // Greedy sampling takes the argmax on the backend: a token id comes back instead of the logits, and the
       // steps are pipelined (the next one is recorded before the token is read).
-      const greedy = sampler.greedy;
+      // A grammar or log-probabilities need the logits row on the host.
+      const greedy = sampler.greedy && !grammar && !o.logprobs;
       steps = greedy ? model.greedySteps(cache) : null;
       let logits: Float32Array | number | null = null;
       try {
@@ -158,7 +188,11 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
         let next: number;
         if (forced.length) next = forced.shift()!;
         else if (parser.inReasoning && o.thinkingBudget !== undefined && reasoningTokens >= o.thinkingBudget && endThink !== undefined) next = endThink;
-        else next = typeof logits === 'number' ? logits : sampler.sample(logits, ids.concat(out), out);
+        else if (typeof logits === 'number') next = logits;
+        else if (grammar && !parser.inReasoning) next = sampler.greedy ? await grammar.argmax(logits) : sampler.sample(await grammar.mask(logits), ids.concat(out), out);
+        else next = sampler.sample(logits, ids.concat(out), out);
+        if (o.logprobs && typeof logits !== 'number') yield { type: 'logprob', logprob: wireLogprob(tok, tokenLogprob(logits, next, o.topLogprobs ?? 0)) };
+        if (grammar && !parser.inReasoning && !grammar.accept(next)) throw new RangeError(`the grammar refused token ${next} (${JSON.stringify(tok.decode([next]))})`);
         if (eos.has(next)) {
           finish = 'stop';
           break;
@@ -180,12 +214,30 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
     if (!stop.stopped) yield* parser.push(stop.push(detok.flush()).text + stop.flush());
     yield* parser.flush();
   } finally {
+    grammar?.dispose();
     steps?.close();
     cache.dispose();
   }
   if (parser.toolCalls > 0 && finish === 'stop') finish = 'tool_calls';
   yield { type: 'usage', usage: { promptTokens: ids.length, completionTokens: out.length, totalTokens: ids.length + out.length } };
   yield { type: 'done', finishReason: finish, tokens: out };
+}
+
+/** The grammar the options ask for: strict tools (their `function.strict`), else the response format, else none. */
+function grammarFor(o: ChatOptions): { spec: GrammarSpec | null; tools: boolean } {
+  const strict = (o.tools ?? []).filter((t) => (t.function as { strict?: unknown } | undefined)?.strict === true || t.strict === true);
+  const c = o.toolChoice ?? 'auto';
+  // A forced call of strict tools is constrained whole; under 'auto' the model may still answer in text.
+  if (c !== 'auto' && strict.length && strict.length === o.tools!.length) {
+    const nameOf = (t: ToolSpec) => ((t.function as { name?: unknown } | undefined)?.name ?? t.name) as unknown;
+    return { spec: toolCallGrammar(c === 'required' ? strict : strict.filter((t) => nameOf(t) === c.name)), tools: true };
+  }
+  return { spec: responseFormatGrammar(o.responseFormat), tools: false };
+}
+
+function wireLogprob(tok: ChatTokenizer, l: ReturnType<typeof tokenLogprob>): WireLogprob {
+  const one = (id: number) => ({ token: tok.decode([id]), bytes: Array.from(tok.tokenBytes(id)) });
+  return { ...one(l.token), logprob: l.logprob, top: l.top.map((t) => ({ ...one(t.token), logprob: t.logprob })) };
 }
 
 /** The text that opens a tool call the options require, or null when the model may answer freely. */
@@ -207,8 +259,10 @@ export async function chat(model: Qwen3VLModel, processor: ChatProcessor, messag
   let usage: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
   let finishReason: FinishReason = 'length';
   let tokens: readonly number[] = [];
+  const logprobs: WireLogprob[] = [];
   for await (const e of streamChat(model, processor, messages, options)) {
     if (e.type === 'text') text += e.text;
+    else if (e.type === 'logprob') logprobs.push(e.logprob);
     else if (e.type === 'reasoning') reasoning += e.text;
     else if (e.type === 'tool_call') toolCalls.push(e.call);
     else if (e.type === 'usage') usage = e.usage;
@@ -217,5 +271,5 @@ export async function chat(model: Qwen3VLModel, processor: ChatProcessor, messag
       tokens = e.tokens;
     }
   }
-  return { text, reasoning, toolCalls, usage, finishReason, tokens };
+  return { text, reasoning, toolCalls, usage, finishReason, tokens, ...(options.logprobs ? { logprobs } : {}) };
 }

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ChatEvent, FinishReason, Usage } from '../generate/chat.js';
+import type { ChatEvent, FinishReason, Usage, WireLogprob } from '../generate/chat.js';
 import type { ToolCall } from '../generate/output.js';
 import { apiKeyMatches } from './auth.js';
 import type { ChatEngine } from './engine.js';
@@ -50,7 +50,7 @@ export interface Metrics {
  */
 export const CLIENT_ERRORS = new Set([
   'InputError', 'SamplingError', 'RangeError', 'SmartResizeError', 'ProcessorError', 'InvalidInputError', 'TokenizerError', 'ChatTemplateError',
-  'ImageDecodeError', 'ImageSizeError', 'VideoDecodeError', 'RemoteFetchDisabledError', 'ImageError', 'InputLimitError',
+  'ImageDecodeError', 'ImageSizeError', 'VideoDecodeError', 'RemoteFetchDisabledError', 'ImageError', 'InputLimitError', 'GrammarError',
 ]);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -244,7 +244,14 @@ export class ChatServer {
     const meta: ResponseMeta = { id: `chatcmpl-${randomBytes(12).toString('hex')}`, model: served, created: Math.floor(Date.now() / 1000) };
     let release: (() => void) | null = null;
     let media: ResolvedMessages | null = null;
-    const acc = { text: '', reasoning: '', toolCalls: [] as ToolCall[], usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 } as Usage, finish: 'length' as FinishReason };
+    const accs: Acc[] = [];
+    const total = (): Usage => {
+      // The prompt is counted once, as OpenAI does for n > 1.
+      const completion = accs.reduce((a, c) => a + c.usage.completionTokens, 0);
+      const prompt = accs[0]?.usage.promptTokens ?? 0;
+      return { promptTokens: prompt, completionTokens: completion, totalTokens: prompt + completion };
+    };
+    const finishOf = () => accs.find((a) => a.finish === 'cancelled')?.finish ?? accs[accs.length - 1]?.finish ?? 'length';
     let counted = false;
     let recorded = false;
     try {
@@ -254,21 +261,30 @@ export class ChatServer {
       this.metrics.generations.started++;
       counted = true;
       const sse = r.stream ? new SseWriter(res, meta, r.includeUsage) : null;
-      for await (const ev of this.opts.engine.stream(media.messages, { ...options, signal: ctl.signal })) {
-        collect(acc, ev);
-        // A timed-out or shut-down stream ends with an error event, not with a normal finish chunk.
-        if (verdict() && ev.type === 'done') continue;
-        // The tool call's server-side id replaces the parser's per-answer one, in the stream too.
-        sse?.write(ev.type === 'tool_call' ? { type: 'tool_call', call: acc.toolCalls[acc.toolCalls.length - 1] } : ev);
+      // n choices one after another in this queue slot; choice i samples with seed + i (a random base without one).
+      const baseSeed = options.seed ?? randomBytes(4).readUInt32LE(0) >>> 1;
+      for (let i = 0; i < r.n && !ctl.signal.aborted; i++) {
+        const acc: Acc = { text: '', reasoning: '', toolCalls: [], logprobs: options.logprobs ? [] : undefined, usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 }, finish: 'length' };
+        accs.push(acc);
+        const seed = r.n > 1 || options.seed !== undefined ? baseSeed + i : undefined;
+        for await (const ev of this.opts.engine.stream(media.messages, { ...options, seed, signal: ctl.signal })) {
+          collect(acc, ev);
+          // A timed-out or shut-down stream ends with an error event, not with a normal finish chunk.
+          if (verdict() && ev.type === 'done') continue;
+          // The tool call's server-side id replaces the parser's per-answer one, in the stream too.
+          sse?.write(ev.type === 'tool_call' ? { type: 'tool_call', call: acc.toolCalls[acc.toolCalls.length - 1] } : ev, i);
+        }
       }
-      this.record(meta.id, acc.finish, acc.usage, t0);
+      this.record(meta.id, finishOf(), total(), t0);
       recorded = true;
       if (gone()) return;
       if (verdict()) throw verdict();
-      if (r.stream) res.end();
-      else sendJson(res, 200, completionBody(meta, { ...acc, finishReason: acc.finish }));
+      if (r.stream) {
+        sse?.end(total());
+        res.end();
+      } else sendJson(res, 200, completionBody(meta, accs.map((a) => ({ ...a, finishReason: a.finish })), total()));
     } catch (e) {
-      if (counted && !recorded) this.record(meta.id, ctl.signal.aborted ? 'cancelled' : 'error', acc.usage, t0);
+      if (counted && !recorded) this.record(meta.id, ctl.signal.aborted ? 'cancelled' : 'error', total(), t0);
       if (gone()) return;
       const err = verdict() ?? e;
       if (res.headersSent) {
@@ -316,8 +332,18 @@ export class ChatServer {
   }
 }
 
-function collect(acc: { text: string; reasoning: string; toolCalls: ToolCall[]; usage: Usage; finish: FinishReason }, ev: ChatEvent): void {
+interface Acc {
+  text: string;
+  reasoning: string;
+  toolCalls: ToolCall[];
+  logprobs: WireLogprob[] | undefined;
+  usage: Usage;
+  finish: FinishReason;
+}
+
+function collect(acc: Acc, ev: ChatEvent): void {
   if (ev.type === 'text') acc.text += ev.text;
+  else if (ev.type === 'logprob') acc.logprobs?.push(ev.logprob);
   else if (ev.type === 'reasoning') acc.reasoning += ev.text;
   else if (ev.type === 'tool_call') acc.toolCalls.push({ ...ev.call, id: `call_${randomBytes(8).toString('hex')}` });
   else if (ev.type === 'usage') acc.usage = ev.usage;
@@ -338,11 +364,16 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown): void
   res.end(data);
 }
 
-/** One streamed response: headers go out with the first event, usage (if asked) after the finish chunk. */
+/**
+ * One streamed response: headers go out with the first event, each choice's chunks carry its index, log-probabilities
+ * ride on the next chunk of their choice, and usage (if asked) follows the last finish chunk.
+ */
 class SseWriter {
   private started = false;
   private tools = 0;
-  private usage: Usage | null = null;
+  private pending: WireLogprob[] = [];
+  /** Choices whose role chunk went out. */
+  private opened = 0;
 
   constructor(
     private readonly res: http.ServerResponse,
@@ -350,25 +381,38 @@ class SseWriter {
     private readonly includeUsage: boolean,
   ) {}
 
-  write(ev: ChatEvent): void {
-    if (ev.type === 'usage') {
-      this.usage = ev.usage;
-      return;
-    }
+  write(ev: ChatEvent, index: number): void {
+    if (ev.type === 'usage') return;
     if (!this.started) {
       // Headers wait for the first event so that errors found while preparing the prompt still get a real status.
       this.started = true;
       this.res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-      this.send(chunkBody(this.meta, { role: 'assistant', content: '' }));
     }
-    if (ev.type === 'text') this.send(chunkBody(this.meta, { content: ev.text }));
-    else if (ev.type === 'reasoning') this.send(chunkBody(this.meta, { reasoning_content: ev.text }));
-    else if (ev.type === 'tool_call') this.send(chunkBody(this.meta, toolCallDelta(ev.call, this.tools++)));
+    if (this.opened < index + 1) {
+      this.opened = index + 1;
+      this.send(chunkBody(this.meta, { role: 'assistant', content: '' }, null, index));
+    }
+    if (ev.type === 'logprob') {
+      this.pending.push(ev.logprob);
+      return;
+    }
+    const chunk = (delta: Record<string, unknown>, finish: FinishReason | null = null) => {
+      this.send(chunkBody(this.meta, delta, finish, index, this.pending.length ? this.pending : undefined));
+      this.pending = [];
+    };
+    if (ev.type === 'text') chunk({ content: ev.text });
+    else if (ev.type === 'reasoning') chunk({ reasoning_content: ev.text });
+    else if (ev.type === 'tool_call') chunk(toolCallDelta(ev.call, this.tools++));
     else {
-      this.send(chunkBody(this.meta, {}, ev.finishReason));
-      if (this.includeUsage && this.usage) this.send(usageChunkBody(this.meta, this.usage));
-      if (!this.res.destroyed) this.res.write('data: [DONE]\n\n');
+      chunk({}, ev.finishReason);
+      this.tools = 0;
     }
+  }
+
+  /** After the last choice: usage (when asked for) and the end marker. */
+  end(usage: Usage): void {
+    if (this.includeUsage) this.send(usageChunkBody(this.meta, usage));
+    if (!this.res.destroyed) this.res.write('data: [DONE]\n\n');
   }
 
   private send(body: unknown): void {

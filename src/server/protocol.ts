@@ -1,7 +1,9 @@
 // The OpenAI chat-completions wire format: request validation into library options (every bad field is a 400 that
 // names its `param`), OpenAI-shaped errors, and the response / stream-chunk shapes.
 
-import type { ChatOptions, FinishReason, ToolChoice, Usage } from '../generate/chat.js';
+import type { ChatOptions, FinishReason, ToolChoice, Usage, WireLogprob } from '../generate/chat.js';
+import type { ResponseFormat } from '../generate/grammar.js';
+import { MAX_TOP_LOGPROBS } from '../generate/logprobs.js';
 import type { ToolCall } from '../generate/output.js';
 import { SamplingError, validateSampling } from '../generate/sampler.js';
 import type { ToolSpec } from '../processor/index.js';
@@ -52,6 +54,8 @@ export interface ChatRequest {
   readonly messages: readonly WireMessage[];
   readonly stream: boolean;
   readonly includeUsage: boolean;
+  /** Choices asked for; choice i samples with seed + i when a seed is given. */
+  readonly n: number;
   /** Library options, without `signal` (the server adds it per connection). */
   readonly options: ChatOptions;
 }
@@ -85,13 +89,13 @@ export function parseChatRequest(body: unknown): ChatRequest {
   if (!Array.isArray(body.messages) || body.messages.length === 0) throw bad('messages', "'messages' must be a non-empty array", body.messages === undefined ? 'missing_required_parameter' : 'invalid_value');
   const messages = body.messages.map((m, i) => parseMessage(m, `messages[${i}]`));
 
-  const n = optNumber(body, 'n', { integer: true });
-  if (n !== undefined && n !== 1) throw bad('n', `only n = 1 is supported (got ${n})`, 'unsupported_value');
-  if (body.logprobs === true) throw bad('logprobs', 'logprobs are not supported', 'unsupported_value');
+  const n = optNumber(body, 'n', { integer: true, min: 1, max: MAX_CHOICES }) ?? 1;
+  const logprobs = body.logprobs === undefined || body.logprobs === null ? false : body.logprobs;
+  if (typeof logprobs !== 'boolean') throw bad('logprobs', `'logprobs' must be a boolean (got ${kind(logprobs)})`, 'invalid_type');
+  const topLogprobs = optNumber(body, 'top_logprobs', { integer: true, min: 0, max: MAX_TOP_LOGPROBS });
+  if (topLogprobs !== undefined && !logprobs) throw bad('top_logprobs', "'top_logprobs' needs 'logprobs': true");
   if (body.logit_bias !== undefined && body.logit_bias !== null && !(isObj(body.logit_bias) && Object.keys(body.logit_bias).length === 0)) throw bad('logit_bias', 'logit_bias is not supported', 'unsupported_value');
-  if (body.response_format !== undefined && body.response_format !== null && !(isObj(body.response_format) && body.response_format.type === 'text')) {
-    throw bad('response_format', "only response_format {type: 'text'} is supported (no constrained decoding)", 'unsupported_value');
-  }
+  const responseFormat = parseResponseFormat(body.response_format);
   const stream = body.stream === undefined || body.stream === null ? false : body.stream;
   if (typeof stream !== 'boolean') throw bad('stream', `'stream' must be a boolean (got ${kind(stream)})`, 'invalid_type');
   let includeUsage = false;
@@ -144,7 +148,25 @@ export function parseChatRequest(body: unknown): ChatRequest {
     throw e;
   }
   if (options.minPixels !== undefined && options.maxPixels !== undefined && options.minPixels > options.maxPixels) throw bad('min_pixels', `'min_pixels' (${options.minPixels}) exceeds 'max_pixels' (${options.maxPixels})`);
-  return { model, messages, stream, includeUsage, options };
+  return { model, messages, stream, includeUsage, n, options: { ...options, ...(responseFormat ? { responseFormat } : {}), ...(logprobs ? { logprobs, topLogprobs: topLogprobs ?? 0 } : {}) } };
+}
+
+/** Most choices one request may ask for (they run one after another in its queue slot). */
+export const MAX_CHOICES = 8;
+
+function parseResponseFormat(f: unknown): ResponseFormat | undefined {
+  if (f === undefined || f === null) return undefined;
+  if (!isObj(f)) throw bad('response_format', `'response_format' must be an object (got ${kind(f)})`, 'invalid_type');
+  if (f.type === 'text') return undefined;
+  if (f.type === 'json_object') return { type: 'json_object' };
+  if (f.type !== 'json_schema') throw bad('response_format.type', `'response_format.type' must be 'text', 'json_object' or 'json_schema' (got ${JSON.stringify(f.type)})`);
+  const js = f.json_schema;
+  if (!isObj(js)) throw bad('response_format.json_schema', "'response_format.json_schema' must be {name, schema, strict?}", js === undefined ? 'missing_required_parameter' : 'invalid_type');
+  const name = optString(js, 'name', 'response_format.json_schema.name');
+  const schema = js.schema ?? {};
+  if (!isObj(schema) && typeof schema !== 'boolean') throw bad('response_format.json_schema.schema', "'response_format.json_schema.schema' must be a JSON Schema object", 'invalid_type');
+  if (js.strict !== undefined && js.strict !== null && typeof js.strict !== 'boolean') throw bad('response_format.json_schema.strict', "'response_format.json_schema.strict' must be a boolean", 'invalid_type');
+  return { type: 'json_schema', schema, ...(name !== undefined ? { name } : {}), ...(typeof js.strict === 'boolean' ? { strict: js.strict } : {}) };
 }
 
 const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -162,6 +184,7 @@ function parseTools(body: Obj): { tools?: ToolSpec[]; toolChoice?: ToolChoice } 
     const name = optString(t.function, 'name', `${p}.function.name`);
     if (!name || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw bad(`${p}.function.name`, 'function names are 1-64 letters, digits, _ . or -');
     if (t.function.parameters !== undefined && !isObj(t.function.parameters)) throw bad(`${p}.function.parameters`, 'parameters must be a JSON Schema object', 'invalid_type');
+    if (t.function.strict !== undefined && t.function.strict !== null && typeof t.function.strict !== 'boolean') throw bad(`${p}.function.strict`, `'${p}.function.strict' must be a boolean`, 'invalid_type');
     return name;
   });
   const choice = body.tool_choice ?? 'auto';
@@ -284,27 +307,42 @@ export const wireUsage = (u: Usage) => ({ prompt_tokens: u.promptTokens, complet
 
 const wireCall = (c: ToolCall) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments } });
 
-export function completionBody(meta: ResponseMeta, r: { text: string; reasoning: string; toolCalls: readonly ToolCall[]; usage: Usage; finishReason: FinishReason }) {
-  const message: Obj = { role: 'assistant', content: r.text.length || !r.toolCalls.length ? r.text : null };
-  if (r.reasoning) message.reasoning_content = r.reasoning;
-  if (r.toolCalls.length) message.tool_calls = r.toolCalls.map(wireCall);
+export interface ChoiceResult {
+  readonly text: string;
+  readonly reasoning: string;
+  readonly toolCalls: readonly ToolCall[];
+  readonly finishReason: FinishReason;
+  /** Present when logprobs were asked for. */
+  readonly logprobs?: readonly WireLogprob[];
+}
+
+/** OpenAI's `logprobs` of a choice or chunk: `{content: [{token, logprob, bytes, top_logprobs}]}`. */
+export const wireLogprobs = (l: readonly WireLogprob[] | undefined) =>
+  l ? { content: l.map((e) => ({ token: e.token, logprob: e.logprob, bytes: e.bytes, top_logprobs: e.top.map((t) => ({ token: t.token, logprob: t.logprob, bytes: t.bytes })) })), refusal: null } : null;
+
+export function completionBody(meta: ResponseMeta, choices: readonly ChoiceResult[], usage: Usage) {
   return {
     id: meta.id,
     object: 'chat.completion',
     created: meta.created,
     model: meta.model,
-    choices: [{ index: 0, message, logprobs: null, finish_reason: wireFinish(r.finishReason) }],
-    usage: wireUsage(r.usage),
+    choices: choices.map((r, index) => {
+      const message: Obj = { role: 'assistant', content: r.text.length || !r.toolCalls.length ? r.text : null };
+      if (r.reasoning) message.reasoning_content = r.reasoning;
+      if (r.toolCalls.length) message.tool_calls = r.toolCalls.map(wireCall);
+      return { index, message, logprobs: wireLogprobs(r.logprobs), finish_reason: wireFinish(r.finishReason) };
+    }),
+    usage: wireUsage(usage),
   };
 }
 
-export function chunkBody(meta: ResponseMeta, delta: Obj, finishReason: FinishReason | null = null) {
+export function chunkBody(meta: ResponseMeta, delta: Obj, finishReason: FinishReason | null = null, index = 0, logprobs: readonly WireLogprob[] | undefined = undefined) {
   return {
     id: meta.id,
     object: 'chat.completion.chunk',
     created: meta.created,
     model: meta.model,
-    choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason && wireFinish(finishReason) }],
+    choices: [{ index, delta, logprobs: wireLogprobs(logprobs), finish_reason: finishReason && wireFinish(finishReason) }],
   };
 }
 

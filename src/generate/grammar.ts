@@ -1,0 +1,213 @@
+// Structured outputs: a per-sequence logits processor that keeps generation inside a grammar (a JSON Schema, any JSON
+// value, or strict tool calls) through XGrammar (@mlc-ai/web-xgrammar, C++ compiled to WASM, loaded lazily).
+
+import type { ToolSpec } from '../processor/index.js';
+
+/** What the answer must be: free text, any JSON object, or JSON valid against a schema. */
+export type ResponseFormat =
+  | { readonly type: 'text' }
+  | { readonly type: 'json_object' }
+  | { readonly type: 'json_schema'; readonly schema: Record<string, unknown> | boolean; readonly name?: string; readonly strict?: boolean };
+
+export class GrammarError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GrammarError';
+  }
+}
+
+/** The vocabulary as XGrammar wants it: byte-level token strings (`Ġhello`), '' for ids the tokenizer lacks. */
+export interface GrammarTokenizer {
+  idToToken(id: number): string | undefined;
+}
+
+type XGrammar = typeof import('@mlc-ai/web-xgrammar');
+type Compiler = Awaited<ReturnType<XGrammar['GrammarCompiler']['createGrammarCompiler']>>;
+type Compiled = Awaited<ReturnType<Compiler['compileJSONSchema']>>;
+type Matcher = Awaited<ReturnType<XGrammar['GrammarMatcher']['createGrammarMatcher']>>;
+
+let xgrammar: Promise<XGrammar> | null = null;
+
+/**
+ * The package is a UMD bundle marked ESM: in Node its ESM path needs CommonJS globals (`require`, `__filename`), so
+ * it is evaluated as the CommonJS module it is; bundlers for browsers take the plain import.
+ */
+function loadXGrammar(): Promise<XGrammar> {
+  xgrammar ??= (async () => {
+    if (typeof process === 'object' && process.versions?.node) {
+      const { createRequire } = await import('node:module');
+      const { readFile } = await import('node:fs/promises');
+      const req = createRequire(import.meta.url);
+      const file = req.resolve('@mlc-ai/web-xgrammar');
+      const mod = { exports: {} as Record<string, unknown> };
+      new Function('exports', 'module', 'require', '__filename', '__dirname', await readFile(file, 'utf8'))(mod.exports, mod, req, file, file.replace(/[/\\][^/\\]*$/, ''));
+      return mod.exports as unknown as XGrammar;
+    }
+    return import('@mlc-ai/web-xgrammar');
+  })();
+  return xgrammar;
+}
+
+interface VocabEntry {
+  readonly compiler: Promise<Compiler>;
+  readonly grammars: Map<string, Promise<Compiled>>;
+}
+
+/** One compiler per (tokenizer, vocabulary size, stop tokens): building its token tables takes ~1 s on Qwen's 151k. */
+const compilers = new WeakMap<GrammarTokenizer, Map<string, VocabEntry>>();
+/** Compiled grammars kept per compiler (a schema reused across requests compiles once). */
+const MAX_GRAMMARS = 64;
+
+function compilerFor(tok: GrammarTokenizer, vocabSize: number, stopIds: readonly number[]): VocabEntry {
+  let byKey = compilers.get(tok);
+  if (!byKey) compilers.set(tok, (byKey = new Map()));
+  const key = `${vocabSize}:${[...stopIds].sort((a, b) => a - b).join(',')}`;
+  let e = byKey.get(key);
+  if (!e) {
+    const compiler = (async () => {
+      const xg = await loadXGrammar();
+      const vocab = new Array<string>(vocabSize);
+      for (let i = 0; i < vocabSize; i++) vocab[i] = tok.idToToken(i) ?? '';
+      const info = await xg.TokenizerInfo.createTokenizerInfo(vocab, 'byte_level', false, vocabSize, [...stopIds]);
+      return xg.GrammarCompiler.createGrammarCompiler(info, true);
+    })();
+    e = { compiler, grammars: new Map() };
+    byKey.set(key, e);
+  }
+  return e;
+}
+
+/** What the grammar is built from: a response format, or strict tool calls (see `toolCallGrammar`). */
+export type GrammarSpec = { readonly kind: 'json'; readonly schema: Record<string, unknown> | boolean; readonly strict: boolean } | { readonly kind: 'structural'; readonly tag: Record<string, unknown> };
+
+/** The grammar a response format asks for, or null for free text. */
+export function responseFormatGrammar(f: ResponseFormat | undefined): GrammarSpec | null {
+  if (!f || f.type === 'text') return null;
+  // Any object: strict mode would forbid every property of `{type: 'object'}`.
+  if (f.type === 'json_object') return { kind: 'json', schema: { type: 'object' }, strict: false };
+  if (f.type === 'json_schema') {
+    if (typeof f.schema !== 'boolean' && (typeof f.schema !== 'object' || f.schema === null || Array.isArray(f.schema))) throw new GrammarError('responseFormat.schema must be a JSON Schema object');
+    // Properties the schema does not name are refused (OpenAI's strict mode) unless strict is false.
+    return { kind: 'json', schema: f.schema, strict: f.strict !== false };
+  }
+  throw new GrammarError(`responseFormat.type must be 'text', 'json_object' or 'json_schema' (got ${JSON.stringify((f as { type?: unknown }).type)})`);
+}
+
+const toolName = (t: ToolSpec) => ((t.function as { name?: unknown } | undefined)?.name ?? t.name) as string;
+const toolParams = (t: ToolSpec) => ((t.function as { parameters?: unknown } | undefined)?.parameters ?? t.parameters ?? { type: 'object' }) as Record<string, unknown>;
+
+/**
+ * Strict tool calls in Qwen's format, `<tool_call>\n{"name": "NAME", "arguments": ARGS}\n</tool_call>`, with ARGS
+ * valid against the tool's `parameters`; one call of any of `tools` (the caller narrows them for a named choice).
+ */
+export function toolCallGrammar(tools: readonly ToolSpec[]): GrammarSpec {
+  if (!tools.length) throw new GrammarError('strict tool calls need at least one tool');
+  const tags = tools.map((t) => ({
+    type: 'tag',
+    begin: `<tool_call>\n{"name": ${JSON.stringify(toolName(t))}, "arguments": `,
+    content: { type: 'json_schema', json_schema: toolParams(t) },
+    end: '}\n</tool_call>',
+  }));
+  return { kind: 'structural', tag: { type: 'structural_tag', format: tags.length === 1 ? tags[0] : { type: 'or', elements: tags } } };
+}
+
+/**
+ * A per-sequence logits processor: `mask` a logits row to the tokens the grammar allows next, `accept` the token
+ * chosen, `isTerminated` once the grammar is complete and a stop token was accepted. The stop tokens are allowed
+ * exactly when the text so far is complete, so the grammar never blocks the end of generation.
+ */
+export class GrammarConstraint {
+  private readonly masked: Float32Array;
+  private bitmask: Int32Array | null = null;
+
+  private constructor(
+    private readonly matcher: Matcher,
+    readonly vocabSize: number,
+  ) {
+    this.masked = new Float32Array(vocabSize);
+  }
+
+  static async create(tok: GrammarTokenizer, spec: GrammarSpec, opts: { vocabSize: number; stopIds: readonly number[] }): Promise<GrammarConstraint> {
+    const entry = compilerFor(tok, opts.vocabSize, opts.stopIds);
+    const key = JSON.stringify(spec);
+    let compiled = entry.grammars.get(key);
+    if (!compiled) {
+      compiled = (async () => {
+        const c = await entry.compiler;
+        try {
+          if (spec.kind === 'structural') return await c.compileStructuralTag(spec.tag);
+          // Compact separators and no free whitespace: the model cannot stall in endless blanks.
+          return await c.compileJSONSchema(JSON.stringify(spec.schema), false, -1, [',', ': '], spec.strict);
+        } catch (e) {
+          throw new GrammarError(`the schema cannot be compiled into a grammar: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      })();
+      compiled.catch(() => entry.grammars.delete(key));
+      if (entry.grammars.size >= MAX_GRAMMARS) entry.grammars.delete(entry.grammars.keys().next().value as string);
+      entry.grammars.set(key, compiled);
+    }
+    const xg = await loadXGrammar();
+    return new GrammarConstraint(await xg.GrammarMatcher.createGrammarMatcher(await compiled, [...opts.stopIds]), opts.vocabSize);
+  }
+
+  /** The allowed-token bitmask for the next step (bit i of word i>>5), computed once per step. */
+  private async nextMask(): Promise<Int32Array> {
+    this.bitmask ??= await this.matcher.getNextTokenBitmask();
+    return this.bitmask;
+  }
+
+  /**
+   * The row with every disallowed token at -Infinity, in a buffer this constraint reuses (valid until the next call).
+   * Host work is a native fill plus one pass over the mask's words (V/32), touching only allowed tokens' logits.
+   */
+  async mask(logits: Float32Array): Promise<Float32Array> {
+    const bm = await this.nextMask();
+    const out = this.masked;
+    out.fill(-Infinity);
+    const n = Math.min(logits.length, this.vocabSize);
+    forEachAllowed(bm, n, (i) => (out[i] = logits[i]));
+    return out;
+  }
+
+  /** The allowed token with the highest logit (greedy decoding without touching the disallowed ones). */
+  async argmax(logits: Float32Array): Promise<number> {
+    const bm = await this.nextMask();
+    let best = -1;
+    let bestV = -Infinity;
+    forEachAllowed(bm, Math.min(logits.length, this.vocabSize), (i) => {
+      if (best < 0 || logits[i] > bestV) {
+        best = i;
+        bestV = logits[i];
+      }
+    });
+    if (best < 0) throw new GrammarError('the grammar allows no token here');
+    return best;
+  }
+
+  /** Advance past a chosen (or forced) token; false when the grammar rejects it (its state is then unchanged). */
+  accept(token: number): boolean {
+    this.bitmask = null;
+    return this.matcher.acceptToken(token);
+  }
+
+  isTerminated(): boolean {
+    return this.matcher.isTerminated();
+  }
+
+  dispose(): void {
+    this.matcher.dispose();
+  }
+}
+
+function forEachAllowed(bm: Int32Array, n: number, f: (i: number) => void): void {
+  const words = Math.ceil(n / 32);
+  for (let w = 0; w < words; w++) {
+    let bits = bm[w];
+    while (bits !== 0) {
+      const b = 31 - Math.clz32(bits & -bits);
+      const i = (w << 5) | b;
+      if (i < n) f(i);
+      bits &= bits - 1;
+    }
+  }
+}

@@ -94,6 +94,9 @@ export interface ChatResult {
   readonly logprobs?: readonly WireLogprob[];
 }
 
+/** Most tokens at the end of the budget spent closing a constrained answer. */
+const CLOSING_TOKENS = 64;
+
 /** Options with the checkpoint's generation_config defaults filled in. */
 export function withDefaults(o: ChatOptions, g: GenerationConfig | null): ChatOptions {
   if (!g) return o;
@@ -152,6 +155,8 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
     if (!tok.idToToken) throw new RangeError('structured outputs need a tokenizer that lists its vocabulary (idToToken)');
     grammar = await GrammarConstraint.create({ idToToken: tok.idToToken.bind(tok) }, grammarSpec, { vocabSize: model.config.text.vocabSize, stopIds: [...eos] });
   }
+  // Tokens kept at the end of the budget to close a constrained answer (see GrammarConstraint.closingArgmax).
+  const closeAt = Math.min(CLOSING_TOKENS, Math.floor(maxTokens / 4));
   const cache = model.createCache(ids.length + maxTokens);
   const out: number[] = [];
   let finish: FinishReason = 'length';
@@ -189,7 +194,11 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
         if (forced.length) next = forced.shift()!;
         else if (parser.inReasoning && o.thinkingBudget !== undefined && reasoningTokens >= o.thinkingBudget && endThink !== undefined) next = endThink;
         else if (typeof logits === 'number') next = logits;
-        else if (grammar && !parser.inReasoning) next = sampler.greedy ? await grammar.argmax(logits) : sampler.sample(await grammar.mask(logits), ids.concat(out), out);
+        else if (grammar && !parser.inReasoning) {
+          // The last stretch of the budget heads for the end of the JSON, so a long answer is closed, not cut.
+          if (maxTokens - out.length <= closeAt) next = await grammar.closingArgmax(logits);
+          else next = sampler.greedy ? await grammar.argmax(logits) : sampler.sample(await grammar.mask(logits), ids.concat(out), out);
+        }
         else next = sampler.sample(logits, ids.concat(out), out);
         if (o.logprobs && typeof logits !== 'number') yield { type: 'logprob', logprob: wireLogprob(tok, tokenLogprob(logits, next, o.topLogprobs ?? 0)) };
         if (grammar && !parser.inReasoning && !grammar.accept(next)) throw new RangeError(`the grammar refused token ${next} (${JSON.stringify(tok.decode([next]))})`);

@@ -35,12 +35,14 @@ let xgrammar: Promise<XGrammar> | null = null;
 function loadXGrammar(): Promise<XGrammar> {
   xgrammar ??= (async () => {
     if (typeof process === 'object' && process.versions?.node) {
-      const { createRequire } = await import('node:module');
+      const nodeModule = await import('node:module');
       const { readFile } = await import('node:fs/promises');
-      const req = createRequire(import.meta.url);
+      const req = nodeModule.createRequire(import.meta.url);
       const file = req.resolve('@mlc-ai/web-xgrammar');
       const mod = { exports: {} as Record<string, unknown> };
-      new Function('exports', 'module', 'require', '__filename', '__dirname', await readFile(file, 'utf8'))(mod.exports, mod, req, file, file.replace(/[/\\][^/\\]*$/, ''));
+      // Its one dynamic import (of node:module) is handed in: code built by `new Function` may not import in a vm.
+      const src = (await readFile(file, 'utf8')).replaceAll("await import('module')", '__nodeModule');
+      new Function('exports', 'module', 'require', '__filename', '__dirname', '__nodeModule', src)(mod.exports, mod, req, file, file.replace(/[/\\][^/\\]*$/, ''), nodeModule);
       return mod.exports as unknown as XGrammar;
     }
     return import('@mlc-ai/web-xgrammar');
@@ -50,6 +52,8 @@ function loadXGrammar(): Promise<XGrammar> {
 
 interface VocabEntry {
   readonly compiler: Promise<Compiler>;
+  /** Per token, how directly it closes JSON (see CLOSING): lower is preferred when the token budget runs low. */
+  readonly closing: Uint8Array;
   readonly grammars: Map<string, Promise<Compiled>>;
 }
 
@@ -71,7 +75,7 @@ function compilerFor(tok: GrammarTokenizer, vocabSize: number, stopIds: readonly
       const info = await xg.TokenizerInfo.createTokenizerInfo(vocab, 'byte_level', false, vocabSize, [...stopIds]);
       return xg.GrammarCompiler.createGrammarCompiler(info, true);
     })();
-    e = { compiler, grammars: new Map() };
+    e = { compiler, grammars: new Map(), closing: closingRanks(tok, vocabSize, stopIds) };
     byKey.set(key, e);
   }
   return e;
@@ -123,6 +127,7 @@ export class GrammarConstraint {
   private constructor(
     private readonly matcher: Matcher,
     readonly vocabSize: number,
+    private readonly closing: Uint8Array,
   ) {
     this.masked = new Float32Array(vocabSize);
   }
@@ -147,7 +152,7 @@ export class GrammarConstraint {
       entry.grammars.set(key, compiled);
     }
     const xg = await loadXGrammar();
-    return new GrammarConstraint(await xg.GrammarMatcher.createGrammarMatcher(await compiled, [...opts.stopIds]), opts.vocabSize);
+    return new GrammarConstraint(await xg.GrammarMatcher.createGrammarMatcher(await compiled, [...opts.stopIds]), opts.vocabSize, entry.closing);
   }
 
   /** The allowed-token bitmask for the next step (bit i of word i>>5), computed once per step. */
@@ -184,6 +189,22 @@ export class GrammarConstraint {
     return best;
   }
 
+  /**
+   * The allowed token that heads most directly to the end: a stop token, else a closing quote, else closing brackets, else a comma,
+   * else the shortest; ties go to the higher logit. Used for the last tokens of the budget, so that an answer the
+   * model would run past `maxTokens` (endless digits or strings, typical of small or random models) still completes.
+   */
+  async closingArgmax(logits: Float32Array): Promise<number> {
+    const bm = await this.nextMask();
+    const rank = this.closing;
+    let best = -1;
+    forEachAllowed(bm, Math.min(logits.length, this.vocabSize), (i) => {
+      if (best < 0 || rank[i] < rank[best] || (rank[i] === rank[best] && logits[i] > logits[best])) best = i;
+    });
+    if (best < 0) throw new GrammarError('the grammar allows no token here');
+    return best;
+  }
+
   /** Advance past a chosen (or forced) token; false when the grammar rejects it (its state is then unchanged). */
   accept(token: number): boolean {
     this.bitmask = null;
@@ -197,6 +218,21 @@ export class GrammarConstraint {
   dispose(): void {
     this.matcher.dispose();
   }
+}
+
+/**
+ * Closing preference: 0 stop, 1 a quote then closing brackets (ends a string; inside one, brackets are just text),
+ * 2 closing brackets, 3 a comma, 4 one character, 5 longer, 6 empty.
+ */
+function closingRanks(tok: GrammarTokenizer, vocabSize: number, stopIds: readonly number[]): Uint8Array {
+  const r = new Uint8Array(vocabSize).fill(6);
+  for (let i = 0; i < vocabSize; i++) {
+    const t = tok.idToToken(i);
+    if (!t) continue;
+    r[i] = /^"[\]}]*$/.test(t) ? 1 : /^[\]}]+$/.test(t) ? 2 : t === ',' ? 3 : t.length === 1 ? 4 : 5;
+  }
+  for (const s of stopIds) if (s < vocabSize) r[s] = 0;
+  return r;
 }
 
 function forEachAllowed(bm: Int32Array, n: number, f: (i: number) => void): void {

@@ -131,6 +131,9 @@ function candidates(l: Float32Array, k: number): number[] {
     }
     return best;
   }
-  const idx = Array.from(l.keys());
+  // Masked-out tokens (-Infinity, e.g. by a grammar) are never drawn: sort only the others.
+  const idx: number[] = [];
+  for (let i = 0; i < l.length; i++) if (l[i] !== -Infinity) idx.push(i);
+  if (!idx.length) return Array.from(l.keys());
   return idx.sort((a, b) => l[b] - l[a] || a - b);
 }

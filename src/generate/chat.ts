@@ -140,8 +140,9 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
   // A thinking template opens `<think>` in the generation prompt: the output starts inside reasoning.
   const parser = new OutputParser({ startInReasoning: /<think>\s*$/.test(prompt.text), parseTools: true });
   const { spec: grammarSpec, tools: strictTools } = grammarFor(o);
-  // A strict tool grammar writes the call's opening itself.
-  let toolOpening = strictTools ? null : toolCallOpening(o);
+  // Strict tools: the loop opens the call (`<tool_call>\n`), the grammar holds its JSON, the loop closes it.
+  let toolOpening = strictTools ? '<tool_call>\n' : toolCallOpening(o);
+  let grammarDone = false;
   if (o.topLogprobs !== undefined && (!Number.isInteger(o.topLogprobs) || o.topLogprobs < 0 || o.topLogprobs > MAX_TOP_LOGPROBS)) throw new RangeError(`topLogprobs must be an integer in 0..${MAX_TOP_LOGPROBS} (got ${String(o.topLogprobs)})`);
 
   const ctxLimit = model.config.text.maxPositionEmbeddings;
@@ -191,17 +192,24 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
           toolOpening = null;
         }
         let next: number;
+        const constrained = grammar !== null && !grammarDone && !parser.inReasoning && forced.length === 0 && toolOpening === null;
         if (forced.length) next = forced.shift()!;
         else if (parser.inReasoning && o.thinkingBudget !== undefined && reasoningTokens >= o.thinkingBudget && endThink !== undefined) next = endThink;
         else if (typeof logits === 'number') next = logits;
-        else if (grammar && !parser.inReasoning) {
+        else if (constrained && grammar) {
           // The last stretch of the budget heads for the end of the JSON, so a long answer is closed, not cut.
           if (maxTokens - out.length <= closeAt) next = await grammar.closingArgmax(logits);
           else next = sampler.greedy ? await grammar.argmax(logits) : sampler.sample(await grammar.mask(logits), ids.concat(out), out);
         }
         else next = sampler.sample(logits, ids.concat(out), out);
         if (o.logprobs && typeof logits !== 'number') yield { type: 'logprob', logprob: wireLogprob(tok, tokenLogprob(logits, next, o.topLogprobs ?? 0)) };
-        if (grammar && !parser.inReasoning && !grammar.accept(next)) throw new RangeError(`the grammar refused token ${next} (${JSON.stringify(tok.decode([next]))})`);
+        if (constrained && !grammar!.accept(next)) throw new RangeError(`the grammar refused token ${next} (${JSON.stringify(tok.decode([next]))})`);
+        if (constrained && strictTools && eos.has(next)) {
+          // The call's JSON is complete: close the call, then end (one call answers a required tool choice).
+          grammarDone = true;
+          forced.push(...tok.encode('\n</tool_call>'), eos.values().next().value as number);
+          next = forced.shift()!;
+        }
         if (eos.has(next)) {
           finish = 'stop';
           break;

@@ -1,7 +1,8 @@
 // The library's front door: a loaded Qwen3-VL model together with its processor, so a script can chat with
 // images and video in one call. CLI, server and web page all go through this.
 
-import { type SourceLike, openSource } from '../io/source.js';
+import type { HubOptions } from '../io/hub.js';
+import { type SourceLike, isUrl, openSource } from '../io/source.js';
 import { loadModel as loadCore, type LoadOptions } from '../models/qwen3vl/load.js';
 import { Qwen3VLModel } from '../models/qwen3vl/model.js';
 import { loadProcessor, type ChatMessage, type LoadProcessorOptions, type Qwen3VLProcessor } from '../processor/index.js';
@@ -10,7 +11,12 @@ import { chat, streamChat, type ChatEvent, type ChatOptions, type ChatResult } f
 export interface EngineOptions extends LoadOptions {
   /** Options for the processor (chat template, resampler, decode limits, remote-image policy). */
   readonly processor?: LoadProcessorOptions;
+  /** For a Hugging Face model id (`Qwen/Qwen3-VL-2B-Instruct`): revision, cache, endpoint, token, offline, progress. */
+  readonly hub?: HubOptions;
 }
+
+/** `org/name` with no folder of that name: a Hub id, fetched into (or found in) the Hugging Face cache. */
+const HUB_ID = /^[A-Za-z0-9][\w.-]{0,95}\/[\w.-]{1,96}$/;
 
 export class Qwen3VL extends Qwen3VLModel {
   constructor(
@@ -37,8 +43,9 @@ export class Qwen3VL extends Qwen3VLModel {
   }
 }
 
-/** Load a checkpoint folder or URL: weights onto the chosen backend, and the processor when a tokenizer is present. */
+/** Load a checkpoint folder, URL or Hugging Face model id: weights onto the chosen backend, and the processor when a tokenizer is present. */
 export async function loadModel(dir: SourceLike, opts: EngineOptions = {}): Promise<Qwen3VL> {
+  if (typeof dir === 'string' && !isUrl(dir) && (HUB_ID.test(dir) || opts.hub)) dir = await (await import('../io/hub.js')).resolveModelArg(dir, opts.hub);
   const src = await openSource(dir);
   // Load the processor first: it is cheap and fails fast on a broken tokenizer or template.
   const processor = (await src.exists('tokenizer.json')) ? await loadProcessor(src, opts.processor) : null;

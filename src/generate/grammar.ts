@@ -52,8 +52,10 @@ function loadXGrammar(): Promise<XGrammar> {
 
 interface VocabEntry {
   readonly compiler: Promise<Compiler>;
-  /** Per token, how directly it closes JSON (see CLOSING): lower is preferred when the token budget runs low. */
+  /** Per token, how directly it closes JSON (see closingRanks): lower is preferred when the token budget runs low. */
   readonly closing: Uint8Array;
+  /** Bitmask of tokens without raw control characters (U+0000-U+001F), which one-line JSON never contains. */
+  readonly printable: Int32Array;
   readonly grammars: Map<string, Promise<Compiled>>;
 }
 
@@ -75,14 +77,18 @@ function compilerFor(tok: GrammarTokenizer, vocabSize: number, stopIds: readonly
       const info = await xg.TokenizerInfo.createTokenizerInfo(vocab, 'byte_level', false, vocabSize, [...stopIds]);
       return xg.GrammarCompiler.createGrammarCompiler(info, true);
     })();
-    e = { compiler, grammars: new Map(), closing: closingRanks(tok, vocabSize, stopIds) };
+    e = { compiler, grammars: new Map(), closing: closingRanks(tok, vocabSize, stopIds), printable: printableMask(tok, vocabSize, stopIds) };
     byKey.set(key, e);
   }
   return e;
 }
 
-/** What the grammar is built from: a response format, or strict tool calls (see `toolCallGrammar`). */
-export type GrammarSpec = { readonly kind: 'json'; readonly schema: Record<string, unknown> | boolean; readonly strict: boolean } | { readonly kind: 'structural'; readonly tag: Record<string, unknown> };
+/** What the grammar is built from: a JSON Schema, and whether properties it does not name are refused. */
+export interface GrammarSpec {
+  readonly kind: 'json';
+  readonly schema: Record<string, unknown> | boolean;
+  readonly strict: boolean;
+}
 
 /** The grammar a response format asks for, or null for free text. */
 export function responseFormatGrammar(f: ResponseFormat | undefined): GrammarSpec | null {
@@ -101,18 +107,14 @@ const toolName = (t: ToolSpec) => ((t.function as { name?: unknown } | undefined
 const toolParams = (t: ToolSpec) => ((t.function as { parameters?: unknown } | undefined)?.parameters ?? t.parameters ?? { type: 'object' }) as Record<string, unknown>;
 
 /**
- * Strict tool calls in Qwen's format, `<tool_call>\n{"name": "NAME", "arguments": ARGS}\n</tool_call>`, with ARGS
- * valid against the tool's `parameters`; one call of any of `tools` (the caller narrows them for a named choice).
+ * The JSON inside a strict tool call, `{"name": NAME, "arguments": ARGS}` in Qwen's format, with ARGS valid against
+ * the tool's `parameters`, for any one of `tools` (the caller narrows them for a named choice). The caller writes
+ * `<tool_call>\n` before it and `\n</tool_call>` after it.
  */
 export function toolCallGrammar(tools: readonly ToolSpec[]): GrammarSpec {
   if (!tools.length) throw new GrammarError('strict tool calls need at least one tool');
-  const tags = tools.map((t) => ({
-    type: 'tag',
-    begin: `<tool_call>\n{"name": ${JSON.stringify(toolName(t))}, "arguments": `,
-    content: { type: 'json_schema', json_schema: toolParams(t) },
-    end: '}\n</tool_call>',
-  }));
-  return { kind: 'structural', tag: { type: 'structural_tag', format: tags.length === 1 ? tags[0] : { type: 'or', elements: tags } } };
+  const one = (t: ToolSpec) => ({ type: 'object', properties: { name: { const: toolName(t) }, arguments: toolParams(t) }, required: ['name', 'arguments'] });
+  return { kind: 'json', schema: tools.length === 1 ? one(tools[0]) : { anyOf: tools.map(one) }, strict: true };
 }
 
 /**
@@ -128,6 +130,7 @@ export class GrammarConstraint {
     private readonly matcher: Matcher,
     readonly vocabSize: number,
     private readonly closing: Uint8Array,
+    private readonly printable: Int32Array,
   ) {
     this.masked = new Float32Array(vocabSize);
   }
@@ -140,9 +143,9 @@ export class GrammarConstraint {
       compiled = (async () => {
         const c = await entry.compiler;
         try {
-          if (spec.kind === 'structural') return await c.compileStructuralTag(spec.tag);
-          // Compact separators and no free whitespace: the model cannot stall in endless blanks.
-          return await c.compileJSONSchema(JSON.stringify(spec.schema), false, -1, [',', ': '], spec.strict);
+          // One line with Python's json.dumps separators (Qwen's tool-call format) and no free whitespace: the
+          // model cannot stall in endless blanks.
+          return await c.compileJSONSchema(JSON.stringify(spec.schema), false, -1, [', ', ': '], spec.strict);
         } catch (e) {
           throw new GrammarError(`the schema cannot be compiled into a grammar: ${e instanceof Error ? e.message : String(e)}`);
         }
@@ -152,12 +155,19 @@ export class GrammarConstraint {
       entry.grammars.set(key, compiled);
     }
     const xg = await loadXGrammar();
-    return new GrammarConstraint(await xg.GrammarMatcher.createGrammarMatcher(await compiled, [...opts.stopIds]), opts.vocabSize, entry.closing);
+    return new GrammarConstraint(await xg.GrammarMatcher.createGrammarMatcher(await compiled, [...opts.stopIds]), opts.vocabSize, entry.closing, entry.printable);
   }
 
   /** The allowed-token bitmask for the next step (bit i of word i>>5), computed once per step. */
   private async nextMask(): Promise<Int32Array> {
-    this.bitmask ??= await this.matcher.getNextTokenBitmask();
+    if (!this.bitmask) {
+      // XGrammar's JSON strings admit raw tabs and other control characters, which JSON forbids: AND them out
+      // (one pass over V/32 words).
+      const bm = await this.matcher.getNextTokenBitmask();
+      const p = this.printable;
+      for (let w = 0; w < bm.length && w < p.length; w++) bm[w] &= p[w];
+      this.bitmask = bm;
+    }
     return this.bitmask;
   }
 
@@ -233,6 +243,17 @@ function closingRanks(tok: GrammarTokenizer, vocabSize: number, stopIds: readonl
   }
   for (const s of stopIds) if (s < vocabSize) r[s] = 0;
   return r;
+}
+
+function printableMask(tok: GrammarTokenizer, vocabSize: number, stopIds: readonly number[]): Int32Array {
+  const m = new Int32Array(Math.ceil(vocabSize / 32)).fill(-1);
+  const stops = new Set(stopIds);
+  for (let i = 0; i < vocabSize; i++) {
+    const t = tok.idToToken(i);
+    // Byte-level tokens spell bytes 0x00-0x20 as U+0100-U+0120 ('Ġ' is the space 0x20, which stays allowed).
+    if (t && !stops.has(i) && /[\u0100-\u011f\u007f\x00-\x1f]/.test(t)) m[i >> 5] &= ~(1 << (i & 31));
+  }
+  return m;
 }
 
 function forEachAllowed(bm: Int32Array, n: number, f: (i: number) => void): void {

@@ -7,6 +7,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { BackendName } from '../backend/index.js';
 import type { ChatOptions } from '../generate/chat.js';
+import { HUB_ID, HubError, resolveHubModel } from '../io/hub.js';
 import { isUrl } from '../io/source.js';
 import { openEngine, type LocalEngine } from '../server/engine.js';
 import { ensureDemoCheckpoint } from '../tools/demo.js';
@@ -41,6 +42,7 @@ export const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export interface ModelFlags {
   model?: string;
+  revision?: string;
   demo?: boolean;
   backend: BackendName;
   dtype?: WeightFormat;
@@ -48,7 +50,8 @@ export interface ModelFlags {
 
 export function addModelOptions(cmd: Command): Command {
   return cmd
-    .option('-m, --model <dir>', 'Qwen3-VL checkpoint folder (config.json, *.safetensors, tokenizer files), or its http(s) URL')
+    .option('-m, --model <dir|id>', 'Qwen3-VL checkpoint: a folder, its http(s) URL, or a Hugging Face id (Qwen/Qwen3-VL-2B-Instruct; found in or fetched into the Hugging Face cache)')
+    .option('--revision <rev>', 'branch, tag or commit of a Hugging Face id (default main)')
     .option('--demo', 'use the built-in random-weight demo checkpoint (built once, then cached)')
     .addOption(new Option('--backend <name>', 'compute backend').choices(['ref', 'cpu', 'webgpu']).default('cpu'))
     .addOption(new Option('--dtype <format>', 'weight format in memory (default: the checkpoint\'s)').choices([...WEIGHT_FORMATS]));
@@ -107,8 +110,8 @@ export function checkModelDir(dir: string): string {
   return abs;
 }
 
-/** --model DIR or --demo; the demo checkpoint is built on first use. */
-export async function modelDir(f: ModelFlags, progress: Progress): Promise<{ dir: string; demo: boolean }> {
+/** --model DIR|URL|ID or --demo; the demo checkpoint is built on first use; `id` is the Hub id when one was given. */
+export async function modelDir(f: ModelFlags, progress: Progress): Promise<{ dir: string; demo: boolean; id?: string }> {
   if (f.model && f.demo) throw new CliError('give either --model DIR or --demo, not both');
   if (f.demo) {
     const d = await ensureDemoCheckpoint({ onStatus: (s) => progress.note(s) });
@@ -118,7 +121,23 @@ export async function modelDir(f: ModelFlags, progress: Progress): Promise<{ dir
   if (!f.model) throw new CliError('no model: pass --model <Qwen3-VL checkpoint folder>, or --demo to try the random-weight demo');
   // A base URL (e.g. a Hugging Face …/resolve/main/) streams over HTTP Range; loading names what is missing.
   if (isUrl(f.model)) return { dir: f.model, demo: false };
+  if (HUB_ID.test(f.model) && !existsSync(f.model)) return { dir: (await pullModel(f.model, f.revision, progress)).dir, demo: false, id: f.model };
+  if (f.revision !== undefined) throw new CliError(`--revision goes with a Hugging Face id (org/name), not with the folder '${f.model}'`);
   return { dir: checkModelDir(f.model), demo: false };
+}
+
+/** A Hub id into the Hugging Face cache (HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE), with a bar. */
+export async function pullModel(id: string, revision: string | undefined, progress: Progress) {
+  try {
+    const r = await resolveHubModel(id, { revision, onProgress: (p) => progress.download(p.file, p.loadedBytes, p.totalBytes) });
+    progress.done();
+    if (r.downloaded.length) progress.note(`${id}@${r.revision}: downloaded ${r.downloaded.length} file(s) into ${r.dir}`);
+    return r;
+  } catch (e) {
+    progress.done();
+    if (e instanceof HubError) throw new CliError(e.message);
+    throw e;
+  }
 }
 
 export async function loadEngine(dir: string, f: ModelFlags, progress: Progress): Promise<LocalEngine> {

@@ -8,6 +8,7 @@ import { CLIENT_ERRORS } from '../server/app.js';
 import { registerChat } from './chat.js';
 import { CliError } from './common.js';
 import { registerDelegates } from './delegate.js';
+import { registerHub } from './hub.js';
 import { registerInspect } from './inspect.js';
 import { registerRun } from './run.js';
 import { registerServe } from './serve.js';
@@ -28,6 +29,8 @@ Start here:
   $ qwen3-vl chat -m DIR                      # conversation; /image FILE attaches a picture
   $ qwen3-vl serve -m DIR --port 8000         # OpenAI API at http://127.0.0.1:8000/v1
   $ qwen3-vl inspect DIR                      # sizes and memory per dtype
+  $ qwen3-vl pull Qwen/Qwen3-VL-2B-Instruct   # into the Hugging Face cache; -m takes the id too
+  $ qwen3-vl list                             # Qwen3-VL checkpoints in that cache
 
 DIR is a Qwen3-VL checkpoint folder as published on Hugging Face (e.g. Qwen/Qwen3-VL-2B-Instruct):
 config.json, model*.safetensors, tokenizer.json and the preprocessor configs.
@@ -44,10 +47,11 @@ registerRun(program);
 registerChat(program);
 registerServe(program);
 registerInspect(program);
+registerHub(program);
 registerDelegates(program);
 
 /** Errors that are the user's input (or checkpoint), not our bug: print just the message. */
-const USER_ERRORS = new Set([...CLIENT_ERRORS, 'CliError', 'ConfigError', 'SafetensorsError', 'WeightError', 'ProcessorConfigError']);
+const USER_ERRORS = new Set([...CLIENT_ERRORS, 'CliError', 'HubError', 'ConfigError', 'SafetensorsError', 'WeightError', 'ProcessorConfigError']);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const err = e as Error;

@@ -8,7 +8,7 @@ const PREFILL_BAR_MIN_TOKENS = 512;
 
 export class Progress {
   private bar: cliProgress.SingleBar | null = null;
-  private kind: 'load' | 'prefill' | 'steps' | null = null;
+  private kind: 'load' | 'prefill' | 'steps' | 'download' | null = null;
 
   constructor(
     private readonly tty: boolean = process.stderr.isTTY === true,
@@ -26,6 +26,12 @@ export class Progress {
     // Tensors read for several slots (a fused qkv split three ways) count more than once: clamp to the file size.
     const total = Math.max(1, Math.round(totalBytes / 1e6));
     this.show('load', 'loading  {bar} {percentage}% | {value}/{total} MB', Math.min(total, Math.round(loadedBytes / 1e6)), total);
+  }
+
+  /** A Hub download: all missing files together, in MB. */
+  download(file: string, loadedBytes: number, totalBytes: number): void {
+    const total = Math.max(1, Math.round(totalBytes / 1e6));
+    this.show('download', 'download {bar} {percentage}% | {value}/{total} MB', Math.min(total, Math.round(loadedBytes / 1e6)), total);
   }
 
   /** A counted job (e.g. tensors written by `quantize`). */
@@ -47,7 +53,7 @@ export class Progress {
     this.kind = null;
   }
 
-  private show(kind: 'load' | 'prefill' | 'steps', format: string, value: number, total: number): void {
+  private show(kind: 'load' | 'prefill' | 'steps' | 'download', format: string, value: number, total: number): void {
     if (!this.tty || this.quiet) return;
     if (this.kind !== kind) {
       this.done();

@@ -258,7 +258,11 @@ describe('server protocol (scripted model, official openai client)', () => {
       [{ temperature: -1 }, 400, 'temperature'],
       [{ top_p: 0 }, 400, 'top_p'],
       [{ max_tokens: 0 }, 400, 'max_tokens'],
-      [{ n: 2 }, 400, 'n'],
+      [{ n: 0 }, 400, 'n'],
+      [{ n: 9 }, 400, 'n'],
+      [{ logprobs: 'yes' }, 400, 'logprobs'],
+      [{ top_logprobs: 2 }, 400, 'top_logprobs'],
+      [{ logprobs: true, top_logprobs: 21 }, 400, 'top_logprobs'],
       [{ stop: [''] }, 400, 'stop[0]'],
       [{ seed: 1.5 }, 400, 'seed'],
       [{ repetition_penalty: 0 }, 400, 'repetition_penalty'],
@@ -269,7 +273,10 @@ describe('server protocol (scripted model, official openai client)', () => {
       [{ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png,notbase64' } }] }] }, 400, 'messages[0].content[0].image_url.url'],
       [{ tools: [{ type: 'function', function: { name: 'bad name!' } }] }, 400, 'tools[0].function.name'],
       [{ tools: [weatherTool], tool_choice: { type: 'function', function: { name: 'nope' } } }, 400, 'tool_choice'],
-      [{ response_format: { type: 'json_object' } }, 400, 'response_format'],
+      [{ response_format: { type: 'xml' } }, 400, 'response_format.type'],
+      [{ response_format: { type: 'json_schema' } }, 400, 'response_format.json_schema'],
+      [{ response_format: { type: 'json_schema', json_schema: { name: 'x', schema: [] } } }, 400, 'response_format.json_schema.schema'],
+      [{ tools: [{ type: 'function', function: { name: 'f', strict: 'yes' } }] }, 400, 'tools[0].function.strict'],
     ];
     for (const [patch, status, param] of cases) {
       const e = await errorOf(client.chat.completions.create({ model: 'scripted', messages: user('hi'), ...patch } as OpenAI.ChatCompletionCreateParamsNonStreaming));

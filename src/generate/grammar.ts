@@ -221,6 +221,12 @@ export class GrammarConstraint {
     return this.matcher.acceptToken(token);
   }
 
+  /** Back to the start of the grammar (a new sequence). */
+  reset(): void {
+    this.bitmask = null;
+    this.matcher.reset();
+  }
+
   isTerminated(): boolean {
     return this.matcher.isTerminated();
   }

@@ -257,9 +257,17 @@ function printableMask(tok: GrammarTokenizer, vocabSize: number, stopIds: readon
   for (let i = 0; i < vocabSize; i++) {
     const t = tok.idToToken(i);
     // Byte-level tokens spell bytes 0x00-0x20 as U+0100-U+0120 ('Ġ' is the space 0x20, which stays allowed).
-    if (t && !stops.has(i) && /[\u0100-\u011f\u007f\x00-\x1f]/.test(t)) m[i >> 5] &= ~(1 << (i & 31));
+    if (t && !stops.has(i) && hasControl(t)) m[i >> 5] &= ~(1 << (i & 31));
   }
   return m;
+}
+
+function hasControl(t: string): boolean {
+  for (let k = 0; k < t.length; k++) {
+    const c = t.charCodeAt(k);
+    if (c < 0x20 || (c >= 0x100 && c < 0x120)) return true;
+  }
+  return false;
 }
 
 function forEachAllowed(bm: Int32Array, n: number, f: (i: number) => void): void {

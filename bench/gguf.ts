@@ -3,7 +3,7 @@
 
 import { open, type FileHandle } from 'node:fs/promises';
 import { Checkpoint } from '../src/io/safetensors.js';
-import { loadConfig } from '../src/config/config.js';
+import { loadConfig } from '../src/models/qwen3vl/config.js';
 import { quantize } from '../src/tensor/quant.js';
 import { widen } from '../src/tensor/dtype.js';
 

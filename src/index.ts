@@ -9,12 +9,12 @@ export { Qwen3VLModel, type ForwardInputs, type ForwardOutput, type EncodedVisio
 export { InputError, ropeIndex } from './models/qwen3vl/positions.js';
 export { KvCache } from './nn/kvCache.js';
 export { createBackend, type BackendName, type Backend } from './backend/index.js';
-export { loadConfig, parseConfig, ConfigError, type ModelConfig, type TextConfig, type VisionConfig } from './config/config.js';
+export { loadConfig, parseConfig, ConfigError, type ModelConfig, type TextConfig, type VisionConfig } from './models/qwen3vl/config.js';
 export { loadGenerationConfig, type GenerationConfig } from './config/generation.js';
 export { Checkpoint, SafetensorsFile, SafetensorsError, SafetensorsWriter, writeSafetensors } from './io/safetensors.js';
 export { openSource, type CheckpointSource, type RangeFile, type SourceLike } from './io/source.js';
 export { FetchSource, type FetchSourceOptions } from './io/fetchSource.js';
-export { WeightError } from './weights/qwen3vl.js';
+export { WeightError } from './models/qwen3vl/weights.js';
 export type { WeightFormat } from './weights/convert.js';
 export { tidy, Tensor } from './tensor/tensor.js';
 export * from './processor/index.js';

@@ -1,5 +1,5 @@
 // The published Qwen3-VL shapes (spec §1 table) as config.json objects, for random-weight benchmarks.
-import { type ModelConfig, parseConfig } from '../../src/config/config.js';
+import { type ModelConfig, parseConfig } from '../../src/models/qwen3vl/config.js';
 
 interface Shape {
   h: number;

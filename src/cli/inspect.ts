@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { loadConfig, type ModelConfig } from '../config/config.js';
+import { loadConfig, type ModelConfig } from '../models/qwen3vl/config.js';
 import { loadGenerationConfig } from '../config/generation.js';
 import { Checkpoint } from '../io/safetensors.js';
 import { byteSize, type DType } from '../tensor/dtype.js';
@@ -28,7 +28,7 @@ export interface InspectReport {
   readonly generation: Record<string, unknown>;
 }
 
-/** Which loader role a checkpoint tensor has, from its name (mirrors weights/qwen3vl.ts). */
+/** Which loader role a checkpoint tensor has, from its name (mirrors models/qwen3vl/weights.ts). */
 function roleOf(name: string): Role {
   if (name.endsWith('.bias')) return 'bias';
   if (/norm[12]?\.weight$|_norm\.weight$|layernorm\.weight$/.test(name)) return 'norm';

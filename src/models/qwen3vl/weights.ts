@@ -1,14 +1,14 @@
 // The one mapping from Qwen3-VL checkpoint tensor names to model fields. Binding is strict: every expected tensor
 // must exist with its shape, and every tensor in the checkpoint must be used; errors name the tensors.
 
-import type { Backend } from '../backend/backend.js';
-import type { ModelConfig } from '../config/config.js';
-import { isMoeLayer } from '../config/config.js';
-import type { Checkpoint, RawTensor, StDType } from '../io/safetensors.js';
-import type { Tensor } from '../tensor/tensor.js';
-import { keep } from '../tensor/tensor.js';
-import { type QuantizedTensorInfo, readQuantization } from './quantized.js';
-import { type Combine, type WeightFormat, type Role, concatRows, convertWeight, formatFor, transposeLast2 } from './convert.js';
+import type { Backend } from '../../backend/backend.js';
+import type { ModelConfig } from './config.js';
+import { isMoeLayer } from './config.js';
+import type { Checkpoint, RawTensor, StDType } from '../../io/safetensors.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { keep } from '../../tensor/tensor.js';
+import { type QuantizedTensorInfo, readQuantization } from '../../weights/quantized.js';
+import { type Combine, type WeightFormat, type Role, concatRows, convertWeight, formatFor, transposeLast2 } from '../../weights/convert.js';
 
 export class WeightError extends Error {
   constructor(

@@ -1,7 +1,7 @@
 // Typed, validated Qwen3-VL configuration from `config.json` (Hub legacy `rope_scaling` + `rope_theta`, or the
 // transformers 5 `rope_parameters` layout), dense and MoE. Defaults follow spec §1; inconsistencies are errors.
 
-import { type CheckpointSource, type SourceLike, openSource } from '../io/source.js';
+import { type CheckpointSource, type SourceLike, openSource } from '../../io/source.js';
 
 export class ConfigError extends Error {
   constructor(

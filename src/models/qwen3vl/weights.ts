@@ -2,6 +2,7 @@
 // must exist with its shape, and every tensor in the checkpoint must be used; errors name the tensors.
 
 import type { Backend } from '../../backend/backend.js';
+import { WeightError } from '../../errors.js';
 import type { ModelConfig } from './config.js';
 import { isMoeLayer } from './config.js';
 import type { Checkpoint, RawTensor, StDType } from '../../io/safetensors.js';
@@ -10,15 +11,7 @@ import { keep } from '../../tensor/tensor.js';
 import { type QuantizedTensorInfo, readQuantization } from '../../weights/quantized.js';
 import { type Combine, type WeightFormat, type Role, concatRows, convertWeight, formatFor, transposeLast2 } from '../../weights/convert.js';
 
-export class WeightError extends Error {
-  constructor(
-    message: string,
-    readonly tensors: readonly string[] = [],
-  ) {
-    super(message);
-    this.name = 'WeightError';
-  }
-}
+export { WeightError };
 
 export interface LinearWeights {
   readonly weight: Tensor; // [out, in]

@@ -37,7 +37,7 @@ export type Combine = <T extends Bits>(parts: T[]) => T;
 /** Convert checkpoint tensor(s) to `fmt` (applying `combine` to the parts first) and upload. */
 export function convertWeight(backend: Backend, raws: RawTensor[], shape: readonly number[], fmt: DType, combine?: Combine): Tensor {
   const sameSrc = raws.every((r) => r.dtype === raws[0].dtype);
-  // [cpu backend hook] Native conversion off the JS thread (bit-identical to quantize()); see src/backend/cpu/NOTES-for-lead.md.
+  // [cpu backend hook] Native conversion off the JS thread (bit-identical to quantize());
   const nativeConvert = (backend as Partial<NativeConverter>).uploadConvert;
   if (nativeConvert && sameSrc && fmt !== 'f16' && fmt !== 'i32' && ['BF16', 'F16', 'F32'].includes(raws[0].dtype)) {
     const src = raws[0].dtype === 'F32' ? 'f32' : raws[0].dtype === 'F16' ? 'f16' : 'bf16';

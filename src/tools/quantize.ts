@@ -1,5 +1,5 @@
 // `qwen3-vl quantize IN OUT --dtype q4_0|q8_0`: a checkpoint whose large matrices are stored already quantized, so
-// it loads without conversion. Format (all else as the Hub layout; documented in src/backend/cpu/QUANTIZED-FORMAT.md):
+// it loads without conversion. Format (all else as the Hub layout; documented in docs/quantized-format.md):
 // a quantized tensor is a U8 tensor [rows, rowBytes] of ggml blocks, described in each shard's __metadata__ under
 // "qwen3vl.quantization" = JSON { version: 1, tensors: { name: { dtype, shape, k, layout } } }.
 

@@ -7,6 +7,7 @@ import { checkpointTensors, VIS } from '../src/models/qwen3vl/checkpoint.js';
 import { loadConfig } from '../src/models/qwen3vl/config.js';
 import { quantize } from '../src/tensor/quant.js';
 import { widen } from '../src/tensor/dtype.js';
+import { byteLevelAlphabet } from '../src/tokenizer/byteLevel.js';
 
 /** ggml tensor types we write. */
 export const GGML = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, BF16: 30 } as const;
@@ -124,24 +125,6 @@ export async function writeGguf(file: string, kv: [string, Value][], tensors: Gg
   }
 }
 
-/** GPT-2 byte-level BPE's byte → printable character table (so the 256 byte tokens exist, incl. the newline Ċ). */
-function byteChars(): string[] {
-  const bs: number[] = [];
-  for (let b = 33; b <= 126; b++) bs.push(b);
-  for (let b = 161; b <= 172; b++) bs.push(b);
-  for (let b = 174; b <= 255; b++) bs.push(b);
-  const cs = [...bs];
-  let n = 0;
-  for (let b = 0; b < 256; b++) {
-    if (bs.includes(b)) continue;
-    bs.push(b);
-    cs.push(256 + n++);
-  }
-  const out = new Array<string>(256);
-  bs.forEach((b, i) => (out[b] = String.fromCodePoint(cs[i])));
-  return out;
-}
-
 /** Checkpoint tensor names of the Qwen3 text model -> llama.cpp `qwen3` names. */
 const GGUF_NAMES: [RegExp, string][] = [
   [/^model\.language_model\.embed_tokens\.weight$/, 'token_embd.weight'],
@@ -201,7 +184,7 @@ export async function exportQwen3Gguf(dir: string, file: string, wtype: WeightTy
     const tensors: GgufTensor[] = checkpointTensors(cfg, tied)
       .filter((x) => !x.name.startsWith(`${VIS}.`))
       .map((x) => (x.role === 'norm' ? vec : mat)(ggufName(x.name), x.name));
-    const bytes = byteChars();
+    const bytes = byteLevelAlphabet(); // so the 256 byte tokens exist, incl. the newline Ċ
     const tokens = Array.from({ length: t.vocabSize }, (_, i) => (i < 256 ? bytes[i] : `<t${i}>`));
     const kv: [string, Value][] = [
       ['general.architecture', { t: 'str', v: 'qwen3' }],

@@ -11,6 +11,7 @@ import { writeSafetensors, type TensorSpec } from '../io/safetensors.js';
 import { type ModelShape, checkpointTensors, configJson, generationConfigJson } from '../models/qwen3vl/checkpoint.js';
 import { type ModelConfig, parseConfig } from '../models/qwen3vl/config.js';
 import { toBf16 } from '../tensor/dtype.js';
+import { byteLevelAlphabet } from '../tokenizer/byteLevel.js';
 
 /** Bump when the demo's files change, so stale caches are rebuilt. */
 const DEMO_VERSION = 2;
@@ -123,11 +124,4 @@ async function writeTokenizer(dir: string, bytesOnly: boolean): Promise<DemoInfo
   };
   await writeFile(path.join(dir, 'tokenizer_config.json'), JSON.stringify(config, null, 2));
   return 'bytes';
-}
-
-/** GPT-2's byte → printable character table (the ByteLevel pre-tokenizer's alphabet), in byte order. */
-function byteLevelAlphabet(): string[] {
-  const keep = (b: number) => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-  let n = 0;
-  return Array.from({ length: 256 }, (_, b) => String.fromCharCode(keep(b) ? b : 256 + n++));
 }

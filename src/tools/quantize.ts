@@ -10,7 +10,7 @@ import { QUANT_META_KEY, type QuantizedTensorInfo } from '../weights/quantized.j
 import { type CheckpointTensor, checkpointTensors, rowLength } from '../models/qwen3vl/checkpoint.js';
 import { loadConfig } from '../models/qwen3vl/config.js';
 import { type QuantDType, QBLOCK, QBLOCK_BYTES, isQuant, widen } from '../tensor/dtype.js';
-import { formatFor } from '../weights/convert.js';
+import { formatFor, transposeLast2 } from '../weights/convert.js';
 import { quantize as hostQuantize } from '../tensor/quant.js';
 
 // The format's reading side lives with the weight loader (browser-safe); re-exported for the tools.
@@ -40,16 +40,6 @@ export function quantPlan(t: CheckpointTensor, dtype: QuantDType): QuantizedTens
   // Experts: Hub layout is input-major [E, in, out]; rows must run along `in`, so store [E, out, in].
   if (t.layout === 'input-major') return { dtype, shape: [t.shape[0], t.shape[2], t.shape[1]], k, layout: 'output-major' };
   return { dtype, shape: t.shape, k, layout: 'hub' };
-}
-
-/** [B, R, C] -> [B, C, R] on 16-bit values. */
-function transpose16(w: Uint16Array, b: number, r: number, c: number): Uint16Array {
-  const out = new Uint16Array(w.length);
-  for (let e = 0; e < b; e++) {
-    const base = e * r * c;
-    for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[base + j * r + i] = w[base + i * c + j];
-  }
-  return out;
 }
 
 type Converter = (bits: Uint16Array, rows: number, k: number, dtype: QuantDType) => Promise<Uint8Array>;
@@ -131,7 +121,7 @@ export async function quantize(opts: QuantizeOptions): Promise<{ tensors: number
           if (raw.dtype !== 'BF16' && raw.dtype !== 'F16') throw new Error(`quantize: ${s.name} is ${raw.dtype}; only BF16/F16 checkpoints are supported`);
           let bits = raw.u16();
           if (raw.dtype === 'F16') bits = toBf16Bits(bits);
-          if (p.layout === 'output-major') bits = transpose16(bits, raw.shape[0], raw.shape[1], raw.shape[2]);
+          if (p.layout === 'output-major') bits = transposeLast2(bits, raw.shape[0], raw.shape[1], raw.shape[2]);
           const numel = p.shape.reduce((a, b) => a * b, 1);
           data = await conv.convert(bits, numel / p.k, p.k, p.dtype);
         }

@@ -10,6 +10,12 @@ export const STACK = { tensor: 0, backend: 1, nn: 2, weights: 2, models: 3, gene
 /** Leaves in order: each may import the ones before it, and tensor. */
 export const LEAVES = ['errors', 'io', 'config', 'tokenizer', 'chat', 'processor'];
 
+/**
+ * Arrows the stack allows but only from the named files: the CLI reaches the server only to serve.
+ * cli/common.ts imports openEngine from server/engine.ts until the engine layer moves into generate/ (issue 14).
+ */
+export const ONLY_FROM = { 'cli>server': ['cli/serve.ts', 'cli/common.ts'] };
+
 /** The layer of a path inside src/ ('index' for src/index.ts), or null outside src/. */
 function layerOf(file, srcRoot) {
   const rel = path.relative(srcRoot, file);
@@ -35,6 +41,7 @@ const rule = {
     docs: { description: 'imports in src/ only point down the layer chain (README, Layout)' },
     schema: [],
     messages: {
+      narrow: "src/{{file}} may not import src/{{to}} ('{{spec}}'): only {{only}} may (lint/layers.js ONLY_FROM)",
       up: "src/{{from}} may not import src/{{to}} ('{{spec}}'): imports point down cli → server | web → tools → generate → models → nn | weights → backend → tensor, and leaves (errors → io → config → tokenizer → chat → processor) import only earlier leaves and tensor",
       unplaced: "src/{{from}} imports src/{{to}} ('{{spec}}'), and '{{unknown}}' has no place in lint/layers.js yet: add it to STACK or LEAVES",
       outside: "src/ may not import outside src/ ('{{spec}}')",
@@ -50,6 +57,9 @@ const rule = {
       const target = path.resolve(path.dirname(file), spec);
       const to = layerOf(target, srcRoot);
       if (to === null) return context.report({ node, messageId: 'outside', data: { spec } });
+      const only = ONLY_FROM[`${from}>${to}`];
+      const rel = path.relative(srcRoot, file).split(path.sep).join('/');
+      if (only && !only.includes(rel)) return context.report({ node, messageId: 'narrow', data: { file: rel, to, spec, only: only.join(', ') } });
       if (allowed(from, to)) return;
       const unknown = [from, to].find((l) => !(l in STACK) && !LEAVES.includes(l));
       context.report({ node, messageId: unknown ? 'unplaced' : 'up', data: { from, to, spec, unknown } });

@@ -38,6 +38,10 @@ describe('lint: imports point down', () => {
       '',
     ].join('\n');
     expect(await messages(code, 'src/cli/probe.ts')).toEqual([]);
+    // The CLI reaches the server only to serve.
+    const serveOnly = "import { ChatServer } from '../server/app.js';\nexport const s = ChatServer;\n";
+    expect(await messages(serveOnly, 'src/cli/serve.ts')).toEqual([]);
+    expect((await messages(serveOnly, 'src/cli/run.ts'))[0]).toMatch(/src\/cli\/run.ts may not import src\/server .*only cli\/serve.ts/);
     expect(await messages("import { InvalidInputError } from '../errors.js';\nexport const e = InvalidInputError;\n", 'src/chat/probe.ts')).toEqual([]);
   });
 

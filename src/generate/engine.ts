@@ -15,6 +15,14 @@ export interface EngineOptions extends LoadOptions {
   readonly hub?: HubOptions;
 }
 
+/** The Hub module is Node-only (files, hashes): loaded by a specifier bundlers leave alone, so browser builds skip it. */
+async function resolveHubArg(dir: string, hub: HubOptions | undefined): Promise<string> {
+  if (typeof process !== 'object' || !process.versions?.node) throw new TypeError(`'${dir}': Hugging Face ids need Node (its cache is on disk); in a browser pass the checkpoint's URL`);
+  const spec = '../io/hub.js';
+  const mod = (await import(/* @vite-ignore */ spec)) as typeof import('../io/hub.js');
+  return mod.resolveModelArg(dir, hub);
+}
+
 /** `org/name` with no folder of that name: a Hub id, fetched into (or found in) the Hugging Face cache. */
 const HUB_ID = /^[A-Za-z0-9][\w.-]{0,95}\/[\w.-]{1,96}$/;
 
@@ -45,7 +53,7 @@ export class Qwen3VL extends Qwen3VLModel {
 
 /** Load a checkpoint folder, URL or Hugging Face model id: weights onto the chosen backend, and the processor when a tokenizer is present. */
 export async function loadModel(dir: SourceLike, opts: EngineOptions = {}): Promise<Qwen3VL> {
-  if (typeof dir === 'string' && !isUrl(dir) && (HUB_ID.test(dir) || opts.hub)) dir = await (await import('../io/hub.js')).resolveModelArg(dir, opts.hub);
+  if (typeof dir === 'string' && !isUrl(dir) && (HUB_ID.test(dir) || opts.hub)) dir = await resolveHubArg(dir, opts.hub);
   const src = await openSource(dir);
   // Load the processor first: it is cheap and fails fast on a broken tokenizer or template.
   const processor = (await src.exists('tokenizer.json')) ? await loadProcessor(src, opts.processor) : null;

@@ -2,6 +2,9 @@
 // value, or strict tool calls) through XGrammar (@mlc-ai/web-xgrammar, C++ compiled to WASM, loaded lazily).
 
 import type { ToolSpec } from '../processor/index.js';
+import { GrammarError } from '../errors.js';
+
+export { GrammarError };
 
 /** What the answer must be: free text, any JSON object, or JSON valid against a schema. */
 export type ResponseFormat =
@@ -9,12 +12,6 @@ export type ResponseFormat =
   | { readonly type: 'json_object' }
   | { readonly type: 'json_schema'; readonly schema: Record<string, unknown> | boolean; readonly name?: string; readonly strict?: boolean };
 
-export class GrammarError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'GrammarError';
-  }
-}
 
 /** The vocabulary as XGrammar wants it: byte-level token strings (`Ġhello`), '' for ids the tokenizer lacks. */
 export interface GrammarTokenizer {

@@ -10,13 +10,10 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { getHFHubCachePath, getRepoFolderName, listFiles, modelInfo, scanCacheDir } from '@huggingface/hub';
+import { HubError } from '../errors.js';
 
-export class HubError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'HubError';
-  }
-}
+export { HubError };
+
 
 /** `org/name`: what a Hub model id looks like (a local folder of that name wins). */
 export const HUB_ID = /^[A-Za-z0-9][\w.-]{0,95}\/[\w.-]{1,96}$/;

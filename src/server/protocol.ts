@@ -1,7 +1,7 @@
 // The OpenAI chat-completions wire format: request validation into library options (every bad field is a 400 that
 // names its `param`), OpenAI-shaped errors, and the response / stream-chunk shapes.
 
-import type { ChatOptions, FinishReason, ToolChoice, Usage, WireLogprob } from '../generate/chat.js';
+import { type ChatOptions, type FinishReason, type ToolChoice, type Usage, type WireLogprob, wireUsage } from '../generate/chat.js';
 import type { ResponseFormat } from '../generate/grammar.js';
 import { MAX_TOP_LOGPROBS } from '../generate/logprobs.js';
 import type { ToolCall } from '../generate/output.js';
@@ -302,8 +302,6 @@ export interface ResponseMeta {
 }
 
 export const wireFinish = (f: FinishReason): 'stop' | 'length' | 'tool_calls' => (f === 'cancelled' ? 'stop' : f);
-
-export const wireUsage = (u: Usage) => ({ prompt_tokens: u.promptTokens, completion_tokens: u.completionTokens, total_tokens: u.totalTokens });
 
 const wireCall = (c: ToolCall) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments } });
 

@@ -2,7 +2,9 @@
 // scripts, --draw to paint grounding boxes onto the image, --demo for the no-download smoke run.
 
 import type { Command } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
 import { type ChatEvent, type Usage, wireUsage } from '../generate/chat.js';
+import type { ResponseFormat } from '../generate/grammar.js';
 import { parseGrounding, type PixelGrounding } from '../generate/grounding.js';
 import type { ToolCall } from '../generate/output.js';
 import { demoImage } from '../tools/demo.js';
@@ -16,6 +18,7 @@ interface RunFlags extends ModelFlags, SamplingFlags {
   fps?: number;
   system?: string;
   json?: boolean;
+  schema?: string;
   draw?: string;
   progress: boolean;
 }
@@ -33,6 +36,7 @@ export function registerRun(program: Command): void {
     .option('--fps <n>', 'frame rate of a frame-folder video (for its timestamps)', numArg(Number.MIN_VALUE))
     .option('-s, --system <text>', 'system prompt')
     .option('--json', 'print one JSON object (text, reasoning, tool calls, usage, grounding) instead of streaming')
+    .option('--schema <file|json>', "answer JSON valid against this JSON Schema (a file, or inline JSON; '{}' for any object)")
     .option('--draw <out.png>', 'draw the boxes/points of the answer onto the first image and save it')
     .option('--no-progress', 'no progress bars even on a terminal');
   addSamplingOptions(addModelOptions(cmd)).addHelpText(
@@ -61,6 +65,23 @@ async function readPrompt(words: string[], demo: boolean): Promise<string | null
   return null;
 }
 
+/** --schema: inline JSON or a file of it; `{}` asks for any JSON object. */
+function readSchema(arg: string): ResponseFormat {
+  let text = arg;
+  if (!/^\s*[{[]/.test(arg)) {
+    if (!existsSync(arg)) throw new CliError(`--schema '${arg}' is neither JSON nor an existing file`);
+    text = readFileSync(arg, 'utf8');
+  }
+  let schema: unknown;
+  try {
+    schema = JSON.parse(text);
+  } catch (e) {
+    throw new CliError(`--schema: not JSON (${(e as Error).message})`);
+  }
+  if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) throw new CliError('--schema must be a JSON Schema object');
+  return Object.keys(schema).length ? { type: 'json_schema', schema: schema as Record<string, unknown> } : { type: 'json_object' };
+}
+
 async function readStdin(): Promise<string | null> {
   let s = '';
   for await (const chunk of process.stdin) s += chunk;
@@ -69,7 +90,7 @@ async function readStdin(): Promise<string | null> {
 
 async function runCommand(words: string[], flags: RunFlags): Promise<void> {
   const progress = new Progress(flags.progress && process.stderr.isTTY === true);
-  const options = chatOptions(flags);
+  const options = { ...chatOptions(flags), ...(flags.schema !== undefined ? { responseFormat: readSchema(flags.schema) } : {}) };
   let prompt = await readPrompt(words, flags.demo === true);
   const images = [...flags.image];
   if (flags.demo) {

@@ -48,7 +48,7 @@ afterAll(async () => {
 });
 
 describe.skipIf(!existsSync(tiny))('clients against qwen3-vl serve -m org/name', () => {
-  it('serves the Hub id under its name; pull and list see the same cache; offline names what is missing', async () => {
+  it('serves the Hub id under its name; pull and list see the same cache; run --schema offline from the cache; offline names what is missing', async () => {
     const openai = new OpenAI({ baseURL: base, apiKey: 'unused' });
     expect((await openai.models.list()).data.map((m) => m.id)).toEqual([ID]);
     const pulled = await runCli(['pull', ID, '--quiet'], { env });
@@ -56,6 +56,11 @@ describe.skipIf(!existsSync(tiny))('clients against qwen3-vl serve -m org/name',
     expect(pulled.stdout.trim()).toMatch(new RegExp(`${cache}/models--Qwen--Qwen3-VL-Tiny-Test/snapshots/[0-9a-f]{40}$`));
     const list = await runCli(['list'], { env });
     expect(list.stdout).toMatch(/Qwen\/Qwen3-VL-Tiny-Test\s+main\s+[0-9a-f]{12}\s+0\.0\d\d GB/);
+    // The cached id runs offline, and --schema constrains the answer.
+    const run = await runCli(['run', '-m', ID, '--schema', JSON.stringify(schema), '-n', '60', '-t', '0.8', '--seed', '3', 'Describe.'], { env: { ...env, HF_HUB_OFFLINE: '1' } });
+    expect(run.code, run.stderr).toBe(0);
+    expect(new Ajv2020().validate(schema, JSON.parse(run.stdout)), run.stdout).toBe(true);
+    expect((await runCli(['run', '-m', ID, '--schema', 'nope.json', 'x'], { env })).stderr).toMatch(/--schema 'nope.json' is neither JSON nor an existing file/);
     const offline = await runCli(['run', '-m', 'Qwen/Not-Cached', 'hi'], { env: { ...env, HF_HUB_OFFLINE: '1' } });
     expect(offline.code).toBe(1);
     expect(offline.stderr).toMatch(/offline \(HF_HUB_OFFLINE=1\) and Qwen\/Not-Cached@main is not in the cache/);

@@ -80,6 +80,28 @@ describe('server protocol (scripted model, official openai client)', () => {
     expect(usage?.completion_tokens).toBe(SCRIPTS.hello.length);
   });
 
+  it('n = 2: two choices, streamed with their index and a finish each, usage summed with the prompt counted once', async () => {
+    const r = await client.chat.completions.create({ messages: user('hi'), model: 'scripted', n: 2 });
+    expect(r.choices.map((c) => [c.index, c.message.content, c.finish_reason])).toEqual([[0, SCRIPTS.hello, 'stop'], [1, SCRIPTS.hello, 'stop']]);
+    expect(r.usage!.completion_tokens).toBe(2 * SCRIPTS.hello.length);
+    expect(r.usage!.total_tokens).toBe(r.usage!.prompt_tokens + 2 * SCRIPTS.hello.length);
+    const stream = await client.chat.completions.create({ messages: user('hi'), model: 'scripted', n: 2, stream: true, stream_options: { include_usage: true } });
+    const text = ['', ''];
+    const finishes: number[] = [];
+    let roles = 0;
+    let usage = 0;
+    for await (const c of stream) {
+      for (const ch of c.choices) {
+        text[ch.index] += ch.delta.content ?? '';
+        if (ch.delta.role) roles++;
+        if (ch.finish_reason) finishes.push(ch.index);
+      }
+      if (c.usage) usage = c.usage.completion_tokens;
+    }
+    expect(text).toEqual([SCRIPTS.hello, SCRIPTS.hello]);
+    expect([finishes, roles, usage]).toEqual([[0, 1], 2, 2 * SCRIPTS.hello.length]);
+  });
+
   it('tool call round trip: tools reach the processor, the call comes back in the OpenAI shape, results go back in', async () => {
     const r = await client.chat.completions.create({ model: 'scripted', messages: user('script:weather What is the weather in Paris?'), tools: [weatherTool] });
     expect(calls[calls.length - 1].opts.tools).toEqual([weatherTool]);

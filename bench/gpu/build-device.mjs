@@ -31,6 +31,7 @@ await build({
         bench: join(root, 'bench/gpu/bench.ts'),
         probe: join(root, 'bench/gpu/probe.ts'),
         'run-tests': join(root, 'bench/gpu/run-tests.ts'),
+        'fast-error': join(root, 'bench/gpu/fastError.ts'),
       },
       output: { format: 'es', entryFileNames: '[name].mjs', chunkFileNames: '[name]-[hash].mjs' },
     },

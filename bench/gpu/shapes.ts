@@ -19,6 +19,7 @@ export const SHAPES: Record<string, Shape> = {
   '2B': { h: 2048, layers: 28, heads: 16, kv: 8, inter: 6144, tie: true, vDepth: 24, vHidden: 1024, vInter: 4096, deepstack: [5, 11, 17] },
   '4B': { h: 2560, layers: 36, heads: 32, kv: 8, inter: 9728, tie: true, vDepth: 24, vHidden: 1024, vInter: 4096, deepstack: [5, 11, 17] },
   '8B': { h: 4096, layers: 36, heads: 32, kv: 8, inter: 12288, tie: false, vDepth: 27, vHidden: 1152, vInter: 4304, deepstack: [8, 16, 24] },
+  '235B-A22B': { h: 4096, layers: 94, heads: 64, kv: 4, inter: 12288, tie: false, vDepth: 27, vHidden: 1152, vInter: 4304, deepstack: [8, 16, 24], moe: { experts: 128, topk: 8, inter: 1536 } },
   '30B-A3B': { h: 2048, layers: 48, heads: 32, kv: 4, inter: 6144, tie: false, vDepth: 27, vHidden: 1152, vInter: 4304, deepstack: [8, 16, 24], moe: { experts: 128, topk: 8, inter: 768 } },
 };
 

@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { BackendName } from '../backend/index.js';
+import type { BackendName, Precision } from '../backend/index.js';
 import type { ChatOptions } from '../generate/chat.js';
 import { isUrl } from '../io/source.js';
 import { openEngine, type LocalEngine } from '../server/engine.js';
@@ -44,6 +44,7 @@ export interface ModelFlags {
   demo?: boolean;
   backend: BackendName;
   dtype?: WeightFormat;
+  precision?: Precision;
 }
 
 export function addModelOptions(cmd: Command): Command {
@@ -51,7 +52,8 @@ export function addModelOptions(cmd: Command): Command {
     .option('-m, --model <dir>', 'Qwen3-VL checkpoint folder (config.json, *.safetensors, tokenizer files), or its http(s) URL')
     .option('--demo', 'use the built-in random-weight demo checkpoint (built once, then cached)')
     .addOption(new Option('--backend <name>', 'compute backend').choices(['ref', 'cpu', 'webgpu']).default('cpu'))
-    .addOption(new Option('--dtype <format>', 'weight format in memory (default: the checkpoint\'s)').choices([...WEIGHT_FORMATS]));
+    .addOption(new Option('--dtype <format>', 'weight format in memory (default: the checkpoint\'s)').choices([...WEIGHT_FORMATS]))
+    .addOption(new Option('--precision <mode>', "numerics: exact (f32), or fast (webgpu: f16 tensor cores for prefill and vision)").choices(['exact', 'fast']));
 }
 
 export interface SamplingFlags {
@@ -122,7 +124,7 @@ export async function modelDir(f: ModelFlags, progress: Progress): Promise<{ dir
 }
 
 export async function loadEngine(dir: string, f: ModelFlags, progress: Progress): Promise<LocalEngine> {
-  const engine = await openEngine(dir, { backend: f.backend, dtype: f.dtype, onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
+  const engine = await openEngine(dir, { backend: f.backend, dtype: f.dtype, precision: f.precision, onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
   progress.done();
   return engine;
 }

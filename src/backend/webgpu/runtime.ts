@@ -82,6 +82,10 @@ export class Runtime {
   attnRowsMaxHd = 80;
   /** Large matmuls run on f16 subgroup matrices (opt-in, see WebGpuOptions.subgroupMatrix). */
   subgroupMatrix = false;
+  /** Precision 'fast' (WebGpuOptions.precision): f16 weights, many-row matmuls and attention on f16 tensor cores. */
+  fast = false;
+  /** Fast matmul tiling: subgroups (m × n) per workgroup and 16×16 results (m × n) per subgroup (bench sweeps these). */
+  fastTile: readonly [number, number, number, number] = [2, 2, 4, 4];
   /** Submit automatically after this many dispatches (0: only on read/sync), so the GPU starts while the host records. */
   flushEvery = 0;
   private sinceFlush = 0;

@@ -39,11 +39,10 @@ for (const dir of modelCases()) {
       if (step + 1 < tokens.length) logits = await model.decode(cache, [tokens[step]]);
     }
     cache.dispose();
-    model.dispose();
+    model.dispose(); // destroys the backend too
     const row = { case: path.basename(dir), precision, active: backend.rt.info.precision as string, logitsRelErr: +logitsErr.toExponential(2), decodeTop16RelErr: +worst.toExponential(2), greedyAgree: `${agree}/${tokens.length}` };
     rows.push(row);
     console.log(JSON.stringify(row));
-    backend.destroy();
   }
 }
 console.log('\n| case | precision | logits rel. error | decode top-16 rel. error (worst step) | greedy tokens agreeing (teacher-forced) |');

@@ -60,21 +60,21 @@ fn main(
   if (li == 0u) { span = vec2<u32>(keys_of(q0).x, keys_of(min(q0 + 64u, P.t) - 1u).y); }
   let sp = workgroupUniformLoad(&span);
   let r = lane / 2u; // this lane's row in the subgroup's 16, and which half of the columns
-  let half = lane % 2u;
+  let hf = lane % 2u;
   let row = q0 + sg * 16u + r;
   let kr = keys_of(min(row, P.t - 1u));
   let sb = sg * SW;
   let pb = sg * 1024u;
   let qo = (h * P.tp + q0 + sg * 16u) * HDP;
   let kvo = g * P.lp * HDP;
-  var q0: L; { q0 = subgroupMatrixLoad<L>(&QH, qo + 0u, false, HDP); }
-  var q1: L; if (ND > 1u) { q1 = subgroupMatrixLoad<L>(&QH, qo + 16u, false, HDP); }
-  var q2: L; if (ND > 2u) { q2 = subgroupMatrixLoad<L>(&QH, qo + 32u, false, HDP); }
-  var q3: L; if (ND > 3u) { q3 = subgroupMatrixLoad<L>(&QH, qo + 48u, false, HDP); }
-  var q4: L; if (ND > 4u) { q4 = subgroupMatrixLoad<L>(&QH, qo + 64u, false, HDP); }
-  var q5: L; if (ND > 5u) { q5 = subgroupMatrixLoad<L>(&QH, qo + 80u, false, HDP); }
-  var q6: L; if (ND > 6u) { q6 = subgroupMatrixLoad<L>(&QH, qo + 96u, false, HDP); }
-  var q7: L; if (ND > 7u) { q7 = subgroupMatrixLoad<L>(&QH, qo + 112u, false, HDP); }
+  var qf0: L; { qf0 = subgroupMatrixLoad<L>(&QH, qo + 0u, false, HDP); }
+  var qf1: L; if (ND > 1u) { qf1 = subgroupMatrixLoad<L>(&QH, qo + 16u, false, HDP); }
+  var qf2: L; if (ND > 2u) { qf2 = subgroupMatrixLoad<L>(&QH, qo + 32u, false, HDP); }
+  var qf3: L; if (ND > 3u) { qf3 = subgroupMatrixLoad<L>(&QH, qo + 48u, false, HDP); }
+  var qf4: L; if (ND > 4u) { qf4 = subgroupMatrixLoad<L>(&QH, qo + 64u, false, HDP); }
+  var qf5: L; if (ND > 5u) { qf5 = subgroupMatrixLoad<L>(&QH, qo + 80u, false, HDP); }
+  var qf6: L; if (ND > 6u) { qf6 = subgroupMatrixLoad<L>(&QH, qo + 96u, false, HDP); }
+  var qf7: L; if (ND > 7u) { qf7 = subgroupMatrixLoad<L>(&QH, qo + 112u, false, HDP); }
   var acc: array<vec4<f32>, HH / 4u>;
   for (var c = 0u; c < HH / 4u; c++) { acc[c] = vec4<f32>(0.0); }
   var m = -1e30;
@@ -85,58 +85,58 @@ fn main(
     // S = Q·Kᵀ for keys k0 .. k0 + 63: K rows read as column-major right matrices.
     {
       let ko = kvo + (k0 + 0u) * HDP;
-      var s = subgroupMatrixMultiply<f32>(q0, subgroupMatrixLoad<R>(&KH, ko, true, HDP));
-      if (ND > 1u) { s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<R>(&KH, ko + 16u, true, HDP), s); }
-      if (ND > 2u) { s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<R>(&KH, ko + 32u, true, HDP), s); }
-      if (ND > 3u) { s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<R>(&KH, ko + 48u, true, HDP), s); }
-      if (ND > 4u) { s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<R>(&KH, ko + 64u, true, HDP), s); }
-      if (ND > 5u) { s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<R>(&KH, ko + 80u, true, HDP), s); }
-      if (ND > 6u) { s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<R>(&KH, ko + 96u, true, HDP), s); }
-      if (ND > 7u) { s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<R>(&KH, ko + 112u, true, HDP), s); }
+      var s = subgroupMatrixMultiply<f32>(qf0, subgroupMatrixLoad<R>(&KH, ko, true, HDP));
+      if (ND > 1u) { s = subgroupMatrixMultiplyAccumulate(qf1, subgroupMatrixLoad<R>(&KH, ko + 16u, true, HDP), s); }
+      if (ND > 2u) { s = subgroupMatrixMultiplyAccumulate(qf2, subgroupMatrixLoad<R>(&KH, ko + 32u, true, HDP), s); }
+      if (ND > 3u) { s = subgroupMatrixMultiplyAccumulate(qf3, subgroupMatrixLoad<R>(&KH, ko + 48u, true, HDP), s); }
+      if (ND > 4u) { s = subgroupMatrixMultiplyAccumulate(qf4, subgroupMatrixLoad<R>(&KH, ko + 64u, true, HDP), s); }
+      if (ND > 5u) { s = subgroupMatrixMultiplyAccumulate(qf5, subgroupMatrixLoad<R>(&KH, ko + 80u, true, HDP), s); }
+      if (ND > 6u) { s = subgroupMatrixMultiplyAccumulate(qf6, subgroupMatrixLoad<R>(&KH, ko + 96u, true, HDP), s); }
+      if (ND > 7u) { s = subgroupMatrixMultiplyAccumulate(qf7, subgroupMatrixLoad<R>(&KH, ko + 112u, true, HDP), s); }
       subgroupMatrixStore(&Ss, sb + 0u, s, false, 64u);
     }
     {
       let ko = kvo + (k0 + 16u) * HDP;
-      var s = subgroupMatrixMultiply<f32>(q0, subgroupMatrixLoad<R>(&KH, ko, true, HDP));
-      if (ND > 1u) { s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<R>(&KH, ko + 16u, true, HDP), s); }
-      if (ND > 2u) { s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<R>(&KH, ko + 32u, true, HDP), s); }
-      if (ND > 3u) { s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<R>(&KH, ko + 48u, true, HDP), s); }
-      if (ND > 4u) { s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<R>(&KH, ko + 64u, true, HDP), s); }
-      if (ND > 5u) { s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<R>(&KH, ko + 80u, true, HDP), s); }
-      if (ND > 6u) { s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<R>(&KH, ko + 96u, true, HDP), s); }
-      if (ND > 7u) { s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<R>(&KH, ko + 112u, true, HDP), s); }
+      var s = subgroupMatrixMultiply<f32>(qf0, subgroupMatrixLoad<R>(&KH, ko, true, HDP));
+      if (ND > 1u) { s = subgroupMatrixMultiplyAccumulate(qf1, subgroupMatrixLoad<R>(&KH, ko + 16u, true, HDP), s); }
+      if (ND > 2u) { s = subgroupMatrixMultiplyAccumulate(qf2, subgroupMatrixLoad<R>(&KH, ko + 32u, true, HDP), s); }
+      if (ND > 3u) { s = subgroupMatrixMultiplyAccumulate(qf3, subgroupMatrixLoad<R>(&KH, ko + 48u, true, HDP), s); }
+      if (ND > 4u) { s = subgroupMatrixMultiplyAccumulate(qf4, subgroupMatrixLoad<R>(&KH, ko + 64u, true, HDP), s); }
+      if (ND > 5u) { s = subgroupMatrixMultiplyAccumulate(qf5, subgroupMatrixLoad<R>(&KH, ko + 80u, true, HDP), s); }
+      if (ND > 6u) { s = subgroupMatrixMultiplyAccumulate(qf6, subgroupMatrixLoad<R>(&KH, ko + 96u, true, HDP), s); }
+      if (ND > 7u) { s = subgroupMatrixMultiplyAccumulate(qf7, subgroupMatrixLoad<R>(&KH, ko + 112u, true, HDP), s); }
       subgroupMatrixStore(&Ss, sb + 16u, s, false, 64u);
     }
     {
       let ko = kvo + (k0 + 32u) * HDP;
-      var s = subgroupMatrixMultiply<f32>(q0, subgroupMatrixLoad<R>(&KH, ko, true, HDP));
-      if (ND > 1u) { s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<R>(&KH, ko + 16u, true, HDP), s); }
-      if (ND > 2u) { s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<R>(&KH, ko + 32u, true, HDP), s); }
-      if (ND > 3u) { s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<R>(&KH, ko + 48u, true, HDP), s); }
-      if (ND > 4u) { s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<R>(&KH, ko + 64u, true, HDP), s); }
-      if (ND > 5u) { s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<R>(&KH, ko + 80u, true, HDP), s); }
-      if (ND > 6u) { s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<R>(&KH, ko + 96u, true, HDP), s); }
-      if (ND > 7u) { s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<R>(&KH, ko + 112u, true, HDP), s); }
+      var s = subgroupMatrixMultiply<f32>(qf0, subgroupMatrixLoad<R>(&KH, ko, true, HDP));
+      if (ND > 1u) { s = subgroupMatrixMultiplyAccumulate(qf1, subgroupMatrixLoad<R>(&KH, ko + 16u, true, HDP), s); }
+      if (ND > 2u) { s = subgroupMatrixMultiplyAccumulate(qf2, subgroupMatrixLoad<R>(&KH, ko + 32u, true, HDP), s); }
+      if (ND > 3u) { s = subgroupMatrixMultiplyAccumulate(qf3, subgroupMatrixLoad<R>(&KH, ko + 48u, true, HDP), s); }
+      if (ND > 4u) { s = subgroupMatrixMultiplyAccumulate(qf4, subgroupMatrixLoad<R>(&KH, ko + 64u, true, HDP), s); }
+      if (ND > 5u) { s = subgroupMatrixMultiplyAccumulate(qf5, subgroupMatrixLoad<R>(&KH, ko + 80u, true, HDP), s); }
+      if (ND > 6u) { s = subgroupMatrixMultiplyAccumulate(qf6, subgroupMatrixLoad<R>(&KH, ko + 96u, true, HDP), s); }
+      if (ND > 7u) { s = subgroupMatrixMultiplyAccumulate(qf7, subgroupMatrixLoad<R>(&KH, ko + 112u, true, HDP), s); }
       subgroupMatrixStore(&Ss, sb + 32u, s, false, 64u);
     }
     {
       let ko = kvo + (k0 + 48u) * HDP;
-      var s = subgroupMatrixMultiply<f32>(q0, subgroupMatrixLoad<R>(&KH, ko, true, HDP));
-      if (ND > 1u) { s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<R>(&KH, ko + 16u, true, HDP), s); }
-      if (ND > 2u) { s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<R>(&KH, ko + 32u, true, HDP), s); }
-      if (ND > 3u) { s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<R>(&KH, ko + 48u, true, HDP), s); }
-      if (ND > 4u) { s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<R>(&KH, ko + 64u, true, HDP), s); }
-      if (ND > 5u) { s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<R>(&KH, ko + 80u, true, HDP), s); }
-      if (ND > 6u) { s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<R>(&KH, ko + 96u, true, HDP), s); }
-      if (ND > 7u) { s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<R>(&KH, ko + 112u, true, HDP), s); }
+      var s = subgroupMatrixMultiply<f32>(qf0, subgroupMatrixLoad<R>(&KH, ko, true, HDP));
+      if (ND > 1u) { s = subgroupMatrixMultiplyAccumulate(qf1, subgroupMatrixLoad<R>(&KH, ko + 16u, true, HDP), s); }
+      if (ND > 2u) { s = subgroupMatrixMultiplyAccumulate(qf2, subgroupMatrixLoad<R>(&KH, ko + 32u, true, HDP), s); }
+      if (ND > 3u) { s = subgroupMatrixMultiplyAccumulate(qf3, subgroupMatrixLoad<R>(&KH, ko + 48u, true, HDP), s); }
+      if (ND > 4u) { s = subgroupMatrixMultiplyAccumulate(qf4, subgroupMatrixLoad<R>(&KH, ko + 64u, true, HDP), s); }
+      if (ND > 5u) { s = subgroupMatrixMultiplyAccumulate(qf5, subgroupMatrixLoad<R>(&KH, ko + 80u, true, HDP), s); }
+      if (ND > 6u) { s = subgroupMatrixMultiplyAccumulate(qf6, subgroupMatrixLoad<R>(&KH, ko + 96u, true, HDP), s); }
+      if (ND > 7u) { s = subgroupMatrixMultiplyAccumulate(qf7, subgroupMatrixLoad<R>(&KH, ko + 112u, true, HDP), s); }
       subgroupMatrixStore(&Ss, sb + 48u, s, false, 64u);
     }
     workgroupBarrier();
     // Online softmax: two lanes a row, 32 keys each.
     var mb = -1e30;
     for (var c = 0u; c < 32u; c++) {
-      let key = k0 + half * 32u + c;
-      let v = Ss[sb + r * 64u + half * 32u + c];
+      let key = k0 + hf * 32u + c;
+      let v = Ss[sb + r * 64u + hf * 32u + c];
       let ok = key >= kr.x && key < kr.y;
       sc[c] = select(-1e30, v, ok);
       if (ok) { mb = max(mb, v); }
@@ -146,10 +146,10 @@ fn main(
     let alpha = exp2(m - mn);
     var ls = 0.0;
     for (var c = 0u; c < 32u; c++) {
-      let key = k0 + half * 32u + c;
+      let key = k0 + hf * 32u + c;
       let p = select(0.0, exp2(sc[c] - mn), key >= kr.x && key < kr.y);
       ls += p;
-      Ps[pb + r * 64u + half * 32u + c] = f16(p);
+      Ps[pb + r * 64u + hf * 32u + c] = f16(p);
     }
     ls += subgroupShuffleXor(ls, 1u);
     l = l * alpha + ls;
@@ -225,7 +225,7 @@ fn main(
       subgroupMatrixStore(&Ss, sb + 112u, o, false, HDP);
     }
     workgroupBarrier();
-    let ob = sb + r * HDP + half * HH;
+    let ob = sb + r * HDP + hf * HH;
     for (var c = 0u; c < HH / 4u; c++) {
       let e = ob + 4u * c;
       acc[c] = acc[c] * alpha + vec4<f32>(Ss[e], Ss[e + 1u], Ss[e + 2u], Ss[e + 3u]);
@@ -235,7 +235,7 @@ fn main(
     let inv = select(0.0, 1.0 / l, l > 0.0);
     let oo = row * P.qw + h * P.hd;
     for (var c = 0u; c < HH / 4u; c++) {
-      let d = half * HH + 4u * c;
+      let d = hf * HH + 4u * c;
       if (d < P.hd) {
         let v = acc[c] * inv;
         O[oo + d] = v.x; O[oo + d + 1u] = v.y; O[oo + d + 2u] = v.z; O[oo + d + 3u] = v.w;

@@ -28,8 +28,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   }
   red[li] = a;
   workgroupBarrier();
-  for (var s = 128u; s > 0u; s >>= 1u) {
-    if (li < s) { red[li] = max(red[li], red[li + s]); }
+  for (var st = 128u; st > 0u; st >>= 1u) {
+    if (li < st) { red[li] = max(red[li], red[li + st]); }
     workgroupBarrier();
   }
   let amax = red[0];

@@ -13,7 +13,8 @@ import type { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
 import { noTrace } from '../../src/nn/trace.js';
 import { shapeConfig } from './shapes.js';
 import { decodeBytes, randomModel } from './randomModel.js';
-import { attentionBench, decodeStepBench, fastBench, matmulBench } from './kernels.js';
+import { type FastChoice, attentionBench, decodeStepBench, fastBench, matmulBench } from './kernels.js';
+import { readFileSync, existsSync } from 'node:fs';
 
 const args = process.argv.slice(2);
 const opt = (k: string, d: string) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
@@ -34,7 +35,7 @@ const fast = opt('--precision', 'exact') === 'fast';
 const quant = opt('--quant', '') === 'q4_0' ? ('q4_0' as const) : undefined;
 const sides = opt('--sides', '448,1024').split(',').map(Number);
 /** The fast-matmul tiling fastBench found best (kept for the later models' backends). */
-let fastTile: readonly [number, number, number, number] | null = null;
+let fastChoice: FastChoice | null = null;
 const COPY_BW = 3.8e12; // device copy bandwidth measured with PyTorch (anchors.md)
 
 /** transformers 5.17 on the same card (anchors.md): vision ms, TTFT ms, decode tok/s. */
@@ -74,7 +75,11 @@ async function benchModel(name: string, kernels: boolean) {
   if (noFit) b.rt.matmulFit = false;
   if (sgmat) log(`[${name}] subgroup matrices: ${b.rt.subgroupMatrix} (${JSON.stringify({ f16Matrix16: b.rt.info.f16Matrix16, features: b.rt.info.deviceFeatures })})`);
   if (fast) log(`[${name}] precision fast: ${b.rt.fast}`);
-  if (fast && fastTile) b.rt.fastTile = fastTile;
+  // The kernels fastBench found best: from this run, or from an earlier process (--fast-choice file).
+  const choiceFile = opt('--fast-choice', '');
+  if (fast && !fastChoice && choiceFile && existsSync(choiceFile)) fastChoice = JSON.parse(readFileSync(choiceFile, 'utf8')) as FastChoice;
+  if (fast && fastChoice) Object.assign(b.rt, { fastTile: fastChoice.tile, fastMatmul: fastChoice.matmul, fastAttn: fastChoice.attn });
+  if (fast) log(`[${name}] fast kernels: ${b.rt.fastMatmul} ${b.rt.fastTile.join('x')}, attention ${b.rt.fastAttn}`);
   const t0 = now();
   const model = randomModel(b, cfg, 1, quant);
   if (unfused) {
@@ -89,10 +94,12 @@ async function benchModel(name: string, kernels: boolean) {
   if (kernels && fast) {
     const shapes = [[4096, 3072, 1024], [4096, 1024, 4096], [4096, 4096, 1024], [1098, 12288, 2048], [1098, 2048, 6144], [270, 2048, 2048], [270, 6144, 4096], [270, 24576, 4096], [784, 3456, 1152], [784, 4304, 1152], [1024, 4096, 4096]];
     const r = await fastBench(b, shapes);
-    fastTile = r.best;
+    fastChoice = r.best;
+    if (choiceFile) writeFileSync(choiceFile, JSON.stringify(r.best));
     out.fast = r.rows;
+    out.fastChoice = r.best;
     for (const x of r.rows) log(`[${name}] fast`, JSON.stringify(x));
-    log(`[${name}] fast matmul tiling kept: ${r.best.join('x')}`);
+    log(`[${name}] fast kernels kept: ${JSON.stringify(r.best)}`);
   } else if (kernels) {
     out.decodeStep = await decodeStepBench(b, cfg, 300);
     for (const r of out.decodeStep as object[]) log(`[${name}] decode step`, JSON.stringify(r));

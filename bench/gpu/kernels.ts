@@ -4,6 +4,7 @@
 import type { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
 import type { ModelConfig } from '../../src/config/config.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
+import { stagedFits } from '../../src/backend/webgpu/ops/linear.js';
 import { decodeBytes } from './randomModel.js';
 
 const now = () => performance.now();
@@ -236,7 +237,13 @@ export const FAST_TILES: readonly (readonly [number, number, number, number])[] 
  * tiling in FAST_TILES and its error, and attention (vision and text shapes). Leaves b.rt.fastTile at the tiling
  * with the best geometric mean over the shapes, and returns it.
  */
-export async function fastBench(b: WebGpuBackend, shapes: number[][]): Promise<{ rows: KernelReport[]; best: readonly [number, number, number, number] }> {
+export interface FastChoice {
+  readonly matmul: 'direct' | 'staged';
+  readonly tile: readonly [number, number, number, number];
+  readonly attn: 'direct' | 'staged';
+}
+
+export async function fastBench(b: WebGpuBackend, shapes: number[][]): Promise<{ rows: KernelReport[]; best: FastChoice }> {
   const rows: KernelReport[] = [];
   const score = new Map<string, number>();
   const rel = async (p: Tensor, q: Tensor) => {
@@ -258,21 +265,30 @@ export async function fastBench(b: WebGpuBackend, shapes: number[][]): Promise<{
     const ref = b.linear(x, w);
     b.rt.fast = true;
     const r: KernelReport = { m, n, k, exactTflops: +(fl / exactMs / 1e9).toFixed(1) };
-    for (const t of FAST_TILES) {
-      b.rt.fastTile = t;
-      const ms = await time(b, 5, () => b.linear(x, w).dispose());
-      r[t.join('x')] = +(fl / ms / 1e9).toFixed(1);
-      score.set(t.join('x'), (score.get(t.join('x')) ?? 0) + Math.log(fl / ms));
+    for (const kind of ['direct', 'staged'] as const) {
+      b.rt.fastMatmul = kind;
+      for (const t of FAST_TILES) {
+        if (kind === 'staged' && !stagedFits(b, t)) continue;
+        b.rt.fastTile = t;
+        const ms = await time(b, 5, () => b.linear(x, w).dispose());
+        const key = `${kind} ${t.join('x')}`;
+        r[key] = +(fl / ms / 1e9).toFixed(1);
+        score.set(key, (score.get(key) ?? 0) + Math.log(fl / ms));
+      }
+      b.rt.fastTile = FAST_TILES[0];
+      const got = b.linear(x, w);
+      r[`${kind} relErr`] = +(await rel(ref, got)).toExponential(2);
+      got.dispose();
     }
-    b.rt.fastTile = FAST_TILES[0];
-    const got = b.linear(x, w);
-    r.relErr = +(await rel(ref, got)).toExponential(2);
-    for (const y of [x, w, ref, got]) y.dispose();
+    for (const y of [x, w, ref]) y.dispose();
     rows.push(r);
   }
   const bestKey = [...score.entries()].sort((p, q) => q[1] - p[1])[0][0];
-  const best = FAST_TILES.find((t) => t.join('x') === bestKey)!;
-  b.rt.fastTile = best;
+  const [kind, tk] = bestKey.split(' ');
+  const tile = FAST_TILES.find((t) => t.join('x') === tk)!;
+  b.rt.fastTile = tile;
+  b.rt.fastMatmul = kind as 'direct' | 'staged';
+  const attnScore = { direct: 0, staged: 0 };
   // Attention: the 2B/4B vision tower at 1024² and 448² (16 heads of 64, one segment), 8B vision (72), text prefill.
   for (const [t, nh, nkv, hd, causal] of [[4096, 16, 16, 64, 0], [784, 16, 16, 64, 0], [4096, 16, 16, 72, 0], [1098, 16, 8, 128, 1], [1098, 32, 8, 128, 1]]) {
     const q = b.random([t, nh * hd], 'f32', 5, 1);
@@ -284,11 +300,20 @@ export async function fastBench(b: WebGpuBackend, shapes: number[][]): Promise<{
     const exactMs = await time(b, 5, () => run().dispose());
     const ref = run();
     b.rt.fast = true;
-    const ms = await time(b, 5, () => run().dispose());
-    const got = run();
     const fl = (causal ? 2 : 4) * t * t * hd * nh;
-    rows.push({ attention: `t${t} nh${nh}/${nkv} hd${hd}${causal ? ' causal' : ''}`, exactMs: +exactMs.toFixed(3), fastMs: +ms.toFixed(3), fastTflops: +(fl / ms / 1e9).toFixed(1), relErr: +(await rel(ref, got)).toExponential(2) });
-    for (const y of [q, kk, v, ref, got]) y.dispose();
+    const row: KernelReport = { attention: `t${t} nh${nh}/${nkv} hd${hd}${causal ? ' causal' : ''}`, exactMs: +exactMs.toFixed(3) };
+    for (const kind of ['direct', 'staged'] as const) {
+      b.rt.fastAttn = kind;
+      const ms = await time(b, 5, () => run().dispose());
+      const got = run();
+      Object.assign(row, { [`${kind}Ms`]: +ms.toFixed(3), [`${kind}Tflops`]: +(fl / ms / 1e9).toFixed(1), [`${kind}RelErr`]: +(await rel(ref, got)).toExponential(2) });
+      if (hd <= 80) attnScore[kind] += Math.log(ms);
+      got.dispose();
+    }
+    rows.push(row);
+    for (const y of [q, kk, v, ref]) y.dispose();
   }
-  return { rows, best };
+  const attn = attnScore.staged <= attnScore.direct ? 'staged' : 'direct';
+  b.rt.fastAttn = attn;
+  return { rows, best: { matmul: kind as 'direct' | 'staged', tile, attn } };
 }

@@ -84,16 +84,19 @@ describe('webgpu precision fast: tensor-core kernels vs ref', () => {
     be = await fastBackend();
   });
   afterAll(() => be?.destroy());
-  for (const c of cases) {
-    it(c.name, async (ctx) => {
+  // Both operand paths of the matmul and attention kernels: straight from storage, and staged in workgroup memory.
+  for (const variant of ['direct', 'staged'] as const) for (const c of cases) {
+    it(`${c.name} (${variant})`, async (ctx) => {
       if (!be) return ctx.skip('no f16 subgroup matrices here');
+      be.rt.fastMatmul = variant;
+      be.rt.fastAttn = variant;
       const ref = new RefBackend();
       const one = (t: Tensor | Tensor[]) => (Array.isArray(t) ? t[0] : t);
       const want = await one(c.run(ref, rng(7))).read();
       const got = await one(c.run(be, rng(7))).read();
       expect(got.length).toBe(want.length);
       const e = relErr(got, want);
-      console.log(`${c.name}: ${e.toExponential(2)}`);
+      console.log(`${c.name} (${variant}): ${e.toExponential(2)}`);
       expect(e).toBeLessThanOrEqual(FAST_TOL);
     });
   }

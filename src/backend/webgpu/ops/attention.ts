@@ -99,5 +99,8 @@ function attentionFast(c: Ctx, q: Tensor, k: Tensor, v: Tensor, o: AttentionOpti
   const seg = o.segments;
   const segBuf = seg ? c.scratchFrom(Uint32Array.from(seg)) : c.dummy;
   const params = [t, nh, nkv, hd, kvLen, o.causal ? 1 : 0, qStart, seg ? seg.length - 1 : 0, tp, lp, nh * hd];
-  c.run({ shader: 'attn_h', bindings: ['r', 'r', 'r', 'r', 'w'], consts: { HDP: hdp } }, [qh, kh, vh, segBuf, out], params, [tp / 64, nh]);
+  // Heads up to 80 wide: K/V blocks staged in workgroup memory (64 keys, or 32 for 80-wide heads, to fit 48 KiB).
+  const staged = c.rt.fastAttn === 'staged' && hdp <= 80;
+  const consts: Record<string, number> = staged ? { HDP: hdp, BKEY: hdp <= 64 ? 64 : 32 } : { HDP: hdp };
+  c.run({ shader: staged ? 'attn_hs' : 'attn_h', bindings: ['r', 'r', 'r', 'r', 'w'], consts }, [qh, kh, vh, segBuf, out], params, [tp / 64, nh]);
 }

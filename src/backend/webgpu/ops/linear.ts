@@ -122,21 +122,23 @@ function matmulSgmat(c: Ctx, x: Tensor, w: Tensor, bias: GpuBuf | null, out: Gpu
 export function matmulFast(c: Ctx, xb: GpuBuf, m: number, w: Tensor, bias: GpuBuf | null, out: GpuBuf): void {
   const [n, k] = [w.rows, w.cols];
   const tilesOf = (t: readonly number[]) => Math.ceil(m / (t[0] * t[2] * 16)) * Math.ceil(n / (t[1] * t[3] * 16));
-  const options = [c.rt.fastTile, [2, 2, 2, 4], [2, 2, 2, 2]] as const;
+  const staged = c.rt.fastMatmul === 'staged';
+  const first = staged && !stagedFits(c, c.rt.fastTile) ? ([2, 2, 4, 4] as const) : c.rt.fastTile;
+  const options = [first, [2, 2, 2, 4], [2, 2, 2, 2]] as const;
   const tile = options.find((t) => tilesOf(t) >= FAST_MIN_TILES) ?? options[options.length - 1];
   const [wm, wn, fm, fn] = tile;
   const tm = wm * fm * 16;
   const mp = Math.ceil(m / tm) * tm;
   const tiles = tilesOf(tile);
   const splits = Math.max(1, Math.min(8, Math.floor(k / 512), Math.ceil(SPLITK_TARGET_TILES / tiles)));
-  const kc = splits > 1 ? Math.ceil(k / splits / 16) * 16 : k;
+  const kc = splits > 1 ? Math.ceil(k / splits / 32) * 32 : k;
   const z = Math.ceil(k / kc);
   const xh = c.scratch(mp * k * 2);
   const sc = c.scratch(mp * 4);
   c.run({ shader: 'to_f16', bindings: ['r', 'w', 'w'] }, [xb, xh, sc], [m, k, mp], mp);
   const part = z > 1 ? c.scratch(z * m * n * 4) : out;
   c.run(
-    { shader: 'matmul_h', bindings: ['r', 'r', 'r', 'r', 'w'], consts: { WM: wm, WN: wn, FM: fm, FN: fn, BIAS: !!bias && z === 1, SPLIT: z > 1 } },
+    { shader: staged ? 'matmul_hs' : 'matmul_h', bindings: ['r', 'r', 'r', 'r', 'w'], consts: { WM: wm, WN: wn, FM: fm, FN: fn, BIAS: !!bias && z === 1, SPLIT: z > 1 } },
     [xh, sc, c.store(w).gb, bias ?? c.dummy, part],
     [m, n, k, kc],
     [Math.ceil(n / (wn * fn * 16)), mp / tm, z],
@@ -144,4 +146,14 @@ export function matmulFast(c: Ctx, xb: GpuBuf, m: number, w: Tensor, bias: GpuBu
   if (z > 1) {
     c.run({ shader: 'splitk_sum', bindings: ['r', 'r', 'w'], consts: { BIAS: !!bias } }, [part, bias ?? c.dummy, out], [m * n, n, z], Math.ceil((m * n) / 256));
   }
+}
+
+/**
+ * Whether matmul_hs.wgsl takes a tiling: two 32-deep K slices of A and B (rows padded to 40 halves) and a 16×16 f32
+ * square per subgroup in workgroup memory, and whole 8-half chunks per thread for the copies.
+ */
+export function stagedFits(c: Ctx, t: readonly number[]): boolean {
+  const [wm, wn, fm, fn] = t;
+  const bytes = 2 * (wm * fm * 16) * 40 * 2 + 2 * (wn * fn * 16) * 40 * 2 + wm * wn * 1024;
+  return bytes <= c.rt.maxWorkgroupStorage && (fm * 2) % wn === 0 && (fn * 2) % wm === 0;
 }

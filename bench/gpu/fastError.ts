@@ -2,8 +2,9 @@
 // prefill logits' relative error (max|Δ| / max|ref|, as the parity suite measures), the worst per-step error of
 // the decode top-16 logits, and greedy agreement with the golden tokens (teacher-forced: each step is fed the
 // golden token, so one early difference does not hide the rest). The same for 'exact' beside it.
-// Usage: node fast-error.mjs [--json out.json]   (QWEN3VL_FIXTURES: the fixtures root)
-import { writeFileSync } from 'node:fs';
+// Usage: node fast-error.mjs [--json out.json] [--fast-choice choice.json]   (QWEN3VL_FIXTURES: the fixtures root)
+// --fast-choice: the kernels bench.mjs --kernels-only picked (matmul variant and tiling, attention variant).
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createWebGpuBackend } from '../../src/backend/webgpu/index.js';
 import { loadModel } from '../../src/models/qwen3vl/load.js';
@@ -12,11 +13,14 @@ import { goldenInputs, loadGolden, modelCases, relErr } from '../../test/helpers
 
 const args = process.argv.slice(2);
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : '';
+const choiceFile = args.includes('--fast-choice') ? args[args.indexOf('--fast-choice') + 1] : '';
+const choice = choiceFile && existsSync(choiceFile) ? (JSON.parse(readFileSync(choiceFile, 'utf8')) as { matmul: 'direct' | 'staged'; tile: [number, number, number, number]; attn: 'direct' | 'staged' }) : null;
 const rows: Record<string, string | number>[] = [];
 for (const dir of modelCases()) {
   const g = await loadGolden(dir);
   for (const precision of ['exact', 'fast'] as const) {
     const backend = await createWebGpuBackend({ precision });
+    if (choice) Object.assign(backend.rt, { fastMatmul: choice.matmul, fastTile: choice.tile, fastAttn: choice.attn });
     const model = await loadModel(dir, { backend });
     const inputs = goldenInputs(g);
     const out = await model.forward(inputs);

@@ -6,13 +6,14 @@
 //                  [--precision fast] [--quant q4_0] [--sides 448,1024]
 // --precision fast: f16 tensor cores for prefill and vision (with --kernels: the tilings swept first, best kept).
 // --quant q4_0: the text layers' matrices as q4_0 (the 4-bit MoE models); --sides: image sizes to run.
+// --plan: print the GPU bytes of each model's weights (no GPU needed) and exit.
 // --sgmat: opt into f16 subgroup matrices for large matmuls (WebGpuOptions.subgroupMatrix).
 import { writeFileSync } from 'node:fs';
 import { createWebGpuBackend } from '../../src/backend/webgpu/index.js';
 import type { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
 import { noTrace } from '../../src/nn/trace.js';
 import { shapeConfig } from './shapes.js';
-import { decodeBytes, randomModel } from './randomModel.js';
+import { decodeBytes, randomModel, weightBytes } from './randomModel.js';
 import { type FastChoice, attentionBench, decodeStepBench, fastBench, matmulBench } from './kernels.js';
 import { readFileSync, existsSync } from 'node:fs';
 
@@ -49,6 +50,13 @@ const ANCHORS: Record<string, Record<number, [number, number, number]>> = {
 const PROMPT: Record<number, number> = { 448: 270, 1024: 1098 };
 
 const now = () => performance.now();
+if (args.includes('--plan')) {
+  for (const m of models) {
+    const bytes = weightBytes(shapeConfig(m), quant);
+    log(`${m} ${quant ?? 'bf16'}: ${(bytes / 1e9).toFixed(2)} GB (${(bytes / 2 ** 30).toFixed(2)} GiB) of weights on the GPU`);
+  }
+  process.exit(0);
+}
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const log = (...a: unknown[]) => console.log(...a);
 

@@ -9,6 +9,12 @@ import type { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
 
 /** quant: the text layers' matrices (attention and experts or MLP; not embeddings, lm_head, router) as q4_0. */
 export function randomModel(b: WebGpuBackend, cfg: ModelConfig, seed = 1, quant?: 'q4_0'): Qwen3VLModel {
+  return new Qwen3VLModel(b, cfg, randomWeights(b, cfg, seed, quant));
+}
+
+type Maker = Pick<WebGpuBackend, 'random' | 'randomQuant'>;
+
+function randomWeights(b: Maker, cfg: ModelConfig, seed: number, quant?: 'q4_0'): Qwen3VLWeights {
   let s = seed;
   const mat = (shape: number[]): Tensor => b.random(shape, 'bf16', s++, 0.03);
   // q4_0 values are scale · (q − 8), q in 0..15: a scale of 0.004 gives weights of about the bf16 ones' size.
@@ -23,7 +29,7 @@ export function randomModel(b: WebGpuBackend, cfg: ModelConfig, seed = 1, quant?
   const M = v.hiddenSize * v.spatialMergeSize ** 2;
   const merger = (n: number): MergerWeights => ({ norm: nrm(n), linearFc1: lin(M, M), linearFc2: lin(v.outHiddenSize, M) });
   const embed = mat([t.vocabSize, H]);
-  const weights: Qwen3VLWeights = {
+  return {
     text: {
       embedTokens: embed,
       lmHead: t.tieWordEmbeddings ? embed : mat([t.vocabSize, H]),
@@ -47,7 +53,24 @@ export function randomModel(b: WebGpuBackend, cfg: ModelConfig, seed = 1, quant?
     },
     vision: buildVisionWeights(v, { lin, nrm, merger }, lin(v.hiddenSize, v.inChannels * v.temporalPatchSize * v.patchSize ** 2), b.random([v.numPositionEmbeddings, v.hiddenSize], 'f32', s++, 0.02)),
   };
-  return new Qwen3VLModel(b, cfg, weights);
+}
+
+/**
+ * GPU bytes of randomModel's weights, counted without a GPU (the same tree, each tensor's buffer size): whether a
+ * model fits a card before any device time is spent.
+ */
+export function weightBytes(cfg: ModelConfig, quant?: 'q4_0'): number {
+  let bytes = 0;
+  const count = (shape: readonly number[], per: (n: number) => number): Tensor => {
+    bytes += per(shape.reduce((a, c) => a * c, 1));
+    return { shape } as unknown as Tensor;
+  };
+  const recorder: Maker = {
+    random: (shape, dtype) => count(shape, (n) => (dtype === 'f32' ? 4 * n : 4 * Math.ceil(n / 2))),
+    randomQuant: (shape, dtype) => count(shape, (n) => 4 * (Math.ceil(Math.ceil(n / 32 / 2) / 4) * 4 + (n / 32) * (dtype === 'q4_0' ? 4 : 8))),
+  };
+  randomWeights(recorder, cfg, 1, quant);
+  return bytes;
 }
 
 /** Bytes one decode step must read: every text-layer weight (bf16, or q4_0) and lm_head once (bf16), f32 KV cache. */

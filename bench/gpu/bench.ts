@@ -53,7 +53,7 @@ const now = () => performance.now();
 if (args.includes('--plan')) {
   for (const m of models) {
     const bytes = weightBytes(shapeConfig(m), quant);
-    log(`${m} ${quant ?? 'bf16'}: ${(bytes / 1e9).toFixed(2)} GB (${(bytes / 2 ** 30).toFixed(2)} GiB) of weights on the GPU`);
+    console.log(`${m} ${quant ?? 'bf16'}: ${(bytes / 1e9).toFixed(2)} GB (${(bytes / 2 ** 30).toFixed(2)} GiB) of weights on the GPU`);
   }
   process.exit(0);
 }

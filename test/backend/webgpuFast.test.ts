@@ -58,7 +58,8 @@ const cases: OpCase[] = [
   ...[
     { t: 300, s: 300, nh: 4, nkv: 2, hd: 128, causal: true },
     { t: 130, s: 1100, nh: 2, nkv: 1, hd: 128, causal: true }, // a prefill chunk after 970 cached keys
-    { t: 1030, s: 1030, nh: 2, nkv: 2, hd: 64, causal: false, seg: [0, 100, 600, 1030] },
+    { t: 1030, s: 1030, nh: 2, nkv: 2, hd: 80, causal: false, seg: [0, 100, 600, 1030] },
+    { t: 500, s: 500, nh: 2, nkv: 2, hd: 64, causal: false, seg: [0, 250, 500] },
     { t: 200, s: 200, nh: 2, nkv: 2, hd: 72, causal: false, seg: [0, 70, 200] },
   ].map(
     (c): OpCase => ({

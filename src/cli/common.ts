@@ -107,6 +107,8 @@ export function checkModelDir(dir: string): string {
 /** --model DIR or --demo; the demo checkpoint is built on first use. */
 export async function modelDir(f: ModelFlags, progress: Progress): Promise<{ dir: string; demo: boolean }> {
   if (f.model && f.demo) throw new CliError('give either --model DIR or --demo, not both');
+  // Before any folder is read or the demo built: the mode belongs to one backend.
+  if (f.precision === 'fast' && f.backend !== 'webgpu') throw new CliError(`--precision fast needs --backend webgpu (f16 tensor cores); backend '${f.backend}' computes in f32 only`);
   if (f.demo) {
     const d = await ensureDemoCheckpoint({ onStatus: (s) => progress.note(s) });
     if (d.tokenizer === 'bytes') progress.note('demo: ../shared/fixtures/tokenizer not found, using the byte-level fallback tokenizer');

@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { BackendName } from '../backend/index.js';
+import type { BackendName, Precision } from '../backend/index.js';
 import type { ChatOptions } from '../generate/chat.js';
 import { HUB_ID, HubError, resolveHubModel } from '../io/hub.js';
 import { CliError } from '../errors.js';
@@ -41,6 +41,7 @@ export interface ModelFlags {
   demo?: boolean;
   backend: BackendName;
   dtype?: WeightFormat;
+  precision?: Precision;
 }
 
 export function addModelOptions(cmd: Command): Command {
@@ -49,7 +50,8 @@ export function addModelOptions(cmd: Command): Command {
     .option('--revision <rev>', 'branch, tag or commit of a Hugging Face id (default main)')
     .option('--demo', 'use the built-in random-weight demo checkpoint (built once, then cached)')
     .addOption(new Option('--backend <name>', 'compute backend').choices(['ref', 'cpu', 'webgpu']).default('cpu'))
-    .addOption(new Option('--dtype <format>', 'weight format in memory (default: the checkpoint\'s)').choices([...WEIGHT_FORMATS]));
+    .addOption(new Option('--dtype <format>', 'weight format in memory (default: the checkpoint\'s)').choices([...WEIGHT_FORMATS]))
+    .addOption(new Option('--precision <mode>', "numerics: exact (f32), or fast (webgpu: f16 tensor cores for prefill and vision)").choices(['exact', 'fast']));
 }
 
 export interface SamplingFlags {
@@ -108,6 +110,8 @@ export function checkModelDir(dir: string): string {
 /** --model DIR|URL|ID or --demo; the demo checkpoint is built on first use; `id` is the Hub id when one was given. */
 export async function modelDir(f: ModelFlags, progress: Progress): Promise<{ dir: string; demo: boolean; id?: string }> {
   if (f.model && f.demo) throw new CliError('give either --model DIR or --demo, not both');
+  // Before any folder is read or the demo built: the mode belongs to one backend.
+  if (f.precision === 'fast' && f.backend !== 'webgpu') throw new CliError(`--precision fast needs --backend webgpu (f16 tensor cores); backend '${f.backend}' computes in f32 only`);
   if (f.demo) {
     const d = await ensureDemoCheckpoint({ onStatus: (s) => progress.note(s) });
     if (d.tokenizer === 'bytes') progress.note('demo: ../shared/fixtures/tokenizer not found, using the byte-level fallback tokenizer');
@@ -136,7 +140,7 @@ export async function pullModel(id: string, revision: string | undefined, progre
 }
 
 export async function loadEngine(dir: string, f: ModelFlags, progress: Progress): Promise<LocalEngine> {
-  const engine = await openEngine(dir, { backend: f.backend, dtype: f.dtype, onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
+  const engine = await openEngine(dir, { backend: f.backend, dtype: f.dtype, precision: f.precision, onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
   progress.done();
   return engine;
 }

@@ -5,9 +5,8 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdir, readFile, readlink, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, readlink, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { getHFHubCachePath, getRepoFolderName, listFiles, modelInfo, scanCacheDir } from '@huggingface/hub';
 import { HubError } from '../errors.js';
@@ -170,8 +169,16 @@ async function download(url: string, blob: string, f: { path: string; size: numb
         if (!append) have = 0;
         let n = have;
         progress(n);
-        const counted = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream).on('data', (c: Buffer) => progress((n += c.length)));
-        await pipeline(counted, createWriteStream(part, { flags: append ? 'a' : 'w' }));
+        // Each chunk is on disk before the next is read, so a broken connection keeps every byte it delivered.
+        const fh = await open(part, append ? 'a' : 'w');
+        try {
+          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+            await fh.write(chunk);
+            progress((n += chunk.length));
+          }
+        } finally {
+          await fh.close();
+        }
       } catch (e) {
         if (e instanceof HubError) throw e;
         lastError = e;

@@ -133,10 +133,10 @@ export class HubStandIn {
       ...(r ? { 'content-range': `bytes ${start}-${f.data.length - 1}/${f.data.length}` } : {}),
     });
     if (this.cut && this.cut.file === f.path) {
-      // Send part of the body, then drop the connection mid-transfer.
+      // Send part of the body, then close the connection mid-transfer (a FIN, so the client reads what was sent).
       const after = this.cut.after;
       this.cut = null;
-      res.write(body.subarray(0, after), () => res.destroy());
+      res.write(body.subarray(0, after), () => res.socket?.end());
       return;
     }
     res.end(body);

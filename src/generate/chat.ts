@@ -245,13 +245,13 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
 
 /** The grammar the options ask for: strict tools (their `function.strict`), else the response format, else none. */
 function grammarFor(o: ChatOptions): { spec: GrammarSpec | null; tools: boolean } {
-  const strict = (o.tools ?? []).filter((t) => (t.function as { strict?: unknown } | undefined)?.strict === true || t.strict === true);
+  const isStrict = (t: ToolSpec) => (t.function as { strict?: unknown } | undefined)?.strict === true || t.strict === true;
+  const nameOf = (t: ToolSpec) => ((t.function as { name?: unknown } | undefined)?.name ?? t.name) as unknown;
   const c = o.toolChoice ?? 'auto';
-  // A forced call of strict tools is constrained whole; under 'auto' the model may still answer in text.
-  if (c !== 'auto' && strict.length && strict.length === o.tools!.length) {
-    const nameOf = (t: ToolSpec) => ((t.function as { name?: unknown } | undefined)?.name ?? t.name) as unknown;
-    return { spec: toolCallGrammar(c === 'required' ? strict : strict.filter((t) => nameOf(t) === c.name)), tools: true };
-  }
+  // A forced call is constrained whole when the tools it may name are strict: the named one, or every one for
+  // 'required' (a mix cannot be half-constrained). Under 'auto' the model may still answer in text.
+  const callable = c === 'auto' ? [] : c === 'required' ? (o.tools ?? []) : (o.tools ?? []).filter((t) => nameOf(t) === c.name);
+  if (callable.length && callable.every(isStrict)) return { spec: toolCallGrammar(callable), tools: true };
   return { spec: responseFormatGrammar(o.responseFormat), tools: false };
 }
 

@@ -107,6 +107,11 @@ describe.skipIf(!existsSync(tiny))('structured outputs on tiny-dense', () => {
       if (typeof toolChoice === 'object') expect(c.name).toBe('get_weather');
       validates(c.name === 'get_weather' ? params : (tools[1].function.parameters as object), c.arguments);
     }
+    // A named strict tool is constrained even beside a tool that is not strict.
+    const mixed = [tools[0], { type: 'function', function: { name: 'free', parameters: { type: 'object' } } }];
+    const r = await chat(dense, dense.processor!, ask('Weather?'), { temperature: 1, seed: 4, maxTokens: 200, tools: mixed, toolChoice: { name: 'get_weather' } });
+    expect(r.toolCalls.map((c) => c.name)).toEqual(['get_weather']);
+    validates(params, r.toolCalls[0].arguments);
   }, 120_000);
 
   it('logprobs: the chosen token and the top alternatives are a log-softmax of the logits', async () => {

@@ -7,6 +7,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { BackendName } from '../backend/index.js';
 import type { ChatOptions } from '../generate/chat.js';
+import { DEFAULT_VISION_CACHE_MB } from '../generate/visionCache.js';
 import { isUrl } from '../io/source.js';
 import { openEngine, type LocalEngine } from '../server/engine.js';
 import { ensureDemoCheckpoint } from '../tools/demo.js';
@@ -44,6 +45,7 @@ export interface ModelFlags {
   demo?: boolean;
   backend: BackendName;
   dtype?: WeightFormat;
+  visionCacheMb?: number;
 }
 
 export function addModelOptions(cmd: Command): Command {
@@ -52,6 +54,11 @@ export function addModelOptions(cmd: Command): Command {
     .option('--demo', 'use the built-in random-weight demo checkpoint (built once, then cached)')
     .addOption(new Option('--backend <name>', 'compute backend').choices(['ref', 'cpu', 'webgpu']).default('cpu'))
     .addOption(new Option('--dtype <format>', 'weight format in memory (default: the checkpoint\'s)').choices([...WEIGHT_FORMATS]));
+}
+
+/** For the commands that chat (run, chat, serve): the vision-feature cache's budget. */
+export function addVisionCacheOption(cmd: Command): Command {
+  return cmd.option('--vision-cache-mb <MB>', `vision features kept for images seen again, e.g. re-sent each chat turn (0 = off; default ${DEFAULT_VISION_CACHE_MB})`, numArg(0));
 }
 
 export interface SamplingFlags {
@@ -122,7 +129,7 @@ export async function modelDir(f: ModelFlags, progress: Progress): Promise<{ dir
 }
 
 export async function loadEngine(dir: string, f: ModelFlags, progress: Progress): Promise<LocalEngine> {
-  const engine = await openEngine(dir, { backend: f.backend, dtype: f.dtype, onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
+  const engine = await openEngine(dir, { backend: f.backend, dtype: f.dtype, visionCacheMb: f.visionCacheMb, onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
   progress.done();
   return engine;
 }

@@ -8,6 +8,7 @@ import { StreamingDetokenizer, type QwenTokenizer } from '../tokenizer/index.js'
 import { OutputParser, type ToolCall } from './output.js';
 import { Sampler, type SamplingOptions } from './sampler.js';
 import { StopMatcher } from './stop.js';
+import { encodeMedia, VisionCache } from './visionCache.js';
 
 /** What the loop needs of a tokenizer (QwenTokenizer has it all). */
 export type ChatTokenizer = Pick<QwenTokenizer, 'encode' | 'decode' | 'tokenToId' | 'isSpecial' | 'tokenBytes'>;
@@ -46,6 +47,8 @@ export interface ChatOptions extends SamplingOptions {
   readonly onPrompt?: (tokens: number) => void;
   /** Called after each prefill chunk with prompt tokens done and total (progress bars, server status). */
   readonly onPrefillProgress?: (done: number, total: number) => void;
+  /** Vision features of images and videos seen before come from here (the tower runs for new ones only). */
+  readonly visionCache?: VisionCache | null;
 }
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'cancelled';
@@ -72,6 +75,9 @@ export interface ChatResult {
   /** Generated token ids (including forced ones, excluding the stop token). */
   readonly tokens: readonly number[];
 }
+
+/** Stores nothing: the uncached path takes the same per-item route as a cache miss. */
+const NO_CACHE = new VisionCache(0);
 
 /** Options with the checkpoint's generation_config defaults filled in. */
 export function withDefaults(o: ChatOptions, g: GenerationConfig | null): ChatOptions {
@@ -139,7 +145,12 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
       steps = greedy ? model.greedySteps(cache) : null;
       let logits: Float32Array | number | null = null;
       try {
-        const fwd = { ...prompt, inputIds: ids, cache, logits: 'last' as const, onProgress: o.onPrefillProgress, signal: o.signal };
+        // Each image and video runs through the tower alone, cached or not, so the cache never changes a bit of the
+        // output (a backend's matmul may sum in another order for another row count).
+        const media = !!(prompt.pixelValues || prompt.pixelValuesVideos);
+        const vision = media ? await encodeMedia(model, prompt, o.visionCache ?? NO_CACHE) : undefined;
+        const pixels = media ? { pixelValues: undefined, pixelValuesVideos: undefined, vision } : {};
+        const fwd = { ...prompt, ...pixels, inputIds: ids, cache, logits: 'last' as const, onProgress: o.onPrefillProgress, signal: o.signal };
         logits = greedy ? (await model.forwardArgmax(fwd))[0] : (await model.forward(fwd)).logits;
       } catch (e) {
         if (!(e instanceof AbortError)) throw e;

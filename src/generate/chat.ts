@@ -8,6 +8,7 @@ import { StreamingDetokenizer, type QwenTokenizer } from '../tokenizer/index.js'
 import { OutputParser, type ToolCall } from './output.js';
 import { Sampler, type SamplingOptions } from './sampler.js';
 import { StopMatcher } from './stop.js';
+import { availableMemory, checkContextFits } from './contextPlan.js';
 import { encodeMedia, VisionCache } from './visionCache.js';
 
 /** What the loop needs of a tokenizer (QwenTokenizer has it all). */
@@ -49,6 +50,8 @@ export interface ChatOptions extends SamplingOptions {
   readonly onPrefillProgress?: (done: number, total: number) => void;
   /** Vision features of images and videos seen before come from here (the tower runs for new ones only). */
   readonly visionCache?: VisionCache | null;
+  /** Bytes the KV cache and the prefill may take (default: what the OS reports available; null: not checked). */
+  readonly memoryBytes?: number | null;
 }
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'cancelled';
@@ -75,6 +78,9 @@ export interface ChatResult {
   /** Generated token ids (including forced ones, excluding the stop token). */
   readonly tokens: readonly number[];
 }
+
+/** Decoded tokens whose cache room is taken with the prompt's (the cache grows by doubling beyond). */
+const DECODE_RESERVE = 1024;
 
 /** Stores nothing: the uncached path takes the same per-item route as a cache miss. */
 const NO_CACHE = new VisionCache(0);
@@ -129,6 +135,9 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
   const maxTokens = Math.min(o.maxTokens ?? room, room);
   if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new RangeError(`maxTokens must be a positive integer (got ${String(o.maxTokens)})`);
 
+  // Room for the prompt and the first decoded tokens is taken (and checked against memory) before any work.
+  const reserve = ids.length + Math.min(maxTokens, DECODE_RESERVE);
+  checkContextFits(model.config, reserve, o.memoryBytes !== undefined ? o.memoryBytes : await availableMemory());
   const cache = model.createCache(ids.length + maxTokens);
   const out: number[] = [];
   let finish: FinishReason = 'length';
@@ -145,6 +154,7 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
       steps = greedy ? model.greedySteps(cache) : null;
       let logits: Float32Array | number | null = null;
       try {
+        cache.reserve(reserve);
         // Each image and video runs through the tower alone, cached or not, so the cache never changes a bit of the
         // output (a backend's matmul may sum in another order for another row count).
         const media = !!(prompt.pixelValues || prompt.pixelValuesVideos);

@@ -87,6 +87,9 @@ interface Prepared {
   readonly positions: readonly [ArrayLike<number>, ArrayLike<number>, ArrayLike<number>];
 }
 
+/** Most logit values one call returns (4 GiB of f32). */
+const MAX_LOGITS = 2 ** 30;
+
 /** Tokens per prefill chunk unless the caller says otherwise. */
 const DEFAULT_CHUNK = 1024;
 
@@ -284,6 +287,8 @@ export class Qwen3VLModel {
     const keep = inp.logits === 'last' ? 1 : typeof inp.logits === 'number' ? inp.logits : ids.length;
     if (!Number.isInteger(keep) || keep < 1) throw new InputError(`logits must be 'all', 'last' or a positive row count (got ${String(inp.logits)})`);
     const vocab = cfg.text.vocabSize;
+    // Refuse before any work rather than fail allocating the result (a long prompt with the default 'all').
+    if (keep * vocab > MAX_LOGITS) throw new InputError(`logits for ${Math.min(keep, ids.length)} rows × ${vocab} would take ${((keep * vocab * 4) / 2 ** 30).toFixed(1)} GiB; ask for logits: 'last' or a row count`);
     for (let i = 0; i < ids.length; i++) {
       if (ids[i] < 0 || ids[i] >= vocab) throw new InputError(`inputIds[${i}] = ${ids[i]} is outside the vocabulary [0, ${vocab})`);
     }

@@ -121,9 +121,10 @@ for (let k = 0; k < TURNS; k++) {
   const off = await turn('off', k);
   const on = await turn('on', k);
   rows.push({ turn: k + 1, promptTokens: on.promptTokens, ttftOffS: off.ttft, ttftOnS: on.ttft, sameTokens: off.tokens.join() === on.tokens.join() });
+  console.error(`turn ${k + 1}: ${JSON.stringify(rows[k])}`);
 }
-model.dispose();
 const isa = String(backend.capabilities().info.isa);
+model.dispose();
 const peakRssGiB = process.resourceUsage().maxRSS / 2 ** 20;
 if (JSON_OUT) {
   for (const r of rows) console.log(JSON.stringify({ ...r, side: SIDE, gen: GEN, isa, threads: THREADS, readBwGBs, peakRssGiB, visionCache: cache.stats() }));

@@ -83,14 +83,19 @@ export function visionSettings(model: Qwen3VLModel): string {
   return `patch=${v.patchSize},temporal=${v.temporalPatchSize},merge=${v.spatialMergeSize},depth=${v.depth},out=${model.config.text.hiddenSize}`;
 }
 
+/** The prompt's images and videos with their content hashes, as this model keys them (vision cache and KV blocks). */
+export function modelMediaItems(model: Qwen3VLModel, prompt: MediaPrompt): MediaItem[] {
+  const c = model.config;
+  return mediaItems(prompt, { imageTokenId: c.imageTokenId, videoTokenId: c.videoTokenId, spatialMergeSize: c.vision.spatialMergeSize }, visionSettings(model));
+}
+
 /**
  * Features of every image and video of a prepared prompt, through `cache`: each item missing from it runs through
  * the tower alone (so a hit and a miss give the same bytes) and is stored. `items` may be given when the caller
- * already split the prompt (mediaItems with visionSettings).
+ * already split the prompt (modelMediaItems), e.g. to key its KV blocks with the same hashes.
  */
 export async function encodeMedia(model: Qwen3VLModel, prompt: MediaPrompt, cache: VisionCache, items?: readonly MediaItem[]): Promise<PrecomputedVision> {
-  const c = model.config;
-  const list = items ?? mediaItems(prompt, { imageTokenId: c.imageTokenId, videoTokenId: c.videoTokenId, spatialMergeSize: c.vision.spatialMergeSize }, visionSettings(model));
+  const list = items ?? modelMediaItems(model, prompt);
   const feats: EncodedVision[] = [];
   for (const it of list) {
     let f = cache.get(it.hash);

@@ -85,7 +85,7 @@ export function scriptedEngine(opts: ScriptOptions = {}, id = 'scripted') {
   const model = {
     source: null,
     config: { modelType: 'qwen3_vl', text: { maxPositionEmbeddings: 4096, vocabSize: VOCAB.length } },
-    createCache: () => ({ step: 0, dispose() {} }),
+    createCache: () => ({ step: 0, reserve() {}, dispose() {} }),
     async forward(inp: { inputIds: ArrayLike<number>; cache: { step: number }; onProgress?: (d: number, t: number) => void }) {
       await sleep(opts.prefillMs);
       inp.onProgress?.(inp.inputIds.length, inp.inputIds.length);

@@ -1,9 +1,9 @@
 // Context sizing: KV bytes per token for each KV dtype, the prefill's working memory for a chunk, the largest context
 // a memory budget holds, and the check that refuses a request which cannot fit before any work starts.
 
-import type { ModelConfig, TextConfig } from '../config/config.js';
+import type { ModelConfig, TextConfig } from '../models/qwen3vl/config.js';
 import { nodeImport } from '../io/source.js';
-import { InputLimitError } from '../processor/errors.js';
+import { InputLimitError } from '../errors.js';
 
 export type KvDType = 'f32' | 'f16' | 'q8_0';
 export const KV_DTYPES: readonly KvDType[] = ['f32', 'f16', 'q8_0'];

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fixturesRoot, projectRoot } from '../helpers/fixtures.js';
 import { ensureBuilt, runCli, startServe } from './cliHarness.js';
-import { loadConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/models/qwen3vl/config.js';
 import { largestContext } from '../../src/generate/contextPlan.js';
 
 const tiny = path.join(fixturesRoot, 'tiny-dense');

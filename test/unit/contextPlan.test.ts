@@ -1,14 +1,14 @@
 // Context sizing on the 2B shape: KV bytes per token per dtype (worked out by hand from the shape), the largest
 // context a budget holds, and the refusal of a request that cannot fit, before the model runs at all.
 import { describe, expect, it, vi } from 'vitest';
-import { parseConfig } from '../../src/config/config.js';
+import { parseConfig } from '../../src/models/qwen3vl/config.js';
 import { streamChat, type ChatProcessor } from '../../src/generate/chat.js';
 import { checkContextFits, kvBytesPerToken, largestContext, prefillWorkBytes } from '../../src/generate/contextPlan.js';
 import type { Qwen3VLModel } from '../../src/models/qwen3vl/model.js';
-import { InputLimitError } from '../../src/processor/errors.js';
-import { checkpointConfig, SHAPES } from '../../src/tools/genCheckpoint.js';
+import { InputLimitError } from '../../src/errors.js';
+import { configJson, SHAPES } from '../../src/models/qwen3vl/checkpoint.js';
 
-const cfg = parseConfig(checkpointConfig(SHAPES['2B']));
+const cfg = parseConfig(configJson(SHAPES['2B']));
 const GiB = 2 ** 30;
 
 describe('context plan (2B: 28 layers, 8 kv heads × 128)', () => {

@@ -118,8 +118,10 @@ async function turn(which: 'off' | 'on', k: number): Promise<{ ttft: number; tok
 }
 
 for (let k = 0; k < TURNS; k++) {
-  const off = await turn('off', k);
-  const on = await turn('on', k);
+  // Alternate which runs first, so a load spike on this shared machine does not always land on the same side.
+  const first = k % 2 ? await turn('on', k) : await turn('off', k);
+  const second = k % 2 ? await turn('off', k) : await turn('on', k);
+  const [off, on] = k % 2 ? [second, first] : [first, second];
   rows.push({ turn: k + 1, promptTokens: on.promptTokens, ttftOffS: off.ttft, ttftOnS: on.ttft, sameTokens: off.tokens.join() === on.tokens.join() });
   console.error(`turn ${k + 1}: ${JSON.stringify(rows[k])}`);
 }

@@ -140,7 +140,9 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
 
   // Room for the prompt and the first decoded tokens is taken (and checked against memory) before any work.
   const reserve = ids.length + Math.min(maxTokens, DECODE_RESERVE);
-  checkContextFits(model.config, reserve, o.memoryBytes !== undefined ? o.memoryBytes : await availableMemory());
+  // The host's memory bounds the cache on ref and cpu; a GPU's is not visible from here.
+  const hostKv = () => model.backend.name === 'ref' || model.backend.name === 'cpu';
+  checkContextFits(model.config, reserve, o.memoryBytes !== undefined ? o.memoryBytes : hostKv() ? await availableMemory() : null);
   const cache = model.createCache(ids.length + maxTokens);
   const out: number[] = [];
   let finish: FinishReason = 'length';

@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { BackendName } from '../backend/index.js';
+import type { BackendName, Precision } from '../backend/index.js';
 import type { ChatOptions } from '../generate/chat.js';
 import { DEFAULT_VISION_CACHE_MB } from '../generate/visionCache.js';
 import { CliError } from '../errors.js';
@@ -40,6 +40,7 @@ export interface ModelFlags {
   demo?: boolean;
   backend: BackendName;
   dtype?: WeightFormat;
+  precision?: Precision;
   visionCacheMb?: number;
 }
 
@@ -48,7 +49,8 @@ export function addModelOptions(cmd: Command): Command {
     .option('-m, --model <dir>', 'Qwen3-VL checkpoint folder (config.json, *.safetensors, tokenizer files), or its http(s) URL')
     .option('--demo', 'use the built-in random-weight demo checkpoint (built once, then cached)')
     .addOption(new Option('--backend <name>', 'compute backend').choices(['ref', 'cpu', 'webgpu']).default('cpu'))
-    .addOption(new Option('--dtype <format>', 'weight format in memory (default: the checkpoint\'s)').choices([...WEIGHT_FORMATS]));
+    .addOption(new Option('--dtype <format>', 'weight format in memory (default: the checkpoint\'s)').choices([...WEIGHT_FORMATS]))
+    .addOption(new Option('--precision <mode>', "numerics: exact (f32), or fast (webgpu: f16 tensor cores for prefill and vision)").choices(['exact', 'fast']));
 }
 
 /** For the commands that chat (run, chat, serve): the vision-feature cache's budget. */
@@ -112,6 +114,8 @@ export function checkModelDir(dir: string): string {
 /** --model DIR or --demo; the demo checkpoint is built on first use. */
 export async function modelDir(f: ModelFlags, progress: Progress): Promise<{ dir: string; demo: boolean }> {
   if (f.model && f.demo) throw new CliError('give either --model DIR or --demo, not both');
+  // Before any folder is read or the demo built: the mode belongs to one backend.
+  if (f.precision === 'fast' && f.backend !== 'webgpu') throw new CliError(`--precision fast needs --backend webgpu (f16 tensor cores); backend '${f.backend}' computes in f32 only`);
   if (f.demo) {
     const d = await ensureDemoCheckpoint({ onStatus: (s) => progress.note(s) });
     if (d.tokenizer === 'bytes') progress.note('demo: ../shared/fixtures/tokenizer not found, using the byte-level fallback tokenizer');
@@ -124,7 +128,7 @@ export async function modelDir(f: ModelFlags, progress: Progress): Promise<{ dir
 }
 
 export async function loadEngine(dir: string, f: ModelFlags, progress: Progress): Promise<LocalEngine> {
-  const engine = await openEngine(dir, { backend: f.backend, dtype: f.dtype, visionCacheMb: f.visionCacheMb, onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
+  const engine = await openEngine(dir, { backend: f.backend, dtype: f.dtype, precision: f.precision, visionCacheMb: f.visionCacheMb, onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
   progress.done();
   return engine;
 }

@@ -98,6 +98,17 @@ describe(`vision-feature cache on '${testBackend}'`, () => {
     }
   });
 
+  it('an image and a video (frame list): same tokens cached or not; turn 2 runs no tower at all', async () => {
+    const frames = ['astronaut.png', 'camera_gray.png', 'astronaut.png', 'camera_gray.png'].map((f) => path.join(fixturesRoot, 'processor', f));
+    const video = { type: 'video' as const, video: frames, timestamps: [0, 0.5, 1, 1.5], maxPixels: 32 * 32 * 32 };
+    const turns: ChatMessage['content'][] = [[img('chelsea.png'), video, { type: 'text', text: 'What happens?' }], 'And then?'];
+    const off = await converse(turns, null);
+    const on = await converse(turns, new VisionCache(64e6));
+    expect(on.tokens).toEqual(off.tokens);
+    expect(off.encoderCalls).toEqual([2, 2]);
+    expect(on.encoderCalls).toEqual([2, 0]);
+  });
+
   it('the engine keeps one cache across calls (model.chat with the same history)', async () => {
     const messages: ChatMessage[] = [{ role: 'user', content: [img('astronaut.png'), { type: 'text', text: 'Who?' }] }];
     const before = m.visionCache!.stats();

@@ -8,7 +8,7 @@ import type { ResponseFormat } from '../generate/grammar.js';
 import { parseGrounding, type PixelGrounding } from '../generate/grounding.js';
 import type { ToolCall } from '../generate/output.js';
 import { demoImage } from '../tools/demo.js';
-import { addModelOptions, addSamplingOptions, chatOptions, CliError, collect, loadEngine, modelDir, numArg, userMessage, type ModelFlags, type SamplingFlags } from './common.js';
+import { addModelOptions, addSamplingOptions, addVisionCacheOption, chatOptions, CliError, collect, loadEngine, modelDir, numArg, userMessage, type ModelFlags, type SamplingFlags } from './common.js';
 import { drawGrounding } from './draw.js';
 import { Progress } from './progress.js';
 
@@ -39,7 +39,7 @@ export function registerRun(program: Command): void {
     .option('--schema <file|json>', "answer JSON valid against this JSON Schema (a file, or inline JSON; '{}' for any object)")
     .option('--draw <out.png>', 'draw the boxes/points of the answer onto the first image and save it')
     .option('--no-progress', 'no progress bars even on a terminal');
-  addSamplingOptions(addModelOptions(cmd)).addHelpText(
+  addSamplingOptions(addVisionCacheOption(addModelOptions(cmd))).addHelpText(
     'after',
     `
 Examples:

@@ -1,9 +1,10 @@
 // The paged KV cache: a pool of fixed-size blocks (bookkeeping: reference counts, an LRU-ordered free queue, the null
 // block 0) and, per layer, the key and value pools on the backend. Sequences hold block tables (`SeqBlocks`).
 
-import type { Backend, KvDType } from '../backend/backend.js';
-import { kvAlloc, kvDTypes } from '../backend/paged.js';
+import type { Backend, KvDType, PagedAttentionOptions, PagedBatch } from '../backend/backend.js';
+import { kvAlloc, kvDTypes, kvWrite, pagedAttention } from '../backend/paged.js';
 import { keep, type Tensor } from '../tensor/tensor.js';
+import type { KvBinding, KvTarget } from './kvBinding.js';
 
 /** Tokens per block (small, so a prefix cache loses at most 15 tokens per turn). */
 export const KV_BLOCK = 16;
@@ -200,4 +201,33 @@ export class PagedKv {
     this.k.length = 0;
     this.v.length = 0;
   }
+}
+
+/** One forward of a ragged batch over the pool: new tokens' keys/values go to `slots`, queries attend via the tables. */
+export class PagedStep implements KvBinding {
+  constructor(
+    private readonly b: Backend,
+    private readonly kv: PagedKv,
+    readonly batch: PagedBatch,
+    /** Slot of each new token, in batch row order. */
+    readonly slots: Int32Array,
+  ) {}
+
+  begin(T: number): void {
+    if (T !== this.slots.length) throw new Error(`paged step: ${T} rows for ${this.slots.length} slots`);
+  }
+
+  target(_l: number, T: number): KvTarget {
+    // Scratch rows for qkvPost (freed with the layer's tidy scope); kvWrite converts them into the pool.
+    return { k: this.b.zeros([T, this.kv.width]), v: this.b.zeros([T, this.kv.width]), row0: 0 };
+  }
+
+  attend(l: number, q: Tensor, t: KvTarget, o: PagedAttentionOptions): Tensor {
+    const p = this.kv.layer(l);
+    kvWrite(this.b, p.k, this.slots, t.k);
+    kvWrite(this.b, p.v, this.slots, t.v);
+    return pagedAttention(this.b, q, p.k, p.v, this.batch, o);
+  }
+
+  end(): void {}
 }

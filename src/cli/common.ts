@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { BackendName } from '../backend/index.js';
 import type { ChatOptions } from '../generate/chat.js';
 import { isUrl } from '../io/source.js';
-import { openEngine, type LocalEngine } from '../server/engine.js';
+import { openEngine, type LocalEngine } from '../generate/service.js';
 import { ensureDemoCheckpoint } from '../tools/demo.js';
 import { WEIGHT_FORMATS, type WeightFormat } from '../weights/convert.js';
 import { Progress } from './progress.js';

@@ -1,24 +1,92 @@
-// The library's front door: a loaded Qwen3-VL model together with its processor, so a script can chat with
-// images and video in one call. CLI, server and web page all go through this.
+// The library's front door and the one engine: a loaded Qwen3-VL model with its processor, its paged KV cache and the
+// scheduler that batches every conversation running on it. CLI, server (its worker thread) and web page drive this.
 
+import type { KvDType } from '../backend/backend.js';
 import { type SourceLike, openSource } from '../io/source.js';
 import { loadModel as loadCore, type LoadOptions } from '../models/qwen3vl/load.js';
 import { Qwen3VLModel } from '../models/qwen3vl/model.js';
+import { ropeIndex } from '../models/qwen3vl/positions.js';
+import { KV_BLOCK, PagedKv, kvBytesPerToken, type KvCacheOptions } from '../nn/kvPool.js';
 import { loadProcessor, type ChatMessage, type LoadProcessorOptions, type Qwen3VLProcessor } from '../processor/index.js';
-import { chat, streamChat, type ChatEvent, type ChatOptions, type ChatResult } from './chat.js';
+import { batchModel } from './batchModel.js';
+import { chat, streamChat, type ChatEvent, type ChatModel, type ChatOptions, type ChatResult } from './chat.js';
+import { Scheduler, type MediaInputs } from './scheduler.js';
 
-export interface EngineOptions extends LoadOptions {
+export interface ServingOptions {
+  /** The paged KV cache: its size (bytes or tokens; default the context size, at most 16384 tokens) and format. */
+  readonly kvCache?: KvCacheOptions;
+  /** Longest sequence (prompt and output) in tokens; default the model's max_position_embeddings. */
+  readonly ctxSize?: number;
+  /** Sequences batched together (default 8 on cpu/ref, 32 on webgpu). */
+  readonly maxConcurrent?: number;
+  /** Rows per batched forward: decode rows plus prefill chunks (default 512 on cpu/ref, 1024 on webgpu). */
+  readonly maxBatchTokens?: number;
+}
+
+export interface EngineOptions extends LoadOptions, ServingOptions {
   /** Options for the processor (chat template, resampler, decode limits, remote-image policy). */
   readonly processor?: LoadProcessorOptions;
 }
 
-export class Qwen3VL extends Qwen3VLModel {
+/** Default pool size in tokens when neither bytes nor tokens are given. */
+const DEFAULT_KV_TOKENS = 16384;
+
+export class Qwen3VL extends Qwen3VLModel implements ChatModel {
+  private kv: PagedKv | null = null;
+  private sched: Scheduler | null = null;
+
   constructor(
     core: Qwen3VLModel,
     /** Null when the folder has no tokenizer (forward/decode still work on token ids). */
     readonly processor: Qwen3VLProcessor | null,
+    readonly serving: ServingOptions = {},
   ) {
     super(core.backend, core.config, core.weights, core.source);
+    const ctx = serving.ctxSize;
+    if (ctx !== undefined && (!Number.isInteger(ctx) || ctx < 2 || ctx > core.config.text.maxPositionEmbeddings)) {
+      throw new RangeError(`ctxSize must be an integer in [2, ${core.config.text.maxPositionEmbeddings}] (got ${String(ctx)})`);
+    }
+  }
+
+  get contextLength(): number {
+    return this.serving.ctxSize ?? this.config.text.maxPositionEmbeddings;
+  }
+
+  /** The paged KV cache (allocated on first use). */
+  get kvCache(): PagedKv {
+    if (!this.kv) {
+      const t = this.config.text;
+      this.kv = new PagedKv(this.backend, t.numHiddenLayers, t.numKeyValueHeads * t.headDim, {
+        ...this.serving.kvCache,
+        defaultTokens: Math.max(KV_BLOCK, Math.min(this.contextLength, DEFAULT_KV_TOKENS)),
+      });
+    }
+    return this.kv;
+  }
+
+  /** The scheduler every conversation on this model runs through. */
+  get scheduler(): Scheduler {
+    if (!this.sched) {
+      const gpu = this.backend.name === 'webgpu';
+      const maxSeqs = this.serving.maxConcurrent ?? (gpu ? 32 : 8);
+      this.sched = new Scheduler(batchModel(this, this.kvCache, this.contextLength), {
+        maxSeqs,
+        maxBatchTokens: Math.max(maxSeqs, this.serving.maxBatchTokens ?? (gpu ? 1024 : 512)),
+      }) as Scheduler;
+    }
+    return this.sched;
+  }
+
+  /** KV bytes per token for each storage format. */
+  kvBytesPerToken(dtype: KvDType): number {
+    const t = this.config.text;
+    return kvBytesPerToken(t.numHiddenLayers, t.numKeyValueHeads * t.headDim, dtype);
+  }
+
+  ropeIndex(ids: Int32Array, media: MediaInputs): { positions: [Int32Array, Int32Array, Int32Array]; ropeDelta: number } {
+    const c = this.config;
+    const r = ropeIndex(ids, { imageTokenId: c.imageTokenId, videoTokenId: c.videoTokenId, spatialMergeSize: c.vision.spatialMergeSize }, media.imageGridThw ?? [], media.videoGridThw ?? []);
+    return { positions: r.positions, ropeDelta: r.ropeDelta };
   }
 
   /** Stream a reply to `messages`: text, reasoning and tool-call events, then usage and the finish reason. */
@@ -29,6 +97,12 @@ export class Qwen3VL extends Qwen3VLModel {
   /** The whole reply at once. */
   complete(messages: readonly ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
     return chat(this, this.requireProcessor(), messages, options);
+  }
+
+  override dispose(): void {
+    this.kv?.dispose();
+    this.kv = null;
+    super.dispose();
   }
 
   private requireProcessor(): Qwen3VLProcessor {
@@ -43,5 +117,5 @@ export async function loadModel(dir: SourceLike, opts: EngineOptions = {}): Prom
   // Load the processor first: it is cheap and fails fast on a broken tokenizer or template.
   const processor = (await src.exists('tokenizer.json')) ? await loadProcessor(src, opts.processor) : null;
   const core = await loadCore(src, opts);
-  return new Qwen3VL(core, processor);
+  return new Qwen3VL(core, processor, { kvCache: opts.kvCache, ctxSize: opts.ctxSize, maxConcurrent: opts.maxConcurrent, maxBatchTokens: opts.maxBatchTokens });
 }

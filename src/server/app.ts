@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { ChatEvent, FinishReason, Usage } from '../generate/chat.js';
 import type { ToolCall } from '../generate/output.js';
 import { apiKeyMatches } from './auth.js';
-import type { ChatEngine } from './engine.js';
+import type { ChatEngine } from '../generate/service.js';
 import { applyLimits, checkLimits, DEFAULT_LIMITS, type ServerLimits } from './limits.js';
 import { resolveMessages, type MediaPolicy, type ResolvedMessages } from './media.js';
 import { ApiError, chunkBody, completionBody, parseChatRequest, toolCallDelta, usageChunkBody, type ResponseMeta } from './protocol.js';

@@ -3,7 +3,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ChatOptions } from '../generate/chat.js';
-import { openEngine, type LocalEngine, type OpenEngineOptions } from './engine.js';
+import { openEngine, type LocalEngine, type OpenEngineOptions } from '../generate/service.js';
 import type { FromWorker, ToWorker } from './workerEngine.js';
 
 const port = parentPort!;

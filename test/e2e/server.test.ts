@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chat } from '../../src/generate/chat.js';
-import { loadModel } from '../../src/models/qwen3vl/load.js';
+import { loadModel } from '../../src/generate/engine.js';
 import { loadProcessor, ffmpegPath } from '../../src/processor/index.js';
 import { fixturesRoot, projectRoot } from '../helpers/fixtures.js';
 import { ensureBuilt, startServe, type ServeHandle } from './cliHarness.js';

@@ -5,7 +5,9 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import type { KvDType } from '../backend/backend.js';
 import type { BackendName } from '../backend/index.js';
+import type { ServingOptions } from '../generate/engine.js';
 import type { ChatOptions } from '../generate/chat.js';
 import { isUrl } from '../io/source.js';
 import { openEngine, type LocalEngine } from '../generate/service.js';
@@ -44,6 +46,15 @@ export interface ModelFlags {
   demo?: boolean;
   backend: BackendName;
   dtype?: WeightFormat;
+  kvCacheGb?: number;
+  kvCacheType?: KvDType;
+  ctxSize?: number;
+}
+
+/** The engine's serving options from the model flags (KV cache size and format, context size). */
+export function servingFromFlags(f: ModelFlags): ServingOptions {
+  const kvCache = f.kvCacheGb !== undefined || f.kvCacheType ? { bytes: f.kvCacheGb !== undefined ? Math.round(f.kvCacheGb * 2 ** 30) : undefined, dtype: f.kvCacheType } : undefined;
+  return { kvCache, ctxSize: f.ctxSize };
 }
 
 export function addModelOptions(cmd: Command): Command {
@@ -51,7 +62,10 @@ export function addModelOptions(cmd: Command): Command {
     .option('-m, --model <dir>', 'Qwen3-VL checkpoint folder (config.json, *.safetensors, tokenizer files), or its http(s) URL')
     .option('--demo', 'use the built-in random-weight demo checkpoint (built once, then cached)')
     .addOption(new Option('--backend <name>', 'compute backend').choices(['ref', 'cpu', 'webgpu']).default('cpu'))
-    .addOption(new Option('--dtype <format>', 'weight format in memory (default: the checkpoint\'s)').choices([...WEIGHT_FORMATS]));
+    .addOption(new Option('--dtype <format>', 'weight format in memory (default: the checkpoint\'s)').choices([...WEIGHT_FORMATS]))
+    .option('--kv-cache-gb <GB>', 'size of the paged KV cache shared by all sequences (default: room for the context size, at most 16384 tokens)', numArg(0.001))
+    .addOption(new Option('--kv-cache-type <format>', 'KV cache storage: f16 (default on cpu), q8_0, or f32 (exact)').choices(['f32', 'f16', 'q8_0']))
+    .option('--ctx-size <n>', "longest sequence, prompt and output, in tokens (default: the model's max_position_embeddings)", intArg(2));
 }
 
 export interface SamplingFlags {
@@ -122,7 +136,7 @@ export async function modelDir(f: ModelFlags, progress: Progress): Promise<{ dir
 }
 
 export async function loadEngine(dir: string, f: ModelFlags, progress: Progress): Promise<LocalEngine> {
-  const engine = await openEngine(dir, { backend: f.backend, dtype: f.dtype, onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
+  const engine = await openEngine(dir, { backend: f.backend, dtype: f.dtype, ...servingFromFlags(f), onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
   progress.done();
   return engine;
 }

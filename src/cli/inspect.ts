@@ -1,6 +1,7 @@
 // `qwen3-vl inspect DIR`: what a checkpoint is (config summary), how big each part is (parameters from the
 // safetensors headers: text, vision, MoE experts), and what it takes in memory per weight format plus KV cache.
 
+import { kvBytesPerToken } from '../nn/kvPool.js';
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -22,8 +23,8 @@ export interface InspectReport {
   readonly params: { text: number; vision: number; experts: number; total: number; activePerToken: number };
   /** Weight bytes when loaded with each format (norms, biases, small matrices stay wider: see weights/convert.ts). */
   readonly weightBytes: Record<ReportFormat, number>;
-  /** KV cache bytes per 1,000 tokens of context, at f32 (what this engine stores) and at 16 bits. */
-  readonly kvBytesPer1k: { f32: number; bf16: number };
+  /** KV cache bytes per token for each storage format of the paged cache (--kv-cache-type). */
+  readonly kvBytesPerToken: { f32: number; f16: number; q8_0: number };
   readonly files: Record<string, boolean>;
   readonly generation: Record<string, unknown>;
 }
@@ -68,7 +69,7 @@ export async function inspectCheckpoint(dir: string): Promise<InspectReport> {
   const moe = t.moe;
   params.total = params.text + params.vision + params.experts;
   params.activePerToken = params.text + params.vision + (moe ? (params.experts * moe.numExpertsPerTok) / moe.numExperts : 0);
-  const kvPerToken = 2 * t.numHiddenLayers * t.numKeyValueHeads * t.headDim;
+  const kvWidth = t.numKeyValueHeads * t.headDim;
   const has = (f: string) => existsSync(path.join(dir, f));
   const { bosTokenId: _b, padTokenId: _p, ...generation } = gen;
   return {
@@ -81,7 +82,7 @@ export async function inspectCheckpoint(dir: string): Promise<InspectReport> {
     vision: { depth: cfg.vision.depth, hidden: cfg.vision.hiddenSize, patch: cfg.vision.patchSize, merge: cfg.vision.spatialMergeSize, deepstackLayers: cfg.vision.deepstackVisualIndexes },
     params,
     weightBytes,
-    kvBytesPer1k: { f32: kvPerToken * 4 * 1000, bf16: kvPerToken * 2 * 1000 },
+    kvBytesPerToken: { f32: kvBytesPerToken(t.numHiddenLayers, kvWidth, 'f32'), f16: kvBytesPerToken(t.numHiddenLayers, kvWidth, 'f16'), q8_0: kvBytesPerToken(t.numHiddenLayers, kvWidth, 'q8_0') },
     files: {
       tokenizer: has('tokenizer.json'), 'chat template': has('chat_template.json') || has('chat_template.jinja'),
       'image preprocessor': has('preprocessor_config.json'), 'video preprocessor': has('video_preprocessor_config.json'),
@@ -128,7 +129,7 @@ export function formatReport(r: InspectReport): string {
     '',
     'memory (weights; --dtype)',
     ...FORMATS.map((f) => row(f, humanBytes(r.weightBytes[f]))),
-    row('KV cache', `${humanBytes(r.kvBytesPer1k.f32)} per 1k tokens (f32, as stored; ${humanBytes(r.kvBytesPer1k.bf16)} at 16 bits)`),
+    row('KV cache', `per token: ${humanBytes(r.kvBytesPerToken.f16)} f16 (default), ${humanBytes(r.kvBytesPerToken.q8_0)} q8_0, ${humanBytes(r.kvBytesPerToken.f32)} f32; per 1k tokens ${humanBytes(r.kvBytesPerToken.f16 * 1000)} f16`),
     '',
     'files',
     ...Object.entries(r.files).map(([f, ok]) => row(f, ok ? 'yes' : 'no')),
@@ -144,7 +145,7 @@ export function registerInspect(program: Command): void {
   program
     .command('inspect')
     .summary('summarise a checkpoint: config, parameter counts, memory per dtype')
-    .description('Read a checkpoint folder\'s config and safetensors headers (no weights are loaded) and report its shape, parameter counts per part, and memory needed per weight format, including the KV cache per 1,000 tokens.')
+    .description('Read a checkpoint folder\'s config and safetensors headers (no weights are loaded) and report its shape, parameter counts per part, and memory needed per weight format, including the KV cache bytes per token for each KV format (f16, q8_0, f32).')
     .argument('<dir>', 'Qwen3-VL checkpoint folder')
     .option('--json', 'print the report as JSON')
     .addHelpText('after', '\nExamples:\n  $ qwen3-vl inspect ./Qwen3-VL-8B-Instruct\n  $ qwen3-vl inspect ./Qwen3-VL-30B-A3B-Instruct --json | jq .weightBytes')

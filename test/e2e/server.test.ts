@@ -35,7 +35,7 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const metrics = async () => (await fetch(`${serve.base}/metrics`)).json();
+const metrics = async () => (await fetch(`${serve.base}/metrics?format=json`)).json();
 
 describe.skipIf(!existsSync(tiny))('qwen3-vl serve on tiny-dense (official openai client)', () => {
   it('greedy output through the server equals greedy output through the library (image as a data URL)', async () => {

@@ -148,7 +148,7 @@ export interface KvCacheOptions {
   readonly bytes?: number;
   /** … or in tokens. Default: the context size, at most 32768 tokens. */
   readonly tokens?: number;
-  /** Storage format (default: f16 where the backend has paged kernels, else f32). */
+  /** Storage format (default: f16 where the backend has paged kernels, f32 on ref and elsewhere). */
   readonly dtype?: KvDType;
 }
 
@@ -166,7 +166,8 @@ export class PagedKv {
     opts: KvCacheOptions & { readonly defaultTokens: number },
   ) {
     const dtypes = kvDTypes(backend);
-    this.dtype = opts.dtype ?? (dtypes.includes('f16') ? 'f16' : 'f32');
+    // f16 where the backend stores it (cpu); ref defines the semantics and stays exact (f32).
+    this.dtype = opts.dtype ?? (backend.name !== 'ref' && dtypes.includes('f16') ? 'f16' : 'f32');
     if (!dtypes.includes(this.dtype)) throw new RangeError(`the KV cache dtype ${this.dtype} is not supported on the ${backend.name} backend (supported: ${dtypes.join(', ')})`);
     if (this.dtype === 'q8_0' && width % 32) throw new RangeError(`a q8_0 KV cache needs rows of a multiple of 32 values (this model has ${width})`);
     const perToken = kvBytesPerToken(layers, width, this.dtype);

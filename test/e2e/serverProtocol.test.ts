@@ -304,7 +304,8 @@ describe('server protocol (scripted model, official openai client)', () => {
     }
     expect(await health()).toMatchObject({ running: 1, waiting: 2 });
     const full = await errorOf(client.chat.completions.create({ model: 'scripted', messages: user('hi') }));
-    expect([full.status, full.code]).toEqual([429, 'queue_full']);
+    // max-concurrent + max-queue requests are in progress: refused at admission, before the body is read.
+    expect([full.status, full.code]).toEqual([429, 'too_many_requests']);
     await Promise.all(reqs);
     expect(order).toEqual([0, 1, 2]);
   });
@@ -326,5 +327,37 @@ describe('server protocol (scripted model, official openai client)', () => {
     expect(logs.some((l) => l.startsWith(`cancelled ${rec.id}`))).toBe(true);
     const h = await (await fetch(`${base}/health`)).json();
     expect(h).toMatchObject({ phase: 'idle', running: 0 });
+  });
+});
+
+describe('batched serving (scripted model behind the real scheduler)', () => {
+  it('runs up to --max-concurrent generations at once, each with its own full answer; /metrics speaks Prometheus text', async () => {
+    const s = scriptedEngine();
+    const srv = new ChatServer({ engine: s.engine, media: { allowRemote: false, allowedDirs: [], maxBytes: 1e6 }, maxBodyBytes: 1e6, maxQueue: 4, limits: { maxConcurrent: 3 } });
+    const addr = await srv.listen(0, '127.0.0.1');
+    const b = `http://127.0.0.1:${addr.port}`;
+    const c = new OpenAI({ baseURL: `${b}/v1`, apiKey: 'unused', maxRetries: 0 });
+    try {
+      let most = 0;
+      let mostInBatch = 0;
+      const poll = setInterval(async () => {
+        const h = (await (await fetch(`${b}/health`)).json()) as { running: number };
+        most = Math.max(most, h.running);
+        mostInBatch = Math.max(mostInBatch, s.engine.status().running ?? 0);
+      }, 10);
+      const answers = await Promise.all([0, 1, 2, 3].map(() => c.chat.completions.create({ model: 'scripted', messages: user('slow'), max_tokens: 8 })));
+      clearInterval(poll);
+      for (const a of answers) expect(a.choices[0].message.content).toBe(SCRIPTS.hello.slice(0, 8));
+      expect(most).toBe(3);
+      expect(mostInBatch).toBeGreaterThanOrEqual(2);
+      const text = await (await fetch(`${b}/metrics`)).text();
+      expect(text).toMatch(/^# HELP qwen3vl_requests_waiting /m);
+      expect(text).toMatch(/^qwen3vl_generation_tokens_total\{model="scripted"\} 32$/m);
+      expect(text).toMatch(/^qwen3vl_time_to_first_token_seconds_count\{model="scripted"\} 4$/m);
+      expect(text).toMatch(/^qwen3vl_kv_cache_usage_ratio\{model="scripted"\} 0$/m);
+      expect(text).toMatch(/^qwen3vl_generations_total\{model="scripted",outcome="completed"\} 4$/m);
+    } finally {
+      await srv.close();
+    }
   });
 });

@@ -4,11 +4,13 @@
 import type { KvDType } from '../backend/backend.js';
 import { type SourceLike, openSource } from '../io/source.js';
 import { loadModel as loadCore, type LoadOptions } from '../models/qwen3vl/load.js';
-import { Qwen3VLModel } from '../models/qwen3vl/model.js';
+import { Qwen3VLModel, type ForwardInputs } from '../models/qwen3vl/model.js';
+import type { KvCache } from '../nn/kvCache.js';
 import { ropeIndex } from '../models/qwen3vl/positions.js';
 import { KV_BLOCK, PagedKv, kvBytesPerToken, type KvCacheOptions } from '../nn/kvPool.js';
 import { loadProcessor, type ChatMessage, type LoadProcessorOptions, type Qwen3VLProcessor } from '../processor/index.js';
 import { batchModel } from './batchModel.js';
+import { decodeGreedyMany, generateGreedy, greedySteps, type GreedySteps } from './greedy.js';
 import { chat, streamChat, type ChatEvent, type ChatModel, type ChatOptions, type ChatResult } from './chat.js';
 import { Scheduler, type MediaInputs } from './scheduler.js';
 
@@ -87,6 +89,21 @@ export class Qwen3VL extends Qwen3VLModel implements ChatModel {
     const c = this.config;
     const r = ropeIndex(ids, { imageTokenId: c.imageTokenId, videoTokenId: c.videoTokenId, spatialMergeSize: c.vision.spatialMergeSize }, media.imageGridThw ?? [], media.videoGridThw ?? []);
     return { positions: r.positions, ropeDelta: r.ropeDelta };
+  }
+
+  /** Greedy decoding with a KV cache: `maxNewTokens` ids (stops early on one of `stopIds`); pipelined on the device. */
+  generateGreedy(inp: ForwardInputs, maxNewTokens: number, stopIds: readonly number[] = []): Promise<number[]> {
+    return generateGreedy(this, inp, maxNewTokens, stopIds);
+  }
+
+  /** Pipelined greedy steps over `cache` (see generate/greedy.ts). */
+  greedySteps(cache: KvCache): GreedySteps {
+    return greedySteps(this, cache);
+  }
+
+  /** Greedy decoding after `first` (not yet in the cache): up to `n` ids, stopping after one of `stopIds`. */
+  decodeGreedyMany(cache: KvCache, first: number, n: number, stopIds: readonly number[] = []): Promise<number[]> {
+    return decodeGreedyMany(this, cache, first, n, stopIds);
   }
 
   /** Stream a reply to `messages`: text, reasoning and tool-call events, then usage and the finish reason. */

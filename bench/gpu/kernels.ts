@@ -2,7 +2,7 @@
 // models/qwen3vl/text.ts does (so dispatch count and bytes match the model), its linear layers alone (bandwidth
 // bound), lm_head alone, a large matmul and vision-sized attention.
 import type { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
-import type { ModelConfig } from '../../src/config/config.js';
+import type { ModelConfig } from '../../src/models/qwen3vl/config.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { decodeBytes } from './randomModel.js';
 

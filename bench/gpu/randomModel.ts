@@ -1,10 +1,10 @@
 // A Qwen3-VL model with random weights of the real shapes made directly on the GPU (no checkpoint, no host copy):
 // the same weight tree loadQwen3VLWeights builds, filled by the backend's random kernel.
-import type { ModelConfig } from '../../src/config/config.js';
-import { isMoeLayer } from '../../src/config/config.js';
+import type { ModelConfig } from '../../src/models/qwen3vl/config.js';
+import { isMoeLayer } from '../../src/models/qwen3vl/config.js';
 import { Qwen3VLModel } from '../../src/models/qwen3vl/model.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
-import { buildVisionWeights, type LinearWeights, type MergerWeights, type NormWeights, type Qwen3VLWeights } from '../../src/weights/qwen3vl.js';
+import { buildVisionWeights, type LinearWeights, type MergerWeights, type NormWeights, type Qwen3VLWeights } from '../../src/models/qwen3vl/weights.js';
 import type { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
 
 export function randomModel(b: WebGpuBackend, cfg: ModelConfig, seed = 1): Qwen3VLModel {

@@ -9,19 +9,14 @@ import type { KvDType } from '../backend/backend.js';
 import type { BackendName } from '../backend/index.js';
 import type { ServingOptions } from '../generate/engine.js';
 import type { ChatOptions } from '../generate/chat.js';
+import { CliError } from '../errors.js';
 import { isUrl } from '../io/source.js';
 import { openEngine, type LocalEngine } from '../generate/service.js';
 import { ensureDemoCheckpoint } from '../tools/demo.js';
 import { WEIGHT_FORMATS, type WeightFormat } from '../weights/convert.js';
 import { Progress } from './progress.js';
 
-/** A user mistake: printed as one line, exit code 1, no stack. */
-export class CliError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CliError';
-  }
-}
+export { CliError };
 
 export function intArg(min: number, max = Number.MAX_SAFE_INTEGER): (v: string) => number {
   return (v) => {

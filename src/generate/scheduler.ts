@@ -2,6 +2,7 @@
 // over the decode rows of every running sequence plus, within the step's token budget, chunks of prefills; under KV
 // pressure the newest sequence is preempted (blocks freed, recomputed later) and finishes with the same output.
 
+import { AdmissionError } from '../errors.js';
 import { BlockPool, SeqBlocks } from '../nn/kvPool.js';
 
 /** A prompt admitted to the scheduler, and how its tokens are chosen. */
@@ -35,16 +36,7 @@ export interface MediaInputs {
 
 export type EndReason = 'stop' | 'length' | 'cancelled' | 'error';
 
-/** A refusal before any work starts: the request can never fit (HTTP 400 naming the limit). */
-export class AdmissionError extends Error {
-  override readonly name = 'AdmissionError';
-  constructor(
-    readonly limit: 'ctx_size' | 'kv_cache',
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { AdmissionError };
 
 /** What the scheduler needs of a model: one batched forward over the pool, and the vision tower. */
 export interface BatchModel<V> {

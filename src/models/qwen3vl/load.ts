@@ -3,12 +3,12 @@
 
 import { createBackend, type BackendName } from '../../backend/index.js';
 import type { Backend } from '../../backend/backend.js';
-import { loadConfig } from '../../config/config.js';
+import { loadConfig } from './config.js';
 import { loadGenerationConfig } from '../../config/generation.js';
 import { Checkpoint } from '../../io/safetensors.js';
 import { type SourceLike, openSource } from '../../io/source.js';
 import type { WeightFormat } from '../../weights/convert.js';
-import { loadQwen3VLWeights } from '../../weights/qwen3vl.js';
+import { loadQwen3VLWeights } from './weights.js';
 import { Qwen3VLModel } from './model.js';
 
 export interface LoadOptions {

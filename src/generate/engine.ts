@@ -15,7 +15,7 @@ import { chat, streamChat, type ChatEvent, type ChatModel, type ChatOptions, typ
 import { Scheduler, type MediaInputs } from './scheduler.js';
 
 export interface ServingOptions {
-  /** The paged KV cache: its size (bytes or tokens; default the context size, at most 16384 tokens) and format. */
+  /** The paged KV cache: its size (bytes or tokens; default the context size, at most 16384 tokens, 4096 on webgpu) and format. */
   readonly kvCache?: KvCacheOptions;
   /** Longest sequence (prompt and output) in tokens; default the model's max_position_embeddings. */
   readonly ctxSize?: number;
@@ -30,8 +30,8 @@ export interface EngineOptions extends LoadOptions, ServingOptions {
   readonly processor?: LoadProcessorOptions;
 }
 
-/** Default pool size in tokens when neither bytes nor tokens are given. */
-const DEFAULT_KV_TOKENS = 16384;
+/** Default pool size in tokens when neither bytes nor tokens are given (webgpu stores f32 and often runs in a page). */
+const DEFAULT_KV_TOKENS = { cpu: 16384, webgpu: 4096 };
 
 export class Qwen3VL extends Qwen3VLModel implements ChatModel {
   private kv: PagedKv | null = null;
@@ -60,7 +60,7 @@ export class Qwen3VL extends Qwen3VLModel implements ChatModel {
       const t = this.config.text;
       this.kv = new PagedKv(this.backend, t.numHiddenLayers, t.numKeyValueHeads * t.headDim, {
         ...this.serving.kvCache,
-        defaultTokens: Math.max(KV_BLOCK, Math.min(this.contextLength, DEFAULT_KV_TOKENS)),
+        defaultTokens: Math.max(KV_BLOCK, Math.min(this.contextLength, this.backend.name === 'webgpu' ? DEFAULT_KV_TOKENS.webgpu : DEFAULT_KV_TOKENS.cpu)),
       });
     }
     return this.kv;

@@ -14,6 +14,12 @@ export interface Capabilities {
   readonly info: Readonly<Record<string, string | number | boolean>>;
 }
 
+/**
+ * Numeric mode of a backend: 'exact' (f32 activations and accumulation; the default, golden parity at 1e-4) or
+ * 'fast' (WebGPU only: f16 tensor-core matmuls and attention for prefill and the vision tower, f32 accumulation).
+ */
+export type Precision = 'exact' | 'fast';
+
 export interface AttentionOptions {
   readonly nHeads: number;
   readonly nKvHeads: number;

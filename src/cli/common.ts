@@ -6,7 +6,7 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { KvDType } from '../backend/backend.js';
-import type { BackendName } from '../backend/index.js';
+import type { BackendName, Precision } from '../backend/index.js';
 import type { ServingOptions } from '../generate/engine.js';
 import type { ChatOptions } from '../generate/chat.js';
 import { CliError } from '../errors.js';
@@ -41,6 +41,7 @@ export interface ModelFlags {
   demo?: boolean;
   backend: BackendName;
   dtype?: WeightFormat;
+  precision?: Precision;
   kvCacheGb?: number;
   kvCacheType?: KvDType;
   ctxSize?: number;
@@ -58,6 +59,7 @@ export function addModelOptions(cmd: Command): Command {
     .option('--demo', 'use the built-in random-weight demo checkpoint (built once, then cached)')
     .addOption(new Option('--backend <name>', 'compute backend').choices(['ref', 'cpu', 'webgpu']).default('cpu'))
     .addOption(new Option('--dtype <format>', 'weight format in memory (default: the checkpoint\'s)').choices([...WEIGHT_FORMATS]))
+    .addOption(new Option('--precision <mode>', "numerics: exact (f32), or fast (webgpu: f16 tensor cores for prefill and vision)").choices(['exact', 'fast']))
     .option('--kv-cache-gb <GB>', 'size of the paged KV cache shared by all sequences (default: room for the context size, at most 16384 tokens)', numArg(0.001))
     .addOption(new Option('--kv-cache-type <format>', 'KV cache storage: f16 (default on cpu), q8_0, or f32 (exact)').choices(['f32', 'f16', 'q8_0']))
     .option('--ctx-size <n>', "longest sequence, prompt and output, in tokens (default: the model's max_position_embeddings)", intArg(2));
@@ -119,6 +121,8 @@ export function checkModelDir(dir: string): string {
 /** --model DIR or --demo; the demo checkpoint is built on first use. */
 export async function modelDir(f: ModelFlags, progress: Progress): Promise<{ dir: string; demo: boolean }> {
   if (f.model && f.demo) throw new CliError('give either --model DIR or --demo, not both');
+  // Before any folder is read or the demo built: the mode belongs to one backend.
+  if (f.precision === 'fast' && f.backend !== 'webgpu') throw new CliError(`--precision fast needs --backend webgpu (f16 tensor cores); backend '${f.backend}' computes in f32 only`);
   if (f.demo) {
     const d = await ensureDemoCheckpoint({ onStatus: (s) => progress.note(s) });
     if (d.tokenizer === 'bytes') progress.note('demo: ../shared/fixtures/tokenizer not found, using the byte-level fallback tokenizer');
@@ -131,7 +135,7 @@ export async function modelDir(f: ModelFlags, progress: Progress): Promise<{ dir
 }
 
 export async function loadEngine(dir: string, f: ModelFlags, progress: Progress): Promise<LocalEngine> {
-  const engine = await openEngine(dir, { backend: f.backend, dtype: f.dtype, ...servingFromFlags(f), onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
+  const engine = await openEngine(dir, { backend: f.backend, dtype: f.dtype, precision: f.precision, ...servingFromFlags(f), onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
   progress.done();
   return engine;
 }

@@ -2,7 +2,7 @@
 // `stream(messages, options)` call, with a status (running and waiting sequences, KV blocks) for /health and /metrics.
 
 import path from 'node:path';
-import type { BackendName } from '../backend/index.js';
+import type { BackendName, Precision } from '../backend/index.js';
 import { isUrl } from '../io/source.js';
 import { ProcessorConfigError, type ChatMessage } from '../processor/index.js';
 import type { WeightFormat } from '../weights/convert.js';
@@ -47,6 +47,7 @@ export interface ChatEngine {
 export interface OpenEngineOptions extends ServingOptions {
   readonly backend?: BackendName;
   readonly dtype?: WeightFormat;
+  readonly precision?: Precision;
   /** Served model name (default: the folder's base name). */
   readonly id?: string;
   readonly onLoadProgress?: (p: { loadedBytes: number; totalBytes: number }) => void;
@@ -108,6 +109,7 @@ export async function openEngine(dir: string, opts: OpenEngineOptions = {}): Pro
   const model = await loadModel(dir, {
     backend: opts.backend ?? 'cpu',
     dtype: opts.dtype,
+    precision: opts.precision,
     onProgress: opts.onLoadProgress,
     kvCache: opts.kvCache,
     ctxSize: opts.ctxSize,

@@ -120,6 +120,7 @@ export const SHAPES = {
   '4B': { H: 2560, layers: 36, nh: 32, nkv: 8, hd: 128, I: 9728, tie: true, vision: V4B },
   '8B': { H: 4096, layers: 36, nh: 32, nkv: 8, hd: 128, I: 12288, tie: false, vision: V8B },
   '30B-A3B': { H: 2048, layers: 48, nh: 32, nkv: 4, hd: 128, I: 6144, tie: false, moe: { experts: 128, topK: 8, inter: 768 }, vision: V8B },
+  '235B-A22B': { H: 4096, layers: 94, nh: 64, nkv: 4, hd: 128, I: 12288, tie: false, moe: { experts: 128, topK: 8, inter: 1536 }, vision: V8B },
 } satisfies Record<string, ModelShape>;
 export type ShapeName = keyof typeof SHAPES;
 

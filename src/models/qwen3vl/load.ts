@@ -1,7 +1,7 @@
 // loadModel: open a Qwen3-VL checkpoint (config, generation config, safetensors shards) onto a backend, from a
 // folder (Node) or a base URL (browsers and Node; shards stream tensor by tensor through HTTP Range requests).
 
-import { createBackend, type BackendName } from '../../backend/index.js';
+import { createBackend, type BackendName, type Precision } from '../../backend/index.js';
 import type { Backend } from '../../backend/backend.js';
 import { loadConfig } from './config.js';
 import { loadGenerationConfig } from '../../config/generation.js';
@@ -16,6 +16,8 @@ export interface LoadOptions {
   readonly backend?: BackendName | Backend;
   /** Weight format of the large matrices (default: the checkpoint's own, bf16). */
   readonly dtype?: WeightFormat;
+  /** 'exact' (default) or 'fast' (backend 'webgpu' only: f16 tensor cores for prefill and vision; see Precision). */
+  readonly precision?: Precision;
   readonly onProgress?: (p: { loadedBytes: number; totalBytes: number; tensor: string }) => void;
 }
 
@@ -24,7 +26,7 @@ export async function loadModel(dir: SourceLike, opts: LoadOptions = {}): Promis
   const src = await openSource(dir);
   const config = await loadConfig(src);
   const generationConfig = await loadGenerationConfig(src);
-  const backend = await createBackend(opts.backend ?? 'cpu');
+  const backend = await createBackend(opts.backend ?? 'cpu', { precision: opts.precision });
   const ckpt = await Checkpoint.open(src);
   try {
     const weights = await loadQwen3VLWeights(ckpt, config, backend, { dtype: opts.dtype, onProgress: opts.onProgress });

@@ -25,26 +25,35 @@ type Matcher = Awaited<ReturnType<XGrammar['GrammarMatcher']['createGrammarMatch
 
 let xgrammar: Promise<XGrammar> | null = null;
 
+/** XGrammar, loaded once with its WASM binding started. */
+function loadXGrammar(): Promise<XGrammar> {
+  xgrammar ??= (async () => {
+    const xg = await importXGrammar();
+    // Its WASM binding starts on the first call that needs it, unguarded: two first requests at once (a batch) would
+    // each start one, and objects of the two then clash ("Expected instance of VectorInt"). Start it once here.
+    (await xg.Grammar.builtinJSONGrammar()).dispose();
+    return xg;
+  })();
+  return xgrammar;
+}
+
 /**
  * The package is a UMD bundle marked ESM: in Node its ESM path needs CommonJS globals (`require`, `__filename`), so
  * it is evaluated as the CommonJS module it is; bundlers for browsers take the plain import.
  */
-function loadXGrammar(): Promise<XGrammar> {
-  xgrammar ??= (async () => {
-    if (typeof process === 'object' && process.versions?.node) {
-      const nodeModule = await import('node:module');
-      const { readFile } = await import('node:fs/promises');
-      const req = nodeModule.createRequire(import.meta.url);
-      const file = req.resolve('@mlc-ai/web-xgrammar');
-      const mod = { exports: {} as Record<string, unknown> };
-      // Its one dynamic import (of node:module) is handed in: code built by `new Function` may not import in a vm.
-      const src = (await readFile(file, 'utf8')).replaceAll("await import('module')", '__nodeModule');
-      new Function('exports', 'module', 'require', '__filename', '__dirname', '__nodeModule', src)(mod.exports, mod, req, file, file.replace(/[/\\][^/\\]*$/, ''), nodeModule);
-      return mod.exports as unknown as XGrammar;
-    }
-    return import('@mlc-ai/web-xgrammar');
-  })();
-  return xgrammar;
+async function importXGrammar(): Promise<XGrammar> {
+  if (typeof process === 'object' && process.versions?.node) {
+    const nodeModule = await import('node:module');
+    const { readFile } = await import('node:fs/promises');
+    const req = nodeModule.createRequire(import.meta.url);
+    const file = req.resolve('@mlc-ai/web-xgrammar');
+    const mod = { exports: {} as Record<string, unknown> };
+    // Its one dynamic import (of node:module) is handed in: code built by `new Function` may not import in a vm.
+    const src = (await readFile(file, 'utf8')).replaceAll("await import('module')", '__nodeModule');
+    new Function('exports', 'module', 'require', '__filename', '__dirname', '__nodeModule', src)(mod.exports, mod, req, file, file.replace(/[/\\][^/\\]*$/, ''), nodeModule);
+    return mod.exports as unknown as XGrammar;
+  }
+  return import('@mlc-ai/web-xgrammar');
 }
 
 interface VocabEntry {
@@ -122,6 +131,9 @@ export function toolCallGrammar(tools: readonly ToolSpec[]): GrammarSpec {
 export class GrammarConstraint {
   private readonly masked: Float32Array;
   private bitmask: Int32Array | null = null;
+  private disposed = false;
+  /** Tokens accepted so far (a mask computed for an earlier step is dropped). */
+  private step = 0;
 
   private constructor(
     private readonly matcher: Matcher,
@@ -155,16 +167,30 @@ export class GrammarConstraint {
     return new GrammarConstraint(await xg.GrammarMatcher.createGrammarMatcher(await compiled, [...opts.stopIds]), opts.vocabSize, entry.closing, entry.printable);
   }
 
-  /** The allowed-token bitmask for the next step (bit i of word i>>5), computed once per step. */
-  private async nextMask(): Promise<Int32Array> {
-    if (!this.bitmask) {
-      // XGrammar's JSON strings admit raw tabs and other control characters, which JSON forbids: AND them out
-      // (one pass over V/32 words).
-      const bm = await this.matcher.getNextTokenBitmask();
-      const p = this.printable;
-      for (let w = 0; w < bm.length && w < p.length; w++) bm[w] &= p[w];
-      this.bitmask = bm;
-    }
+  /**
+   * Compute the next step's allowed-token bitmask ahead (bit i of word i>>5; XGrammar answers it asynchronously), so
+   * the synchronous methods can run inside a scheduler hook. Once per step; a no-op when it is ready.
+   */
+  async prepare(): Promise<void> {
+    if (this.bitmask || this.disposed) return;
+    const step = this.step;
+    // XGrammar's JSON strings admit raw tabs and other control characters, which JSON forbids: AND them out
+    // (one pass over V/32 words).
+    const bm = await this.matcher.getNextTokenBitmask();
+    // A token accepted (or the matcher disposed) meanwhile makes this mask stale.
+    if (step !== this.step || this.disposed) return;
+    const p = this.printable;
+    for (let w = 0; w < bm.length && w < p.length; w++) bm[w] &= p[w];
+    this.bitmask = bm;
+  }
+
+  /** Whether this step's mask is computed (`prepare` has finished since the last `accept`). */
+  get ready(): boolean {
+    return this.bitmask !== null;
+  }
+
+  private readyMask(): Int32Array {
+    if (!this.bitmask) throw new GrammarError('the grammar mask of this step is not computed yet (call prepare first)');
     return this.bitmask;
   }
 
@@ -173,7 +199,13 @@ export class GrammarConstraint {
    * Host work is a native fill plus one pass over the mask's words (V/32), touching only allowed tokens' logits.
    */
   async mask(logits: Float32Array): Promise<Float32Array> {
-    const bm = await this.nextMask();
+    await this.prepare();
+    return this.maskReady(logits);
+  }
+
+  /** `mask` once `prepare` has finished (synchronous). */
+  maskReady(logits: Float32Array): Float32Array {
+    const bm = this.readyMask();
     const out = this.masked;
     out.fill(-Infinity);
     const n = Math.min(logits.length, this.vocabSize);
@@ -183,7 +215,13 @@ export class GrammarConstraint {
 
   /** The allowed token with the highest logit (greedy decoding without touching the disallowed ones). */
   async argmax(logits: Float32Array): Promise<number> {
-    const bm = await this.nextMask();
+    await this.prepare();
+    return this.argmaxReady(logits);
+  }
+
+  /** `argmax` once `prepare` has finished (synchronous). */
+  argmaxReady(logits: Float32Array): number {
+    const bm = this.readyMask();
     let best = -1;
     let bestV = -Infinity;
     forEachAllowed(bm, Math.min(logits.length, this.vocabSize), (i) => {
@@ -202,7 +240,13 @@ export class GrammarConstraint {
    * model would run past `maxTokens` (endless digits or strings, typical of small or random models) still completes.
    */
   async closingArgmax(logits: Float32Array): Promise<number> {
-    const bm = await this.nextMask();
+    await this.prepare();
+    return this.closingArgmaxReady(logits);
+  }
+
+  /** `closingArgmax` once `prepare` has finished (synchronous). */
+  closingArgmaxReady(logits: Float32Array): number {
+    const bm = this.readyMask();
     const rank = this.closing;
     let best = -1;
     forEachAllowed(bm, Math.min(logits.length, this.vocabSize), (i) => {
@@ -215,12 +259,14 @@ export class GrammarConstraint {
   /** Advance past a chosen (or forced) token; false when the grammar rejects it (its state is then unchanged). */
   accept(token: number): boolean {
     this.bitmask = null;
+    this.step++;
     return this.matcher.acceptToken(token);
   }
 
   /** Back to the start of the grammar (a new sequence). */
   reset(): void {
     this.bitmask = null;
+    this.step++;
     this.matcher.reset();
   }
 
@@ -229,6 +275,9 @@ export class GrammarConstraint {
   }
 
   dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.bitmask = null;
     this.matcher.dispose();
   }
 }

@@ -58,7 +58,9 @@ let dense: Qwen3VL;
 const ajv = new Ajv2020({ strict: false });
 
 beforeAll(async () => {
-  if (existsSync(tiny)) dense = await loadModel(tiny, { backend: backend as 'ref' | 'cpu' });
+  // An f32 KV pool, so the logprobs test's reference (a forward on the contiguous f32 cache) sees the same numbers
+  // (the cpu default, f16, differs by ~1e-3 in a log-probability).
+  if (existsSync(tiny)) dense = await loadModel(tiny, { backend: backend as 'ref' | 'cpu', kvCache: { dtype: 'f32' } });
 }, 120_000);
 afterAll(() => dense?.dispose());
 
@@ -81,6 +83,35 @@ describe.skipIf(!existsSync(tiny))('structured outputs on tiny-dense', () => {
       }
     }, 120_000);
   }
+
+  it('two concurrent requests with different schemas, batched together, each validate against their own', async () => {
+    // Each sequence's grammar runs in its own scheduler hook on its own logits row of the shared batch.
+    const sched = dense.scheduler;
+    const saved = sched.onStep;
+    let decodeRows = 0;
+    sched.onStep = (rows, prefillRows) => {
+      saved?.(rows, prefillRows);
+      if (prefillRows === 0) decodeRows = Math.max(decodeRows, rows);
+    };
+    try {
+      const pairs = [
+        ['bbox', { temperature: 0 }],
+        ['invoice', { temperature: 0.8, topP: 0.95, seed: 5 }],
+      ] as const;
+      const rs = await Promise.all(pairs.map(([name, o]) => chat(dense, dense.processor!, ask(`Fill in ${name}.`), { ...o, maxTokens: 120, responseFormat: { type: 'json_schema', schema: SCHEMAS[name] } })));
+      // Both decoded in one forward at least once (a step with two decode rows and no prefill).
+      expect(decodeRows).toBe(2);
+      rs.forEach((r, i) => {
+        expect(r.finishReason, `${pairs[i][0]}: ${r.text}`).toBe('stop');
+        validates(SCHEMAS[pairs[i][0]], r.text);
+      });
+      // Neither answer would validate against the other's schema (the constraints did not cross).
+      expect(ajv.validate(SCHEMAS.invoice, JSON.parse(rs[0].text))).toBe(false);
+      expect(ajv.validate(SCHEMAS.bbox, JSON.parse(rs[1].text))).toBe(false);
+    } finally {
+      sched.onStep = saved;
+    }
+  }, 120_000);
 
   it('json_object gives an object; text is free', async () => {
     const r = await chat(dense, dense.processor!, ask('Any JSON.'), { temperature: 1, seed: 3, maxTokens: 300, responseFormat: { type: 'json_object' } });

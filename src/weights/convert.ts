@@ -32,6 +32,12 @@ type Bits = Float32Array | Uint16Array;
 export interface NativeConverter {
   uploadConvert(data: Float32Array | Uint16Array, src: 'f32' | 'bf16' | 'f16', shape: readonly number[], dtype: DType): Tensor;
 }
+/** Optional backend method (webgpu has it): upload checkpoint-layout bytes chunk by chunk, never whole in JS memory. */
+export interface ChunkedUpload {
+  uploadChunks(shape: readonly number[], dtype: DType, chunks: AsyncIterable<Uint8Array>): Promise<Tensor>;
+}
+/** Chunk size of chunked uploads: a multiple of 612 bytes (whole 4-byte words and q8_0/q4_0 block pairs). */
+export const UPLOAD_CHUNK_BYTES = 612 * 13_700; // ≈ 8 MiB
 export type Combine = <T extends Bits>(parts: T[]) => T;
 
 /** Convert checkpoint tensor(s) to `fmt` (applying `combine` to the parts first) and upload. */

@@ -7,7 +7,7 @@ import { Tensor } from '../../tensor/tensor.js';
 import type { Ctx, Store } from './ctx.js';
 import { type Acquired } from './device.js';
 import { type GpuBuf, type Program, Runtime, f32bits } from './runtime.js';
-import { packForGpu } from './upload.js';
+import { chunkWriter, gpuLayout, packForGpu } from './upload.js';
 import { wg256 } from './ctx.js';
 import { linear } from './ops/linear.js';
 import { gatherRows } from './ops/gatherRows.js';
@@ -110,6 +110,24 @@ export class WebGpuBackend implements Backend, Ctx {
     this.rt.write(gb, p.bytes);
     const host = dtype === 'i32' && data.length <= HOST_INDEX_COPY ? Int32Array.from(data as Int32Array) : undefined;
     return new Tensor(this, shape, dtype, { gb, qoff: p.qoff, host } satisfies Store);
+  }
+
+  /** Upload from chunks of checkpoint-layout bytes (see chunkWriter): the whole tensor is never in JS memory. */
+  async uploadChunks(shape: readonly number[], dtype: DType, chunks: AsyncIterable<Uint8Array>): Promise<Tensor> {
+    const { bytes, qoff } = gpuLayout(shape, dtype);
+    if (bytes > this.rt.maxBinding) {
+      throw new Error(`webgpu.upload: [${shape}] ${dtype} takes ${bytes} bytes, over this device's maxStorageBufferBindingSize (${this.rt.maxBinding})`);
+    }
+    const gb = bytes >= DEDICATED_BYTES ? this.rt.create(bytes, false) : this.rt.acquire(bytes, true);
+    try {
+      const w = chunkWriter(shape, dtype, (data, off) => this.rt.write(gb, data, off));
+      for await (const c of chunks) w.push(c);
+      w.end();
+    } catch (e) {
+      this.rt.release(gb);
+      throw e;
+    }
+    return new Tensor(this, shape, dtype, { gb, qoff } satisfies Store);
   }
 
   zeros(shape: readonly number[]): Tensor {

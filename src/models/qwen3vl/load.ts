@@ -17,6 +17,8 @@ export interface LoadOptions {
   /** Weight format of the large matrices (default: the checkpoint's own, bf16). */
   readonly dtype?: WeightFormat;
   readonly onProgress?: (p: { loadedBytes: number; totalBytes: number; tensor: string }) => void;
+  /** Chunk size of streamed GPU uploads (webgpu): the most weight bytes held in JS memory at once. Default ≈ 8 MiB. */
+  readonly uploadChunkBytes?: number;
 }
 
 /** `dir`: a folder path, an http(s) base URL (e.g. a Hugging Face `…/resolve/main/`), or a CheckpointSource. */
@@ -27,7 +29,7 @@ export async function loadModel(dir: SourceLike, opts: LoadOptions = {}): Promis
   const backend = await createBackend(opts.backend ?? 'cpu');
   const ckpt = await Checkpoint.open(src);
   try {
-    const weights = await loadQwen3VLWeights(ckpt, config, backend, { dtype: opts.dtype, onProgress: opts.onProgress });
+    const weights = await loadQwen3VLWeights(ckpt, config, backend, { dtype: opts.dtype, onProgress: opts.onProgress, uploadChunkBytes: opts.uploadChunkBytes });
     return new Qwen3VLModel(backend, config, weights, { dir: src.location, generationConfig });
   } finally {
     await ckpt.close();

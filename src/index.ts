@@ -14,6 +14,7 @@ export { loadGenerationConfig, type GenerationConfig } from './config/generation
 export { Checkpoint, SafetensorsFile, SafetensorsError, SafetensorsWriter, writeSafetensors } from './io/safetensors.js';
 export { openSource, type CheckpointSource, type RangeFile, type SourceLike } from './io/source.js';
 export { FetchSource, type FetchSourceOptions } from './io/fetchSource.js';
+export { CachedSource, weightCache, type CacheProgress, type CachedModel, type WeightCacheOptions } from './io/weightCache.js';
 export { WeightError } from './weights/qwen3vl.js';
 export type { WeightFormat } from './weights/convert.js';
 export { tidy, Tensor } from './tensor/tensor.js';

@@ -39,7 +39,7 @@ export class Qwen3VL extends Qwen3VLModel {
 
 /** Load a checkpoint folder or URL: weights onto the chosen backend, and the processor when a tokenizer is present. */
 export async function loadModel(dir: SourceLike, opts: EngineOptions = {}): Promise<Qwen3VL> {
-  const src = await openSource(dir);
+  const src = await openSource(dir, opts.cache);
   // Load the processor first: it is cheap and fails fast on a broken tokenizer or template.
   const processor = (await src.exists('tokenizer.json')) ? await loadProcessor(src, opts.processor) : null;
   const core = await loadCore(src, opts);

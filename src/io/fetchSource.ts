@@ -153,8 +153,42 @@ function totalOf(r: Response, url: string): number {
   return Number(m[1]);
 }
 
-/** The body streamed into `into`; returns the bytes received (a short answer is the caller's to retry). */
+/** Scratch memory of BYOB reads: handed to the stream and back on every read, so no chunk is ever allocated. */
+let scratch: ArrayBuffer | null = null;
+const SCRATCH_BYTES = 256 * 1024;
+
+/**
+ * The body streamed into `into`; returns the bytes received (a short answer is the caller's to retry). Byte streams
+ * are read BYOB through one reused scratch buffer: a multi-GB load then leaves no per-chunk garbage in the JS heap.
+ */
 async function readInto(r: Response, url: string, into: Uint8Array): Promise<number> {
+  let byob: ReadableStreamBYOBReader | null = null;
+  try {
+    byob = r.body?.getReader({ mode: 'byob' }) ?? null;
+  } catch {
+    // Not a byte stream (older engines): the default reader below.
+  }
+  if (byob) {
+    let buf = scratch && scratch.byteLength ? scratch : new ArrayBuffer(SCRATCH_BYTES);
+    scratch = null; // another read running at the same time takes its own
+    let n = 0;
+    try {
+      for (;;) {
+        const chunk = await byob.read(new Uint8Array(buf));
+        if (!chunk.value) return n;
+        buf = chunk.value.buffer as ArrayBuffer;
+        if (chunk.done) return n;
+        if (n + chunk.value.byteLength > into.byteLength) {
+          await byob.cancel();
+          throw new Error(`GET ${url}: the server sent more than the ${into.byteLength} bytes asked for`);
+        }
+        into.set(chunk.value, n);
+        n += chunk.value.byteLength;
+      }
+    } finally {
+      if (buf.byteLength) scratch = buf;
+    }
+  }
   const reader = r.body?.getReader();
   let n = 0;
   for (;;) {

@@ -2,6 +2,7 @@
 // Node), behind one small interface so safetensors, config and weight loading run unchanged in both.
 
 import { FetchSource } from './fetchSource.js';
+import type { WeightCacheOptions } from './weightCache.js';
 
 /** One file opened for byte-range reads. */
 export interface RangeFile {
@@ -50,8 +51,10 @@ export function nodeImport<T>(specifier: string): Promise<T> {
   return import(/* @vite-ignore */ specifier) as Promise<T>;
 }
 
-export async function openSource(where: SourceLike): Promise<CheckpointSource> {
+/** `cache`: URLs go through the browser's weight cache (src/io/weightCache.ts) instead of straight to the network. */
+export async function openSource(where: SourceLike, cache?: boolean | WeightCacheOptions): Promise<CheckpointSource> {
   if (typeof where !== 'string') return where;
+  if (isUrl(where) && cache) return (await import('./weightCache.js')).CachedSource.open(where, cache === true ? {} : cache);
   if (isUrl(where)) return new FetchSource(where);
   const { NodeSource } = await import('./nodeSource.js');
   return NodeSource.create(where);

@@ -7,6 +7,7 @@ import { loadConfig } from '../../config/config.js';
 import { loadGenerationConfig } from '../../config/generation.js';
 import { Checkpoint } from '../../io/safetensors.js';
 import { type SourceLike, openSource } from '../../io/source.js';
+import type { WeightCacheOptions } from '../../io/weightCache.js';
 import type { WeightFormat } from '../../weights/convert.js';
 import { loadQwen3VLWeights } from '../../weights/qwen3vl.js';
 import { Qwen3VLModel } from './model.js';
@@ -19,11 +20,13 @@ export interface LoadOptions {
   readonly onProgress?: (p: { loadedBytes: number; totalBytes: number; tensor: string }) => void;
   /** Chunk size of streamed GPU uploads (webgpu): the most weight bytes held in JS memory at once. Default ≈ 8 MiB. */
   readonly uploadChunkBytes?: number;
+  /** Browsers: keep the checkpoint of a URL in the Origin Private File System, so later loads need no network. */
+  readonly cache?: boolean | WeightCacheOptions;
 }
 
 /** `dir`: a folder path, an http(s) base URL (e.g. a Hugging Face `…/resolve/main/`), or a CheckpointSource. */
 export async function loadModel(dir: SourceLike, opts: LoadOptions = {}): Promise<Qwen3VLModel> {
-  const src = await openSource(dir);
+  const src = await openSource(dir, opts.cache);
   const config = await loadConfig(src);
   const generationConfig = await loadGenerationConfig(src);
   const backend = await createBackend(opts.backend ?? 'cpu');

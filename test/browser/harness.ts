@@ -76,11 +76,12 @@ export async function openPage(entry: string, scripts: Record<string, string> = 
   }
 }
 
-/** Open `url` in headless Chromium, collecting page errors and console errors/warnings. */
-export async function openUrl(url: string): Promise<BrowserPage> {
+/** Open `url` in headless Chromium, collecting page errors and console errors/warnings; `webgpu: false` turns it off. */
+export async function openUrl(url: string, o: { webgpu?: boolean } = {}): Promise<BrowserPage> {
   if (!existsSync(chromiumPath)) throw new Error(`no Chromium at ${chromiumPath}: apt-get install -y chromium, or set CHROMIUM_PATH`);
   const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath: chromiumPath, args: FLAGS });
+  const args = o.webgpu === false ? [...FLAGS.filter((f) => !f.includes('webgpu') && !f.includes('swiftshader')), '--disable-features=WebGPU,Vulkan', '--disable-gpu'] : FLAGS;
+  const browser = await chromium.launch({ executablePath: chromiumPath, args });
   const messages: string[] = [];
   try {
     const page = await browser.newPage();

@@ -202,7 +202,11 @@ function drawBoxes(figure: HTMLElement, text: string): void {
       ctx.strokeStyle = ctx.fillStyle = `hsl(${(i * 67) % 360} 85% 45%)`;
       const [x, y] = b.pixels;
       if (b.kind === 'box') ctx.strokeRect(x, y, b.pixels[2] - x, b.pixels[3] - y);
-      else (ctx.beginPath(), ctx.arc(x, y, 6, 0, 2 * Math.PI), ctx.fill());
+      else {
+        ctx.beginPath();
+        ctx.arc(x, y, 6, 0, 2 * Math.PI);
+        ctx.fill();
+      }
       if (b.label) ctx.fillText(b.label, x + 4, Math.max(14, y - 5));
     });
     figure.dataset.boxes = String(boxes.length);

@@ -2,7 +2,7 @@
 // streamed chat with a transferred ImageBitmap and byte buffer equals Node's engine on ref; cancellation crosses
 // the boundary; errors keep their names and messages.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadModel as loadEngine } from '../../src/generate/engine.js';
 import { fixturesRoot } from '../helpers/fixtures.js';
@@ -52,6 +52,19 @@ describe('the engine in a Web Worker', () => {
     expect(r.tokens).toBeGreaterThan(0);
     expect(r.tokens).toBeLessThan(200);
     expect(r.afterwards).toBe('length');
+  });
+
+  it('a local folder (File objects, as the directory picker or a drop gives them) loads and chats like Node', async () => {
+    const dir = path.join(fixturesRoot, 'tiny-dense');
+    const names = readdirSync(dir).filter((f) => !f.startsWith('golden'));
+    const engine = await loadEngine(dir, { backend: 'ref' });
+    const want = await engine.complete([{ role: 'user', content: 'Hi' }], { maxTokens: 3, temperature: 0 });
+    engine.dispose();
+    const got = await bp.page.evaluate(([u, n]) => (globalThis as unknown as Api).qwen.folder(u, n), [url(), names] as const);
+    console.log(`[worker folder] ${names.length} files from ${got.source}, ${got.weightBytes} weight bytes; tokens ${got.tokens.join(',')} (Node ${want.tokens.join(',')})`);
+    expect(got.source).toBe('local folder');
+    expect(got.weightBytes).toBeGreaterThan(0);
+    expect(got.tokens).toEqual([...want.tokens]);
   });
 
   it('errors cross the boundary with their message', async () => {

@@ -70,6 +70,19 @@ const api = {
     }
   },
 
+  /** A folder picked by the user arrives as File objects: fetched here, loaded from them in the worker. */
+  async folder(url: string, names: string[]): Promise<{ source: string; weightBytes: number; tokens: number[] }> {
+    const files = await Promise.all(names.map(async (n) => new File([await (await fetch(`${url}${n}`)).blob()], n)));
+    const engine = start();
+    try {
+      const info = await engine.load(files);
+      const r = await engine.complete([{ role: 'user', content: 'Hi' }], { maxTokens: 3, temperature: 0 });
+      return { source: info.source, weightBytes: info.weightBytes, tokens: [...r.tokens] };
+    } finally {
+      engine.terminate();
+    }
+  },
+
   async errors(url: string): Promise<string[]> {
     const engine = start();
     const out: string[] = [];

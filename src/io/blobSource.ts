@@ -1,6 +1,7 @@
 // A checkpoint folder the user picked in a browser (directory picker, drag and drop, <input webkitdirectory>):
 // File objects by name, read by range with Blob.slice, so GB-sized shards are never read whole.
 
+import { readStreamInto } from './fetchSource.js';
 import { type CheckpointSource, type RangeFile, SourceError, TooLargeError } from './source.js';
 
 export class BlobSource implements CheckpointSource {
@@ -40,8 +41,7 @@ export class BlobSource implements CheckpointSource {
       read: async (into, position) => {
         const len = Math.min(into.byteLength, b.size - position);
         if (len <= 0) return 0;
-        into.set(new Uint8Array(await b.slice(position, position + len).arrayBuffer()));
-        return len;
+        return readStreamInto(b.slice(position, position + len).stream(), into.subarray(0, len), this.resolve(name));
       },
       close: async () => {},
     };

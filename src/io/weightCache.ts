@@ -4,7 +4,7 @@
 
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { FetchSource, type FetchSourceOptions } from './fetchSource.js';
+import { FetchSource, type FetchSourceOptions, readStreamInto, streamChunks } from './fetchSource.js';
 import { type CheckpointSource, type RangeFile, SourceError, TooLargeError } from './source.js';
 
 export interface CacheProgress {
@@ -125,8 +125,7 @@ export class CachedSource implements CheckpointSource {
       read: async (into, position) => {
         const len = Math.min(into.byteLength, f.size - position);
         if (len <= 0) return 0;
-        into.set(new Uint8Array(await f.slice(position, position + len).arrayBuffer()));
-        return len;
+        return readStreamInto(f.slice(position, position + len).stream(), into.subarray(0, len), this.resolve(name));
       },
       close: async () => {},
     };
@@ -172,21 +171,18 @@ export class CachedSource implements CheckpointSource {
     const handle = await this.dir.getFileHandle(fileName(name), { create: true });
     const w = await handle.createWritable();
     const h = sha256.create();
-    const reader = r.body.getReader();
     let n = 0;
     try {
-      for (;;) {
-        const c = await reader.read();
-        if (c.done) break;
-        n += c.value.byteLength;
+      // Each chunk is written before the next is read: streamChunks reuses its buffer.
+      for await (const c of streamChunks(r.body)) {
+        n += c.byteLength;
         if (n > maxBytes) throw new TooLargeError(n, maxBytes);
-        h.update(c.value);
-        await w.write(c.value);
+        h.update(c);
+        await w.write(c as Uint8Array<ArrayBuffer>);
         this.opts.onProgress?.({ file: name, loadedBytes: n, totalBytes: total, phase: 'download' });
       }
       await w.close();
     } catch (e) {
-      await reader.cancel().catch(() => {});
       await w.abort().catch(() => {});
       throw e;
     }

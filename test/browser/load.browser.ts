@@ -44,7 +44,8 @@ describe('loading in Chromium: cache, heap, pre-quantized', () => {
     const [b0, r0] = [files.sentBytes, files.requests];
     const first: LoadResult = await call('load', url, { cache: true });
     const [b1, r1] = [files.sentBytes, files.requests];
-    const second: LoadResult = await call('load', url, { cache: true });
+    // Re-hashing every cached file proves the bytes on disk are the ones downloaded (a mismatch would re-download).
+    const second: LoadResult = await call('load', url, { cache: true, verify: true });
     const [b2, r2] = [files.sentBytes, files.requests];
     const weights = statSync(path.join(fixturesRoot, CASE, 'model.safetensors')).size;
     const all = readdirSync(path.join(fixturesRoot, CASE)).filter((f) => !f.startsWith('golden')).reduce((a, f) => a + statSync(path.join(fixturesRoot, CASE, f)).size, 0);
@@ -93,7 +94,7 @@ describe('loading in Chromium: cache, heap, pre-quantized', () => {
       const h = (await cdp.send('Runtime.getHeapUsage')) as { usedSize: number; backingStorageSize?: number };
       return h.usedSize + (h.backingStorageSize ?? NaN);
     };
-    const peakDuring = async (chunk?: number) => {
+    const peakDuring = async (chunk?: number, cache = false) => {
       await cdp.send('HeapProfiler.collectGarbage');
       const base = await used();
       let peak = base;
@@ -102,7 +103,7 @@ describe('loading in Chromium: cache, heap, pre-quantized', () => {
         while (!done) peak = Math.max(peak, await used());
       })();
       try {
-        await call('loadWeights', `${wide.url}wide/`, chunk);
+        await call('loadWeights', `${wide.url}wide/`, chunk, cache);
       } finally {
         done = true;
         await sampler.catch(() => {});
@@ -112,12 +113,17 @@ describe('loading in Chromium: cache, heap, pre-quantized', () => {
     try {
       const small = await peakDuring();
       const whole = await peakDuring(256 << 20);
-      console.log(`[heap] largest tensor ${largest} bytes; peak JS heap + ArrayBuffer backing stores above the start: ${small.peak} bytes with the default chunks, ${whole.peak} bytes with whole-tensor reads (start ${small.base})`);
+      const download = await peakDuring(undefined, true);
+      const cached = await peakDuring(undefined, true);
+      console.log(`[heap] largest tensor ${largest} bytes; peak JS heap + ArrayBuffer backing stores above the start: ${small.peak} bytes with the default chunks, ${whole.peak} bytes with whole-tensor reads (start ${small.base}); through the cache: ${download.peak} bytes downloading, ${cached.peak} bytes reading the cached copy`);
       expect(Number.isNaN(small.peak)).toBe(false);
       expect(whole.peak).toBeGreaterThan(largest);
       expect(small.peak).toBeLessThan(largest / 4);
+      expect(cached.peak).toBeLessThan(largest / 4);
+      expect(download.peak).toBeLessThan(largest / 4);
     } finally {
       await wide.close();
+      await call('clear');
     }
   });
 

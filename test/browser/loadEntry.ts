@@ -12,7 +12,7 @@ export interface LoadResult {
 }
 
 const api = {
-  async load(url: string, o: { cache?: boolean; chunk?: number } = {}): Promise<LoadResult> {
+  async load(url: string, o: { cache?: boolean; verify?: boolean; chunk?: number } = {}): Promise<LoadResult> {
     let downloaded = 0;
     let fromCache = 0;
     let uploadCalls = 0;
@@ -25,16 +25,16 @@ const api = {
       }
     };
     const t0 = performance.now();
-    const m = await loadModel(url, { backend: 'webgpu', cache: o.cache ? { onProgress } : false, uploadChunkBytes: o.chunk, onProgress: () => void uploadCalls++ });
+    const m = await loadModel(url, { backend: 'webgpu', cache: o.cache ? { onProgress, verify: o.verify } : false, uploadChunkBytes: o.chunk, onProgress: () => void uploadCalls++ });
     const ms = performance.now() - t0;
     m.dispose();
     return { ms, downloaded, fromCache, uploadCalls };
   },
 
-  /** Weights alone (no tokenizer), streamed in chunks of `chunk` bytes (default: the library's). */
-  async loadWeights(url: string, chunk?: number): Promise<number> {
+  /** Weights alone (no tokenizer), streamed in chunks of `chunk` bytes (default: the library's), optionally through the cache. */
+  async loadWeights(url: string, chunk?: number, cache = false): Promise<number> {
     const t0 = performance.now();
-    (await loadWeights(url, { backend: 'webgpu', uploadChunkBytes: chunk })).dispose();
+    (await loadWeights(url, { backend: 'webgpu', uploadChunkBytes: chunk, cache })).dispose();
     return performance.now() - t0;
   },
 

@@ -184,6 +184,9 @@ export class CachedSource implements CheckpointSource {
       await w.close();
     } catch (e) {
       await w.abort().catch(() => {});
+      if ((e as DOMException).name === 'QuotaExceededError') {
+        throw new SourceError(`the browser has no room to store ${url} (${mbText(n)} written): free space with weightCache.delete(), or load with cache: false`);
+      }
       throw e;
     }
     const digest = bytesToHex(h.digest());
@@ -195,6 +198,8 @@ export class CachedSource implements CheckpointSource {
     return handle.getFile();
   }
 }
+
+const mbText = (n: number) => `${(n / 1e6).toFixed(0)} MB`;
 
 async function hashFile(f: File): Promise<string> {
   const h = sha256.create();

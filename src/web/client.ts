@@ -11,6 +11,11 @@ export type { LoadedInfo, LoadProgress, WorkerChatOptions, WorkerLoadOptions } f
 
 export interface ClientChatOptions extends WorkerChatOptions {
   readonly signal?: AbortSignal;
+  /**
+   * Move ImageBitmaps and whole-buffer byte arrays of the messages to the worker instead of copying them (default
+   * true): the page's copies become unusable, so keep Blobs (or pass false) in a history that is sent again.
+   */
+  readonly transfer?: boolean;
   readonly onPrompt?: (tokens: number) => void;
   readonly onPrefillProgress?: (done: number, total: number) => void;
 }
@@ -45,7 +50,7 @@ export class WorkerEngine {
   /** A checkpoint by URL (cached in the browser unless options.cache is false), or the files of a picked folder. */
   async load(source: string | readonly File[], options: WorkerLoadOptions & { onProgress?: (p: LoadProgress) => void } = {}): Promise<LoadedInfo> {
     const { onProgress, ...rest } = options;
-    this.info = (await this.request({ op: 'load', id: 0, source, options: rest }, (r) => r.kind === 'progress' && onProgress?.(r.progress))) as LoadedInfo;
+    this.info = (await this.request({ op: 'load', id: 0, source, options: rest }, false, (r) => r.kind === 'progress' && onProgress?.(r.progress))) as LoadedInfo;
     return this.info;
   }
 
@@ -106,12 +111,12 @@ export class WorkerEngine {
   }
 
   private start(op: 'chat' | 'complete', messages: readonly ChatMessage[], options: ClientChatOptions, onReply: Listener) {
-    const { signal, onPrompt, onPrefillProgress, ...rest } = options;
+    const { signal, onPrompt, onPrefillProgress, transfer = true, ...rest } = options;
     const id = this.nextId++;
     signal?.throwIfAborted();
     const abort = () => this.post({ op: 'abort', id: this.nextId++, target: id });
     signal?.addEventListener('abort', abort, { once: true });
-    const done = this.request({ op, id, messages, options: rest }, (r) => {
+    const done = this.request({ op, id, messages, options: rest }, transfer, (r) => {
       if (r.kind === 'prompt') onPrompt?.(r.tokens);
       else if (r.kind === 'prefill') onPrefillProgress?.(r.done, r.total);
       else onReply(r);
@@ -119,7 +124,7 @@ export class WorkerEngine {
     return { id, done };
   }
 
-  private request(req: Request, onOther: Listener = () => {}, id = this.nextId++): Promise<unknown> {
+  private request(req: Request, transfer = false, onOther: Listener = () => {}, id = this.nextId++): Promise<unknown> {
     return new Promise((resolve, reject) => {
       this.listeners.set(id, (r) => {
         if (r.kind === 'result' || r.kind === 'error') {
@@ -129,7 +134,7 @@ export class WorkerEngine {
         } else onOther(r);
       });
       try {
-        this.post({ ...req, id } as Request);
+        this.post({ ...req, id } as Request, transfer);
       } catch (e) {
         this.listeners.delete(id);
         reject(e);
@@ -137,8 +142,8 @@ export class WorkerEngine {
     });
   }
 
-  private post(req: Request): void {
-    this.worker.postMessage(req, transferables(req));
+  private post(req: Request, transfer = false): void {
+    this.worker.postMessage(req, transfer ? transferables(req) : []);
   }
 }
 

@@ -2,7 +2,11 @@
 // streamed chat with a transferred ImageBitmap and byte buffer equals Node's engine on ref; cancellation crosses
 // the boundary; errors keep their names and messages.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { ffmpegPath } from '../../src/processor/index.js';
+import { readNpyU8, videoDir } from '../helpers/processorFixtures.js';
 import path from 'node:path';
 import { loadModel as loadEngine } from '../../src/generate/engine.js';
 import { fixturesRoot } from '../helpers/fixtures.js';
@@ -65,6 +69,28 @@ describe('the engine in a Web Worker', () => {
     expect(got.source).toBe('local folder');
     expect(got.weightBytes).toBeGreaterThan(0);
     expect(got.tokens).toEqual([...want.tokens]);
+  });
+
+  it('an MP4 Blob is decoded in the worker (WebCodecs there too): the prompt has the length Node gives it', async () => {
+    const tmp = mkdtempSync(path.join(tmpdir(), 'qwen3vl-worker-video-'));
+    const clips = await startStaticServer(tmp);
+    try {
+      const npy = readNpyU8(path.join(videoDir, 'frames_30x256x256x3.npy')).data;
+      const file = path.join(tmp, 'clip.mp4');
+      const r = spawnSync(ffmpegPath(), ['-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', '256x256', '-r', '10', '-i', 'pipe:0', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-colorspace', 'smpte170m', file], { input: npy });
+      expect(r.status, String(r.stderr)).toBe(0);
+      const prompt = 'What happens in this video?';
+      const engine = await loadEngine(path.join(fixturesRoot, 'tiny-dense'), { backend: 'ref' });
+      const want = await engine.processor!.prepare([{ role: 'user', content: [{ type: 'video', video: file }, { type: 'text', text: prompt }] }], { addGenerationPrompt: true });
+      engine.dispose();
+      const got = await bp.page.evaluate(([u, v, p]) => (globalThis as unknown as Api).qwen.video(u, v, p), [url(), `${clips.url}clip.mp4`, prompt] as const);
+      console.log(`[worker video] ${got.prompt} prompt tokens (Node ${want.inputIds.length}); ${got.finish} after tokens ${got.tokens.join(',')}`);
+      expect(got.prompt).toBe(want.inputIds.length);
+      expect(got.finish).toBe('length');
+    } finally {
+      await clips.close();
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   it('errors cross the boundary with their message', async () => {

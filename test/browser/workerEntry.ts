@@ -83,6 +83,20 @@ const api = {
     }
   },
 
+  /** An MP4 fetched as a Blob, sent to the worker (decoded there by WebCodecs). */
+  async video(url: string, videoUrl: string, prompt: string): Promise<{ prompt: number; finish: string; tokens: number[] }> {
+    const blob = await (await fetch(videoUrl)).blob();
+    const engine = start();
+    try {
+      await engine.load(url, { cache: false });
+      let n = 0;
+      const r = await engine.complete([{ role: 'user', content: [{ type: 'video', video: blob }, { type: 'text', text: prompt }] }], { maxTokens: 2, temperature: 0, onPrompt: (k) => (n = k) });
+      return { prompt: n, finish: r.finishReason, tokens: [...r.tokens] };
+    } finally {
+      engine.terminate();
+    }
+  },
+
   async errors(url: string): Promise<string[]> {
     const engine = start();
     const out: string[] = [];

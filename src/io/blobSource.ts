@@ -2,7 +2,7 @@
 // File objects by name, read by range with Blob.slice, so GB-sized shards are never read whole.
 
 import { readStreamInto } from './fetchSource.js';
-import { type CheckpointSource, type RangeFile, SourceError, TooLargeError } from './source.js';
+import { type CheckpointSource, type RangeFile, SourceError, TooLargeError } from './sourceBase.js';
 
 export class BlobSource implements CheckpointSource {
   readonly location: string;

@@ -5,7 +5,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { FetchSource, type FetchSourceOptions, readStreamInto, streamChunks } from './fetchSource.js';
-import { type CheckpointSource, type RangeFile, SourceError, TooLargeError } from './source.js';
+import { type CheckpointSource, type RangeFile, SourceError, TooLargeError } from './sourceBase.js';
 
 export interface CacheProgress {
   readonly file: string;

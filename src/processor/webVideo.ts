@@ -3,7 +3,7 @@
 // them in Node, so the processor samples the same frames.
 
 import { createFile, DataStream, Endianness, MP4BoxBuffer, type Sample } from 'mp4box';
-import { VideoDecodeError } from './errors.js';
+import { VideoDecodeError } from '../errors.js';
 
 export interface WebVideo {
   readonly width: number;

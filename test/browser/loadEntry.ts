@@ -39,8 +39,8 @@ const api = {
   },
 
   /** Last-position logits of a text prompt (token ids), as a plain array. */
-  async lastLogits(url: string, ids: number[]): Promise<number[]> {
-    const m = await loadModel(url, { backend: 'webgpu', uploadChunkBytes: 1 << 20 });
+  async lastLogits(url: string, ids: number[], o: { chunk?: number; precision?: 'exact' | 'fast' } = {}): Promise<number[]> {
+    const m = await loadModel(url, { backend: 'webgpu', uploadChunkBytes: o.chunk ?? 1 << 20, precision: o.precision });
     try {
       return Array.from((await m.forward({ inputIds: ids, logits: 'last' })).logits);
     } finally {

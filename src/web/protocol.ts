@@ -14,7 +14,7 @@ export type WorkerLoadOptions = Omit<LoadOptions, 'backend' | 'onProgress' | 'ca
   /** Re-hash cached files on load. */
   readonly verifyCache?: boolean;
 };
-export type WorkerChatOptions = Omit<ChatOptions, 'signal' | 'onPrompt' | 'onPrefillProgress'>;
+export type WorkerChatOptions = Omit<ChatOptions, 'signal' | 'onPrompt' | 'onPrefillProgress' | 'visionCache'>;
 
 export type LoadProgress =
   | { readonly phase: 'download' | 'cached'; readonly file: string; readonly loadedBytes: number; readonly totalBytes: number }

@@ -14,6 +14,8 @@ export { loadGenerationConfig, type GenerationConfig } from './config/generation
 export { Checkpoint, SafetensorsFile, SafetensorsWriter, writeSafetensors } from './io/safetensors.js';
 export { openSource, type CheckpointSource, type RangeFile, type SourceLike } from './io/source.js';
 export { FetchSource, type FetchSourceOptions } from './io/fetchSource.js';
+export { CachedSource, weightCache, type CacheProgress, type CachedModel, type WeightCacheOptions } from './io/weightCache.js';
+export { BlobSource } from './io/blobSource.js';
 export type { WeightFormat } from './weights/convert.js';
 export { tidy, Tensor } from './tensor/tensor.js';
 export * from './processor/index.js';

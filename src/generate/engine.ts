@@ -146,7 +146,7 @@ export class Qwen3VL extends Qwen3VLModel implements ChatModel {
 
 /** Load a checkpoint folder or URL: weights onto the chosen backend, and the processor when a tokenizer is present. */
 export async function loadModel(dir: SourceLike, opts: EngineOptions = {}): Promise<Qwen3VL> {
-  const src = await openSource(dir);
+  const src = await openSource(dir, opts.cache);
   // Load the processor first: it is cheap and fails fast on a broken tokenizer or template.
   const processor = (await src.exists('tokenizer.json')) ? await loadProcessor(src, opts.processor) : null;
   if (opts.visionCacheMb !== undefined) VisionCache.ofMb(opts.visionCacheMb); // a bad size fails before the weights load

@@ -112,7 +112,6 @@ export async function modelDir(f: ModelFlags, progress: Progress): Promise<{ dir
   if (f.model && f.demo) throw new CliError('give either --model DIR or --demo, not both');
   if (f.demo) {
     const d = await ensureDemoCheckpoint({ onStatus: (s) => progress.note(s) });
-    if (d.tokenizer === 'bytes') progress.note('demo: ../shared/fixtures/tokenizer not found, using the byte-level fallback tokenizer');
     return { dir: d.dir, demo: true };
   }
   if (!f.model) throw new CliError('no model: pass --model <Qwen3-VL checkpoint folder>, or --demo to try the random-weight demo');

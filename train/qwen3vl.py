@@ -245,8 +245,9 @@ class Qwen3VL(nn.Module):
         return torch.cat(merged), [torch.cat(d) for d in ds]
 
     def forward(self, input_ids, position_ids, attn_mask, pixel_values=None, image_grid_thw=(), pixel_values_videos=None,
-                video_grid_thw=(), hidden_out=None):
-        """input_ids [B, S]; position_ids [3, B, S]; attn_mask [B, 1, S, S] bool. Returns final hidden [B, S, H]."""
+                video_grid_thw=(), hidden_out=None, feats=None):
+        """input_ids [B, S]; position_ids [3, B, S]; attn_mask [B, 1, S, S] bool. Returns final hidden [B, S, H].
+        feats: {'image': (merged, deepstack), 'video': …} from encode(), to skip the vision tower (greedy decoding)."""
         cfg = self.config
         lm = self.model.language_model
         x = lm.embed_tokens(input_ids)
@@ -259,10 +260,10 @@ class Qwen3VL(nn.Module):
             ds_rows = [torch.zeros(int(vis_mask.sum()), x.shape[-1], dtype=x.dtype, device=x.device) for _ in cfg['vision_config']['deepstack_visual_indexes']]
             sel_img = img[vis_mask]
             sel_vid = vid[vis_mask]
-            for grids, px, sel, where in ((image_grid_thw, pixel_values, sel_img, img), (video_grid_thw, pixel_values_videos, sel_vid, vid)):
+            for kind, grids, px, sel, where in (('image', image_grid_thw, pixel_values, sel_img, img), ('video', video_grid_thw, pixel_values_videos, sel_vid, vid)):
                 if not grids:
                     continue
-                mg, ds = self.encode(px, list(grids))
+                mg, ds = feats[kind] if feats and kind in feats else self.encode(px, list(grids))
                 x[where] = mg.to(x.dtype)
                 for lv, d in enumerate(ds):
                     ds_rows[lv][sel] = d.to(x.dtype)

@@ -66,8 +66,17 @@ def draw(img, shape, color, cx, cy, r):
     return m
 
 
+def configure(img, vid, frames):
+    """Picture size, clip frame size and frame count (the CPU preset trains on smaller ones)."""
+    global IMG, VID, VID_FRAMES
+    IMG, VID, VID_FRAMES = img, vid, frames
+
+
 def place(rng, n, size, rmin, rmax, margin=4):
-    """n non-overlapping circles (cx, cy, r) inside the canvas."""
+    """n non-overlapping circles (cx, cy, r) inside the canvas; radii are given for a 192 (picture) or 128 (clip)
+    canvas and scaled to the actual one."""
+    k = size / (192 if size == IMG else 128)
+    rmin, rmax, margin = rmin * k, rmax * k, max(2, margin * k)
     out = []
     for _ in range(1000):
         if len(out) == n:
@@ -142,9 +151,9 @@ def t_position(rng):
 def t_read(rng):
     img = canvas(rng, IMG)
     text = rng.choice(WORDS) if rng.random() < 0.6 else str(int(rng.integers(10, 1000)))
-    scale = int(rng.integers(3, 5))
+    scale = max(1, int(round(int(rng.integers(3, 5)) * IMG / 192)))
     w, h = (len(text) * 6 - 1) * scale, 7 * scale
-    x, y = int(rng.integers(4, IMG - w - 4)), int(rng.integers(4, IMG - h - 4))
+    x, y = int(rng.integers(2, IMG - w - 2)), int(rng.integers(2, IMG - h - 2))
     render_text(img, text, x, y, scale, tuple(int(v) for v in rng.integers(0, 90, size=3)))
     q = rng.choice(['What does the text say?', 'Read the text in the image.', 'What is written here?'])
     return {'images': [img], 'question': q, 'answer': text}
@@ -208,9 +217,9 @@ def t_video(rng):
     times = video_times()
     if kind == 'move':
         d = rng.choice(['left', 'right', 'up', 'down'])
-        span = VID - 2 * r - 12
+        span = VID - 2 * r - 12 * VID / 128
         for f in range(VID_FRAMES):
-            p = 6 + r + span * f / (VID_FRAMES - 1)
+            p = 6 * VID / 128 + r + span * f / (VID_FRAMES - 1)
             x, y = (p, cy) if d == 'right' else (VID - p, cy) if d == 'left' else (cx, p) if d == 'down' else (cx, VID - p)
             img = bg.copy()
             draw(img, s, c, x, y, r)

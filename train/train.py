@@ -26,7 +26,16 @@ EVAL_SEED = 20261204
 EVAL_PER_TASK = 25
 
 
-def make_config(tok):
+# Model and media sizes. gpu: what a few minutes on one H200 trains well. cpu: small enough for a few CPU cores.
+PRESETS = {
+    'gpu': {'media': (192, 128, 12), 'text': (256, 512, 4, 4, 2), 'vision': (128, 512, 6, 2, [1, 3], 144)},
+    'cpu': {'media': (96, 64, 8), 'text': (128, 384, 2, 2, 1), 'vision': (64, 256, 2, 1, [0, 1], 36)},
+}
+
+
+def make_config(tok, preset):
+    th, ti, tl, tn, tkv = PRESETS[preset]['text']
+    vh, vi, vd, vn, vds, vpos = PRESETS[preset]['vision']
     n = len(tok.vocab) + len(tok.special)
     vocab = (n + 63) // 64 * 64
     sp = tok.special
@@ -35,14 +44,14 @@ def make_config(tok):
         'hidden_act': 'silu', 'initializer_range': 0.02, 'max_position_embeddings': 4096, 'model_type': 'qwen3_vl_text',
         'rms_norm_eps': 1e-6, 'rope_scaling': {'mrope_interleaved': True, 'mrope_section': [12, 10, 10], 'rope_type': 'default'},
         'rope_theta': 5000000, 'tie_word_embeddings': True, 'use_cache': True, 'dtype': 'bfloat16', 'vocab_size': vocab,
-        'hidden_size': 256, 'intermediate_size': 512, 'num_hidden_layers': 4, 'num_attention_heads': 4,
-        'num_key_value_heads': 2, 'head_dim': 64,
+        'hidden_size': th, 'intermediate_size': ti, 'num_hidden_layers': tl, 'num_attention_heads': tn,
+        'num_key_value_heads': tkv, 'head_dim': 64,
     }
     vision = {
         'hidden_act': 'gelu_pytorch_tanh', 'in_channels': 3, 'initializer_range': 0.02, 'model_type': 'qwen3_vl',
-        'patch_size': 16, 'spatial_merge_size': 2, 'temporal_patch_size': 2, 'depth': 6, 'hidden_size': 128,
-        'intermediate_size': 512, 'num_heads': 2, 'out_hidden_size': 256, 'num_position_embeddings': 144,
-        'deepstack_visual_indexes': [1, 3],
+        'patch_size': 16, 'spatial_merge_size': 2, 'temporal_patch_size': 2, 'depth': vd, 'hidden_size': vh,
+        'intermediate_size': vi, 'num_heads': vn, 'out_hidden_size': th, 'num_position_embeddings': vpos,
+        'deepstack_visual_indexes': vds,
     }
     return {
         'architectures': ['Qwen3VLForConditionalGeneration'], 'model_type': 'qwen3_vl', 'text_config': text,
@@ -126,9 +135,9 @@ class Stream(torch.utils.data.IterableDataset):
             yield collate([encode(tasks.sample(rng), self.tok, self.cfg) for _ in range(self.batch)], self.cfg, pad)
 
 
-def run(model, bt, dev):
+def run(model, bt, dev, feats=None):
     to = lambda t: None if t is None else t.to(dev, non_blocking=True)  # noqa: E731
-    return model(to(bt['ids']), to(bt['pos']), to(bt['mask']), to(bt['px']), bt['grids'], to(bt['pxv']), bt['vgrids'])
+    return model(to(bt['ids']), to(bt['pos']), to(bt['mask']), to(bt['px']), bt['grids'], to(bt['pxv']), bt['vgrids'], feats=feats)
 
 
 # ------------------------------------------------------------------------------------------------ answers
@@ -140,10 +149,16 @@ def greedy(model, encs, cfg, tok, dev, max_new=48):
     eos = tok.special['<|im_end|>']
     outs = [[] for _ in encs]
     done = [False] * len(encs)
+    bt = collate(encs, cfg, pad, with_answer=False)
+    feats = {}  # the vision tower runs once; each step re-runs only the decoder
+    if bt['grids']:
+        feats['image'] = model.encode(bt['px'].to(dev), bt['grids'])
+    if bt['vgrids']:
+        feats['video'] = model.encode(bt['pxv'].to(dev), bt['vgrids'])
     for _ in range(max_new):
         cur = [dict(e, prompt=e['prompt'] + o) for e, o in zip(encs, outs)]
         bt = collate(cur, cfg, pad, with_answer=False)
-        h = run(model, bt, dev)
+        h = run(model, bt, dev, feats)
         last = h[torch.arange(len(encs)), torch.tensor(bt['lens']) - 1]
         nxt = (last.float() @ model.head_weight().float().T).argmax(-1).tolist()
         for i, t in enumerate(nxt):
@@ -248,11 +263,25 @@ def main():
     ap.add_argument('--workers', type=int, default=max(1, min(14, (os.cpu_count() or 2) - 2)))
     ap.add_argument('--eval-per-task', type=int, default=EVAL_PER_TASK)
     ap.add_argument('--tokenizer', default=os.path.join(HERE, 'tokenizer'))
+    ap.add_argument('--preset', choices=sorted(PRESETS), default=None, help='model/media sizes (default: gpu on CUDA, else cpu)')
+    ap.add_argument('--eval-only', action='store_true', help='answer the held-out and demo questions with OUT/qwen3-vl-demo')
     a = ap.parse_args()
     dev = 'cuda' if torch.cuda.is_available() else 'cpu'
+    a.preset = a.preset or ('gpu' if dev == 'cuda' else 'cpu')
+    tasks.configure(*PRESETS[a.preset]['media'])
     torch.manual_seed(a.seed)
     tok = load_tokenizer(os.path.join(a.tokenizer, 'tokenizer.json'))
-    cfg = make_config(tok)
+    cfg = make_config(tok, a.preset)
+    if a.eval_only:
+        ck = os.path.join(a.out, 'qwen3-vl-demo')
+        cfg = json.load(open(os.path.join(ck, 'config.json')))
+        model = Qwen3VL(cfg)
+        model.load_state_dict(st.load(os.path.join(ck, 'model.safetensors')), strict=False)
+        model.to(dev).eval()
+        meta = json.load(open(os.path.join(ck, 'training.json'))) if os.path.exists(os.path.join(ck, 'training.json')) else {}
+        evaluate(a, model, cfg, tok, dev, ck, meta.get('steps', 0), meta.get('final_loss', 0), meta.get('loss_log', []), meta.get('train_seconds', 0),
+                 sum(p.numel() for p in model.parameters()))
+        return
     model = Qwen3VL(cfg).to(dev)
     with torch.no_grad():
         for n, p in model.named_parameters():
@@ -306,6 +335,9 @@ def main():
     torch.backends.cudnn.allow_tf32 = False
     ck = os.path.join(a.out, 'qwen3-vl-demo')
     write_checkpoint(ck, model, cfg, a.tokenizer)
+    json.dump({'preset': a.preset, 'seed': a.seed, 'steps': step, 'batch': a.batch, 'train_seconds': round(train_s, 1), 'final_loss': round(ema, 5),
+               'loss_log': log}, open(os.path.join(ck, 'training.json'), 'w'), indent=2)
+    print(f'checkpoint written: {ck}', flush=True)
 
     try:
         evaluate(a, model, cfg, tok, dev, ck, step, ema, log, train_s, nparams)
@@ -333,7 +365,7 @@ def evaluate(a, model, cfg, tok, dev, ck, step, ema, log, train_s, nparams):
     acc = {t: sum(v) / len(v) for t, v in per.items()}
     for t, v in acc.items():
         print(f'held-out {t:10s} {v * 100:5.1f}% of {len(per[t])}', flush=True)
-    meta = {'seed': a.seed, 'eval_seed': EVAL_SEED, 'steps': step, 'batch': a.batch, 'train_seconds': round(train_s, 1),
+    meta = {'preset': a.preset or json.load(open(os.path.join(ck, 'training.json'))).get('preset'), 'seed': a.seed, 'eval_seed': EVAL_SEED, 'steps': step, 'batch': a.batch, 'train_seconds': round(train_s, 1),
             'device': torch.cuda.get_device_name() if dev == 'cuda' else 'cpu', 'torch': torch.__version__, 'parameters': nparams,
             'final_loss': round(ema, 5), 'script_accuracy': acc, 'loss_log': log}
     json.dump({'meta': meta, 'items': items}, open(os.path.join(media, 'questions.json'), 'w'), indent=1)

@@ -74,7 +74,9 @@ class BPE:
         byte_of = {c: b for b, c in BYTES.items()}
         out = bytearray()
         for i in ids:
-            s = inv[i]
+            s = inv.get(i)
+            if s is None:  # a padding row of the embedding (vocab_size is rounded up): no text
+                continue
             if s in self.special:
                 out += s.encode()
             else:

@@ -3,10 +3,9 @@
 
 import path from 'node:path';
 import type { Command } from 'commander';
-import type { ChatEvent, Usage } from '../generate/chat.js';
+import { type ChatEvent, type Usage, wireUsage } from '../generate/chat.js';
 import { parseGrounding, type PixelGrounding } from '../generate/grounding.js';
 import type { ToolCall } from '../generate/output.js';
-import { wireUsage } from '../server/protocol.js';
 import { demoMessage, demoModelDir, demoQuestions, isCorrect } from '../tools/demoModel.js';
 import { addModelOptions, addSamplingOptions, chatOptions, CliError, collect, loadEngine, modelDir, numArg, userMessage, type ModelFlags, type SamplingFlags } from './common.js';
 import { drawGrounding } from './draw.js';

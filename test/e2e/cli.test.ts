@@ -10,12 +10,10 @@ import { ensureBuilt, runCli, startServe } from './cliHarness.js';
 const tiny = path.join(fixturesRoot, 'tiny-dense');
 const demoImage = path.join(projectRoot, 'assets', 'demo.png');
 let tmp: string;
-let env: Record<string, string>;
 
 beforeAll(() => {
   ensureBuilt();
   tmp = mkdtempSync(path.join(os.tmpdir(), 'qwen3vl-cli-'));
-  env = { QWEN3VL_CACHE: path.join(tmp, 'cache') };
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -48,6 +46,8 @@ describe('qwen3-vl CLI: help and errors', () => {
       [['run', '--max-tokens', 'many', 'hi'], /--max-tokens.*integer/],
       [['run', '--temperature', '-1', 'hi'], /--temperature.*number/],
       [['run', '--backend', 'tpu', 'hi'], /Allowed choices are ref, cpu, webgpu/],
+      [['run', '--precision', 'half', 'hi'], /Allowed choices are exact, fast/],
+      [['run', '--demo', '--precision', 'fast', 'hi'], /--precision fast needs --backend webgpu/],
       [['frobnicate'], /unknown command 'frobnicate'/],
       [['run', 'hi'], /no model: pass --model/],
       [['run', '--demo', '-m', tiny, 'hi'], /either --model DIR or --demo/],

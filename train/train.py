@@ -36,8 +36,7 @@ PRESETS = {
 def make_config(tok, preset):
     th, ti, tl, tn, tkv = PRESETS[preset]['text']
     vh, vi, vd, vn, vds, vpos = PRESETS[preset]['vision']
-    n = len(tok.vocab) + len(tok.special)
-    vocab = (n + 63) // 64 * 64
+    vocab = len(tok.vocab) + len(tok.special)  # exactly the tokenizer's: no padding row can be generated
     sp = tok.special
     text = {
         'attention_bias': False, 'attention_dropout': 0.0, 'bos_token_id': sp['<|endoftext|>'], 'eos_token_id': sp['<|im_end|>'],

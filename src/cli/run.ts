@@ -22,7 +22,7 @@ interface RunFlags extends ModelFlags, SamplingFlags {
 }
 
 export const DEMO_NOTE =
-  'note: the demo model (assets/qwen3-vl-demo, 5M parameters) was trained only on synthetic pictures of shapes, rendered words and short clips (train/); real photographs need --model <Qwen3-VL checkpoint folder>.';
+  'note: the demo model (assets/qwen3-vl-demo, a tiny Qwen3-VL) was trained only on synthetic pictures of shapes, rendered words and short clips (train/); real photographs need --model <Qwen3-VL checkpoint folder>.';
 
 export function registerRun(program: Command): void {
   const cmd = program

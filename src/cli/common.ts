@@ -7,6 +7,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { BackendName, Precision } from '../backend/index.js';
 import type { ChatOptions } from '../generate/chat.js';
+import { DEFAULT_VISION_CACHE_MB } from '../generate/visionCache.js';
 import { CliError } from '../errors.js';
 import { isUrl } from '../io/source.js';
 import { openEngine, type LocalEngine } from '../server/engine.js';
@@ -40,6 +41,7 @@ export interface ModelFlags {
   backend: BackendName;
   dtype?: WeightFormat;
   precision?: Precision;
+  visionCacheMb?: number;
 }
 
 export function addModelOptions(cmd: Command): Command {
@@ -49,6 +51,11 @@ export function addModelOptions(cmd: Command): Command {
     .addOption(new Option('--backend <name>', 'compute backend').choices(['ref', 'cpu', 'webgpu']).default('cpu'))
     .addOption(new Option('--dtype <format>', 'weight format in memory (default: the checkpoint\'s)').choices([...WEIGHT_FORMATS]))
     .addOption(new Option('--precision <mode>', "numerics: exact (f32), or fast (webgpu: f16 tensor cores for prefill and vision)").choices(['exact', 'fast']));
+}
+
+/** For the commands that chat (run, chat, serve): the vision-feature cache's budget. */
+export function addVisionCacheOption(cmd: Command): Command {
+  return cmd.option('--vision-cache-mb <MB>', `vision features kept for images seen again, e.g. re-sent each chat turn (0 = off; default ${DEFAULT_VISION_CACHE_MB})`, numArg(0));
 }
 
 export interface SamplingFlags {
@@ -120,7 +127,7 @@ export async function modelDir(f: ModelFlags, _progress: Progress): Promise<{ di
 }
 
 export async function loadEngine(dir: string, f: ModelFlags, progress: Progress): Promise<LocalEngine> {
-  const engine = await openEngine(dir, { backend: f.backend, dtype: f.dtype, precision: f.precision, onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
+  const engine = await openEngine(dir, { backend: f.backend, dtype: f.dtype, precision: f.precision, visionCacheMb: f.visionCacheMb, onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
   progress.done();
   return engine;
 }

@@ -9,7 +9,7 @@ import { ChatServer } from '../server/app.js';
 import { API_KEY_ENV, BindPolicyError, checkBindPolicy } from '../server/auth.js';
 import { DEFAULT_LIMITS, PROMPT_CHARS_PER_TOKEN, type ServerLimits } from '../server/limits.js';
 import { WorkerEngine } from '../server/workerEngine.js';
-import { addModelOptions, CliError, collect, intArg, modelDir, numArg, type ModelFlags } from './common.js';
+import { addModelOptions, addVisionCacheOption, CliError, collect, intArg, modelDir, numArg, type ModelFlags } from './common.js';
 import { Progress } from './progress.js';
 import { demoAssetsDir } from '../tools/demoModel.js';
 import { DEMO_NOTE } from './run.js';
@@ -73,7 +73,7 @@ export function registerServe(program: Command): void {
     .option('--api-key <key>', `require "Authorization: Bearer <key>" on every route but /health (default: $${API_KEY_ENV})`)
     .option('--insecure-no-auth', 'allow a non-loopback --host without an API key (only on a network you trust)')
     .option('-q, --quiet', 'no request log on stderr');
-  addModelOptions(cmd).addHelpText(
+  addVisionCacheOption(addModelOptions(cmd)).addHelpText(
     'after',
     `
 Examples:
@@ -133,7 +133,7 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
   if (demo) allowedDirs.push(demoAssetsDir);
   // Find a taken port before the (possibly long) model load, not after it.
   if (flags.port !== 0) await probePort(flags.port, flags.host);
-  const engine = await WorkerEngine.start(dir, { backend: flags.backend, dtype: flags.dtype, precision: flags.precision, id: flags.modelId, onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
+  const engine = await WorkerEngine.start(dir, { backend: flags.backend, dtype: flags.dtype, precision: flags.precision, visionCacheMb: flags.visionCacheMb, id: flags.modelId, onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
   progress.done();
   const log = flags.quiet ? undefined : (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const server = new ChatServer({

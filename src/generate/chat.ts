@@ -8,6 +8,8 @@ import { StreamingDetokenizer, type QwenTokenizer } from '../tokenizer/index.js'
 import { OutputParser, type ToolCall } from './output.js';
 import { Sampler, type SamplingOptions } from './sampler.js';
 import { StopMatcher } from './stop.js';
+import { availableMemory, checkContextFits } from './contextPlan.js';
+import { encodeMedia, VisionCache } from './visionCache.js';
 
 /** What the loop needs of a tokenizer (QwenTokenizer has it all). */
 export type ChatTokenizer = Pick<QwenTokenizer, 'encode' | 'decode' | 'tokenToId' | 'isSpecial' | 'tokenBytes'>;
@@ -46,6 +48,10 @@ export interface ChatOptions extends SamplingOptions {
   readonly onPrompt?: (tokens: number) => void;
   /** Called after each prefill chunk with prompt tokens done and total (progress bars, server status). */
   readonly onPrefillProgress?: (done: number, total: number) => void;
+  /** Vision features of images and videos seen before come from here (the tower runs for new ones only). */
+  readonly visionCache?: VisionCache | null;
+  /** Bytes the KV cache and the prefill may take (default: what the OS reports available; null: not checked). */
+  readonly memoryBytes?: number | null;
 }
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'cancelled';
@@ -75,6 +81,12 @@ export interface ChatResult {
   /** Generated token ids (including forced ones, excluding the stop token). */
   readonly tokens: readonly number[];
 }
+
+/** Decoded tokens whose cache room is taken with the prompt's (the cache grows by doubling beyond). */
+const DECODE_RESERVE = 1024;
+
+/** Stores nothing: the uncached path takes the same per-item route as a cache miss. */
+const NO_CACHE = new VisionCache(0);
 
 /** Options with the checkpoint's generation_config defaults filled in. */
 export function withDefaults(o: ChatOptions, g: GenerationConfig | null): ChatOptions {
@@ -126,6 +138,11 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
   const maxTokens = Math.min(o.maxTokens ?? room, room);
   if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new RangeError(`maxTokens must be a positive integer (got ${String(o.maxTokens)})`);
 
+  // Room for the prompt and the first decoded tokens is taken (and checked against memory) before any work.
+  const reserve = ids.length + Math.min(maxTokens, DECODE_RESERVE);
+  // The host's memory bounds the cache on ref and cpu; a GPU's is not visible from here.
+  const hostKv = () => model.backend.name === 'ref' || model.backend.name === 'cpu';
+  checkContextFits(model.config, reserve, o.memoryBytes !== undefined ? o.memoryBytes : hostKv() ? await availableMemory() : null);
   const cache = model.createCache(ids.length + maxTokens);
   const out: number[] = [];
   let finish: FinishReason = 'length';
@@ -142,7 +159,13 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
       steps = greedy ? model.greedySteps(cache) : null;
       let logits: Float32Array | number | null = null;
       try {
-        const fwd = { ...prompt, inputIds: ids, cache, logits: 'last' as const, onProgress: o.onPrefillProgress, signal: o.signal };
+        cache.reserve(reserve);
+        // Each image and video runs through the tower alone, cached or not, so the cache never changes a bit of the
+        // output (a backend's matmul may sum in another order for another row count).
+        const media = !!(prompt.pixelValues || prompt.pixelValuesVideos);
+        const vision = media ? await encodeMedia(model, prompt, o.visionCache ?? NO_CACHE) : undefined;
+        const pixels = media ? { pixelValues: undefined, pixelValuesVideos: undefined, vision } : {};
+        const fwd = { ...prompt, ...pixels, inputIds: ids, cache, logits: 'last' as const, onProgress: o.onPrefillProgress, signal: o.signal };
         logits = greedy ? (await model.forwardArgmax(fwd))[0] : (await model.forward(fwd)).logits;
       } catch (e) {
         if (!(e instanceof AbortError)) throw e;

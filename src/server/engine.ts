@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { BackendName, Precision } from '../backend/index.js';
 import { streamChat, type ChatEvent, type ChatOptions, type ChatProcessor } from '../generate/chat.js';
 import { loadModel } from '../generate/engine.js';
+import type { VisionCache, VisionCacheStats } from '../generate/visionCache.js';
 import { isUrl } from '../io/source.js';
 import type { Qwen3VLModel } from '../models/qwen3vl/model.js';
 import { ProcessorConfigError, type ChatMessage } from '../processor/index.js';
@@ -23,6 +24,8 @@ export interface EngineStatus {
   readonly phase: 'idle' | 'prefill' | 'decode';
   /** Prompt tokens processed and total, during a prefill. */
   readonly prefill: { readonly done: number; readonly total: number } | null;
+  /** The vision-feature cache's counters (absent when it is off). */
+  readonly visionCache?: VisionCacheStats;
 }
 
 /** The seam between adapters and inference: the worker-backed engine and test fakes implement it too. */
@@ -44,6 +47,8 @@ export interface OpenEngineOptions {
   readonly precision?: Precision;
   /** Served model name (default: the folder's base name). */
   readonly id?: string;
+  /** Vision-feature cache budget in MB (0: off; default generate/visionCache's). */
+  readonly visionCacheMb?: number;
   readonly onLoadProgress?: (p: { loadedBytes: number; totalBytes: number }) => void;
 }
 
@@ -55,15 +60,17 @@ export class LocalEngine implements ChatEngine {
     readonly model: Qwen3VLModel,
     readonly processor: ChatProcessor,
     readonly info: EngineInfo,
+    readonly visionCache: VisionCache | null = null,
   ) {}
 
   status(): EngineStatus {
-    return this.current;
+    return this.visionCache ? { ...this.current, visionCache: this.visionCache.stats() } : this.current;
   }
 
   async *stream(messages: readonly unknown[], options: ChatOptions): AsyncGenerator<ChatEvent> {
     this.current = { phase: 'prefill', prefill: null };
     const opts: ChatOptions = {
+      visionCache: this.visionCache,
       ...options,
       onPrompt: (n) => {
         this.current = { phase: 'prefill', prefill: { done: 0, total: n } };
@@ -89,7 +96,7 @@ export class LocalEngine implements ChatEngine {
 
 /** Load a checkpoint through the library's front door (generate/engine.ts) and wrap it for the adapters. */
 export async function openEngine(dir: string, opts: OpenEngineOptions = {}): Promise<LocalEngine> {
-  const model = await loadModel(dir, { backend: opts.backend ?? 'cpu', dtype: opts.dtype, precision: opts.precision, onProgress: opts.onLoadProgress });
+  const model = await loadModel(dir, { backend: opts.backend ?? 'cpu', dtype: opts.dtype, precision: opts.precision, visionCacheMb: opts.visionCacheMb, onProgress: opts.onLoadProgress });
   if (!model.processor) {
     model.dispose();
     throw new ProcessorConfigError(`${dir} has no tokenizer.json, so it cannot chat`);
@@ -101,7 +108,7 @@ export async function openEngine(dir: string, opts: OpenEngineOptions = {}): Pro
     contextLength: model.config.text.maxPositionEmbeddings,
     backend: model.backend.name,
   };
-  return new LocalEngine(model, model.processor, info);
+  return new LocalEngine(model, model.processor, info, model.visionCache);
 }
 
 /** The model name in a checkpoint URL: `…/Qwen/Qwen3-VL-2B-Instruct/resolve/main/` gives Qwen3-VL-2B-Instruct. */

@@ -57,6 +57,12 @@ describe.skipIf(!existsSync(tiny))('qwen3-vl serve on tiny-dense (official opena
     }
     expect(text).toBe(lib.text);
     expect(usage?.completion_tokens).toBe(lib.usage.completionTokens);
+    // The image was sent twice: the second request took its features from the vision cache (same answer above).
+    await expect.poll(async () => (await metrics()).engine.visionCache?.hits ?? 0, { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+    const vc = (await metrics()).engine.visionCache;
+    expect(vc.misses).toBeGreaterThanOrEqual(1);
+    expect(vc.bytes).toBeGreaterThan(0);
+    expect(vc.capacityBytes).toBe(256e6);
   });
 
   it('takes a video as a frame list (with timestamps) and as a video file', async () => {

@@ -85,8 +85,9 @@ export function scriptedEngine(opts: ScriptOptions = {}, id = 'scripted') {
   const sleep = (ms?: number) => (ms ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
   const model = {
     source: null,
+    backend: { name: 'scripted' },
     config: { modelType: 'qwen3_vl', text: { maxPositionEmbeddings: 4096, vocabSize: VOCAB.length } },
-    createCache: () => ({ step: 0, dispose() {} }),
+    createCache: () => ({ step: 0, reserve() {}, dispose() {} }),
     async forward(inp: { inputIds: ArrayLike<number>; cache: { step: number }; onProgress?: (d: number, t: number) => void }) {
       await sleep(opts.prefillMs);
       inp.onProgress?.(inp.inputIds.length, inp.inputIds.length);

@@ -10,7 +10,7 @@ import { CpuBackend } from '../src/backend/cpu/index.js';
 import { loadModel } from '../src/models/qwen3vl/load.js';
 import { measureSpeed, promptIds } from '../src/tools/speed.js';
 import { genCheckpoint, SHAPES, VOCAB, type ModelShape, type ShapeName } from '../src/tools/genCheckpoint.js';
-import { exportQwen3Gguf, type WeightType } from './gguf.js';
+import { ensureGguf, type WeightType } from './gguf.js';
 import { runLlama } from './llama.js';
 
 interface Row {
@@ -99,19 +99,7 @@ async function ours(shape: ShapeName, dtype: string, layers: number, vision: boo
 
 async function llama(shape: ShapeName, dtype: string, layers: number): Promise<Row> {
   const dir = await checkpoint(shape, layers);
-  const gguf = path.join(CACHE, `${shape}-L${layers}-${dtype}.gguf`);
-  if (!existsSync(gguf)) {
-    console.error(`writing ${gguf} …`);
-    const b = new CpuBackend({ threads: THREADS });
-    await exportQwen3Gguf(dir, gguf + '.tmp', dtype as WeightType, async (bits, rows, cols, t) => {
-      const x = b.uploadConvert(bits, 'bf16', [rows, cols], t);
-      const out = await b.readRaw(x);
-      x.dispose();
-      return out;
-    });
-    b.destroy();
-    (await import('node:fs')).renameSync(gguf + '.tmp', gguf);
-  }
+  const gguf = await ensureGguf(dir, path.join(CACHE, `${shape}-L${layers}-${dtype}.gguf`), dtype as WeightType, THREADS);
   const r = await runLlama(gguf, { prompt: promptIds(PROMPT, VOCAB), gen: GEN, threads: THREADS, reps: REPS });
   return {
     engine: 'llama.cpp', shape, dtype, layers, prefillTokS: r.prefillTokS, decodeTokS: r.decodeTokS, loadS: r.loadS,

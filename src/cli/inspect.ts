@@ -24,9 +24,7 @@ export interface InspectReport {
   readonly params: { text: number; vision: number; experts: number; total: number; activePerToken: number };
   /** Weight bytes when loaded with each format (norms, biases, small matrices stay wider: see weights/convert.ts). */
   readonly weightBytes: Record<ReportFormat, number>;
-  /** KV cache bytes per 1,000 tokens of context, at f32 (what this engine stores) and at 16 bits. */
-  readonly kvBytesPer1k: { f32: number; bf16: number };
-  /** KV cache bytes per token of context for each KV dtype. */
+  /** KV cache bytes per token of context for each storage format of the paged cache (--kv-cache-type). */
   readonly kvBytesPerToken: Record<KvDType, number>;
   /** With a memory budget: the largest context each KV dtype fits beside the weights of each format. */
   readonly contextIn?: { readonly budgetBytes: number; readonly tokens: Record<KvDType, Record<ReportFormat, number>> };
@@ -60,7 +58,6 @@ export async function inspectCheckpoint(dir: string, opts: { memoryBytes?: numbe
   const moe = t.moe;
   params.total = params.text + params.vision + params.experts;
   params.activePerToken = params.text + params.vision + (moe ? (params.experts * moe.numExpertsPerTok) / moe.numExperts : 0);
-  const kvPerToken = 2 * t.numHiddenLayers * t.numKeyValueHeads * t.headDim;
   const has = (f: string) => existsSync(path.join(dir, f));
   const { bosTokenId: _b, padTokenId: _p, ...generation } = gen;
   return {
@@ -73,7 +70,6 @@ export async function inspectCheckpoint(dir: string, opts: { memoryBytes?: numbe
     vision: { depth: cfg.vision.depth, hidden: cfg.vision.hiddenSize, patch: cfg.vision.patchSize, merge: cfg.vision.spatialMergeSize, deepstackLayers: cfg.vision.deepstackVisualIndexes },
     params,
     weightBytes,
-    kvBytesPer1k: { f32: kvPerToken * 4 * 1000, bf16: kvPerToken * 2 * 1000 },
     kvBytesPerToken: Object.fromEntries(KV_DTYPES.map((d) => [d, kvBytesPerToken(t, d)])) as Record<KvDType, number>,
     ...(opts.memoryBytes !== undefined && {
       contextIn: {
@@ -127,8 +123,7 @@ export function formatReport(r: InspectReport): string {
     '',
     'memory (weights; --dtype)',
     ...FORMATS.map((f) => row(f, humanBytes(r.weightBytes[f]))),
-    row('KV cache', `${humanBytes(r.kvBytesPer1k.f32)} per 1k tokens (f32, as stored; ${humanBytes(r.kvBytesPer1k.bf16)} at 16 bits)`),
-    row('KV per token', KV_DTYPES.map((d) => `${d} ${humanBytes(r.kvBytesPerToken[d])}`).join(', ')),
+    row('KV cache', `per token: ${humanBytes(r.kvBytesPerToken.f16)} f16 (default), ${humanBytes(r.kvBytesPerToken.q8_0)} q8_0, ${humanBytes(r.kvBytesPerToken.f32)} f32; per 1k tokens ${humanBytes(r.kvBytesPerToken.f16 * 1000)} f16`),
     ...(r.contextIn ? contextLines(r.contextIn, row) : []),
     '',
     'files',
@@ -156,7 +151,7 @@ export function registerInspect(program: Command): void {
   program
     .command('inspect')
     .summary('summarise a checkpoint: config, parameter counts, memory per dtype')
-    .description('Read a checkpoint folder\'s config and safetensors headers (no weights are loaded) and report its shape, parameter counts per part, and memory needed per weight format, including the KV cache per 1,000 tokens.')
+    .description('Read a checkpoint folder\'s config and safetensors headers (no weights are loaded) and report its shape, parameter counts per part, and memory needed per weight format, including the KV cache bytes per token for each KV format (f16, q8_0, f32).')
     .argument('<dir>', 'Qwen3-VL checkpoint folder')
     .option('--json', 'print the report as JSON')
     .option('--memory-gb <GiB>', 'also print the largest context each KV dtype fits in this much memory (GiB)', numArg(Number.MIN_VALUE))

@@ -4,18 +4,18 @@
 import type { ModelConfig, TextConfig } from '../models/qwen3vl/config.js';
 import { nodeImport } from '../io/source.js';
 import { InputLimitError } from '../errors.js';
+import type { KvDType } from '../backend/backend.js';
+import { kvBytesPerToken as kvBytesPerTokenOf } from '../nn/kvPool.js';
 
-export type KvDType = 'f32' | 'f16' | 'q8_0';
+export type { KvDType };
 export const KV_DTYPES: readonly KvDType[] = ['f32', 'f16', 'q8_0'];
 
 /** Tokens per prefill chunk (the model's default). */
 export const PREFILL_CHUNK = 1024;
 
-/** Bytes one token takes in the KV cache: keys and values of every layer; q8_0 stores 34 bytes per 32 values. */
+/** Bytes one token takes in the KV cache of this text config (the paged pool's own count). */
 export function kvBytesPerToken(t: TextConfig, dtype: KvDType): number {
-  const row = t.numKeyValueHeads * t.headDim; // values per layer, for K and for V
-  const perRow = dtype === 'f32' ? row * 4 : dtype === 'f16' ? row * 2 : Math.ceil(row / 32) * 34;
-  return 2 * t.numHiddenLayers * perRow;
+  return kvBytesPerTokenOf(t.numHiddenLayers, t.numKeyValueHeads * t.headDim, dtype);
 }
 
 /**

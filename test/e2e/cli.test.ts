@@ -116,7 +116,7 @@ describe.skipIf(!existsSync(tiny))('qwen3-vl inspect', () => {
     expect(j.weightBytes.bf16).toBeGreaterThan(j.weightBytes.q8_0);
     expect(j.weightBytes.q8_0).toBeGreaterThan(j.weightBytes.q4_0);
     // 2 (k, v) × 4 layers × 2 kv heads × 32 × 4 bytes × 1000 tokens.
-    expect(j.kvBytesPer1k.f32).toBe(2 * 4 * 2 * 32 * 4 * 1000);
+    expect(j.kvBytesPerToken).toEqual({ f32: 2 * 4 * 2 * 32 * 4, f16: 2 * 4 * 2 * 32 * 2, q8_0: 2 * 4 * 2 * 32 * (34 / 32) });
   });
 
   it('--memory-gb: the largest context per KV dtype beside the weights of each format', async () => {

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chat } from '../../src/generate/chat.js';
-import { loadModel } from '../../src/models/qwen3vl/load.js';
+import { loadModel } from '../../src/generate/engine.js';
 import { loadProcessor, ffmpegPath } from '../../src/processor/index.js';
 import { fixturesRoot, projectRoot } from '../helpers/fixtures.js';
 import { ensureBuilt, startServe, type ServeHandle } from './cliHarness.js';
@@ -35,7 +35,7 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const metrics = async () => (await fetch(`${serve.base}/metrics`)).json();
+const metrics = async () => (await fetch(`${serve.base}/metrics?format=json`)).json();
 
 describe.skipIf(!existsSync(tiny))('qwen3-vl serve on tiny-dense (official openai client)', () => {
   it('greedy output through the server equals greedy output through the library (image as a data URL)', async () => {

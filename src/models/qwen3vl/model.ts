@@ -167,90 +167,11 @@ export class Qwen3VLModel {
     return (await this.forwardArgmax({ inputIds: ids, cache, logits: 'last' }))[0];
   }
 
-  /** Greedy decoding with the KV cache: `maxNewTokens` ids (stops early on one of `stopIds`). */
-  async generateGreedy(inp: ForwardInputs, maxNewTokens: number, stopIds: readonly number[] = []): Promise<number[]> {
-    const cache = inp.cache ?? this.createCache();
-    try {
-      if (maxNewTokens < 1) return [];
-      const first = (await this.forwardArgmax({ ...inp, cache, logits: 'last' }))[0];
-      if (stopIds.includes(first) || maxNewTokens === 1) return [first];
-      return [first, ...(await this.decodeGreedyMany(cache, first, maxNewTokens - 1, stopIds))];
-    } finally {
-      if (!inp.cache) cache.dispose();
-    }
-  }
-
   /**
-   * Greedy decoding after `first` (the last token, not yet in the cache): up to `n` ids, stopping after one of
-   * `stopIds`. Pipelined through `greedySteps`: the device always has the next step queued while the host waits.
+   * Record one decoding step whose input id is on the backend (i32 [1]); returns its argmax (i32 [1], unread). The
+   * building block of pipelined greedy decoding (generate/greedy.ts), which records a step before reading the last.
    */
-  async decodeGreedyMany(cache: KvCache, first: number, n: number, stopIds: readonly number[] = []): Promise<number[]> {
-    const out: number[] = [];
-    const steps = this.greedySteps(cache);
-    try {
-      let next = first;
-      while (out.length < n) {
-        next = await steps.step(next, out.length + 1 < n);
-        out.push(next);
-        if (stopIds.includes(next)) break;
-      }
-    } finally {
-      steps.close();
-    }
-    return out;
-  }
-
-  /**
-   * Greedy decoding steps over `cache`, pipelined. `step(id)` feeds `id` and returns the argmax token after it. Each
-   * step also records the following one ahead of time, fed on the backend with its own argmax, before that token is
-   * read back, so the device never waits for the host. If the next `step` feeds that same token, the step recorded
-   * ahead is used; otherwise (a forced token) it is dropped from the cache and the step recorded anew. `close()`
-   * drops it too. `ahead` false: record nothing ahead (the last step, or a cache that is full).
-   */
-  greedySteps(cache: KvCache): { step(id: number, ahead?: boolean): Promise<number>; close(): void } {
-    const b = this.backend;
-    let spec: { input: number; out: Tensor } | null = null;
-    const drop = () => {
-      if (!spec) return;
-      spec.out.dispose();
-      cache.length -= 1; // its key/value rows are overwritten by the next step
-      spec = null;
-    };
-    return {
-      step: async (id: number, ahead = true) => {
-        let cur: Tensor;
-        if (spec && spec.input === id) {
-          cur = spec.out;
-          spec = null;
-        } else {
-          drop();
-          const ids = b.upload(Int32Array.of(id), [1], 'i32');
-          cur = this.greedyStep(cache, ids);
-          ids.dispose();
-        }
-        let next: Tensor | null = null;
-        try {
-          const token = cur.read(); // snapshot now: the copy runs right after this step
-          next = ahead && cache.length < cache.maxLength ? this.greedyStep(cache, cur) : null;
-          const v = (await token)[0];
-          if (next) spec = { input: v, out: next };
-          next = null;
-          return v;
-        } finally {
-          cur.dispose();
-          if (next) {
-            // The read failed: forget the step recorded ahead.
-            next.dispose();
-            cache.length -= 1;
-          }
-        }
-      },
-      close: drop,
-    };
-  }
-
-  /** Record one decoding step whose input id is on the backend (i32 [1]); returns its argmax (i32 [1], unread). */
-  private greedyStep(cache: KvCache, id: Tensor): Tensor {
+  greedyStep(cache: KvCache, id: Tensor): Tensor {
     const b = this.backend;
     const t = this.config.text;
     const rope = mropeTables(decodePositions(cache.length, 1, cache.ropeDelta), t.headDim, t.ropeTheta, t.mropeSection);

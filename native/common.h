@@ -83,6 +83,8 @@ struct OpTable {
   void (*convert)(Exec*, const void* src, int srcDt, int64_t rows, int64_t cols, void* dst, int dstDt);
   /** A plain read pass over n bytes on every thread (for measuring memory bandwidth); returns a checksum. */
   double (*readPass)(Exec*, const uint8_t* p, size_t n);
+  /** The FP32 FMA roof: register-only FMA chains on every thread; returns the FLOPs done (see kern/convert.h). */
+  double (*fmaPeak)(Exec*, int64_t iters);
 };
 
 extern const OpTable opsGeneric;

@@ -170,6 +170,21 @@ export const opCases: OpCase[] = [
         segments: [0, 500, 517, 1030],
       }),
   },
+  // The vision tower's shape: head size 64 (one 4-vector register block per row on AVX-512), two images.
+  {
+    name: 'attention vision hd64 two segments',
+    tol: 1e-5,
+    run: (b, r) =>
+      b.attention(act(b, r, [300, 4 * 64]), act(b, r, [300, 4 * 64]), act(b, r, [300, 4 * 64]), {
+        nHeads: 4,
+        nKvHeads: 4,
+        headDim: 64,
+        scale: 0.125,
+        kvLen: 300,
+        causal: false,
+        segments: [0, 196, 300],
+      }),
+  },
   {
     name: 'attention segments across tiles',
     tol: 1e-5,

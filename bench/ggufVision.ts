@@ -1,6 +1,7 @@
 // The vision tower of a Qwen3-VL checkpoint as llama.cpp's mmproj GGUF (projector `qwen3vl_merger`), named and laid
 // out as llama.cpp's own converter writes it (conversion/qwen3vl.py), so llama-mtmd-cli encodes images with the same
-// random weights as ours. Matrices F16 (or Q8_0), norms, biases and the patch/position embeddings F16/F32.
+// random weights as ours. Matrices and the patch kernels F16 (matrices Q8_0 on request); norms, biases and the
+// position table F32.
 
 import { Checkpoint } from '../src/io/safetensors.js';
 import { loadConfig } from '../src/config/config.js';
@@ -59,7 +60,8 @@ export async function exportMmprojGguf(dir: string, file: string, wtype: MmprojT
       patchSlice(0),
       patchSlice(1),
       vec('v.patch_embd.bias', `${VIS}.patch_embed.proj.bias`),
-      { ...mat('v.position_embd.weight', `${VIS}.pos_embed.weight`), type: GGML.F16, data: async () => toF16(await read(`${VIS}.pos_embed.weight`)) },
+      // F32: llama.cpp interpolates the position table with ggml_interpolate, which takes F32 only.
+      { ...mat('v.position_embd.weight', `${VIS}.pos_embed.weight`), type: GGML.F32, data: async () => new Uint8Array((await read(`${VIS}.pos_embed.weight`)).buffer) },
     ];
     for (let b = 0; b < v.depth; b++) {
       const p = `${VIS}.blocks.${b}`;

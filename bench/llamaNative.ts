@@ -1,10 +1,10 @@
-// Native llama.cpp as the benchmark's peer: `llama-bench` and `llama-mtmd-cli` built once (cmake, -march=native)
+// Native llama.cpp as the benchmark's peer: `llama-bench` and `llama-mtmd-cli` built once (cmake, the CPU's ISA)
 // from the llama.cpp source that node-llama-cpp ships (llama/gitRelease.bundle) into an ignored cache folder, then
 // run on the same GGUF weights as ours: prefill, decode at depth = prompt length, flash attention off and on (the
 // better of the two reported), and an image encode through the mmproj.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -12,6 +12,32 @@ export interface NativeLlama {
   bench: string;
   mtmd: string;
   version: string;
+  /** How it was built, for the table's header. */
+  build: string;
+}
+
+/**
+ * cmake ISA flags: -march=native (GGML_NATIVE), except on CPUs with AMX, where llama.cpp's AMX matmul (chosen for
+ * Q8_0/Q4_0 weights whenever the build has AMX) crashed in ggml_backend_amx_mul_mat on the development VM (Sapphire
+ * Rapids-class, v0.4.0 source), and llama-bench has no switch to avoid it: there every other ISA extension the CPU
+ * reports is enabled explicitly and AMX is left out.
+ */
+function isaFlags(): { flags: string[]; dir: string; what: string } {
+  let info = '';
+  try {
+    info = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? '';
+  } catch {
+    // not Linux: native
+  }
+  const has = (f: string) => new RegExp(`\\b${f}\\b`).test(info);
+  if (!has('amx_int8') && !has('amx_bf16')) return { flags: ['-DGGML_NATIVE=ON'], dir: 'build', what: '-march=native' };
+  const on = (cond: boolean, f: string) => (cond ? [`-D${f}=ON`] : []);
+  const flags = [
+    '-DGGML_NATIVE=OFF', '-DGGML_AVX=ON', '-DGGML_AVX2=ON', '-DGGML_FMA=ON', '-DGGML_F16C=ON',
+    ...on(has('bmi2'), 'GGML_BMI2'), ...on(has('avx_vnni'), 'GGML_AVX_VNNI'), ...on(has('avx512f'), 'GGML_AVX512'),
+    ...on(has('avx512_vbmi'), 'GGML_AVX512_VBMI'), ...on(has('avx512_vnni'), 'GGML_AVX512_VNNI'), ...on(has('avx512_bf16'), 'GGML_AVX512_BF16'),
+  ];
+  return { flags, dir: 'build-noamx', what: 'native ISA flags without AMX (llama.cpp AMX matmul crashed here)' };
 }
 
 const run = (cmd: string, args: string[]) =>
@@ -27,7 +53,8 @@ function need(tool: string, args: string[], hint: string): void {
  * C++ compiler, node-llama-cpp's source bundle) so the caller can skip the column with that message.
  */
 export function ensureNativeLlama(root: string, jobs = 2): NativeLlama {
-  const build = path.join(root, 'build');
+  const isa = isaFlags();
+  const build = path.join(root, isa.dir);
   const bin = (n: string) => path.join(build, 'bin', n);
   let bundle: string;
   try {
@@ -37,7 +64,8 @@ export function ensureNativeLlama(root: string, jobs = 2): NativeLlama {
   }
   const info = path.join(path.dirname(bundle), 'llama.cpp.info.json');
   const version = existsSync(info) ? `llama.cpp ${(JSON.parse(spawnSync('cat', [info], { encoding: 'utf8' }).stdout) as { tag: string }).tag}` : 'llama.cpp';
-  if (existsSync(bin('llama-bench')) && existsSync(bin('llama-mtmd-cli'))) return { bench: bin('llama-bench'), mtmd: bin('llama-mtmd-cli'), version };
+  const found = { bench: bin('llama-bench'), mtmd: bin('llama-mtmd-cli'), version, build: isa.what };
+  if (existsSync(found.bench) && existsSync(found.mtmd)) return found;
   if (!existsSync(bundle)) throw new Error(`native llama.cpp: ${bundle} not found (node-llama-cpp without its source bundle)`);
   need('git', ['--version'], 'apt-get install git');
   need('cmake', ['--version'], 'apt-get install cmake');
@@ -52,11 +80,11 @@ export function ensureNativeLlama(root: string, jobs = 2): NativeLlama {
     renameSync(src + '.tmp', src);
   }
   console.error(`native llama.cpp: building llama-bench and llama-mtmd-cli in ${build} (once; minutes) …`);
-  const cfg = run('cmake', ['-S', src, '-B', build, '-DCMAKE_BUILD_TYPE=Release', '-DGGML_NATIVE=ON', '-DLLAMA_CURL=OFF', '-DLLAMA_BUILD_TESTS=OFF', '-DLLAMA_BUILD_EXAMPLES=OFF', '-DLLAMA_BUILD_SERVER=OFF', '-DBUILD_SHARED_LIBS=OFF']);
+  const cfg = run('cmake', ['-S', src, '-B', build, '-DCMAKE_BUILD_TYPE=Release', ...isa.flags, '-DLLAMA_CURL=OFF', '-DLLAMA_BUILD_TESTS=OFF', '-DLLAMA_BUILD_EXAMPLES=OFF', '-DLLAMA_BUILD_SERVER=OFF', '-DBUILD_SHARED_LIBS=OFF']);
   if (cfg.status !== 0) throw new Error(`native llama.cpp: cmake configure failed:\n${(cfg.stdout + cfg.stderr).slice(-3000)}`);
   const b = run('cmake', ['--build', build, '-j', String(jobs), '--target', 'llama-bench', 'llama-mtmd-cli']);
   if (b.status !== 0) throw new Error(`native llama.cpp: build failed:\n${(b.stdout + b.stderr).slice(-3000)}`);
-  return { bench: bin('llama-bench'), mtmd: bin('llama-mtmd-cli'), version };
+  return found;
 }
 
 interface BenchJson {
@@ -104,16 +132,18 @@ export interface NativeImage {
 }
 
 /**
- * Encode one image with llama-mtmd-cli (text model + mmproj) and read the encode time it logs ("image slice encoded
- * in N ms"); best over FA off/on and `reps` runs. The text side decodes one token only.
+ * Encode one image with llama-mtmd-cli (text model + mmproj) and read the encode time it logs (mtmd_batch_encode
+ * only: the image was resized and normalised before); best over FA off/on and `reps` runs. The text side decodes one
+ * token only.
  */
 export function runNativeImage(n: NativeLlama, text: string, mmproj: string, image: string, o: { threads: number; reps: number }): NativeImage {
   let best: NativeImage | undefined;
   for (const fa of ['off', 'on']) {
     for (let r = 0; r < o.reps; r++) {
-      const res = run(n.mtmd, ['-m', text, '--mmproj', mmproj, '--image', image, '-p', 'describe', '-n', '1', '-t', String(o.threads), '--temp', '0', '-fa', fa, '-c', '8192']);
+      const res = run(n.mtmd, ['-m', text, '--mmproj', mmproj, '--image', image, '-p', 'describe', '-n', '1', '-t', String(o.threads), '--temp', '0', '-fa', fa, '-c', '4096', '--chat-template', 'chatml']);
       const log = res.stdout + res.stderr;
-      const m = /image slice encoded in (\d+) ms/.exec(log);
+      // mtmd-cli logs "mtmd batch encoding done in N ms" (older builds: "image slice encoded in N ms").
+      const m = /(?:mtmd batch encoding done|image slice encoded) in (\d+) ms/.exec(log);
       if (res.status !== 0 || !m) throw new Error(`llama-mtmd-cli failed on ${image} (exit ${res.status}):\n${log.slice(-3000)}`);
       const cur = { encodeMs: Number(m[1]), fa: fa === 'on' };
       if (!best || cur.encodeMs < best.encodeMs) best = cur;

@@ -197,7 +197,7 @@ async function nativeLlama(shape: ShapeName, dtype: string, layers: number, visi
   const r = runNativeText(n, gguf, { prompt: PROMPT, gen: GEN, threads: THREADS, reps: REPS });
   const row: Row = {
     engine: 'llama.cpp', shape, dtype, layers, prefillTokS: r.prefillTokS, decodeTokS: r.decodeTokS, loadS: 0, peakRssGiB: 0,
-    threads: THREADS, isa: `${n.version} native (${r.cpuInfo})`, fa: `prefill FA ${r.prefillFa ? 'on' : 'off'}, decode FA ${r.decodeFa ? 'on' : 'off'}`,
+    threads: THREADS, isa: `${n.version}, ${n.build} (${r.cpuInfo})`, fa: `prefill FA ${r.prefillFa ? 'on' : 'off'}, decode FA ${r.decodeFa ? 'on' : 'off'}`,
   };
   const mm = vision ? await mmprojGguf(shape, dtype, layers) : undefined;
   if (mm) {
@@ -293,7 +293,7 @@ for (const r of rows) {
   console.log(`| ${r.shape}${r.layers !== SHAPES[r.shape as ShapeName].layers ? ` (L${r.layers})` : ''} | ${r.dtype} | ${name} | ${f(r.prefillTokS)} | ${f(r.decodeTokS, 2)} | ${ratio} | ${bw} | ${agree} | ${r.engine === 'llama.cpp' ? '—' : f(r.peakRssGiB, 2)} | ${r.engine === 'llama.cpp' ? '—' : f(r.loadS)} |`);
 }
 if (rows.some((r) => r.vision?.length)) {
-  console.log('\nvision tower, one image (patch embedding to mergers); llama.cpp: llama-mtmd-cli "image slice encoded" on the mmproj of the same weights (F16 for bf16, Q8_0 for q8_0)\n');
+  console.log('\nvision tower, one image (patch embedding to mergers); llama.cpp: llama-mtmd-cli encode time (mtmd_batch_encode) on the mmproj of the same weights (F16 for bf16, Q8_0 for q8_0)\n');
   console.log('| shape | dtype | image | patches | ours ms | ours GFLOP/s (% of FMA roof) | llama.cpp ms | ours vs llama.cpp |');
   console.log('|---|---|---|---|---|---|---|---|');
   for (const r of rows.filter((x) => x.engine === 'ours' && x.vision)) {

@@ -5,8 +5,8 @@
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface NativeLlama {
   bench: string;
@@ -56,17 +56,13 @@ export function ensureNativeLlama(root: string, jobs = 2): NativeLlama {
   const isa = isaFlags();
   const build = path.join(root, isa.dir);
   const bin = (n: string) => path.join(build, 'bin', n);
-  let bundle: string;
-  try {
-    bundle = path.join(path.dirname(createRequire(import.meta.url).resolve('node-llama-cpp/package.json')), 'llama', 'gitRelease.bundle');
-  } catch {
-    throw new Error('native llama.cpp: node-llama-cpp is not installed, so its llama.cpp source bundle is missing (npm install)');
-  }
+  // node-llama-cpp's package exports hide its files from require.resolve; it sits in this repo's node_modules.
+  const bundle = fileURLToPath(new URL('../node_modules/node-llama-cpp/llama/gitRelease.bundle', import.meta.url));
   const info = path.join(path.dirname(bundle), 'llama.cpp.info.json');
   const version = existsSync(info) ? `llama.cpp ${(JSON.parse(spawnSync('cat', [info], { encoding: 'utf8' }).stdout) as { tag: string }).tag}` : 'llama.cpp';
   const found = { bench: bin('llama-bench'), mtmd: bin('llama-mtmd-cli'), version, build: isa.what };
   if (existsSync(found.bench) && existsSync(found.mtmd)) return found;
-  if (!existsSync(bundle)) throw new Error(`native llama.cpp: ${bundle} not found (node-llama-cpp without its source bundle)`);
+  if (!existsSync(bundle)) throw new Error(`native llama.cpp: ${bundle} not found (npm install node-llama-cpp, which ships the llama.cpp source)`);
   need('git', ['--version'], 'apt-get install git');
   need('cmake', ['--version'], 'apt-get install cmake');
   need('c++', ['--version'], 'apt-get install g++');

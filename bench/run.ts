@@ -66,6 +66,7 @@ const GEN = Number(opt('gen', '128'));
 const THREADS = Number(opt('threads', '0')) || (await import('node:os')).availableParallelism();
 // Best of REPS timed runs of prefill and decode: this machine is shared, so the best run is the least disturbed.
 const REPS = Number(opt('reps', '2'));
+mkdirSync(CACHE, { recursive: true });
 
 /** Bytes of weights one decode step reads: every text matrix once, plus the output projection. */
 function decodeBytes(s: ModelShape, layers: number, dtype: string): number {

@@ -3,9 +3,11 @@
 
 import { open, type FileHandle } from 'node:fs/promises';
 import { Checkpoint } from '../src/io/safetensors.js';
-import { loadConfig } from '../src/config/config.js';
+import { checkpointTensors, VIS } from '../src/models/qwen3vl/checkpoint.js';
+import { loadConfig } from '../src/models/qwen3vl/config.js';
 import { quantize } from '../src/tensor/quant.js';
 import { widen } from '../src/tensor/dtype.js';
+import { byteLevelAlphabet } from '../src/tokenizer/byteLevel.js';
 
 /** ggml tensor types we write. */
 export const GGML = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, BF16: 30 } as const;
@@ -143,22 +145,22 @@ export async function writeGguf(file: string, kv: [string, Value][], tensors: Gg
   }
 }
 
-/** GPT-2 byte-level BPE's byte → printable character table (so the 256 byte tokens exist, incl. the newline Ċ). */
-function byteChars(): string[] {
-  const bs: number[] = [];
-  for (let b = 33; b <= 126; b++) bs.push(b);
-  for (let b = 161; b <= 172; b++) bs.push(b);
-  for (let b = 174; b <= 255; b++) bs.push(b);
-  const cs = [...bs];
-  let n = 0;
-  for (let b = 0; b < 256; b++) {
-    if (bs.includes(b)) continue;
-    bs.push(b);
-    cs.push(256 + n++);
-  }
-  const out = new Array<string>(256);
-  bs.forEach((b, i) => (out[b] = String.fromCodePoint(cs[i])));
-  return out;
+/** Checkpoint tensor names of the Qwen3 text model -> llama.cpp `qwen3` names. */
+const GGUF_NAMES: [RegExp, string][] = [
+  [/^model\.language_model\.embed_tokens\.weight$/, 'token_embd.weight'],
+  [/^model\.language_model\.norm\.weight$/, 'output_norm.weight'],
+  [/^lm_head\.weight$/, 'output.weight'],
+  [/^model\.language_model\.layers\.(\d+)\.input_layernorm\.weight$/, 'blk.$1.attn_norm.weight'],
+  [/^model\.language_model\.layers\.(\d+)\.post_attention_layernorm\.weight$/, 'blk.$1.ffn_norm.weight'],
+  [/^model\.language_model\.layers\.(\d+)\.self_attn\.([qkv])_proj\.weight$/, 'blk.$1.attn_$2.weight'],
+  [/^model\.language_model\.layers\.(\d+)\.self_attn\.o_proj\.weight$/, 'blk.$1.attn_output.weight'],
+  [/^model\.language_model\.layers\.(\d+)\.self_attn\.([qk])_norm\.weight$/, 'blk.$1.attn_$2_norm.weight'],
+  [/^model\.language_model\.layers\.(\d+)\.mlp\.(gate|up|down)_proj\.weight$/, 'blk.$1.ffn_$2.weight'],
+];
+
+function ggufName(name: string): string {
+  for (const [re, to] of GGUF_NAMES) if (re.test(name)) return name.replace(re, to);
+  throw new Error(`exportQwen3Gguf: no llama.cpp name for ${name}`);
 }
 
 export type WeightType = 'bf16' | 'q8_0' | 'q4_0' | 'f32';
@@ -175,7 +177,6 @@ export async function exportQwen3Gguf(dir: string, file: string, wtype: WeightTy
   if (t.moe) throw new Error('exportQwen3Gguf: MoE text models are not exported (llama.cpp would need qwen3moe)');
   const ck = await Checkpoint.open(dir);
   try {
-    const LM = 'model.language_model';
     const tied = cfg.tieWordEmbeddings || !ck.has('lm_head.weight');
     const ty = { bf16: GGML.BF16, q8_0: GGML.Q8_0, q4_0: GGML.Q4_0, f32: GGML.F32 }[wtype];
     const mat = (name: string, src: string): GgufTensor => {
@@ -201,25 +202,11 @@ export async function exportQwen3Gguf(dir: string, file: string, wtype: WeightTy
       type: GGML.F32,
       data: async () => new Uint8Array(widen((await ck.read(src)).u16(), 'bf16').buffer),
     });
-    const tensors: GgufTensor[] = [mat('token_embd.weight', `${LM}.embed_tokens.weight`), vec('output_norm.weight', `${LM}.norm.weight`)];
-    if (!tied) tensors.push(mat('output.weight', 'lm_head.weight'));
-    for (let l = 0; l < t.numHiddenLayers; l++) {
-      const p = `${LM}.layers.${l}`;
-      tensors.push(
-        vec(`blk.${l}.attn_norm.weight`, `${p}.input_layernorm.weight`),
-        mat(`blk.${l}.attn_q.weight`, `${p}.self_attn.q_proj.weight`),
-        mat(`blk.${l}.attn_k.weight`, `${p}.self_attn.k_proj.weight`),
-        mat(`blk.${l}.attn_v.weight`, `${p}.self_attn.v_proj.weight`),
-        mat(`blk.${l}.attn_output.weight`, `${p}.self_attn.o_proj.weight`),
-        vec(`blk.${l}.attn_q_norm.weight`, `${p}.self_attn.q_norm.weight`),
-        vec(`blk.${l}.attn_k_norm.weight`, `${p}.self_attn.k_norm.weight`),
-        vec(`blk.${l}.ffn_norm.weight`, `${p}.post_attention_layernorm.weight`),
-        mat(`blk.${l}.ffn_gate.weight`, `${p}.mlp.gate_proj.weight`),
-        mat(`blk.${l}.ffn_up.weight`, `${p}.mlp.up_proj.weight`),
-        mat(`blk.${l}.ffn_down.weight`, `${p}.mlp.down_proj.weight`),
-      );
-    }
-    const bytes = byteChars();
+    // The model's tensor table, text side, renamed to llama.cpp's; norms go as f32 vectors, the rest as matrices.
+    const tensors: GgufTensor[] = checkpointTensors(cfg, tied)
+      .filter((x) => !x.name.startsWith(`${VIS}.`))
+      .map((x) => (x.role === 'norm' ? vec : mat)(ggufName(x.name), x.name));
+    const bytes = byteLevelAlphabet(); // so the 256 byte tokens exist, incl. the newline Ċ
     const tokens = Array.from({ length: t.vocabSize }, (_, i) => (i < 256 ? bytes[i] : `<t${i}>`));
     // `qwen3vl` (interleaved M-RoPE, deepstack inputs) so llama-mtmd-cli accepts it beside our mmproj; for text
     // tokens all three M-RoPE positions are equal, which is plain RoPE, the same function as `qwen3`.

@@ -7,6 +7,7 @@
 
 namespace qv {
 
+// The codes of src/tensor/dtype.ts DTYPE_CODE (the one table; test/unit/dtypeCodes.test.ts checks they agree).
 enum DType : int { DT_F32 = 0, DT_BF16 = 1, DT_F16 = 2, DT_Q8_0 = 3, DT_Q4_0 = 4, DT_I32 = 5 };
 
 /** Bytes of one row of `cols` values (quantized rows are cols/32 blocks). */

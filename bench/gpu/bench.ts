@@ -3,14 +3,19 @@
 // transformers anchors (shared/device/anchors.md) and the bandwidth roofline. Usage:
 //   node bench.mjs [--models 2B,4B,8B] [--kernels | --kernels-only] [--profile] [--unfused] [--decode 32] [--decode-reps 5]
 //                  [--dawn toggle,toggle] [--sgmat] [--attn-flash] [--no-fit] [--json out.json]
+//                  [--precision fast] [--quant q4_0] [--sides 448,1024]
+// --precision fast: f16 tensor cores for prefill and vision (with --kernels: the tilings swept first, best kept).
+// --quant q4_0: the text layers' matrices as q4_0 (the 4-bit MoE models); --sides: image sizes to run.
+// --plan: print the GPU bytes of each model's weights (no GPU needed) and exit.
 // --sgmat: opt into f16 subgroup matrices for large matmuls (WebGpuOptions.subgroupMatrix).
 import { writeFileSync } from 'node:fs';
 import { createWebGpuBackend } from '../../src/backend/webgpu/index.js';
 import type { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
 import { noTrace } from '../../src/nn/trace.js';
 import { shapeConfig } from './shapes.js';
-import { decodeBytes, randomModel } from './randomModel.js';
-import { attentionBench, decodeStepBench, matmulBench } from './kernels.js';
+import { decodeBytes, randomModel, weightBytes } from './randomModel.js';
+import { type FastChoice, attentionBench, decodeStepBench, fastBench, matmulBench } from './kernels.js';
+import { readFileSync, existsSync } from 'node:fs';
 
 const args = process.argv.slice(2);
 const opt = (k: string, d: string) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
@@ -27,6 +32,11 @@ const sgmat = args.includes('--sgmat');
 /** Many-row attention on the 64×64-tile kernel (attn_flash) for every head size, as before attn_rows. */
 const noFit = args.includes('--no-fit');
 const attnFlash = args.includes('--attn-flash');
+const fast = opt('--precision', 'exact') === 'fast';
+const quant = opt('--quant', '') === 'q4_0' ? ('q4_0' as const) : undefined;
+const sides = opt('--sides', '448,1024').split(',').map(Number);
+/** The fast-matmul tiling fastBench found best (kept for the later models' backends). */
+let fastChoice: FastChoice | null = null;
 const COPY_BW = 3.8e12; // device copy bandwidth measured with PyTorch (anchors.md)
 
 /** transformers 5.17 on the same card (anchors.md): vision ms, TTFT ms, decode tok/s. */
@@ -35,10 +45,18 @@ const ANCHORS: Record<string, Record<number, [number, number, number]>> = {
   '4B': { 448: [17.15, 54.1, 11.7], 1024: [21.09, 65.34, 12.0] },
   '8B': { 448: [19.15, 64.73, 27.3], 1024: [28.22, 77.71, 25.6] },
   '30B-A3B': { 448: [16.59, 87.89, 10.3] },
+  '235B-A22B': {},
 };
 const PROMPT: Record<number, number> = { 448: 270, 1024: 1098 };
 
 const now = () => performance.now();
+if (args.includes('--plan')) {
+  for (const m of models) {
+    const bytes = weightBytes(shapeConfig(m), quant);
+    console.log(`${m} ${quant ?? 'bf16'}: ${(bytes / 1e9).toFixed(2)} GB (${(bytes / 2 ** 30).toFixed(2)} GiB) of weights on the GPU`);
+  }
+  process.exit(0);
+}
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const log = (...a: unknown[]) => console.log(...a);
 
@@ -57,14 +75,21 @@ function rand(n: number, seed: number): Float32Array {
 async function benchModel(name: string, kernels: boolean) {
   const cfg = shapeConfig(name);
   const b = (await createWebGpuBackend({
-    subgroupMatrix: sgmat,
-    ...(dawn ? { dawnFlags: [`enable-dawn-features=${dawn}${sgmat ? ',vulkan_enable_f16_on_nvidia' : ''}`] } : {}),
+    subgroupMatrix: sgmat || fast,
+    precision: fast ? 'fast' : 'exact',
+    ...(dawn ? { dawnFlags: [`enable-dawn-features=${dawn}${sgmat || fast ? ',vulkan_enable_f16_on_nvidia' : ''}`] } : {}),
   })) as WebGpuBackend;
   if (attnFlash) b.rt.attnRowsMaxHd = 0;
   if (noFit) b.rt.matmulFit = false;
   if (sgmat) log(`[${name}] subgroup matrices: ${b.rt.subgroupMatrix} (${JSON.stringify({ f16Matrix16: b.rt.info.f16Matrix16, features: b.rt.info.deviceFeatures })})`);
+  if (fast) log(`[${name}] precision fast: ${b.rt.fast}`);
+  // The kernels fastBench found best: from this run, or from an earlier process (--fast-choice file).
+  const choiceFile = opt('--fast-choice', '');
+  if (fast && !fastChoice && choiceFile && existsSync(choiceFile)) fastChoice = JSON.parse(readFileSync(choiceFile, 'utf8')) as FastChoice;
+  if (fast && fastChoice) Object.assign(b.rt, { fastTile: fastChoice.tile, fastMatmul: fastChoice.matmul, fastAttn: fastChoice.attn });
+  if (fast) log(`[${name}] fast kernels: ${b.rt.fastMatmul} ${b.rt.fastTile.join('x')}, attention ${b.rt.fastAttn}`);
   const t0 = now();
-  const model = randomModel(b, cfg);
+  const model = randomModel(b, cfg, 1, quant);
   if (unfused) {
     const x = b as unknown as { linearEx?: unknown; qkvPost?: unknown };
     x.linearEx = undefined;
@@ -73,8 +98,17 @@ async function benchModel(name: string, kernels: boolean) {
   await b.sync();
   log(`[${name}] random weights on GPU in ${(now() - t0).toFixed(0)} ms, ${(b.rt.bytesAllocated / 2 ** 30).toFixed(2)} GiB`);
   const rows: Record<string, number | string>[] = [];
-  const out: Record<string, unknown> = { model: name, rows };
-  if (kernels) {
+  const out: Record<string, unknown> = { model: name, rows, gpuBytes: b.rt.bytesAllocated };
+  if (kernels && fast) {
+    const shapes = [[4096, 3072, 1024], [4096, 1024, 4096], [4096, 4096, 1024], [1098, 12288, 2048], [1098, 2048, 6144], [270, 2048, 2048], [270, 6144, 4096], [270, 24576, 4096], [784, 3456, 1152], [784, 4304, 1152], [1024, 4096, 4096]];
+    const r = await fastBench(b, shapes);
+    fastChoice = r.best;
+    if (choiceFile) writeFileSync(choiceFile, JSON.stringify(r.best));
+    out.fast = r.rows;
+    out.fastChoice = r.best;
+    for (const x of r.rows) log(`[${name}] fast`, JSON.stringify(x));
+    log(`[${name}] fast kernels kept: ${JSON.stringify(r.best)}`);
+  } else if (kernels) {
     out.decodeStep = await decodeStepBench(b, cfg, 300);
     for (const r of out.decodeStep as object[]) log(`[${name}] decode step`, JSON.stringify(r));
     out.matmul = [];
@@ -95,7 +129,7 @@ async function benchModel(name: string, kernels: boolean) {
   }
   const v = cfg.vision;
   const patch = v.inChannels * v.temporalPatchSize * v.patchSize ** 2;
-  for (const side of [448, 1024]) {
+  for (const side of sides) {
     const anchor = ANCHORS[name]?.[side];
     const g = side / v.patchSize;
     const n = g * g;
@@ -171,9 +205,9 @@ async function benchModel(name: string, kernels: boolean) {
       log(`[${name}] ${side}² prefill GPU profile: ${fmt(out[`prefillProfile${side}`] as { kernel: string; ms: number; n: number }[])}`);
       log(`[${name}] ${side}² decode GPU profile: ${fmt(out[`decodeProfile${side}`] as { kernel: string; ms: number; n: number }[])}`);
     }
-    const roof = COPY_BW / decodeBytes(cfg, total + decodeN);
+    const roof = COPY_BW / decodeBytes(cfg, total + decodeN, quant);
     const row = {
-      model: `${name}${unfused ? ' unfused' : ''}${sgmat ? ' sgmat' : ''}${attnFlash ? ' attn_flash' : ''}${noFit ? ' no-fit' : ''}`,
+      model: `${name}${quant ? ' ' + quant : ''}${fast ? ' fast' : ''}${unfused ? ' unfused' : ''}${sgmat ? ' sgmat' : ''}${attnFlash ? ' attn_flash' : ''}${noFit ? ' no-fit' : ''}`,
       image: `${side}x${side}`,
       promptTokens: total,
       visionMs: +visionMs.toFixed(1),

@@ -31,6 +31,7 @@ await build({
         bench: join(root, 'bench/gpu/bench.ts'),
         probe: join(root, 'bench/gpu/probe.ts'),
         'run-tests': join(root, 'bench/gpu/run-tests.ts'),
+        'fast-error': join(root, 'bench/gpu/fastError.ts'),
       },
       output: { format: 'es', entryFileNames: '[name].mjs', chunkFileNames: '[name]-[hash].mjs' },
     },
@@ -59,6 +60,7 @@ if (!existsSync(fx) && existsSync(fixtures)) {
   execFileSync('sh', ['-c', `tar -C '${fixtures}' -cf - ${files.join(' ')} | xz -T8 -6 > '${fx}'`]);
 }
 
+copyFileSync(join(root, 'bench/gpu/device-run.sh'), join(stage, 'device-run.sh'));
 writeFileSync(
   join(stage, 'run.sh'),
   `# Sourced on the GPU machine after .device-kit/enter.sh: unpack dawn.node and fixtures, then run what is asked.

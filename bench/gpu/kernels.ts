@@ -2,8 +2,9 @@
 // models/qwen3vl/text.ts does (so dispatch count and bytes match the model), its linear layers alone (bandwidth
 // bound), lm_head alone, a large matmul and vision-sized attention.
 import type { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
-import type { ModelConfig } from '../../src/config/config.js';
+import type { ModelConfig } from '../../src/models/qwen3vl/config.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
+import { stagedFits } from '../../src/backend/webgpu/ops/linear.js';
 import { decodeBytes } from './randomModel.js';
 
 const now = () => performance.now();
@@ -218,4 +219,101 @@ export async function attentionBench(b: WebGpuBackend, t: number, heads: number,
   for (const y of [q, k, v]) y.dispose();
   const fl = 4 * t * t * hd * heads;
   return { t, heads, hd, ms: +ms.toFixed(3), tflops: +(fl / ms / 1e9).toFixed(2), msFlash: +msFlash.toFixed(3), ...gpu };
+}
+
+/** Fast-matmul tilings swept by fastBench: subgroups (m × n) per workgroup, 16×16 results (m × n) per subgroup. */
+export const FAST_TILES: readonly (readonly [number, number, number, number])[] = [
+  [2, 2, 4, 4],
+  [2, 4, 4, 2],
+  [4, 2, 2, 4],
+  [2, 2, 4, 2],
+  [4, 4, 2, 2],
+  [2, 4, 4, 4],
+  [2, 2, 2, 4],
+];
+
+/**
+ * Precision 'fast' kernels against the exact ones on the same GPU (same f16 weights): matmul TFLOP/s for every
+ * tiling in FAST_TILES and its error, and attention (vision and text shapes). Leaves b.rt.fastTile at the tiling
+ * with the best geometric mean over the shapes, and returns it.
+ */
+export interface FastChoice {
+  readonly matmul: 'direct' | 'staged';
+  readonly tile: readonly [number, number, number, number];
+  readonly attn: 'direct' | 'staged';
+}
+
+export async function fastBench(b: WebGpuBackend, shapes: number[][]): Promise<{ rows: KernelReport[]; best: FastChoice }> {
+  const rows: KernelReport[] = [];
+  const score = new Map<string, number>();
+  const rel = async (p: Tensor, q: Tensor) => {
+    const [a, c] = [await p.readF32(), await q.readF32()];
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < a.length; i++) {
+      num = Math.max(num, Math.abs(a[i] - c[i]));
+      den = Math.max(den, Math.abs(a[i]));
+    }
+    return num / (den || 1);
+  };
+  for (const [m, n, k] of shapes) {
+    const x = b.random([m, k], 'f32', 3, 1);
+    const w = b.random([n, k], 'bf16', 4, 0.05);
+    const fl = 2 * m * n * k;
+    b.rt.fast = false;
+    const exactMs = await time(b, 5, () => b.linear(x, w).dispose());
+    const ref = b.linear(x, w);
+    b.rt.fast = true;
+    const r: KernelReport = { m, n, k, exactTflops: +(fl / exactMs / 1e9).toFixed(1) };
+    for (const kind of ['direct', 'staged'] as const) {
+      b.rt.fastMatmul = kind;
+      for (const t of FAST_TILES) {
+        if (kind === 'staged' && !stagedFits(b, t)) continue;
+        b.rt.fastTile = t;
+        const ms = await time(b, 5, () => b.linear(x, w).dispose());
+        const key = `${kind} ${t.join('x')}`;
+        r[key] = +(fl / ms / 1e9).toFixed(1);
+        score.set(key, (score.get(key) ?? 0) + Math.log(fl / ms));
+      }
+      b.rt.fastTile = FAST_TILES[0];
+      const got = b.linear(x, w);
+      r[`${kind} relErr`] = +(await rel(ref, got)).toExponential(2);
+      got.dispose();
+    }
+    for (const y of [x, w, ref]) y.dispose();
+    rows.push(r);
+  }
+  const bestKey = [...score.entries()].sort((p, q) => q[1] - p[1])[0][0];
+  const [kind, tk] = bestKey.split(' ');
+  const tile = FAST_TILES.find((t) => t.join('x') === tk)!;
+  b.rt.fastTile = tile;
+  b.rt.fastMatmul = kind as 'direct' | 'staged';
+  const attnScore = { direct: 0, staged: 0 };
+  // Attention: the 2B/4B vision tower at 1024² and 448² (16 heads of 64, one segment), 8B vision (72), text prefill.
+  for (const [t, nh, nkv, hd, causal] of [[4096, 16, 16, 64, 0], [784, 16, 16, 64, 0], [4096, 16, 16, 72, 0], [1098, 16, 8, 128, 1], [1098, 32, 8, 128, 1]]) {
+    const q = b.random([t, nh * hd], 'f32', 5, 1);
+    const kk = b.random([t, nkv * hd], 'f32', 6, 1);
+    const v = b.random([t, nkv * hd], 'f32', 7, 1);
+    const o = { nHeads: nh, nKvHeads: nkv, headDim: hd, scale: hd ** -0.5, kvLen: t, causal: !!causal, segments: causal ? undefined : [0, t] };
+    const run = () => b.attention(q, kk, v, o);
+    b.rt.fast = false;
+    const exactMs = await time(b, 5, () => run().dispose());
+    const ref = run();
+    b.rt.fast = true;
+    const fl = (causal ? 2 : 4) * t * t * hd * nh;
+    const row: KernelReport = { attention: `t${t} nh${nh}/${nkv} hd${hd}${causal ? ' causal' : ''}`, exactMs: +exactMs.toFixed(3) };
+    for (const kind of ['direct', 'staged'] as const) {
+      b.rt.fastAttn = kind;
+      const ms = await time(b, 5, () => run().dispose());
+      const got = run();
+      Object.assign(row, { [`${kind}Ms`]: +ms.toFixed(3), [`${kind}Tflops`]: +(fl / ms / 1e9).toFixed(1), [`${kind}RelErr`]: +(await rel(ref, got)).toExponential(2) });
+      if (hd <= 80) attnScore[kind] += Math.log(ms);
+      got.dispose();
+    }
+    rows.push(row);
+    for (const y of [q, kk, v, ref]) y.dispose();
+  }
+  const attn = attnScore.staged <= attnScore.direct ? 'staged' : 'direct';
+  b.rt.fastAttn = attn;
+  return { rows, best: { matmul: kind as 'direct' | 'staged', tile, attn } };
 }

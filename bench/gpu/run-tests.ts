@@ -1,5 +1,5 @@
 // Device entry for the test tiers that need a GPU: the op harness on Dawn and (QWEN3VL_BACKEND=webgpu) the golden
-// parity suite, bundled with mini-vitest standing in for vitest. Usage: node run-tests.mjs [ops] [parity]
+// parity suite, bundled with mini-vitest standing in for vitest. Usage: node run-tests.mjs [ops] [fast] [parity]
 import { runAll } from './mini-vitest.js';
 
 const which = process.argv.slice(2);
@@ -8,6 +8,10 @@ let failed = 0;
 if (want('ops')) {
   await import('../../test/backend/webgpu.test.js');
   await import('../../test/backend/webgpuFused.test.js');
+  failed += (await runAll()).failed;
+}
+if (want('fast')) {
+  await import('../../test/backend/webgpuFast.test.js');
   failed += (await runAll()).failed;
 }
 if (want('parity')) {

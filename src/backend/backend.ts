@@ -1,7 +1,7 @@
 // The backend contract: memory (upload, read, dispose), a capability probe and the op set the model needs.
 // Ops record work and return handles at once; only `read` waits. `ref/` defines each op's semantics.
 
-import type { DType } from '../tensor/dtype.js';
+import type { DType, FloatDType } from '../tensor/dtype.js';
 import type { Tensor, TensorOwner } from '../tensor/tensor.js';
 
 /** Host data for upload: f32 -> Float32Array, bf16/f16 -> Uint16Array (bits), i32 -> Int32Array, q* -> block bytes. */
@@ -13,6 +13,12 @@ export interface Capabilities {
   /** Free-form facts for diagnostics (ISA, adapter, limits). */
   readonly info: Readonly<Record<string, string | number | boolean>>;
 }
+
+/**
+ * Numeric mode of a backend: 'exact' (f32 activations and accumulation; the default, golden parity at 1e-4) or
+ * 'fast' (WebGPU only: f16 tensor-core matmuls and attention for prefill and the vision tower, f32 accumulation).
+ */
+export type Precision = 'exact' | 'fast';
 
 export interface AttentionOptions {
   readonly nHeads: number;
@@ -114,4 +120,21 @@ export interface Backend extends TensorOwner {
    * writes RoPE(RMSNorm(k, kNorm)) and v into kCache / vCache rows [row0, row0 + T).
    */
   qkvPost?(qkv: Tensor, qNorm: Tensor, kNorm: Tensor, cos: Tensor, sin: Tensor, eps: number, kCache: Tensor, vCache: Tensor, row0: number, heads: QkvHeads): Tensor;
+
+  // Optional services: a backend is complete without them; callers check for them and fall back.
+
+  /**
+   * Upload 16/32-bit float data (`src` says which; bf16/f16 as bits), converting to `dtype` natively, off the JS
+   * thread; q8_0/q4_0 output is bit-identical to tensor/quant.ts `quantize()`, and needs rows of whole 32-value
+   * blocks. The data is copied at once. The weight loader uses it when present (cpu: quantize while loading).
+   */
+  uploadConvert?(data: Float32Array | Uint16Array, src: FloatDType, shape: readonly number[], dtype: DType): Tensor;
+  /** The tensor's bytes as stored (any dtype, e.g. quantized blocks), after all recorded work. */
+  readRaw?(t: Tensor): Promise<Uint8Array>;
+  /** Best-of-`reps` read bandwidth (GB/s) of a plain pass over `bytes` of host memory: the benches' roofline. */
+  measureReadBandwidth?(bytes?: number, reps?: number): number;
+  /** Bytes held by this backend's tensors now, and the high-water mark. */
+  memoryStats?(): { liveBytes: number; peakBytes: number };
+  /** Submit recorded work now without waiting (backends that batch launches into command buffers). */
+  flush?(): void;
 }

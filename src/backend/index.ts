@@ -1,14 +1,19 @@
 // Backend selection: 'ref' is always there; native and GPU backends load lazily and report why when they cannot.
 
-import type { Backend } from './backend.js';
+import type { Backend, Precision } from './backend.js';
 import { RefBackend } from './ref/index.js';
 
 export type BackendName = 'ref' | 'cpu' | 'webgpu';
-export type { Backend, AttentionOptions, Capabilities, HostData } from './backend.js';
+export type { Backend, AttentionOptions, Capabilities, HostData, Precision } from './backend.js';
 
 let cpuFallbackSaid = false;
 
-const loaders: Record<BackendName, () => Promise<Backend>> = {
+export interface BackendOptions {
+  /** 'fast' is a WebGPU mode (f16 tensor cores); asking it of another backend is an error. */
+  readonly precision?: Precision;
+}
+
+const loaders: Record<BackendName, (o: BackendOptions) => Promise<Backend>> = {
   ref: async () => new RefBackend(),
   cpu: async () => {
     try {
@@ -25,12 +30,18 @@ const loaders: Record<BackendName, () => Promise<Backend>> = {
     }
   },
   // Dynamic import: Node without a GPU or without the optional 'webgpu' package only fails when asked for it.
-  webgpu: async () => (await import('./webgpu/index.js')).createWebGpuBackend(),
+  webgpu: async (o) => (await import('./webgpu/index.js')).createWebGpuBackend({ precision: o.precision }),
 };
 
-export async function createBackend(name: BackendName | Backend = 'ref'): Promise<Backend> {
-  if (typeof name !== 'string') return name;
+export async function createBackend(name: BackendName | Backend = 'ref', opts: BackendOptions = {}): Promise<Backend> {
+  const p = opts.precision;
+  if (p !== undefined && p !== 'exact' && p !== 'fast') throw new Error(`precision must be 'exact' or 'fast', got '${String(p)}'`);
+  if (typeof name !== 'string') {
+    if (p === 'fast') throw new Error("precision 'fast' is chosen when a backend is created: pass backend: 'webgpu' (or createWebGpuBackend({ precision: 'fast' }))");
+    return name;
+  }
   const load = loaders[name];
   if (!load) throw new Error(`unknown backend '${String(name)}' (expected one of: ${Object.keys(loaders).join(', ')})`);
-  return load();
+  if (p === 'fast' && name !== 'webgpu') throw new Error(`precision 'fast' is a WebGPU mode (f16 tensor cores); backend '${name}' computes in f32 only`);
+  return load(opts);
 }

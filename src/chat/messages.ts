@@ -1,7 +1,7 @@
 // Chat message shapes accepted by the processor (content-part form, OpenAI image_url/video_url parts too), their
 // validation, the template-facing copy (media replaced by markers) and the ordered list of media they carry.
 
-import { InvalidInputError } from '../processor/errors.js';
+import { InvalidInputError } from '../errors.js';
 
 /** Raw RGB frame or image: `data` is height × width × 3 (or × 4, alpha dropped) bytes, row-major. */
 export interface RawImage {

@@ -4,7 +4,7 @@
 
 import { type CheckpointSource, type SourceLike, openSource } from '../io/source.js';
 import { Template } from '@huggingface/jinja';
-import { ChatTemplateError, InvalidInputError } from '../processor/errors.js';
+import { ChatTemplateError, InvalidInputError } from '../errors.js';
 import { BUILTIN_INSTRUCT_TEMPLATE, BUILTIN_THINKING_TEMPLATE } from './builtinTemplate.js';
 import { normaliseMessages, type ChatMessage, type ToolSpec } from './messages.js';
 

@@ -5,21 +5,16 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { BackendName } from '../backend/index.js';
+import type { BackendName, Precision } from '../backend/index.js';
 import type { ChatOptions } from '../generate/chat.js';
+import { CliError } from '../errors.js';
 import { isUrl } from '../io/source.js';
 import { openEngine, type LocalEngine } from '../server/engine.js';
 import { ensureDemoCheckpoint } from '../tools/demo.js';
 import { WEIGHT_FORMATS, type WeightFormat } from '../weights/convert.js';
 import { Progress } from './progress.js';
 
-/** A user mistake: printed as one line, exit code 1, no stack. */
-export class CliError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CliError';
-  }
-}
+export { CliError };
 
 export function intArg(min: number, max = Number.MAX_SAFE_INTEGER): (v: string) => number {
   return (v) => {
@@ -44,6 +39,7 @@ export interface ModelFlags {
   demo?: boolean;
   backend: BackendName;
   dtype?: WeightFormat;
+  precision?: Precision;
 }
 
 export function addModelOptions(cmd: Command): Command {
@@ -51,7 +47,8 @@ export function addModelOptions(cmd: Command): Command {
     .option('-m, --model <dir>', 'Qwen3-VL checkpoint folder (config.json, *.safetensors, tokenizer files), or its http(s) URL')
     .option('--demo', 'use the built-in random-weight demo checkpoint (built once, then cached)')
     .addOption(new Option('--backend <name>', 'compute backend').choices(['ref', 'cpu', 'webgpu']).default('cpu'))
-    .addOption(new Option('--dtype <format>', 'weight format in memory (default: the checkpoint\'s)').choices([...WEIGHT_FORMATS]));
+    .addOption(new Option('--dtype <format>', 'weight format in memory (default: the checkpoint\'s)').choices([...WEIGHT_FORMATS]))
+    .addOption(new Option('--precision <mode>', "numerics: exact (f32), or fast (webgpu: f16 tensor cores for prefill and vision)").choices(['exact', 'fast']));
 }
 
 export interface SamplingFlags {
@@ -110,6 +107,8 @@ export function checkModelDir(dir: string): string {
 /** --model DIR or --demo; the demo checkpoint is built on first use. */
 export async function modelDir(f: ModelFlags, progress: Progress): Promise<{ dir: string; demo: boolean }> {
   if (f.model && f.demo) throw new CliError('give either --model DIR or --demo, not both');
+  // Before any folder is read or the demo built: the mode belongs to one backend.
+  if (f.precision === 'fast' && f.backend !== 'webgpu') throw new CliError(`--precision fast needs --backend webgpu (f16 tensor cores); backend '${f.backend}' computes in f32 only`);
   if (f.demo) {
     const d = await ensureDemoCheckpoint({ onStatus: (s) => progress.note(s) });
     if (d.tokenizer === 'bytes') progress.note('demo: ../shared/fixtures/tokenizer not found, using the byte-level fallback tokenizer');
@@ -122,7 +121,7 @@ export async function modelDir(f: ModelFlags, progress: Progress): Promise<{ dir
 }
 
 export async function loadEngine(dir: string, f: ModelFlags, progress: Progress): Promise<LocalEngine> {
-  const engine = await openEngine(dir, { backend: f.backend, dtype: f.dtype, onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
+  const engine = await openEngine(dir, { backend: f.backend, dtype: f.dtype, precision: f.precision, onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
   progress.done();
   return engine;
 }

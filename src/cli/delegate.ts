@@ -26,7 +26,7 @@ export function registerDelegates(program: Command): void {
       const progress = new Progress(process.stderr.isTTY === true);
       const { dir } = await modelDir(flags, progress);
       const t0 = performance.now();
-      const model = await loadModel(dir, { backend: flags.backend, dtype: flags.dtype, onProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
+      const model = await loadModel(dir, { backend: flags.backend, dtype: flags.dtype, precision: flags.precision, onProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
       progress.done();
       const loadS = (performance.now() - t0) / 1000;
       try {

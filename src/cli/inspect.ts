@@ -4,11 +4,12 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { loadConfig, type ModelConfig } from '../config/config.js';
+import { checkpointTensors, rowLength } from '../models/qwen3vl/checkpoint.js';
+import { loadConfig, type ModelConfig } from '../models/qwen3vl/config.js';
 import { loadGenerationConfig } from '../config/generation.js';
 import { Checkpoint } from '../io/safetensors.js';
 import { byteSize, type DType } from '../tensor/dtype.js';
-import { formatFor, type Role } from '../weights/convert.js';
+import { formatFor } from '../weights/convert.js';
 import { checkModelDir } from './common.js';
 
 type ReportFormat = 'f32' | 'bf16' | 'q8_0' | 'q4_0';
@@ -28,29 +29,14 @@ export interface InspectReport {
   readonly generation: Record<string, unknown>;
 }
 
-/** Which loader role a checkpoint tensor has, from its name (mirrors weights/qwen3vl.ts). */
-function roleOf(name: string): Role {
-  if (name.endsWith('.bias')) return 'bias';
-  if (/norm[12]?\.weight$|_norm\.weight$|layernorm\.weight$/.test(name)) return 'norm';
-  if (name.endsWith('pos_embed.weight')) return 'table';
-  if (name.endsWith('.mlp.gate.weight')) return 'router';
-  if (name.endsWith('embed_tokens.weight')) return 'embedding';
-  if (name === 'lm_head.weight') return 'lmHead';
-  return 'linear';
-}
-
-/** The in-memory shape's row length decides quantizability: experts are stored transposed, patch kernels flat. */
-function rowLength(name: string, shape: readonly number[]): number {
-  if (name.endsWith('experts.gate_up_proj') || name.endsWith('experts.down_proj')) return shape[shape.length - 2];
-  return shape.slice(1).reduce((a, b) => a * b, 1) || shape[0];
-}
-
 export async function inspectCheckpoint(dir: string): Promise<InspectReport> {
   const cfg: ModelConfig = await loadConfig(dir);
   const gen = await loadGenerationConfig(dir);
   const ckpt = await Checkpoint.open(dir);
   const params = { text: 0, vision: 0, experts: 0, total: 0, activePerToken: 0 };
   const weightBytes: Record<ReportFormat, number> = { f32: 0, bf16: 0, q8_0: 0, q4_0: 0 };
+  // Roles and row lengths from the model's tensor table; a tensor it lacks (a tied checkpoint's spare lm_head) counts as a matrix.
+  const table = new Map(checkpointTensors(cfg, cfg.tieWordEmbeddings || !ckpt.has('lm_head.weight')).map((t) => [t.name, t]));
   try {
     for (const [name, info] of ckpt.tensors) {
       const n = info.shape.reduce((a, b) => a * b, 1);
@@ -58,8 +44,9 @@ export async function inspectCheckpoint(dir: string): Promise<InspectReport> {
       else if (name.includes('.mlp.experts.')) params.experts += n;
       else params.text += n;
       const src: DType = info.dtype === 'F32' ? 'f32' : info.dtype === 'F16' ? 'f16' : 'bf16';
-      const k = rowLength(name, info.shape);
-      for (const f of FORMATS) weightBytes[f] += byteSize(formatFor(roleOf(name), [n / k, k], f, src), n);
+      const t = table.get(name) ?? { role: 'linear' as const, layout: 'hub' as const, shape: info.shape };
+      const k = rowLength({ layout: t.layout, shape: info.shape });
+      for (const f of FORMATS) weightBytes[f] += byteSize(formatFor(t.role, [n / k, k], f, src), n);
     }
   } finally {
     await ckpt.close();

@@ -4,9 +4,8 @@
 
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { CLIENT_ERRORS } from '../server/app.js';
+import { errorKind } from '../errors.js';
 import { registerChat } from './chat.js';
-import { CliError } from './common.js';
 import { registerDelegates } from './delegate.js';
 import { registerInspect } from './inspect.js';
 import { registerRun } from './run.js';
@@ -46,13 +45,13 @@ registerServe(program);
 registerInspect(program);
 registerDelegates(program);
 
-/** Errors that are the user's input (or checkpoint), not our bug: print just the message. */
-const USER_ERRORS = new Set([...CLIENT_ERRORS, 'CliError', 'ConfigError', 'SafetensorsError', 'WeightError', 'ProcessorConfigError']);
+/** Errors that are the user's input, command line or checkpoint, not our bug: print just the message. */
+const USER_KINDS = new Set(['invalid_input', 'usage', 'bad_checkpoint']);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const err = e as Error;
   if (process.env.QWEN3VL_DEBUG) console.error(err);
-  else if (err instanceof CliError || USER_ERRORS.has(err?.name)) process.stderr.write(`qwen3-vl: error: ${oneLine(err.message)}\n`);
+  else if (USER_KINDS.has(errorKind(err))) process.stderr.write(`qwen3-vl: error: ${oneLine(err.message)}\n`);
   else process.stderr.write(`qwen3-vl: error: ${oneLine(err?.message ?? String(e))} (QWEN3VL_DEBUG=1 shows where)\n`);
   process.exit(1);
 });

@@ -2,10 +2,9 @@
 // scripts, --draw to paint grounding boxes onto the image, --demo for the no-download smoke run.
 
 import type { Command } from 'commander';
-import type { ChatEvent, Usage } from '../generate/chat.js';
+import { type ChatEvent, type Usage, wireUsage } from '../generate/chat.js';
 import { parseGrounding, type PixelGrounding } from '../generate/grounding.js';
 import type { ToolCall } from '../generate/output.js';
-import { wireUsage } from '../server/protocol.js';
 import { demoImage } from '../tools/demo.js';
 import { addModelOptions, addSamplingOptions, chatOptions, CliError, collect, loadEngine, modelDir, numArg, userMessage, type ModelFlags, type SamplingFlags } from './common.js';
 import { drawGrounding } from './draw.js';

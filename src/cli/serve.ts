@@ -130,7 +130,7 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
   const { dir, demo } = await modelDir(flags, progress);
   // Find a taken port before the (possibly long) model load, not after it.
   if (flags.port !== 0) await probePort(flags.port, flags.host);
-  const engine = await WorkerEngine.start(dir, { backend: flags.backend, dtype: flags.dtype, id: flags.modelId, onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
+  const engine = await WorkerEngine.start(dir, { backend: flags.backend, dtype: flags.dtype, precision: flags.precision, id: flags.modelId, onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
   progress.done();
   const log = flags.quiet ? undefined : (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const server = new ChatServer({

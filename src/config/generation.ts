@@ -1,7 +1,7 @@
 // `generation_config.json`: the checkpoint's sampling defaults and stop tokens (all fields optional).
 
-import { type SourceLike, openSource } from '../io/source.js';
-import { ConfigError, readJson } from './config.js';
+import { ConfigError } from '../errors.js';
+import { type SourceLike, openSource, readJson } from '../io/source.js';
 
 export interface GenerationConfig {
   readonly bosTokenId: number | null;

@@ -56,6 +56,9 @@ export interface Usage {
   readonly totalTokens: number;
 }
 
+/** Usage in the OpenAI wire spelling (snake case), as the server and `run --json` print it. */
+export const wireUsage = (u: Usage) => ({ prompt_tokens: u.promptTokens, completion_tokens: u.completionTokens, total_tokens: u.totalTokens });
+
 export type ChatEvent =
   | { readonly type: 'text'; readonly text: string }
   | { readonly type: 'reasoning'; readonly text: string }

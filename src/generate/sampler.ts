@@ -2,6 +2,7 @@
 // draw. Order follows Hugging Face's pipeline (repetition penalty → temperature → top-k → top-p → min-p).
 
 import { argmax } from '../tensor/math.js';
+import { SamplingError } from '../errors.js';
 import { mulberry32 } from './rng.js';
 
 export interface SamplingOptions {
@@ -19,12 +20,7 @@ export interface SamplingOptions {
   readonly seed?: number;
 }
 
-export class SamplingError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SamplingError';
-  }
-}
+export { SamplingError };
 
 export function validateSampling(o: SamplingOptions): void {
   const check = (name: keyof SamplingOptions, ok: (v: number) => boolean, want: string) => {

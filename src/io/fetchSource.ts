@@ -1,7 +1,7 @@
 // Checkpoint files behind a base URL (a Hugging Face `resolve/main/` URL, a static server): text files by GET,
 // safetensors by HTTP Range requests streamed into the caller's buffer, so no shard is ever downloaded whole.
 
-import { type CheckpointSource, type RangeFile, TooLargeError } from './source.js';
+import { type CheckpointSource, type RangeFile, TooLargeError } from './sourceBase.js';
 
 export interface FetchSourceOptions {
   /** Defaults to globalThis.fetch. */

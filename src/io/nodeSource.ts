@@ -2,7 +2,7 @@
 // held in one buffer. Built-ins load through nodeImport, so a browser bundle that includes this module stays clean.
 
 import type { FileHandle } from 'node:fs/promises';
-import { type CheckpointSource, type RangeFile, SourceError, TooLargeError, nodeImport } from './source.js';
+import { type CheckpointSource, type RangeFile, SourceError, TooLargeError, nodeImport } from './sourceBase.js';
 
 type Fs = typeof import('node:fs/promises');
 type Path = typeof import('node:path');

@@ -3,6 +3,7 @@
 
 import type { FileHandle } from 'node:fs/promises';
 import { widen } from '../tensor/dtype.js';
+import { SafetensorsError } from '../errors.js';
 import { type CheckpointSource, type RangeFile, type SourceLike, SourceError, TooLargeError, nodeImport, openRangeFile, openSource } from './source.js';
 
 export type StDType = 'BF16' | 'F16' | 'F32' | 'F64' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
@@ -11,16 +12,7 @@ const ELEM_BYTES: Record<StDType, number> = { BF16: 2, F16: 2, F32: 4, F64: 8, I
 /** Headers above this are refused: real checkpoints stay far below (a 235B index header is ~200 KB). */
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
-export class SafetensorsError extends Error {
-  constructor(
-    message: string,
-    readonly file: string,
-    readonly tensor?: string,
-  ) {
-    super(`${file}${tensor ? ` [${tensor}]` : ''}: ${message}`);
-    this.name = 'SafetensorsError';
-  }
-}
+export { SafetensorsError };
 
 export interface TensorInfo {
   readonly name: string;

@@ -1,54 +1,11 @@
 // Where checkpoint files come from: a local folder (Node) or a base URL read with HTTP Range requests (browsers and
 // Node), behind one small interface so safetensors, config and weight loading run unchanged in both.
 
+import { ConfigError } from '../errors.js';
 import { FetchSource } from './fetchSource.js';
+import { type CheckpointSource, type RangeFile, type SourceLike, isUrl } from './sourceBase.js';
 
-/** One file opened for byte-range reads. */
-export interface RangeFile {
-  /** Its path or URL, as error messages name it. */
-  readonly name: string;
-  readonly size: number;
-  /** Read up to into.byteLength bytes at `position` into `into`; returns how many were read (0 at the end). */
-  read(into: Uint8Array, position: number): Promise<number>;
-  close(): Promise<void>;
-}
-
-/** A folder of checkpoint files (config, tokenizer, safetensors shards), local or remote. */
-export interface CheckpointSource {
-  /** The folder path or base URL. */
-  readonly location: string;
-  /** Path or URL of a file in the folder, as error messages name it. */
-  resolve(name: string): string;
-  exists(name: string): Promise<boolean>;
-  /** A whole text file; throws TooLargeError beyond maxBytes. */
-  readText(name: string, maxBytes?: number): Promise<string>;
-  open(name: string): Promise<RangeFile>;
-}
-
-/** A folder path, an http(s) URL, or a source object. */
-export type SourceLike = string | CheckpointSource;
-
-/** A failure whose message is complete as it stands (callers do not prefix "cannot open"). */
-export class SourceError extends Error {
-  override name = 'SourceError';
-}
-
-export class TooLargeError extends Error {
-  override name = 'TooLargeError';
-  constructor(
-    readonly size: number,
-    readonly limit: number,
-  ) {
-    super(`${size} bytes exceeds the ${limit}-byte limit`);
-  }
-}
-
-export const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
-
-/** Hidden from bundlers (a variable specifier), so browser bundles never pull in Node built-ins. */
-export function nodeImport<T>(specifier: string): Promise<T> {
-  return import(/* @vite-ignore */ specifier) as Promise<T>;
-}
+export * from './sourceBase.js';
 
 export async function openSource(where: SourceLike): Promise<CheckpointSource> {
   if (typeof where !== 'string') return where;
@@ -62,4 +19,20 @@ export async function openRangeFile(file: string): Promise<RangeFile> {
   if (isUrl(file)) return FetchSource.openUrl(file);
   const { openNodeFile } = await import('./nodeSource.js');
   return openNodeFile(file);
+}
+
+/** A JSON file of a checkpoint folder (path, URL or source); errors name the file. */
+export async function readJson(src: CheckpointSource, name: string): Promise<unknown> {
+  const file = src.resolve(name);
+  let text: string;
+  try {
+    text = await src.readText(name);
+  } catch (e) {
+    throw new ConfigError(`cannot read: ${(e as Error).message}`, file);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`not valid JSON (${(e as Error).message})`, file);
+  }
 }

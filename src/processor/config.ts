@@ -2,7 +2,7 @@
 // video_preprocessor_config.json; missing files fall back to the published Qwen3-VL values (spec §6.1).
 
 import { type CheckpointSource, type SourceLike, openSource } from '../io/source.js';
-import { ProcessorConfigError } from './errors.js';
+import { ProcessorConfigError } from '../errors.js';
 import type { PatchParams } from './patchify.js';
 
 export interface ImageProcessorConfig extends PatchParams {

@@ -3,7 +3,7 @@
 // and each is handed to a callback as it arrives, so a long video never sits in memory.
 
 import { nodeImport } from '../io/source.js';
-import { VideoDecodeError } from './errors.js';
+import { VideoDecodeError } from '../errors.js';
 
 type NodeModule = typeof import('node:module');
 // Node built-ins load lazily (browser bundles include this module but never run it). ffmpegPath() is synchronous:

@@ -3,7 +3,7 @@
 
 import type { ImageInput, RawImage } from '../chat/messages.js';
 import type { ImageProcessorConfig } from './config.js';
-import { ImageDecodeError, ImageSizeError, InvalidInputError } from './errors.js';
+import { ImageDecodeError, ImageSizeError, InvalidInputError } from '../errors.js';
 import { DEFAULT_MAX_DECODE_PIXELS, bitmapToRgb, decodeImage, type RgbImage } from './imageDecode.js';
 import { normalisationTable, patchify } from './patchify.js';
 import { resizeBicubicAA, type Resampler } from './resize.js';

@@ -5,7 +5,7 @@
 import type { Metadata } from 'sharp';
 import { nodeImport } from '../io/source.js';
 import { BmpError, decodeBmp, isBmp, readBmpHeader } from './bmp.js';
-import { ImageDecodeError, ImageSizeError } from './errors.js';
+import { ImageDecodeError, ImageSizeError } from '../errors.js';
 
 export interface RgbImage {
   /** Interleaved RGB, row-major, height × width × 3. */

@@ -2,7 +2,7 @@
 export { loadProcessor, Qwen3VLProcessor, type LoadProcessorOptions, type PrepareOptions, type PreparedInputs } from './processor.js';
 export { QwenTokenizer, StreamingDetokenizer, type DecodeOptions, type StreamingOptions } from '../tokenizer/index.js';
 export * from '../chat/index.js';
-export * from './errors.js';
+export { ProcessorError, InvalidInputError, ProcessorConfigError, TokenizerError, ChatTemplateError, ImageDecodeError, ImageSizeError, VideoDecodeError, RemoteFetchDisabledError, InputLimitError } from '../errors.js';
 export { loadImageConfig, loadVideoConfig, parseImageConfig, parseVideoConfig, DEFAULT_IMAGE_CONFIG, DEFAULT_VIDEO_CONFIG, type ImageProcessorConfig, type VideoProcessorConfig } from './config.js';
 export { smartResize, smartResizeVideo, SmartResizeError } from './smartResize.js';
 export { pyRound, formatFixed, linspaceRound } from './pyMath.js';

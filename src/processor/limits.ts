@@ -2,7 +2,7 @@
 // decoded size, video length and frames, pixel budgets and prompt size. Unset fields mean no limit beyond the defaults.
 
 import type { MediaItem } from '../chat/messages.js';
-import { InputLimitError } from './errors.js';
+import { InputLimitError } from '../errors.js';
 
 export interface InputLimits {
   /** Images per call. */

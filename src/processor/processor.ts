@@ -7,7 +7,7 @@ import { type SourceLike, openSource } from '../io/source.js';
 import { collectMedia, type ChatMessage, type ImageInput, type ToolSpec, type VideoInput, type VideoOptions } from '../chat/messages.js';
 import { QwenTokenizer } from '../tokenizer/tokenizer.js';
 import { loadImageConfig, loadVideoConfig, type ImageProcessorConfig, type VideoProcessorConfig } from './config.js';
-import { InputLimitError, InvalidInputError } from './errors.js';
+import { InputLimitError, InvalidInputError } from '../errors.js';
 import { loadImage, processImage, type ProcessedVisual } from './image.js';
 import { checkMediaCounts, checkPixelBounds, decodeLimit, type InputLimits } from './limits.js';
 import { expandPrompt, IMAGE_PAD, mmTokenTypes, VIDEO_PAD, type VideoExpansion } from './prompt.js';

@@ -2,7 +2,7 @@
 // <|vision_start|><|video_pad|><|vision_end|> becomes, per temporal patch, "<t seconds>" + start + pads + end.
 // Optionally reproduces transformers 5.17's variant that keeps the outer wrappers around the expansion.
 
-import { InvalidInputError } from './errors.js';
+import { InvalidInputError } from '../errors.js';
 import { formatFixed } from './pyMath.js';
 
 export const IMAGE_PAD = '<|image_pad|>';

@@ -2,7 +2,7 @@
 // path. Remote URLs go through a caller-supplied hook or an explicit opt-in; nothing is fetched by default.
 
 import { nodeImport } from '../io/source.js';
-import { InvalidInputError, RemoteFetchDisabledError } from './errors.js';
+import { InvalidInputError, RemoteFetchDisabledError } from '../errors.js';
 
 export type FetchHook = (url: string) => Promise<Uint8Array>;
 

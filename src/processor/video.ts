@@ -4,7 +4,7 @@
 
 import type { ImageInput, VideoFrames, VideoInput, VideoOptions } from '../chat/messages.js';
 import type { VideoProcessorConfig } from './config.js';
-import { ImageDecodeError, InputLimitError, InvalidInputError, VideoDecodeError } from './errors.js';
+import { ImageDecodeError, InputLimitError, InvalidInputError, VideoDecodeError } from '../errors.js';
 import { decodeFrames, probeVideo } from './ffmpeg.js';
 import { loadImage, resolveBounds, type ImageLoadOptions } from './image.js';
 import { DEFAULT_MAX_DECODE_PIXELS, type RgbImage } from './imageDecode.js';

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { errorKind, HTTP_STATUS } from '../errors.js';
 import type { ChatEvent, FinishReason, Usage } from '../generate/chat.js';
 import type { ToolCall } from '../generate/output.js';
 import { apiKeyMatches } from './auth.js';
@@ -43,15 +44,6 @@ export interface Metrics {
   /** The last few generations, newest last (for operators and tests). */
   recent: GenerationRecord[];
 }
-
-/**
- * Error names from the library and processor that mean "the request was bad", not "the server broke" (names, since
- * errors cross the worker boundary as name + message). ProcessorConfigError (a broken checkpoint) stays a 500.
- */
-export const CLIENT_ERRORS = new Set([
-  'InputError', 'SamplingError', 'RangeError', 'SmartResizeError', 'ProcessorError', 'InvalidInputError', 'TokenizerError', 'ChatTemplateError',
-  'ImageDecodeError', 'ImageSizeError', 'VideoDecodeError', 'RemoteFetchDisabledError', 'ImageError', 'InputLimitError',
-]);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -327,8 +319,10 @@ function collect(acc: { text: string; reasoning: string; toolCalls: ToolCall[]; 
 function toApiError(e: unknown): ApiError {
   if (e instanceof ApiError) return e;
   const err = e as Error;
-  if (err?.name === 'AbortError') return new ApiError(499, 'the request was cancelled', null, 'cancelled');
-  if (CLIENT_ERRORS.has(err?.name)) return new ApiError(400, err.message, null, 'invalid_input');
+  // By kind (errors.ts); errors that crossed the worker boundary keep their name, which errorKind also knows.
+  const kind = errorKind(e);
+  if (kind === 'cancelled') return new ApiError(HTTP_STATUS.cancelled, 'the request was cancelled', null, 'cancelled');
+  if (kind === 'invalid_input') return new ApiError(HTTP_STATUS.invalid_input, err.message, null, 'invalid_input');
   return new ApiError(500, `internal error: ${err?.message ?? String(e)}`, null, 'internal_error');
 }
 

@@ -2,7 +2,7 @@
 // streamChat), with a status (idle / prefill / decode) the server reports while a generation runs.
 
 import path from 'node:path';
-import type { BackendName } from '../backend/index.js';
+import type { BackendName, Precision } from '../backend/index.js';
 import { streamChat, type ChatEvent, type ChatOptions, type ChatProcessor } from '../generate/chat.js';
 import { loadModel } from '../generate/engine.js';
 import { isUrl } from '../io/source.js';
@@ -41,6 +41,7 @@ export interface ChatEngine {
 export interface OpenEngineOptions {
   readonly backend?: BackendName;
   readonly dtype?: WeightFormat;
+  readonly precision?: Precision;
   /** Served model name (default: the folder's base name). */
   readonly id?: string;
   readonly onLoadProgress?: (p: { loadedBytes: number; totalBytes: number }) => void;
@@ -88,7 +89,7 @@ export class LocalEngine implements ChatEngine {
 
 /** Load a checkpoint through the library's front door (generate/engine.ts) and wrap it for the adapters. */
 export async function openEngine(dir: string, opts: OpenEngineOptions = {}): Promise<LocalEngine> {
-  const model = await loadModel(dir, { backend: opts.backend ?? 'cpu', dtype: opts.dtype, onProgress: opts.onLoadProgress });
+  const model = await loadModel(dir, { backend: opts.backend ?? 'cpu', dtype: opts.dtype, precision: opts.precision, onProgress: opts.onLoadProgress });
   if (!model.processor) {
     model.dispose();
     throw new ProcessorConfigError(`${dir} has no tokenizer.json, so it cannot chat`);

@@ -1,7 +1,7 @@
 // The OpenAI chat-completions wire format: request validation into library options (every bad field is a 400 that
 // names its `param`), OpenAI-shaped errors, and the response / stream-chunk shapes.
 
-import type { ChatOptions, FinishReason, ToolChoice, Usage } from '../generate/chat.js';
+import { type ChatOptions, type FinishReason, type ToolChoice, type Usage, wireUsage } from '../generate/chat.js';
 import type { ToolCall } from '../generate/output.js';
 import { SamplingError, validateSampling } from '../generate/sampler.js';
 import type { ToolSpec } from '../processor/index.js';
@@ -279,8 +279,6 @@ export interface ResponseMeta {
 }
 
 export const wireFinish = (f: FinishReason): 'stop' | 'length' | 'tool_calls' => (f === 'cancelled' ? 'stop' : f);
-
-export const wireUsage = (u: Usage) => ({ prompt_tokens: u.promptTokens, completion_tokens: u.completionTokens, total_tokens: u.totalTokens });
 
 const wireCall = (c: ToolCall) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments } });
 

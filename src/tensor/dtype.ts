@@ -5,6 +5,12 @@ export type FloatDType = 'f32' | 'bf16' | 'f16';
 export type QuantDType = 'q8_0' | 'q4_0';
 export type DType = FloatDType | QuantDType | 'i32';
 
+/**
+ * The numeric code of each dtype across the native boundary: the one table. native/common.h's `enum DType` must
+ * spell the same numbers (DT_F32 = 0, …); test/unit/dtypeCodes.test.ts fails when they differ.
+ */
+export const DTYPE_CODE = { f32: 0, bf16: 1, f16: 2, q8_0: 3, q4_0: 4, i32: 5 } as const satisfies Record<DType, number>;
+
 /** Weights per quantization block. */
 export const QBLOCK = 32;
 /** Bytes per block: f16 scale + 32 int8 (q8_0) or 16 bytes of nibbles (q4_0). */

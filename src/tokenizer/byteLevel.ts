@@ -16,6 +16,13 @@ function table(): Map<number, number> {
   return m;
 }
 
+/** The alphabet in byte order: the token string of each single byte (what a byte-level vocabulary's first 256 are). */
+export function byteLevelAlphabet(): string[] {
+  const out = new Array<string>(256);
+  for (const [ch, b] of table()) out[b] = String.fromCodePoint(ch);
+  return out;
+}
+
 const utf8 = new TextEncoder();
 
 /**

@@ -3,7 +3,7 @@
 
 import { type SourceLike, openSource } from '../io/source.js';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { TokenizerError } from '../processor/errors.js';
+import { TokenizerError } from '../errors.js';
 import { tokenStringToBytes } from './byteLevel.js';
 
 export interface DecodeOptions {

@@ -8,10 +8,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mulberry32 } from '../generate/rng.js';
 import { writeSafetensors, type TensorSpec } from '../io/safetensors.js';
+import { type ModelShape, checkpointTensors, configJson, generationConfigJson } from '../models/qwen3vl/checkpoint.js';
+import { type ModelConfig, parseConfig } from '../models/qwen3vl/config.js';
 import { toBf16 } from '../tensor/dtype.js';
+import { byteLevelAlphabet } from '../tokenizer/byteLevel.js';
 
 /** Bump when the demo's files change, so stale caches are rebuilt. */
-const DEMO_VERSION = 1;
+const DEMO_VERSION = 2;
 
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -55,14 +58,13 @@ export async function ensureDemoCheckpoint(opts: { root?: string; tokenizer?: 'a
     const tokenizer = await writeTokenizer(tmp, opts.tokenizer === 'bytes');
     const vocab = tokenizer === 'qwen' ? 151936 : 384;
     const firstSpecial = tokenizer === 'qwen' ? 151643 : 256;
-    const config = demoConfig(vocab, firstSpecial);
+    const config = configJson(DEMO_SHAPE, { vocab, firstSpecial });
     await writeFile(path.join(tmp, 'config.json'), JSON.stringify(config, null, 2));
-    const eos = firstSpecial + SPECIAL_TOKENS.indexOf('<|im_end|>');
-    await writeFile(path.join(tmp, 'generation_config.json'), JSON.stringify({ bos_token_id: firstSpecial, eos_token_id: [eos, firstSpecial], do_sample: false, max_new_tokens: 32 }, null, 2));
+    await writeFile(path.join(tmp, 'generation_config.json'), JSON.stringify({ ...generationConfigJson(firstSpecial), max_new_tokens: 32 }, null, 2));
     const pre = { patch_size: 16, temporal_patch_size: 2, merge_size: 2, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5], processor_class: 'Qwen3VLProcessor' };
     await writeFile(path.join(tmp, 'preprocessor_config.json'), JSON.stringify({ ...pre, size: { shortest_edge: 65536, longest_edge: 16777216 }, image_processor_type: 'Qwen2VLImageProcessorFast' }, null, 2));
     await writeFile(path.join(tmp, 'video_preprocessor_config.json'), JSON.stringify({ ...pre, size: { shortest_edge: 4096, longest_edge: 25165824 }, video_processor_type: 'Qwen3VLVideoProcessor' }, null, 2));
-    await writeSafetensors(path.join(tmp, 'model.safetensors'), randomWeights(config), { format: 'pt' });
+    await writeSafetensors(path.join(tmp, 'model.safetensors'), randomWeights(parseConfig(config)), { format: 'pt' });
     await writeFile(path.join(tmp, 'demo.json'), JSON.stringify({ version: DEMO_VERSION, tokenizer, note: 'random weights: answers are meaningless' }, null, 2));
     try {
       await rename(tmp, dir);
@@ -78,84 +80,18 @@ export async function ensureDemoCheckpoint(opts: { root?: string; tokenizer?: 'a
   }
 }
 
-/** The tiny-dense fixture's shapes (4+4 layers, hidden 64/48), with the vocabulary of the chosen tokenizer. */
-function demoConfig(vocab: number, s: number) {
-  const id = (t: string) => s + SPECIAL_TOKENS.indexOf(t);
-  return {
-    architectures: ['Qwen3VLForConditionalGeneration'],
-    model_type: 'qwen3_vl',
-    text_config: {
-      model_type: 'qwen3_vl_text', vocab_size: vocab, hidden_size: 64, intermediate_size: 160, num_hidden_layers: 4,
-      num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32, hidden_act: 'silu', rms_norm_eps: 1e-6,
-      max_position_embeddings: 262144, rope_theta: 5000000, rope_scaling: { mrope_interleaved: true, mrope_section: [6, 5, 5], rope_type: 'default' },
-      tie_word_embeddings: true, bos_token_id: s, eos_token_id: id('<|im_end|>'), attention_bias: false, dtype: 'bfloat16',
-    },
-    vision_config: {
-      model_type: 'qwen3_vl', depth: 4, hidden_size: 48, intermediate_size: 96, num_heads: 4, in_channels: 3, patch_size: 16,
-      spatial_merge_size: 2, temporal_patch_size: 2, out_hidden_size: 64, num_position_embeddings: 64, deepstack_visual_indexes: [0, 2],
-      hidden_act: 'gelu_pytorch_tanh',
-    },
-    tie_word_embeddings: true,
-    image_token_id: id('<|image_pad|>'),
-    video_token_id: id('<|video_pad|>'),
-    vision_start_token_id: id('<|vision_start|>'),
-    vision_end_token_id: id('<|vision_end|>'),
-    dtype: 'bfloat16',
-  };
-}
+/** The tiny-dense fixture's shapes (4+4 layers, hidden 64/48); the vocabulary is the chosen tokenizer's. */
+const DEMO_SHAPE: ModelShape = { H: 64, layers: 4, nh: 4, nkv: 2, hd: 32, I: 160, tie: true, vision: { depth: 4, Hv: 48, Iv: 96, deepstack: [0, 2], heads: 4, numPos: 64 } };
 
-type DemoConfig = ReturnType<typeof demoConfig>;
-
-/** Every tensor of the checkpoint in Hub naming, N(0, 0.02) matrices, unit norms, zero biases (seeded). */
-function randomWeights(c: DemoConfig): (TensorSpec & { data: Uint16Array })[] {
-  const t = c.text_config;
-  const v = c.vision_config;
-  const specs: [string, number[], 'w' | 'one' | 'zero'][] = [];
-  const LM = 'model.language_model';
-  specs.push([`${LM}.embed_tokens.weight`, [t.vocab_size, t.hidden_size], 'w'], [`${LM}.norm.weight`, [t.hidden_size], 'one']);
-  const q = t.num_attention_heads * t.head_dim;
-  const kv = t.num_key_value_heads * t.head_dim;
-  for (let l = 0; l < t.num_hidden_layers; l++) {
-    const p = `${LM}.layers.${l}`;
-    specs.push(
-      [`${p}.input_layernorm.weight`, [t.hidden_size], 'one'], [`${p}.post_attention_layernorm.weight`, [t.hidden_size], 'one'],
-      [`${p}.self_attn.q_proj.weight`, [q, t.hidden_size], 'w'], [`${p}.self_attn.k_proj.weight`, [kv, t.hidden_size], 'w'],
-      [`${p}.self_attn.v_proj.weight`, [kv, t.hidden_size], 'w'], [`${p}.self_attn.o_proj.weight`, [t.hidden_size, q], 'w'],
-      [`${p}.self_attn.q_norm.weight`, [t.head_dim], 'one'], [`${p}.self_attn.k_norm.weight`, [t.head_dim], 'one'],
-      [`${p}.mlp.gate_proj.weight`, [t.intermediate_size, t.hidden_size], 'w'], [`${p}.mlp.up_proj.weight`, [t.intermediate_size, t.hidden_size], 'w'],
-      [`${p}.mlp.down_proj.weight`, [t.hidden_size, t.intermediate_size], 'w'],
-    );
-  }
-  const VIS = 'model.visual';
-  const H = v.hidden_size;
-  const M = H * v.spatial_merge_size ** 2;
-  specs.push([`${VIS}.patch_embed.proj.weight`, [H, v.in_channels, v.temporal_patch_size, v.patch_size, v.patch_size], 'w'], [`${VIS}.patch_embed.proj.bias`, [H], 'zero'], [`${VIS}.pos_embed.weight`, [v.num_position_embeddings, H], 'w']);
-  const linear = (name: string, out: number, inp: number) => specs.push([`${name}.weight`, [out, inp], 'w'], [`${name}.bias`, [out], 'zero']);
-  const norm = (name: string, n: number) => specs.push([`${name}.weight`, [n], 'one'], [`${name}.bias`, [n], 'zero']);
-  for (let b = 0; b < v.depth; b++) {
-    const p = `${VIS}.blocks.${b}`;
-    norm(`${p}.norm1`, H);
-    norm(`${p}.norm2`, H);
-    linear(`${p}.attn.qkv`, 3 * H, H);
-    linear(`${p}.attn.proj`, H, H);
-    linear(`${p}.mlp.linear_fc1`, v.intermediate_size, H);
-    linear(`${p}.mlp.linear_fc2`, H, v.intermediate_size);
-  }
-  const merger = (name: string, normSize: number) => {
-    norm(`${name}.norm`, normSize);
-    linear(`${name}.linear_fc1`, M, M);
-    linear(`${name}.linear_fc2`, t.hidden_size, M);
-  };
-  merger(`${VIS}.merger`, H);
-  v.deepstack_visual_indexes.forEach((_, j) => merger(`${VIS}.deepstack_merger_list.${j}`, M));
-
+/** Every tensor of the checkpoint (the model's tensor table), N(0, 0.02) matrices, unit norms, zero biases (seeded). */
+function randomWeights(cfg: ModelConfig): (TensorSpec & { data: Uint16Array })[] {
   const rand = mulberry32(20251129);
   const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-  return specs.map(([name, shape, init]) => {
+  return checkpointTensors(cfg).map(({ name, shape, init }) => {
     const x = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    if (init === 'one') x.fill(1);
-    else if (init === 'w') for (let i = 0; i < x.length; i++) x[i] = 0.02 * gauss();
-    return { name, dtype: 'BF16', shape, data: toBf16(x) };
+    if (init === 'ones') x.fill(1);
+    else if (init === 'normal') for (let i = 0; i < x.length; i++) x[i] = 0.02 * gauss();
+    return { name, dtype: 'BF16', shape: [...shape], data: toBf16(x) };
   });
 }
 
@@ -188,11 +124,4 @@ async function writeTokenizer(dir: string, bytesOnly: boolean): Promise<DemoInfo
   };
   await writeFile(path.join(dir, 'tokenizer_config.json'), JSON.stringify(config, null, 2));
   return 'bytes';
-}
-
-/** GPT-2's byte → printable character table (the ByteLevel pre-tokenizer's alphabet), in byte order. */
-function byteLevelAlphabet(): string[] {
-  const keep = (b: number) => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-  let n = 0;
-  return Array.from({ length: 256 }, (_, b) => String.fromCharCode(keep(b) ? b : 256 + n++));
 }

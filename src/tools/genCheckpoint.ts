@@ -6,34 +6,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SafetensorsWriter, type TensorSpec } from '../io/safetensors.js';
+import { type Init, type ModelShape, type ShapeName, SHAPES, checkpointTensors, configJson, generationConfigJson } from '../models/qwen3vl/checkpoint.js';
+import { parseConfig } from '../models/qwen3vl/config.js';
 import { type QuantDType, QBLOCK, QBLOCK_BYTES, f32ToF16 } from '../tensor/dtype.js';
 import { QUANT_META_KEY, type QuantizedTensorInfo, quantPlan } from './quantize.js';
 
-export interface ModelShape {
-  H: number;
-  layers: number;
-  nh: number;
-  nkv: number;
-  hd: number;
-  I: number;
-  tie: boolean;
-  moe?: { experts: number; topK: number; inter: number };
-  vision: { depth: number; Hv: number; Iv: number; deepstack: number[]; outHidden?: number };
-}
-
-const V4B = { depth: 24, Hv: 1024, Iv: 4096, deepstack: [5, 11, 17] };
-const V8B = { depth: 27, Hv: 1152, Iv: 4304, deepstack: [8, 16, 24] };
-
-/** Published sizes (spec §1.5). */
-export const SHAPES = {
-  '2B': { H: 2048, layers: 28, nh: 16, nkv: 8, hd: 128, I: 6144, tie: true, vision: V4B },
-  '4B': { H: 2560, layers: 36, nh: 32, nkv: 8, hd: 128, I: 9728, tie: true, vision: V4B },
-  '8B': { H: 4096, layers: 36, nh: 32, nkv: 8, hd: 128, I: 12288, tie: false, vision: V8B },
-  '30B-A3B': { H: 2048, layers: 48, nh: 32, nkv: 4, hd: 128, I: 6144, tie: false, moe: { experts: 128, topK: 8, inter: 768 }, vision: V8B },
-} satisfies Record<string, ModelShape>;
-export type ShapeName = keyof typeof SHAPES;
-
-export const VOCAB = 151936;
+// The published shapes and the config.json synthesis live with the model family; re-exported for the benches.
+export { SHAPES, VOCAB, type ModelShape, type ShapeName } from '../models/qwen3vl/checkpoint.js';
 
 export interface GenCheckpointOptions {
   /** Output folder (created). */
@@ -54,138 +33,7 @@ export interface GenCheckpointOptions {
   readonly onProgress?: (p: { tensor: string; writtenBytes: number; totalBytes: number }) => void;
 }
 
-type Init = 'normal' | 'ones' | 'zeros';
-interface Spec extends TensorSpec {
-  readonly init: Init;
-}
-
-/** The tensor list of a checkpoint in Hub order (language model, then vision tower). */
-export function checkpointSpecs(s: ModelShape, layers = s.layers, visionDepth = s.vision.depth): Spec[] {
-  const out: Spec[] = [];
-  const t = (name: string, shape: number[], init: Init = 'normal') => out.push({ name, dtype: 'BF16', shape, init });
-  const LM = 'model.language_model';
-  t(`${LM}.embed_tokens.weight`, [VOCAB, s.H]);
-  for (let l = 0; l < layers; l++) {
-    const p = `${LM}.layers.${l}`;
-    t(`${p}.input_layernorm.weight`, [s.H], 'ones');
-    t(`${p}.post_attention_layernorm.weight`, [s.H], 'ones');
-    t(`${p}.self_attn.q_proj.weight`, [s.nh * s.hd, s.H]);
-    t(`${p}.self_attn.k_proj.weight`, [s.nkv * s.hd, s.H]);
-    t(`${p}.self_attn.v_proj.weight`, [s.nkv * s.hd, s.H]);
-    t(`${p}.self_attn.o_proj.weight`, [s.H, s.nh * s.hd]);
-    t(`${p}.self_attn.q_norm.weight`, [s.hd], 'ones');
-    t(`${p}.self_attn.k_norm.weight`, [s.hd], 'ones');
-    if (s.moe) {
-      t(`${p}.mlp.gate.weight`, [s.moe.experts, s.H]);
-      t(`${p}.mlp.experts.gate_up_proj`, [s.moe.experts, s.H, 2 * s.moe.inter]);
-      t(`${p}.mlp.experts.down_proj`, [s.moe.experts, s.moe.inter, s.H]);
-    } else {
-      t(`${p}.mlp.gate_proj.weight`, [s.I, s.H]);
-      t(`${p}.mlp.up_proj.weight`, [s.I, s.H]);
-      t(`${p}.mlp.down_proj.weight`, [s.H, s.I]);
-    }
-  }
-  t(`${LM}.norm.weight`, [s.H], 'ones');
-  if (!s.tie) t('lm_head.weight', [VOCAB, s.H]);
-  const v = s.vision;
-  const VIS = 'model.visual';
-  const M = 4 * v.Hv;
-  const O = v.outHidden ?? s.H;
-  t(`${VIS}.patch_embed.proj.weight`, [v.Hv, 3, 2, 16, 16]);
-  t(`${VIS}.patch_embed.proj.bias`, [v.Hv], 'zeros');
-  t(`${VIS}.pos_embed.weight`, [2304, v.Hv]);
-  for (let b = 0; b < visionDepth; b++) {
-    const p = `${VIS}.blocks.${b}`;
-    for (const n of ['norm1', 'norm2']) {
-      t(`${p}.${n}.weight`, [v.Hv], 'ones');
-      t(`${p}.${n}.bias`, [v.Hv], 'zeros');
-    }
-    t(`${p}.attn.qkv.weight`, [3 * v.Hv, v.Hv]);
-    t(`${p}.attn.qkv.bias`, [3 * v.Hv], 'zeros');
-    t(`${p}.attn.proj.weight`, [v.Hv, v.Hv]);
-    t(`${p}.attn.proj.bias`, [v.Hv], 'zeros');
-    t(`${p}.mlp.linear_fc1.weight`, [v.Iv, v.Hv]);
-    t(`${p}.mlp.linear_fc1.bias`, [v.Iv], 'zeros');
-    t(`${p}.mlp.linear_fc2.weight`, [v.Hv, v.Iv]);
-    t(`${p}.mlp.linear_fc2.bias`, [v.Hv], 'zeros');
-  }
-  const merger = (p: string, normSize: number) => {
-    t(`${p}.norm.weight`, [normSize], 'ones');
-    t(`${p}.norm.bias`, [normSize], 'zeros');
-    t(`${p}.linear_fc1.weight`, [M, M]);
-    t(`${p}.linear_fc1.bias`, [M], 'zeros');
-    t(`${p}.linear_fc2.weight`, [O, M]);
-    t(`${p}.linear_fc2.bias`, [O], 'zeros');
-  };
-  merger(`${VIS}.merger`, v.Hv);
-  v.deepstack.filter((d) => d < visionDepth).forEach((_, j) => merger(`${VIS}.deepstack_merger_list.${j}`, M));
-  return out;
-}
-
-/** [24, 20, 20] for head_dim 128 (every published size); the same proportions for test shapes. */
-function mropeSection(hd: number): number[] {
-  const hw = Math.floor((hd / 2) * (20 / 64));
-  return [hd / 2 - 2 * hw, hw, hw];
-}
-
-/** config.json of the spec's Hub layout for a shape. */
-export function checkpointConfig(s: ModelShape, layers = s.layers, visionDepth = s.vision.depth): Record<string, unknown> {
-  const moe = s.moe;
-  const text: Record<string, unknown> = {
-    attention_bias: false,
-    attention_dropout: 0.0,
-    bos_token_id: 151643,
-    eos_token_id: 151645,
-    head_dim: s.hd,
-    hidden_act: 'silu',
-    hidden_size: s.H,
-    initializer_range: 0.02,
-    intermediate_size: s.I,
-    max_position_embeddings: 262144,
-    model_type: moe ? 'qwen3_vl_moe_text' : 'qwen3_vl_text',
-    num_attention_heads: s.nh,
-    num_hidden_layers: layers,
-    num_key_value_heads: s.nkv,
-    rms_norm_eps: 1e-6,
-    rope_scaling: { mrope_interleaved: true, mrope_section: mropeSection(s.hd), rope_type: 'default' },
-    rope_theta: 5000000,
-    tie_word_embeddings: s.tie,
-    use_cache: true,
-    vocab_size: VOCAB,
-    dtype: 'bfloat16',
-    ...(moe
-      ? { num_experts: moe.experts, num_experts_per_tok: moe.topK, moe_intermediate_size: moe.inter, decoder_sparse_step: 1, mlp_only_layers: [], norm_topk_prob: true, router_aux_loss_coef: 0.001 }
-      : {}),
-  };
-  const v = s.vision;
-  return {
-    architectures: [moe ? 'Qwen3VLMoeForConditionalGeneration' : 'Qwen3VLForConditionalGeneration'],
-    model_type: moe ? 'qwen3_vl_moe' : 'qwen3_vl',
-    image_token_id: 151655,
-    video_token_id: 151656,
-    vision_start_token_id: 151652,
-    vision_end_token_id: 151653,
-    tie_word_embeddings: s.tie,
-    dtype: 'bfloat16',
-    text_config: text,
-    vision_config: {
-      deepstack_visual_indexes: v.deepstack.filter((d) => d < visionDepth),
-      depth: visionDepth,
-      hidden_act: 'gelu_pytorch_tanh',
-      hidden_size: v.Hv,
-      in_channels: 3,
-      initializer_range: 0.02,
-      intermediate_size: v.Iv,
-      model_type: moe ? 'qwen3_vl_moe' : 'qwen3_vl',
-      num_heads: 16,
-      num_position_embeddings: 2304,
-      out_hidden_size: v.outHidden ?? s.H,
-      patch_size: 16,
-      spatial_merge_size: 2,
-      temporal_patch_size: 2,
-    },
-  };
-}
+type Spec = TensorSpec & { readonly init: Init };
 
 /**
  * Fill `out` with bf16 bits of a roughly normal distribution with std ≈ 0.02 (the checkpoints' init range): a
@@ -237,10 +85,12 @@ export async function genCheckpoint(opts: GenCheckpointOptions): Promise<{ files
   const layers = opts.layers ?? shape.layers;
   const depth = opts.visionDepth ?? shape.vision.depth;
   if (!(layers >= 1 && layers <= shape.layers)) throw new Error(`genCheckpoint: --layers ${layers} outside [1, ${shape.layers}]`);
-  const plain = checkpointSpecs(shape, layers, depth);
+  const config = configJson(shape, { layers, visionDepth: depth });
+  const table = checkpointTensors(parseConfig(config));
   const plans = new Map<string, QuantizedTensorInfo>();
-  const specs: Spec[] = plain.map((s) => {
-    const p = opts.dtype && opts.dtype !== 'bf16' ? quantPlan(s.name, s.shape, opts.dtype) : null;
+  const specs: Spec[] = table.map((t) => {
+    const s: Spec = { name: t.name, dtype: 'BF16', shape: [...t.shape], init: t.init };
+    const p = opts.dtype && opts.dtype !== 'bf16' ? quantPlan(t, opts.dtype) : null;
     if (!p) return s;
     plans.set(s.name, p);
     const numel = p.shape.reduce((a, b) => a * b, 1);
@@ -292,8 +142,8 @@ export async function genCheckpoint(opts: GenCheckpointOptions): Promise<{ files
   if (shards.length > 1) {
     await writeFile(path.join(opts.out, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: totalBytes }, weight_map: weightMap }, null, 2));
   }
-  await writeFile(path.join(opts.out, 'config.json'), JSON.stringify(checkpointConfig(shape, layers, depth), null, 2));
-  await writeFile(path.join(opts.out, 'generation_config.json'), JSON.stringify({ bos_token_id: 151643, eos_token_id: [151645, 151643], do_sample: false }, null, 2));
+  await writeFile(path.join(opts.out, 'config.json'), JSON.stringify(config, null, 2));
+  await writeFile(path.join(opts.out, 'generation_config.json'), JSON.stringify(generationConfigJson(), null, 2));
   return { files: [...names, ...(shards.length > 1 ? ['model.safetensors.index.json'] : []), 'config.json', 'generation_config.json'], bytes: totalBytes };
 }
 

@@ -1,5 +1,5 @@
 // `qwen3-vl quantize IN OUT --dtype q4_0|q8_0`: a checkpoint whose large matrices are stored already quantized, so
-// it loads without conversion. Format (all else as the Hub layout; documented in src/backend/cpu/QUANTIZED-FORMAT.md):
+// it loads without conversion. Format (all else as the Hub layout; documented in docs/quantized-format.md):
 // a quantized tensor is a U8 tensor [rows, rowBytes] of ggml blocks, described in each shard's __metadata__ under
 // "qwen3vl.quantization" = JSON { version: 1, tensors: { name: { dtype, shape, k, layout } } }.
 
@@ -7,7 +7,10 @@ import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Checkpoint, SafetensorsWriter, type TensorSpec } from '../io/safetensors.js';
 import { QUANT_META_KEY, type QuantizedTensorInfo } from '../weights/quantized.js';
-import { type QuantDType, QBLOCK, QBLOCK_BYTES, widen } from '../tensor/dtype.js';
+import { type CheckpointTensor, checkpointTensors, rowLength } from '../models/qwen3vl/checkpoint.js';
+import { loadConfig } from '../models/qwen3vl/config.js';
+import { type QuantDType, QBLOCK, QBLOCK_BYTES, isQuant, widen } from '../tensor/dtype.js';
+import { formatFor, transposeLast2 } from '../weights/convert.js';
 import { quantize as hostQuantize } from '../tensor/quant.js';
 
 // The format's reading side lives with the weight loader (browser-safe); re-exported for the tools.
@@ -24,28 +27,19 @@ export interface QuantizeOptions {
   readonly onProgress?: (p: { tensor: string; done: number; total: number }) => void;
 }
 
-/** What a checkpoint tensor becomes: kept as is, or quantized along rows of k (after an optional transpose). */
-export function quantPlan(name: string, shape: readonly number[], dtype: QuantDType): QuantizedTensorInfo | null {
-  // Kept: norms, biases and the position table (tiny, exact in f32), the MoE router (a small error flips expert
-  // choices), the vision qkv (the loader splits its rows into q/k/v; 3-6% of the tower), rows not whole blocks.
-  if (/norm|\.bias$|pos_embed|mlp\.gate\.weight$|attn\.qkv\.weight$/.test(name) || shape.length < 2) return null;
-  if (/experts\.(gate_up_proj|down_proj)$/.test(name)) {
-    // Hub layout is input-major [E, in, out]; rows must run along `in`, so store [E, out, in].
-    const [e, i, o] = shape;
-    return i % QBLOCK ? null : { dtype, shape: [e, o, i], k: i, layout: 'output-major' };
-  }
-  const k = shape.slice(1).reduce((a, b) => a * b, 1);
-  return k % QBLOCK === 0 ? { dtype, shape, k, layout: 'hub' } : null;
-}
-
-/** [B, R, C] -> [B, C, R] on 16-bit values. */
-function transpose16(w: Uint16Array, b: number, r: number, c: number): Uint16Array {
-  const out = new Uint16Array(w.length);
-  for (let e = 0; e < b; e++) {
-    const base = e * r * c;
-    for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[base + j * r + i] = w[base + i * c + j];
-  }
-  return out;
+/**
+ * What a checkpoint tensor becomes: kept as is, or quantized along rows of k (after an optional transpose). The
+ * policy is the loader's (`formatFor` by role); besides, the vision qkv stays as is, since the loader splits its rows
+ * into q/k/v (3-6% of the tower).
+ */
+export function quantPlan(t: CheckpointTensor, dtype: QuantDType): QuantizedTensorInfo | null {
+  if (t.layout === 'split') return null;
+  const k = rowLength(t);
+  const numel = t.shape.reduce((a, b) => a * b, 1);
+  if (!isQuant(formatFor(t.role, [numel / k, k], dtype))) return null;
+  // Experts: Hub layout is input-major [E, in, out]; rows must run along `in`, so store [E, out, in].
+  if (t.layout === 'input-major') return { dtype, shape: [t.shape[0], t.shape[2], t.shape[1]], k, layout: 'output-major' };
+  return { dtype, shape: t.shape, k, layout: 'hub' };
 }
 
 type Converter = (bits: Uint16Array, rows: number, k: number, dtype: QuantDType) => Promise<Uint8Array>;
@@ -81,7 +75,14 @@ export async function quantize(opts: QuantizeOptions): Promise<{ tensors: number
       const ib = ck.info(b);
       return ia.file === ib.file ? ia.offset - ib.offset : ia.file < ib.file ? -1 : 1;
     });
-    const plans = new Map(names.map((n) => [n, quantPlan(n, ck.info(n).shape, opts.dtype)]));
+    // Tensors the model does not know (a tied checkpoint's spare lm_head) are copied as they are.
+    const cfg = await loadConfig(opts.input);
+    const table = new Map(checkpointTensors(cfg, cfg.tieWordEmbeddings || !ck.has('lm_head.weight')).map((t) => [t.name, t]));
+    const planOf = (n: string) => {
+      const t = table.get(n);
+      return t && sameShape(t.shape, ck.info(n).shape) ? quantPlan(t, opts.dtype) : null;
+    };
+    const plans = new Map(names.map((n) => [n, planOf(n)]));
     const spec = (n: string): TensorSpec => {
       const p = plans.get(n);
       const info = ck.info(n);
@@ -120,7 +121,7 @@ export async function quantize(opts: QuantizeOptions): Promise<{ tensors: number
           if (raw.dtype !== 'BF16' && raw.dtype !== 'F16') throw new Error(`quantize: ${s.name} is ${raw.dtype}; only BF16/F16 checkpoints are supported`);
           let bits = raw.u16();
           if (raw.dtype === 'F16') bits = toBf16Bits(bits);
-          if (p.layout === 'output-major') bits = transpose16(bits, raw.shape[0], raw.shape[1], raw.shape[2]);
+          if (p.layout === 'output-major') bits = transposeLast2(bits, raw.shape[0], raw.shape[1], raw.shape[2]);
           const numel = p.shape.reduce((a, b) => a * b, 1);
           data = await conv.convert(bits, numel / p.k, p.k, p.dtype);
         }
@@ -141,6 +142,8 @@ export async function quantize(opts: QuantizeOptions): Promise<{ tensors: number
     await ck.close();
   }
 }
+
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /** f16 bits -> bf16 bits (via f32; exact for the range of weights). */
 function toBf16Bits(f16: Uint16Array): Uint16Array {

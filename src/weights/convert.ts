@@ -7,7 +7,8 @@ import { type DType, isQuant, toBf16 } from '../tensor/dtype.js';
 import { quantizable, quantize } from '../tensor/quant.js';
 import type { Tensor } from '../tensor/tensor.js';
 
-export type WeightFormat = 'f32' | 'bf16' | 'f16' | 'q8_0' | 'q4_0';
+/** A format weights may be stored in: any dtype but i32. */
+export type WeightFormat = Exclude<DType, 'i32'>;
 export const WEIGHT_FORMATS: readonly WeightFormat[] = ['f32', 'bf16', 'f16', 'q8_0', 'q4_0'];
 
 /** What a tensor is for; decides how far it may be compressed. */
@@ -28,17 +29,13 @@ export function formatFor(role: Role, shape: readonly number[], requested: Weigh
 
 type Bits = Float32Array | Uint16Array;
 
-/** Optional backend method (the cpu backend has it): upload 16/32-bit float data converting natively to `dtype`. */
-export interface NativeConverter {
-  uploadConvert(data: Float32Array | Uint16Array, src: 'f32' | 'bf16' | 'f16', shape: readonly number[], dtype: DType): Tensor;
-}
 export type Combine = <T extends Bits>(parts: T[]) => T;
 
 /** Convert checkpoint tensor(s) to `fmt` (applying `combine` to the parts first) and upload. */
 export function convertWeight(backend: Backend, raws: RawTensor[], shape: readonly number[], fmt: DType, combine?: Combine): Tensor {
   const sameSrc = raws.every((r) => r.dtype === raws[0].dtype);
-  // [cpu backend hook] Native conversion off the JS thread (bit-identical to quantize()); see src/backend/cpu/NOTES-for-lead.md.
-  const nativeConvert = (backend as Partial<NativeConverter>).uploadConvert;
+  // Native conversion off the JS thread when the backend offers it (bit-identical to quantize()).
+  const nativeConvert = backend.uploadConvert;
   if (nativeConvert && sameSrc && fmt !== 'f16' && fmt !== 'i32' && ['BF16', 'F16', 'F32'].includes(raws[0].dtype)) {
     const src = raws[0].dtype === 'F32' ? 'f32' : raws[0].dtype === 'F16' ? 'f16' : 'bf16';
     const parts = src === 'f32' ? raws.map((r) => r.f32()) : raws.map((r) => r.u16());

@@ -1,4 +1,4 @@
-// Pre-quantized checkpoints (written by src/tools/quantize.ts; format in src/backend/cpu/QUANTIZED-FORMAT.md): the
+// Pre-quantized checkpoints (written by src/tools/quantize.ts; format in docs/quantized-format.md): the
 // per-shard metadata that says which U8 tensors hold q8_0/q4_0 blocks, read from already-open shard headers.
 
 import type { Checkpoint } from '../io/safetensors.js';

@@ -1,11 +1,11 @@
 // A tiny Qwen3-VL (tiny-dense shapes) with deterministic host-random weights uploaded to any backend, so the whole
 // model (vision, DeepStack, MRoPE, KV-cache decode) can be compared between WebGPU and ref in the browser.
 import type { Backend } from '../../src/backend/backend.js';
-import { parseConfig, type ModelConfig } from '../../src/config/config.js';
+import { parseConfig, type ModelConfig } from '../../src/models/qwen3vl/config.js';
 import { Qwen3VLModel } from '../../src/models/qwen3vl/model.js';
 import { toBf16 } from '../../src/tensor/dtype.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
-import { buildVisionWeights, type LinearWeights, type MergerWeights, type NormWeights, type Qwen3VLWeights } from '../../src/weights/qwen3vl.js';
+import { buildVisionWeights, type LinearWeights, type MergerWeights, type NormWeights, type Qwen3VLWeights } from '../../src/models/qwen3vl/weights.js';
 import { rng } from '../helpers/rng.js';
 
 export const tinyConfig: ModelConfig = parseConfig({

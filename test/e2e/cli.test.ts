@@ -48,6 +48,8 @@ describe('qwen3-vl CLI: help and errors', () => {
       [['run', '--max-tokens', 'many', 'hi'], /--max-tokens.*integer/],
       [['run', '--temperature', '-1', 'hi'], /--temperature.*number/],
       [['run', '--backend', 'tpu', 'hi'], /Allowed choices are ref, cpu, webgpu/],
+      [['run', '--precision', 'half', 'hi'], /Allowed choices are exact, fast/],
+      [['run', '--demo', '--precision', 'fast', 'hi'], /--precision fast needs --backend webgpu/],
       [['frobnicate'], /unknown command 'frobnicate'/],
       [['run', 'hi'], /no model: pass --model/],
       [['run', '--demo', '-m', tiny, 'hi'], /either --model DIR or --demo/],

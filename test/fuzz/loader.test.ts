@@ -6,8 +6,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync, mkdirSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Checkpoint, SafetensorsError, SafetensorsFile } from '../../src/io/safetensors.js';
-import { ConfigError, parseConfig } from '../../src/config/config.js';
-import { WeightError } from '../../src/weights/qwen3vl.js';
+import { ConfigError, parseConfig } from '../../src/models/qwen3vl/config.js';
+import { WeightError } from '../../src/models/qwen3vl/weights.js';
 import { loadModel } from '../../src/models/qwen3vl/load.js';
 import { fixturesRoot } from '../helpers/fixtures.js';
 import { accepts, fuzz, int, mutateBytes, mutateJson } from './fuzz.js';

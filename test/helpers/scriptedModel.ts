@@ -1,5 +1,6 @@
 // A scripted stand-in for model + processor: the real streamChat / parser / server run on top, but the "model" emits
 // a fixed answer chosen by the prompt ("script:NAME"), so tool calls and reasoning can be tested without weights.
+import { InvalidInputError } from '../../src/errors.js';
 import type { ChatProcessor } from '../../src/generate/chat.js';
 import type { PreparedInputs } from '../../src/processor/index.js';
 import type { Qwen3VLModel } from '../../src/models/qwen3vl/model.js';
@@ -68,7 +69,7 @@ export function scriptedEngine(opts: ScriptOptions = {}, id = 'scripted') {
       calls.push({ messages, opts: o as Record<string, unknown> });
       const text = lastUserText(messages);
       const name = /script:(\w+)/.exec(text)?.[1] ?? 'hello';
-      if (name === 'fail') throw Object.assign(new Error('cannot decode image: not an image'), { name: 'ImageError' });
+      if (name === 'fail') throw new InvalidInputError('cannot decode image: not an image');
       answer = [...encode(SCRIPTS[name] ?? SCRIPTS.hello), 0];
       stepMs = text.includes('slow') ? 50 : opts.stepMs;
       const inputIds = encode(text.slice(0, 50) || 'x');

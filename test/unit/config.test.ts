@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseConfig, isMoeLayer, ConfigError } from '../../src/config/config.js';
+import { parseConfig, isMoeLayer, ConfigError } from '../../src/models/qwen3vl/config.js';
 import { parseGenerationConfig } from '../../src/config/generation.js';
 import { fixturesRoot } from '../helpers/fixtures.js';
 

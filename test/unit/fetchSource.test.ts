@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Checkpoint, SafetensorsFile, writeSafetensors } from '../../src/io/safetensors.js';
-import { ConfigError, loadConfig } from '../../src/config/config.js';
+import { ConfigError, loadConfig } from '../../src/models/qwen3vl/config.js';
 import { loadGenerationConfig } from '../../src/config/generation.js';
 import { loadModel } from '../../src/models/qwen3vl/load.js';
 import { FetchSource } from '../../src/io/fetchSource.js';

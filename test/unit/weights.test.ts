@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SafetensorsFile, writeSafetensors, type StDType } from '../../src/io/safetensors.js';
 import { loadModel } from '../../src/models/qwen3vl/load.js';
-import { WeightError } from '../../src/weights/qwen3vl.js';
+import { WeightError } from '../../src/models/qwen3vl/weights.js';
 import { fixturesRoot } from '../helpers/fixtures.js';
 
 const src = path.join(fixturesRoot, 'tiny-dense-untied-text');

@@ -3,11 +3,11 @@
 // q8_0, q4_0) and kernels run on the widest ISA the CPU has (QWEN3VL_CPU_ISA=avx512|avx2|scalar forces one).
 
 import type { AttentionOptions, Backend, Capabilities, HostData, LinearExOptions, QkvHeads } from '../backend.js';
-import { type DType, byteSize, isQuant, QBLOCK } from '../../tensor/dtype.js';
+import { type DType, DTYPE_CODE, type FloatDType, byteSize, isQuant, QBLOCK } from '../../tensor/dtype.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { type DtCode, type EngineOptions, type Handle, type NativeEngine, loadAddon } from './native.js';
 
-const CODE: Record<DType, DtCode> = { f32: 0, bf16: 1, f16: 2, q8_0: 3, q4_0: 4, i32: 5 };
+const CODE: Record<DType, DtCode> = DTYPE_CODE;
 const WEIGHT_TYPES: readonly DType[] = ['f32', 'bf16', 'q8_0', 'q4_0'];
 
 /** What a cpu tensor's storage is: a native buffer and its byte size. */
@@ -21,7 +21,7 @@ export class CpuStorage {
 export type CpuBackendOptions = EngineOptions;
 
 /** Source formats `uploadConvert` accepts. */
-export type ConvertSource = 'f32' | 'bf16' | 'f16';
+export type ConvertSource = FloatDType;
 
 export class CpuBackend implements Backend {
   readonly name = 'cpu';

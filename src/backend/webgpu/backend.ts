@@ -7,6 +7,7 @@ import { Tensor } from '../../tensor/tensor.js';
 import type { Ctx, Store } from './ctx.js';
 import { type Acquired } from './device.js';
 import { type GpuBuf, type Program, Runtime, f32bits } from './runtime.js';
+import { f32ToF16 } from '../../tensor/dtype.js';
 import { packForGpu } from './upload.js';
 import { wg256 } from './ctx.js';
 import { linear } from './ops/linear.js';
@@ -109,6 +110,7 @@ export class WebGpuBackend implements Backend, Ctx {
     const gb = bytes >= DEDICATED_BYTES ? this.rt.create(bytes, false) : this.rt.acquire(bytes, true);
     this.rt.write(gb, p.bytes);
     const host = dtype === 'i32' && data.length <= HOST_INDEX_COPY ? Int32Array.from(data as Int32Array) : undefined;
+    if (dtype === 'bf16' && this.rt.fast) return this.toF16(new Tensor(this, shape, dtype, { gb, qoff: p.qoff } satisfies Store));
     return new Tensor(this, shape, dtype, { gb, qoff: p.qoff, host } satisfies Store);
   }
 
@@ -130,7 +132,34 @@ export class WebGpuBackend implements Backend, Ctx {
     const gb = this.rt.create(bytes, false);
     const words = dtype === 'f32' ? n : Math.ceil(n / 2);
     this.run({ shader: 'random', bindings: ['w'], consts: { BF16: dtype === 'bf16' } }, [gb], [words, seed, f32bits(scale), f32bits(offset)], wg256(words));
-    return new Tensor(this, shape, dtype, { gb, qoff: 0 } satisfies Store);
+    const t = new Tensor(this, shape, dtype, { gb, qoff: 0 } satisfies Store);
+    return dtype === 'bf16' && this.rt.fast ? this.toF16(t) : t;
+  }
+
+  /**
+   * Random quantized weights (benchmarks of the 4-bit MoE models): random quant words, and every block scale set
+   * to `scale` (an f16), so values stay finite and of the size the real weights have.
+   */
+  randomQuant(shape: readonly number[], dtype: 'q4_0' | 'q8_0', seed: number, scale: number): Tensor {
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (n % 32) throw new Error(`webgpu.randomQuant: [${shape}] is not whole 32-value blocks`);
+    const blocks = n / 32;
+    const qoff = Math.ceil(Math.ceil(blocks / 2) / 4) * 4;
+    const words = qoff + blocks * (dtype === 'q4_0' ? 4 : 8);
+    if (words * 4 > this.rt.maxBinding) throw new Error(`webgpu.randomQuant: [${shape}] ${dtype} exceeds maxStorageBufferBindingSize`);
+    const gb = this.rt.create(words * 4, false);
+    this.run({ shader: 'random', bindings: ['w'], consts: { BF16: false } }, [gb], [words, seed, f32bits(1), f32bits(0)], wg256(words));
+    const h = f32ToF16(scale);
+    this.fill(gb, qoff, (h | (h << 16)) >>> 0);
+    return new Tensor(this, shape, dtype, { gb, qoff } satisfies Store);
+  }
+
+  /** Precision 'fast': a bf16 tensor's words rewritten as f16 in place (bf16_f16.wgsl). */
+  private toF16(t: Tensor): Tensor {
+    const s = this.store(t);
+    const words = Math.ceil(t.size / 2);
+    this.run({ shader: 'bf16_f16', bindings: ['w'] }, [s.gb], [words], wg256(words));
+    return new Tensor(this, t.shape, 'f16', { gb: s.gb, qoff: 0 } satisfies Store);
   }
 
   /** Rows of same-format tensors [n_i, K] stacked into one [Σ n_i, K] (e.g. q|k|v projections fused at load). */

@@ -82,6 +82,17 @@ export class Runtime {
   attnRowsMaxHd = 80;
   /** Large matmuls run on f16 subgroup matrices (opt-in, see WebGpuOptions.subgroupMatrix). */
   subgroupMatrix = false;
+  /** Precision 'fast' (WebGpuOptions.precision): f16 weights, many-row matmuls and attention on f16 tensor cores. */
+  fast = false;
+  /** Fast matmul tiling: subgroups (m × n) per workgroup and 16×16 results (m × n) per subgroup (bench sweeps these). */
+  fastTile: readonly [number, number, number, number] = [2, 2, 4, 4];
+  /**
+   * Fast matmul operands: loaded by each subgroup from storage (matmul_h, measured on the H200) or staged in
+   * workgroup memory (matmul_hs: opt-in, not yet run on a GPU; bench/gpu sweeps both where it runs).
+   */
+  fastMatmul: 'direct' | 'staged' = 'direct';
+  /** Fast attention K/V operands (heads ≤ 80): from storage (attn_h) or staged in workgroup memory (attn_hs, as above). */
+  fastAttn: 'direct' | 'staged' = 'direct';
   /** Submit automatically after this many dispatches (0: only on read/sync), so the GPU starts while the host records. */
   flushEvery = 0;
   private sinceFlush = 0;

@@ -1,14 +1,14 @@
 // loadModel: open a Qwen3-VL checkpoint (config, generation config, safetensors shards) onto a backend, from a
 // folder (Node) or a base URL (browsers and Node; shards stream tensor by tensor through HTTP Range requests).
 
-import { createBackend, type BackendName } from '../../backend/index.js';
+import { createBackend, type BackendName, type Precision } from '../../backend/index.js';
 import type { Backend } from '../../backend/backend.js';
-import { loadConfig } from '../../config/config.js';
+import { loadConfig } from './config.js';
 import { loadGenerationConfig } from '../../config/generation.js';
 import { Checkpoint } from '../../io/safetensors.js';
 import { type SourceLike, openSource } from '../../io/source.js';
 import type { WeightFormat } from '../../weights/convert.js';
-import { loadQwen3VLWeights } from '../../weights/qwen3vl.js';
+import { loadQwen3VLWeights } from './weights.js';
 import { Qwen3VLModel } from './model.js';
 
 export interface LoadOptions {
@@ -16,6 +16,8 @@ export interface LoadOptions {
   readonly backend?: BackendName | Backend;
   /** Weight format of the large matrices (default: the checkpoint's own, bf16). */
   readonly dtype?: WeightFormat;
+  /** 'exact' (default) or 'fast' (backend 'webgpu' only: f16 tensor cores for prefill and vision; see Precision). */
+  readonly precision?: Precision;
   readonly onProgress?: (p: { loadedBytes: number; totalBytes: number; tensor: string }) => void;
 }
 
@@ -24,7 +26,7 @@ export async function loadModel(dir: SourceLike, opts: LoadOptions = {}): Promis
   const src = await openSource(dir);
   const config = await loadConfig(src);
   const generationConfig = await loadGenerationConfig(src);
-  const backend = await createBackend(opts.backend ?? 'cpu');
+  const backend = await createBackend(opts.backend ?? 'cpu', { precision: opts.precision });
   const ckpt = await Checkpoint.open(src);
   try {
     const weights = await loadQwen3VLWeights(ckpt, config, backend, { dtype: opts.dtype, onProgress: opts.onProgress });

@@ -3,19 +3,17 @@
 // argmax token ids taken on the backend) are read back.
 
 import type { Backend } from '../../backend/backend.js';
-import type { ModelConfig } from '../../config/config.js';
+import { AbortError } from '../../errors.js';
+import type { ModelConfig } from './config.js';
 import type { GenerationConfig } from '../../config/generation.js';
 import { KvCache } from '../../nn/kvCache.js';
 import { mropeTables } from '../../nn/rope.js';
 import { noTrace, type Trace } from '../../nn/trace.js';
 import { tidy, type Tensor } from '../../tensor/tensor.js';
-import type { Qwen3VLWeights } from '../../weights/qwen3vl.js';
+import type { Qwen3VLWeights } from './weights.js';
 import { InputError, decodePositions, ropeIndex } from './positions.js';
 
-/** The prefill was cancelled through its AbortSignal (the cache is left partly filled). */
-export class AbortError extends Error {
-  override readonly name = 'AbortError';
-}
+export { AbortError };
 import { type DeepStack, TextDecoder } from './text.js';
 import { VisionTower, type VisionOutput } from './vision.js';
 

@@ -1,12 +1,9 @@
 // 3-D MRoPE position ids of a prompt (spec §5.3, `get_rope_index`): text runs advance all three axes together;
 // each image, and each temporal group of a video, is a block at (P, P+row, P+col) and advances P by max(gh, gw).
 
-export class InputError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'InputError';
-  }
-}
+import { InputError } from '../../errors.js';
+
+export { InputError };
 
 export interface VisionTokens {
   readonly imageTokenId: number;

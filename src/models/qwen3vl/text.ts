@@ -2,12 +2,12 @@
 // MRoPE, a dense SwiGLU or sparse MoE block per layer, and DeepStack features added after the first layers.
 
 import type { Backend } from '../../backend/backend.js';
-import type { TextConfig } from '../../config/config.js';
+import type { TextConfig } from './config.js';
 import { linearEx, qkvPost } from '../../backend/fused.js';
 import type { KvCache } from '../../nn/kvCache.js';
 import type { Trace } from '../../nn/trace.js';
 import { tidy, type Tensor } from '../../tensor/tensor.js';
-import type { MlpWeights, TextLayerWeights, TextWeights } from '../../weights/qwen3vl.js';
+import type { MlpWeights, TextLayerWeights, TextWeights } from './weights.js';
 
 /** Visual rows of the sequence and the DeepStack feature per level ([rows, H] each). */
 export interface DeepStack {

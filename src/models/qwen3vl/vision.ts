@@ -2,11 +2,11 @@
 // rotary, full attention within each image / temporal group, final patch merger and DeepStack mergers.
 
 import type { Backend } from '../../backend/backend.js';
-import type { VisionConfig } from '../../config/config.js';
+import type { VisionConfig } from './config.js';
 import { visionRopeTables } from '../../nn/rope.js';
 import type { Trace } from '../../nn/trace.js';
 import { tidy, type Tensor } from '../../tensor/tensor.js';
-import type { MergerWeights, VisionWeights } from '../../weights/qwen3vl.js';
+import type { MergerWeights, VisionWeights } from './weights.js';
 import { InputError, checkGrids } from './positions.js';
 
 export interface VisionOutput {

@@ -5,7 +5,7 @@
 import type { AttentionOptions } from '../../backend.js';
 import type { Tensor } from '../../../tensor/tensor.js';
 import type { Ctx } from '../ctx.js';
-import { f32bits } from '../runtime.js';
+import { type GpuBuf, f32bits } from '../runtime.js';
 
 /** Keys per split of the decode kernel (= its workgroup size): 64 gives a 2B step at KV 300 80 workgroups, not 48. */
 const CH = 64;
@@ -43,6 +43,10 @@ export function attention(c: Ctx, q: Tensor, k: Tensor, v: Tensor, o: AttentionO
       c.run({ shader: 'attn_split', bindings: ['r', 'r', 'r', 'w', 'w'], consts: { CH, DIRECT: false } }, [qb, kb, vb, op, ml], params, [nsplit, nh, t]);
       c.run({ shader: 'attn_combine', bindings: ['r', 'r', 'w'] }, [op, ml, ob], params, [nh, t]);
     }
+  } else if (c.rt.fast && hd % 4 === 0 && hd <= 128 && !(hd <= 64 && t >= ROWS_MIN_T && hd <= c.rt.attnRowsMaxHd)) {
+    // Heads of 64 over 1024+ rows stay on attn_rows, which the H200 ran faster there (run 14, 16 heads, 4096 rows:
+    // 6.9 ms against 7.8 for attn_h; 72-wide heads: 12.1 against 7.9).
+    attentionFast(c, q, k, v, o, qStart, ob);
   } else if (hd % 4 === 0 && hd <= c.rt.attnRowsMaxHd && t >= ROWS_MIN_T) {
     // Small heads over many rows (the vision tower of large images): one query row per thread, K/V tiles read as
     // broadcasts. Measured on the H200: the 2B tower at 1024² (4096 rows) 360 -> 280 ms.
@@ -72,4 +76,33 @@ export function attention(c: Ctx, q: Tensor, k: Tensor, v: Tensor, o: AttentionO
   }
   c.done();
   return out;
+}
+
+/**
+ * Precision 'fast': q (times scale · log2 e), k and v to head-major f16 (attn_cvt.wgsl), then flash attention with
+ * tensor-core products (attn_h.wgsl), 64 query rows a workgroup.
+ */
+function attentionFast(c: Ctx, q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions, qStart: number, out: GpuBuf): void {
+  const { nHeads: nh, nKvHeads: nkv, headDim: hd, kvLen } = o;
+  const t = q.rows;
+  const hdp = Math.ceil(hd / 16) * 16;
+  const tp = Math.ceil(t / 64) * 64;
+  // A block of 64 keys may start at any key below kvLen: one spare block of zero rows keeps its loads inside.
+  const lp = Math.ceil(kvLen / 64) * 64 + 64;
+  const cvt = (x: Tensor, rows: number, rowsp: number, heads: number, mul: number): GpuBuf => {
+    const buf = c.scratch(heads * rowsp * hdp * 2);
+    const n = (heads * rowsp * hdp) / 4;
+    c.run({ shader: 'attn_cvt', bindings: ['r', 'w'] }, [c.act(x, 'attention'), buf], [rows, rowsp, heads, hd, hdp, x.cols, f32bits(mul)], Math.ceil(n / 256));
+    return buf;
+  };
+  const qh = cvt(q, t, tp, nh, o.scale * Math.LOG2E);
+  const kh = cvt(k, kvLen, lp, nkv, 1);
+  const vh = cvt(v, kvLen, lp, nkv, 1);
+  const seg = o.segments;
+  const segBuf = seg ? c.scratchFrom(Uint32Array.from(seg)) : c.dummy;
+  const params = [t, nh, nkv, hd, kvLen, o.causal ? 1 : 0, qStart, seg ? seg.length - 1 : 0, tp, lp, nh * hd];
+  // Heads up to 80 wide: K/V blocks staged in workgroup memory (64 keys, or 32 for 80-wide heads, to fit 48 KiB).
+  const staged = c.rt.fastAttn === 'staged' && hdp <= 80;
+  const consts: Record<string, number> = staged ? { HDP: hdp, BKEY: hdp <= 64 ? 64 : 32 } : { HDP: hdp };
+  c.run({ shader: staged ? 'attn_hs' : 'attn_h', bindings: ['r', 'r', 'r', 'r', 'w'], consts }, [qh, kh, vh, segBuf, out], params, [tp / 64, nh]);
 }

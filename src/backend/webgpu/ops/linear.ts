@@ -12,6 +12,9 @@ const SPLITK_TARGET_TILES = 264;
 /** Rows from which the tiled matmul fits its tile height to M (rt.matmulFit). */
 const FIT_MIN_ROWS = 512;
 
+/** Workgroups under which the fast matmul takes a smaller tile (one per H200 multiprocessor). */
+const FAST_MIN_TILES = 132;
+
 /** Rows up to which the matrix-vector kernel is used. */
 export const MATVEC_MAX_ROWS = 4;
 
@@ -52,6 +55,8 @@ export function linear(c: Ctx, x: Tensor, w: Tensor, bias?: Tensor): Tensor {
   const vec = k % 8 === 0;
   if (m <= MATVEC_MAX_ROWS && vec) {
     matvec(c, xb, m, w, bb, c.store(out).gb);
+  } else if (c.rt.fast && w.dtype === 'f16' && k % 16 === 0 && n % 16 === 0) {
+    matmulFast(c, xb, m, w, bb, c.store(out).gb);
   } else if (c.rt.subgroupMatrix && vec && (w.dtype === 'bf16' || w.dtype === 'f16')) {
     matmulSgmat(c, x, w, bb, c.store(out).gb);
   } else {
@@ -107,4 +112,48 @@ function matmulSgmat(c: Ctx, x: Tensor, w: Tensor, bias: GpuBuf | null, out: Gpu
   if (z > 1) {
     c.run({ shader: 'splitk_sum', bindings: ['r', 'r', 'w'], consts: { BIAS: !!bias } }, [part, bias ?? c.dummy, out], [m * n, n, z], Math.ceil((m * n) / 256));
   }
+}
+
+/**
+ * Precision 'fast': activations to f16 with a power-of-two scale per row (to_f16.wgsl), then plain f16 × f16 → f32
+ * tensor-core products (matmul_h.wgsl). The tile is rt.fastTile, or a smaller one when that leaves fewer
+ * workgroups than multiprocessors; split K when even those are too few.
+ */
+export function matmulFast(c: Ctx, xb: GpuBuf, m: number, w: Tensor, bias: GpuBuf | null, out: GpuBuf): void {
+  const [n, k] = [w.rows, w.cols];
+  const tilesOf = (t: readonly number[]) => Math.ceil(m / (t[0] * t[2] * 16)) * Math.ceil(n / (t[1] * t[3] * 16));
+  const staged = c.rt.fastMatmul === 'staged';
+  const first = staged && !stagedFits(c, c.rt.fastTile) ? ([2, 2, 4, 4] as const) : c.rt.fastTile;
+  const options = [first, [2, 2, 2, 4], [2, 2, 2, 2]] as const;
+  const tile = options.find((t) => tilesOf(t) >= FAST_MIN_TILES) ?? options[options.length - 1];
+  const [wm, wn, fm, fn] = tile;
+  const tm = wm * fm * 16;
+  const mp = Math.ceil(m / tm) * tm;
+  const tiles = tilesOf(tile);
+  const splits = Math.max(1, Math.min(8, Math.floor(k / 512), Math.ceil(SPLITK_TARGET_TILES / tiles)));
+  const kc = splits > 1 ? Math.ceil(k / splits / 32) * 32 : k;
+  const z = Math.ceil(k / kc);
+  const xh = c.scratch(mp * k * 2);
+  const sc = c.scratch(mp * 4);
+  c.run({ shader: 'to_f16', bindings: ['r', 'w', 'w'] }, [xb, xh, sc], [m, k, mp], mp);
+  const part = z > 1 ? c.scratch(z * m * n * 4) : out;
+  c.run(
+    { shader: staged ? 'matmul_hs' : 'matmul_h', bindings: ['r', 'r', 'r', 'r', 'w'], consts: { WM: wm, WN: wn, FM: fm, FN: fn, BIAS: !!bias && z === 1, SPLIT: z > 1 } },
+    [xh, sc, c.store(w).gb, bias ?? c.dummy, part],
+    [m, n, k, kc],
+    [Math.ceil(n / (wn * fn * 16)), mp / tm, z],
+  );
+  if (z > 1) {
+    c.run({ shader: 'splitk_sum', bindings: ['r', 'r', 'w'], consts: { BIAS: !!bias } }, [part, bias ?? c.dummy, out], [m * n, n, z], Math.ceil((m * n) / 256));
+  }
+}
+
+/**
+ * Whether matmul_hs.wgsl takes a tiling: two 32-deep K slices of A and B (rows padded to 40 halves) and a 16×16 f32
+ * square per subgroup in workgroup memory, and whole 8-half chunks per thread for the copies.
+ */
+export function stagedFits(c: Ctx, t: readonly number[]): boolean {
+  const [wm, wn, fm, fn] = t;
+  const bytes = 2 * (wm * fm * 16) * 40 * 2 + 2 * (wn * fn * 16) * 40 * 2 + wm * wn * 1024;
+  return bytes <= c.rt.maxWorkgroupStorage && (fm * 2) % wn === 0 && (fn * 2) % wm === 0;
 }

@@ -1,24 +1,17 @@
 // The one mapping from Qwen3-VL checkpoint tensor names to model fields. Binding is strict: every expected tensor
 // must exist with its shape, and every tensor in the checkpoint must be used; errors name the tensors.
 
-import type { Backend } from '../backend/backend.js';
-import type { ModelConfig } from '../config/config.js';
-import { isMoeLayer } from '../config/config.js';
-import type { Checkpoint, RawTensor, StDType } from '../io/safetensors.js';
-import type { Tensor } from '../tensor/tensor.js';
-import { keep } from '../tensor/tensor.js';
-import { type QuantizedTensorInfo, readQuantization } from './quantized.js';
-import { type Combine, type WeightFormat, type Role, concatRows, convertWeight, formatFor, transposeLast2 } from './convert.js';
+import type { Backend } from '../../backend/backend.js';
+import { WeightError } from '../../errors.js';
+import { LM, VIS, checkpointTensors } from './checkpoint.js';
+import { type ModelConfig, isMoeLayer } from './config.js';
+import type { Checkpoint, RawTensor, StDType } from '../../io/safetensors.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { keep } from '../../tensor/tensor.js';
+import { type QuantizedTensorInfo, readQuantization } from '../../weights/quantized.js';
+import { type Combine, type WeightFormat, type Role, concatRows, convertWeight, formatFor, transposeLast2 } from '../../weights/convert.js';
 
-export class WeightError extends Error {
-  constructor(
-    message: string,
-    readonly tensors: readonly string[] = [],
-  ) {
-    super(message);
-    this.name = 'WeightError';
-  }
-}
+export { WeightError };
 
 export interface LinearWeights {
   readonly weight: Tensor; // [out, in]
@@ -127,85 +120,83 @@ interface Slot {
   readonly combine?: Combine;
 }
 
-const LM = 'model.language_model';
-const VIS = 'model.visual';
-
 /** Build the weight tree: validate every name and shape first, then read and upload tensor by tensor. */
 export async function loadQwen3VLWeights(ckpt: Checkpoint, cfg: ModelConfig, backend: Backend, opts: LoadWeightsOptions = {}): Promise<Qwen3VLWeights> {
+  const tied = cfg.tieWordEmbeddings || !ckpt.has('lm_head.weight');
+  // Names, checkpoint shapes and roles come from the one tensor table; the slots say how tensors become fields.
+  const table = new Map(checkpointTensors(cfg, tied).map((x) => [x.name, x]));
+  const spec = (name: string) => {
+    const x = table.get(name);
+    if (!x) throw new Error(`internal: ${name} is not in the Qwen3-VL tensor table`);
+    return x;
+  };
   const slots = new Map<string, Slot>();
-  const add = (key: string, s: Slot) => slots.set(key, s);
-  const single = (key: string, name: string, shape: readonly number[], role: Role) => add(key, { names: [name], shapes: [shape], role, shape });
+  const add = (key: string, names: string[], shape: readonly number[], combine?: Combine) => {
+    const parts = names.map(spec);
+    slots.set(key, { names, shapes: parts.map((x) => x.shape), role: parts[0].role, shape, combine });
+  };
+  const single = (key: string, name: string) => add(key, [name], spec(name).shape);
 
   const t = cfg.text;
-  const [H, V, hd] = [t.hiddenSize, t.vocabSize, t.headDim];
-  const tied = cfg.tieWordEmbeddings || !ckpt.has('lm_head.weight');
-  single('embed', `${LM}.embed_tokens.weight`, [V, H], 'embedding');
-  if (!tied) single('lmHead', 'lm_head.weight', [V, H], 'lmHead');
-  single('norm', `${LM}.norm.weight`, [H], 'norm');
+  const [H, hd] = [t.hiddenSize, t.headDim];
+  single('embed', `${LM}.embed_tokens.weight`);
+  if (!tied) single('lmHead', 'lm_head.weight');
+  single('norm', `${LM}.norm.weight`);
   for (let l = 0; l < t.numHiddenLayers; l++) {
     const p = `${LM}.layers.${l}`;
-    single(`l${l}.in`, `${p}.input_layernorm.weight`, [H], 'norm');
-    single(`l${l}.post`, `${p}.post_attention_layernorm.weight`, [H], 'norm');
-    const [qRows, kvRows] = [t.numAttentionHeads * hd, t.numKeyValueHeads * hd];
-    add(`l${l}.qkv`, {
-      names: ['q_proj', 'k_proj', 'v_proj'].map((n) => `${p}.self_attn.${n}.weight`),
-      shapes: [[qRows, H], [kvRows, H], [kvRows, H]],
-      role: 'linear',
-      shape: [qRows + 2 * kvRows, H],
-      combine: concatRows,
-    });
-    single(`l${l}.o`, `${p}.self_attn.o_proj.weight`, [H, t.numAttentionHeads * hd], 'linear');
-    single(`l${l}.qn`, `${p}.self_attn.q_norm.weight`, [hd], 'norm');
-    single(`l${l}.kn`, `${p}.self_attn.k_norm.weight`, [hd], 'norm');
+    single(`l${l}.in`, `${p}.input_layernorm.weight`);
+    single(`l${l}.post`, `${p}.post_attention_layernorm.weight`);
+    // q, k and v rows stacked: one matmul for all three.
+    add(`l${l}.qkv`, ['q_proj', 'k_proj', 'v_proj'].map((n) => `${p}.self_attn.${n}.weight`), [(t.numAttentionHeads + 2 * t.numKeyValueHeads) * hd, H], concatRows);
+    single(`l${l}.o`, `${p}.self_attn.o_proj.weight`);
+    single(`l${l}.qn`, `${p}.self_attn.q_norm.weight`);
+    single(`l${l}.kn`, `${p}.self_attn.k_norm.weight`);
     if (isMoeLayer(t, l)) {
       const { numExperts: E, moeIntermediateSize: I } = t.moe!;
-      single(`l${l}.router`, `${p}.mlp.gate.weight`, [E, H], 'router');
+      single(`l${l}.router`, `${p}.mlp.gate.weight`);
       // Hub layout is input-major ([E, H, 2I], x @ W); store output-major rows so `linear`-style kernels apply.
-      add(`l${l}.gateUp`, { names: [`${p}.mlp.experts.gate_up_proj`], shapes: [[E, H, 2 * I]], role: 'linear', shape: [E, 2 * I, H], combine: (([w]) => transposeLast2(w, E, H, 2 * I)) as Combine });
-      add(`l${l}.down`, { names: [`${p}.mlp.experts.down_proj`], shapes: [[E, I, H]], role: 'linear', shape: [E, H, I], combine: (([w]) => transposeLast2(w, E, I, H)) as Combine });
+      add(`l${l}.gateUp`, [`${p}.mlp.experts.gate_up_proj`], [E, 2 * I, H], (([w]) => transposeLast2(w, E, H, 2 * I)) as Combine);
+      add(`l${l}.down`, [`${p}.mlp.experts.down_proj`], [E, H, I], (([w]) => transposeLast2(w, E, I, H)) as Combine);
     } else {
-      const I = t.intermediateSize;
       // gate and up share one matmul: rows [0, I) gate, [I, 2I) up.
-      add(`l${l}.gateUp`, { names: [`${p}.mlp.gate_proj.weight`, `${p}.mlp.up_proj.weight`], shapes: [[I, H], [I, H]], role: 'linear', shape: [2 * I, H], combine: concatRows });
-      single(`l${l}.down`, `${p}.mlp.down_proj.weight`, [H, I], 'linear');
+      add(`l${l}.gateUp`, [`${p}.mlp.gate_proj.weight`, `${p}.mlp.up_proj.weight`], [2 * t.intermediateSize, H], concatRows);
+      single(`l${l}.down`, `${p}.mlp.down_proj.weight`);
     }
   }
 
   const v = cfg.vision;
   const Hv = v.hiddenSize;
   const patchIn = v.inChannels * v.temporalPatchSize * v.patchSize * v.patchSize;
-  const M = Hv * v.spatialMergeSize ** 2;
-  add('patch.w', { names: [`${VIS}.patch_embed.proj.weight`], shapes: [[Hv, v.inChannels, v.temporalPatchSize, v.patchSize, v.patchSize]], role: 'linear', shape: [Hv, patchIn] });
-  single('patch.b', `${VIS}.patch_embed.proj.bias`, [Hv], 'bias');
-  single('pos', `${VIS}.pos_embed.weight`, [v.numPositionEmbeddings, Hv], 'table');
-  const linear = (key: string, name: string, out: number, inp: number) => {
-    single(`${key}.w`, `${name}.weight`, [out, inp], 'linear');
-    single(`${key}.b`, `${name}.bias`, [out], 'bias');
-  };
-  const norm = (key: string, name: string, n: number) => {
-    single(`${key}.w`, `${name}.weight`, [n], 'norm');
-    single(`${key}.b`, `${name}.bias`, [n], 'bias');
+  add('patch.w', [`${VIS}.patch_embed.proj.weight`], [Hv, patchIn]); // Conv3d kernel flattened
+  single('patch.b', `${VIS}.patch_embed.proj.bias`);
+  single('pos', `${VIS}.pos_embed.weight`);
+  const pair = (key: string, name: string) => {
+    single(`${key}.w`, `${name}.weight`);
+    single(`${key}.b`, `${name}.bias`);
   };
   for (let b = 0; b < v.depth; b++) {
     const p = `${VIS}.blocks.${b}`;
-    norm(`b${b}.n1`, `${p}.norm1`, Hv);
-    norm(`b${b}.n2`, `${p}.norm2`, Hv);
+    pair(`b${b}.n1`, `${p}.norm1`);
+    pair(`b${b}.n2`, `${p}.norm2`);
     (['q', 'k', 'v'] as const).forEach((part, i) => {
       const rows = <T extends Float32Array | Uint16Array>(w: T, width: number) => w.slice(i * Hv * width, (i + 1) * Hv * width) as T;
-      add(`b${b}.${part}.w`, { names: [`${p}.attn.qkv.weight`], shapes: [[3 * Hv, Hv]], role: 'linear', shape: [Hv, Hv], combine: (([w]) => rows(w, Hv)) as Combine });
-      add(`b${b}.${part}.b`, { names: [`${p}.attn.qkv.bias`], shapes: [[3 * Hv]], role: 'bias', shape: [Hv], combine: (([w]) => rows(w, 1)) as Combine });
+      add(`b${b}.${part}.w`, [`${p}.attn.qkv.weight`], [Hv, Hv], (([w]) => rows(w, Hv)) as Combine);
+      add(`b${b}.${part}.b`, [`${p}.attn.qkv.bias`], [Hv], (([w]) => rows(w, 1)) as Combine);
     });
-    linear(`b${b}.proj`, `${p}.attn.proj`, Hv, Hv);
-    linear(`b${b}.fc1`, `${p}.mlp.linear_fc1`, v.intermediateSize, Hv);
-    linear(`b${b}.fc2`, `${p}.mlp.linear_fc2`, Hv, v.intermediateSize);
+    pair(`b${b}.proj`, `${p}.attn.proj`);
+    pair(`b${b}.fc1`, `${p}.mlp.linear_fc1`);
+    pair(`b${b}.fc2`, `${p}.mlp.linear_fc2`);
   }
-  const merger = (key: string, name: string, normSize: number) => {
-    norm(`${key}.n`, `${name}.norm`, normSize);
-    linear(`${key}.fc1`, `${name}.linear_fc1`, M, M);
-    linear(`${key}.fc2`, `${name}.linear_fc2`, v.outHiddenSize, M);
+  const merger = (key: string, name: string) => {
+    pair(`${key}.n`, `${name}.norm`);
+    pair(`${key}.fc1`, `${name}.linear_fc1`);
+    pair(`${key}.fc2`, `${name}.linear_fc2`);
   };
-  merger('merger', `${VIS}.merger`, Hv);
-  v.deepstackVisualIndexes.forEach((_, j) => merger(`ds${j}`, `${VIS}.deepstack_merger_list.${j}`, M));
+  merger('merger', `${VIS}.merger`);
+  v.deepstackVisualIndexes.forEach((_, j) => merger(`ds${j}`, `${VIS}.deepstack_merger_list.${j}`));
+  const bound = new Set([...slots.values()].flatMap((x) => x.names));
+  const unbound = [...table.keys()].filter((n) => !bound.has(n));
+  if (unbound.length) throw new Error(`internal: tensor table entries with no field: ${unbound.join(', ')}`);
 
   // [cpu backend: pre-quantized checkpoints, src/weights/quantized.ts] tensors stored as q8_0/q4_0 blocks load as is.
   const quant = await readQuantization(ckpt);

@@ -1,17 +1,10 @@
 // Typed, validated Qwen3-VL configuration from `config.json` (Hub legacy `rope_scaling` + `rope_theta`, or the
 // transformers 5 `rope_parameters` layout), dense and MoE. Defaults follow spec §1; inconsistencies are errors.
 
-import { type CheckpointSource, type SourceLike, openSource } from '../io/source.js';
+import { type SourceLike, openSource, readJson } from '../../io/source.js';
+import { ConfigError } from '../../errors.js';
 
-export class ConfigError extends Error {
-  constructor(
-    message: string,
-    readonly file: string,
-  ) {
-    super(`${file}: ${message}`);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError, readJson };
 
 export interface MoeConfig {
   readonly numExperts: number;
@@ -255,22 +248,6 @@ export function parseConfig(raw: unknown, file = 'config.json'): ModelConfig {
     text,
     vision,
   };
-}
-
-/** A JSON file of a checkpoint folder (path, URL or source); errors name the file. */
-export async function readJson(src: CheckpointSource, name: string): Promise<unknown> {
-  const file = src.resolve(name);
-  let text: string;
-  try {
-    text = await src.readText(name);
-  } catch (e) {
-    throw new ConfigError(`cannot read: ${(e as Error).message}`, file);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(`not valid JSON (${(e as Error).message})`, file);
-  }
 }
 
 export async function loadConfig(dir: SourceLike): Promise<ModelConfig> {

@@ -4,7 +4,7 @@
 // position table F32.
 
 import { Checkpoint } from '../src/io/safetensors.js';
-import { loadConfig } from '../src/config/config.js';
+import { loadConfig } from '../src/models/qwen3vl/config.js';
 import { quantize } from '../src/tensor/quant.js';
 import { f32ToF16, widen } from '../src/tensor/dtype.js';
 import { GGML, writeGguf, type GgufTensor, type Value } from './gguf.js';

@@ -68,30 +68,69 @@ static void packA(const float* x, int64_t K, int64_t m0, int mr, int64_t k0, int
   }
 }
 
+#if QV_W == 16
+/** B[k][j0 + i] = rows[i][k] for 16 rows × 16 k: a 16×16 in-register transpose (unpack, shuffle, two lane swaps). */
+static inline void transpose16(const float* const* rows, int64_t k, float* B) {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(rows[i] + k);
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int h = 0; h < 16; h += 8)
+    for (int i = 0; i < 4; i++) {
+      t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
+      t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xdd);
+    }
+  for (int i = 0; i < 8; i++) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+  for (int i = 0; i < 16; i++) _mm512_storeu_ps(B + i * GEMM_NR, r[i]);
+}
+#endif
+
 /** Pack weight rows [n0, n0+nr) × cols [k0, k0+kc) into B[kc][NR] (decoded to f32; missing rows zero). */
 static void packB(const WMat* w, int64_t n0, int nr, int64_t k0, int64_t kc, float* B, float* rowTmp) {
   // Each weight row contributes only KC values (≤ 1 KiB) per K block: too short a stream for the hardware
   // prefetchers, so the loads missed all the way to memory (72% of packing time). Fetch the next block's piece of
   // every row while this one is packed.
   const size_t rb = rowBytes(w->dt, w->cols), off = rowBytes(w->dt, k0 + kc), len = rowBytes(w->dt, imin(kc, w->cols - k0 - kc));
+  const float* src[GEMM_NR];
   for (int j = 0; j < GEMM_NR; j++) {
     if (j < nr && off < rb) {
       const char* nx = (const char*)w->p + (size_t)(n0 + j) * rb + off;
       for (size_t b = 0; b < len; b += 64) prefetchL1(nx + b);
     }
     if (j < nr) {
-      const float* src;
       if (w->dt == DT_F32) {
-        src = (const float*)w->p + (n0 + j) * w->cols + k0;
+        src[j] = (const float*)w->p + (n0 + j) * w->cols + k0;
       } else {
-        decodeRow(w, n0 + j, k0, kc, rowTmp);
-        src = rowTmp;
+        decodeRow(w, n0 + j, k0, kc, rowTmp + (size_t)j * GEMM_KC);
+        src[j] = rowTmp + (size_t)j * GEMM_KC;
       }
-      for (int64_t k = 0; k < kc; k++) B[k * GEMM_NR + j] = src[k];
     } else {
       for (int64_t k = 0; k < kc; k++) B[k * GEMM_NR + j] = 0;
     }
   }
+  int j0 = 0;
+#if QV_W == 16
+  // Whole groups of 16 rows: 16×16 register transposes (the scalar copy was one store per weight, ~20% of a GEMM).
+  for (; j0 + 16 <= nr; j0 += 16) {
+    int64_t k = 0;
+    for (; k + 16 <= kc; k += 16) transpose16(src + j0, k, B + k * GEMM_NR + j0);
+    for (; k < kc; k++)
+      for (int j = j0; j < j0 + 16; j++) B[k * GEMM_NR + j] = src[j][k];
+  }
+#endif
+  for (int j = j0; j < nr; j++)
+    for (int64_t k = 0; k < kc; k++) B[k * GEMM_NR + j] = src[j][k];
 }
 
 struct GemmCtx {
@@ -175,7 +214,7 @@ static void gemm(Exec* ex, const float* x, int64_t M, const WMat* w, const float
   // Tasks are (M block, N block) pairs, N-major inside an M block so the M block's panels stay in cache.
   pfor(ex, g.nTilesN * g.nTilesM, 1, [&](int64_t t0, int64_t t1) {
     float* B = salloc((size_t)GEMM_KC * g.nb);
-    float* rowTmp = salloc(GEMM_KC);
+    float* rowTmp = salloc((size_t)GEMM_KC * GEMM_NR);  // decoded rows of one panel
     float* C = salloc((size_t)mcRows * g.nb);
     for (int64_t t = t0; t < t1; t++) {
       const int64_t mi = t / g.nTilesN, ni = t % g.nTilesN;

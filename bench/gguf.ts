@@ -246,3 +246,21 @@ export async function exportQwen3Gguf(dir: string, file: string, wtype: WeightTy
     await ck.close();
   }
 }
+
+/** The GGUF of a checkpoint in `wtype` at `file`, written once (weights converted by the native backend). */
+export async function ensureGguf(dir: string, file: string, wtype: WeightType, threads: number): Promise<string> {
+  const { existsSync, renameSync } = await import('node:fs');
+  if (existsSync(file)) return file;
+  console.error(`writing ${file} …`);
+  const { CpuBackend } = await import('../src/backend/cpu/index.js');
+  const b = new CpuBackend({ threads });
+  await exportQwen3Gguf(dir, file + '.tmp', wtype, async (bits, rows, cols, t) => {
+    const x = b.uploadConvert(bits, 'bf16', [rows, cols], t);
+    const out = await b.readRaw(x);
+    x.dispose();
+    return out;
+  });
+  b.destroy();
+  renameSync(file + '.tmp', file);
+  return file;
+}

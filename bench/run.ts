@@ -12,7 +12,7 @@ import { CpuBackend } from '../src/backend/cpu/index.js';
 import { loadModel } from '../src/models/qwen3vl/load.js';
 import { measureSpeed, promptIds } from '../src/tools/speed.js';
 import { genCheckpoint, SHAPES, VOCAB, type ModelShape, type ShapeName } from '../src/tools/genCheckpoint.js';
-import { exportQwen3Gguf, type WeightType } from './gguf.js';
+import { ensureGguf, type WeightType } from './gguf.js';
 import { exportMmprojGguf } from './ggufVision.js';
 import { runLlama } from './llama.js';
 import { ensureNativeLlama, runNativeImage, runNativeText } from './llamaNative.js';
@@ -151,20 +151,7 @@ async function ours(shape: ShapeName, dtype: string, layers: number, vision: boo
 /** Our checkpoint's text model as a `qwen3vl` GGUF in the row's weight format (written once into the cache). */
 async function textGguf(shape: ShapeName, dtype: string, layers: number): Promise<string> {
   const dir = await checkpoint(shape, layers);
-  const gguf = path.join(CACHE, `${shape}-L${layers}-${dtype}-qwen3vl.gguf`);
-  if (!existsSync(gguf)) {
-    console.error(`writing ${gguf} …`);
-    const b = new CpuBackend({ threads: THREADS });
-    await exportQwen3Gguf(dir, gguf + '.tmp', dtype as WeightType, async (bits, rows, cols, t) => {
-      const x = b.uploadConvert(bits, 'bf16', [rows, cols], t);
-      const out = await b.readRaw(x);
-      x.dispose();
-      return out;
-    });
-    b.destroy();
-    renameSync(gguf + '.tmp', gguf);
-  }
-  return gguf;
+  return ensureGguf(dir, path.join(CACHE, `${shape}-L${layers}-${dtype}-qwen3vl.gguf`), dtype as WeightType, THREADS);
 }
 
 /** The mmproj matching our vision weights in this dtype: F16 for bf16, Q8_0 for q8_0; none for other formats. */

@@ -10,11 +10,8 @@ export const STACK = { tensor: 0, backend: 1, nn: 2, weights: 2, models: 3, gene
 /** Leaves in order: each may import the ones before it, and tensor. */
 export const LEAVES = ['errors', 'io', 'config', 'tokenizer', 'chat', 'processor'];
 
-/**
- * Arrows the stack allows but only from the named files: the CLI reaches the server only to serve.
- * cli/common.ts imports openEngine from server/engine.ts until the engine layer moves into generate/ (issue 14).
- */
-export const ONLY_FROM = { 'cli>server': ['cli/serve.ts', 'cli/common.ts'] };
+/** Arrows the stack allows but only from the named files: the CLI reaches the server only to serve. */
+export const ONLY_FROM = { 'cli>server': ['cli/serve.ts'] };
 
 /** The layer of a path inside src/ ('index' for src/index.ts), or null outside src/. */
 function layerOf(file, srcRoot) {

@@ -57,6 +57,8 @@ Napi::Function CpuEngine::Init(Napi::Env env) {
                          InstanceMethod("gelu", &CpuEngine::Gelu),
                          InstanceMethod("rope", &CpuEngine::Rope),
                          InstanceMethod("attention", &CpuEngine::Attention),
+                         InstanceMethod("pagedAttention", &CpuEngine::PagedAttention),
+                         InstanceMethod("kvWrite", &CpuEngine::KvWrite),
                          InstanceMethod("writeRows", &CpuEngine::WriteRows),
                          InstanceMethod("sliceRows", &CpuEngine::SliceRows),
                          InstanceMethod("scatterRows", &CpuEngine::ScatterRows),

@@ -43,6 +43,8 @@ class CpuEngine : public Napi::ObjectWrap<CpuEngine> {
   Napi::Value Gelu(const Napi::CallbackInfo& info);
   Napi::Value Rope(const Napi::CallbackInfo& info);
   Napi::Value Attention(const Napi::CallbackInfo& info);
+  Napi::Value PagedAttention(const Napi::CallbackInfo& info);
+  Napi::Value KvWrite(const Napi::CallbackInfo& info);
   Napi::Value WriteRows(const Napi::CallbackInfo& info);
   Napi::Value SliceRows(const Napi::CallbackInfo& info);
   Napi::Value ScatterRows(const Napi::CallbackInfo& info);

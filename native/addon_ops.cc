@@ -167,6 +167,65 @@ Napi::Value CpuEngine::Attention(const Napi::CallbackInfo& info) {
   return wrapBuf(env, y);
 }
 
+static std::shared_ptr<std::vector<int32_t>> copyI32(const Napi::Value& v, const char* what) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be an Int32Array");
+  Napi::Int32Array a = v.As<Napi::Int32Array>();
+  return std::make_shared<std::vector<int32_t>>(a.Data(), a.Data() + a.ElementLength());
+}
+
+// pagedAttention(q, kPool, vPool, dt, nh, nkv, hd, scale, blockSize, poolBytes, cuQ, kvLen, tblPtr, tbl): bounds were
+// checked in TypeScript (checkPagedBatch); sizes are checked again here.
+Napi::Value CpuEngine::PagedAttention(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  BufP q = unwrapBuf(info[0], "q"), k = unwrapBuf(info[1], "kPool"), v = unwrapBuf(info[2], "vPool");
+  PagedArgs a{};
+  a.dt = (int)intArg(info, 3, "dt");
+  a.nh = (int)intArg(info, 4, "nHeads");
+  a.nkv = (int)intArg(info, 5, "nKvHeads");
+  a.hd = (int)intArg(info, 6, "headDim");
+  a.scale = fArg(info, 7);
+  a.bs = (int)intArg(info, 8, "blockSize");
+  const int64_t poolBytes = intArg(info, 9, "poolBytes");
+  auto cuQ = copyI32(info[10], "cuQ"), kvLen = copyI32(info[11], "kvLen"), tblPtr = copyI32(info[12], "tblPtr"), tbl = copyI32(info[13], "tbl");
+  a.B = (int)kvLen->size();
+  const int64_t N = cuQ->back();
+  needBytes(env, q, (size_t)N * a.nh * a.hd * 4, "q");
+  needBytes(env, k, (size_t)poolBytes, "kPool");
+  needBytes(env, v, (size_t)poolBytes, "vPool");
+  auto y = std::make_shared<Buf>((size_t)N * a.nh * a.hd * 4);
+  Engine& e = eng();
+  e.enqueue([&e, q, k, v, y, a, cuQ, kvLen, tblPtr, tbl]() mutable {
+    a.q = q->f();
+    a.k = (const uint8_t*)k->get();
+    a.v = (const uint8_t*)v->get();
+    a.out = y->f();
+    a.cuQ = cuQ->data();
+    a.kvLen = kvLen->data();
+    a.tblPtr = tblPtr->data();
+    a.tbl = tbl->data();
+    e.ops->pagedAttention(&e.ex, &a);
+  });
+  return wrapBuf(env, y);
+}
+
+// kvWrite(pool, dt, width, poolRows, slots, src, n): in place, in queue order.
+Napi::Value CpuEngine::KvWrite(const Napi::CallbackInfo& info) {
+  BufP pool = unwrapBuf(info[0], "pool"), slots = unwrapBuf(info[4], "slots"), src = unwrapBuf(info[5], "src");
+  const int dt = (int)intArg(info, 1, "dt");
+  const int64_t width = intArg(info, 2, "width"), poolRows = intArg(info, 3, "poolRows"), n = intArg(info, 6, "n");
+  needBytes(info.Env(), pool, rowBytes(dt, width) * (size_t)poolRows, "pool");
+  needBytes(info.Env(), slots, (size_t)n * 4, "slots");
+  needBytes(info.Env(), src, (size_t)(n * width) * 4, "src");
+  Engine& e = eng();
+  e.enqueue([&e, pool, slots, src, dt, width, poolRows, n] {
+    const int32_t* s = slots->i();
+    for (int64_t i = 0; i < n; i++)
+      if (s[i] < 0 || s[i] >= poolRows) return;  // checked in TypeScript; never write outside the pool
+    e.ops->kvWrite(&e.ex, pool->get(), dt, width, s, n, src->f());
+  });
+  return info.Env().Undefined();
+}
+
 // writeRows(dst, dstByteOffset, src, bytes): in place, in queue order.
 Napi::Value CpuEngine::WriteRows(const Napi::CallbackInfo& info) {
   BufP dst = unwrapBuf(info[0], "dst"), src = unwrapBuf(info[2], "src");

@@ -56,6 +56,17 @@ struct AttnArgs {
   int nseg;
 };
 
+/** A ragged batch over a paged KV pool (see PagedBatch in src/backend/backend.ts). */
+struct PagedArgs {
+  const float* q;
+  float* out;
+  const uint8_t *k, *v;  // pools [slots, nkv·hd] in dt
+  int dt;
+  int B, nh, nkv, hd, bs;
+  float scale;
+  const int32_t *cuQ, *kvLen, *tblPtr, *tbl;
+};
+
 struct MoeArgs {
   const float* x;
   int T, H, I, k;
@@ -82,6 +93,9 @@ struct OpTable {
   void (*moe)(Exec*, const MoeArgs*);
   /** Convert n rows of `cols` values from src (f32/bf16/f16 bits) to dst format (f32/bf16/q8_0/q4_0). */
   void (*convert)(Exec*, const void* src, int srcDt, int64_t rows, int64_t cols, void* dst, int dstDt);
+  void (*pagedAttention)(Exec*, const PagedArgs*);
+  /** pool[slots[i]] = src[i] (n rows of `width` f32) converted to the pool's dt (f32, f16, q8_0). */
+  void (*kvWrite)(Exec*, uint8_t* pool, int dt, int64_t width, const int32_t* slots, int64_t n, const float* src);
   /** A plain read pass over n bytes on every thread (for measuring memory bandwidth); returns a checksum. */
   double (*readPass)(Exec*, const uint8_t* p, size_t n);
   /** The FP32 FMA roof: register-only FMA chains on every thread; returns the FLOPs done (see kern/convert.h). */

@@ -155,10 +155,23 @@ export class InputLimitError extends ProcessorError {
   }
 }
 
+/** A request that can never fit the engine (context size or the whole KV cache), refused before any work starts. */
+export class AdmissionError extends Qwen3VLError {
+  static override readonly kind = 'invalid_input';
+  override readonly name = 'AdmissionError';
+  constructor(
+    /** Which limit: 'ctx_size' (--ctx-size) or 'kv_cache' (--kv-cache-gb). */
+    readonly limit: 'ctx_size' | 'kv_cache',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** Errors known by name: a subclass above, or one re-created from name + message after crossing a worker boundary. */
 const KINDS = new Map<string, ErrorKind>(
   [CliError, AbortError, InputError, SamplingError, ConfigError, SafetensorsError, WeightError, ProcessorError, InvalidInputError, ProcessorConfigError,
-    TokenizerError, ChatTemplateError, ImageDecodeError, ImageSizeError, VideoDecodeError, RemoteFetchDisabledError, InputLimitError].map((c) => [c.name, c.kind]),
+    TokenizerError, ChatTemplateError, ImageDecodeError, ImageSizeError, VideoDecodeError, RemoteFetchDisabledError, InputLimitError, AdmissionError].map((c) => [c.name, c.kind]),
 );
 // Built-ins: an AbortSignal's reason (DOMException 'AbortError') and the range checks of numeric options
 // (processor helpers, smart resize, server limits) that throw RangeError.

@@ -11,6 +11,7 @@
 import { writeFileSync } from 'node:fs';
 import { createWebGpuBackend } from '../../src/backend/webgpu/index.js';
 import type { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
+import { decodeGreedyMany } from '../../src/generate/greedy.js';
 import { noTrace } from '../../src/nn/trace.js';
 import { shapeConfig } from './shapes.js';
 import { decodeBytes, randomModel, weightBytes } from './randomModel.js';
@@ -171,7 +172,7 @@ async function benchModel(name: string, kernels: boolean) {
         for (let rep = 0; rep < decodeReps; rep++) {
           // Pipelined greedy decoding (generateGreedy/streamChat): the next step is queued before a token is read.
           const d0 = now();
-          next = (await model.decodeGreedyMany(cache, next, decodeN)).at(-1)!;
+          next = (await decodeGreedyMany(model, cache, next, decodeN)).at(-1)!;
           pipe.push((decodeN * 1000) / (now() - d0));
           // One step at a time: argmax on the GPU, 4 bytes read, the host waits before recording the next step.
           const d2 = now();

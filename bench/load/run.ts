@@ -63,9 +63,9 @@ interface MemorySample {
 
 /** Server memory after a full GC (main thread and worker) and a moment idle: VmRSS from /proc (the whole process) and /metrics. */
 async function memory(s: Server): Promise<MemorySample> {
-  await (await fetch(`${s.base}/metrics?gc=1`)).text();
+  await (await fetch(`${s.base}/metrics?gc=1&format=json`)).text();
   await new Promise((r) => setTimeout(r, 1500));
-  const m = (await (await fetch(`${s.base}/metrics`)).json()) as { memoryMb: { rss: number; heapUsed: number; arrayBuffers: number } };
+  const m = (await (await fetch(`${s.base}/metrics?format=json`)).json()) as { memoryMb: { rss: number; heapUsed: number; arrayBuffers: number } };
   let rss = m.memoryMb.rss;
   try {
     const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${s.child.pid}/status`, 'utf8'));
@@ -109,7 +109,7 @@ async function main(): Promise<void> {
       rounds.push({ results, seconds: (performance.now() - t0) / 1000, memory: await memory(s) });
     }
     await health.stop();
-    const metrics = (await (await fetch(`${s.base}/metrics`)).json()) as { generations: Record<string, number>; queue: { running: boolean; waiting: number; inFlight: number } };
+    const metrics = (await (await fetch(`${s.base}/metrics?format=json`)).json()) as { generations: Record<string, number>; queue: { running: number; waiting: number; inFlight: number } };
     report(a, baseline, rounds, health, metrics);
   } finally {
     await health.stop();
@@ -127,7 +127,7 @@ function report(
   baseline: MemorySample,
   rounds: { results: RequestResult[]; seconds: number; memory: MemorySample }[],
   health: ReturnType<typeof healthProber>,
-  metrics: { generations: Record<string, number>; queue: { running: boolean; waiting: number; inFlight: number } },
+  metrics: { generations: Record<string, number>; queue: { running: number; waiting: number; inFlight: number } },
 ): void {
   const all = rounds.flatMap((r) => r.results);
   const ok = all.filter((r) => r.kind === 'ok');

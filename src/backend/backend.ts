@@ -41,6 +41,30 @@ export interface AttentionOptions {
   readonly segments?: readonly number[];
 }
 
+/** Storage formats of the paged KV cache: f32 (exact), f16, q8_0 (32-value blocks, as llama.cpp's `-ctk q8_0`). */
+export type KvDType = 'f32' | 'f16' | 'q8_0';
+
+/**
+ * A ragged batch over a paged KV pool (rows of the pool are slots; slot = block·blockSize + offset). Sequence s owns
+ * query rows [cuQ[s], cuQ[s+1]) and keys [0, kvLen[s]); its query rows are its last keys, so row r of s sits at key
+ * index kvLen[s] − (cuQ[s+1] − r) and (causal) sees keys [0, that index]. Key j of s lives in slot
+ * tbl[tblPtr[s] + ⌊j / blockSize⌋]·blockSize + j mod blockSize. Host arrays: backends upload (and may cache) them.
+ */
+export interface PagedBatch {
+  readonly blockSize: number;
+  readonly cuQ: Int32Array; // [B+1]
+  readonly kvLen: Int32Array; // [B]
+  readonly tblPtr: Int32Array; // [B+1]
+  readonly tbl: Int32Array;
+}
+
+export interface PagedAttentionOptions {
+  readonly nHeads: number;
+  readonly nKvHeads: number;
+  readonly headDim: number;
+  readonly scale: number;
+}
+
 export interface LinearExOptions {
   /** Apply RMSNorm(x) with this weight first. */
   readonly norm?: { readonly w: Tensor; readonly eps: number };
@@ -109,6 +133,19 @@ export interface Backend extends TensorOwner {
   moe(x: Tensor, ids: Tensor, weights: Tensor, gateUp: Tensor, down: Tensor): Tensor;
   /** Index of the largest value of each row (first on ties), i32 [M]. */
   argmax(x: Tensor): Tensor;
+
+  // Paged KV cache (the serving scheduler's batches). A backend without them gets the compositions of
+  // `backend/paged.ts` over f32 pools.
+
+  /** A zero-filled KV pool [slots, width] in `dtype` (q8_0: width a multiple of 32). */
+  kvAlloc?(slots: number, width: number, dtype: KvDType): Tensor;
+  /** In place: pool[slots[i]] = src[i], rounded to the pool's format (f16: nearest even; q8_0: as tensor/quant.ts). */
+  kvWrite?(pool: Tensor, slots: Int32Array, src: Tensor): void;
+  /**
+   * Causal GQA attention of a ragged batch, q [N, nh·hd] against keys/values in the pools → [N, nh·hd]. Never builds
+   * [T, T]. Each row's result depends only on its own sequence (never on the rest of the batch).
+   */
+  pagedAttention?(q: Tensor, kPool: Tensor, vPool: Tensor, batch: PagedBatch, opts: PagedAttentionOptions): Tensor;
 
   // Optional fused ops: a backend that launches kernels per op implements them to cut launches in decoding.
   // Their meaning is the composition in `backend/fused.ts`, which runs when a backend lacks them.

@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import readline from 'node:readline';
-import { addModelOptions, addSamplingOptions, chatOptions, CliError, loadEngine, modelDir, numArg, readImage, videoPart, type ModelFlags, type SamplingFlags } from './common.js';
+import { addModelOptions, addSamplingOptions, addVisionCacheOption, chatOptions, CliError, loadEngine, modelDir, numArg, readImage, videoPart, type ModelFlags, type SamplingFlags } from './common.js';
 import { Progress } from './progress.js';
 import { DEMO_NOTE } from './run.js';
 
@@ -27,7 +27,7 @@ export function registerChat(program: Command): void {
     .description(`Chat with the model turn by turn; the whole conversation is resent each turn.\n\n${HELP}`)
     .option('-s, --system <text>', 'system prompt')
     .option('--fps <n>', 'frame rate of frame-folder videos', numArg(Number.MIN_VALUE));
-  addSamplingOptions(addModelOptions(cmd)).addHelpText(
+  addSamplingOptions(addVisionCacheOption(addModelOptions(cmd))).addHelpText(
     'after',
     `
 Examples:

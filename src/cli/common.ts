@@ -5,11 +5,14 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import type { KvDType } from '../backend/backend.js';
 import type { BackendName, Precision } from '../backend/index.js';
+import type { ServingOptions } from '../generate/engine.js';
 import type { ChatOptions } from '../generate/chat.js';
+import { DEFAULT_VISION_CACHE_MB } from '../generate/visionCache.js';
 import { CliError } from '../errors.js';
 import { isUrl } from '../io/source.js';
-import { openEngine, type LocalEngine } from '../server/engine.js';
+import { openEngine, type LocalEngine } from '../generate/service.js';
 import { ensureDemoCheckpoint } from '../tools/demo.js';
 import { WEIGHT_FORMATS, type WeightFormat } from '../weights/convert.js';
 import { Progress } from './progress.js';
@@ -40,6 +43,16 @@ export interface ModelFlags {
   backend: BackendName;
   dtype?: WeightFormat;
   precision?: Precision;
+  visionCacheMb?: number;
+  kvCacheGb?: number;
+  kvCacheType?: KvDType;
+  ctxSize?: number;
+}
+
+/** The engine's serving options from the model flags (KV cache size and format, context size). */
+export function servingFromFlags(f: ModelFlags): ServingOptions {
+  const kvCache = f.kvCacheGb !== undefined || f.kvCacheType ? { bytes: f.kvCacheGb !== undefined ? Math.round(f.kvCacheGb * 2 ** 30) : undefined, dtype: f.kvCacheType } : undefined;
+  return { kvCache, ctxSize: f.ctxSize };
 }
 
 export function addModelOptions(cmd: Command): Command {
@@ -48,7 +61,15 @@ export function addModelOptions(cmd: Command): Command {
     .option('--demo', 'use the built-in random-weight demo checkpoint (built once, then cached)')
     .addOption(new Option('--backend <name>', 'compute backend').choices(['ref', 'cpu', 'webgpu']).default('cpu'))
     .addOption(new Option('--dtype <format>', 'weight format in memory (default: the checkpoint\'s)').choices([...WEIGHT_FORMATS]))
-    .addOption(new Option('--precision <mode>', "numerics: exact (f32), or fast (webgpu: f16 tensor cores for prefill and vision)").choices(['exact', 'fast']));
+    .addOption(new Option('--precision <mode>', "numerics: exact (f32), or fast (webgpu: f16 tensor cores for prefill and vision)").choices(['exact', 'fast']))
+    .option('--kv-cache-gb <GB>', 'size of the paged KV cache shared by all sequences (default: room for the context size, at most 16384 tokens)', numArg(0.001))
+    .addOption(new Option('--kv-cache-type <format>', 'KV cache storage: f16 (default on cpu), q8_0, or f32 (exact)').choices(['f32', 'f16', 'q8_0']))
+    .option('--ctx-size <n>', "longest sequence, prompt and output, in tokens (default: the model's max_position_embeddings)", intArg(2));
+}
+
+/** For the commands that chat (run, chat, serve): the vision-feature cache's budget. */
+export function addVisionCacheOption(cmd: Command): Command {
+  return cmd.option('--vision-cache-mb <MB>', `vision features kept for images seen again, e.g. re-sent each chat turn (0 = off; default ${DEFAULT_VISION_CACHE_MB})`, numArg(0));
 }
 
 export interface SamplingFlags {
@@ -121,7 +142,7 @@ export async function modelDir(f: ModelFlags, progress: Progress): Promise<{ dir
 }
 
 export async function loadEngine(dir: string, f: ModelFlags, progress: Progress): Promise<LocalEngine> {
-  const engine = await openEngine(dir, { backend: f.backend, dtype: f.dtype, precision: f.precision, onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
+  const engine = await openEngine(dir, { backend: f.backend, dtype: f.dtype, precision: f.precision, visionCacheMb: f.visionCacheMb, ...servingFromFlags(f), onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
   progress.done();
   return engine;
 }

@@ -7,10 +7,11 @@ import path from 'node:path';
 import { checkpointTensors, rowLength } from '../models/qwen3vl/checkpoint.js';
 import { loadConfig, type ModelConfig } from '../models/qwen3vl/config.js';
 import { loadGenerationConfig } from '../config/generation.js';
+import { KV_DTYPES, kvBytesPerToken, largestContext, type KvDType } from '../generate/contextPlan.js';
 import { Checkpoint } from '../io/safetensors.js';
 import { byteSize, type DType } from '../tensor/dtype.js';
 import { formatFor } from '../weights/convert.js';
-import { checkModelDir } from './common.js';
+import { checkModelDir, numArg } from './common.js';
 
 type ReportFormat = 'f32' | 'bf16' | 'q8_0' | 'q4_0';
 const FORMATS: readonly ReportFormat[] = ['f32', 'bf16', 'q8_0', 'q4_0'];
@@ -23,13 +24,15 @@ export interface InspectReport {
   readonly params: { text: number; vision: number; experts: number; total: number; activePerToken: number };
   /** Weight bytes when loaded with each format (norms, biases, small matrices stay wider: see weights/convert.ts). */
   readonly weightBytes: Record<ReportFormat, number>;
-  /** KV cache bytes per 1,000 tokens of context, at f32 (what this engine stores) and at 16 bits. */
-  readonly kvBytesPer1k: { f32: number; bf16: number };
+  /** KV cache bytes per token of context for each storage format of the paged cache (--kv-cache-type). */
+  readonly kvBytesPerToken: Record<KvDType, number>;
+  /** With a memory budget: the largest context each KV dtype fits beside the weights of each format. */
+  readonly contextIn?: { readonly budgetBytes: number; readonly tokens: Record<KvDType, Record<ReportFormat, number>> };
   readonly files: Record<string, boolean>;
   readonly generation: Record<string, unknown>;
 }
 
-export async function inspectCheckpoint(dir: string): Promise<InspectReport> {
+export async function inspectCheckpoint(dir: string, opts: { memoryBytes?: number } = {}): Promise<InspectReport> {
   const cfg: ModelConfig = await loadConfig(dir);
   const gen = await loadGenerationConfig(dir);
   const ckpt = await Checkpoint.open(dir);
@@ -55,7 +58,6 @@ export async function inspectCheckpoint(dir: string): Promise<InspectReport> {
   const moe = t.moe;
   params.total = params.text + params.vision + params.experts;
   params.activePerToken = params.text + params.vision + (moe ? (params.experts * moe.numExpertsPerTok) / moe.numExperts : 0);
-  const kvPerToken = 2 * t.numHiddenLayers * t.numKeyValueHeads * t.headDim;
   const has = (f: string) => existsSync(path.join(dir, f));
   const { bosTokenId: _b, padTokenId: _p, ...generation } = gen;
   return {
@@ -68,7 +70,13 @@ export async function inspectCheckpoint(dir: string): Promise<InspectReport> {
     vision: { depth: cfg.vision.depth, hidden: cfg.vision.hiddenSize, patch: cfg.vision.patchSize, merge: cfg.vision.spatialMergeSize, deepstackLayers: cfg.vision.deepstackVisualIndexes },
     params,
     weightBytes,
-    kvBytesPer1k: { f32: kvPerToken * 4 * 1000, bf16: kvPerToken * 2 * 1000 },
+    kvBytesPerToken: Object.fromEntries(KV_DTYPES.map((d) => [d, kvBytesPerToken(t, d)])) as Record<KvDType, number>,
+    ...(opts.memoryBytes !== undefined && {
+      contextIn: {
+        budgetBytes: opts.memoryBytes,
+        tokens: Object.fromEntries(KV_DTYPES.map((d) => [d, Object.fromEntries(FORMATS.map((f) => [f, largestContext(cfg, opts.memoryBytes!, weightBytes[f], d)]))])) as Record<KvDType, Record<ReportFormat, number>>,
+      },
+    }),
     files: {
       tokenizer: has('tokenizer.json'), 'chat template': has('chat_template.json') || has('chat_template.jinja'),
       'image preprocessor': has('preprocessor_config.json'), 'video preprocessor': has('video_preprocessor_config.json'),
@@ -115,7 +123,8 @@ export function formatReport(r: InspectReport): string {
     '',
     'memory (weights; --dtype)',
     ...FORMATS.map((f) => row(f, humanBytes(r.weightBytes[f]))),
-    row('KV cache', `${humanBytes(r.kvBytesPer1k.f32)} per 1k tokens (f32, as stored; ${humanBytes(r.kvBytesPer1k.bf16)} at 16 bits)`),
+    row('KV cache', `per token: ${humanBytes(r.kvBytesPerToken.f16)} f16 (default), ${humanBytes(r.kvBytesPerToken.q8_0)} q8_0, ${humanBytes(r.kvBytesPerToken.f32)} f32; per 1k tokens ${humanBytes(r.kvBytesPerToken.f16 * 1000)} f16`),
+    ...(r.contextIn ? contextLines(r.contextIn, row) : []),
     '',
     'files',
     ...Object.entries(r.files).map(([f, ok]) => row(f, ok ? 'yes' : 'no')),
@@ -127,16 +136,28 @@ export function formatReport(r: InspectReport): string {
   return lines.join('\n');
 }
 
+/** Largest context per KV dtype (rows) beside the weights of each format (columns), within the budget. */
+function contextLines(c: NonNullable<InspectReport['contextIn']>, row: (label: string, v: string) => string): string[] {
+  const cell = (n: number) => (n === 0 ? 'does not fit' : `${n.toLocaleString('en-US')} tokens`).padEnd(18);
+  return [
+    '',
+    `largest context in ${humanBytes(c.budgetBytes)} (weights + KV cache + prefill working memory; capped at the model's context)`,
+    row('KV dtype', FORMATS.map((f) => `${f} weights`.padEnd(18)).join('')),
+    ...KV_DTYPES.map((d) => row(d, FORMATS.map((f) => cell(c.tokens[d][f])).join(''))),
+  ];
+}
+
 export function registerInspect(program: Command): void {
   program
     .command('inspect')
     .summary('summarise a checkpoint: config, parameter counts, memory per dtype')
-    .description('Read a checkpoint folder\'s config and safetensors headers (no weights are loaded) and report its shape, parameter counts per part, and memory needed per weight format, including the KV cache per 1,000 tokens.')
+    .description('Read a checkpoint folder\'s config and safetensors headers (no weights are loaded) and report its shape, parameter counts per part, and memory needed per weight format, including the KV cache bytes per token for each KV format (f16, q8_0, f32).')
     .argument('<dir>', 'Qwen3-VL checkpoint folder')
     .option('--json', 'print the report as JSON')
-    .addHelpText('after', '\nExamples:\n  $ qwen3-vl inspect ./Qwen3-VL-8B-Instruct\n  $ qwen3-vl inspect ./Qwen3-VL-30B-A3B-Instruct --json | jq .weightBytes')
-    .action(async (dir: string, flags: { json?: boolean }) => {
-      const r = await inspectCheckpoint(checkModelDir(dir));
+    .option('--memory-gb <GiB>', 'also print the largest context each KV dtype fits in this much memory (GiB)', numArg(Number.MIN_VALUE))
+    .addHelpText('after', '\nExamples:\n  $ qwen3-vl inspect ./Qwen3-VL-8B-Instruct\n  $ qwen3-vl inspect ./Qwen3-VL-30B-A3B-Instruct --json | jq .weightBytes\n  $ qwen3-vl inspect ./Qwen3-VL-2B-Instruct --memory-gb 24')
+    .action(async (dir: string, flags: { json?: boolean; memoryGb?: number }) => {
+      const r = await inspectCheckpoint(checkModelDir(dir), { memoryBytes: flags.memoryGb === undefined ? undefined : Math.floor(flags.memoryGb * 2 ** 30) });
       process.stdout.write(`${flags.json ? JSON.stringify(r, null, 2) : formatReport(r)}\n`);
     });
 }

@@ -6,7 +6,7 @@ import { type ChatEvent, type Usage, wireUsage } from '../generate/chat.js';
 import { parseGrounding, type PixelGrounding } from '../generate/grounding.js';
 import type { ToolCall } from '../generate/output.js';
 import { demoImage } from '../tools/demo.js';
-import { addModelOptions, addSamplingOptions, chatOptions, CliError, collect, loadEngine, modelDir, numArg, userMessage, type ModelFlags, type SamplingFlags } from './common.js';
+import { addModelOptions, addSamplingOptions, addVisionCacheOption, chatOptions, CliError, collect, loadEngine, modelDir, numArg, userMessage, type ModelFlags, type SamplingFlags } from './common.js';
 import { drawGrounding } from './draw.js';
 import { Progress } from './progress.js';
 
@@ -35,7 +35,7 @@ export function registerRun(program: Command): void {
     .option('--json', 'print one JSON object (text, reasoning, tool calls, usage, grounding) instead of streaming')
     .option('--draw <out.png>', 'draw the boxes/points of the answer onto the first image and save it')
     .option('--no-progress', 'no progress bars even on a terminal');
-  addSamplingOptions(addModelOptions(cmd)).addHelpText(
+  addSamplingOptions(addVisionCacheOption(addModelOptions(cmd))).addHelpText(
     'after',
     `
 Examples:

@@ -9,7 +9,7 @@ import { ChatServer } from '../server/app.js';
 import { API_KEY_ENV, BindPolicyError, checkBindPolicy } from '../server/auth.js';
 import { DEFAULT_LIMITS, PROMPT_CHARS_PER_TOKEN, type ServerLimits } from '../server/limits.js';
 import { WorkerEngine } from '../server/workerEngine.js';
-import { addModelOptions, CliError, collect, intArg, modelDir, numArg, type ModelFlags } from './common.js';
+import { addModelOptions, addVisionCacheOption, CliError, collect, intArg, modelDir, numArg, servingFromFlags, type ModelFlags } from './common.js';
 import { Progress } from './progress.js';
 import { DEMO_NOTE } from './run.js';
 
@@ -28,7 +28,7 @@ interface ServeFlags extends ModelFlags {
   maxVideoFrames: number;
   maxPromptTokens: number;
   maxTokens: number;
-  maxConcurrent: number;
+  maxConcurrent?: number;
   maxQueue: number;
   requestTimeout: number;
   uploadTimeout: number;
@@ -63,8 +63,8 @@ export function registerServe(program: Command): void {
     .option('--max-video-frames <n>', 'frames per video (longer frame lists refused; files sampled to at most this)', intArg(1), D.maxVideoFrames)
     .option('--max-prompt-tokens <n>', `prompt tokens, text and visual (text over ${PROMPT_CHARS_PER_TOKEN} characters per token is refused unread)`, intArg(1), D.maxPromptTokens)
     .option('--max-tokens <n>', 'completion tokens: ceiling for max_tokens, and its value when a request leaves it out', intArg(1), D.maxTokens)
-    .option('--max-concurrent <n>', 'chat requests in progress at once, uploads included (429 + Retry-After beyond)', intArg(1), D.maxConcurrent)
-    .option('--max-queue <n>', 'requests allowed to wait behind the running one (429 + Retry-After beyond)', intArg(0), D.maxQueue)
+    .option('--max-concurrent <n>', 'sequences generated at once, batched in one forward per step (default 8 on cpu, 32 on webgpu)', intArg(1))
+    .option('--max-queue <n>', 'requests allowed to wait for a batch slot (429 + Retry-After beyond)', intArg(0), D.maxQueue)
     .option('--request-timeout <s>', 'cancel a request this long after it arrived (408, or an SSE error event)', numArg(0.001), D.requestTimeoutMs / 1000)
     .option('--upload-timeout <s>', 'headers and body must arrive within this', numArg(0.001), D.uploadTimeoutMs / 1000)
     .option('--fetch-timeout <s>', 'one remote media fetch (with --allow-remote-media)', numArg(0.001), D.fetchTimeoutMs / 1000)
@@ -72,7 +72,7 @@ export function registerServe(program: Command): void {
     .option('--api-key <key>', `require "Authorization: Bearer <key>" on every route but /health (default: $${API_KEY_ENV})`)
     .option('--insecure-no-auth', 'allow a non-loopback --host without an API key (only on a network you trust)')
     .option('-q, --quiet', 'no request log on stderr');
-  addModelOptions(cmd).addHelpText(
+  addVisionCacheOption(addModelOptions(cmd)).addHelpText(
     'after',
     `
 Examples:
@@ -103,7 +103,7 @@ export function limitsFromFlags(f: ServeFlags): ServerLimits {
     maxVideoFrames: f.maxVideoFrames,
     maxPromptTokens: f.maxPromptTokens,
     maxTokens: f.maxTokens,
-    maxConcurrent: f.maxConcurrent,
+    maxConcurrent: f.maxConcurrent ?? (f.backend === 'webgpu' ? 32 : D.maxConcurrent),
     maxQueue: f.maxQueue,
     requestTimeoutMs: Math.round(f.requestTimeout * 1000),
     uploadTimeoutMs: Math.round(f.uploadTimeout * 1000),
@@ -130,7 +130,7 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
   const { dir, demo } = await modelDir(flags, progress);
   // Find a taken port before the (possibly long) model load, not after it.
   if (flags.port !== 0) await probePort(flags.port, flags.host);
-  const engine = await WorkerEngine.start(dir, { backend: flags.backend, dtype: flags.dtype, precision: flags.precision, id: flags.modelId, onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
+  const engine = await WorkerEngine.start(dir, { backend: flags.backend, dtype: flags.dtype, precision: flags.precision, visionCacheMb: flags.visionCacheMb, id: flags.modelId, ...servingFromFlags(flags), maxConcurrent: limits.maxConcurrent, onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });
   progress.done();
   const log = flags.quiet ? undefined : (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const server = new ChatServer({

@@ -2,12 +2,14 @@
 // (answer text, reasoning, tool calls, usage, finish reason). CLI, server and web page are thin adapters over it.
 
 import type { GenerationConfig } from '../config/generation.js';
-import { AbortError, type Qwen3VLModel } from '../models/qwen3vl/model.js';
 import { InputLimitError, type ChatMessage, type PrepareOptions, type PreparedInputs, type ToolSpec } from '../processor/index.js';
 import { StreamingDetokenizer, type QwenTokenizer } from '../tokenizer/index.js';
 import { OutputParser, type ToolCall } from './output.js';
 import { Sampler, type SamplingOptions } from './sampler.js';
+import type { MediaInputs, Scheduler, SeqRequest } from './scheduler.js';
 import { StopMatcher } from './stop.js';
+import type { PrecomputedVision } from '../models/qwen3vl/model.js';
+import type { VisionCache } from './visionCache.js';
 
 /** What the loop needs of a tokenizer (QwenTokenizer has it all). */
 export type ChatTokenizer = Pick<QwenTokenizer, 'encode' | 'decode' | 'tokenToId' | 'isSpecial' | 'tokenBytes'>;
@@ -46,6 +48,8 @@ export interface ChatOptions extends SamplingOptions {
   readonly onPrompt?: (tokens: number) => void;
   /** Called after each prefill chunk with prompt tokens done and total (progress bars, server status). */
   readonly onPrefillProgress?: (done: number, total: number) => void;
+  /** Vision features of images and videos seen before come from here (the tower runs for new ones only). */
+  readonly visionCache?: VisionCache | null;
 }
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'cancelled';
@@ -91,8 +95,58 @@ export function withDefaults(o: ChatOptions, g: GenerationConfig | null): ChatOp
   };
 }
 
-/** Stream a chat completion. Ends with a 'usage' and a 'done' event; cancellation ends it with 'cancelled'. */
-export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor, messages: readonly ChatMessage[], options: ChatOptions = {}): AsyncGenerator<ChatEvent> {
+/**
+ * What the chat loop needs of a model: the scheduler that runs its sequences (shared by every concurrent chat), its
+ * context size, generation defaults and MRoPE positions of a prompt. `Qwen3VL` (generate/engine.ts) is one.
+ */
+export interface ChatModel {
+  readonly source: { readonly generationConfig: GenerationConfig } | null;
+  readonly contextLength: number;
+  readonly scheduler: Scheduler;
+  ropeIndex(ids: Int32Array, media: MediaInputs): { positions: [Int32Array, Int32Array, Int32Array]; ropeDelta: number };
+  /** Vision features of a prompt's images and videos, each encoded alone, through `cache` when given. */
+  encodeMedia?(prompt: PreparedInputs, cache: VisionCache | null): Promise<PrecomputedVision>;
+}
+
+/** Events of one sequence, pushed by the scheduler's callbacks and pulled by the generator. */
+class EventChannel {
+  private readonly items: ChatEvent[] = [];
+  private wake: (() => void) | null = null;
+  private ended: { error?: unknown } | null = null;
+
+  push(e: ChatEvent): void {
+    this.items.push(e);
+    this.poke();
+  }
+
+  end(error?: unknown): void {
+    this.ended = { error };
+    this.poke();
+  }
+
+  async *drain(): AsyncGenerator<ChatEvent> {
+    for (;;) {
+      while (this.items.length) yield this.items.shift()!;
+      if (this.ended) {
+        if (this.ended.error !== undefined) throw this.ended.error;
+        return;
+      }
+      await new Promise<void>((r) => (this.wake = r));
+    }
+  }
+
+  private poke(): void {
+    this.wake?.();
+    this.wake = null;
+  }
+}
+
+/**
+ * Stream a chat completion. The prompt joins the model's scheduler, which batches it with every other running
+ * sequence; sampling, stop strings, tool-call/reasoning parsing and forced tokens run in this sequence's hook.
+ * Ends with a 'usage' and a 'done' event; cancellation (`signal`, or leaving the generator) frees its KV at once.
+ */
+export async function* streamChat(model: ChatModel, processor: ChatProcessor, messages: readonly ChatMessage[], options: ChatOptions = {}): AsyncGenerator<ChatEvent> {
   const gen = model.source?.generationConfig ?? null;
   const o = withDefaults(options, gen);
   const sampler = new Sampler(o);
@@ -107,7 +161,7 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
     yield { type: 'done', finishReason: 'cancelled', tokens: [] };
     return;
   }
-  const ids = Array.from(prompt.inputIds);
+  const ids = Int32Array.from(prompt.inputIds);
   if (o.maxPromptTokens !== undefined && ids.length > o.maxPromptTokens) {
     throw new InputLimitError('max_prompt_tokens', `the prompt has ${ids.length} tokens (text and visual); the limit is ${o.maxPromptTokens}`);
   }
@@ -120,71 +174,78 @@ export async function* streamChat(model: Qwen3VLModel, processor: ChatProcessor,
   const parser = new OutputParser({ startInReasoning: /<think>\s*$/.test(prompt.text), parseTools: true });
   let toolOpening = toolCallOpening(o);
 
-  const ctxLimit = model.config.text.maxPositionEmbeddings;
-  const room = ctxLimit - ids.length;
-  if (room <= 0) throw new RangeError(`the prompt has ${ids.length} tokens, but the context holds ${ctxLimit}`);
-  const maxTokens = Math.min(o.maxTokens ?? room, room);
-  if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new RangeError(`maxTokens must be a positive integer (got ${String(o.maxTokens)})`);
+  const room = model.contextLength - ids.length;
+  const maxTokens = Math.max(1, Math.min(o.maxTokens ?? room, room));
+  if (o.maxTokens !== undefined && (!Number.isInteger(o.maxTokens) || o.maxTokens < 1)) throw new RangeError(`maxTokens must be a positive integer (got ${String(o.maxTokens)})`);
+  if (o.signal?.aborted) {
+    yield { type: 'usage', usage: { promptTokens: ids.length, completionTokens: 0, totalTokens: ids.length } };
+    yield { type: 'done', finishReason: 'cancelled', tokens: [] };
+    return;
+  }
 
-  const cache = model.createCache(ids.length + maxTokens);
   const out: number[] = [];
-  let finish: FinishReason = 'length';
+  let finish = 'length' as FinishReason;
   let reasoningTokens = 0;
+  const forced: number[] = [];
   const detok = new StreamingDetokenizer(tok, { skipSpecialTokens: true });
-  let steps: ReturnType<Qwen3VLModel['greedySteps']> | null = null;
+  const chan = new EventChannel();
+  const hasMedia = !!(prompt.pixelValues || prompt.pixelValuesVideos);
+  // Each image and video runs through the tower alone, cached or not, so the vision cache never changes a bit of the
+  // output (a backend's matmul may sum in another order for another row count); the batch then gets features.
+  const vision = hasMedia && model.encodeMedia ? await model.encodeMedia(prompt, o.visionCache ?? null) : undefined;
+  const media: MediaInputs = vision
+    ? { imageGridThw: prompt.imageGridThw, videoGridThw: prompt.videoGridThw, vision }
+    : { pixelValues: prompt.pixelValues, imageGridThw: prompt.imageGridThw, pixelValuesVideos: prompt.pixelValuesVideos, videoGridThw: prompt.videoGridThw };
+  const rope = model.ropeIndex(ids, media);
+  const context = Array.from(ids);
+  const req: SeqRequest = {
+    ids,
+    positions: rope.positions,
+    ropeDelta: rope.ropeDelta,
+    media: hasMedia ? media : undefined,
+    maxTokens,
+    onProgress: o.onPrefillProgress,
+    // This sequence's step: forced tokens, sampling, stop checks and parsing; null ends it.
+    next: (logits) => {
+      if (toolOpening !== null && !parser.inReasoning) {
+        forced.push(...tok.encode(out.length ? `\n\n${toolOpening}` : toolOpening));
+        toolOpening = null;
+      }
+      let next: number;
+      if (forced.length) next = forced.shift()!;
+      else if (parser.inReasoning && o.thinkingBudget !== undefined && reasoningTokens >= o.thinkingBudget && endThink !== undefined) next = endThink;
+      else next = sampler.sample(logits, context, out);
+      if (eos.has(next)) {
+        finish = 'stop';
+        return null;
+      }
+      out.push(next);
+      context.push(next);
+      if (parser.inReasoning) reasoningTokens++;
+      const s = stop.push(detok.push(next));
+      for (const e of parser.push(s.text)) chan.push(e);
+      if (s.stopped) {
+        finish = 'stop';
+        return null;
+      }
+      return next;
+    },
+    onEnd: (reason, error) => {
+      if (reason === 'cancelled') finish = 'cancelled';
+      chan.end(reason === 'error' ? error : undefined);
+    },
+  };
+  const seq = model.scheduler.submit(req);
+  const onAbort = () => model.scheduler.cancel(seq);
+  o.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    if (o.signal?.aborted) {
-      finish = 'cancelled';
-    } else {
-      // Greedy sampling takes the argmax on the backend: a token id comes back instead of the logits, and the
-      // steps are pipelined (the next one is recorded before the token is read).
-      const greedy = sampler.greedy;
-      steps = greedy ? model.greedySteps(cache) : null;
-      let logits: Float32Array | number | null = null;
-      try {
-        const fwd = { ...prompt, inputIds: ids, cache, logits: 'last' as const, onProgress: o.onPrefillProgress, signal: o.signal };
-        logits = greedy ? (await model.forwardArgmax(fwd))[0] : (await model.forward(fwd)).logits;
-      } catch (e) {
-        if (!(e instanceof AbortError)) throw e;
-        finish = 'cancelled';
-      }
-      const forced: number[] = [];
-      while (logits !== null && out.length < maxTokens) {
-        if (o.signal?.aborted) {
-          finish = 'cancelled';
-          break;
-        }
-        if (toolOpening !== null && !parser.inReasoning) {
-          forced.push(...tok.encode(out.length ? `\n\n${toolOpening}` : toolOpening));
-          toolOpening = null;
-        }
-        let next: number;
-        if (forced.length) next = forced.shift()!;
-        else if (parser.inReasoning && o.thinkingBudget !== undefined && reasoningTokens >= o.thinkingBudget && endThink !== undefined) next = endThink;
-        else next = typeof logits === 'number' ? logits : sampler.sample(logits, ids.concat(out), out);
-        if (eos.has(next)) {
-          finish = 'stop';
-          break;
-        }
-        out.push(next);
-        if (parser.inReasoning) reasoningTokens++;
-        const s = stop.push(detok.push(next));
-        yield* parser.push(s.text);
-        if (s.stopped) {
-          finish = 'stop';
-          break;
-        }
-        if (out.length >= maxTokens) break;
-        // Let timers and I/O run between steps even on synchronous backends (browsers have no setImmediate).
-        await new Promise((r) => (typeof setImmediate === 'function' ? setImmediate(r) : setTimeout(r, 0)));
-        logits = steps ? await steps.step(next, out.length + 1 < maxTokens) : await model.decode(cache, [next]);
-      }
-    }
+    yield* chan.drain();
     if (!stop.stopped) yield* parser.push(stop.push(detok.flush()).text + stop.flush());
     yield* parser.flush();
   } finally {
-    steps?.close();
-    cache.dispose();
+    o.signal?.removeEventListener('abort', onAbort);
+    // A consumer that stops reading frees the sequence's blocks at once.
+    model.scheduler.cancel(seq);
   }
   if (parser.toolCalls > 0 && finish === 'stop') finish = 'tool_calls';
   yield { type: 'usage', usage: { promptTokens: ids.length, completionTokens: out.length, totalTokens: ids.length + out.length } };
@@ -203,7 +264,7 @@ function toolCallOpening(o: ChatOptions): string | null {
 }
 
 /** The whole completion at once. */
-export async function chat(model: Qwen3VLModel, processor: ChatProcessor, messages: readonly ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
+export async function chat(model: ChatModel, processor: ChatProcessor, messages: readonly ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
   let text = '';
   let reasoning = '';
   const toolCalls: ToolCall[] = [];

@@ -1,34 +1,141 @@
-// The library's front door: a loaded Qwen3-VL model together with its processor, so a script can chat with
-// images and video in one call. CLI, server and web page all go through this.
+// The library's front door and the one engine: a loaded Qwen3-VL model with its processor, its paged KV cache and the
+// scheduler that batches every conversation running on it. CLI, server (its worker thread) and web page drive this.
 
+import type { KvDType } from '../backend/backend.js';
 import { type SourceLike, openSource } from '../io/source.js';
 import { loadModel as loadCore, type LoadOptions } from '../models/qwen3vl/load.js';
-import { Qwen3VLModel } from '../models/qwen3vl/model.js';
+import { Qwen3VLModel, type ForwardInputs, type PrecomputedVision } from '../models/qwen3vl/model.js';
+import type { KvCache } from '../nn/kvCache.js';
+import { ropeIndex } from '../models/qwen3vl/positions.js';
+import { KV_BLOCK, PagedKv, kvBytesPerToken, type KvCacheOptions } from '../nn/kvPool.js';
 import { loadProcessor, type ChatMessage, type LoadProcessorOptions, type Qwen3VLProcessor } from '../processor/index.js';
-import { chat, streamChat, type ChatEvent, type ChatOptions, type ChatResult } from './chat.js';
+import { batchModel } from './batchModel.js';
+import { decodeGreedyMany, generateGreedy, greedySteps, type GreedySteps } from './greedy.js';
+import { chat, streamChat, type ChatEvent, type ChatModel, type ChatOptions, type ChatResult } from './chat.js';
+import type { MediaPrompt } from './prefixKeys.js';
+import { Scheduler, type MediaInputs } from './scheduler.js';
+import { DEFAULT_VISION_CACHE_MB, encodeMedia, VisionCache } from './visionCache.js';
 
-export interface EngineOptions extends LoadOptions {
-  /** Options for the processor (chat template, resampler, decode limits, remote-image policy). */
-  readonly processor?: LoadProcessorOptions;
+export interface ServingOptions {
+  /** The paged KV cache: its size (bytes or tokens; default the context size, at most 16384 tokens, 4096 on webgpu) and format. */
+  readonly kvCache?: KvCacheOptions;
+  /** Longest sequence (prompt and output) in tokens; default the model's max_position_embeddings. */
+  readonly ctxSize?: number;
+  /** Sequences batched together (default 8 on cpu/ref, 32 on webgpu). */
+  readonly maxConcurrent?: number;
+  /** Rows per batched forward: decode rows plus prefill chunks (default 512 on cpu/ref, 1024 on webgpu). */
+  readonly maxBatchTokens?: number;
 }
 
-export class Qwen3VL extends Qwen3VLModel {
+export interface EngineOptions extends LoadOptions, ServingOptions {
+  /** Options for the processor (chat template, resampler, decode limits, remote-image policy). */
+  readonly processor?: LoadProcessorOptions;
+  /** Vision-feature cache budget in MB (default 256; 0 turns it off): images seen again skip the tower. */
+  readonly visionCacheMb?: number;
+}
+
+/** Stores nothing: the uncached path takes the same per-item route as a cache miss. */
+const NO_CACHE = new VisionCache(0);
+
+/** Default pool size in tokens when neither bytes nor tokens are given (webgpu stores f32 and often runs in a page). */
+const DEFAULT_KV_TOKENS = { cpu: 16384, webgpu: 4096 };
+
+export class Qwen3VL extends Qwen3VLModel implements ChatModel {
+  private kv: PagedKv | null = null;
+  private sched: Scheduler | null = null;
+  /** Features of images and videos seen before (null: off). */
+  readonly visionCache: VisionCache | null;
+
   constructor(
     core: Qwen3VLModel,
     /** Null when the folder has no tokenizer (forward/decode still work on token ids). */
     readonly processor: Qwen3VLProcessor | null,
+    readonly serving: ServingOptions & { readonly visionCacheMb?: number } = {},
   ) {
     super(core.backend, core.config, core.weights, core.source);
+    const mb = serving.visionCacheMb ?? DEFAULT_VISION_CACHE_MB;
+    this.visionCache = mb === 0 ? null : VisionCache.ofMb(mb);
+    const ctx = serving.ctxSize;
+    if (ctx !== undefined && (!Number.isInteger(ctx) || ctx < 2 || ctx > core.config.text.maxPositionEmbeddings)) {
+      throw new RangeError(`ctxSize must be an integer in [2, ${core.config.text.maxPositionEmbeddings}] (got ${String(ctx)})`);
+    }
+  }
+
+  get contextLength(): number {
+    return this.serving.ctxSize ?? this.config.text.maxPositionEmbeddings;
+  }
+
+  /** The paged KV cache (allocated on first use). */
+  get kvCache(): PagedKv {
+    if (!this.kv) {
+      const t = this.config.text;
+      this.kv = new PagedKv(this.backend, t.numHiddenLayers, t.numKeyValueHeads * t.headDim, {
+        ...this.serving.kvCache,
+        defaultTokens: Math.max(KV_BLOCK, Math.min(this.contextLength, this.backend.name === 'webgpu' ? DEFAULT_KV_TOKENS.webgpu : DEFAULT_KV_TOKENS.cpu)),
+      });
+    }
+    return this.kv;
+  }
+
+  /** The scheduler every conversation on this model runs through. */
+  get scheduler(): Scheduler {
+    if (!this.sched) {
+      const gpu = this.backend.name === 'webgpu';
+      const maxSeqs = this.serving.maxConcurrent ?? (gpu ? 32 : 8);
+      this.sched = new Scheduler(batchModel(this, this.kvCache, this.contextLength), {
+        maxSeqs,
+        maxBatchTokens: Math.max(maxSeqs, this.serving.maxBatchTokens ?? (gpu ? 1024 : 512)),
+      }) as Scheduler;
+    }
+    return this.sched;
+  }
+
+  /** KV bytes per token for each storage format. */
+  kvBytesPerToken(dtype: KvDType): number {
+    const t = this.config.text;
+    return kvBytesPerToken(t.numHiddenLayers, t.numKeyValueHeads * t.headDim, dtype);
+  }
+
+  ropeIndex(ids: Int32Array, media: MediaInputs): { positions: [Int32Array, Int32Array, Int32Array]; ropeDelta: number } {
+    const c = this.config;
+    const r = ropeIndex(ids, { imageTokenId: c.imageTokenId, videoTokenId: c.videoTokenId, spatialMergeSize: c.vision.spatialMergeSize }, media.imageGridThw ?? [], media.videoGridThw ?? []);
+    return { positions: r.positions, ropeDelta: r.ropeDelta };
+  }
+
+  /** Vision features of a prepared prompt, each image and video encoded alone, through `cache` when given. */
+  encodeMedia(prompt: MediaPrompt, cache: VisionCache | null): Promise<PrecomputedVision> {
+    return encodeMedia(this, prompt, cache ?? NO_CACHE);
+  }
+
+  /** Greedy decoding with a KV cache: `maxNewTokens` ids (stops early on one of `stopIds`); pipelined on the device. */
+  generateGreedy(inp: ForwardInputs, maxNewTokens: number, stopIds: readonly number[] = []): Promise<number[]> {
+    return generateGreedy(this, inp, maxNewTokens, stopIds);
+  }
+
+  /** Pipelined greedy steps over `cache` (see generate/greedy.ts). */
+  greedySteps(cache: KvCache): GreedySteps {
+    return greedySteps(this, cache);
+  }
+
+  /** Greedy decoding after `first` (not yet in the cache): up to `n` ids, stopping after one of `stopIds`. */
+  decodeGreedyMany(cache: KvCache, first: number, n: number, stopIds: readonly number[] = []): Promise<number[]> {
+    return decodeGreedyMany(this, cache, first, n, stopIds);
   }
 
   /** Stream a reply to `messages`: text, reasoning and tool-call events, then usage and the finish reason. */
   chat(messages: readonly ChatMessage[], options: ChatOptions = {}): AsyncGenerator<ChatEvent> {
-    return streamChat(this, this.requireProcessor(), messages, options);
+    return streamChat(this, this.requireProcessor(), messages, { visionCache: this.visionCache, ...options });
   }
 
   /** The whole reply at once. */
   complete(messages: readonly ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
-    return chat(this, this.requireProcessor(), messages, options);
+    return chat(this, this.requireProcessor(), messages, { visionCache: this.visionCache, ...options });
+  }
+
+  override dispose(): void {
+    this.kv?.dispose();
+    this.kv = null;
+    super.dispose();
   }
 
   private requireProcessor(): Qwen3VLProcessor {
@@ -42,6 +149,7 @@ export async function loadModel(dir: SourceLike, opts: EngineOptions = {}): Prom
   const src = await openSource(dir);
   // Load the processor first: it is cheap and fails fast on a broken tokenizer or template.
   const processor = (await src.exists('tokenizer.json')) ? await loadProcessor(src, opts.processor) : null;
+  if (opts.visionCacheMb !== undefined) VisionCache.ofMb(opts.visionCacheMb); // a bad size fails before the weights load
   const core = await loadCore(src, opts);
-  return new Qwen3VL(core, processor);
+  return new Qwen3VL(core, processor, { kvCache: opts.kvCache, ctxSize: opts.ctxSize, maxConcurrent: opts.maxConcurrent, maxBatchTokens: opts.maxBatchTokens, visionCacheMb: opts.visionCacheMb });
 }

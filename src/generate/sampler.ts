@@ -47,7 +47,7 @@ export class Sampler {
 
   /**
    * True when `sample` is a plain argmax of the logits (temperature 0, no penalties): the caller may then take the
-   * argmax on the backend (`Qwen3VLModel.greedySteps`) and never copy the logits to the host.
+   * argmax on the backend (`greedySteps` in generate/greedy.ts) and never copy the logits to the host.
    */
   get greedy(): boolean {
     const o = this.opts;

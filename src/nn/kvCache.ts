@@ -1,8 +1,9 @@
 // Per-layer key/value cache on the backend: post-norm, post-RoPE keys and values, grown by doubling.
-import type { Backend } from '../backend/backend.js';
+import type { Backend, PagedAttentionOptions } from '../backend/backend.js';
 import { keep, type Tensor } from '../tensor/tensor.js';
+import type { KvBinding, KvTarget } from './kvBinding.js';
 
-export class KvCache {
+export class KvCache implements KvBinding {
   private k: Tensor[] = [];
   private v: Tensor[] = [];
   private cap = 0;
@@ -38,6 +39,22 @@ export class KvCache {
       }
     }
     this.cap = cap;
+  }
+
+  begin(T: number): void {
+    this.reserve(T);
+  }
+
+  target(l: number): KvTarget {
+    return { k: this.k[l], v: this.v[l], row0: this.length };
+  }
+
+  attend(_l: number, q: Tensor, t: KvTarget, o: PagedAttentionOptions): Tensor {
+    return this.backend.attention(q, t.k, t.v, { ...o, kvLen: this.length + q.rows, causal: true });
+  }
+
+  end(T: number): void {
+    this.length += T;
   }
 
   /** Layer l's key and value tensors [capacity, nkv·hd] (rows [0, length) hold tokens). */

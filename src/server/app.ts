@@ -9,10 +9,11 @@ import { errorKind, HTTP_STATUS } from '../errors.js';
 import type { ChatEvent, FinishReason, Usage } from '../generate/chat.js';
 import type { ToolCall } from '../generate/output.js';
 import { apiKeyMatches } from './auth.js';
-import type { ChatEngine } from './engine.js';
+import type { ChatEngine } from '../generate/service.js';
 import { applyLimits, checkLimits, DEFAULT_LIMITS, type ServerLimits } from './limits.js';
 import { resolveMessages, type MediaPolicy, type ResolvedMessages } from './media.js';
 import { ApiError, chunkBody, completionBody, parseChatRequest, toolCallDelta, usageChunkBody, type ResponseMeta } from './protocol.js';
+import { Histogram, prometheusText } from './prometheus.js';
 import { FifoQueue } from './queue.js';
 
 export interface ServerOptions {
@@ -51,6 +52,8 @@ export class ChatServer {
   readonly http: http.Server;
   readonly metrics: Metrics = { requests: 0, generations: { started: 0, completed: 0, cancelled: 0, failed: 0 }, tokens: { prompt: 0, completion: 0 }, recent: [] };
   readonly limits: ServerLimits;
+  /** Time to first token, from arrival. */
+  readonly ttft = new Histogram();
   private readonly media: MediaPolicy;
   private readonly queue: FifoQueue;
   private readonly running = new Set<AbortController>();
@@ -68,7 +71,7 @@ export class ChatServer {
       ...opts.limits,
     });
     this.media = { maxTotalBytes: this.limits.maxBodyBytes, fetchTimeoutMs: this.limits.fetchTimeoutMs, ...opts.media };
-    this.queue = new FifoQueue(this.limits.maxQueue);
+    this.queue = new FifoQueue(this.limits.maxQueue, this.limits.maxConcurrent);
     // requestTimeout bounds only the *arrival* of a request (headers and body), never a long answer; it is what stops
     // slow uploads from holding admission slots. Node checks it every connectionsCheckingInterval.
     const upload = this.limits.uploadTimeoutMs;
@@ -149,7 +152,11 @@ export class ChatServer {
           gc();
           this.opts.engine.gc?.();
         }
-        return sendJson(res, 200, this.metricsBody());
+        // Prometheus text by default; the JSON document with ?format=json or Accept: application/json.
+        if (url.searchParams.get('format') === 'json' || /application\/json/.test(req.headers.accept ?? '')) return sendJson(res, 200, this.metricsBody());
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+        res.end(prometheusText({ model: this.opts.engine.info.id, engine: this.opts.engine.status(), queueWaiting: this.queue.waiting, queueRunning: this.queue.running, requests: this.metrics.requests, generations: this.metrics.generations, tokens: this.metrics.tokens, ttft: this.ttft, rssBytes: process.memoryUsage().rss }));
+        return;
       }
       if (route === 'GET /v1/models') return sendJson(res, 200, { object: 'list', data: [this.modelCard()] });
       if (route.startsWith('GET /v1/models/')) {
@@ -170,7 +177,8 @@ export class ChatServer {
     const alive = this.opts.engine.alive ?? true;
     const s = this.opts.engine.status();
     const status = this.closing ? 'shutting_down' : alive ? 'ok' : 'error';
-    sendJson(res, status === 'ok' ? 200 : 503, { status, model: this.opts.engine.info.id, phase: s.phase, prefill: s.prefill, running: this.queue.running, waiting: this.queue.waiting, inFlight: this.inFlight });
+    const kv = s.kvBlocksTotal ? { blocksUsed: s.kvBlocksUsed, blocksTotal: s.kvBlocksTotal } : null;
+    sendJson(res, status === 'ok' ? 200 : 503, { status, model: this.opts.engine.info.id, phase: s.phase, prefill: s.prefill, running: this.queue.running, waiting: this.queue.waiting, inFlight: this.inFlight, kv });
   }
 
   private metricsBody() {
@@ -193,10 +201,11 @@ export class ChatServer {
     return Math.min(300, Math.max(1, Math.ceil((mean * (this.queue.waiting + 1)) / 1000)));
   }
 
-  /** Admission before the body is read: beyond maxConcurrent a 429 costs the server nothing. */
+  /** Admission before the body is read: beyond maxConcurrent + maxQueue a 429 costs the server nothing. */
   private async admit(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    if (this.inFlight >= this.limits.maxConcurrent) {
-      throw new ApiError(429, `the server is busy: ${this.inFlight} requests in progress (limit ${this.limits.maxConcurrent}); retry later`, null, 'too_many_requests');
+    const cap = this.limits.maxConcurrent + this.limits.maxQueue;
+    if (this.inFlight >= cap) {
+      throw new ApiError(429, `the server is busy: ${this.inFlight} requests in progress (limit ${cap}: --max-concurrent ${this.limits.maxConcurrent} + --max-queue ${this.limits.maxQueue}); retry later`, null, 'too_many_requests');
     }
     this.inFlight++;
     try {
@@ -246,7 +255,12 @@ export class ChatServer {
       this.metrics.generations.started++;
       counted = true;
       const sse = r.stream ? new SseWriter(res, meta, r.includeUsage) : null;
+      let first = true;
       for await (const ev of this.opts.engine.stream(media.messages, { ...options, signal: ctl.signal })) {
+        if (first && (ev.type === 'text' || ev.type === 'reasoning' || ev.type === 'tool_call')) {
+          first = false;
+          this.ttft.observe((Date.now() - t0) / 1000);
+        }
         collect(acc, ev);
         // A timed-out or shut-down stream ends with an error event, not with a normal finish chunk.
         if (verdict() && ev.type === 'done') continue;

@@ -24,9 +24,12 @@ export interface ServerLimits {
   readonly maxPromptTokens: number;
   /** Completion tokens: the ceiling for max_tokens, and its value when a request leaves it out. */
   readonly maxTokens: number;
-  /** Chat requests admitted at once (uploading, fetching media, waiting or generating); 429 beyond, body unread. */
+  /** Generations running at once: the sequences the engine batches together (its scheduler's batch size). */
   readonly maxConcurrent: number;
-  /** Of those, requests waiting for the engine behind the running one; 429 beyond. */
+  /**
+   * Requests waiting for a batch slot; 429 beyond. Requests in progress (uploading, fetching media, waiting or
+   * generating) are capped at maxConcurrent + maxQueue: beyond, 429 at once with the body unread.
+   */
   readonly maxQueue: number;
   /** From arrival to the last byte of the answer, ms; then the generation is cancelled (408 or a final SSE error). */
   readonly requestTimeoutMs: number;

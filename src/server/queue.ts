@@ -1,5 +1,5 @@
-// First-in first-out admission: one generation at a time per model, waiting requests served in arrival order, a
-// waiter whose client leaves is dropped from the line, and the line has a length limit (429 beyond it).
+// First-in first-out admission: up to `slots` generations at once (the scheduler batches them), waiting requests
+// served in arrival order, a waiter whose client leaves is dropped from the line, and the line has a length limit.
 
 import { ApiError } from './protocol.js';
 
@@ -9,25 +9,30 @@ interface Waiter {
 }
 
 export class FifoQueue {
-  private busy = false;
+  private active = 0;
   private readonly line: Waiter[] = [];
 
-  constructor(private readonly maxWaiting: number) {}
+  constructor(
+    private readonly maxWaiting: number,
+    /** Generations allowed at once. */
+    readonly slots = 1,
+  ) {}
 
   /** Requests waiting (not counting the one running). */
   get waiting(): number {
     return this.line.length;
   }
 
-  get running(): boolean {
-    return this.busy;
+  /** Generations running now. */
+  get running(): number {
+    return this.active;
   }
 
   /** Wait for the turn; resolves to a release function that must be called exactly once. */
   acquire(signal?: AbortSignal): Promise<() => void> {
     if (signal?.aborted) return Promise.reject(abortError());
-    if (!this.busy) {
-      this.busy = true;
+    if (this.active < this.slots) {
+      this.active++;
       return Promise.resolve(this.releaser());
     }
     if (this.line.length >= this.maxWaiting) return Promise.reject(new ApiError(429, `the server is busy: ${this.line.length} requests are already waiting`, null, 'queue_full'));
@@ -61,7 +66,7 @@ export class FifoQueue {
       done = true;
       const next = this.line.shift();
       if (next) next.grant();
-      else this.busy = false;
+      else this.active--;
     };
   }
 }

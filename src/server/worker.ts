@@ -3,7 +3,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ChatOptions } from '../generate/chat.js';
-import { openEngine, type LocalEngine, type OpenEngineOptions } from './engine.js';
+import { openEngine, type LocalEngine, type OpenEngineOptions } from '../generate/service.js';
 import type { FromWorker, ToWorker } from './workerEngine.js';
 
 const port = parentPort!;
@@ -11,12 +11,15 @@ const { dir, opts } = workerData as { dir: string; opts: Omit<OpenEngineOptions,
 const send = (m: FromWorker) => port.postMessage(m);
 const wireError = (e: unknown) => ({ name: (e as Error)?.name ?? 'Error', message: (e as Error)?.message ?? String(e) });
 const running = new Map<number, AbortController>();
+/** While generations run, the batch's status (running, waiting, KV blocks) also goes out twice a second. */
+let ticker: ReturnType<typeof setInterval> | null = null;
 
 async function generate(engine: LocalEngine, id: number, messages: unknown[], options: ChatOptions): Promise<void> {
   const ctl = new AbortController();
   running.set(id, ctl);
   // Status goes out at phase changes and per prefill chunk, so /health can report progress without asking.
   const status = () => send({ op: 'status', status: engine.status() });
+  ticker ??= setInterval(status, 500);
   try {
     const opts = { ...options, signal: ctl.signal, onPrompt: status, onPrefillProgress: status };
     for await (const event of engine.stream(messages, opts)) send({ op: 'event', id, event });
@@ -25,6 +28,10 @@ async function generate(engine: LocalEngine, id: number, messages: unknown[], op
     send({ op: 'error', id, error: wireError(e) });
   } finally {
     running.delete(id);
+    if (running.size === 0 && ticker) {
+      clearInterval(ticker);
+      ticker = null;
+    }
     status();
   }
 }

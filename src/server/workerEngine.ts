@@ -3,7 +3,7 @@
 
 import { Worker } from 'node:worker_threads';
 import type { ChatEvent, ChatOptions } from '../generate/chat.js';
-import type { ChatEngine, EngineInfo, EngineStatus, OpenEngineOptions } from './engine.js';
+import type { ChatEngine, EngineInfo, EngineStatus, OpenEngineOptions } from '../generate/service.js';
 
 interface WireError {
   readonly name: string;

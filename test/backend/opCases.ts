@@ -10,10 +10,14 @@ import type { Tensor } from '../../src/tensor/tensor.js';
 import { rng } from '../helpers/rng.js';
 import { relErr } from '../helpers/compare.js';
 import { linearEx, qkvPost } from '../../src/backend/fused.js';
+import { kvDTypes } from '../../src/backend/paged.js';
+import { pagedCases } from './pagedCases.js';
 
 /** A case builds its inputs on a backend from a seed and returns the tensor(s) to compare. */
 export interface OpCase {
   name: string;
+  /** A KV storage format the case needs (paged ops); backends without it skip the case. */
+  kvDType?: 'f32' | 'f16' | 'q8_0';
   /** Max relative error: max|a−b| / max|ref|. */
   tol: number;
   run(b: Backend, r: () => number): Tensor | Tensor[];
@@ -296,6 +300,7 @@ export const opCases: OpCase[] = [
       },
     }),
   ),
+  ...pagedCases,
 ];
 
 async function readAll(x: Tensor | Tensor[]): Promise<(Float32Array | Int32Array)[]> {
@@ -321,6 +326,7 @@ export function describeOpSuite(name: string, make: () => Promise<Backend | null
       it(c.name, async (ctx) => {
         if (!be) return ctx.skip(`${name} backend not available`);
         if (opts.skip?.(c)) return ctx.skip('not supported by this backend');
+        if (c.kvDType && !kvDTypes(be).includes(c.kvDType)) return ctx.skip(`${name} stores no ${c.kvDType} KV cache`);
         const want = await readAll(c.run(ref, rng(1234)));
         const got = await readAll(c.run(be, rng(1234)));
         expect(got.length).toBe(want.length);

@@ -6,6 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fixturesRoot, projectRoot } from '../helpers/fixtures.js';
 import { ensureBuilt, runCli, startServe } from './cliHarness.js';
+import { loadConfig } from '../../src/models/qwen3vl/config.js';
+import { largestContext } from '../../src/generate/contextPlan.js';
 
 const tiny = path.join(fixturesRoot, 'tiny-dense');
 const demoImage = path.join(projectRoot, 'assets', 'demo.png');
@@ -116,7 +118,24 @@ describe.skipIf(!existsSync(tiny))('qwen3-vl inspect', () => {
     expect(j.weightBytes.bf16).toBeGreaterThan(j.weightBytes.q8_0);
     expect(j.weightBytes.q8_0).toBeGreaterThan(j.weightBytes.q4_0);
     // 2 (k, v) × 4 layers × 2 kv heads × 32 × 4 bytes × 1000 tokens.
-    expect(j.kvBytesPer1k.f32).toBe(2 * 4 * 2 * 32 * 4 * 1000);
+    expect(j.kvBytesPerToken).toEqual({ f32: 2 * 4 * 2 * 32 * 4, f16: 2 * 4 * 2 * 32 * 2, q8_0: 2 * 4 * 2 * 32 * (34 / 32) });
+  });
+
+  it('--memory-gb: the largest context per KV dtype beside the weights of each format', async () => {
+    const r = await runCli(['inspect', '--memory-gb', '0.5', tiny]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/largest context in 512\.0 MiB/);
+    expect(r.stdout).toMatch(/KV per token\s+f32 2\.0 KiB, f16 1\.0 KiB, q8_0 544 B/);
+    const j = JSON.parse((await runCli(['inspect', '--json', '--memory-gb', '0.5', tiny])).stdout);
+    // 2 (k, v) × 4 layers × (2 kv heads × 32 values) at 4, 2 and 34/32 bytes.
+    expect(j.kvBytesPerToken).toEqual({ f32: 2048, f16: 1024, q8_0: 544 });
+    const cfg = await loadConfig(tiny);
+    expect(j.contextIn.tokens.f32.q4_0).toBe(largestContext(cfg, 2 ** 29, j.weightBytes.q4_0, 'f32'));
+    expect(j.contextIn.tokens.f32.q4_0).toBeLessThan(262_144);
+    expect(j.contextIn.tokens.q8_0.f32).toBe(262_144); // capped at the model's context
+    const bad = await runCli(['inspect', '--memory-gb', 'lots', tiny]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--memory-gb/);
   });
 
   it('reports MoE experts and active parameters', async () => {

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { openEngine } from '../../src/server/engine.js';
+import { openEngine } from '../../src/generate/service.js';
 import { demoImage, ensureDemoCheckpoint } from '../../src/tools/demo.js';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'qwen3vl-demo-'));

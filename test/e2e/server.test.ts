@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chat } from '../../src/generate/chat.js';
-import { loadModel } from '../../src/models/qwen3vl/load.js';
+import { loadModel } from '../../src/generate/engine.js';
 import { loadProcessor, ffmpegPath } from '../../src/processor/index.js';
 import { fixturesRoot, projectRoot } from '../helpers/fixtures.js';
 import { ensureBuilt, startServe, type ServeHandle } from './cliHarness.js';
@@ -35,7 +35,7 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const metrics = async () => (await fetch(`${serve.base}/metrics`)).json();
+const metrics = async () => (await fetch(`${serve.base}/metrics?format=json`)).json();
 
 describe.skipIf(!existsSync(tiny))('qwen3-vl serve on tiny-dense (official openai client)', () => {
   it('greedy output through the server equals greedy output through the library (image as a data URL)', async () => {
@@ -57,6 +57,12 @@ describe.skipIf(!existsSync(tiny))('qwen3-vl serve on tiny-dense (official opena
     }
     expect(text).toBe(lib.text);
     expect(usage?.completion_tokens).toBe(lib.usage.completionTokens);
+    // The image was sent twice: the second request took its features from the vision cache (same answer above).
+    await expect.poll(async () => (await metrics()).engine.visionCache?.hits ?? 0, { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+    const vc = (await metrics()).engine.visionCache;
+    expect(vc.misses).toBeGreaterThanOrEqual(1);
+    expect(vc.bytes).toBeGreaterThan(0);
+    expect(vc.capacityBytes).toBe(256e6);
   });
 
   it('takes a video as a frame list (with timestamps) and as a video file', async () => {

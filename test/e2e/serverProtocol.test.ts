@@ -28,7 +28,7 @@ beforeAll(async () => {
   const outside = mkdtempSync(path.join(os.tmpdir(), 'qwen3vl-outside-'));
   writeFileSync(path.join(outside, 'secret.png'), 'not for you');
   symlinkSync(path.join(outside, 'secret.png'), path.join(allowed, 'link.png'));
-  server = new ChatServer({ engine: s.engine, media: { allowRemote: false, allowedDirs: [allowed], maxBytes: 1e6 }, maxBodyBytes: 2e6, maxQueue: 2, log: (l) => logs.push(l) });
+  server = new ChatServer({ engine: s.engine, media: { allowRemote: false, allowedDirs: [allowed], maxBytes: 1e6 }, maxBodyBytes: 2e6, maxQueue: 2, limits: { maxConcurrent: 1 }, log: (l) => logs.push(l) });
   const addr = await server.listen(0, '127.0.0.1');
   base = `http://127.0.0.1:${addr.port}`;
   client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'unused', maxRetries: 0 });
@@ -53,7 +53,7 @@ describe('server protocol (scripted model, official openai client)', () => {
     const models = await client.models.list();
     expect(models.data.map((m) => m.id)).toEqual(['scripted']);
     const h = await (await fetch(`${base}/health`)).json();
-    expect(h).toMatchObject({ status: 'ok', model: 'scripted', phase: 'idle', running: false, waiting: 0 });
+    expect(h).toMatchObject({ status: 'ok', model: 'scripted', phase: 'idle', running: 0, waiting: 0 });
   });
 
   it('non-streaming: content, finish reason, usage', async () => {
@@ -293,18 +293,19 @@ describe('server protocol (scripted model, official openai client)', () => {
     expect((await big.json()).error.code).toBe('body_too_large');
   });
 
-  it('serves requests one at a time in arrival order, and refuses beyond the queue limit', async () => {
+  it('with --max-concurrent 1, serves requests one at a time in arrival order, and refuses beyond the queue limit', async () => {
     const order: number[] = [];
     const health = async () => (await fetch(`${base}/health`)).json();
     const reqs: Promise<unknown>[] = [];
     // Each "slow" answer takes about half a second; every request is sent once the previous one is in line.
     for (const i of [0, 1, 2]) {
       reqs.push(client.chat.completions.create({ model: 'scripted', messages: user('slow'), max_tokens: 10 }).then(() => order.push(i)));
-      await expect.poll(async () => health(), { interval: 5 }).toMatchObject({ running: true, waiting: i });
+      await expect.poll(async () => health(), { interval: 5 }).toMatchObject({ running: 1, waiting: i });
     }
-    expect(await health()).toMatchObject({ running: true, waiting: 2 });
+    expect(await health()).toMatchObject({ running: 1, waiting: 2 });
     const full = await errorOf(client.chat.completions.create({ model: 'scripted', messages: user('hi') }));
-    expect([full.status, full.code]).toEqual([429, 'queue_full']);
+    // max-concurrent + max-queue requests are in progress: refused at admission, before the body is read.
+    expect([full.status, full.code]).toEqual([429, 'too_many_requests']);
     await Promise.all(reqs);
     expect(order).toEqual([0, 1, 2]);
   });
@@ -325,6 +326,38 @@ describe('server protocol (scripted model, official openai client)', () => {
     expect(rec.completionTokens).toBeLessThan(100);
     expect(logs.some((l) => l.startsWith(`cancelled ${rec.id}`))).toBe(true);
     const h = await (await fetch(`${base}/health`)).json();
-    expect(h).toMatchObject({ phase: 'idle', running: false });
+    expect(h).toMatchObject({ phase: 'idle', running: 0 });
+  });
+});
+
+describe('batched serving (scripted model behind the real scheduler)', () => {
+  it('runs up to --max-concurrent generations at once, each with its own full answer; /metrics speaks Prometheus text', async () => {
+    const s = scriptedEngine();
+    const srv = new ChatServer({ engine: s.engine, media: { allowRemote: false, allowedDirs: [], maxBytes: 1e6 }, maxBodyBytes: 1e6, maxQueue: 4, limits: { maxConcurrent: 3 } });
+    const addr = await srv.listen(0, '127.0.0.1');
+    const b = `http://127.0.0.1:${addr.port}`;
+    const c = new OpenAI({ baseURL: `${b}/v1`, apiKey: 'unused', maxRetries: 0 });
+    try {
+      let most = 0;
+      let mostInBatch = 0;
+      const poll = setInterval(async () => {
+        const h = (await (await fetch(`${b}/health`)).json()) as { running: number };
+        most = Math.max(most, h.running);
+        mostInBatch = Math.max(mostInBatch, s.engine.status().running ?? 0);
+      }, 10);
+      const answers = await Promise.all([0, 1, 2, 3].map(() => c.chat.completions.create({ model: 'scripted', messages: user('slow'), max_tokens: 8 })));
+      clearInterval(poll);
+      for (const a of answers) expect(a.choices[0].message.content).toBe(SCRIPTS.hello.slice(0, 8));
+      expect(most).toBe(3);
+      expect(mostInBatch).toBeGreaterThanOrEqual(2);
+      const text = await (await fetch(`${b}/metrics`)).text();
+      expect(text).toMatch(/^# HELP qwen3vl_requests_waiting /m);
+      expect(text).toMatch(/^qwen3vl_generation_tokens_total\{model="scripted"\} 32$/m);
+      expect(text).toMatch(/^qwen3vl_time_to_first_token_seconds_count\{model="scripted"\} 4$/m);
+      expect(text).toMatch(/^qwen3vl_kv_cache_usage_ratio\{model="scripted"\} 0$/m);
+      expect(text).toMatch(/^qwen3vl_generations_total\{model="scripted",outcome="completed"\} 4$/m);
+    } finally {
+      await srv.close();
+    }
   });
 });

@@ -3,8 +3,9 @@
 import { InvalidInputError } from '../../src/errors.js';
 import type { ChatProcessor } from '../../src/generate/chat.js';
 import type { PreparedInputs } from '../../src/processor/index.js';
-import type { Qwen3VLModel } from '../../src/models/qwen3vl/model.js';
-import { LocalEngine } from '../../src/server/engine.js';
+import { LocalEngine, type EngineModel } from '../../src/generate/service.js';
+import { Scheduler, type BatchModel } from '../../src/generate/scheduler.js';
+import { BlockPool } from '../../src/nn/kvPool.js';
 
 const SPECIAL = ['<|im_end|>', '<|endoftext|>'];
 const ADDED = ['<think>', '</think>', '<tool_call>', '</tool_call>'];
@@ -27,6 +28,8 @@ export interface ScriptOptions {
   readonly stepMs?: number;
   /** Delay of the prefill (ms). */
   readonly prefillMs?: number;
+  /** Called when a prompt's first chunk runs, with its length. */
+  readonly onPrefill?: (tokens: number) => void;
 }
 
 export interface PrepareCall {
@@ -83,40 +86,35 @@ export function scriptedEngine(opts: ScriptOptions = {}, id = 'scripted') {
     return l;
   };
   const sleep = (ms?: number) => (ms ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
-  const model = {
+  // The scripted model behind the real scheduler: each sequence's step counter is keyed by its block table (one array
+  // per sequence for its whole life); the prompt step gives the script's first token, each decode step the next.
+  const stepOf = new WeakMap<readonly number[], number>();
+  const batch: BatchModel<null> = {
+    contextLength: 4096,
+    pool: new BlockPool(4096 / 16 + 1, 16),
+    encode: () => null,
+    async forward(chunks) {
+      await sleep(chunks.some((c) => c.start === 0) ? opts.prefillMs : stepMs);
+      for (const c of chunks) if (c.start === 0) opts.onPrefill?.(c.ids.length);
+      return chunks.filter((c) => c.logits).map((c) => {
+        const step = stepOf.has(c.blocks) ? stepOf.get(c.blocks)! + 1 : 0;
+        stepOf.set(c.blocks, step);
+        return logitsFor(step);
+      });
+    },
+    release() {},
+  };
+  const scheduler = new Scheduler(batch, { maxSeqs: 8, maxBatchTokens: 512 });
+  const model: EngineModel = {
     source: null,
-    config: { modelType: 'qwen3_vl', text: { maxPositionEmbeddings: 4096, vocabSize: VOCAB.length } },
-    createCache: () => ({ step: 0, dispose() {} }),
-    async forward(inp: { inputIds: ArrayLike<number>; cache: { step: number }; onProgress?: (d: number, t: number) => void }) {
-      await sleep(opts.prefillMs);
-      inp.onProgress?.(inp.inputIds.length, inp.inputIds.length);
-      inp.cache.step = 0;
-      return { logits: logitsFor(0), rows: 1, vocab: VOCAB.length, ropeDelta: 0 };
-    },
-    async decode(cache: { step: number }) {
-      await sleep(stepMs);
-      cache.step++;
-      return logitsFor(cache.step);
-    },
-    // The greedy path (temperature 0): the scripted token itself, as an argmax of logitsFor would give.
-    async forwardArgmax(inp: { inputIds: ArrayLike<number>; cache: { step: number }; onProgress?: (d: number, t: number) => void }) {
-      await sleep(opts.prefillMs);
-      inp.onProgress?.(inp.inputIds.length, inp.inputIds.length);
-      inp.cache.step = 0;
-      return Int32Array.of(answer[0]);
-    },
-    greedySteps(cache: { step: number }) {
-      return {
-        async step() {
-          await sleep(stepMs);
-          cache.step++;
-          return answer[Math.min(cache.step, answer.length - 1)];
-        },
-        close() {},
-      };
+    contextLength: 4096,
+    scheduler,
+    ropeIndex: (ids) => {
+      const p = Int32Array.from(ids, (_, i) => i);
+      return { positions: [p, p, p], ropeDelta: 0 };
     },
     dispose() {},
-  } as unknown as Qwen3VLModel;
+  };
   const engine = new LocalEngine(model, processor, { id, dir: '/scripted', modelType: 'qwen3_vl', contextLength: 4096, backend: 'scripted' });
   return { engine, calls };
 }

@@ -33,6 +33,13 @@ describe('bad input', () => {
     await expect(m.forward({ inputIds: [] })).rejects.toThrow(InputError);
     await expect(m.forward({ inputIds: [1.5] as number[] })).rejects.toThrow(/not an integer/);
   });
+  it('logits for every row of a long prompt (more than 4 GiB) are refused before any work', async () => {
+    const ids = new Int32Array(8000).fill(1);
+    const cache = m.createCache();
+    await expect(m.forward({ inputIds: ids, cache })).rejects.toThrow(/logits for 8000 rows × 151936 would take 4\.5 GiB; ask for logits: 'last'/);
+    expect(cache.length).toBe(0);
+    cache.dispose();
+  });
   it('a video grid without video pixels', async () => {
     await expect(m.forward({ inputIds: [1, 2], videoGridThw: [[2, 2, 2]] })).rejects.toThrow(/pixelValuesVideos and videoGridThw must be given together/);
   });

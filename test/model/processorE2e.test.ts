@@ -4,12 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
-import { loadModel } from '../../src/models/qwen3vl/load.js';
-import type { ForwardInputs, Qwen3VLModel } from '../../src/models/qwen3vl/model.js';
+import { loadModel } from '../../src/generate/engine.js';
+import type { ForwardInputs } from '../../src/models/qwen3vl/model.js';
+import type { Qwen3VL } from '../../src/generate/engine.js';
 import { fixturesRoot, relErr, testBackend } from '../helpers/fixtures.js';
 
 const video = path.join(fixturesRoot, 'video');
-let model: Qwen3VLModel;
+let model: Qwen3VL;
 let inputs: ForwardInputs;
 let want: { logits: Float32Array; tokens: number[] };
 

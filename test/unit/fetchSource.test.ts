@@ -10,7 +10,7 @@ import { ConfigError, loadConfig } from '../../src/models/qwen3vl/config.js';
 import { loadGenerationConfig } from '../../src/config/generation.js';
 import { loadModel } from '../../src/models/qwen3vl/load.js';
 import { FetchSource } from '../../src/io/fetchSource.js';
-import { openEngine } from '../../src/server/engine.js';
+import { openEngine } from '../../src/generate/service.js';
 import { fixturesRoot } from '../helpers/fixtures.js';
 import { type StaticServer, startStaticServer } from '../helpers/staticServer.js';
 

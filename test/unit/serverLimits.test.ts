@@ -61,8 +61,8 @@ const post = (base: string, body: object) => fetch(`${base}/v1/chat/completions`
 const slow = (extra: object = {}) => ({ messages: [{ role: 'user', content: 'slow script:hello' }], ...extra });
 
 describe('ChatServer limits', () => {
-  it('beyond maxConcurrent: 429 with Retry-After at once, before the body is read', async () => {
-    const { server, base } = await serve({ maxConcurrent: 2, maxQueue: 8 });
+  it('beyond maxConcurrent + maxQueue: 429 with Retry-After at once, before the body is read', async () => {
+    const { server, base } = await serve({ maxConcurrent: 1, maxQueue: 1 });
     try {
       const a = post(base, slow());
       const b = post(base, slow());
@@ -156,7 +156,7 @@ describe('ChatServer limits', () => {
   it('/metrics reports memory and limits', async () => {
     const { server, base } = await serve({ maxQueue: 3 });
     try {
-      const m = (await (await fetch(`${base}/metrics`)).json()) as { memoryMb: { rss: number }; limits: ServerLimits };
+      const m = (await (await fetch(`${base}/metrics?format=json`)).json()) as { memoryMb: { rss: number }; limits: ServerLimits };
       expect(m.memoryMb.rss).toBeGreaterThan(10);
       expect(m.limits.maxQueue).toBe(3);
     } finally {

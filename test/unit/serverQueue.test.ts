@@ -13,7 +13,7 @@ describe('FifoQueue', () => {
     first();
     for (const p of later) (await p)();
     expect(order).toEqual([1, 2, 3]);
-    expect(q.running).toBe(false);
+    expect(q.running).toBe(0);
   });
 
   it('drops a waiter whose signal aborts, and the next one still gets its turn', async () => {
@@ -27,7 +27,7 @@ describe('FifoQueue', () => {
     expect(q.waiting).toBe(1);
     release();
     (await next)();
-    expect(q.running).toBe(false);
+    expect(q.running).toBe(0);
   });
 
   it('refuses beyond its limit with a 429, rejects an already-aborted signal, drains on shutdown', async () => {
@@ -42,7 +42,7 @@ describe('FifoQueue', () => {
     await expect(waiting).rejects.toThrow('closing');
     release();
     release(); // a second call is harmless
-    expect(q.running).toBe(false);
+    expect(q.running).toBe(0);
   });
 });
 

@@ -2,7 +2,8 @@
 // output handle returned at once; `read` resolves when the queue reaches it. Weights stay in their format (f32, bf16,
 // q8_0, q4_0) and kernels run on the widest ISA the CPU has (QWEN3VL_CPU_ISA=avx512|avx2|scalar forces one).
 
-import type { AttentionOptions, Backend, Capabilities, HostData, LinearExOptions, QkvHeads } from '../backend.js';
+import type { AttentionOptions, Backend, Capabilities, HostData, KvDType, LinearExOptions, PagedAttentionOptions, PagedBatch, QkvHeads } from '../backend.js';
+import { checkPagedBatch, checkSlots } from '../paged.js';
 import { type DType, DTYPE_CODE, type FloatDType, byteSize, isQuant, QBLOCK } from '../../tensor/dtype.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { type DtCode, type EngineOptions, type Handle, type NativeEngine, loadAddon } from './native.js';
@@ -246,6 +247,35 @@ export class CpuBackend implements Backend {
     }
     const h = this.e.attention(this.f32(q, 'attention', 'q'), this.f32(k, 'attention', 'k'), this.f32(v, 'attention', 'v'), t, nh, nkv, hd, kvLen, qStart, o.scale, o.causal, seg);
     return this.out([t, nh * hd], h);
+  }
+
+  kvAlloc(slots: number, width: number, dtype: KvDType): Tensor {
+    if (dtype === 'q8_0' && width % QBLOCK) throw new Error(`cpu.kvAlloc: q8_0 rows need a multiple of ${QBLOCK} values (got ${width})`);
+    const bytes = byteSize(dtype, slots * width);
+    return this.make([slots, width], this.e.alloc(bytes, true), bytes, dtype);
+  }
+
+  private kvPool(t: Tensor, op: string): Handle {
+    if (t.dtype !== 'f32' && t.dtype !== 'f16' && t.dtype !== 'q8_0') throw new Error(`cpu.${op}: pool [${t.shape}] is ${t.dtype}; KV pools are f32, f16 or q8_0`);
+    return this.st(t).h;
+  }
+
+  kvWrite(pool: Tensor, slots: Int32Array, src: Tensor): void {
+    checkSlots('cpu', pool, slots, src);
+    if (slots.length === 0) return;
+    const idx = this.e.upload(slots);
+    this.e.kvWrite(this.kvPool(pool, 'kvWrite'), CODE[pool.dtype], pool.cols, pool.rows, idx, this.f32(src, 'kvWrite', 'src'), slots.length);
+    this.e.free(idx); // the queued write holds its own reference
+  }
+
+  pagedAttention(q: Tensor, kPool: Tensor, vPool: Tensor, p: PagedBatch, o: PagedAttentionOptions): Tensor {
+    checkPagedBatch('cpu', q, kPool, vPool, p, o);
+    if (kPool.dtype !== vPool.dtype) throw new Error(`cpu.pagedAttention: key pool ${kPool.dtype} vs value pool ${vPool.dtype}`);
+    const h = this.e.pagedAttention(
+      this.f32(q, 'pagedAttention', 'q'), this.kvPool(kPool, 'pagedAttention'), this.kvPool(vPool, 'pagedAttention'), CODE[kPool.dtype],
+      o.nHeads, o.nKvHeads, o.headDim, o.scale, p.blockSize, byteSize(kPool.dtype, kPool.size), p.cuQ, p.kvLen, p.tblPtr, p.tbl,
+    );
+    return this.out([q.rows, q.cols], h);
   }
 
   writeRows(dst: Tensor, row0: number, src: Tensor): void {

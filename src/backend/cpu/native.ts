@@ -41,6 +41,11 @@ export interface NativeEngine {
     q: Handle, k: Handle, v: Handle, t: number, nh: number, nkv: number, hd: number,
     kvLen: number, qStart: number, scale: number, causal: boolean, segments: Int32Array | null,
   ): Handle;
+  pagedAttention(
+    q: Handle, kPool: Handle, vPool: Handle, dt: DtCode, nh: number, nkv: number, hd: number, scale: number, blockSize: number,
+    poolBytes: number, cuQ: Int32Array, kvLen: Int32Array, tblPtr: Int32Array, tbl: Int32Array,
+  ): Handle;
+  kvWrite(pool: Handle, dt: DtCode, width: number, poolRows: number, slots: Handle, src: Handle, n: number): void;
   writeRows(dst: Handle, byteOffset: number, src: Handle, bytes: number): void;
   sliceRows(x: Handle, byteOffset: number, bytes: number): Handle;
   scatterRows(dst: Handle, rows: Handle, src: Handle, n: number, cols: number, dstRows: number, accumulate: boolean): void;

@@ -1,9 +1,10 @@
 // The reference backend: plain, obvious TypeScript over Float32Arrays. It defines what every op means; other
 // backends are tested against it. Float weights are widened to f32 on upload; quantized ones are decoded per row.
 
-import type { AttentionOptions, Backend, Capabilities, HostData } from '../backend.js';
-import { type DType, isQuant, widen } from '../../tensor/dtype.js';
-import { dequantizeRow } from '../../tensor/quant.js';
+import type { AttentionOptions, Backend, Capabilities, HostData, KvDType, PagedAttentionOptions, PagedBatch } from '../backend.js';
+import { type DType, f16ToF32, f32ToF16, isQuant, widen } from '../../tensor/dtype.js';
+import { dequantizeRow, quantize } from '../../tensor/quant.js';
+import { checkPagedBatch, checkSlots } from '../paged.js';
 import { Tensor } from '../../tensor/tensor.js';
 
 type Store = Float32Array | Int32Array | Uint8Array;
@@ -241,6 +242,85 @@ export class RefBackend implements Backend {
       }
     }
     return this.make([t, qw], out);
+  }
+
+  kvAlloc(slots: number, width: number, dtype: KvDType): Tensor {
+    if (dtype === 'q8_0') {
+      if (width % 32) throw new Error(`ref.kvAlloc: q8_0 rows need a multiple of 32 values (got ${width})`);
+      return this.make([slots, width], new Uint8Array((slots * width * 34) / 32), 'q8_0');
+    }
+    // f16 pools hold f16-rounded values widened to f32 (ref keeps every float format as f32).
+    return this.make([slots, width], new Float32Array(slots * width), dtype);
+  }
+
+  kvWrite(pool: Tensor, idx: Int32Array, src: Tensor): void {
+    const w = pool.cols;
+    const x = this.f32(src);
+    checkSlots('ref', pool, idx, src);
+    for (let i = 0; i < idx.length; i++) {
+      const s = idx[i];
+      const row = x.subarray(i * w, (i + 1) * w);
+      if (pool.dtype === 'q8_0') (pool.storage as Uint8Array).set(quantize(row, w, 'q8_0'), (s * w * 34) / 32);
+      else {
+        const d = this.f32(pool);
+        for (let c = 0; c < w; c++) d[s * w + c] = pool.dtype === 'f16' ? f16ToF32(f32ToF16(row[c])) : row[c];
+      }
+    }
+  }
+
+  pagedAttention(q: Tensor, kPool: Tensor, vPool: Tensor, batch: PagedBatch, o: PagedAttentionOptions): Tensor {
+    const { nHeads: nh, nKvHeads: nkv, headDim: hd, scale } = o;
+    checkPagedBatch('ref', q, kPool, vPool, batch, o);
+    const qs = this.f32(q);
+    const kw = nkv * hd;
+    const qw = nh * hd;
+    const row = (p: Tensor) => {
+      if (p.dtype !== 'q8_0') {
+        const d = this.f32(p);
+        return (s: number) => d.subarray(s * kw, (s + 1) * kw);
+      }
+      const tmp = new Float32Array(kw);
+      return (s: number) => (dequantizeRow(p.storage as Uint8Array, s, kw, 'q8_0', tmp), Float32Array.from(tmp));
+    };
+    const kRow = row(kPool);
+    const vRow = row(vPool);
+    const { blockSize: bs, cuQ, kvLen, tblPtr, tbl } = batch;
+    const out = new Float32Array(q.rows * qw);
+    const group = nh / nkv;
+    for (let s = 0; s + 1 < cuQ.length; s++) {
+      const nq = cuQ[s + 1] - cuQ[s];
+      const len = kvLen[s];
+      const ks: Float32Array[] = [];
+      const vs: Float32Array[] = [];
+      for (let j = 0; j < len; j++) {
+        const slot = tbl[tblPtr[s] + Math.floor(j / bs)] * bs + (j % bs);
+        ks.push(kRow(slot));
+        vs.push(vRow(slot));
+      }
+      const scores = new Float64Array(len);
+      for (let i = 0; i < nq; i++) {
+        const r = cuQ[s] + i;
+        const hi = len - nq + i + 1;
+        for (let h = 0; h < nh; h++) {
+          const g = Math.floor(h / group);
+          let max = -Infinity;
+          for (let j = 0; j < hi; j++) {
+            let dot = 0;
+            for (let d = 0; d < hd; d++) dot += qs[r * qw + h * hd + d] * ks[j][g * hd + d];
+            scores[j] = dot * scale;
+            if (scores[j] > max) max = scores[j];
+          }
+          let sum = 0;
+          for (let j = 0; j < hi; j++) sum += scores[j] = Math.exp(scores[j] - max);
+          for (let d = 0; d < hd; d++) {
+            let acc = 0;
+            for (let j = 0; j < hi; j++) acc += scores[j] * vs[j][g * hd + d];
+            out[r * qw + h * hd + d] = acc / sum;
+          }
+        }
+      }
+    }
+    return this.make([q.rows, qw], out);
   }
 
   writeRows(dst: Tensor, row0: number, src: Tensor): void {

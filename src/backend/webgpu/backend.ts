@@ -1,7 +1,7 @@
 // The WebGPU backend: tensors live in GPU buffers, every op records a dispatch into the runtime's open command
 // encoder and returns at once; `read` and `sync` submit and wait. The same code runs on Dawn (Node) and browsers.
 
-import type { AttentionOptions, Backend, Capabilities, HostData, LinearExOptions, QkvHeads } from '../backend.js';
+import type { AttentionOptions, Backend, Capabilities, HostData, LinearExOptions, PagedAttentionOptions, PagedBatch, QkvHeads } from '../backend.js';
 import { type DType, isQuant, widen } from '../../tensor/dtype.js';
 import { Tensor } from '../../tensor/tensor.js';
 import type { Ctx, Store } from './ctx.js';
@@ -19,6 +19,7 @@ import { swiglu } from './ops/swiglu.js';
 import { gelu } from './ops/gelu.js';
 import { rope } from './ops/rope.js';
 import { attention } from './ops/attention.js';
+import { pagedAttention } from './ops/pagedAttention.js';
 import { scatterRows, sliceRows, writeRows } from './ops/rows.js';
 import { routerTopk } from './ops/routerTopk.js';
 import { moe } from './ops/moe.js';
@@ -237,6 +238,9 @@ export class WebGpuBackend implements Backend, Ctx {
   }
   attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Tensor {
     return attention(this, q, k, v, opts);
+  }
+  pagedAttention(q: Tensor, kPool: Tensor, vPool: Tensor, batch: PagedBatch, opts: PagedAttentionOptions): Tensor {
+    return pagedAttention(this, q, kPool, vPool, batch, opts);
   }
   writeRows(dst: Tensor, row0: number, src: Tensor): void {
     writeRows(this, dst, row0, src);

@@ -30,6 +30,11 @@ export interface ForwardInputs {
   readonly imageGridThw?: readonly Grid[];
   readonly pixelValuesVideos?: Float32Array;
   readonly videoGridThw?: readonly Grid[];
+  /**
+   * Vision features computed earlier (`encodeImages` of each item, concatenated in prompt order) in place of
+   * pixelValues / pixelValuesVideos: the tower is skipped. The grids are still needed (for positions).
+   */
+  readonly vision?: PrecomputedVision;
   /** Continue this cache (its length is where the new tokens start); a fresh one is used if absent. */
   readonly cache?: KvCache;
   /** Which positions get logits: every one (default), only the last, or the last n. */
@@ -59,9 +64,16 @@ export interface EncodedVision {
   readonly tokens: number;
 }
 
-/** Sequence rows holding visual tokens (ascending) and the DeepStack feature rows for them, per level. */
+/** Precomputed features for the images and the videos of a prompt, each in prompt order. */
+export interface PrecomputedVision {
+  readonly images?: EncodedVision;
+  readonly videos?: EncodedVision;
+}
+
+/** Sequence rows holding visual tokens (ascending), their merged tokens and DeepStack feature rows per level. */
 interface VisualRows {
   readonly rows: Int32Array;
+  readonly merged: Tensor;
   readonly features: readonly Tensor[];
 }
 
@@ -70,22 +82,26 @@ interface Prepared {
   readonly keep: number;
   readonly images: readonly Grid[];
   readonly videos: readonly Grid[];
-  readonly rope: { cos: Float32Array; sin: Float32Array };
+  readonly positions: readonly [ArrayLike<number>, ArrayLike<number>, ArrayLike<number>];
 }
+
+/** Most logit values one call returns (4 GiB of f32). */
+const MAX_LOGITS = 2 ** 30;
 
 /** Tokens per prefill chunk unless the caller says otherwise. */
 const DEFAULT_CHUNK = 1024;
 
-/** DeepStack rows and features restricted to sequence rows [a, a + m), with chunk-relative row indices. */
-function deepstackRows(b: Backend, v: VisualRows, a: number, m: number): DeepStack | null {
+/** Visual rows, merged tokens and DeepStack features restricted to sequence rows [a, a + m), chunk-relative. */
+function visualRows(b: Backend, v: VisualRows, a: number, m: number): (DeepStack & { merged: Tensor }) | null {
   let k0 = 0;
   while (k0 < v.rows.length && v.rows[k0] < a) k0++;
   let k1 = k0;
   while (k1 < v.rows.length && v.rows[k1] < a + m) k1++;
-  if (k1 === k0 || v.features.length === 0) return null;
+  if (k1 === k0) return null;
   const rows = b.upload(v.rows.slice(k0, k1).map((r) => r - a), [k1 - k0], 'i32');
   const whole = k0 === 0 && k1 === v.rows.length;
-  return { rows, features: v.features.map((f) => (whole ? f : b.sliceRows(f, k0, k1 - k0))) };
+  const part = (f: Tensor) => (whole ? f : b.sliceRows(f, k0, k1 - k0));
+  return { rows, merged: part(v.merged), features: v.features.map(part) };
 }
 
 export class Qwen3VLModel {
@@ -151,90 +167,11 @@ export class Qwen3VLModel {
     return (await this.forwardArgmax({ inputIds: ids, cache, logits: 'last' }))[0];
   }
 
-  /** Greedy decoding with the KV cache: `maxNewTokens` ids (stops early on one of `stopIds`). */
-  async generateGreedy(inp: ForwardInputs, maxNewTokens: number, stopIds: readonly number[] = []): Promise<number[]> {
-    const cache = inp.cache ?? this.createCache();
-    try {
-      if (maxNewTokens < 1) return [];
-      const first = (await this.forwardArgmax({ ...inp, cache, logits: 'last' }))[0];
-      if (stopIds.includes(first) || maxNewTokens === 1) return [first];
-      return [first, ...(await this.decodeGreedyMany(cache, first, maxNewTokens - 1, stopIds))];
-    } finally {
-      if (!inp.cache) cache.dispose();
-    }
-  }
-
   /**
-   * Greedy decoding after `first` (the last token, not yet in the cache): up to `n` ids, stopping after one of
-   * `stopIds`. Pipelined through `greedySteps`: the device always has the next step queued while the host waits.
+   * Record one decoding step whose input id is on the backend (i32 [1]); returns its argmax (i32 [1], unread). The
+   * building block of pipelined greedy decoding (generate/greedy.ts), which records a step before reading the last.
    */
-  async decodeGreedyMany(cache: KvCache, first: number, n: number, stopIds: readonly number[] = []): Promise<number[]> {
-    const out: number[] = [];
-    const steps = this.greedySteps(cache);
-    try {
-      let next = first;
-      while (out.length < n) {
-        next = await steps.step(next, out.length + 1 < n);
-        out.push(next);
-        if (stopIds.includes(next)) break;
-      }
-    } finally {
-      steps.close();
-    }
-    return out;
-  }
-
-  /**
-   * Greedy decoding steps over `cache`, pipelined. `step(id)` feeds `id` and returns the argmax token after it. Each
-   * step also records the following one ahead of time, fed on the backend with its own argmax, before that token is
-   * read back, so the device never waits for the host. If the next `step` feeds that same token, the step recorded
-   * ahead is used; otherwise (a forced token) it is dropped from the cache and the step recorded anew. `close()`
-   * drops it too. `ahead` false: record nothing ahead (the last step, or a cache that is full).
-   */
-  greedySteps(cache: KvCache): { step(id: number, ahead?: boolean): Promise<number>; close(): void } {
-    const b = this.backend;
-    let spec: { input: number; out: Tensor } | null = null;
-    const drop = () => {
-      if (!spec) return;
-      spec.out.dispose();
-      cache.length -= 1; // its key/value rows are overwritten by the next step
-      spec = null;
-    };
-    return {
-      step: async (id: number, ahead = true) => {
-        let cur: Tensor;
-        if (spec && spec.input === id) {
-          cur = spec.out;
-          spec = null;
-        } else {
-          drop();
-          const ids = b.upload(Int32Array.of(id), [1], 'i32');
-          cur = this.greedyStep(cache, ids);
-          ids.dispose();
-        }
-        let next: Tensor | null = null;
-        try {
-          const token = cur.read(); // snapshot now: the copy runs right after this step
-          next = ahead && cache.length < cache.maxLength ? this.greedyStep(cache, cur) : null;
-          const v = (await token)[0];
-          if (next) spec = { input: v, out: next };
-          next = null;
-          return v;
-        } finally {
-          cur.dispose();
-          if (next) {
-            // The read failed: forget the step recorded ahead.
-            next.dispose();
-            cache.length -= 1;
-          }
-        }
-      },
-      close: drop,
-    };
-  }
-
-  /** Record one decoding step whose input id is on the backend (i32 [1]); returns its argmax (i32 [1], unread). */
-  private greedyStep(cache: KvCache, id: Tensor): Tensor {
+  greedyStep(cache: KvCache, id: Tensor): Tensor {
     const b = this.backend;
     const t = this.config.text;
     const rope = mropeTables(decodePositions(cache.length, 1, cache.ropeDelta), t.headDim, t.ropeTheta, t.mropeSection);
@@ -269,17 +206,25 @@ export class Qwen3VLModel {
     const keep = inp.logits === 'last' ? 1 : typeof inp.logits === 'number' ? inp.logits : ids.length;
     if (!Number.isInteger(keep) || keep < 1) throw new InputError(`logits must be 'all', 'last' or a positive row count (got ${String(inp.logits)})`);
     const vocab = cfg.text.vocabSize;
+    // Refuse before any work rather than fail allocating the result (a long prompt with the default 'all').
+    if (keep * vocab > MAX_LOGITS) throw new InputError(`logits for ${Math.min(keep, ids.length)} rows × ${vocab} would take ${((keep * vocab * 4) / 2 ** 30).toFixed(1)} GiB; ask for logits: 'last' or a row count`);
     for (let i = 0; i < ids.length; i++) {
       if (ids[i] < 0 || ids[i] >= vocab) throw new InputError(`inputIds[${i}] = ${ids[i]} is outside the vocabulary [0, ${vocab})`);
     }
     const images = inp.imageGridThw ?? [];
     const videos = inp.videoGridThw ?? [];
-    if (!!inp.pixelValues !== images.length > 0) throw new InputError('pixelValues and imageGridThw must be given together');
-    if (!!inp.pixelValuesVideos !== videos.length > 0) throw new InputError('pixelValuesVideos and videoGridThw must be given together');
+    const hasImg = !!inp.pixelValues || !!inp.vision?.images;
+    const hasVid = !!inp.pixelValuesVideos || !!inp.vision?.videos;
+    if (inp.pixelValues && inp.vision?.images) throw new InputError('give pixelValues or vision.images, not both');
+    if (inp.pixelValuesVideos && inp.vision?.videos) throw new InputError('give pixelValuesVideos or vision.videos, not both');
+    if (hasImg !== images.length > 0) throw new InputError('pixelValues and imageGridThw must be given together');
+    if (hasVid !== videos.length > 0) throw new InputError('pixelValuesVideos and videoGridThw must be given together');
     const nImgTok = count(ids, cfg.imageTokenId);
     const nVidTok = count(ids, cfg.videoTokenId);
-    if (nImgTok && !inp.pixelValues) throw new InputError(`inputIds hold ${nImgTok} image token(s) (id ${cfg.imageTokenId}) but no pixelValues were given`);
-    if (nVidTok && !inp.pixelValuesVideos) throw new InputError(`inputIds hold ${nVidTok} video token(s) (id ${cfg.videoTokenId}) but no pixelValuesVideos were given`);
+    if (nImgTok && !hasImg) throw new InputError(`inputIds hold ${nImgTok} image token(s) (id ${cfg.imageTokenId}) but no pixelValues were given`);
+    if (nVidTok && !hasVid) throw new InputError(`inputIds hold ${nVidTok} video token(s) (id ${cfg.videoTokenId}) but no pixelValuesVideos were given`);
+    this.checkPrecomputed(inp.vision?.images, nImgTok, 'vision.images');
+    this.checkPrecomputed(inp.vision?.videos, nVidTok, 'vision.videos');
     if ((nImgTok || nVidTok) && cache.length > 0 && !inp.positionIds) {
       throw new InputError('images and videos are only supported in the first forward of a cache (the prefill)');
     }
@@ -304,8 +249,16 @@ export class Qwen3VLModel {
     if (nImgTok !== expectTokens(images)) throw new InputError(`inputIds hold ${nImgTok} image tokens, but imageGridThw needs ${expectTokens(images)}`);
     if (nVidTok !== expectTokens(videos)) throw new InputError(`inputIds hold ${nVidTok} video tokens, but videoGridThw needs ${expectTokens(videos)}`);
 
-    const t = cfg.text;
-    return { ids, keep, images, videos, rope: mropeTables(positions, t.headDim, t.ropeTheta, t.mropeSection) };
+    return { ids, keep, images, videos, positions };
+  }
+
+  /** Precomputed features must hold one row per placeholder token at every level. */
+  private checkPrecomputed(v: EncodedVision | undefined, tokens: number, what: string): void {
+    if (!v) return;
+    const h = this.config.text.hiddenSize;
+    const levels = this.config.vision.deepstackVisualIndexes.length;
+    if (v.tokens !== tokens || v.merged.length !== tokens * h) throw new InputError(`${what} holds ${v.tokens} tokens (${v.merged.length} values), but inputIds hold ${tokens} placeholders of width ${h}`);
+    if (v.deepstack.length !== levels || v.deepstack.some((d) => d.length !== tokens * h)) throw new InputError(`${what} needs ${levels} DeepStack levels of ${tokens}×${h} values`);
   }
 
   /**
@@ -323,12 +276,17 @@ export class Qwen3VLModel {
     const n = ids.length;
     // Named intermediates cover the whole sequence, so tracing runs it as one chunk.
     const chunk = inp.trace ? n : Math.max(1, inp.chunkSize ?? DEFAULT_CHUNK);
-    const { x, visual } = tidy(() => {
-      // Images and videos go through the tower in separate calls, as the reference does.
-      const img = inp.pixelValues ? this.vision.forward(inp.pixelValues, p.images, trace, 'pixelValues') : null;
-      const vid = inp.pixelValuesVideos ? this.vision.forward(inp.pixelValuesVideos, p.videos, trace, 'pixelValuesVideos') : null;
-      const x = this.text.embed(ids);
-      return { x, visual: this.placeVisual(x, ids, img, vid) };
+    // Cache room for the whole prompt at once, before any work (a prompt past the cache's limit fails here).
+    cache.reserve(n);
+    const visual = tidy(() => {
+      // Images and videos go through the tower in separate calls, as the reference does (or come precomputed).
+      const given = (e: EncodedVision): VisionOutput => {
+        const h = t.hiddenSize;
+        return { merged: b.upload(e.merged, [e.tokens, h], 'f32'), deepstack: e.deepstack.map((d) => b.upload(d, [e.tokens, h], 'f32')) };
+      };
+      const img = inp.vision?.images ? given(inp.vision.images) : inp.pixelValues ? this.vision.forward(inp.pixelValues, p.images, trace, 'pixelValues') : null;
+      const vid = inp.vision?.videos ? given(inp.vision.videos) : inp.pixelValuesVideos ? this.vision.forward(inp.pixelValuesVideos, p.videos, trace, 'pixelValuesVideos') : null;
+      return this.placeVisual(ids, img, vid);
     });
     const width = select === 'argmax' ? 1 : t.vocabSize;
     const out = select === 'argmax' ? new Int32Array(keep) : new Float32Array(keep * width);
@@ -337,10 +295,14 @@ export class Qwen3VLModel {
         const m = Math.min(chunk, n - a);
         const first = Math.max(a, n - keep); // first row of this chunk that needs logits
         const logits = tidy(() => {
-          const xc = m === n ? x : b.sliceRows(x, a, m);
-          const cos = b.upload(p.rope.cos.subarray(a * t.headDim, (a + m) * t.headDim), [m, t.headDim], 'f32');
-          const sin = b.upload(p.rope.sin.subarray(a * t.headDim, (a + m) * t.headDim), [m, t.headDim], 'f32');
-          let h = this.text.forward(xc, cos, sin, cache, visual && deepstackRows(b, visual, a, m), trace);
+          // Embeddings and rotary tables of this chunk only: activations stay bounded by the chunk, not the prompt.
+          const xc = this.text.embed(ids.subarray(a, a + m));
+          const vis = visual && visualRows(b, visual, a, m);
+          if (vis) b.scatterRows(xc, vis.rows, vis.merged, false);
+          const rope = mropeTables(p.positions.map((r) => sliceOf(r, a, a + m)) as [Int32Array, Int32Array, Int32Array], t.headDim, t.ropeTheta, t.mropeSection);
+          const cos = b.upload(rope.cos, [m, t.headDim], 'f32');
+          const sin = b.upload(rope.sin, [m, t.headDim], 'f32');
+          let h = this.text.forward(xc, cos, sin, cache, vis, trace);
           if (first >= a + m) return null;
           if (first > a) h = b.sliceRows(h, first - a, a + m - first);
           const l = this.text.logits(h);
@@ -359,45 +321,39 @@ export class Qwen3VLModel {
         if (a + m < n && inp.signal?.aborted) throw new AbortError('prefill cancelled');
       }
     } finally {
-      x.dispose();
+      visual?.merged.dispose();
       visual?.features.forEach((f) => f.dispose());
     }
     return out;
   }
 
-  /** Replace placeholder embeddings with visual tokens; return the rows and per-level features for DeepStack. */
-  private placeVisual(x: Tensor, ids: Int32Array, img: VisionOutput | null, vid: VisionOutput | null): VisualRows | null {
+  /** Visual rows of the sequence with their merged tokens and per-level DeepStack features, in sequence order. */
+  private placeVisual(ids: Int32Array, img: VisionOutput | null, vid: VisionOutput | null): VisualRows | null {
     if (!img && !vid) return null;
     const b = this.backend;
     const { imageTokenId, videoTokenId } = this.config;
-    const imgRows: number[] = [];
-    const vidRows: number[] = [];
     const allRows: number[] = [];
-    // DeepStack rows interleave images and videos in sequence order; remember where each comes from.
-    const order: [0 | 1, number][] = [];
+    // Images and videos interleave in sequence order; remember where each row comes from.
+    const src: (0 | 1)[] = [];
     ids.forEach((id, i) => {
-      if (id === imageTokenId) order.push([0, imgRows.push(i) - 1]);
-      else if (id === videoTokenId) order.push([1, vidRows.push(i) - 1]);
+      if (id === imageTokenId) src.push(0);
+      else if (id === videoTokenId) src.push(1);
       else return;
       allRows.push(i);
     });
-    if (img) b.scatterRows(x, b.upload(Int32Array.from(imgRows), [imgRows.length], 'i32'), img.merged, false);
-    if (vid) b.scatterRows(x, b.upload(Int32Array.from(vidRows), [vidRows.length], 'i32'), vid.merged, false);
+    const inOrder = (fi: Tensor | undefined, fv: Tensor | undefined): Tensor => {
+      if (!fv) return fi!;
+      if (!fi) return fv;
+      // Both: scatter the rows of each source into sequence order.
+      const f = b.zeros([allRows.length, this.config.text.hiddenSize]);
+      const pos = (s: 0 | 1) => Int32Array.from(src.flatMap((x, k) => (x === s ? [k] : [])));
+      b.scatterRows(f, b.upload(pos(0), [fi.rows], 'i32'), fi, false);
+      b.scatterRows(f, b.upload(pos(1), [fv.rows], 'i32'), fv, false);
+      return f;
+    };
     const levels = Math.max(img?.deepstack.length ?? 0, vid?.deepstack.length ?? 0);
-    const features: Tensor[] = [];
-    for (let j = 0; j < levels; j++) {
-      if (img && !vid) features.push(img.deepstack[j]);
-      else if (vid && !img) features.push(vid.deepstack[j]);
-      else {
-        // Both: gather rows of each source into sequence order.
-        const f = b.zeros([allRows.length, this.config.text.hiddenSize]);
-        const pos = (src: 0 | 1) => Int32Array.from(order.flatMap(([s], k) => (s === src ? [k] : [])));
-        b.scatterRows(f, b.upload(pos(0), [imgRows.length], 'i32'), img!.deepstack[j], false);
-        b.scatterRows(f, b.upload(pos(1), [vidRows.length], 'i32'), vid!.deepstack[j], false);
-        features.push(f);
-      }
-    }
-    return { rows: Int32Array.from(allRows), features };
+    const features = Array.from({ length: levels }, (_, j) => inOrder(img?.deepstack[j], vid?.deepstack[j]));
+    return { rows: Int32Array.from(allRows), merged: inOrder(img?.merged, vid?.merged), features };
   }
 }
 
@@ -422,6 +378,10 @@ function toPositions(p: readonly Ids[] | Ids, n: number): [Int32Array, Int32Arra
   const one = toIds(p as Ids, 'positionIds');
   if (one.length !== n) throw new InputError(`positionIds has ${one.length} entries for ${n} input ids`);
   return [one, one, one];
+}
+
+function sliceOf(r: ArrayLike<number>, a: number, b: number): Int32Array {
+  return r instanceof Int32Array ? r.subarray(a, b) : Int32Array.from({ length: b - a }, (_, i) => r[a + i]);
 }
 
 function count(ids: Int32Array, id: number): number {

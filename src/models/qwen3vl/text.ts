@@ -4,7 +4,7 @@
 import type { Backend } from '../../backend/backend.js';
 import type { TextConfig } from './config.js';
 import { linearEx, qkvPost } from '../../backend/fused.js';
-import type { KvCache } from '../../nn/kvCache.js';
+import type { KvBinding } from '../../nn/kvBinding.js';
 import type { Trace } from '../../nn/trace.js';
 import { tidy, type Tensor } from '../../tensor/tensor.js';
 import type { MlpWeights, TextLayerWeights, TextWeights } from './weights.js';
@@ -32,12 +32,13 @@ export class TextDecoder {
   }
 
   /**
-   * Run every layer over x [T, H] (the new tokens), appending to `cache`, whose length is the first new token's
-   * index; cos/sin [T, hd] are the rotary tables of the new tokens. Returns the final-normed hidden states.
+   * Run every layer over x [T, H] (the new tokens), storing their keys/values through `cache` (a contiguous cache whose
+   * length is the first new token's index, or a paged batch of several sequences); cos/sin [T, hd] are the rotary
+   * tables of the new tokens. Returns the final-normed hidden states.
    */
-  forward(x: Tensor, cos: Tensor, sin: Tensor, cache: KvCache, deepstack: DeepStack | null, trace: Trace): Tensor {
+  forward(x: Tensor, cos: Tensor, sin: Tensor, cache: KvBinding, deepstack: DeepStack | null, trace: Trace): Tensor {
     const T = x.rows;
-    cache.reserve(T);
+    cache.begin(T);
     const L = this.cfg.numHiddenLayers;
     trace('hidden_states.0', x);
     for (let l = 0; l < L; l++) {
@@ -48,7 +49,7 @@ export class TextDecoder {
       const ds = deepstack?.features[l];
       if (ds) this.b.scatterRows(x, deepstack.rows, ds, true);
     }
-    cache.length += T;
+    cache.end(T);
     const out = this.b.rmsNorm(x, this.w.norm, this.cfg.rmsNormEps);
     if (L > 0) x.dispose();
     trace(`hidden_states.${L}`, out);
@@ -60,23 +61,16 @@ export class TextDecoder {
     return this.b.linear(h, this.w.lmHead);
   }
 
-  private layer(l: number, x: Tensor, cos: Tensor, sin: Tensor, cache: KvCache): Tensor {
+  private layer(l: number, x: Tensor, cos: Tensor, sin: Tensor, cache: KvBinding): Tensor {
     const { b, cfg } = this;
     const w: TextLayerWeights = this.w.layers[l];
     const eps = cfg.rmsNormEps;
     const heads = { nHeads: cfg.numAttentionHeads, nKvHeads: cfg.numKeyValueHeads, headDim: cfg.headDim };
     const qkv = linearEx(b, x, w.qkvProj, { norm: { w: w.inputLayernorm, eps } }); // [T, (nh + 2·nkv)·hd]
-    const kv = cache.layer(l);
-    // Normed, rotated keys and values go straight into the cache; q [T, nh·hd] comes back.
-    const q = qkvPost(b, qkv, w.qNorm, w.kNorm, cos, sin, eps, kv.k, kv.v, cache.length, heads);
-    const o = b.attention(q, kv.k, kv.v, {
-      nHeads: cfg.numAttentionHeads,
-      nKvHeads: cfg.numKeyValueHeads,
-      headDim: cfg.headDim,
-      scale: 1 / Math.sqrt(cfg.headDim),
-      kvLen: cache.length + x.rows,
-      causal: true,
-    });
+    const kv = cache.target(l, x.rows);
+    // Normed, rotated keys and values go straight to the binding's rows; q [T, nh·hd] comes back.
+    const q = qkvPost(b, qkv, w.qNorm, w.kNorm, cos, sin, eps, kv.k, kv.v, kv.row0, heads);
+    const o = cache.attend(l, q, kv, { ...heads, scale: 1 / Math.sqrt(cfg.headDim) });
     const h = linearEx(b, o, w.oProj, { residual: x });
     return this.mlp(w.mlp, h, { w: w.postAttentionLayernorm, eps });
   }

@@ -1,14 +1,14 @@
-// What the server and CLI drive: a loaded model + processor behind one `stream(messages, options)` call (the library's
-// streamChat), with a status (idle / prefill / decode) the server reports while a generation runs.
+// What the CLI, the server's worker and tests drive: the engine (generate/engine.ts) behind one
+// `stream(messages, options)` call, with a status (running and waiting sequences, KV blocks) for /health and /metrics.
 
 import path from 'node:path';
 import type { BackendName, Precision } from '../backend/index.js';
-import { streamChat, type ChatEvent, type ChatOptions, type ChatProcessor } from '../generate/chat.js';
-import { loadModel } from '../generate/engine.js';
 import { isUrl } from '../io/source.js';
-import type { Qwen3VLModel } from '../models/qwen3vl/model.js';
 import { ProcessorConfigError, type ChatMessage } from '../processor/index.js';
 import type { WeightFormat } from '../weights/convert.js';
+import { streamChat, type ChatEvent, type ChatModel, type ChatOptions, type ChatProcessor } from './chat.js';
+import { loadModel, type ServingOptions } from './engine.js';
+import type { VisionCache, VisionCacheStats } from './visionCache.js';
 
 export interface EngineInfo {
   /** The served model name (the checkpoint folder's name unless given). */
@@ -21,8 +21,17 @@ export interface EngineInfo {
 
 export interface EngineStatus {
   readonly phase: 'idle' | 'prefill' | 'decode';
-  /** Prompt tokens processed and total, during a prefill. */
+  /** Prompt tokens processed and total of the latest prefill still running. */
   readonly prefill: { readonly done: number; readonly total: number } | null;
+  /** The vision-feature cache's counters (absent when it is off). */
+  readonly visionCache?: VisionCacheStats;
+  /** Sequences in the batch and waiting for a slot (the scheduler's view). */
+  readonly running?: number;
+  readonly waiting?: number;
+  /** KV cache blocks in use and in the pool, and tokens per block. */
+  readonly kvBlocksUsed?: number;
+  readonly kvBlocksTotal?: number;
+  readonly preemptions?: number;
 }
 
 /** The seam between adapters and inference: the worker-backed engine and test fakes implement it too. */
@@ -38,39 +47,53 @@ export interface ChatEngine {
   gc?(): void;
 }
 
-export interface OpenEngineOptions {
+export interface OpenEngineOptions extends ServingOptions {
   readonly backend?: BackendName;
   readonly dtype?: WeightFormat;
   readonly precision?: Precision;
   /** Served model name (default: the folder's base name). */
   readonly id?: string;
+  /** Vision-feature cache budget in MB (0: off; default generate/visionCache's). */
+  readonly visionCacheMb?: number;
   readonly onLoadProgress?: (p: { loadedBytes: number; totalBytes: number }) => void;
 }
 
+/** A model the local engine can run: the chat interface and a way to free it. */
+export type EngineModel = ChatModel & { dispose(): void };
+
 /** The in-thread engine: model and processor in this thread (the CLI, and the server's worker). */
 export class LocalEngine implements ChatEngine {
-  private current: EngineStatus = { phase: 'idle', prefill: null };
+  /** Prefills in progress (done, total) by stream. */
+  private readonly prefills = new Map<object, { done: number; total: number }>();
+  private streams = 0;
 
   constructor(
-    readonly model: Qwen3VLModel,
+    readonly model: EngineModel,
     readonly processor: ChatProcessor,
     readonly info: EngineInfo,
+    readonly visionCache: VisionCache | null = null,
   ) {}
 
   status(): EngineStatus {
-    return this.current;
+    const s = this.model.scheduler.stats();
+    const pre = [...this.prefills.values()].at(-1) ?? null;
+    const phase = this.streams === 0 ? 'idle' : pre ? 'prefill' : 'decode';
+    return { phase, prefill: pre, running: s.running, waiting: s.waiting, kvBlocksUsed: s.blocksUsed, kvBlocksTotal: s.blocksTotal, preemptions: s.preemptions, ...(this.visionCache && { visionCache: this.visionCache.stats() }) };
   }
 
   async *stream(messages: readonly unknown[], options: ChatOptions): AsyncGenerator<ChatEvent> {
-    this.current = { phase: 'prefill', prefill: null };
+    const key = {};
+    this.streams++;
     const opts: ChatOptions = {
+      visionCache: this.visionCache,
       ...options,
       onPrompt: (n) => {
-        this.current = { phase: 'prefill', prefill: { done: 0, total: n } };
+        this.prefills.set(key, { done: 0, total: n });
         options.onPrompt?.(n);
       },
       onPrefillProgress: (done, total) => {
-        this.current = done < total ? { phase: 'prefill', prefill: { done, total } } : { phase: 'decode', prefill: null };
+        if (done < total) this.prefills.set(key, { done, total });
+        else this.prefills.delete(key);
         options.onPrefillProgress?.(done, total);
       },
     };
@@ -78,7 +101,8 @@ export class LocalEngine implements ChatEngine {
       // Wire messages were shaped by resolveMessages; the processor validates every part again.
       yield* streamChat(this.model, this.processor, messages as readonly ChatMessage[], opts);
     } finally {
-      this.current = { phase: 'idle', prefill: null };
+      this.prefills.delete(key);
+      this.streams--;
     }
   }
 
@@ -89,7 +113,17 @@ export class LocalEngine implements ChatEngine {
 
 /** Load a checkpoint through the library's front door (generate/engine.ts) and wrap it for the adapters. */
 export async function openEngine(dir: string, opts: OpenEngineOptions = {}): Promise<LocalEngine> {
-  const model = await loadModel(dir, { backend: opts.backend ?? 'cpu', dtype: opts.dtype, precision: opts.precision, onProgress: opts.onLoadProgress });
+  const model = await loadModel(dir, {
+    backend: opts.backend ?? 'cpu',
+    dtype: opts.dtype,
+    precision: opts.precision,
+    onProgress: opts.onLoadProgress,
+    kvCache: opts.kvCache,
+    ctxSize: opts.ctxSize,
+    maxConcurrent: opts.maxConcurrent,
+    maxBatchTokens: opts.maxBatchTokens,
+    visionCacheMb: opts.visionCacheMb,
+  });
   if (!model.processor) {
     model.dispose();
     throw new ProcessorConfigError(`${dir} has no tokenizer.json, so it cannot chat`);
@@ -98,10 +132,10 @@ export async function openEngine(dir: string, opts: OpenEngineOptions = {}): Pro
     id: opts.id ?? (isUrl(dir) ? urlModelId(dir) : path.basename(path.resolve(dir))),
     dir: isUrl(dir) ? dir : path.resolve(dir),
     modelType: model.config.modelType,
-    contextLength: model.config.text.maxPositionEmbeddings,
+    contextLength: model.contextLength,
     backend: model.backend.name,
   };
-  return new LocalEngine(model, model.processor, info);
+  return new LocalEngine(model, model.processor, info, model.visionCache);
 }
 
 /** The model name in a checkpoint URL: `…/Qwen/Qwen3-VL-2B-Instruct/resolve/main/` gives Qwen3-VL-2B-Instruct. */

@@ -1,0 +1,125 @@
+// The scheduler on a fake model (next token = a hash of the sequence so far): admission errors before any work,
+// batching of decode rows with prefill chunks, the batch-size cap, cancellation freeing blocks at once, and
+// preemption under KV pressure leaving every output unchanged.
+import { describe, expect, it } from 'vitest';
+import { AdmissionError, Scheduler, type BatchModel, type SeqRequest, type StepChunk } from '../../src/generate/scheduler.js';
+import { BlockPool } from '../../src/nn/kvPool.js';
+
+const V = 50;
+
+/** A model whose logits depend only on the tokens before each row (as a real one's do); it checks the KV contract. */
+function fakeModel(blocks: number, steps: StepChunk<null>[][]): BatchModel<null> {
+  const kv = new Map<number, number>(); // slot -> token written there
+  return {
+    contextLength: 200,
+    pool: new BlockPool(blocks, 16),
+    encode: () => null,
+    async forward(chunks) {
+      steps.push([...chunks]);
+      return chunks.flatMap((c) => {
+        const slot = (j: number) => c.blocks[Math.floor(j / 16)] * 16 + (j % 16);
+        c.ids.forEach((t, i) => kv.set(slot(c.start + i), t));
+        if (!c.logits) return [];
+        // Read the whole history back from the pool's slots: a wrong table or a lost write changes the answer.
+        let h = 7;
+        for (let j = 0; j < c.start + c.ids.length; j++) h = (h * 31 + (kv.get(slot(j)) ?? -1000)) % 100003;
+        const l = new Float32Array(V);
+        l[h % V] = 1;
+        return [l];
+      });
+    },
+    release() {},
+  };
+}
+
+function req(prompt: number, maxTokens: number, out: number[], onEnd?: (r: string) => void): SeqRequest {
+  const ids = Int32Array.from({ length: prompt }, (_, i) => (i * 7 + prompt) % V);
+  const p = Int32Array.from(ids, (_, i) => i);
+  return {
+    ids,
+    positions: [p, p, p],
+    ropeDelta: 0,
+    maxTokens,
+    next: (l) => {
+      const t = l.indexOf(1);
+      out.push(t);
+      return t;
+    },
+    onEnd,
+  };
+}
+
+async function runAll(blocks: number, specs: [number, number][], opts = { maxSeqs: 8, maxBatchTokens: 32 }) {
+  const steps: StepChunk<null>[][] = [];
+  const s = new Scheduler(fakeModel(blocks, steps), opts);
+  const outs = specs.map(() => [] as number[]);
+  const ends: string[] = [];
+  specs.forEach(([p, m], i) => s.submit(req(p, m, outs[i], (r) => (ends[i] = r))));
+  await s.idle();
+  return { outs, ends, steps, s };
+}
+
+describe('Scheduler', () => {
+  const specs: [number, number][] = [[5, 20], [40, 10], [17, 30], [3, 25], [64, 8], [30, 12]];
+
+  it('refuses a prompt that can never fit, at once, naming the limit', () => {
+    const s = new Scheduler(fakeModel(5, []), { maxSeqs: 2, maxBatchTokens: 16 });
+    expect(() => s.submit(req(200, 1, []))).toThrow(AdmissionError);
+    expect(() => s.submit(req(200, 1, []))).toThrow(/--ctx-size/);
+    expect(() => s.submit(req(70, 1, []))).toThrow(/KV cache \(--kv-cache-gb\) holds 64 tokens/);
+    expect(s.stats()).toMatchObject({ running: 0, waiting: 0, blocksUsed: 0 });
+  });
+
+  it('batches decode rows with prefill chunks; a long prompt never stalls running streams', async () => {
+    const { outs, ends, steps } = await runAll(64, specs);
+    specs.forEach(([, m], i) => expect(outs[i].length).toBe(m));
+    expect(ends.every((e) => e === 'length')).toBe(true);
+    expect(Math.max(...steps.map((c) => c.length))).toBeGreaterThan(3);
+    for (const st of steps) expect(st.reduce((a, c) => a + c.ids.length, 0)).toBeLessThanOrEqual(32);
+    // Some step holds decode rows (1 token) and a prefill chunk together.
+    expect(steps.some((st) => st.some((c) => c.ids.length === 1) && st.some((c) => c.ids.length > 1))).toBe(true);
+  });
+
+  it('caps the batch at maxSeqs', async () => {
+    const { steps } = await runAll(64, specs, { maxSeqs: 2, maxBatchTokens: 32 });
+    expect(Math.max(...steps.map((c) => c.length))).toBe(2);
+  });
+
+  it('preempts the newest under KV pressure; every output is unchanged and the pool ends whole', async () => {
+    const roomy = await runAll(64, specs);
+    const tight = await runAll(9, specs); // 8 blocks = 128 tokens for ~300 needed
+    expect(tight.s.stats().preemptions).toBeGreaterThan(0);
+    expect(tight.outs).toEqual(roomy.outs);
+    expect(tight.s.stats().blocksUsed).toBe(0);
+  });
+
+  it('cancellation frees the blocks at once and ends the sequence', async () => {
+    const steps: StepChunk<null>[][] = [];
+    const s = new Scheduler(fakeModel(64, steps), { maxSeqs: 4, maxBatchTokens: 32 });
+    const out: number[] = [];
+    let end = '';
+    const seq = s.submit(req(20, 100, out, (r) => (end = r)));
+    const other: number[] = [];
+    s.submit(req(10, 30, other));
+    while (out.length < 3) await new Promise((r) => setTimeout(r, 0));
+    const used = s.stats().blocksUsed;
+    s.cancel(seq);
+    expect(end).toBe('cancelled');
+    expect(s.stats().blocksUsed).toBeLessThan(used);
+    await s.idle();
+    expect(other.length).toBe(30);
+    expect(s.stats().blocksUsed).toBe(0);
+  });
+
+  it('a failing hook ends only its own sequence', async () => {
+    const s = new Scheduler(fakeModel(64, []), { maxSeqs: 4, maxBatchTokens: 32 });
+    let err: unknown;
+    const bad = req(5, 10, []);
+    s.submit({ ...bad, next: () => { throw new Error('boom'); }, onEnd: (_r, e) => (err = e) });
+    const ok: number[] = [];
+    s.submit(req(6, 10, ok));
+    await s.idle();
+    expect((err as Error).message).toBe('boom');
+    expect(ok.length).toBe(10);
+  });
+});

@@ -108,7 +108,7 @@ async function turn(which: 'off' | 'on', k: number): Promise<{ ttft: number; tok
   let text = '';
   let tokens: number[] = [];
   const t0 = performance.now();
-  for await (const e of streamChat(model, proc, h, { temperature: 0, maxTokens: GEN, visionCache: which === 'on' ? cache : null, memoryBytes: null, onPrompt: (n) => (promptTokens = n) })) {
+  for await (const e of streamChat(model, proc, h, { temperature: 0, maxTokens: GEN, visionCache: which === 'on' ? cache : null, onPrompt: (n) => (promptTokens = n) })) {
     if (ttft < 0) ttft = (performance.now() - t0) / 1000;
     if (e.type === 'text') text += e.text;
     if (e.type === 'done') tokens = [...e.tokens];

@@ -123,7 +123,7 @@ describe.skipIf(!existsSync(tiny))('qwen3-vl inspect', () => {
     const r = await runCli(['inspect', '--memory-gb', '0.5', tiny]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/largest context in 512\.0 MiB/);
-    expect(r.stdout).toMatch(/KV per token\s+f32 2\.0 KiB, f16 1\.0 KiB, q8_0 544 B/);
+    expect(r.stdout).toMatch(/KV cache\s+per token: 1\.0 KiB f16 \(default\), 544 B q8_0, 2\.0 KiB f32/);
     const j = JSON.parse((await runCli(['inspect', '--json', '--memory-gb', '0.5', tiny])).stdout);
     // 2 (k, v) × 4 layers × (2 kv heads × 32 values) at 4, 2 and 34/32 bytes.
     expect(j.kvBytesPerToken).toEqual({ f32: 2048, f16: 1024, q8_0: 544 });

@@ -8,7 +8,7 @@ import layers from './lint/layers.js';
 const LONG_FILES = [];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'build/**', '.device-kit/**', '.stage-*/**', '.gl/**', '.whl/**', 'coverage/**', '**/*.d.ts'] },
+  { ignores: ['dist/**', 'node_modules/**', 'build/**', '.device-kit/**', '.stage-*/**', '.gl/**', '.whl/**', 'coverage/**', '.cache/**', '**/*.d.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

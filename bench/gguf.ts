@@ -14,7 +14,15 @@ export const GGML = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, BF16: 30 } as const;
 type GgmlType = (typeof GGML)[keyof typeof GGML];
 const BLOCK: Record<number, [number, number]> = { 0: [1, 4], 1: [1, 2], 2: [32, 18], 8: [32, 34], 30: [1, 2] };
 
-type Value = { t: 'u32'; v: number } | { t: 'f32'; v: number } | { t: 'str'; v: string } | { t: 'bool'; v: boolean } | { t: 'strs'; v: string[] } | { t: 'i32s'; v: Int32Array };
+export type Value =
+  | { t: 'u32'; v: number }
+  | { t: 'f32'; v: number }
+  | { t: 'str'; v: string }
+  | { t: 'bool'; v: boolean }
+  | { t: 'strs'; v: string[] }
+  | { t: 'i32s'; v: Int32Array }
+  | { t: 'f32s'; v: Float32Array }
+  | { t: 'bools'; v: boolean[] };
 
 export interface GgufTensor {
   name: string;
@@ -25,7 +33,7 @@ export interface GgufTensor {
   data: () => Promise<Uint8Array>;
 }
 
-const ALIGN = 32;
+export const ALIGN = 32;
 
 class Bytes {
   private parts: Buffer[] = [];
@@ -84,6 +92,18 @@ function writeValue(o: Bytes, v: Value): void {
       o.u32(5);
       o.u64(v.v.length);
       o.raw(Buffer.from(v.v.buffer, v.v.byteOffset, v.v.byteLength));
+      break;
+    case 'f32s':
+      o.u32(9);
+      o.u32(6);
+      o.u64(v.v.length);
+      o.raw(Buffer.from(v.v.buffer, v.v.byteOffset, v.v.byteLength));
+      break;
+    case 'bools':
+      o.u32(9);
+      o.u32(7);
+      o.u64(v.v.length);
+      o.raw(Buffer.from(v.v.map((b) => (b ? 1 : 0))));
       break;
   }
 }
@@ -146,10 +166,12 @@ function ggufName(name: string): string {
 export type WeightType = 'bf16' | 'q8_0' | 'q4_0' | 'f32';
 
 /**
- * Export the text model of a Qwen3-VL checkpoint as a llama.cpp `qwen3` GGUF: 2-D weights in `wtype` (as our
+ * Export the text model of a Qwen3-VL checkpoint as a llama.cpp `qwen3vl` (or `qwen3`) GGUF: 2-D weights in `wtype` (as our
  * backend stores them), norms f32, a placeholder vocabulary (we feed token ids, never text).
  */
-export async function exportQwen3Gguf(dir: string, file: string, wtype: WeightType, convert?: (bits: Uint16Array, rows: number, cols: number, t: WeightType) => Promise<Uint8Array>): Promise<void> {
+export type Converter = (bits: Uint16Array, rows: number, cols: number, t: WeightType) => Promise<Uint8Array>;
+
+export async function exportQwen3Gguf(dir: string, file: string, wtype: WeightType, convert?: Converter, arch: 'qwen3' | 'qwen3vl' = 'qwen3vl'): Promise<void> {
   const cfg = await loadConfig(dir);
   const t = cfg.text;
   if (t.moe) throw new Error('exportQwen3Gguf: MoE text models are not exported (llama.cpp would need qwen3moe)');
@@ -186,20 +208,30 @@ export async function exportQwen3Gguf(dir: string, file: string, wtype: WeightTy
       .map((x) => (x.role === 'norm' ? vec : mat)(ggufName(x.name), x.name));
     const bytes = byteLevelAlphabet(); // so the 256 byte tokens exist, incl. the newline Ċ
     const tokens = Array.from({ length: t.vocabSize }, (_, i) => (i < 256 ? bytes[i] : `<t${i}>`));
+    // `qwen3vl` (interleaved M-RoPE, deepstack inputs) so llama-mtmd-cli accepts it beside our mmproj; for text
+    // tokens all three M-RoPE positions are equal, which is plain RoPE, the same function as `qwen3`.
+    const A = arch;
+    const sec = cfg.text.mropeSection;
     const kv: [string, Value][] = [
-      ['general.architecture', { t: 'str', v: 'qwen3' }],
+      ['general.architecture', { t: 'str', v: A }],
       ['general.name', { t: 'str', v: `qwen3-vl-text-${wtype}` }],
       ['general.alignment', { t: 'u32', v: ALIGN }],
-      ['qwen3.context_length', { t: 'u32', v: 4096 }],
-      ['qwen3.embedding_length', { t: 'u32', v: t.hiddenSize }],
-      ['qwen3.block_count', { t: 'u32', v: t.numHiddenLayers }],
-      ['qwen3.feed_forward_length', { t: 'u32', v: t.intermediateSize }],
-      ['qwen3.attention.head_count', { t: 'u32', v: t.numAttentionHeads }],
-      ['qwen3.attention.head_count_kv', { t: 'u32', v: t.numKeyValueHeads }],
-      ['qwen3.attention.key_length', { t: 'u32', v: t.headDim }],
-      ['qwen3.attention.value_length', { t: 'u32', v: t.headDim }],
-      ['qwen3.rope.freq_base', { t: 'f32', v: t.ropeTheta }],
-      ['qwen3.attention.layer_norm_rms_epsilon', { t: 'f32', v: t.rmsNormEps }],
+      [`${A}.context_length`, { t: 'u32', v: 4096 }],
+      [`${A}.embedding_length`, { t: 'u32', v: t.hiddenSize }],
+      [`${A}.block_count`, { t: 'u32', v: t.numHiddenLayers }],
+      [`${A}.feed_forward_length`, { t: 'u32', v: t.intermediateSize }],
+      [`${A}.attention.head_count`, { t: 'u32', v: t.numAttentionHeads }],
+      [`${A}.attention.head_count_kv`, { t: 'u32', v: t.numKeyValueHeads }],
+      [`${A}.attention.key_length`, { t: 'u32', v: t.headDim }],
+      [`${A}.attention.value_length`, { t: 'u32', v: t.headDim }],
+      [`${A}.rope.freq_base`, { t: 'f32', v: t.ropeTheta }],
+      [`${A}.attention.layer_norm_rms_epsilon`, { t: 'f32', v: t.rmsNormEps }],
+      ...(A === 'qwen3vl'
+        ? ([
+            [`${A}.rope.dimension_sections`, { t: 'i32s', v: Int32Array.from([...sec, ...Array(4 - sec.length).fill(0)]) }],
+            [`${A}.n_deepstack_layers`, { t: 'u32', v: cfg.vision.deepstackVisualIndexes.length }],
+          ] as [string, Value][])
+        : []),
       ['tokenizer.ggml.model', { t: 'str', v: 'gpt2' }],
       ['tokenizer.ggml.pre', { t: 'str', v: 'qwen2' }],
       ['tokenizer.ggml.tokens', { t: 'strs', v: tokens }],

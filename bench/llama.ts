@@ -6,6 +6,8 @@ export interface LlamaResult {
   decodeTokS: number;
   loadS: number;
   build: string;
+  /** The greedy tokens of the last run (after re-feeding the prompt's last token), for the agreement check. */
+  tokens: number[];
 }
 
 export async function runLlama(gguf: string, opts: { prompt: number[]; gen: number; threads: number; reps?: number }): Promise<LlamaResult> {
@@ -25,20 +27,23 @@ export async function runLlama(gguf: string, opts: { prompt: number[]; gen: numb
     let prefillS = Infinity;
     let decodeS = Infinity;
     let n = 0;
+    let tokens: number[] = [];
     for (let rep = 0; rep < (opts.reps ?? 1); rep++) {
       const seq = ctx.getSequence();
       const p0 = performance.now();
       await seq.evaluateWithoutGeneratingNewTokens(toks);
       prefillS = Math.min(prefillS, (performance.now() - p0) / 1000);
       n = 0;
+      tokens = [];
       const d0 = performance.now();
-      for await (const _tok of seq.evaluate([toks[toks.length - 1]], { temperature: 0 })) {
+      for await (const tok of seq.evaluate([toks[toks.length - 1]], { temperature: 0 })) {
+        tokens.push(tok as unknown as number);
         if (++n >= opts.gen) break;
       }
       decodeS = Math.min(decodeS, (performance.now() - d0) / 1000);
       seq.dispose();
     }
-    return { prefillTokS: toks.length / prefillS, decodeTokS: n / decodeS, loadS, build: `${llama.buildType} ${llama.cpuMathCores ?? ''}`.trim() };
+    return { prefillTokS: toks.length / prefillS, decodeTokS: n / decodeS, loadS, build: `node-llama-cpp ${llama.buildType} ${llama.cpuMathCores ?? ''}`.trim(), tokens };
   } finally {
     await ctx.dispose();
     await model.dispose();

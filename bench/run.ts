@@ -1,27 +1,42 @@
 // The CPU benchmark: `npm run bench -- --shape 2B --dtype q8_0 [--vs-llama] [--json]`. Each row (engine × shape ×
 // dtype) runs in its own child process (so peak RSS is that row's), on a random-weight checkpoint of the real shape:
-// prefill tok/s (512-token prompt), decode tok/s (128 tokens), vision tower ms (448² and 1024²), load time, read
-// bandwidth and the share of it decode moves. --vs-llama adds llama.cpp on the same weights and our/llama.cpp ratios.
+// prefill tok/s (512-token prompt), decode tok/s (128 tokens at depth 512), vision tower ms (448², 1024², 640×480)
+// with GFLOP/s as a share of the measured FP32 FMA roof, load time, read bandwidth and the share of it decode moves.
+// --vs-llama adds native llama.cpp (llama-bench, llama-mtmd-cli; bench/llamaNative.ts) on the same weights, with
+// node-llama-cpp as an extra column and a check that both engines compute the same function (top-1 agreement).
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { loadModel } from '../src/models/qwen3vl/load.js';
 import { measureSpeed, promptIds } from '../src/tools/speed.js';
 import { genCheckpoint, SHAPES, VOCAB, type ModelShape, type ShapeName } from '../src/tools/genCheckpoint.js';
 import { ensureGguf, type WeightType } from './gguf.js';
+import { exportMmprojGguf } from './ggufVision.js';
 import { runLlama } from './llama.js';
+import { ensureNativeLlama, runNativeImage, runNativeText } from './llamaNative.js';
+
+/** One image of the vision table: ours, and llama-mtmd-cli on the same weights where it ran. */
+interface VisionRow {
+  image: string;
+  w: number;
+  h: number;
+  patches: number;
+  gflop: number;
+  ms: number;
+  llamaMs?: number;
+  llamaFa?: boolean;
+}
 
 interface Row {
-  engine: 'ours' | 'llama.cpp';
+  engine: 'ours' | 'llama.cpp' | 'node-llama-cpp';
   shape: string;
   dtype: string;
   layers: number;
   prefillTokS: number;
   decodeTokS: number;
-  vision448Ms?: number;
-  vision1024Ms?: number;
+  vision?: VisionRow[];
   peakRssGiB: number;
   loadS: number;
   readBwGBs?: number;
@@ -29,6 +44,13 @@ interface Row {
   decodeBwFrac?: number;
   isa?: string;
   threads: number;
+  fmaPeakGflops?: number;
+  /** Teacher-forced top-1 agreement with node-llama-cpp's greedy tokens on the same GGUF (ours only). */
+  agree?: { n: number; same: number };
+  /** Greedy tokens after the prompt (node-llama-cpp only), for the agreement check. */
+  greedy?: number[];
+  fa?: string;
+  note?: string;
 }
 
 const argv = process.argv.slice(2).filter((a) => a !== '--');
@@ -44,6 +66,7 @@ const GEN = Number(opt('gen', '128'));
 const THREADS = Number(opt('threads', '0')) || (await import('node:os')).availableParallelism();
 // Best of REPS timed runs of prefill and decode: this machine is shared, so the best run is the least disturbed.
 const REPS = Number(opt('reps', '2'));
+mkdirSync(CACHE, { recursive: true });
 
 /** Bytes of weights one decode step reads: every text matrix once, plus the output projection. */
 function decodeBytes(s: ModelShape, layers: number, dtype: string): number {
@@ -64,32 +87,60 @@ async function checkpoint(shape: ShapeName, layers: number): Promise<string> {
   return dir;
 }
 
-async function ours(shape: ShapeName, dtype: string, layers: number, vision: boolean): Promise<Row> {
+/** The images of the vision table: [name, width, height] (multiples of 32, so both engines keep the size). */
+const IMAGES: [string, number, number][] = (opt('vision', '448,1024,640x480')!)
+  .split(',')
+  .map((v) => {
+    const [w, h] = v.includes('x') ? v.split('x').map(Number) : [Number(v), Number(v)];
+    if (!(w % 32 === 0 && h % 32 === 0)) throw new Error(`--vision ${v}: sides must be multiples of 32 (patch 16 × merge 2)`);
+    return [w === h ? `${w}²` : `${w}×${h}`, w, h];
+  });
+
+/** FLOPs of the vision tower on one image of n patches (matmuls and attention; norms and activations left out). */
+function visionFlops(s: ModelShape, n: number, O: number): number {
+  const { Hv, Iv, depth, deepstack } = s.vision;
+  const block = 2 * n * Hv * (4 * Hv + 2 * Iv) + 4 * n * n * Hv;
+  const merger = 2 * (n / 4) * 4 * Hv * (4 * Hv + O);
+  return 2 * n * 1536 * Hv + depth * block + (1 + deepstack.length) * merger;
+}
+
+async function ours(shape: ShapeName, dtype: string, layers: number, vision: boolean, refTokens?: number[]): Promise<Row> {
   const dir = await checkpoint(shape, layers);
   const backend = new CpuBackend({ threads: THREADS });
   const readBwGBs = backend.measureReadBandwidth(1 << 30, 5);
+  const fmaPeakGflops = backend.measureFmaPeak(20_000_000, 5);
   const t0 = performance.now();
   const model = await loadModel(dir, { backend, dtype: dtype as 'q4_0' });
   await backend.sync();
   const loadS = (performance.now() - t0) / 1000;
   const { prefillTokS, decodeTokS } = await measureSpeed(model, { prompt: PROMPT, gen: GEN, reps: REPS });
   const row: Row = {
-    engine: 'ours', shape, dtype, layers, prefillTokS, decodeTokS, peakRssGiB: 0, loadS, readBwGBs,
+    engine: 'ours', shape, dtype, layers, prefillTokS, decodeTokS, peakRssGiB: 0, loadS, readBwGBs, fmaPeakGflops,
     isa: String(backend.capabilities().info.isa), threads: THREADS,
   };
   const s = SHAPES[shape];
   row.decodeGBs = (decodeBytes(s, layers, dtype) * row.decodeTokS) / 1e9;
   row.decodeBwFrac = row.decodeGBs / readBwGBs;
+  if (refTokens?.length) {
+    // node-llama-cpp re-feeds the prompt's last token before generating; feed the same sequence, teacher-forced.
+    const ids = promptIds(PROMPT, VOCAB);
+    const seq = [...ids, ids[ids.length - 1], ...refTokens.slice(0, -1)];
+    const top = await model.forwardArgmax({ inputIds: seq, logits: refTokens.length });
+    row.agree = { n: refTokens.length, same: refTokens.filter((t, i) => top[i] === t).length };
+  }
   if (vision) {
-    for (const side of (opt('vision', '448,1024')!).split(',').map(Number)) {
-      const g = side / 16;
-      const px = new Float32Array(g * g * 1536);
+    row.vision = [];
+    for (const [image, w, h] of IMAGES) {
+      const gh = h / 16, gw = w / 16, n = gh * gw;
+      const px = new Float32Array(n * 1536);
       for (let i = 0; i < px.length; i++) px[i] = Math.sin(i * 0.37);
-      const v0 = performance.now();
-      await model.encodeImages(px, [[1, g, g]]);
-      const ms = performance.now() - v0;
-      if (side === 448) row.vision448Ms = ms;
-      else row.vision1024Ms = ms;
+      let ms = Infinity;
+      for (let r = 0; r < Math.max(1, REPS); r++) {
+        const v0 = performance.now();
+        await model.encodeImages(px, [[1, gh, gw]]);
+        ms = Math.min(ms, performance.now() - v0);
+      }
+      row.vision.push({ image, w, h, patches: n, gflop: visionFlops(s, n, (s.vision as ModelShape["vision"]).outHidden ?? s.H) / 1e9, ms });
     }
   }
   model.dispose();
@@ -97,13 +148,62 @@ async function ours(shape: ShapeName, dtype: string, layers: number, vision: boo
   return row;
 }
 
-async function llama(shape: ShapeName, dtype: string, layers: number): Promise<Row> {
+/** Our checkpoint's text model as a `qwen3vl` GGUF in the row's weight format (written once into the cache). */
+async function textGguf(shape: ShapeName, dtype: string, layers: number): Promise<string> {
   const dir = await checkpoint(shape, layers);
-  const gguf = await ensureGguf(dir, path.join(CACHE, `${shape}-L${layers}-${dtype}.gguf`), dtype as WeightType, THREADS);
+  return ensureGguf(dir, path.join(CACHE, `${shape}-L${layers}-${dtype}-qwen3vl.gguf`), dtype as WeightType, THREADS);
+}
+
+/** The mmproj matching our vision weights in this dtype: F16 for bf16, Q8_0 for q8_0; none for other formats. */
+async function mmprojGguf(shape: ShapeName, dtype: string, layers: number): Promise<string | undefined> {
+  const t = dtype === 'bf16' ? 'f16' : dtype === 'q8_0' ? 'q8_0' : undefined;
+  if (!t) return undefined;
+  const file = path.join(CACHE, `${shape}-mmproj-${t}.gguf`);
+  if (!existsSync(file)) {
+    console.error(`writing ${file} …`);
+    await exportMmprojGguf(await checkpoint(shape, layers), file + '.tmp', t);
+    renameSync(file + '.tmp', file);
+  }
+  return file;
+}
+
+/** A deterministic noise PNG of w×h for llama-mtmd-cli (pixel values do not change the work). */
+async function noisePng(w: number, h: number): Promise<string> {
+  const file = path.join(CACHE, `noise-${w}x${h}.png`);
+  if (!existsSync(file)) {
+    const sharp = (await import('sharp')).default;
+    const px = Buffer.alloc(w * h * 3);
+    for (let i = 0; i < px.length; i++) px[i] = (i * 2654435761) >>> 24;
+    await sharp(px, { raw: { width: w, height: h, channels: 3 } }).png().toFile(file);
+  }
+  return file;
+}
+
+async function nativeLlama(shape: ShapeName, dtype: string, layers: number, vision: boolean): Promise<Row> {
+  const n = ensureNativeLlama(path.resolve(opt('llama-dir', '.cache/llama.cpp')!));
+  const gguf = await textGguf(shape, dtype, layers);
+  const r = runNativeText(n, gguf, { prompt: PROMPT, gen: GEN, threads: THREADS, reps: REPS });
+  const row: Row = {
+    engine: 'llama.cpp', shape, dtype, layers, prefillTokS: r.prefillTokS, decodeTokS: r.decodeTokS, loadS: 0, peakRssGiB: 0,
+    threads: THREADS, isa: `${n.version}, ${n.build} (${r.cpuInfo})`, fa: `prefill FA ${r.prefillFa ? 'on' : 'off'}, decode FA ${r.decodeFa ? 'on' : 'off'}`,
+  };
+  const mm = vision ? await mmprojGguf(shape, dtype, layers) : undefined;
+  if (mm) {
+    row.vision = [];
+    for (const [image, w, h] of IMAGES) {
+      const img = runNativeImage(n, gguf, mm, await noisePng(w, h), { threads: THREADS, reps: Math.max(1, REPS) });
+      row.vision.push({ image, w, h, patches: (w / 16) * (h / 16), gflop: 0, ms: img.encodeMs, llamaFa: img.fa });
+    }
+  }
+  return row;
+}
+
+async function nodeLlama(shape: ShapeName, dtype: string, layers: number): Promise<Row> {
+  const gguf = await textGguf(shape, dtype, layers);
   const r = await runLlama(gguf, { prompt: promptIds(PROMPT, VOCAB), gen: GEN, threads: THREADS, reps: REPS });
   return {
-    engine: 'llama.cpp', shape, dtype, layers, prefillTokS: r.prefillTokS, decodeTokS: r.decodeTokS, loadS: r.loadS,
-    peakRssGiB: process.resourceUsage().maxRSS / 2 ** 20, threads: THREADS, isa: r.build,
+    engine: 'node-llama-cpp', shape, dtype, layers, prefillTokS: r.prefillTokS, decodeTokS: r.decodeTokS, loadS: r.loadS,
+    peakRssGiB: process.resourceUsage().maxRSS / 2 ** 20, threads: THREADS, isa: r.build, greedy: r.tokens.slice(0, Number(opt('agree', '32'))),
   };
 }
 
@@ -114,13 +214,28 @@ function child(args: string[]): Row {
   return JSON.parse(line) as Row;
 }
 
-const f = (x: number | undefined, d = 1) => (x === undefined ? '—' : x.toFixed(d));
+/** A peer row that could not be measured: the table says why instead of the run failing. */
+function tryChild(args: string[], engine: Row['engine'], base: Pick<Row, 'shape' | 'dtype' | 'layers' | 'threads'>): Row {
+  try {
+    return child(args);
+  } catch (e) {
+    const note = (e as Error).message.split('\n').slice(0, 3).join(' ');
+    console.error(`${engine} skipped: ${note}`);
+    return { ...base, engine, prefillTokS: NaN, decodeTokS: NaN, loadS: 0, peakRssGiB: 0, note };
+  }
+}
+
+const f = (x: number | undefined, d = 1) => (x === undefined || Number.isNaN(x) ? '—' : x.toFixed(d));
 
 if (flag('child')) {
   const shape = opt('shape') as ShapeName;
-  const row = opt('engine') === 'llama.cpp'
-    ? await llama(shape, opt('dtype')!, Number(opt('layers')))
-    : await ours(shape, opt('dtype')!, Number(opt('layers')), !flag('no-vision'));
+  const [dtype, layers, vision] = [opt('dtype')!, Number(opt('layers')), !flag('no-vision')];
+  const engine = opt('engine');
+  const ref = opt('ref-tokens');
+  const row =
+    engine === 'llama.cpp' ? await nativeLlama(shape, dtype, layers, vision)
+    : engine === 'node-llama-cpp' ? await nodeLlama(shape, dtype, layers)
+    : await ours(shape, dtype, layers, vision, ref ? ref.split(',').map(Number) : undefined);
   console.log(JSON.stringify(row));
   process.exit(0);
 }
@@ -132,25 +247,50 @@ for (const shape of shapes) {
   if (!SHAPES[shape]) throw new Error(`unknown --shape ${shape} (known: ${Object.keys(SHAPES).join(', ')})`);
   const layers = Number(opt('layers', String(SHAPES[shape].layers)));
   for (const dtype of dtypes) {
-    const base = ['--child', '--shape', shape, '--dtype', dtype, '--layers', String(layers), '--prompt', String(PROMPT), '--gen', String(GEN), '--threads', String(THREADS), '--cache', CACHE, '--reps', String(REPS)];
+    const base = ['--child', '--shape', shape, '--dtype', dtype, '--layers', String(layers), '--prompt', String(PROMPT), '--gen', String(GEN), '--threads', String(THREADS), '--cache', CACHE, '--reps', String(REPS), '--vision', opt('vision', '448,1024,640x480')!];
     if (opt('ckpt')) base.push('--ckpt', opt('ckpt')!);
-    const mine = child([...base, '--engine', 'ours', ...(flag('no-vision') ? ['--no-vision'] : []), '--vision', opt('vision', '448,1024')!]);
-    rows.push(mine);
-    if (flag('json')) console.log(JSON.stringify(mine));
+    if (opt('llama-dir')) base.push('--llama-dir', opt('llama-dir')!);
+    if (flag('no-vision')) base.push('--no-vision');
+    const meta = { shape, dtype, layers, threads: THREADS };
+    const peers: Row[] = [];
     if (flag('vs-llama')) {
-      const theirs = child([...base, '--engine', 'llama.cpp']);
-      rows.push(theirs);
-      if (flag('json')) console.log(JSON.stringify({ ...theirs, prefillRatio: mine.prefillTokS / theirs.prefillTokS, decodeRatio: mine.decodeTokS / theirs.decodeTokS }));
+      peers.push(tryChild([...base, '--engine', 'llama.cpp'], 'llama.cpp', meta));
+      if (!flag('no-node-llama')) peers.push(tryChild([...base, '--engine', 'node-llama-cpp', '--agree', opt('agree', '32')!], 'node-llama-cpp', meta));
     }
+    const greedy = peers.find((p) => p.greedy?.length)?.greedy;
+    const mine = child([...base, '--engine', 'ours', ...(greedy ? ['--ref-tokens', greedy.join(',')] : [])]);
+    rows.push(mine, ...peers);
+    if (flag('json')) for (const r of [mine, ...peers]) console.log(JSON.stringify({ ...r, greedy: undefined }));
   }
 }
 
-console.log(`\nthreads ${THREADS}, prompt ${PROMPT} tokens, decode ${GEN} tokens, best of ${REPS} (random weights, real shapes)`);
-console.log('| shape | dtype | engine | prefill tok/s | decode tok/s | vs llama.cpp (prefill / decode) | decode GB/s (% of read bw) | vision 448² ms | vision 1024² ms | peak RSS GiB | load s |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+const ours0 = rows.find((r) => r.engine === 'ours');
+const cpu = (await import('node:os')).cpus()[0]?.model ?? 'unknown CPU';
+console.log(`\n${cpu}; ours: ISA ${ours0?.isa ?? '?'}, ${THREADS} threads, read bandwidth ${f(ours0?.readBwGBs)} GB/s, FP32 FMA roof ${f(ours0?.fmaPeakGflops, 0)} GFLOP/s (measured)`);
+const nat = rows.find((r) => r.engine === 'llama.cpp' && !r.note);
+if (nat) console.log(`peer: ${nat.isa}, same threads; flash attention off and on, the better reported`);
+console.log(`prompt ${PROMPT} tokens (empty context), decode ${GEN} tokens at depth ${PROMPT}, best of ${REPS} (random weights, real shapes)\n`);
+console.log('| shape | dtype | engine | prefill tok/s | decode tok/s | ours vs this (prefill / decode) | decode GB/s (% of read bw) | top-1 agree | peak RSS GiB | load s |');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
-  const l = rows.find((x) => x.engine === 'llama.cpp' && x.shape === r.shape && x.dtype === r.dtype);
-  const ratio = r.engine === 'ours' && l ? `${(r.prefillTokS / l.prefillTokS).toFixed(2)}× / ${(r.decodeTokS / l.decodeTokS).toFixed(2)}×` : '';
+  const me = rows.find((x) => x.engine === 'ours' && x.shape === r.shape && x.dtype === r.dtype);
+  const ratio = r.engine !== 'ours' && me && !r.note ? `${(me.prefillTokS / r.prefillTokS).toFixed(2)}× / ${(me.decodeTokS / r.decodeTokS).toFixed(2)}×` : '';
   const bw = r.decodeGBs !== undefined ? `${f(r.decodeGBs)} (${f((r.decodeBwFrac ?? 0) * 100, 0)}% of ${f(r.readBwGBs)})` : '';
-  console.log(`| ${r.shape}${r.layers !== SHAPES[r.shape as ShapeName].layers ? ` (L${r.layers})` : ''} | ${r.dtype} | ${r.engine} | ${f(r.prefillTokS)} | ${f(r.decodeTokS, 2)} | ${ratio} | ${bw} | ${f(r.vision448Ms, 0)} | ${f(r.vision1024Ms, 0)} | ${f(r.peakRssGiB, 2)} | ${f(r.loadS)} |`);
+  const agree = r.agree ? `${r.agree.same}/${r.agree.n}` : '';
+  const name = r.engine + (r.fa ? ` (${r.fa})` : '') + (r.note ? ` — not run: ${r.note.slice(0, 160)}` : '');
+  console.log(`| ${r.shape}${r.layers !== SHAPES[r.shape as ShapeName].layers ? ` (L${r.layers})` : ''} | ${r.dtype} | ${name} | ${f(r.prefillTokS)} | ${f(r.decodeTokS, 2)} | ${ratio} | ${bw} | ${agree} | ${r.engine === 'llama.cpp' ? '—' : f(r.peakRssGiB, 2)} | ${r.engine === 'llama.cpp' ? '—' : f(r.loadS)} |`);
+}
+if (rows.some((r) => r.vision?.length)) {
+  console.log('\nvision tower, one image (patch embedding to mergers); llama.cpp: llama-mtmd-cli encode time (mtmd_batch_encode) on the mmproj of the same weights (F16 for bf16, Q8_0 for q8_0)\n');
+  console.log('| shape | dtype | image | patches | ours ms | ours GFLOP/s (% of FMA roof) | llama.cpp ms | ours vs llama.cpp |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const r of rows.filter((x) => x.engine === 'ours' && x.vision)) {
+    const peer = rows.find((x) => x.engine === 'llama.cpp' && x.shape === r.shape && x.dtype === r.dtype);
+    for (const v of r.vision!) {
+      const p = peer?.vision?.find((x) => x.image === v.image);
+      const gf = (v.gflop / v.ms) * 1000;
+      const pct = r.fmaPeakGflops ? ` (${f((gf / r.fmaPeakGflops) * 100, 0)}%)` : '';
+      console.log(`| ${r.shape} | ${r.dtype} | ${v.image} | ${v.patches} | ${f(v.ms, 0)} | ${f(gf)}${pct} | ${p ? `${f(p.ms, 0)} (FA ${p.llamaFa ? 'on' : 'off'})` : '—'} | ${p ? `${(p.ms / v.ms).toFixed(2)}×` : ''} |`);
+    }
+  }
 }

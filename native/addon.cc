@@ -47,6 +47,7 @@ Napi::Function CpuEngine::Init(Napi::Env env) {
                          InstanceMethod("stats", &CpuEngine::Stats),
                          InstanceMethod("destroy", &CpuEngine::Destroy),
                          InstanceMethod("readBandwidth", &CpuEngine::ReadBandwidth),
+                         InstanceMethod("fmaPeak", &CpuEngine::FmaPeak),
                          InstanceMethod("linear", &CpuEngine::Linear),
                          InstanceMethod("gather", &CpuEngine::Gather),
                          InstanceMethod("add", &CpuEngine::Add),
@@ -257,6 +258,30 @@ Napi::Value CpuEngine::ReadBandwidth(const Napi::CallbackInfo& info) {
       (void)s;
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       best = std::max(best, (double)bytes / dt / 1e9);
+    }
+    std::lock_guard<std::mutex> lk(m);
+    done = true;
+    cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lk(m);
+  cv.wait(lk, [&] { return done; });
+  return Napi::Number::New(info.Env(), best);
+}
+
+// fmaPeak(iters, reps) -> GFLOP/s of the best of `reps` register-only FMA passes on every pool thread.
+Napi::Value CpuEngine::FmaPeak(const Napi::CallbackInfo& info) {
+  const int64_t iters = intArg(info, 0, "iters"), reps = intArg(info, 1, "reps");
+  Engine& e = eng();
+  double best = 0;
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  e.enqueue([&] {
+    for (int64_t r = 0; r < reps; r++) {
+      auto t0 = std::chrono::steady_clock::now();
+      const double flops = e.ops->fmaPeak(&e.ex, iters);
+      const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      best = std::max(best, flops / dt / 1e9);
     }
     std::lock_guard<std::mutex> lk(m);
     done = true;

@@ -32,6 +32,7 @@ class CpuEngine : public Napi::ObjectWrap<CpuEngine> {
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
   Napi::Value ReadBandwidth(const Napi::CallbackInfo& info);
+  Napi::Value FmaPeak(const Napi::CallbackInfo& info);
   // ops (addon_ops.cc)
   Napi::Value Linear(const Napi::CallbackInfo& info);
   Napi::Value Gather(const Napi::CallbackInfo& info);

@@ -98,6 +98,8 @@ struct OpTable {
   void (*kvWrite)(Exec*, uint8_t* pool, int dt, int64_t width, const int32_t* slots, int64_t n, const float* src);
   /** A plain read pass over n bytes on every thread (for measuring memory bandwidth); returns a checksum. */
   double (*readPass)(Exec*, const uint8_t* p, size_t n);
+  /** The FP32 FMA roof: register-only FMA chains on every thread; returns the FLOPs done (see kern/convert.h). */
+  double (*fmaPeak)(Exec*, int64_t iters);
 };
 
 extern const OpTable opsGeneric;

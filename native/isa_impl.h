@@ -26,6 +26,6 @@ namespace QV_NS {
 const OpTable QV_TABLE = {
     QV_ISA_NAME,   QV_NS::opLinear, QV_NS::opGatherRows, QV_NS::opAdd,       QV_NS::opRmsNorm, QV_NS::opLayerNorm,
     QV_NS::opSwiglu, QV_NS::opGelu, QV_NS::opRope,       QV_NS::opAttention, QV_NS::opMoe,     QV_NS::opConvert,
-    QV_NS::opPagedAttention, QV_NS::opKvWrite, QV_NS::opReadPass,
+    QV_NS::opPagedAttention, QV_NS::opKvWrite, QV_NS::opReadPass, QV_NS::opFmaPeak,
 };
 }  // namespace qv

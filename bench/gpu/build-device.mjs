@@ -11,7 +11,11 @@ import console from 'node:console';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const stage = resolve(process.argv[2] ?? join(root, '../main/.stage-webgpu'));
-const fixtures = resolve(process.env.QWEN3VL_FIXTURES ?? join(root, '../shared/fixtures/qwen3-vl'));
+// The vendored fixtures (test/fixtures), unpacked by vite-node, unless QWEN3VL_FIXTURES names another qwen3-vl root.
+const fixtures = resolve(
+  process.env.QWEN3VL_FIXTURES ??
+    join(execFileSync(process.execPath, [join(root, 'node_modules/vite-node/vite-node.mjs'), join(root, 'test/fixtures/unpack.ts')], { encoding: 'utf8' }).trim().split('\n').pop(), 'qwen3-vl'),
+);
 rmSync(join(stage, 'js'), { recursive: true, force: true });
 mkdirSync(join(stage, 'js'), { recursive: true });
 

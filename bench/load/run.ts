@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { healthProber, percentile, streamOnce, type RequestResult } from './client.js';
+import { vendoredFixtures } from '../../test/fixtures/store.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -23,7 +24,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { clients: 8, requests: 3, rounds: 3, maxTokens: 16, disconnect: 0.25, model: path.resolve(root, '../shared/fixtures/qwen3-vl/tiny-dense'), maxConcurrent: 16, maxQueue: 8, json: false };
+  const a: Args = { clients: 8, requests: 3, rounds: 3, maxTokens: 16, disconnect: 0.25, model: path.join(process.env.QWEN3VL_FIXTURES ?? path.join(vendoredFixtures(), 'qwen3-vl'), 'tiny-dense'), maxConcurrent: 16, maxQueue: 8, json: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i].replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) as keyof Args;
     if (k === 'json') a.json = true;

@@ -223,34 +223,38 @@ struct AttnTile {
   int64_t r0, r1, lo, hiMax;
 };
 
+// Vectors per row in the score and p·V micro-kernels: 4 rows × ATT_CV vectors of accumulators (16 on AVX-512's 32
+// registers, 8 on AVX2's 16), so each k step issues 4·ATT_CV FMAs for ATT_CV loads and 4 broadcasts.
+#if QV_W == 16
+#define ATT_CV 4
+#else
+#define ATT_CV 2
+#endif
+
 /** S[BQ][BK] = Qs[BQ][hd] · Kt[hd][kb0 .. kb0+BK) (Kt row stride ld). */
 static inline void attnScores(const float* Qs, int hd, const float* Kt, int64_t ld, float* S) {
   for (int i = 0; i < ATT_BQ; i += 4) {
-    for (int j = 0; j < ATT_BK; j += 2 * QV_W) {
-      vf c00 = vzero(), c01 = vzero(), c10 = vzero(), c11 = vzero(), c20 = vzero(), c21 = vzero(), c30 = vzero(), c31 = vzero();
+    for (int j = 0; j < ATT_BK; j += ATT_CV * QV_W) {
+      vf c[4][ATT_CV];
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int u = 0; u < ATT_CV; u++) c[r][u] = vzero();
       for (int d = 0; d < hd; d++) {
-        const vf b0 = vload(Kt + d * ld + j), b1 = vload(Kt + d * ld + j + QV_W);
-        vf t = vset1(Qs[i * hd + d]);
-        c00 = vfma(t, b0, c00);
-        c01 = vfma(t, b1, c01);
-        t = vset1(Qs[(i + 1) * hd + d]);
-        c10 = vfma(t, b0, c10);
-        c11 = vfma(t, b1, c11);
-        t = vset1(Qs[(i + 2) * hd + d]);
-        c20 = vfma(t, b0, c20);
-        c21 = vfma(t, b1, c21);
-        t = vset1(Qs[(i + 3) * hd + d]);
-        c30 = vfma(t, b0, c30);
-        c31 = vfma(t, b1, c31);
+        vf bk[ATT_CV];
+#pragma GCC unroll 4
+        for (int u = 0; u < ATT_CV; u++) bk[u] = vload(Kt + d * ld + j + u * QV_W);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+          const vf t = vset1(Qs[(i + r) * hd + d]);
+#pragma GCC unroll 4
+          for (int u = 0; u < ATT_CV; u++) c[r][u] = vfma(t, bk[u], c[r][u]);
+        }
       }
-      vstore(S + i * ATT_BK + j, c00);
-      vstore(S + i * ATT_BK + j + QV_W, c01);
-      vstore(S + (i + 1) * ATT_BK + j, c10);
-      vstore(S + (i + 1) * ATT_BK + j + QV_W, c11);
-      vstore(S + (i + 2) * ATT_BK + j, c20);
-      vstore(S + (i + 2) * ATT_BK + j + QV_W, c21);
-      vstore(S + (i + 3) * ATT_BK + j, c30);
-      vstore(S + (i + 3) * ATT_BK + j + QV_W, c31);
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int u = 0; u < ATT_CV; u++) vstore(S + (i + r) * ATT_BK + j + u * QV_W, c[r][u]);
     }
   }
 }
@@ -260,24 +264,34 @@ static inline void attnPV(const float* P, int nrows, int nk, const float* V, int
   for (int i = 0; i < nrows; i += 4) {
     const int ni = (int)imin(4, nrows - i);
     int d = 0;
-    for (; d + 2 * QV_W <= hd; d += 2 * QV_W) {
-      vf c[4][2];
+    for (; d + ATT_CV * QV_W <= hd; d += ATT_CV * QV_W) {
+      vf c[4][ATT_CV];
+#pragma GCC unroll 4
       for (int r = 0; r < 4; r++) {
         const int rr = r < ni ? r : 0;
-        c[r][0] = vload(O + (i + rr) * hd + d);
-        c[r][1] = vload(O + (i + rr) * hd + d + QV_W);
+#pragma GCC unroll 4
+        for (int u = 0; u < ATT_CV; u++) c[r][u] = vload(O + (i + rr) * hd + d + u * QV_W);
       }
       for (int j = 0; j < nk; j++) {
-        const vf v0 = vload(V + j * vStride + d), v1 = vload(V + j * vStride + d + QV_W);
+        vf vv[ATT_CV];
+#pragma GCC unroll 4
+        for (int u = 0; u < ATT_CV; u++) vv[u] = vload(V + j * vStride + d + u * QV_W);
+#pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
           const vf p = vset1(P[(i + r) * ATT_BK + j]);
-          c[r][0] = vfma(p, v0, c[r][0]);
-          c[r][1] = vfma(p, v1, c[r][1]);
+#pragma GCC unroll 4
+          for (int u = 0; u < ATT_CV; u++) c[r][u] = vfma(p, vv[u], c[r][u]);
         }
       }
+      for (int r = 0; r < ni; r++)
+#pragma GCC unroll 4
+        for (int u = 0; u < ATT_CV; u++) vstore(O + (i + r) * hd + d + u * QV_W, c[r][u]);
+    }
+    for (; d + QV_W <= hd; d += QV_W) {
       for (int r = 0; r < ni; r++) {
-        vstore(O + (i + r) * hd + d, c[r][0]);
-        vstore(O + (i + r) * hd + d + QV_W, c[r][1]);
+        vf c = vload(O + (i + r) * hd + d);
+        for (int j = 0; j < nk; j++) c = vfma(vset1(P[(i + r) * ATT_BK + j]), vload(V + j * vStride + d), c);
+        vstore(O + (i + r) * hd + d, c);
       }
     }
     for (; d < hd; d++)
@@ -286,6 +300,41 @@ static inline void attnPV(const float* P, int nrows, int nk, const float* V, int
         for (int j = 0; j < nk; j++) s += P[(i + r) * ATT_BK + j] * V[j * vStride + d];
         O[(i + r) * hd + d] = s;
       }
+  }
+}
+
+/**
+ * Online-softmax update of one score row s[0, BK) whose keys [jlo, jhi) are visible: s becomes exp(s − m') (zero
+ * outside), l and m are updated, and the row's output is rescaled by exp(m − m'). Whole visible blocks (the
+ * vision tower's common case) take the vector path: one horizontal max and one horizontal sum per row and block.
+ */
+static inline void attnSoftmaxRow(float* s, int64_t jlo, int64_t jhi, float* m, float* l, float* o, int hd) {
+  float mx = *m;
+  if (jlo == 0 && jhi == ATT_BK) {
+    vf vm = vset1(mx);
+    for (int j = 0; j < ATT_BK; j += QV_W) vm = vmax(vm, vload(s + j));
+    mx = hmax(vm);
+  } else {
+    for (int64_t j = jlo; j < jhi; j++) mx = fmaxf_(mx, s[j]);
+  }
+  const float alpha = *m == -INFINITY ? 0.0f : expf(*m - mx);
+  for (int64_t j = 0; j < jlo; j++) s[j] = 0;
+  vf vs = vzero();
+  int64_t j = jlo;
+  for (; j + QV_W <= jhi; j += QV_W) {
+    const vf e = vexp(vsub(vload(s + j), vset1(mx)));
+    vstore(s + j, e);
+    vs = vadd(vs, e);
+  }
+  float sum = hsum(vs);
+  for (; j < jhi; j++) sum += s[j] = expf(s[j] - mx);
+  for (; j < ATT_BK; j++) s[j] = 0;
+  *l = *l * alpha + sum;
+  *m = mx;
+  if (alpha != 1.0f) {
+    int d = 0;
+    for (; d + QV_W <= hd; d += QV_W) vstore(o + d, vmul(vload(o + d), vset1(alpha)));
+    for (; d < hd; d++) o[d] *= alpha;
   }
 }
 
@@ -349,23 +398,7 @@ static void attnTiled(Exec* ex, const AttnArgs* a) {
             for (int j = 0; j < ATT_BK; j++) s[j] = 0;
             continue;
           }
-          float mx = m[i];
-          for (int64_t j = jlo; j < jhi; j++) mx = fmaxf_(mx, s[j]);
-          const float alpha = m[i] == -INFINITY ? 0.0f : expf(m[i] - mx);
-          float sum = 0;
-          for (int64_t j = 0; j < jlo; j++) s[j] = 0;
-          int64_t j = jlo;
-          for (; j + QV_W <= jhi; j += QV_W) {
-            const vf e = vexp(vsub(vload(s + j), vset1(mx)));
-            vstore(s + j, e);
-            sum += hsum(e);
-          }
-          for (; j < jhi; j++) sum += s[j] = expf(s[j] - mx);
-          for (; j < ATT_BK; j++) s[j] = 0;
-          l[i] = l[i] * alpha + sum;
-          m[i] = mx;
-          if (alpha != 1.0f)
-            for (int d = 0; d < hd; d++) O[i * hd + d] *= alpha;
+          attnSoftmaxRow(s, jlo, jhi, &m[i], &l[i], O + i * hd, hd);
         }
         attnPV(S, nr, nk, a->v + kb0 * a->kvStride + (int64_t)g * hd, a->kvStride, hd, O);
       }

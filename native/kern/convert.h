@@ -54,3 +54,26 @@ static double opReadPass(Exec* ex, const uint8_t* p, size_t n) {
   sfree(part);
   return s;
 }
+
+/**
+ * The FP32 FMA peak: `iters` steps of 12 independent FMA chains (enough to cover FMA latency × ports on every x86
+ * core we target) on every pool thread; returns the FLOPs done. Operands stay in registers, so this is the roof.
+ */
+static double opFmaPeak(Exec* ex, int64_t iters) {
+  float* sink = salloc((size_t)ex->threads * 64);
+  pfor(ex, ex->threads, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; t++) {
+      vf c[12];
+      for (int i = 0; i < 12; i++) c[i] = vset1(1.0f + (float)i * 1e-3f);
+      const vf a = vset1(0.999999f), b = vset1(1e-7f);
+      for (int64_t it = 0; it < iters; it++) {
+        for (int i = 0; i < 12; i++) c[i] = vfma(c[i], a, b);
+      }
+      vf s = c[0];
+      for (int i = 1; i < 12; i++) s = vadd(s, c[i]);
+      sink[t * 16] = hsum(s);
+    }
+  });
+  sfree(sink);
+  return (double)ex->threads * (double)iters * 12.0 * QV_W * 2.0;
+}

@@ -2,55 +2,54 @@
 // FMA micro-kernel. Weight panels are decoded from any format while packing, so bf16/q8_0/q4_0 cost one decode per
 // weight per MC rows of activations (on AVX2 an 8-bit GEMM is no faster than FMA, and f32 keeps prefill exact).
 
+// AVX-512 has 32 vector registers: 12 rows × 2 vectors = 24 accumulators, so each k step issues 24 FMAs for 14
+// loads (2 B vectors + 12 broadcasts), which keeps both FMA ports busy; AVX2's 16 registers fit 6 × 2 = 12.
+#if QV_W == 16
+#define GEMM_MR 12
+#else
 #define GEMM_MR 6
+#endif
 #define GEMM_NR (2 * QV_W)
 #define GEMM_KC 256
-#define GEMM_MC 192
-#define GEMM_NB 64
+// Rows per task: one packed (decoded) weight panel serves MC rows, so packing costs 1/MC of the FMAs per weight.
+#define GEMM_MC 1024
+// Columns per task (at most): each A block (MC × KC, in L2) serves NB/NR weight panels before the next is loaded,
+// so A is read from L3 N/NB times in all; fewer columns when that would leave threads without a task.
+#ifndef GEMM_NB
+#define GEMM_NB 256
+#endif
 
-/** The micro-kernel: C[mr, nr] (+)= A[KC][MR] · B[KC][NR]; mr ≤ 6, nr ≤ NR handled through a temp tile. */
+/** The micro-kernel: C[mr, nr] (+)= A[KC][MR] · B[KC][NR]; mr ≤ MR, nr ≤ NR handled through a temp tile. */
 static inline void microKernel(const float* A, const float* B, int64_t kc, float* C, int64_t ldc, int mr, int nr, bool acc) {
-  vf c00 = vzero(), c01 = vzero(), c10 = vzero(), c11 = vzero(), c20 = vzero(), c21 = vzero();
-  vf c30 = vzero(), c31 = vzero(), c40 = vzero(), c41 = vzero(), c50 = vzero(), c51 = vzero();
+  vf c[GEMM_MR][2];
+#pragma GCC unroll 16
+  for (int i = 0; i < GEMM_MR; i++) c[i][0] = c[i][1] = vzero();
   for (int64_t k = 0; k < kc; k++) {
     const vf b0 = vload(B + k * GEMM_NR), b1 = vload(B + k * GEMM_NR + QV_W);
     const float* a = A + k * GEMM_MR;
-    vf t = vset1(a[0]);
-    c00 = vfma(t, b0, c00);
-    c01 = vfma(t, b1, c01);
-    t = vset1(a[1]);
-    c10 = vfma(t, b0, c10);
-    c11 = vfma(t, b1, c11);
-    t = vset1(a[2]);
-    c20 = vfma(t, b0, c20);
-    c21 = vfma(t, b1, c21);
-    t = vset1(a[3]);
-    c30 = vfma(t, b0, c30);
-    c31 = vfma(t, b1, c31);
-    t = vset1(a[4]);
-    c40 = vfma(t, b0, c40);
-    c41 = vfma(t, b1, c41);
-    t = vset1(a[5]);
-    c50 = vfma(t, b0, c50);
-    c51 = vfma(t, b1, c51);
+#pragma GCC unroll 16
+    for (int i = 0; i < GEMM_MR; i++) {
+      const vf t = vset1(a[i]);
+      c[i][0] = vfma(t, b0, c[i][0]);
+      c[i][1] = vfma(t, b1, c[i][1]);
+    }
   }
-  vf rows[GEMM_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   if (nr == GEMM_NR) {
     for (int i = 0; i < mr; i++) {
       float* ci = C + i * ldc;
       if (acc) {
-        vstore(ci, vadd(vload(ci), rows[i][0]));
-        vstore(ci + QV_W, vadd(vload(ci + QV_W), rows[i][1]));
+        vstore(ci, vadd(vload(ci), c[i][0]));
+        vstore(ci + QV_W, vadd(vload(ci + QV_W), c[i][1]));
       } else {
-        vstore(ci, rows[i][0]);
-        vstore(ci + QV_W, rows[i][1]);
+        vstore(ci, c[i][0]);
+        vstore(ci + QV_W, c[i][1]);
       }
     }
   } else {
     float tmp[GEMM_NR];
     for (int i = 0; i < mr; i++) {
-      vstore(tmp, rows[i][0]);
-      vstore(tmp + QV_W, rows[i][1]);
+      vstore(tmp, c[i][0]);
+      vstore(tmp + QV_W, c[i][1]);
       float* ci = C + i * ldc;
       for (int j = 0; j < nr; j++) ci[j] = acc ? ci[j] + tmp[j] : tmp[j];
     }
@@ -69,29 +68,76 @@ static void packA(const float* x, int64_t K, int64_t m0, int mr, int64_t k0, int
   }
 }
 
+#if QV_W == 16
+/** B[k][j0 + i] = rows[i][k] for 16 rows × 16 k: a 16×16 in-register transpose (unpack, shuffle, two lane swaps). */
+static inline void transpose16(const float* const* rows, int64_t k, float* B) {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(rows[i] + k);
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int h = 0; h < 16; h += 8)
+    for (int i = 0; i < 4; i++) {
+      t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
+      t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xdd);
+    }
+  for (int i = 0; i < 8; i++) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+  for (int i = 0; i < 16; i++) _mm512_storeu_ps(B + i * GEMM_NR, r[i]);
+}
+#endif
+
 /** Pack weight rows [n0, n0+nr) × cols [k0, k0+kc) into B[kc][NR] (decoded to f32; missing rows zero). */
 static void packB(const WMat* w, int64_t n0, int nr, int64_t k0, int64_t kc, float* B, float* rowTmp) {
+  // Each weight row contributes only KC values (≤ 1 KiB) per K block: too short a stream for the hardware
+  // prefetchers, so the loads missed all the way to memory (72% of packing time). Fetch the next block's piece of
+  // every row while this one is packed.
+  const size_t rb = rowBytes(w->dt, w->cols), off = rowBytes(w->dt, k0 + kc), len = rowBytes(w->dt, imin(kc, w->cols - k0 - kc));
+  const float* src[GEMM_NR];
   for (int j = 0; j < GEMM_NR; j++) {
+    if (j < nr && off < rb) {
+      const char* nx = (const char*)w->p + (size_t)(n0 + j) * rb + off;
+      for (size_t b = 0; b < len; b += 64) prefetchL1(nx + b);
+    }
     if (j < nr) {
-      const float* src;
       if (w->dt == DT_F32) {
-        src = (const float*)w->p + (n0 + j) * w->cols + k0;
+        src[j] = (const float*)w->p + (n0 + j) * w->cols + k0;
       } else {
-        decodeRow(w, n0 + j, k0, kc, rowTmp);
-        src = rowTmp;
+        decodeRow(w, n0 + j, k0, kc, rowTmp + (size_t)j * GEMM_KC);
+        src[j] = rowTmp + (size_t)j * GEMM_KC;
       }
-      for (int64_t k = 0; k < kc; k++) B[k * GEMM_NR + j] = src[k];
     } else {
       for (int64_t k = 0; k < kc; k++) B[k * GEMM_NR + j] = 0;
     }
   }
+  int j0 = 0;
+#if QV_W == 16
+  // Whole groups of 16 rows: 16×16 register transposes (the scalar copy was one store per weight, ~20% of a GEMM).
+  for (; j0 + 16 <= nr; j0 += 16) {
+    int64_t k = 0;
+    for (; k + 16 <= kc; k += 16) transpose16(src + j0, k, B + k * GEMM_NR + j0);
+    for (; k < kc; k++)
+      for (int j = j0; j < j0 + 16; j++) B[k * GEMM_NR + j] = src[j][k];
+  }
+#endif
+  for (int j = j0; j < nr; j++)
+    for (int64_t k = 0; k < kc; k++) B[k * GEMM_NR + j] = src[j][k];
 }
 
 struct GemmCtx {
   const float* x;
   const WMat* w;
   float* y;
-  int64_t M, N, K, nTilesN, nTilesM, nKB;
+  int64_t M, N, K, nTilesN, nTilesM, nKB, nb;
   const float* bias;
   float* Ap;  // packed activations: [M panel][K block][KC][MR]
 };
@@ -100,37 +146,61 @@ static inline const float* panelA(const GemmCtx* g, int64_t m0, int64_t kb) {
   return g->Ap + ((m0 / GEMM_MR) * g->nKB + kb) * (GEMM_KC * GEMM_MR);
 }
 
-/** One task: rows [mc0, mc1) of x against weight rows [nb0, nb1) (≤ GEMM_NB), over all of K. */
-static void gemmTask(const GemmCtx* g, int64_t mc0, int64_t mc1, int64_t nb0, int64_t nb1, float* Bbuf, float* rowTmp) {
-  const int64_t K = g->K, N = g->N;
+/**
+ * One task: rows [mc0, mc1) of x against weight rows [nb0, nb1) (≤ GEMM_NB), over all of K. The sums build up in a
+ * contiguous tile buffer C[panel][row][NR], not in y: y's rows are N floats apart, so a micro-tile's 12 rows would
+ * fall into the same few L1 sets and evict each other at every K block (it halved the GEMM's speed for N = 4096).
+ */
+static void gemmTask(const GemmCtx* g, int64_t mc0, int64_t mc1, int64_t nb0, int64_t nb1, float* Bbuf, float* rowTmp, float* Cbuf) {
+  const int64_t K = g->K, N = g->N, rows = mc1 - mc0;
+  const int nPanels = (int)((nb1 - nb0 + GEMM_NR - 1) / GEMM_NR);
   for (int64_t k0 = 0, kb = 0; k0 < K; k0 += GEMM_KC, kb++) {
     const int64_t kc = imin(GEMM_KC, K - k0);
-    const int nPanels = (int)((nb1 - nb0 + GEMM_NR - 1) / GEMM_NR);
     for (int p = 0; p < nPanels; p++) {
       const int64_t n0 = nb0 + p * GEMM_NR;
       packB(g->w, n0, (int)imin(GEMM_NR, nb1 - n0), k0, kc, Bbuf + (size_t)p * GEMM_KC * GEMM_NR, rowTmp);
     }
-    for (int64_t m0 = mc0; m0 < mc1; m0 += GEMM_MR) {
-      const int mr = (int)imin(GEMM_MR, mc1 - m0);
-      const float* A = panelA(g, m0, kb);
-      for (int p = 0; p < nPanels; p++) {
-        const int64_t n0 = nb0 + p * GEMM_NR;
-        microKernel(A, Bbuf + (size_t)p * GEMM_KC * GEMM_NR, kc, g->y + m0 * N + n0, N, mr, (int)imin(GEMM_NR, nb1 - n0), k0 > 0);
+    // One B panel (KC × NR) stays in L1 while the A micro-panels stream past it from L2.
+    for (int p = 0; p < nPanels; p++) {
+      float* C = Cbuf + (size_t)p * rows * GEMM_NR;
+      for (int64_t m0 = mc0; m0 < mc1; m0 += GEMM_MR) {
+        const int mr = (int)imin(GEMM_MR, mc1 - m0);
+        microKernel(panelA(g, m0, kb), Bbuf + (size_t)p * GEMM_KC * GEMM_NR, kc, C + (m0 - mc0) * GEMM_NR, GEMM_NR, mr, GEMM_NR, k0 > 0);
       }
     }
   }
-  if (g->bias) {
-    for (int64_t m = mc0; m < mc1; m++) {
-      float* ym = g->y + m * N;
-      for (int64_t n = nb0; n < nb1; n++) ym[n] += g->bias[n];
+  for (int p = 0; p < nPanels; p++) {
+    const int64_t n0 = nb0 + p * GEMM_NR;
+    const int nr = (int)imin(GEMM_NR, nb1 - n0);
+    const float* C = Cbuf + (size_t)p * rows * GEMM_NR;
+    for (int64_t m = 0; m < rows; m++) {
+      const float* c = C + m * GEMM_NR;
+      float* ym = g->y + (mc0 + m) * N + n0;
+      if (nr == GEMM_NR) {
+        vf c0 = vload(c), c1 = vload(c + QV_W);
+        if (g->bias) {
+          c0 = vadd(c0, vload(g->bias + n0));
+          c1 = vadd(c1, vload(g->bias + n0 + QV_W));
+        }
+        vstore(ym, c0);
+        vstore(ym + QV_W, c1);
+      } else {
+        for (int j = 0; j < nr; j++) ym[j] = g->bias ? c[j] + g->bias[n0 + j] : c[j];
+      }
     }
   }
 }
 
 static void gemm(Exec* ex, const float* x, int64_t M, const WMat* w, const float* bias, float* y) {
-  GemmCtx g{x, w, y, M, w->rows, w->cols, 0, 0, 0, bias, nullptr};
-  g.nTilesN = (g.N + GEMM_NB - 1) / GEMM_NB;
+  GemmCtx g{x, w, y, M, w->rows, w->cols, 0, 0, 0, 0, bias, nullptr};
   g.nTilesM = (M + GEMM_MC - 1) / GEMM_MC;
+  const int64_t want = 2 * ex->threads;  // tasks wanted, for balance across the pool
+  const int64_t perTile = (want + g.nTilesM - 1) / g.nTilesM;
+  g.nb = imin(GEMM_NB, imax(GEMM_NR, ((g.N + perTile - 1) / perTile + GEMM_NR - 1) / GEMM_NR * GEMM_NR));
+  g.nTilesN = (g.N + g.nb - 1) / g.nb;
+  // Equal M tiles (a multiple of MR each): a short last tile would pack every weight panel again for a few rows.
+  const int64_t mcRows = ((M + g.nTilesM - 1) / g.nTilesM + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
+  g.nTilesM = (M + mcRows - 1) / mcRows;
   g.nKB = (g.K + GEMM_KC - 1) / GEMM_KC;
   const int64_t nPM = (M + GEMM_MR - 1) / GEMM_MR;
   g.Ap = salloc((size_t)nPM * g.nKB * GEMM_KC * GEMM_MR);
@@ -143,14 +213,16 @@ static void gemm(Exec* ex, const float* x, int64_t M, const WMat* w, const float
   });
   // Tasks are (M block, N block) pairs, N-major inside an M block so the M block's panels stay in cache.
   pfor(ex, g.nTilesN * g.nTilesM, 1, [&](int64_t t0, int64_t t1) {
-    float* B = salloc((size_t)GEMM_KC * GEMM_NB);
-    float* rowTmp = salloc(GEMM_KC);
+    float* B = salloc((size_t)GEMM_KC * g.nb);
+    float* rowTmp = salloc((size_t)GEMM_KC * GEMM_NR);  // decoded rows of one panel
+    float* C = salloc((size_t)mcRows * g.nb);
     for (int64_t t = t0; t < t1; t++) {
       const int64_t mi = t / g.nTilesN, ni = t % g.nTilesN;
-      gemmTask(&g, mi * GEMM_MC, imin(M, (mi + 1) * GEMM_MC), ni * GEMM_NB, imin(g.N, (ni + 1) * GEMM_NB), B, rowTmp);
+      gemmTask(&g, mi * mcRows, imin(M, (mi + 1) * mcRows), ni * g.nb, imin(g.N, (ni + 1) * g.nb), B, rowTmp, C);
     }
     sfree(B);
     sfree(rowTmp);
+    sfree(C);
   });
   sfree(g.Ap);
 }

@@ -146,3 +146,12 @@ static inline vf verf(vf x) {
   vf r = vsub(vset1(1.0f), erfc);
   return vsel_neg(x, vsub(vzero(), r), r);
 }
+
+/** Software prefetch into L1 (a no-op in the portable build). */
+static inline void prefetchL1(const void* p) {
+#if defined(__AVX2__)
+  _mm_prefetch((const char*)p, _MM_HINT_T0);
+#else
+  (void)p;
+#endif
+}

@@ -166,6 +166,11 @@ export interface Backend extends TensorOwner {
    * blocks. The data is copied at once. The weight loader uses it when present (cpu: quantize while loading).
    */
   uploadConvert?(data: Float32Array | Uint16Array, src: FloatDType, shape: readonly number[], dtype: DType): Tensor;
+  /**
+   * Optional (webgpu): upload bytes in the checkpoint's layout (bf16/f16/f32, or q8_0/q4_0 blocks) chunk by chunk as
+   * they are read, so JS memory never holds the whole tensor. Each chunk is consumed before the next is asked for.
+   */
+  uploadChunks?(shape: readonly number[], dtype: DType, chunks: AsyncIterable<Uint8Array>): Promise<Tensor>;
   /** The tensor's bytes as stored (any dtype, e.g. quantized blocks), after all recorded work. */
   readRaw?(t: Tensor): Promise<Uint8Array>;
   /** Best-of-`reps` read bandwidth (GB/s) of a plain pass over `bytes` of host memory: the benches' roofline. */

@@ -15,7 +15,8 @@ export interface RawImage {
 export type ImageInput = string | Uint8Array | RawImage | Blob | ImageBitmap;
 
 /** A video: file path / URL, or a list of frames (images or raw RGB) with optional timestamps. */
-export type VideoInput = string | readonly ImageInput[] | VideoFrames;
+/** A path or URL (Node: ffmpeg), an MP4 Blob or File (browsers: WebCodecs), or frames. */
+export type VideoInput = string | Blob | readonly ImageInput[] | VideoFrames;
 
 export interface VideoFrames {
   frames: readonly ImageInput[];

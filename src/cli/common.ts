@@ -14,7 +14,7 @@ import { HUB_ID, HubError, resolveHubModel } from '../io/hub.js';
 import { CliError } from '../errors.js';
 import { isUrl } from '../io/source.js';
 import { openEngine, type LocalEngine } from '../generate/service.js';
-import { ensureDemoCheckpoint } from '../tools/demo.js';
+import { demoModelDir } from '../tools/demoModel.js';
 import { WEIGHT_FORMATS, type WeightFormat } from '../weights/convert.js';
 import { Progress } from './progress.js';
 
@@ -61,7 +61,7 @@ export function addModelOptions(cmd: Command): Command {
   return cmd
     .option('-m, --model <dir|id>', 'Qwen3-VL checkpoint: a folder, its http(s) URL, or a Hugging Face id (Qwen/Qwen3-VL-2B-Instruct; found in or fetched into the Hugging Face cache)')
     .option('--revision <rev>', 'branch, tag or commit of a Hugging Face id (default main)')
-    .option('--demo', 'use the built-in random-weight demo checkpoint (built once, then cached)')
+    .option('--demo', 'use the shipped demo model: a tiny Qwen3-VL trained on synthetic shapes, text and clips (train/)')
     .addOption(new Option('--backend <name>', 'compute backend').choices(['ref', 'cpu', 'webgpu']).default('cpu'))
     .addOption(new Option('--dtype <format>', 'weight format in memory (default: the checkpoint\'s)').choices([...WEIGHT_FORMATS]))
     .addOption(new Option('--precision <mode>', "numerics: exact (f32), or fast (webgpu: f16 tensor cores for prefill and vision)").choices(['exact', 'fast']))
@@ -128,17 +128,16 @@ export function checkModelDir(dir: string): string {
   return abs;
 }
 
-/** --model DIR|URL|ID or --demo; the demo checkpoint is built on first use; `id` is the Hub id when one was given. */
+/** --model DIR|URL|ID or --demo (the shipped demo model, assets/qwen3-vl-demo); `id` is the Hub id when one was given. */
 export async function modelDir(f: ModelFlags, progress: Progress): Promise<{ dir: string; demo: boolean; id?: string }> {
   if (f.model && f.demo) throw new CliError('give either --model DIR or --demo, not both');
   // Before any folder is read or the demo built: the mode belongs to one backend.
   if (f.precision === 'fast' && f.backend !== 'webgpu') throw new CliError(`--precision fast needs --backend webgpu (f16 tensor cores); backend '${f.backend}' computes in f32 only`);
   if (f.demo) {
-    const d = await ensureDemoCheckpoint({ onStatus: (s) => progress.note(s) });
-    if (d.tokenizer === 'bytes') progress.note('demo: ../shared/fixtures/tokenizer not found, using the byte-level fallback tokenizer');
-    return { dir: d.dir, demo: true };
+    if (!existsSync(path.join(demoModelDir, 'model.safetensors'))) throw new CliError(`the demo model is missing (${demoModelDir}): is the package complete?`);
+    return { dir: demoModelDir, demo: true };
   }
-  if (!f.model) throw new CliError('no model: pass --model <Qwen3-VL checkpoint folder>, or --demo to try the random-weight demo');
+  if (!f.model) throw new CliError('no model: pass --model <Qwen3-VL checkpoint folder>, or --demo to try the shipped demo model');
   // A base URL (e.g. a Hugging Face …/resolve/main/) streams over HTTP Range; loading names what is missing.
   if (isUrl(f.model)) return { dir: f.model, demo: false };
   if (HUB_ID.test(f.model) && !existsSync(f.model)) return { dir: (await pullModel(f.model, f.revision, progress)).dir, demo: false, id: f.model };

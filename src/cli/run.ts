@@ -1,13 +1,14 @@
 // `qwen3-vl run`: one prompt (with images/videos) through the library's streamChat, streamed to stdout; --json for
 // scripts, --draw to paint grounding boxes onto the image, --demo for the no-download smoke run.
 
+import path from 'node:path';
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { type ChatEvent, type Usage, wireUsage } from '../generate/chat.js';
 import type { ResponseFormat } from '../generate/grammar.js';
 import { parseGrounding, type PixelGrounding } from '../generate/grounding.js';
 import type { ToolCall } from '../generate/output.js';
-import { demoImage } from '../tools/demo.js';
+import { demoMessage, demoModelDir, demoQuestions, isCorrect } from '../tools/demoModel.js';
 import { addModelOptions, addSamplingOptions, addVisionCacheOption, chatOptions, CliError, collect, loadEngine, modelDir, numArg, userMessage, type ModelFlags, type SamplingFlags } from './common.js';
 import { drawGrounding } from './draw.js';
 import { Progress } from './progress.js';
@@ -23,7 +24,8 @@ interface RunFlags extends ModelFlags, SamplingFlags {
   progress: boolean;
 }
 
-export const DEMO_NOTE = 'note: the demo checkpoint has random weights, so this output is meaningless. Real answers need --model <Qwen3-VL checkpoint folder>.';
+export const DEMO_NOTE =
+  'note: the demo model (assets/qwen3-vl-demo, a tiny Qwen3-VL) was trained only on synthetic pictures of shapes, rendered words and short clips (train/); real photographs need --model <Qwen3-VL checkpoint folder>.';
 
 export function registerRun(program: Command): void {
   const cmd = program
@@ -43,7 +45,8 @@ export function registerRun(program: Command): void {
     'after',
     `
 Examples:
-  $ qwen3-vl run --demo                                   # no download: random weights, shipped image
+  $ qwen3-vl run --demo                                   # no download: the trained demo model answers its questions
+  $ qwen3-vl run --demo --draw boxes.png                  # …and draws the box it finds onto the picture
   $ qwen3-vl run -m ./Qwen3-VL-2B-Instruct -i cat.jpg "What is in this picture?"
   $ qwen3-vl run -m ./Qwen3-VL-2B-Instruct -i street.jpg --draw boxes.png \\
       'Locate every car, report bbox coordinates in JSON.'
@@ -93,9 +96,10 @@ async function runCommand(words: string[], flags: RunFlags): Promise<void> {
   const options = { ...chatOptions(flags), ...(flags.schema !== undefined ? { responseFormat: readSchema(flags.schema) } : {}) };
   let prompt = await readPrompt(words, flags.demo === true);
   const images = [...flags.image];
+  if (flags.demo && !flags.model && prompt === null && !images.length && !flags.video.length) return demoTour(flags, progress);
   if (flags.demo) {
-    prompt ??= 'Describe this image.';
-    if (!images.length && !flags.video.length) images.push(demoImage);
+    prompt ??= 'What shape is this?';
+    if (!images.length && !flags.video.length) images.push(demoQuestions()[0].images[0]);
   }
   if (!prompt) throw new CliError('no prompt: pass it as arguments, or pipe it on stdin (see qwen3-vl run --help)');
   if (flags.draw && !images.length) throw new CliError('--draw needs an --image to draw on');
@@ -157,4 +161,41 @@ async function runCommand(words: string[], flags: RunFlags): Promise<void> {
   if (grounding) process.stderr.write(`drew ${grounding.length} box${grounding.length === 1 ? '' : 'es'}/points on ${flags.draw}\n`);
   if (demo) process.stderr.write(`${DEMO_NOTE}\n`);
   if (r.finish === 'cancelled') process.exitCode = 130;
+}
+
+/** `run --demo` alone: the demo model answers its questions about the shipped pictures and clip, next to the truth. */
+async function demoTour(flags: RunFlags, progress: Progress): Promise<void> {
+  const questions = demoQuestions();
+  const engine = await loadEngine(demoModelDir, flags, progress);
+  const options = { ...chatOptions(flags), maxTokens: flags.maxTokens ?? 64 };
+  const results: { task: string; media: string[]; question: string; answer: string; expected: string; correct: boolean }[] = [];
+  const rel = (f: string) => path.relative(process.cwd(), f) || f;
+  try {
+    for (const q of questions) {
+      const media = q.video ? [`${rel(path.dirname(q.video.frames[0]))}/ (${q.video.frames.length} frames, ${q.video.fps} fps)`] : q.images.map(rel);
+      if (!flags.json) process.stdout.write(`${media.join(' + ')}\n  Q: ${q.question}\n  A: `);
+      let text = '';
+      for await (const ev of engine.stream([demoMessage(q)], options)) {
+        if (ev.type !== 'text') continue;
+        text += ev.text;
+        if (!flags.json) process.stdout.write(ev.text);
+      }
+      const correct = isCorrect(q.task, text, q.answer);
+      results.push({ task: q.task, media, question: q.question, answer: text, expected: q.answer, correct });
+      if (!flags.json) process.stdout.write(`   ${correct ? '✓' : `✗ (expected ${q.answer})`}\n`);
+    }
+  } finally {
+    progress.done();
+    await engine.close();
+  }
+  let grounding: PixelGrounding[] | null = null;
+  if (flags.draw) {
+    const i = questions.findIndex((q) => q.task === 'ground');
+    grounding = await drawGrounding(questions[i].images[0], parseGrounding(results[i].answer), flags.draw);
+  }
+  const right = results.filter((r) => r.correct).length;
+  if (flags.json) process.stdout.write(`${JSON.stringify({ model: demoModelDir, results, correct: right, grounding: grounding ?? undefined, demo: true }, null, 2)}\n`);
+  else process.stdout.write(`${right} of ${results.length} answers correct\n`);
+  if (grounding) process.stderr.write(`drew ${grounding.length} box${grounding.length === 1 ? '' : 'es'} on ${flags.draw}\n`);
+  process.stderr.write(`${DEMO_NOTE}\n`);
 }

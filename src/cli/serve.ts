@@ -11,6 +11,7 @@ import { DEFAULT_LIMITS, PROMPT_CHARS_PER_TOKEN, type ServerLimits } from '../se
 import { WorkerEngine } from '../server/workerEngine.js';
 import { addModelOptions, addVisionCacheOption, CliError, collect, intArg, modelDir, numArg, servingFromFlags, type ModelFlags } from './common.js';
 import { Progress } from './progress.js';
+import { demoAssetsDir } from '../tools/demoModel.js';
 import { DEMO_NOTE } from './run.js';
 
 interface ServeFlags extends ModelFlags {
@@ -128,6 +129,8 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
     return path.resolve(d);
   });
   const { dir, demo, id: hubId } = await modelDir(flags, progress);
+  // The demo's own pictures and clip can be named by path.
+  if (demo) allowedDirs.push(demoAssetsDir);
   // Find a taken port before the (possibly long) model load, not after it.
   if (flags.port !== 0) await probePort(flags.port, flags.host);
   const engine = await WorkerEngine.start(dir, { backend: flags.backend, dtype: flags.dtype, precision: flags.precision, visionCacheMb: flags.visionCacheMb, id: flags.modelId ?? hubId, ...servingFromFlags(flags), maxConcurrent: limits.maxConcurrent, onLoadProgress: (p) => progress.load(p.loadedBytes, p.totalBytes) });

@@ -165,7 +165,7 @@ export class Qwen3VL extends Qwen3VLModel implements ChatModel {
 /** Load a checkpoint folder, URL or Hugging Face model id: weights onto the chosen backend, and the processor when a tokenizer is present. */
 export async function loadModel(dir: SourceLike, opts: EngineOptions = {}): Promise<Qwen3VL> {
   if (typeof dir === 'string' && !isUrl(dir) && (HUB_ID.test(dir) || opts.hub)) dir = await resolveHubArg(dir, opts.hub);
-  const src = await openSource(dir);
+  const src = await openSource(dir, opts.cache);
   // Load the processor first: it is cheap and fails fast on a broken tokenizer or template.
   const processor = (await src.exists('tokenizer.json')) ? await loadProcessor(src, opts.processor) : null;
   if (opts.visionCacheMb !== undefined) VisionCache.ofMb(opts.visionCacheMb); // a bad size fails before the weights load

@@ -154,19 +154,63 @@ function totalOf(r: Response, url: string): number {
 }
 
 /** The body streamed into `into`; returns the bytes received (a short answer is the caller's to retry). */
-async function readInto(r: Response, url: string, into: Uint8Array): Promise<number> {
-  const reader = r.body?.getReader();
-  let n = 0;
-  for (;;) {
-    const chunk = await reader?.read();
-    if (!chunk || chunk.done) return n;
-    if (n + chunk.value.byteLength > into.byteLength) {
-      await reader!.cancel();
-      throw new Error(`GET ${url}: the server sent more than the ${into.byteLength} bytes asked for`);
-    }
-    into.set(chunk.value, n);
-    n += chunk.value.byteLength;
+function readInto(r: Response, url: string, into: Uint8Array): Promise<number> {
+  return r.body ? readStreamInto(r.body, into, `GET ${url}: the server`) : Promise.resolve(0);
+}
+
+/** Scratch memory of BYOB reads: handed to the stream and back on every read, so no chunk is ever allocated. */
+let scratch: ArrayBuffer | null = null;
+const SCRATCH_BYTES = 256 * 1024;
+
+/**
+ * A stream's chunks, each valid only until the next is asked for. Byte streams (response bodies, Blob streams) are
+ * read BYOB through one reused scratch buffer: a multi-GB load then leaves no per-chunk garbage in the JS heap.
+ * Stopping early cancels the stream.
+ */
+export async function* streamChunks(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  let byob: ReadableStreamBYOBReader | null = null;
+  try {
+    byob = body.getReader({ mode: 'byob' });
+  } catch {
+    // Not a byte stream (older engines): the default reader below.
   }
+  let done = false;
+  if (byob) {
+    let buf = scratch && scratch.byteLength ? scratch : new ArrayBuffer(SCRATCH_BYTES);
+    scratch = null; // another read running at the same time takes its own
+    try {
+      for (;;) {
+        const c = await byob.read(new Uint8Array(buf));
+        if (c.value) buf = c.value.buffer as ArrayBuffer;
+        if (c.done || !c.value) return void (done = true);
+        yield c.value;
+      }
+    } finally {
+      if (buf.byteLength) scratch = buf;
+      if (!done) await byob.cancel().catch(() => {});
+    }
+  }
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const c = await reader.read();
+      if (c.done) return void (done = true);
+      yield c.value;
+    }
+  } finally {
+    if (!done) await reader.cancel().catch(() => {});
+  }
+}
+
+/** A stream copied into `into`; returns the bytes read, refusing more than fit. */
+export async function readStreamInto(body: ReadableStream<Uint8Array>, into: Uint8Array, who: string): Promise<number> {
+  let n = 0;
+  for await (const c of streamChunks(body)) {
+    if (n + c.byteLength > into.byteLength) throw new Error(`${who} sent more than the ${into.byteLength} bytes asked for`);
+    into.set(c, n);
+    n += c.byteLength;
+  }
+  return n;
 }
 
 /** The whole body, refusing more than `max` bytes. */

@@ -124,6 +124,18 @@ export class SafetensorsFile {
     return new RawTensor(info, bytes);
   }
 
+  /** A tensor's bytes in chunks of at most `chunkBytes`, all read into one reused buffer: use each before the next. */
+  async *chunks(name: string, chunkBytes: number): AsyncGenerator<Uint8Array> {
+    const info = this.tensors.get(name);
+    if (!info) throw new SafetensorsError('no such tensor', this.file, name);
+    const buf = new Uint8Array(Math.max(1, Math.min(chunkBytes, info.byteLength)));
+    for (let o = 0; o < info.byteLength; o += buf.byteLength) {
+      const view = buf.subarray(0, Math.min(buf.byteLength, info.byteLength - o));
+      await readExactly(this.fh, view, info.offset + o, this.file, name);
+      yield view;
+    }
+  }
+
   async close(): Promise<void> {
     await this.fh.close();
   }
@@ -253,6 +265,11 @@ export class Checkpoint {
 
   read(name: string): Promise<RawTensor> {
     return this.byFile.get(this.info(name).file)!.read(name);
+  }
+
+  /** See SafetensorsFile.chunks. */
+  chunks(name: string, chunkBytes: number): AsyncGenerator<Uint8Array> {
+    return this.byFile.get(this.info(name).file)!.chunks(name, chunkBytes);
   }
 
   /** The `__metadata__` of each shard, by file. */

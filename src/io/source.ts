@@ -4,11 +4,14 @@
 import { ConfigError } from '../errors.js';
 import { FetchSource } from './fetchSource.js';
 import { type CheckpointSource, type RangeFile, type SourceLike, isUrl } from './sourceBase.js';
+import type { WeightCacheOptions } from './weightCache.js';
 
 export * from './sourceBase.js';
 
-export async function openSource(where: SourceLike): Promise<CheckpointSource> {
+/** `cache`: URLs go through the browser's weight cache (src/io/weightCache.ts) instead of straight to the network. */
+export async function openSource(where: SourceLike, cache?: boolean | WeightCacheOptions): Promise<CheckpointSource> {
   if (typeof where !== 'string') return where;
+  if (isUrl(where) && cache) return (await import('./weightCache.js')).CachedSource.open(where, cache === true ? {} : cache);
   if (isUrl(where)) return new FetchSource(where);
   const { NodeSource } = await import('./nodeSource.js');
   return NodeSource.create(where);

@@ -114,7 +114,7 @@ function sampleOpts(cfg: VideoProcessorConfig, o: VideoOptions): SampleOptions {
 /** A video file: probe, sample, decode only the sampled frames and resize each as it arrives. */
 async function processVideoFile(src: string, cfg: VideoProcessorConfig, o: VideoOptions, run: VideoRunOptions): Promise<ProcessedVideo> {
   const name = describeSource(src);
-  if (!globalThis.process?.versions?.node) throw new VideoDecodeError(name, 'video files need Node (ffmpeg); in browsers pass the frames as images');
+  if (!globalThis.process?.versions?.node) throw new VideoDecodeError(name, 'video paths and URLs need Node (ffmpeg); in browsers pass the file as a Blob (MP4) or the frames as images');
   if (isRemote(src) || src.startsWith('data:')) {
     // ffmpeg reads files: data: URLs and (allowed) remote videos go through a private temporary file.
     const bytes = await loadBytes(src, run);
@@ -135,9 +135,31 @@ async function processVideoFile(src: string, cfg: VideoProcessorConfig, o: Video
   return processLocalVideo(localPath(src)!, name, cfg, o, run);
 }
 
+/** A decodable video: its stream's size, frame count and rate, and a decoder of chosen frames (ffmpeg, WebCodecs). */
+interface DecodableVideo {
+  readonly width: number;
+  readonly height: number;
+  readonly totalFrames: number;
+  readonly fps: number;
+  decode(indices: readonly number[], onFrame: (k: number, rgb: Uint8Array) => void): Promise<void>;
+}
+
 async function processLocalVideo(file: string, name: string, cfg: VideoProcessorConfig, o: VideoOptions, run: VideoRunOptions): Promise<ProcessedVideo> {
   const probe = await probeVideo(file, name, undefined, run.signal);
-  // The stream's declared size is what ffmpeg will allocate per frame: check it before decoding anything.
+  return processDecodable({ ...probe, decode: (indices, onFrame) => decodeFrames(file, indices, probe.width, probe.height, onFrame, name, undefined, run.signal) }, name, cfg, o, run);
+}
+
+/** A video file as a Blob in browsers (an MP4 picked or fetched by the page), decoded by WebCodecs. */
+async function processVideoBlob(blob: Blob, cfg: VideoProcessorConfig, o: VideoOptions, run: VideoRunOptions): Promise<ProcessedVideo> {
+  const name = `<${blob.type || 'video'} of ${blob.size} bytes>`;
+  const { openWebVideo } = await import('./webVideo.js');
+  const v = await openWebVideo(blob, name);
+  return processDecodable({ ...v, decode: (indices, onFrame) => v.decode(indices, onFrame, run.signal) }, name, cfg, o, run);
+}
+
+/** Limits, the reference's frame sampling, the clip-wide resize, frames decoded and resized one by one. */
+async function processDecodable(probe: DecodableVideo, name: string, cfg: VideoProcessorConfig, o: VideoOptions, run: VideoRunOptions): Promise<ProcessedVideo> {
+  // The stream's declared size is what the decoder will allocate per frame: check it before decoding anything.
   const limit = run.maxDecodePixels ?? DEFAULT_MAX_DECODE_PIXELS;
   if (probe.width * probe.height > limit) {
     throw new InputLimitError('max_image_pixels', `video ${name}: frames of ${probe.width}x${probe.height} exceed the decode limit of ${limit} pixels`);
@@ -154,18 +176,9 @@ async function processLocalVideo(file: string, name: string, cfg: VideoProcessor
   checkFrameCount(indices.length, run, name);
   const [h, w] = targetSize(indices.length, probe.height, probe.width, cfg, o, name, limit);
   const byIndex = new Map<number, Uint8Array>();
-  await decodeFrames(
-    file,
-    indices,
-    probe.width,
-    probe.height,
-    (k, rgb) => {
-      byIndex.set(k, h === probe.height && w === probe.width ? rgb : resizeBicubicAA(rgb, probe.width, probe.height, 3, w, h, run.resampler));
-    },
-    name,
-    undefined,
-    run.signal,
-  );
+  await probe.decode(indices, (k, rgb) => {
+    byIndex.set(k, h === probe.height && w === probe.width ? rgb : resizeBicubicAA(rgb, probe.width, probe.height, 3, w, h, run.resampler));
+  });
   const frames = indices.map((i) => byIndex.get(i)!);
   return finish(frames, h, w, cfg, indices.map((i) => i / probe.fps), indices, probe.fps, name);
 }
@@ -222,5 +235,6 @@ export async function processVideo(v: VideoInput, cfg: VideoProcessorConfig, o: 
   const list = asFrameList(v);
   if (list) return processFrameList(list, cfg, o, run, `<${list.frames.length} frames>`);
   if (typeof v === 'string') return processVideoFile(v, cfg, o, run);
-  throw new InvalidInputError(`video ${describeSource(v)}: expected a file path or a list of frames`);
+  if (typeof Blob !== 'undefined' && v instanceof Blob && !globalThis.process?.versions?.node) return processVideoBlob(v, cfg, o, run);
+  throw new InvalidInputError(`video ${describeSource(v)}: expected a file path${globalThis.process?.versions?.node ? '' : ', an MP4 Blob'} or a list of frames`);
 }

@@ -2,7 +2,7 @@
 // `qwen3-vl run --demo` exercises the whole pipeline on a fresh clone with no download. Its answers are noise.
 
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,7 +40,7 @@ const SPECIAL_COUNT = 14;
 
 export interface DemoInfo {
   readonly dir: string;
-  /** 'qwen': the real Qwen tokenizer from ../shared/fixtures; 'bytes': the built-in 256-byte fallback. */
+  /** 'bytes': the built-in 256-byte tokenizer (the package reads nothing outside itself); 'qwen' in older caches. */
   readonly tokenizer: 'qwen' | 'bytes';
   readonly built: boolean;
 }
@@ -55,7 +55,7 @@ export async function ensureDemoCheckpoint(opts: { root?: string; tokenizer?: 'a
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
   await mkdir(tmp, { recursive: true });
   try {
-    const tokenizer = await writeTokenizer(tmp, opts.tokenizer === 'bytes');
+    const tokenizer = await writeTokenizer(tmp);
     const vocab = tokenizer === 'qwen' ? 151936 : 384;
     const firstSpecial = tokenizer === 'qwen' ? 151643 : 256;
     const config = configJson(DEMO_SHAPE, { vocab, firstSpecial });
@@ -95,17 +95,8 @@ function randomWeights(cfg: ModelConfig): (TensorSpec & { data: Uint16Array })[]
   });
 }
 
-/**
- * The real Qwen tokenizer when the shared fixtures sit beside the checkout (so demo answers are word pieces);
- * otherwise a byte-level tokenizer of 256 byte tokens plus the Qwen special tokens (answers are random bytes).
- */
-async function writeTokenizer(dir: string, bytesOnly: boolean): Promise<DemoInfo['tokenizer']> {
-  const shared = path.resolve(packageRoot, '..', 'shared', 'fixtures', 'tokenizer');
-  if (!bytesOnly && existsSync(path.join(shared, 'tokenizer.json')) && existsSync(path.join(shared, 'tokenizer_config.json'))) {
-    await copyFile(path.join(shared, 'tokenizer.json'), path.join(dir, 'tokenizer.json'));
-    await copyFile(path.join(shared, 'tokenizer_config.json'), path.join(dir, 'tokenizer_config.json'));
-    return 'qwen';
-  }
+/** A byte-level tokenizer of 256 byte tokens plus the Qwen special tokens (answers are random bytes). */
+async function writeTokenizer(dir: string): Promise<DemoInfo['tokenizer']> {
   const vocab: Record<string, number> = {};
   byteLevelAlphabet().forEach((ch, i) => (vocab[ch] = i));
   const added = SPECIAL_TOKENS.map((content, i) => ({ id: 256 + i, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: i < SPECIAL_COUNT }));

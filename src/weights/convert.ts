@@ -29,6 +29,8 @@ export function formatFor(role: Role, shape: readonly number[], requested: Weigh
 
 type Bits = Float32Array | Uint16Array;
 
+/** Chunk size of chunked uploads (Backend.uploadChunks): a multiple of 612 bytes (whole 4-byte words and q8_0/q4_0 block pairs). */
+export const UPLOAD_CHUNK_BYTES = 612 * 13_700; // ≈ 8 MiB
 export type Combine = <T extends Bits>(parts: T[]) => T;
 
 /** Convert checkpoint tensor(s) to `fmt` (applying `combine` to the parts first) and upload. */

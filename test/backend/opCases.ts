@@ -60,6 +60,10 @@ const linearShapes: [number, number, number][] = [
   // GPU tile heights fitted to M (from 512 rows): 96-row tiles for 520 rows, 64-row tiles for 704.
   [520, 64, 136],
   [704, 32, 130],
+  // CPU GEMM blocking: M over the 1024-row tile (two balanced tiles, a 12-row panel's remainder), N over the 256-row
+  // task width with a partial last panel.
+  [1030, 32, 40],
+  [25, 64, 600],
 ];
 
 export const opCases: OpCase[] = [
@@ -71,6 +75,8 @@ export const opCases: OpCase[] = [
     })),
   ),
   { name: 'linear bias', tol: 1e-5, run: (b, r) => b.linear(act(b, r, [5, 48]), weight(b, r, 40, 48, 'bf16'), act(b, r, [40])) },
+  // Bias added in the GEMM's write-back (full and partial panels, two tasks).
+  { name: 'linear bias gemm', tol: 1e-5, run: (b, r) => b.linear(act(b, r, [30, 64]), weight(b, r, 300, 64, 'f32'), act(b, r, [300])) },
   ...weightTypes.map((dt): OpCase => ({
     name: `gatherRows ${dt}`,
     tol: 1e-6,
@@ -166,6 +172,21 @@ export const opCases: OpCase[] = [
         kvLen: 1030,
         causal: false,
         segments: [0, 500, 517, 1030],
+      }),
+  },
+  // The vision tower's shape: head size 64 (one 4-vector register block per row on AVX-512), two images.
+  {
+    name: 'attention vision hd64 two segments',
+    tol: 1e-5,
+    run: (b, r) =>
+      b.attention(act(b, r, [300, 4 * 64]), act(b, r, [300, 4 * 64]), act(b, r, [300, 4 * 64]), {
+        nHeads: 4,
+        nKvHeads: 4,
+        headDim: 64,
+        scale: 0.125,
+        kvLen: 300,
+        causal: false,
+        segments: [0, 196, 300],
       }),
   },
   {

@@ -29,6 +29,7 @@ export async function bundle(entry: string): Promise<string> {
     logLevel: 'warn',
     // opCases.ts imports the test API; the page only uses its case list.
     resolve: { alias: { vitest: path.join(here, 'vitest-shim.ts') } },
+    worker: { format: 'es' },
     build: {
       write: false,
       minify: false,
@@ -50,13 +51,14 @@ export interface BrowserPage {
   close(): Promise<void>;
 }
 
-/** Bundle `entry`, open it in Chromium and wait until it has set globalThis.qwen. */
-export async function openPage(entry: string): Promise<BrowserPage> {
-  const code = await bundle(entry);
+/** Bundle `entry` (and `scripts`: more entries served as /<name>.js, e.g. a worker), open it in Chromium and wait until it has set globalThis.qwen. */
+export async function openPage(entry: string, scripts: Record<string, string> = {}): Promise<BrowserPage> {
+  const code: Record<string, string> = { '/entry.js': await bundle(entry) };
+  for (const [name, file] of Object.entries(scripts)) code[`/${name}.js`] = await bundle(file);
   const server = http.createServer((req, res) => {
-    if (req.url === '/entry.js') {
+    if (req.url && code[req.url]) {
       res.setHeader('content-type', 'text/javascript');
-      res.end(code);
+      res.end(code[req.url]);
     } else {
       res.setHeader('content-type', 'text/html');
       res.end('<!doctype html><script type="module" src="/entry.js"></script>');
@@ -74,11 +76,12 @@ export async function openPage(entry: string): Promise<BrowserPage> {
   }
 }
 
-/** Open `url` in headless Chromium, collecting page errors and console errors/warnings. */
-export async function openUrl(url: string): Promise<BrowserPage> {
+/** Open `url` in headless Chromium, collecting page errors and console errors/warnings; `webgpu: false` turns it off. */
+export async function openUrl(url: string, o: { webgpu?: boolean } = {}): Promise<BrowserPage> {
   if (!existsSync(chromiumPath)) throw new Error(`no Chromium at ${chromiumPath}: apt-get install -y chromium, or set CHROMIUM_PATH`);
   const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath: chromiumPath, args: FLAGS });
+  const args = o.webgpu === false ? [...FLAGS.filter((f) => !f.includes('webgpu') && !f.includes('swiftshader')), '--disable-features=WebGPU,Vulkan', '--disable-gpu'] : FLAGS;
+  const browser = await chromium.launch({ executablePath: chromiumPath, args });
   const messages: string[] = [];
   try {
     const page = await browser.newPage();

@@ -1,5 +1,6 @@
 // Browser tier: the demo page (src/web) built by vite and driven like a user: load tiny-dense from a URL, send a
-// text prompt, and the streamed answer equals the Node engine's greedy answer on ref.
+// text prompt, and the streamed answer (from the engine worker) equals the Node engine's greedy answer on ref; a
+// browser without WebGPU gets the message saying so.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,6 +39,7 @@ describe('demo page (src/web) in Chromium', () => {
     const { page } = bp;
     await page.fill('#model', `${files.url}tiny-dense/`);
     await page.selectOption('#backend', 'webgpu');
+    await page.uncheck('#useCache');
     await page.click('#load');
     await page.waitForSelector('#status[data-loaded="true"]', { timeout: 120_000 });
     expect(await page.$eval('#progress', (p) => (p as HTMLProgressElement).value)).toBe(1);
@@ -46,7 +48,7 @@ describe('demo page (src/web) in Chromium', () => {
     await page.click('#send');
     await page.waitForSelector('#answer[data-done="true"]', { timeout: 120_000 });
     const answer = await page.textContent('#answer');
-    const status = await page.textContent('#status');
+    const status = await page.textContent('#stats');
 
     const engine = await loadEngine(path.join(fixturesRoot, 'tiny-dense'), { backend: 'ref' });
     const want = await engine.complete([{ role: 'user', content: [{ type: 'text', text: PROMPT }] }], { maxTokens: MAX_TOKENS });
@@ -54,5 +56,18 @@ describe('demo page (src/web) in Chromium', () => {
     console.log(`[page] ${status}; answer ${JSON.stringify(answer)}`);
     expect(status).toMatch(new RegExp(`^${want.tokens.length} tokens in`));
     expect(answer).toBe(want.text);
+  });
+
+  it('without WebGPU the page says so and offers the CPU fallback', async () => {
+    const bare = await openUrl(`${site.url}index.html`, { webgpu: false });
+    try {
+      await bare.page.waitForSelector('#nogpu:not([hidden])', { timeout: 30_000 });
+      const text = (await bare.page.textContent('#nogpu'))!.replace(/\s+/g, ' ').trim();
+      console.log(`[page without WebGPU] ${text}`);
+      expect(text).toMatch(/WebGPU is not available in this browser\. (navigator\.gpu is missing|No GPU adapter was found)\./);
+      expect(await bare.page.$eval('#backend', (s) => (s as HTMLSelectElement).value)).toBe('ref');
+    } finally {
+      await bare.close();
+    }
   });
 });

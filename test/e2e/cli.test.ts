@@ -1,7 +1,7 @@
 // The built `qwen3-vl` binary as a user runs it: help, exit codes and one-line errors, inspect, run (demo and tiny
 // checkpoint, --json, --draw), chat over piped stdin, serve + a request, and clean shutdown.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fixturesRoot, projectRoot } from '../helpers/fixtures.js';
@@ -12,12 +12,10 @@ import { largestContext } from '../../src/generate/contextPlan.js';
 const tiny = path.join(fixturesRoot, 'tiny-dense');
 const demoImage = path.join(projectRoot, 'assets', 'demo.png');
 let tmp: string;
-let env: Record<string, string>;
 
 beforeAll(() => {
   ensureBuilt();
   tmp = mkdtempSync(path.join(os.tmpdir(), 'qwen3vl-cli-'));
-  env = { QWEN3VL_CACHE: path.join(tmp, 'cache') };
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -125,7 +123,7 @@ describe.skipIf(!existsSync(tiny))('qwen3-vl inspect', () => {
     const r = await runCli(['inspect', '--memory-gb', '0.5', tiny]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/largest context in 512\.0 MiB/);
-    expect(r.stdout).toMatch(/KV per token\s+f32 2\.0 KiB, f16 1\.0 KiB, q8_0 544 B/);
+    expect(r.stdout).toMatch(/KV cache\s+per token: 1\.0 KiB f16 \(default\), 544 B q8_0, 2\.0 KiB f32/);
     const j = JSON.parse((await runCli(['inspect', '--json', '--memory-gb', '0.5', tiny])).stdout);
     // 2 (k, v) × 4 layers × (2 kv heads × 32 values) at 4, 2 and 34/32 bytes.
     expect(j.kvBytesPerToken).toEqual({ f32: 2048, f16: 1024, q8_0: 544 });
@@ -147,19 +145,24 @@ describe.skipIf(!existsSync(tiny))('qwen3-vl inspect', () => {
 });
 
 describe.skipIf(!existsSync(tiny))('qwen3-vl run / chat / serve', () => {
-  it('run --demo builds the demo checkpoint once, answers about the shipped image, and says the answer is noise', async () => {
-    const first = await runCli(['run', '--demo', '-n', '6'], { env });
-    expect(first.code, first.stderr).toBe(0);
-    expect(first.stderr).toMatch(/building the demo checkpoint/);
-    expect(first.stderr).toMatch(/random weights.*--model <Qwen3-VL checkpoint folder>/);
-    expect(first.stdout.length).toBeGreaterThan(0);
-    const again = await runCli(['run', '--demo', '-n', '6', '--json'], { env });
-    expect(again.code, again.stderr).toBe(0);
-    expect(again.stderr).not.toMatch(/building/);
-    const j = JSON.parse(again.stdout);
-    expect(j.usage.completion_tokens).toBeLessThanOrEqual(6);
-    expect(j.usage.prompt_tokens).toBeGreaterThan(50); // the image's visual tokens are in the prompt
+  it('run --demo: the trained demo model answers its questions as train.py did, and --draw paints its box', async () => {
+    const want = JSON.parse(readFileSync(path.join(projectRoot, 'assets', 'demo', 'demo.json'), 'utf8')) as { question: string; script: string }[];
+    const out = path.join(tmp, 'demo-boxes.png');
+    const r = await runCli(['run', '--demo', '--draw', out]);
+    expect(r.code, r.stderr).toBe(0);
+    for (const q of want) expect(r.stdout).toContain(`Q: ${q.question}\n  A: ${q.script}`);
+    expect(r.stdout).toMatch(/\d+ of 8 answers correct/);
+    expect(r.stderr).toMatch(/drew \d+ box(es)? on/);
+    expect(existsSync(out)).toBe(true);
+    expect(r.stderr).toMatch(/trained only on synthetic pictures/);
+    const j = JSON.parse((await runCli(['run', '--demo', '--json'])).stdout);
     expect(j.demo).toBe(true);
+    expect(j.results.map((x: { answer: string }) => x.answer)).toEqual(want.map((q) => q.script));
+    // A prompt of one's own about a shipped picture.
+    const shape = (want as { task?: string; question: string; script: string }[]).find((q) => q.task === 'shape')!;
+    const one = await runCli(['run', '--demo', '--json', '-i', path.join(projectRoot, 'assets', 'demo', 'shape.png'), shape.question]);
+    expect(one.code, one.stderr).toBe(0);
+    expect(JSON.parse(one.stdout).text).toBe(shape.script);
   });
 
   it('run streams greedy text; --json carries the same answer; stdin works as the prompt', async () => {

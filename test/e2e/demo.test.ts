@@ -1,4 +1,4 @@
-// The demo checkpoint's fallback path, as on a fresh clone without ../shared/fixtures: the byte-level tokenizer and
+// The demo checkpoint as on a fresh clone: the byte-level tokenizer and
 // a tiny vocabulary still run the whole pipeline (image in, text out), and a second call reuses the cache.
 import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';

@@ -3,14 +3,13 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
-import { fixturesRoot, sharedFixtures } from './fixtures.js';
+import { fixturesRoot } from './fixtures.js';
 
-export { fixturesRoot, sharedFixtures, projectRoot } from './fixtures.js';
+export { fixturesRoot, projectRoot, tokenizerDir } from './fixtures.js';
 
 export const processorDir = path.join(fixturesRoot, 'processor');
 export const videoDir = path.join(fixturesRoot, 'video');
 export const tinyDenseDir = path.join(fixturesRoot, 'tiny-dense');
-export const tokenizerDir = path.join(sharedFixtures, 'tokenizer');
 
 export function readJson<T = Record<string, unknown>>(file: string): T {
   return JSON.parse(readFileSync(file, 'utf8')) as T;

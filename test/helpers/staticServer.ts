@@ -9,19 +9,25 @@ export interface StaticServer {
   readonly url: string;
   /** Body bytes sent so far (what a client downloaded). */
   readonly sentBytes: number;
+  /** Requests answered so far (preflights not counted). */
+  readonly requests: number;
   close(): Promise<void>;
 }
 
-export async function startStaticServer(root: string, opts: { ignoreRange?: boolean } = {}): Promise<StaticServer> {
+/** `headers`: added to every answer (and exposed to cross-origin pages), e.g. a stated sha256. */
+export async function startStaticServer(root: string, opts: { ignoreRange?: boolean; headers?: Record<string, string> } = {}): Promise<StaticServer> {
   let sentBytes = 0;
+  let requests = 0;
   const server = http.createServer((req, res) => {
     res.setHeader('access-control-allow-origin', '*');
-    res.setHeader('access-control-expose-headers', 'content-range, content-length, accept-ranges');
+    res.setHeader('access-control-expose-headers', ['content-range, content-length, accept-ranges', ...Object.keys(opts.headers ?? {})].join(', '));
+    for (const [k, v] of Object.entries(opts.headers ?? {})) res.setHeader(k, v);
     if (req.method === 'OPTIONS') {
       res.setHeader('access-control-allow-headers', 'range, authorization');
       res.end();
       return;
     }
+    requests++;
     const write = res.write.bind(res);
     res.write = ((chunk: Uint8Array, ...rest: never[]) => {
       sentBytes += chunk.byteLength;
@@ -41,6 +47,9 @@ export async function startStaticServer(root: string, opts: { ignoreRange?: bool
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
     get sentBytes() {
       return sentBytes;
+    },
+    get requests() {
+      return requests;
     },
     close: () => new Promise<void>((ok) => server.close(() => ok())),
   };

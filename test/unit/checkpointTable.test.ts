@@ -1,5 +1,5 @@
 // The one Qwen3-VL tensor table (models/qwen3vl/checkpoint.ts): it names exactly the tensors of the checkpoints
-// transformers saved (the shared fixtures), config.json synthesis round-trips through parseConfig, and the
+// transformers saved (the vendored fixtures), config.json synthesis round-trips through parseConfig, and the
 // quantization plan follows the loader's policy (formatFor) tensor by tensor.
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -15,7 +15,7 @@ const fixtureDirs = existsSync(fixturesRoot)
   : [];
 
 describe('tensor table', () => {
-  it.skipIf(fixtureDirs.length === 0)(`names and shapes every tensor of the transformers-saved fixtures${fixtureDirs.length ? '' : ' (skipped: no ../shared/fixtures/qwen3-vl)'}`, async () => {
+  it.skipIf(fixtureDirs.length === 0)(`names and shapes every tensor of the transformers-saved fixtures${fixtureDirs.length ? '' : ' (skipped: no fixtures at ${fixturesRoot})'}`, async () => {
     for (const dir of fixtureDirs) {
       const cfg = await loadConfig(dir);
       const f = await SafetensorsFile.open(path.join(dir, 'model.safetensors'));

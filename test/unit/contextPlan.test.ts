@@ -1,6 +1,5 @@
 // Context sizing on the 2B shape: KV bytes per token per dtype (worked out by hand from the shape), the largest
-// context a budget holds, and the refusal of a context that cannot fit memory (streamChat's admission is the
-// scheduler's now: test/unit/scheduler.test.ts).
+// context a budget holds, and the refusal of a request that cannot fit, before the model runs at all.
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/models/qwen3vl/config.js';
 import { checkContextFits, kvBytesPerToken, largestContext, prefillWorkBytes } from '../../src/generate/contextPlan.js';

@@ -18,7 +18,7 @@ const procs: Record<string, Qwen3VLProcessor> = {};
 
 beforeAll(async () => {
   tensors = await readTensors(path.join(processorDir, 'golden.safetensors'));
-  // processor/ has only preprocessor_config.json; the tokenizer comes from the shared tokenizer folder via tiny-dense.
+  // processor/ has only preprocessor_config.json; the tokenizer comes from tiny-dense.
   for (const r of ['torchvision', 'pil'] as const) procs[r] = await loadProcessor(path.join(processorDir, '..', 'tiny-dense'), { resampler: r });
 });
 

@@ -57,6 +57,11 @@ export class CpuBackend implements Backend {
     return this.e.readBandwidth(bytes, reps);
   }
 
+  /** Best-of-`reps` FP32 FMA roof (GFLOP/s) of the selected ISA on every pool thread (waits for queued work). */
+  measureFmaPeak(iters = 20_000_000, reps = 5): number {
+    return this.e.fmaPeak(iters, reps);
+  }
+
   private make(shape: readonly number[], h: Handle, bytes: number, dtype: DType = 'f32'): Tensor {
     return new Tensor(this, shape, dtype, new CpuStorage(h, bytes));
   }

@@ -8,7 +8,7 @@ import type { Ctx, Store } from './ctx.js';
 import { type Acquired } from './device.js';
 import { type GpuBuf, type Program, Runtime, f32bits } from './runtime.js';
 import { f32ToF16 } from '../../tensor/dtype.js';
-import { packForGpu } from './upload.js';
+import { chunkWriter, gpuLayout, packForGpu } from './upload.js';
 import { wg256 } from './ctx.js';
 import { linear } from './ops/linear.js';
 import { gatherRows } from './ops/gatherRows.js';
@@ -113,6 +113,26 @@ export class WebGpuBackend implements Backend, Ctx {
     const host = dtype === 'i32' && data.length <= HOST_INDEX_COPY ? Int32Array.from(data as Int32Array) : undefined;
     if (dtype === 'bf16' && this.rt.fast) return this.toF16(new Tensor(this, shape, dtype, { gb, qoff: p.qoff } satisfies Store));
     return new Tensor(this, shape, dtype, { gb, qoff: p.qoff, host } satisfies Store);
+  }
+
+  /** Upload from chunks of checkpoint-layout bytes (see chunkWriter): the whole tensor is never in JS memory. */
+  async uploadChunks(shape: readonly number[], dtype: DType, chunks: AsyncIterable<Uint8Array>): Promise<Tensor> {
+    const { bytes, qoff } = gpuLayout(shape, dtype);
+    if (bytes > this.rt.maxBinding) {
+      throw new Error(`webgpu.upload: [${shape}] ${dtype} takes ${bytes} bytes, over this device's maxStorageBufferBindingSize (${this.rt.maxBinding})`);
+    }
+    const gb = bytes >= DEDICATED_BYTES ? this.rt.create(bytes, false) : this.rt.acquire(bytes, true);
+    try {
+      const w = chunkWriter(shape, dtype, (data, off) => this.rt.write(gb, data, off));
+      for await (const c of chunks) w.push(c);
+      w.end();
+    } catch (e) {
+      this.rt.release(gb);
+      throw e;
+    }
+    const t = new Tensor(this, shape, dtype, { gb, qoff } satisfies Store);
+    // Precision 'fast' keeps bf16 weights as f16, as upload() does.
+    return dtype === 'bf16' && this.rt.fast ? this.toF16(t) : t;
   }
 
   zeros(shape: readonly number[]): Tensor {

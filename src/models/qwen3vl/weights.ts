@@ -6,10 +6,11 @@ import { WeightError } from '../../errors.js';
 import { LM, VIS, checkpointTensors } from './checkpoint.js';
 import { type ModelConfig, isMoeLayer } from './config.js';
 import type { Checkpoint, RawTensor, StDType } from '../../io/safetensors.js';
+import type { DType } from '../../tensor/dtype.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { keep } from '../../tensor/tensor.js';
 import { type QuantizedTensorInfo, readQuantization } from '../../weights/quantized.js';
-import { type Combine, type WeightFormat, type Role, concatRows, convertWeight, formatFor, transposeLast2 } from '../../weights/convert.js';
+import { type Combine, type WeightFormat, type Role, UPLOAD_CHUNK_BYTES, concatRows, convertWeight, formatFor, transposeLast2 } from '../../weights/convert.js';
 
 export { WeightError };
 
@@ -107,6 +108,8 @@ export interface LoadWeightsOptions {
   /** Target weight format of the large matrices; default keeps the checkpoint's bf16. */
   readonly dtype?: WeightFormat;
   readonly onProgress?: (p: { loadedBytes: number; totalBytes: number; tensor: string }) => void;
+  /** Bytes per chunk where the backend uploads in chunks (webgpu): bounds JS memory during load. Default ≈ 8 MiB. */
+  readonly uploadChunkBytes?: number;
 }
 
 /** One field to fill: the checkpoint tensors it reads and how they become one backend tensor. */
@@ -220,8 +223,38 @@ export async function loadQwen3VLWeights(ckpt: Checkpoint, cfg: ModelConfig, bac
     }
     return last;
   };
+  const chunked = backend.uploadChunks;
+  const chunkBytes = Math.max(612, Math.floor((opts.uploadChunkBytes ?? UPLOAD_CHUNK_BYTES) / 612) * 612);
+  // Parts stored in the upload format and concatenated by rows (or alone) stream to the GPU chunk by chunk.
+  const streamFormat = (slot: Slot): DType | null => {
+    if (!chunked) return null;
+    const infos = slot.names.map((n) => ckpt.info(n));
+    if (infos.reduce((a, i) => a + i.byteLength, 0) <= chunkBytes) return null;
+    const q = quant.get(slot.names[0]);
+    if (q) return q.layout === 'hub' && (slot.names.length === 1 || slot.combine === concatRows) ? q.dtype : null;
+    if (slot.combine && slot.combine !== concatRows) return null;
+    const st = infos[0].dtype;
+    if (infos.some((i) => i.dtype !== st) || !['BF16', 'F16', 'F32'].includes(st)) return null;
+    const src = st.toLowerCase() as 'bf16' | 'f16' | 'f32';
+    if (!backend.capabilities().weightDTypes.includes(src)) return null;
+    return formatFor(slot.role, slot.shape, opts.dtype, src) === src ? src : null;
+  };
+  async function* chunksOf(names: readonly string[], tensor: string): AsyncGenerator<Uint8Array> {
+    for (const n of names) {
+      for await (const c of ckpt.chunks(n, chunkBytes)) {
+        yield c;
+        loadedBytes += c.byteLength;
+        opts.onProgress?.({ loadedBytes, totalBytes, tensor });
+      }
+    }
+  }
   try {
     for (const [key, slot] of order) {
+      const sf = streamFormat(slot);
+      if (sf) {
+        out.set(key, keep(await chunked!.call(backend, slot.shape, sf, chunksOf(slot.names, slot.names[0]))));
+        continue;
+      }
       const raws: RawTensor[] = [];
       for (const n of slot.names) raws.push(await read(n));
       const q = quant.get(slot.names[0]);

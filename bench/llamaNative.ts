@@ -1,0 +1,149 @@
+// Native llama.cpp as the benchmark's peer: `llama-bench` and `llama-mtmd-cli` built once (cmake, the CPU's ISA)
+// from the llama.cpp source that node-llama-cpp ships (llama/gitRelease.bundle) into an ignored cache folder, then
+// run on the same GGUF weights as ours: prefill, decode at depth = prompt length, flash attention off and on (the
+// better of the two reported), and an image encode through the mmproj.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeLlama {
+  bench: string;
+  mtmd: string;
+  version: string;
+  /** How it was built, for the table's header. */
+  build: string;
+}
+
+/**
+ * cmake ISA flags: -march=native (GGML_NATIVE), except on CPUs with AMX, where llama.cpp's AMX matmul (chosen for
+ * Q8_0/Q4_0 weights whenever the build has AMX) crashed in ggml_backend_amx_mul_mat on the development VM (Sapphire
+ * Rapids-class, v0.4.0 source), and llama-bench has no switch to avoid it: there every other ISA extension the CPU
+ * reports is enabled explicitly and AMX is left out.
+ */
+function isaFlags(): { flags: string[]; dir: string; what: string } {
+  let info = '';
+  try {
+    info = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? '';
+  } catch {
+    // not Linux: native
+  }
+  const has = (f: string) => new RegExp(`\\b${f}\\b`).test(info);
+  if (!has('amx_int8') && !has('amx_bf16')) return { flags: ['-DGGML_NATIVE=ON'], dir: 'build', what: '-march=native' };
+  const on = (cond: boolean, f: string) => (cond ? [`-D${f}=ON`] : []);
+  const flags = [
+    '-DGGML_NATIVE=OFF', '-DGGML_AVX=ON', '-DGGML_AVX2=ON', '-DGGML_FMA=ON', '-DGGML_F16C=ON',
+    ...on(has('bmi2'), 'GGML_BMI2'), ...on(has('avx_vnni'), 'GGML_AVX_VNNI'), ...on(has('avx512f'), 'GGML_AVX512'),
+    ...on(has('avx512_vbmi'), 'GGML_AVX512_VBMI'), ...on(has('avx512_vnni'), 'GGML_AVX512_VNNI'), ...on(has('avx512_bf16'), 'GGML_AVX512_BF16'),
+  ];
+  return { flags, dir: 'build-noamx', what: 'native ISA flags without AMX (llama.cpp AMX matmul crashed here)' };
+}
+
+const run = (cmd: string, args: string[]) =>
+  spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 28 });
+
+function need(tool: string, args: string[], hint: string): void {
+  const r = run(tool, args);
+  if (r.error || r.status !== 0) throw new Error(`native llama.cpp needs ${tool} (${hint}): ${r.error?.message ?? r.stderr.trim().split('\n')[0]}`);
+}
+
+/**
+ * Build (once) and locate llama-bench and llama-mtmd-cli under `root`. Throws with what is missing (git, cmake, a
+ * C++ compiler, node-llama-cpp's source bundle) so the caller can skip the column with that message.
+ */
+export function ensureNativeLlama(root: string, jobs = 2): NativeLlama {
+  const isa = isaFlags();
+  const build = path.join(root, isa.dir);
+  const bin = (n: string) => path.join(build, 'bin', n);
+  // node-llama-cpp's package exports hide its files from require.resolve; it sits in this repo's node_modules.
+  const bundle = fileURLToPath(new URL('../node_modules/node-llama-cpp/llama/gitRelease.bundle', import.meta.url));
+  const info = path.join(path.dirname(bundle), 'llama.cpp.info.json');
+  const version = existsSync(info) ? `llama.cpp ${(JSON.parse(spawnSync('cat', [info], { encoding: 'utf8' }).stdout) as { tag: string }).tag}` : 'llama.cpp';
+  const found = { bench: bin('llama-bench'), mtmd: bin('llama-mtmd-cli'), version, build: isa.what };
+  if (existsSync(found.bench) && existsSync(found.mtmd)) return found;
+  if (!existsSync(bundle)) throw new Error(`native llama.cpp: ${bundle} not found (npm install node-llama-cpp, which ships the llama.cpp source)`);
+  need('git', ['--version'], 'apt-get install git');
+  need('cmake', ['--version'], 'apt-get install cmake');
+  need('c++', ['--version'], 'apt-get install g++');
+  mkdirSync(root, { recursive: true });
+  const src = path.join(root, 'src');
+  if (!existsSync(path.join(src, 'CMakeLists.txt'))) {
+    rmSync(src, { recursive: true, force: true });
+    console.error(`native llama.cpp: cloning ${bundle} into ${src} …`);
+    const c = run('git', ['clone', '-q', bundle, src + '.tmp']);
+    if (c.status !== 0) throw new Error(`native llama.cpp: git clone of the bundle failed: ${c.stderr.trim()}`);
+    renameSync(src + '.tmp', src);
+  }
+  console.error(`native llama.cpp: building llama-bench and llama-mtmd-cli in ${build} (once; minutes) …`);
+  const cfg = run('cmake', ['-S', src, '-B', build, '-DCMAKE_BUILD_TYPE=Release', ...isa.flags, '-DLLAMA_CURL=OFF', '-DLLAMA_BUILD_TESTS=OFF', '-DLLAMA_BUILD_EXAMPLES=OFF', '-DLLAMA_BUILD_SERVER=OFF', '-DBUILD_SHARED_LIBS=OFF']);
+  if (cfg.status !== 0) throw new Error(`native llama.cpp: cmake configure failed:\n${(cfg.stdout + cfg.stderr).slice(-3000)}`);
+  const b = run('cmake', ['--build', build, '-j', String(jobs), '--target', 'llama-bench', 'llama-mtmd-cli']);
+  if (b.status !== 0) throw new Error(`native llama.cpp: build failed:\n${(b.stdout + b.stderr).slice(-3000)}`);
+  return found;
+}
+
+interface BenchJson {
+  n_prompt: number;
+  n_gen: number;
+  n_depth?: number;
+  flash_attn: boolean | number | string;
+  avg_ts: number;
+  cpu_info?: string;
+  backends?: string;
+}
+
+export interface NativeText {
+  prefillTokS: number;
+  decodeTokS: number;
+  /** Flash attention setting that gave each figure. */
+  prefillFa: boolean;
+  decodeFa: boolean;
+  cpuInfo: string;
+}
+
+function llamaBench(exe: string, args: string[]): BenchJson[] {
+  const r = run(exe, [...args, '-o', 'json']);
+  if (r.status !== 0) throw new Error(`llama-bench ${args.join(' ')} failed (exit ${r.status}): ${r.stderr.slice(-2000)}`);
+  const start = r.stdout.indexOf('[');
+  return JSON.parse(r.stdout.slice(start)) as BenchJson[];
+}
+
+const faOn = (v: BenchJson['flash_attn']) => v === true || v === 1 || v === '1' || v === 'on' || v === 'true';
+
+/** Prefill of `prompt` tokens (empty context) and decode of `gen` tokens at depth `prompt`, FA off and on. */
+export function runNativeText(n: NativeLlama, gguf: string, o: { prompt: number; gen: number; threads: number; reps: number }): NativeText {
+  const common = ['-m', gguf, '-t', String(o.threads), '-r', String(o.reps), '-fa', '0,1'];
+  const pp = llamaBench(n.bench, [...common, '-p', String(o.prompt), '-n', '0']);
+  const tg = llamaBench(n.bench, [...common, '-p', '0', '-n', String(o.gen), '-d', String(o.prompt)]);
+  const best = (rows: BenchJson[]) => rows.reduce((a, b) => (b.avg_ts > a.avg_ts ? b : a));
+  const p = best(pp);
+  const d = best(tg);
+  return { prefillTokS: p.avg_ts, decodeTokS: d.avg_ts, prefillFa: faOn(p.flash_attn), decodeFa: faOn(d.flash_attn), cpuInfo: p.cpu_info ?? '' };
+}
+
+export interface NativeImage {
+  encodeMs: number;
+  fa: boolean;
+}
+
+/**
+ * Encode one image with llama-mtmd-cli (text model + mmproj) and read the encode time it logs (mtmd_batch_encode
+ * only: the image was resized and normalised before); best over FA off/on and `reps` runs. The text side decodes one
+ * token only.
+ */
+export function runNativeImage(n: NativeLlama, text: string, mmproj: string, image: string, o: { threads: number; reps: number }): NativeImage {
+  let best: NativeImage | undefined;
+  for (const fa of ['off', 'on']) {
+    for (let r = 0; r < o.reps; r++) {
+      const res = run(n.mtmd, ['-m', text, '--mmproj', mmproj, '--image', image, '-p', 'describe', '-n', '1', '-t', String(o.threads), '--temp', '0', '-fa', fa, '-c', '4096', '--chat-template', 'chatml']);
+      const log = res.stdout + res.stderr;
+      // mtmd-cli logs "mtmd batch encoding done in N ms" (older builds: "image slice encoded in N ms").
+      const m = /(?:mtmd batch encoding done|image slice encoded) in (\d+) ms/.exec(log);
+      if (res.status !== 0 || !m) throw new Error(`llama-mtmd-cli failed on ${image} (exit ${res.status}):\n${log.slice(-3000)}`);
+      const cur = { encodeMs: Number(m[1]), fa: fa === 'on' };
+      if (!best || cur.encodeMs < best.encodeMs) best = cur;
+    }
+  }
+  return best!;
+}

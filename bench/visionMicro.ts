@@ -1,0 +1,82 @@
+// Vision-tower-shaped kernel microbench: the block's GEMMs (f32/bf16/q8_0 weights) and its segmented attention at
+// the patch counts of a 448² and a 1024² image, as GFLOP/s and a share of the measured FP32 FMA roof (same threads).
+// Times are process CPU time (user+sys) with one thread by default: on a shared, oversubscribed box wall-clock
+// is meaningless, while CPU time of the one compute thread still compares kernels (and the roof) fairly.
+// Run: npx vite-node bench/visionMicro.ts -- [--threads 1] [--n 784,4096] [--dtype f32,bf16,q8_0] [--reps 3]
+
+import { CpuBackend } from '../src/backend/cpu/index.js';
+import type { DType } from '../src/tensor/dtype.js';
+import type { Tensor } from '../src/tensor/tensor.js';
+
+const argv = process.argv.slice(2).filter((a) => a !== '--');
+const opt = (name: string, def: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : def;
+};
+const threads = Number(opt('threads', '1'));
+const ns = opt('n', '784,4096').split(',').map(Number);
+const dtypes = opt('dtype', 'f32,bf16,q8_0').split(',') as DType[];
+const reps = Number(opt('reps', '3'));
+const ops = opt('ops', 'gemm,attn').split(',');
+const Hv = 1024, Iv = 4096, heads = 16, hd = 64;
+
+const b = new CpuBackend({ threads });
+const isa = String(b.capabilities().info.isa);
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+// The roof in CPU time: FLOPs of the FMA loop (threads × iters × 12 chains × lanes × 2) over the CPU time it took.
+let peak = 0;
+for (let r = 0; r < 5; r++) {
+  const c0 = cpuMs();
+  b.measureFmaPeak(5_000_000, 1);
+  peak = Math.max(peak, (threads * 5e6 * 12 * (isa === 'avx512' ? 16 : isa === 'avx2' ? 8 : 4) * 2) / (cpuMs() - c0) / 1e6);
+}
+console.log(`isa ${isa}, threads ${threads}, FP32 FMA roof ${peak.toFixed(1)} GFLOP/s (CPU time)`);
+
+function rand(n: number, scale = 0.05): Float32Array {
+  const out = new Float32Array(n);
+  let s = 12345;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    out[i] = ((s >>> 8) / 2 ** 24 - 0.5) * scale;
+  }
+  return out;
+}
+
+async function best(fn: () => Tensor): Promise<number> {
+  await fn().read();
+  let ms = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const t0 = cpuMs();
+    const y = fn();
+    await y.read();
+    ms = Math.min(ms, cpuMs() - t0);
+    y.dispose();
+  }
+  return ms;
+}
+
+const row = (what: string, flops: number, ms: number) =>
+  console.log(`| ${what} | ${ms.toFixed(2)} | ${(flops / ms / 1e6).toFixed(1)} | ${((flops / ms / 1e6 / peak) * 100).toFixed(0)}% |`);
+console.log('| op | CPU ms | GFLOP/s | % of roof |\n|---|---|---|---|');
+for (const n of ns) {
+  const x = b.upload(rand(n * Hv, 2), [n, Hv], 'f32');
+  if (ops.includes('gemm')) {
+    for (const dt of dtypes) {
+      for (const [name, N, K] of [['fc1', Iv, Hv], ['fc2', Hv, Iv]] as const) {
+        const w = b.uploadConvert(rand(N * K), 'f32', [N, K], dt);
+        const xin = K === Hv ? x : b.upload(rand(n * K, 2), [n, K], 'f32');
+        row(`linear ${name} ${dt} [${n}×${K}]·[${N}×${K}]ᵀ`, 2 * n * N * K, await best(() => b.linear(xin, w)));
+        w.dispose();
+      }
+    }
+  }
+  if (ops.includes('attn')) {
+    const q = b.upload(rand(n * Hv, 2), [n, Hv], 'f32');
+    const ms = await best(() => b.attention(q, q, q, { nHeads: heads, nKvHeads: heads, headDim: hd, scale: 1 / 8, kvLen: n, causal: false, segments: [0, n] }));
+    row(`attention ${heads}×${hd}, ${n} patches, one segment`, 4 * n * n * Hv, ms);
+  }
+}
+b.destroy();

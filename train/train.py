@@ -1,0 +1,383 @@
+# Train the demo Qwen3-VL on the synthetic tasks (tasks.py) and write a checkpoint in the Hub layout, the held-out
+# accuracy set (PNGs + questions + this script's answers) and the demo assets.
+#   python3 train/train.py --out OUT [--minutes 5] [--seed 0]
+# See train/README.md. The forward is train/qwen3vl.py, checked against transformers' goldens by check_golden.py.
+import argparse
+import json
+import math
+import os
+import struct
+import sys
+import time
+import zlib
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(__file__))
+import st  # noqa: E402
+import tasks  # noqa: E402
+from qwen3vl import Qwen3VL, rope_index  # noqa: E402
+from tokenizer import load as load_tokenizer  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+EVAL_SEED = 20261204
+EVAL_PER_TASK = 25
+
+
+# Model and media sizes. gpu: what a few minutes on one H200 trains well. cpu: small enough for a few CPU cores.
+PRESETS = {
+    'gpu': {'media': (192, 128, 12), 'text': (256, 512, 4, 4, 2), 'vision': (128, 512, 6, 2, [1, 3], 144)},
+    'cpu': {'media': (96, 64, 8), 'text': (128, 384, 2, 2, 1), 'vision': (64, 256, 2, 1, [0, 1], 36)},
+}
+
+
+def make_config(tok, preset):
+    th, ti, tl, tn, tkv = PRESETS[preset]['text']
+    vh, vi, vd, vn, vds, vpos = PRESETS[preset]['vision']
+    vocab = len(tok.vocab) + len(tok.special)  # exactly the tokenizer's: no padding row can be generated
+    sp = tok.special
+    text = {
+        'attention_bias': False, 'attention_dropout': 0.0, 'bos_token_id': sp['<|endoftext|>'], 'eos_token_id': sp['<|im_end|>'],
+        'hidden_act': 'silu', 'initializer_range': 0.02, 'max_position_embeddings': 4096, 'model_type': 'qwen3_vl_text',
+        'rms_norm_eps': 1e-6, 'rope_scaling': {'mrope_interleaved': True, 'mrope_section': [12, 10, 10], 'rope_type': 'default'},
+        'rope_theta': 5000000, 'tie_word_embeddings': True, 'use_cache': True, 'dtype': 'bfloat16', 'vocab_size': vocab,
+        'hidden_size': th, 'intermediate_size': ti, 'num_hidden_layers': tl, 'num_attention_heads': tn,
+        'num_key_value_heads': tkv, 'head_dim': 64,
+    }
+    vision = {
+        'hidden_act': 'gelu_pytorch_tanh', 'in_channels': 3, 'initializer_range': 0.02, 'model_type': 'qwen3_vl',
+        'patch_size': 16, 'spatial_merge_size': 2, 'temporal_patch_size': 2, 'depth': vd, 'hidden_size': vh,
+        'intermediate_size': vi, 'num_heads': vn, 'out_hidden_size': th, 'num_position_embeddings': vpos,
+        'deepstack_visual_indexes': vds,
+    }
+    return {
+        'architectures': ['Qwen3VLForConditionalGeneration'], 'model_type': 'qwen3_vl', 'text_config': text,
+        'vision_config': vision, 'tie_word_embeddings': True, 'image_token_id': sp['<|image_pad|>'],
+        'video_token_id': sp['<|video_pad|>'], 'vision_start_token_id': sp['<|vision_start|>'],
+        'vision_end_token_id': sp['<|vision_end|>'], 'dtype': 'bfloat16',
+    }
+
+
+# ------------------------------------------------------------------------------------------------ encoding
+
+def patchify(frames):
+    """uint8 frames [T, H, W, 3] → ([gt·gh·gw, 1536] float32, (gt, gh, gw)), the processor's layout (spec §6.4)."""
+    x = (frames.astype(np.float32) - 127.5) / 127.5
+    if x.shape[0] % 2:
+        x = np.concatenate([x, x[-1:]], 0)
+    t, h, w, c = x.shape
+    gt, gh, gw = t // 2, h // 16, w // 16
+    x = x.transpose(0, 3, 1, 2).reshape(gt, 2, c, gh // 2, 2, 16, gw // 2, 2, 16)
+    x = x.transpose(0, 3, 6, 4, 7, 2, 1, 5, 8).reshape(gt * gh * gw, c * 2 * 16 * 16)
+    return x, (gt, gh, gw)
+
+
+def encode(s, tok, cfg):
+    """One sample → ids, loss mask (answer + <|im_end|>), patches and grids (images and video)."""
+    im_pad, vid_pad = '<|image_pad|>', '<|video_pad|>'
+    user = ''
+    imgs, img_grids, vids, vid_grids = [], [], [], []
+    for im in s.get('images', []):
+        p, g = patchify(im[None])
+        imgs.append(p)
+        img_grids.append(g)
+        user += '<|vision_start|>' + im_pad * (g[0] * g[1] * g[2] // 4) + '<|vision_end|>'
+    if 'video' in s:
+        p, g = patchify(np.stack(s['video']))
+        vids.append(p)
+        vid_grids.append(g)
+        for t in tasks.video_times():
+            user += f'<{t} seconds><|vision_start|>' + vid_pad * (g[1] * g[2] // 4) + '<|vision_end|>'
+    prompt = f'<|im_start|>user\n{user}{s["question"]}<|im_end|>\n<|im_start|>assistant\n'
+    p_ids = tok.encode(prompt)
+    a_ids = tok.encode(s['answer'] + '<|im_end|>')
+    return {'prompt': p_ids, 'answer': a_ids, 'images': imgs, 'img_grids': img_grids, 'videos': vids, 'vid_grids': vid_grids}
+
+
+def collate(encs, cfg, pad_id, with_answer=True):
+    seqs = [e['prompt'] + (e['answer'] if with_answer else []) for e in encs]
+    s = max(len(q) for q in seqs)
+    b = len(seqs)
+    ids = torch.full((b, s), pad_id, dtype=torch.long)
+    labels = torch.full((b, s), -100, dtype=torch.long)
+    pos = torch.zeros(3, b, s, dtype=torch.long)
+    valid = torch.zeros(b, s, dtype=torch.bool)
+    for i, (e, q) in enumerate(zip(encs, seqs)):
+        ids[i, :len(q)] = torch.tensor(q)
+        valid[i, :len(q)] = True
+        if with_answer:
+            labels[i, len(e['prompt']) - 1:len(q) - 1] = torch.tensor(e['answer'])
+        p, _ = rope_index(q, e['img_grids'], e['vid_grids'], cfg)
+        pos[:, i, :len(q)] = p
+    mask = torch.ones(s, s, dtype=torch.bool).tril()[None, None] & valid[:, None, None, :]
+    mask = mask | torch.eye(s, dtype=torch.bool)[None, None]  # padded rows attend to themselves (no NaN)
+    cat = lambda xs: torch.from_numpy(np.concatenate(xs)) if xs else None  # noqa: E731
+    return {
+        'ids': ids, 'labels': labels, 'pos': pos, 'mask': mask,
+        'px': cat([p for e in encs for p in e['images']]), 'grids': [g for e in encs for g in e['img_grids']],
+        'pxv': cat([p for e in encs for p in e['videos']]), 'vgrids': [g for e in encs for g in e['vid_grids']],
+        'lens': [len(q) for q in seqs],
+    }
+
+
+class Stream(torch.utils.data.IterableDataset):
+    def __init__(self, seed, batch, tok, cfg):
+        self.seed, self.batch, self.tok, self.cfg = seed, batch, tok, cfg
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng([self.seed, info.id if info else 0])
+        pad = self.tok.special['<|endoftext|>']
+        while True:
+            yield collate([encode(tasks.sample(rng), self.tok, self.cfg) for _ in range(self.batch)], self.cfg, pad)
+
+
+def run(model, bt, dev, feats=None):
+    to = lambda t: None if t is None else t.to(dev, non_blocking=True)  # noqa: E731
+    return model(to(bt['ids']), to(bt['pos']), to(bt['mask']), to(bt['px']), bt['grids'], to(bt['pxv']), bt['vgrids'], feats=feats)
+
+
+# ------------------------------------------------------------------------------------------------ answers
+
+@torch.no_grad()
+def greedy(model, encs, cfg, tok, dev, max_new=48):
+    """Greedy answers (no KV cache: the prompt is re-run each step; answers are short)."""
+    pad = tok.special['<|endoftext|>']
+    eos = tok.special['<|im_end|>']
+    outs = [[] for _ in encs]
+    done = [False] * len(encs)
+    bt = collate(encs, cfg, pad, with_answer=False)
+    feats = {}  # the vision tower runs once; each step re-runs only the decoder
+    if bt['grids']:
+        feats['image'] = model.encode(bt['px'].to(dev), bt['grids'])
+    if bt['vgrids']:
+        feats['video'] = model.encode(bt['pxv'].to(dev), bt['vgrids'])
+    for _ in range(max_new):
+        cur = [dict(e, prompt=e['prompt'] + o) for e, o in zip(encs, outs)]
+        bt = collate(cur, cfg, pad, with_answer=False)
+        h = run(model, bt, dev, feats)
+        last = h[torch.arange(len(encs)), torch.tensor(bt['lens']) - 1]
+        nxt = (last.float() @ model.head_weight().float().T).argmax(-1).tolist()
+        for i, t in enumerate(nxt):
+            if done[i]:
+                continue
+            if t == eos:
+                done[i] = True
+            else:
+                outs[i].append(t)
+        if all(done):
+            break
+    return [tok.decode(o) for o in outs]
+
+
+def box_iou(a, b):
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / u if u > 0 else 0.0
+
+
+def correct(s, ans):
+    """Grounding: same label and IoU ≥ 0.5 with the true box; everything else: the exact answer."""
+    if s['task'] != 'ground':
+        return ans.strip() == s['answer']
+    try:
+        got = json.loads(ans)[0]
+        want = json.loads(s['answer'])[0]
+        return got['label'] == want['label'] and box_iou(got['bbox_2d'], want['bbox_2d']) >= 0.5
+    except Exception:
+        return False
+
+
+# ------------------------------------------------------------------------------------------------ files
+
+def png(path, img):
+    h, w, _ = img.shape
+    raw = b''.join(b'\x00' + img[y].tobytes() for y in range(h))
+
+    def chunk(t, d):
+        return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xFFFFFFFF)
+    with open(path, 'wb') as f:
+        f.write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0)) + chunk(b'IDAT', zlib.compress(raw, 9)) + chunk(b'IEND', b''))
+
+
+def write_media(s, folder, name):
+    """PNG files of a sample's media; returns the JSON fields naming them (relative to `folder`)."""
+    os.makedirs(folder, exist_ok=True)
+    if 'video' in s:
+        files = []
+        os.makedirs(os.path.join(folder, name), exist_ok=True)
+        for k, fr in enumerate(s['video']):
+            files.append(f'{name}/f{k:02d}.png')
+            png(os.path.join(folder, files[-1]), fr)
+        return {'video': files, 'fps': tasks.VID_FPS}
+    files = []
+    for k, im in enumerate(s['images']):
+        files.append(f'{name}-{k}.png' if len(s['images']) > 1 else f'{name}.png')
+        png(os.path.join(folder, files[-1]), im)
+    return {'images': files}
+
+
+def write_checkpoint(out, model, cfg, tok_dir):
+    os.makedirs(out, exist_ok=True)
+    sd = {k: v for k, v in model.state_dict().items() if k != 'lm_head.weight'}
+    st.save(os.path.join(out, 'model.safetensors'), sd)
+    json.dump(cfg, open(os.path.join(out, 'config.json'), 'w'), indent=2)
+    sp = cfg['text_config']
+    json.dump({'bos_token_id': sp['bos_token_id'], 'eos_token_id': [sp['eos_token_id'], sp['bos_token_id']], 'pad_token_id': sp['bos_token_id'],
+               'do_sample': False, 'max_new_tokens': 64}, open(os.path.join(out, 'generation_config.json'), 'w'), indent=2)
+    pre = {'patch_size': 16, 'temporal_patch_size': 2, 'merge_size': 2, 'image_mean': [0.5] * 3, 'image_std': [0.5] * 3,
+           'do_resize': True, 'resample': 3, 'do_rescale': True, 'rescale_factor': 1 / 255, 'do_normalize': True, 'do_convert_rgb': True,
+           'processor_class': 'Qwen3VLProcessor'}
+    # Pixel bounds: what the model was trained on (192×192 pictures, 12 frames of 128×128), so inputs are scaled there.
+    json.dump({**pre, 'size': {'shortest_edge': tasks.IMG * tasks.IMG, 'longest_edge': tasks.IMG * tasks.IMG},
+               'image_processor_type': 'Qwen2VLImageProcessorFast'}, open(os.path.join(out, 'preprocessor_config.json'), 'w'), indent=2)
+    json.dump({**pre, 'size': {'shortest_edge': tasks.VID * tasks.VID * tasks.VID_FRAMES, 'longest_edge': tasks.VID * tasks.VID * tasks.VID_FRAMES},
+               'fps': 2, 'min_frames': 4, 'max_frames': 768, 'do_sample_frames': True, 'video_processor_type': 'Qwen3VLVideoProcessor'},
+              open(os.path.join(out, 'video_preprocessor_config.json'), 'w'), indent=2)
+    for f in ('tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja'):
+        with open(os.path.join(tok_dir, f), 'rb') as a, open(os.path.join(out, f), 'wb') as b:
+            b.write(a.read())
+
+
+def bf16_round_(model):
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.to(torch.bfloat16).float())
+
+
+# ------------------------------------------------------------------------------------------------ main
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--out', required=True)
+    ap.add_argument('--minutes', type=float, default=5.0, help='training wall-clock budget (the schedule is fitted to it)')
+    ap.add_argument('--max-steps', type=int, default=20000)
+    ap.add_argument('--batch', type=int, default=96)
+    ap.add_argument('--lr', type=float, default=2e-3)
+    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--workers', type=int, default=max(1, min(14, (os.cpu_count() or 2) - 2)))
+    ap.add_argument('--eval-per-task', type=int, default=EVAL_PER_TASK)
+    ap.add_argument('--tokenizer', default=os.path.join(HERE, 'tokenizer'))
+    ap.add_argument('--preset', choices=sorted(PRESETS), default=None, help='model/media sizes (default: gpu on CUDA, else cpu)')
+    ap.add_argument('--eval-only', action='store_true', help='answer the held-out and demo questions with OUT/qwen3-vl-demo')
+    a = ap.parse_args()
+    dev = 'cuda' if torch.cuda.is_available() else 'cpu'
+    a.preset = a.preset or ('gpu' if dev == 'cuda' else 'cpu')
+    tasks.configure(*PRESETS[a.preset]['media'])
+    torch.manual_seed(a.seed)
+    tok = load_tokenizer(os.path.join(a.tokenizer, 'tokenizer.json'))
+    cfg = make_config(tok, a.preset)
+    if a.eval_only:
+        ck = os.path.join(a.out, 'qwen3-vl-demo')
+        cfg = json.load(open(os.path.join(ck, 'config.json')))
+        model = Qwen3VL(cfg)
+        model.load_state_dict(st.load(os.path.join(ck, 'model.safetensors')), strict=False)
+        model.to(dev).eval()
+        meta = json.load(open(os.path.join(ck, 'training.json'))) if os.path.exists(os.path.join(ck, 'training.json')) else {}
+        evaluate(a, model, cfg, tok, dev, ck, meta.get('steps', 0), meta.get('final_loss', 0), meta.get('loss_log', []), meta.get('train_seconds', 0),
+                 sum(p.numel() for p in model.parameters()))
+        return
+    model = Qwen3VL(cfg).to(dev)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if p.dim() >= 2:
+                torch.nn.init.normal_(p, std=0.02)
+    nparams = sum(p.numel() for p in model.parameters())
+    print(f'device {dev} ({torch.cuda.get_device_name() if dev == "cuda" else os.cpu_count()}), torch {torch.__version__}, {nparams / 1e6:.2f} M parameters, vocab {cfg["text_config"]["vocab_size"]}', flush=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    extra = {'persistent_workers': True, 'prefetch_factor': 4} if a.workers else {}
+    dl = torch.utils.data.DataLoader(Stream(a.seed, a.batch, tok, cfg), batch_size=None, num_workers=a.workers, pin_memory=dev == 'cuda', **extra)
+    budget = a.minutes * 60
+    total = a.max_steps
+    warm = 100
+    t0 = time.time()
+    step = 0
+    ema = None
+    log = []
+    for bt in dl:
+        if step == 60:  # fit the cosine schedule to the time budget from the measured step rate
+            rate = 50 / (time.time() - t10)
+            total = min(a.max_steps, int(60 + rate * (budget - (time.time() - t0))))
+            print(f'{rate:.1f} steps/s: {total} steps', flush=True)
+        if step == 10:
+            t10 = time.time()
+        lr = a.lr * min(1, (step + 1) / warm) * (0.5 * (1 + math.cos(math.pi * min(1, step / max(total, 1)))) * 0.95 + 0.05)
+        for g in opt.param_groups:
+            g['lr'] = lr
+        with torch.autocast(device_type=dev, dtype=torch.bfloat16, enabled=dev == 'cuda'):
+            h = run(model, bt, dev)
+            labels = bt['labels'].to(dev)
+            sel = labels != -100
+            logits = h[sel].float() @ model.head_weight().float().T
+            loss = F.cross_entropy(logits, labels[sel])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
+        step += 1
+        if step % 100 == 0 or step == total:
+            el = time.time() - t0
+            print(f'step {step}/{total} loss {ema:.4f} lr {lr:.2e} {el:.0f}s', flush=True)
+            log.append({'step': step, 'loss': round(ema, 5), 'seconds': round(el, 1)})
+        if step >= total:
+            break
+    train_s = time.time() - t0
+    model.eval()
+    bf16_round_(model)  # the shipped weights are bf16: the script's answers come from exactly those
+    model.float()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    ck = os.path.join(a.out, 'qwen3-vl-demo')
+    write_checkpoint(ck, model, cfg, a.tokenizer)
+    json.dump({'preset': a.preset, 'seed': a.seed, 'steps': step, 'batch': a.batch, 'train_seconds': round(train_s, 1), 'final_loss': round(ema, 5),
+               'loss_log': log}, open(os.path.join(ck, 'training.json'), 'w'), indent=2)
+    print(f'checkpoint written: {ck}', flush=True)
+
+    try:
+        evaluate(a, model, cfg, tok, dev, ck, step, ema, log, train_s, nparams)
+    except Exception:  # the checkpoint is written already; say what failed
+        import traceback
+        traceback.print_exc()
+    print(f'done: {step} steps in {train_s:.0f}s; checkpoint {ck}', flush=True)
+
+
+def evaluate(a, model, cfg, tok, dev, ck, step, ema, log, train_s, nparams):
+    # Held-out questions: a seed the training stream never uses; answers by this script from the bf16 weights in f32.
+    rng = np.random.default_rng(EVAL_SEED)
+    evals = [tasks.sample(rng, t) for t in tasks.TASKS for _ in range(a.eval_per_task)]
+    answers = []
+    for i in range(0, len(evals), 50):
+        chunk = evals[i:i + 50]
+        answers += greedy(model, [encode(s, tok, cfg) for s in chunk], cfg, tok, dev)
+    media = os.path.join(a.out, 'accuracy')
+    items, per = [], {}
+    for k, (s, ans) in enumerate(zip(evals, answers)):
+        ok = correct(s, ans)
+        per.setdefault(s['task'], []).append(ok)
+        items.append({'id': k, 'task': s['task'], **write_media(s, media, f'q{k:03d}'), 'question': s['question'],
+                      'answer': s['answer'], 'script': ans, 'script_correct': ok})
+    acc = {t: sum(v) / len(v) for t, v in per.items()}
+    for t, v in acc.items():
+        print(f'held-out {t:10s} {v * 100:5.1f}% of {len(per[t])}', flush=True)
+    meta = {'preset': a.preset or json.load(open(os.path.join(ck, 'training.json'))).get('preset'), 'seed': a.seed, 'eval_seed': EVAL_SEED, 'steps': step, 'batch': a.batch, 'train_seconds': round(train_s, 1),
+            'device': torch.cuda.get_device_name() if dev == 'cuda' else 'cpu', 'torch': torch.__version__, 'parameters': nparams,
+            'final_loss': round(ema, 5), 'script_accuracy': acc, 'loss_log': log}
+    json.dump({'meta': meta, 'items': items}, open(os.path.join(media, 'questions.json'), 'w'), indent=1)
+    json.dump(meta, open(os.path.join(ck, 'training.json'), 'w'), indent=2)
+    # Demo assets: a seed of their own.
+    rng = np.random.default_rng(7)
+    demo = []
+    for t in tasks.TASKS:
+        s = tasks.sample(rng, t)
+        ans = greedy(model, [encode(s, tok, cfg)], cfg, tok, dev)[0]
+        demo.append({'task': t, **write_media(s, os.path.join(a.out, 'demo'), 'clip' if t == 'video' else t), 'question': s['question'], 'answer': s['answer'], 'script': ans})
+    json.dump(demo, open(os.path.join(a.out, 'demo', 'demo.json'), 'w'), indent=1)
+
+
+if __name__ == '__main__':
+    main()

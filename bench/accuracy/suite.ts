@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { BackendName } from '../../src/backend/index.js';
 import { loadModel } from '../../src/generate/engine.js';
 import type { ChatMessage } from '../../src/processor/index.js';
-import { demoMessage, demoModelDir, isCorrect, type DemoQuestion } from '../../src/tools/demoModel.js';
+import { demoMessage, demoModelDir, isCorrect, type DemoQuestion, type StoredQuestion } from '../../src/tools/demoModel.js';
 import type { WeightFormat } from '../../src/weights/convert.js';
 
 export const accuracyDir = path.dirname(fileURLToPath(import.meta.url));
@@ -20,14 +20,8 @@ export interface AccuracyItem extends DemoQuestion {
   readonly scriptCorrect: boolean;
 }
 
-interface Stored {
+interface Stored extends StoredQuestion {
   id: number;
-  task: string;
-  images?: string[];
-  video?: string[];
-  fps?: number;
-  question: string;
-  answer: string;
   script: string;
   script_correct: boolean;
 }

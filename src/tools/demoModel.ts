@@ -19,7 +19,8 @@ export interface DemoQuestion {
   readonly answer: string;
 }
 
-interface StoredQuestion {
+/** A question as train.py stores it (demo.json, bench/accuracy). */
+export interface StoredQuestion {
   task: string;
   images?: string[];
   video?: string[];

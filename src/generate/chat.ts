@@ -304,6 +304,8 @@ export async function* streamChat(model: ChatModel, processor: ChatProcessor, me
   }
   const onAbort = () => model.scheduler.cancel(seq);
   o.signal?.addEventListener('abort', onAbort, { once: true });
+  // Aborted while the media were encoded or the grammar compiled: the listener came too late to hear it.
+  if (o.signal?.aborted) onAbort();
   try {
     yield* chan.drain();
     if (!stop.stopped) yield* parser.push(stop.push(detok.flush()).text + stop.flush());

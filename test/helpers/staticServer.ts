@@ -51,6 +51,10 @@ export async function startStaticServer(root: string, opts: { ignoreRange?: bool
     get requests() {
       return requests;
     },
-    close: () => new Promise<void>((ok) => server.close(() => ok())),
+    // Browsers keep connections alive: end them, or close() waits for them until the test times out.
+    close: () => new Promise<void>((ok) => {
+      server.close(() => ok());
+      server.closeAllConnections();
+    }),
   };
 }

@@ -101,7 +101,8 @@ describe('Scheduler', () => {
     const seq = s.submit(req(20, 100, out, (r) => (end = r)));
     const other: number[] = [];
     s.submit(req(10, 30, other));
-    while (out.length < 3) await new Promise((r) => setTimeout(r, 0));
+    // Poll between the scheduler's steps (it steps on setImmediate; a timer can let all 100 tokens run first).
+    while (out.length < 3) await new Promise((r) => setImmediate(r));
     const used = s.stats().blocksUsed;
     s.cancel(seq);
     expect(end).toBe('cancelled');

@@ -334,7 +334,9 @@ function grammarFor(o: ChatOptions): { spec: GrammarSpec | null; tools: boolean 
 }
 
 function wireLogprob(tok: ChatTokenizer, l: ReturnType<typeof tokenLogprob>): WireLogprob {
-  const one = (id: number) => ({ token: tok.decode([id]), bytes: Array.from(tok.tokenBytes(id)) });
+  // Padding ids past the tokenizer (vocab_size may be larger) have no text, as in transformers.
+  const n = (tok as { readonly vocabSize?: number }).vocabSize;
+  const one = (id: number) => (n !== undefined && id >= n ? { token: '', bytes: [] } : { token: tok.decode([id]), bytes: Array.from(tok.tokenBytes(id)) });
   return { ...one(l.token), logprob: l.logprob, top: l.top.map((t) => ({ ...one(t.token), logprob: t.logprob })) };
 }
 

@@ -12,7 +12,8 @@ export class StreamingDetokenizer {
   private textSoFar = '';
 
   constructor(
-    private readonly tokenizer: Pick<QwenTokenizer, 'isSpecial' | 'tokenBytes'>,
+    /** `vocabSize`, when given: ids at or past it (a checkpoint's padding rows beyond the tokenizer) decode to nothing. */
+    private readonly tokenizer: Pick<QwenTokenizer, 'isSpecial' | 'tokenBytes'> & { readonly vocabSize?: number },
     private readonly opts: StreamingOptions = { skipSpecialTokens: true },
   ) {}
 
@@ -23,6 +24,9 @@ export class StreamingDetokenizer {
     for (let i = 0; i < list.length; i++) {
       const id = list[i];
       if (this.opts.skipSpecialTokens && this.tokenizer.isSpecial(id)) continue;
+      // A model may emit an id of its embedding's padding rows (vocab_size > the tokenizer's): as in transformers, no text.
+      const n = this.tokenizer.vocabSize;
+      if (n !== undefined && Number.isInteger(id) && id >= n) continue;
       out += this.decoder.decode(this.tokenizer.tokenBytes(id), { stream: true });
     }
     this.textSoFar += out;

@@ -112,6 +112,13 @@ describe('StreamingDetokenizer', () => {
     expect(robot.map((id) => r.push(id))).toEqual([' ', '', '🤖']);
   });
 
+  it('streaming decode gives no text for padding ids past the tokenizer (a model may emit them), as transformers', () => {
+    const s = new StreamingDetokenizer(tok);
+    const hello = tok.encode('Hello');
+    expect(s.push([...hello, tok.vocabSize, tok.vocabSize + 200])).toBe('Hello');
+    expect(() => new StreamingDetokenizer(tok).push(-1)).toThrow(/outside the vocabulary/);
+  });
+
   it('an unfinished character at the end comes out as U+FFFD on flush', () => {
     const s = new StreamingDetokenizer(tok, { skipSpecialTokens: false });
     expect(s.push([11162, 97])).toBe(' ');

@@ -2,7 +2,6 @@
 // a memory budget holds, and the check that refuses a request which cannot fit before any work starts.
 
 import type { ModelConfig, TextConfig } from '../models/qwen3vl/config.js';
-import { nodeImport } from '../io/source.js';
 import { InputLimitError } from '../errors.js';
 import type { KvDType } from '../backend/backend.js';
 import { kvBytesPerToken as kvBytesPerTokenOf } from '../nn/kvPool.js';
@@ -38,17 +37,6 @@ export function largestContext(cfg: ModelConfig, budgetBytes: number, fixedBytes
   const perWithWork = per + 4 * cfg.text.numKeyValueHeads * cfg.text.headDim;
   const room = budgetBytes - fixedBytes - prefillWorkBytes(cfg, chunk, 0);
   return Math.max(0, Math.min(cfg.text.maxPositionEmbeddings, Math.floor(room / perWithWork)));
-}
-
-/** Memory this process can still take: the OS's available memory, under a cgroup limit if one is set (Node only). */
-export async function availableMemory(): Promise<number | null> {
-  const proc = (globalThis as { process?: { versions?: { node?: string }; constrainedMemory?: () => number; memoryUsage?: { rss(): number } } }).process;
-  if (!proc?.versions?.node) return null;
-  const os = await nodeImport<{ freemem(): number; totalmem(): number }>('node:os');
-  let avail = os.freemem();
-  const limit = proc.constrainedMemory?.() ?? 0;
-  if (limit > 0 && limit < os.totalmem() && proc.memoryUsage) avail = Math.min(avail, limit - proc.memoryUsage.rss());
-  return Math.max(0, avail);
 }
 
 const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;

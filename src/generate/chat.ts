@@ -14,7 +14,7 @@ import type { PrecomputedVision } from '../models/qwen3vl/model.js';
 import type { VisionCache } from './visionCache.js';
 
 /** What the loop needs of a tokenizer (QwenTokenizer has it all). */
-export type ChatTokenizer = Pick<QwenTokenizer, 'encode' | 'decode' | 'tokenToId' | 'isSpecial' | 'tokenBytes'> & Partial<Pick<QwenTokenizer, 'idToToken'>>;
+export type ChatTokenizer = Pick<QwenTokenizer, 'encode' | 'decode' | 'tokenToId' | 'isSpecial' | 'tokenBytes'> & Partial<Pick<QwenTokenizer, 'idToToken' | 'vocabSize'>>;
 
 /** 'auto': the model decides; 'required': the answer starts with a tool call; { name }: a call of that tool. */
 export type ToolChoice = 'auto' | 'required' | { readonly name: string };
@@ -335,7 +335,7 @@ function grammarFor(o: ChatOptions): { spec: GrammarSpec | null; tools: boolean 
 
 function wireLogprob(tok: ChatTokenizer, l: ReturnType<typeof tokenLogprob>): WireLogprob {
   // Padding ids past the tokenizer (vocab_size may be larger) have no text, as in transformers.
-  const n = (tok as { readonly vocabSize?: number }).vocabSize;
+  const n = tok.vocabSize;
   const one = (id: number) => (n !== undefined && id >= n ? { token: '', bytes: [] } : { token: tok.decode([id]), bytes: Array.from(tok.tokenBytes(id)) });
   return { ...one(l.token), logprob: l.logprob, top: l.top.map((t) => ({ ...one(t.token), logprob: t.logprob })) };
 }

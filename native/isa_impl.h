@@ -15,6 +15,7 @@ namespace QV_NS {
 #include "kern/quant.h"
 #include "kern/gemv.h"
 #include "kern/gemm.h"
+#include "kern/gemmq.h"
 #include "kern/linear.h"
 #include "kern/elementwise.h"
 #include "kern/attention.h"

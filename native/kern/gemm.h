@@ -133,6 +133,53 @@ static void packB(const WMat* w, int64_t n0, int nr, int64_t k0, int64_t kc, flo
     for (int64_t k = 0; k < kc; k++) B[k * GEMM_NR + j] = src[j][k];
 }
 
+/**
+ * Write the tile buffer C[panel][row][NR] of rows [mc0, mc0 + rows) × columns [nb0, nb1) to y [·, N], adding the
+ * bias (shared by the f32 and the int8 GEMM, whose tiles have the same layout).
+ */
+static void storeTiles(const float* Cbuf, int64_t rows, int64_t nb0, int64_t nb1, int64_t mc0, const float* bias, float* y, int64_t N) {
+  const int nPanels = (int)((nb1 - nb0 + GEMM_NR - 1) / GEMM_NR);
+  for (int p = 0; p < nPanels; p++) {
+    const int64_t n0 = nb0 + p * GEMM_NR;
+    const int nr = (int)imin(GEMM_NR, nb1 - n0);
+    const float* C = Cbuf + (size_t)p * rows * GEMM_NR;
+    for (int64_t m = 0; m < rows; m++) {
+      const float* c = C + m * GEMM_NR;
+      float* ym = y + (mc0 + m) * N + n0;
+      if (nr == GEMM_NR) {
+        vf c0 = vload(c), c1 = vload(c + QV_W);
+        if (bias) {
+          c0 = vadd(c0, vload(bias + n0));
+          c1 = vadd(c1, vload(bias + n0 + QV_W));
+        }
+        vstore(ym, c0);
+        vstore(ym + QV_W, c1);
+      } else {
+        for (int j = 0; j < nr; j++) ym[j] = bias ? c[j] + bias[n0 + j] : c[j];
+      }
+    }
+  }
+}
+
+/**
+ * The task grid of a GEMM: M tiles of mcRows (equal, a multiple of mr: a short last tile would pack every weight
+ * panel again for a few rows) × N tiles of nb columns (≤ GEMM_NB; fewer when that would leave threads idle).
+ */
+struct GemmPlan {
+  int64_t mcRows, nTilesM, nb, nTilesN;
+};
+static inline GemmPlan gemmPlan(Exec* ex, int64_t M, int64_t N, int64_t mr) {
+  GemmPlan p;
+  p.nTilesM = (M + GEMM_MC - 1) / GEMM_MC;
+  const int64_t want = 2 * ex->threads;  // tasks wanted, for balance across the pool
+  const int64_t perTile = (want + p.nTilesM - 1) / p.nTilesM;
+  p.nb = imin(GEMM_NB, imax(GEMM_NR, ((N + perTile - 1) / perTile + GEMM_NR - 1) / GEMM_NR * GEMM_NR));
+  p.nTilesN = (N + p.nb - 1) / p.nb;
+  p.mcRows = ((M + p.nTilesM - 1) / p.nTilesM + mr - 1) / mr * mr;
+  p.nTilesM = (M + p.mcRows - 1) / p.mcRows;
+  return p;
+}
+
 struct GemmCtx {
   const float* x;
   const WMat* w;
@@ -169,38 +216,14 @@ static void gemmTask(const GemmCtx* g, int64_t mc0, int64_t mc1, int64_t nb0, in
       }
     }
   }
-  for (int p = 0; p < nPanels; p++) {
-    const int64_t n0 = nb0 + p * GEMM_NR;
-    const int nr = (int)imin(GEMM_NR, nb1 - n0);
-    const float* C = Cbuf + (size_t)p * rows * GEMM_NR;
-    for (int64_t m = 0; m < rows; m++) {
-      const float* c = C + m * GEMM_NR;
-      float* ym = g->y + (mc0 + m) * N + n0;
-      if (nr == GEMM_NR) {
-        vf c0 = vload(c), c1 = vload(c + QV_W);
-        if (g->bias) {
-          c0 = vadd(c0, vload(g->bias + n0));
-          c1 = vadd(c1, vload(g->bias + n0 + QV_W));
-        }
-        vstore(ym, c0);
-        vstore(ym + QV_W, c1);
-      } else {
-        for (int j = 0; j < nr; j++) ym[j] = g->bias ? c[j] + g->bias[n0 + j] : c[j];
-      }
-    }
-  }
+  storeTiles(Cbuf, rows, nb0, nb1, mc0, g->bias, g->y, N);
 }
 
 static void gemm(Exec* ex, const float* x, int64_t M, const WMat* w, const float* bias, float* y) {
   GemmCtx g{x, w, y, M, w->rows, w->cols, 0, 0, 0, 0, bias, nullptr};
-  g.nTilesM = (M + GEMM_MC - 1) / GEMM_MC;
-  const int64_t want = 2 * ex->threads;  // tasks wanted, for balance across the pool
-  const int64_t perTile = (want + g.nTilesM - 1) / g.nTilesM;
-  g.nb = imin(GEMM_NB, imax(GEMM_NR, ((g.N + perTile - 1) / perTile + GEMM_NR - 1) / GEMM_NR * GEMM_NR));
-  g.nTilesN = (g.N + g.nb - 1) / g.nb;
-  // Equal M tiles (a multiple of MR each): a short last tile would pack every weight panel again for a few rows.
-  const int64_t mcRows = ((M + g.nTilesM - 1) / g.nTilesM + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
-  g.nTilesM = (M + mcRows - 1) / mcRows;
+  const GemmPlan plan = gemmPlan(ex, M, g.N, GEMM_MR);
+  const int64_t mcRows = plan.mcRows;
+  g.nTilesM = plan.nTilesM, g.nb = plan.nb, g.nTilesN = plan.nTilesN;
   g.nKB = (g.K + GEMM_KC - 1) / GEMM_KC;
   const int64_t nPM = (M + GEMM_MR - 1) / GEMM_MR;
   g.Ap = salloc((size_t)nPM * g.nKB * GEMM_KC * GEMM_MR);

@@ -1,5 +1,6 @@
-// linear (y = x·wᵀ + b) dispatch: matrix-vector kernels for few rows, the packed GEMM above that; q8 activations for
-// quantized weights only on the matrix-vector path, where the 8-bit dot products pay (the GEMM decodes to f32).
+// linear (y = x·wᵀ + b) dispatch: matrix-vector kernels for few rows, the packed GEMM above that. With activation
+// quantization on, q8_0/q4_0 weights meet q8 activations: 8-bit dot products in the matrix-vector kernels, and the
+// int8 GEMM where the CPU has VNNI (elsewhere the f32 GEMM on decoded panels, as fast there as 8-bit products).
 
 /** Rows of x up to which the matrix-vector kernels beat packing (weights are read once either way). */
 static inline int64_t gemvMaxRows(int dt) { return dt == DT_Q8_0 || dt == DT_Q4_0 ? 8 : 4; }
@@ -28,11 +29,11 @@ static inline int64_t gemvGrain(Exec* ex, int64_t N) {
 static void opLinear(Exec* ex, const float* x, int64_t M, const WMat* w, const float* bias, float* y) {
   const int64_t N = w->rows, K = w->cols;
   if (M <= 0 || N <= 0) return;
+  const bool quant = (w->dt == DT_Q8_0 || w->dt == DT_Q4_0) && ex->actQuant;
   if (M > gemvMaxRows(w->dt)) {
-    gemm(ex, x, M, w, bias, y);
+    if (!(quant && gemmQ8(ex, x, M, w, bias, y))) gemm(ex, x, M, w, bias, y);
     return;
   }
-  const bool quant = (w->dt == DT_Q8_0 || w->dt == DT_Q4_0) && ex->actQuant;
   if (quant) {
     const int64_t nb = K / 32;
     ActQ a;

@@ -37,37 +37,41 @@ for (const isa of ['avx512', 'avx2', 'scalar']) {
 }
 
 describe('cpu backend specifics', () => {
+  // Shapes: the matrix-vector path (3 rows), and on avx512 the int8 GEMM (20 and 45 rows: partial 6-row
+  // micro-panels, one and two 16-block K chunks, partial 32-row weight panels; avx2 has no int8 GEMM).
   it.skipIf(addon instanceof Error)('q8-activation products equal Σ d_w·d_x·Σ q_w·q_x exactly (up to f32 sums)', async () => {
     for (const isa of ['avx512', 'avx2', 'scalar']) {
       const b = tryMake({ isa });
       if (!b) continue;
-      const r = rng(99);
-      const [m, k, n] = [3, 256, 37];
-      const x = Float32Array.from({ length: m * k }, () => (r() * 2 - 1) * 3);
-      for (const fmt of ['q8_0', 'q4_0'] as const) {
-        const wq = quantize(Float32Array.from({ length: n * k }, () => r() * 2 - 1), k, fmt);
-        const w = dequantize(wq, n, k, fmt);
-        // The backend's activation format: f32 scale amax/127, quants rounded half-to-even.
-        const xq = new Float32Array(m * k);
-        for (let blk = 0; blk < (m * k) / 32; blk++) {
-          let amax = 0;
-          for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(x[blk * 32 + i]));
-          const d = Math.fround(amax / 127);
-          const id = amax ? Math.fround(127 / amax) : 0;
-          for (let i = 0; i < 32; i++) {
-            const v = Math.fround(x[blk * 32 + i] * id);
-            const q = Math.abs(v % 1) === 0.5 ? 2 * Math.round(v / 2) : Math.round(v);
-            xq[blk * 32 + i] = q * d;
+      const shapes = isa === 'avx512' ? [[3, 256, 37], [20, 544, 37], [45, 96, 70]] : [[3, 256, 37]];
+      for (const [m, k, n] of shapes) {
+        const r = rng(99 + m);
+        const x = Float32Array.from({ length: m * k }, () => (r() * 2 - 1) * 3);
+        for (const fmt of ['q8_0', 'q4_0'] as const) {
+          const wq = quantize(Float32Array.from({ length: n * k }, () => r() * 2 - 1), k, fmt);
+          const w = dequantize(wq, n, k, fmt);
+          // The backend's activation format: f32 scale amax/127, quants rounded half-to-even.
+          const xq = new Float32Array(m * k);
+          for (let blk = 0; blk < (m * k) / 32; blk++) {
+            let amax = 0;
+            for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(x[blk * 32 + i]));
+            const d = Math.fround(amax / 127);
+            const id = amax ? Math.fround(127 / amax) : 0;
+            for (let i = 0; i < 32; i++) {
+              const v = Math.fround(x[blk * 32 + i] * id);
+              const q = Math.abs(v % 1) === 0.5 ? 2 * Math.round(v / 2) : Math.round(v);
+              xq[blk * 32 + i] = q * d;
+            }
           }
+          const want = new Float32Array(m * n);
+          for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+            let s = 0;
+            for (let c = 0; c < k; c++) s += xq[i * k + c] * w[j * k + c];
+            want[i * n + j] = s;
+          }
+          const got = await b.linear(b.upload(x, [m, k], 'f32'), b.upload(wq, [n, k], fmt)).read();
+          expect(relErr(got, want), `${isa} ${fmt} m${m} k${k} n${n}`).toBeLessThan(2e-6);
         }
-        const want = new Float32Array(m * n);
-        for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
-          let s = 0;
-          for (let c = 0; c < k; c++) s += xq[i * k + c] * w[j * k + c];
-          want[i * n + j] = s;
-        }
-        const got = await b.linear(b.upload(x, [m, k], 'f32'), b.upload(wq, [n, k], fmt)).read();
-        expect(relErr(got, want), `${isa} ${fmt}`).toBeLessThan(2e-6);
       }
       b.destroy();
     }

@@ -1,0 +1,200 @@
+// The int8 GEMM for q8_0/q4_0 weights (prefill, the vision tower at q8_0): activations quantized per 32-value block
+// to 8 bits (the matrix-vector path's format), products by AVX-512 VNNI `vpdpbusd` (64 u8·s8 products per
+// instruction, 4× the f32 FMA rate), each block's i32 sums scaled by d_w·d_x into f32 accumulators. Used only when
+// activation quantization is on; builds without VNNI return false and the f32 GEMM (decoded panels) runs.
+//
+// vpdpbusd multiplies unsigned by signed bytes: activations enter as q + 128 (u8) and the weight panel carries
+// −128·Σ_k w per block and row as the i32 start value, so each block's sum is exactly Σ q_x·q_w.
+
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+#define QG_MR 6    // activation rows per micro-tile: 6 × 2 vectors of i32 sums + 6 × 2 of f32 sums = 24 registers
+#define QG_KB 16   // blocks per K chunk: a packed panel chunk (16 × 1280 bytes) stays in L1 across the M tile
+#define QG_BQ 1024 // bytes of one packed block of a panel: [8 k-quads][32 rows][4]
+
+/** A weight panel chunk: q[b][k4][NR][4] (s8), d[b][NR] (f32 scales), c[b][NR] (−128·Σ q over the block). */
+struct QPanel {
+  int8_t* q;
+  float* d;
+  int32_t* c;
+};
+
+/** Pack weight rows [n0, n0 + nr) × blocks [b0, b0 + nbk) into P (missing rows zero); q4_0 nibbles become q − 8. */
+static void qPackB(const WMat* w, int64_t n0, int nr, int64_t b0, int nbk, QPanel P) {
+  const bool q4 = w->dt == DT_Q4_0;
+  const size_t bb = q4 ? 18 : 34, rb = rowBytes(w->dt, w->cols);
+  for (int j = 0; j < GEMM_NR; j++) {
+    if (j >= nr) {
+      for (int b = 0; b < nbk; b++) {
+        for (int k4 = 0; k4 < 8; k4++) memset(P.q + b * QG_BQ + (k4 * GEMM_NR + j) * 4, 0, 4);
+        P.d[b * GEMM_NR + j] = 0;
+        P.c[b * GEMM_NR + j] = 0;
+      }
+      continue;
+    }
+    const uint8_t* row = w->p + (size_t)(n0 + j) * rb + (size_t)b0 * bb;
+    // The next chunk of this row: each row gives only nbk blocks per chunk, too short for the hardware prefetchers.
+    if ((b0 + nbk) * (int64_t)bb < (int64_t)rb)
+      for (size_t o = 0; o < (size_t)nbk * bb; o += 64) prefetchL1(row + nbk * bb + o);
+    for (int b = 0; b < nbk; b++) {
+      const uint8_t* blk = row + b * bb;
+      __m256i v;
+      if (q4) {
+        const __m128i q = _mm_loadu_si128((const __m128i*)(blk + 2)), m = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
+        v = _mm256_set_m128i(_mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m), eight), _mm_sub_epi8(_mm_and_si128(q, m), eight));
+      } else {
+        v = _mm256_loadu_si256((const __m256i*)(blk + 2));
+      }
+      // Σ q: widen to i16 pairs and add (maddubs of 1s would saturate nothing: |q| ≤ 127).
+      const __m256i s16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), v);
+      const __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
+      __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
+      h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+      h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+      int32_t dw[8];
+      _mm256_storeu_si256((__m256i*)dw, v);
+      int8_t* qb = P.q + b * QG_BQ + j * 4;
+      for (int k4 = 0; k4 < 8; k4++) memcpy(qb + k4 * GEMM_NR * 4, dw + k4, 4);
+      P.d[b * GEMM_NR + j] = loadScale(blk);
+      P.c[b * GEMM_NR + j] = -128 * _mm_cvtsi128_si32(h);
+    }
+  }
+}
+
+/**
+ * Quantize activation rows [m0, m0 + mr) into one micro-panel: a[b][k4][MR][4] = q + 128, d[b][MR] (missing rows:
+ * q = 0, d = 0). The quantization is quantizeAct's, so the GEMM and the matrix-vector path agree bit for bit.
+ */
+static void qPackA(const float* x, int64_t K, int64_t m0, int mr, uint8_t* a, float* d, int8_t* tq, float* td, int32_t* ts) {
+  const int64_t nb = K / 32;
+  for (int i = 0; i < QG_MR; i++) {
+    if (i < mr) {
+      quantizeAct(x + (m0 + i) * K, K, tq, td, ts);
+    } else {
+      memset(tq, 0, (size_t)K);
+      for (int64_t b = 0; b < nb; b++) td[b] = 0;
+    }
+    for (int64_t b = 0; b < nb; b++) {
+      d[b * QG_MR + i] = td[b];
+      for (int k4 = 0; k4 < 8; k4++) {
+        uint32_t v;
+        memcpy(&v, tq + b * 32 + k4 * 4, 4);
+        v ^= 0x80808080u;  // q + 128 as u8
+        memcpy(a + ((b * 8 + k4) * QG_MR + i) * 4, &v, 4);
+      }
+    }
+  }
+}
+
+/** C[MR][NR] (+)= the nbk blocks of one A micro-panel against one B panel chunk. */
+static inline void qMicroKernel(const uint8_t* A, const float* DA, QPanel B, int nbk, float* C, bool acc) {
+  __m512 f[QG_MR][2];
+#pragma GCC unroll 8
+  for (int i = 0; i < QG_MR; i++) {
+    f[i][0] = acc ? _mm512_loadu_ps(C + i * GEMM_NR) : _mm512_setzero_ps();
+    f[i][1] = acc ? _mm512_loadu_ps(C + i * GEMM_NR + 16) : _mm512_setzero_ps();
+  }
+  for (int b = 0; b < nbk; b++) {
+    const __m512i c0 = _mm512_loadu_si512(B.c + b * GEMM_NR), c1 = _mm512_loadu_si512(B.c + b * GEMM_NR + 16);
+    __m512i s[QG_MR][2];
+#pragma GCC unroll 8
+    for (int i = 0; i < QG_MR; i++) s[i][0] = c0, s[i][1] = c1;
+    const int8_t* Bb = B.q + b * QG_BQ;
+    const uint8_t* Ab = A + b * 8 * QG_MR * 4;
+#pragma GCC unroll 8
+    for (int k4 = 0; k4 < 8; k4++) {
+      const __m512i b0 = _mm512_loadu_si512(Bb + k4 * 128), b1 = _mm512_loadu_si512(Bb + k4 * 128 + 64);
+#pragma GCC unroll 8
+      for (int i = 0; i < QG_MR; i++) {
+        int32_t av;
+        memcpy(&av, Ab + (k4 * QG_MR + i) * 4, 4);
+        const __m512i a = _mm512_set1_epi32(av);
+        s[i][0] = _mm512_dpbusd_epi32(s[i][0], a, b0);
+        s[i][1] = _mm512_dpbusd_epi32(s[i][1], a, b1);
+      }
+    }
+    const __m512 d0 = _mm512_loadu_ps(B.d + b * GEMM_NR), d1 = _mm512_loadu_ps(B.d + b * GEMM_NR + 16);
+#pragma GCC unroll 8
+    for (int i = 0; i < QG_MR; i++) {
+      const __m512 dx = _mm512_set1_ps(DA[b * QG_MR + i]);
+      f[i][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[i][0]), _mm512_mul_ps(d0, dx), f[i][0]);
+      f[i][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[i][1]), _mm512_mul_ps(d1, dx), f[i][1]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < QG_MR; i++) {
+    _mm512_storeu_ps(C + i * GEMM_NR, f[i][0]);
+    _mm512_storeu_ps(C + i * GEMM_NR + 16, f[i][1]);
+  }
+}
+
+/** y = x·wᵀ (+ bias) for q8_0/q4_0 w through 8-bit products; false when this build has no VNNI kernel. */
+static bool gemmQ8(Exec* ex, const float* x, int64_t M, const WMat* w, const float* bias, float* y) {
+  static_assert(GEMM_NR == 32, "the int8 panel layout assumes 32-row panels (two 16-lane vectors)");
+  const int64_t N = w->rows, K = w->cols, nb = K / 32;
+  const int64_t nPM = (M + QG_MR - 1) / QG_MR;
+  const size_t aPanel = (size_t)nb * 32 * QG_MR;  // bytes of one quantized micro-panel
+  uint8_t* Ap = (uint8_t*)salloc(((size_t)nPM * aPanel + 3) / 4);
+  float* Dp = salloc((size_t)nPM * nb * QG_MR);
+  pfor(ex, nPM, grainFor(ex, nPM, 2), [&](int64_t p0, int64_t p1) {
+    int8_t* tq = (int8_t*)salloc((size_t)(K + 3) / 4);
+    float* td = salloc((size_t)nb);
+    int32_t* ts = (int32_t*)salloc((size_t)nb);
+    for (int64_t p = p0; p < p1; p++)
+      qPackA(x, K, p * QG_MR, (int)imin(QG_MR, M - p * QG_MR), Ap + p * aPanel, Dp + p * nb * QG_MR, tq, td, ts);
+    sfree(tq);
+    sfree(td);
+    sfree(ts);
+  });
+  const GemmPlan plan = gemmPlan(ex, M, N, QG_MR);
+  pfor(ex, plan.nTilesN * plan.nTilesM, 1, [&](int64_t t0, int64_t t1) {
+    const int maxPanels = (int)(plan.nb / GEMM_NR);
+    int8_t* bq = (int8_t*)salloc((size_t)maxPanels * QG_KB * QG_BQ / 4);
+    float* bd = salloc((size_t)maxPanels * QG_KB * GEMM_NR);
+    int32_t* bc = (int32_t*)salloc((size_t)maxPanels * QG_KB * GEMM_NR);
+    float* C = salloc((size_t)plan.mcRows * plan.nb);
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t mi = t / plan.nTilesN, ni = t % plan.nTilesN;
+      const int64_t mc0 = mi * plan.mcRows, mc1 = imin(M, mc0 + plan.mcRows), nb0 = ni * plan.nb, nb1 = imin(N, nb0 + plan.nb);
+      const int64_t rows = mc1 - mc0;
+      const int nPanels = (int)((nb1 - nb0 + GEMM_NR - 1) / GEMM_NR);
+      for (int64_t b0 = 0; b0 < nb; b0 += QG_KB) {
+        const int nbk = (int)imin(QG_KB, nb - b0);
+        for (int p = 0; p < nPanels; p++) {
+          const int64_t n0 = nb0 + p * GEMM_NR;
+          const QPanel P{bq + (size_t)p * QG_KB * QG_BQ, bd + (size_t)p * QG_KB * GEMM_NR, bc + (size_t)p * QG_KB * GEMM_NR};
+          qPackB(w, n0, (int)imin(GEMM_NR, nb1 - n0), b0, nbk, P);
+        }
+        // One panel chunk (≤ 20 KiB) stays in L1 while the tile's A micro-panels stream past it from L2.
+        for (int p = 0; p < nPanels; p++) {
+          const QPanel P{bq + (size_t)p * QG_KB * QG_BQ, bd + (size_t)p * QG_KB * GEMM_NR, bc + (size_t)p * QG_KB * GEMM_NR};
+          float* Cp = C + (size_t)p * rows * GEMM_NR;
+          for (int64_t m0 = mc0; m0 < mc1; m0 += QG_MR) {
+            const int64_t pm = m0 / QG_MR;
+            float* Ct = Cp + (m0 - mc0) * GEMM_NR;
+            if (m0 + QG_MR <= mc1) {
+              qMicroKernel(Ap + pm * aPanel + (size_t)b0 * 32 * QG_MR, Dp + (pm * nb + b0) * QG_MR, P, nbk, Ct, b0 > 0);
+            } else {
+              // A partial micro-panel at the end of M: sums go through a full-height scratch tile.
+              float tmp[QG_MR * GEMM_NR];
+              const int mr = (int)(mc1 - m0);
+              if (b0 > 0) memcpy(tmp, Ct, (size_t)mr * GEMM_NR * 4);
+              qMicroKernel(Ap + pm * aPanel + (size_t)b0 * 32 * QG_MR, Dp + (pm * nb + b0) * QG_MR, P, nbk, tmp, b0 > 0);
+              memcpy(Ct, tmp, (size_t)mr * GEMM_NR * 4);
+            }
+          }
+        }
+      }
+      storeTiles(C, rows, nb0, nb1, mc0, bias, y, N);
+    }
+    sfree(bq);
+    sfree(bd);
+    sfree(bc);
+    sfree(C);
+  });
+  sfree(Ap);
+  sfree(Dp);
+  return true;
+}
+#else
+static bool gemmQ8(Exec*, const float*, int64_t, const WMat*, const float*, float*) { return false; }
+#endif

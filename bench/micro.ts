@@ -1,6 +1,7 @@
 // Decoder-layer-shaped microbench of the CPU kernels (no model needed): the linears of one layer at decode (M=1) and
 // prefill (M=512) sizes per weight format, attention, and the machine's read bandwidth for reference.
-// Run: npx vite-node bench/micro.ts -- [--shape 2B] [--dtype q4_0] [--layers 4]
+// Run: npx vite-node bench/micro.ts -- [--shape 2B] [--dtype q4_0] [--layers 4] [--threads N] [--cpu-time]
+// --cpu-time times by process CPU time instead of the wall clock (with --threads 1: kernel A/B runs on a shared box).
 
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import type { DType } from '../src/tensor/dtype.js';
@@ -17,7 +18,14 @@ const dtypes = arg('dtype', 'bf16,q8_0,q4_0').split(',') as DType[];
 const layers = Number(arg('layers', '4'));
 // --m 1 skips the (slow) prefill-sized rows when iterating on decode kernels.
 const ms_ = arg('m', '1,512').split(',').map(Number);
-const b = new CpuBackend();
+const threads = Number(arg('threads', '0')) || undefined;
+const cpuTime = process.argv.includes('--cpu-time');
+const now = () => {
+  if (!cpuTime) return performance.now();
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+const b = new CpuBackend({ threads });
 console.log(JSON.stringify(b.capabilities().info));
 const bw = b.measureReadBandwidth(1 << 30, 5);
 console.log(`read bandwidth: ${bw.toFixed(1)} GB/s`);
@@ -45,14 +53,14 @@ function randBits(n: number): Uint16Array {
 
 async function time(fn: () => Tensor, reps: number): Promise<number> {
   await fn().read();
-  const t0 = performance.now();
+  const t0 = now();
   let last: Tensor | null = null;
   for (let i = 0; i < reps; i++) {
     last?.dispose();
     last = fn();
   }
   await last!.read();
-  return (performance.now() - t0) / reps;
+  return (now() - t0) / reps;
 }
 
 for (const dt of dtypes) {

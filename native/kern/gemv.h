@@ -2,6 +2,9 @@
 // one weight row at a time (one sequential stream per thread) against every activation row (which stay in L1).
 // Float formats use f32 FMA; q8_0/q4_0 use q8 activations and 8-bit dot products (maddubs, or VNNI dpbusd).
 
+/** Bytes ahead of the current weight position that the matrix-vector kernels prefetch. */
+#define GEMV_PF 2048
+
 /** y[m, r] for r in [r0, r1): float weights (f32/bf16) against f32 activations. */
 static void gemvFloat(const WMat* w, const float* x, int64_t M, int64_t r0, int64_t r1, float* y, int64_t ldy) {
   const int64_t K = w->cols;
@@ -15,6 +18,8 @@ static void gemvFloat(const WMat* w, const float* x, int64_t M, int64_t r0, int6
         const float* xm = x + m * K;
         vf a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();
         for (int64_t k = 0; k < K; k += 4 * QV_W) {
+          if (m == 0)  // as in the quantized kernel (GEMV_PF): more misses in flight than the hardware prefetchers keep
+            for (int o = 0; o < 4 * QV_W * 2; o += 64) prefetchL1((const char*)(wr + k) + GEMV_PF + o);
           a0 = vfma(vload_bf16(wr + k), vload(xm + k), a0);
           a1 = vfma(vload_bf16(wr + k + QV_W), vload(xm + k + QV_W), a1);
           a2 = vfma(vload_bf16(wr + k + 2 * QV_W), vload(xm + k + 2 * QV_W), a2);
@@ -158,6 +163,10 @@ static inline void qrows(const uint8_t* w0, size_t rb, int64_t nb, const int8_t*
   for (int j = 0; j < NR; j++) acc[j] = _mm256_setzero_ps();
   int64_t b = 0;
   for (; b + 8 <= nb; b += 8) {
+    // Software prefetch GEMV_PF bytes ahead (rows are contiguous, so this runs into the next rows): the hardware
+    // prefetchers alone kept too few misses in flight on a Sapphire Rapids-class core (q4_0, one thread, weights
+    // from DRAM: 7.5 → 12.4 GB/s; q8_0 11.6 → 13.3; 1–4 KiB ahead all help, 2 KiB best).
+    for (size_t o = 0; o < 8 * bb; o += 64) prefetchL1((const char*)w0 + b * bb + GEMV_PF + o);
     const int8_t* xb = xq + b * 32;
     const __m256i x0 = _mm256_loadu_si256((const __m256i*)xb), x1 = _mm256_loadu_si256((const __m256i*)(xb + 32));
     const __m256i x2 = _mm256_loadu_si256((const __m256i*)(xb + 64)), x3 = _mm256_loadu_si256((const __m256i*)(xb + 96));

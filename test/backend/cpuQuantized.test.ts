@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadModel } from '../../src/models/qwen3vl/load.js';
 import { loadAddon } from '../../src/backend/cpu/native.js';
+import { CpuBackend } from '../../src/backend/cpu/index.js';
 import { quantize } from '../../src/tools/quantize.js';
 import { argmax } from '../../src/tensor/math.js';
 import { fixturesRoot, goldenInputs, loadGolden, relErr } from '../helpers/fixtures.js';
@@ -53,4 +54,36 @@ describe.skipIf(noAddon)('cpu backend: quantized weights on the fixtures', () =>
       });
     }
   }
+
+  // The precision policy: q8 activations against q8_0 weights (the default; int8 GEMM on VNNI CPUs, 8-bit dot products
+  // in the matrix-vector kernels) may add error of the order of the weight quantization's own, not more
+  // (bench/actQuantError.ts prints the full table). Exact activations stay one option away (actQuant: false).
+  it('tiny-dense q8_0: q8 activations at most double the error of f32 activations on vision outputs and logits', async () => {
+    const dir = cases[0];
+    const g = await loadGolden(dir);
+    const keys = ['visual.last_hidden_state', 'visual.pooler_output.0', 'visual.deepstack_features.0', 'visual.deepstack_features.1', 'logits.last4'];
+    const errs: number[][] = [];
+    for (const actQuant of [false, true]) {
+      const backend = new CpuBackend({ actQuant });
+      const m = await loadModel(dir, { backend, dtype: 'q8_0' });
+      const got = new Map<string, Promise<Float32Array | Int32Array>>();
+      const out = await m.forward({ ...goldenInputs(g), trace: (name, t) => got.set(name, t.read()) });
+      const e: number[] = [];
+      for (const k of keys) {
+        const want = g.tensors.get(k)!.f32();
+        const mine = (k === 'logits.last4' ? out.logits : await got.get(k)) as Float32Array;
+        e.push(relErr(mine.subarray(mine.length - want.length), want));
+      }
+      errs.push(e);
+      m.dispose();
+      backend.destroy();
+    }
+    console.log(`[tiny-dense q8_0] relative error, f32 / q8 activations: ${keys.map((k, i) => `${k} ${errs[0][i].toExponential(2)} / ${errs[1][i].toExponential(2)}`).join(', ')}`);
+    for (let i = 0; i < keys.length; i++) {
+      expect(errs[0][i], `${keys[i]} with f32 activations`).toBeLessThan(0.05);
+      expect(errs[1][i], `${keys[i]} with q8 activations`).toBeLessThan(2 * errs[0][i] + 5e-3);
+      // The two modes really differ (the 8-bit path ran): q8 activations are not bit-identical to f32 ones.
+      expect(errs[1][i], keys[i]).not.toBe(errs[0][i]);
+    }
+  });
 });

@@ -95,6 +95,19 @@ describe('cpu backend specifics', () => {
     b.destroy();
   });
 
+  it.skipIf(addon instanceof Error)('a large buffer reusing a freed mapping reads as zeros when asked for zeros', async () => {
+    const b = tryMake({})!;
+    const n = 3 << 20; // 12 MiB: the mapped (reusable) size class
+    for (let round = 0; round < 3; round++) {
+      const full = b.upload(new Float32Array(n).fill(round + 1), [n], 'f32');
+      expect((await full.read())[n - 1]).toBe(round + 1);
+      full.dispose(); // its mapping goes to the reuse cache
+      const z = await b.zeros([n]).read();
+      expect(z.every((v) => v === 0)).toBe(true);
+    }
+    b.destroy();
+  });
+
   it.skipIf(addon instanceof Error)('reports bad indices on the next read and stays usable', async () => {
     const b = tryMake({})!;
     const table = b.upload(new Float32Array(12), [3, 4], 'f32');

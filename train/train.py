@@ -171,7 +171,7 @@ def pack(encs, cfg, pad_id, row):
 
 
 class Stream(torch.utils.data.IterableDataset):
-    """Training batches. The first `easy` batches (of each data process) hold only the one-shape pictures (shape,
+    """Training batches. The first `easy` batches (shared among the data processes) hold only the one-shape pictures (shape,
     color): the vision tower gets almost no gradient until the decoder starts to look at the image tokens, and with
     all eight tasks from the start that takes thousands of steps; the easy tasks get it there in a few hundred."""
 
@@ -182,9 +182,10 @@ class Stream(torch.utils.data.IterableDataset):
         info = torch.utils.data.get_worker_info()
         rng = np.random.default_rng([self.seed, info.id if info else 0])
         pad = self.tok.special['<|endoftext|>']
+        easy = -(-self.easy // (info.num_workers if info else 1))  # the processes share the easy batches
         k = 0
         while True:
-            pick = (lambda: tasks.sample(rng, EASY[int(rng.integers(0, len(EASY)))])) if k < self.easy else (lambda: tasks.sample(rng))
+            pick = (lambda: tasks.sample(rng, EASY[int(rng.integers(0, len(EASY)))])) if k < easy else (lambda: tasks.sample(rng))
             yield pack([encode(pick(), self.tok, self.cfg) for _ in range(self.batch)], self.cfg, pad, self.row)
             k += 1
 
@@ -357,7 +358,7 @@ def main():
     ap.add_argument('--row', type=int, default=160, help='packed row length in tokens (training batches are packed, no padding)')
     ap.add_argument('--loss', choices=['token', 'sample'], default='sample', help='mean over answer tokens, or over samples (each answer weighs the same)')
     ap.add_argument('--warmup', type=int, default=100)
-    ap.add_argument('--easy-steps', type=int, default=200, help='first batches with only the shape and color tasks (per data process)')
+    ap.add_argument('--easy-steps', type=int, default=200, help='first batches with only the shape and color tasks')
     ap.add_argument('--val-every', type=float, default=0, help='minutes between held-out checks on a validation seed (0: none)')
     ap.add_argument('--eval-per-task', type=int, default=EVAL_PER_TASK)
     ap.add_argument('--tokenizer', default=os.path.join(HERE, 'tokenizer'))

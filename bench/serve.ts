@@ -97,6 +97,11 @@ async function ours(dir: string, dtype: string, kv: KvDType): Promise<Row[]> {
           for (let i = 1; i < l.length; i++) if (l[i] > l[best]) best = i;
           return best;
         },
+        // Greedy as a chat client at temperature 0 without logprobs: argmax on the backend, ids read back.
+        nextArgmax: (id) => {
+          tr.times.push(performance.now());
+          return id;
+        },
       });
     }
     await model.scheduler.idle();

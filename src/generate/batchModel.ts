@@ -3,7 +3,13 @@
 import { encodeVisual, forwardPaged, type VisualFeatures } from '../models/qwen3vl/batch.js';
 import type { Qwen3VLModel } from '../models/qwen3vl/model.js';
 import type { PagedKv } from '../nn/kvPool.js';
-import type { BatchModel } from './scheduler.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { ArgmaxStep, BatchModel } from './scheduler.js';
+
+/** A recorded greedy step: its argmax ids stay on the backend to feed the step recorded after it. */
+interface PagedArgmax extends ArgmaxStep {
+  readonly tensor: Tensor;
+}
 
 export function batchModel(m: Qwen3VLModel, kv: PagedKv, contextLength = m.config.text.maxPositionEmbeddings): BatchModel<VisualFeatures> {
   const vocab = m.config.text.vocabSize;
@@ -19,6 +25,12 @@ export function batchModel(m: Qwen3VLModel, kv: PagedKv, contextLength = m.confi
       } finally {
         t.dispose();
       }
+    },
+    forwardArgmax(chunks, feed) {
+      const t = forwardPaged(m, kv, chunks, { argmax: true, ids: feed ? (feed as PagedArgmax).tensor : undefined });
+      const ids = t.read() as Promise<Int32Array>; // queued now: the copy runs right after this step
+      ids.catch(() => {}); // a failure is seen by whoever awaits it
+      return { tensor: t, ids: () => ids, dispose: () => t.dispose() } satisfies PagedArgmax;
     },
     release: (v) => v.dispose(),
   };

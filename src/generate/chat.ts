@@ -242,52 +242,56 @@ export async function* streamChat(model: ChatModel, processor: ChatProcessor, me
     maxTokens,
     onProgress: o.onPrefillProgress,
     // This sequence's step: forced tokens, sampling, stop checks and parsing; null ends it.
-    next: (logits, self) => {
-      if (toolOpening !== null && !parser.inReasoning) {
-        forced.push(...tok.encode(out.length ? `\n\n${toolOpening}` : toolOpening));
-        toolOpening = null;
-      }
-      let next: number;
-      // The grammar holds the answer after any reasoning and forced opening, on this sequence's own row.
-      const constrained = grammar !== null && !grammarDone && !parser.inReasoning && forced.length === 0 && toolOpening === null;
-      if (forced.length) next = forced.shift()!;
-      else if (parser.inReasoning && o.thinkingBudget !== undefined && reasoningTokens >= o.thinkingBudget && endThink !== undefined) next = endThink;
-      else if (constrained && grammar) {
-        if (grammarFailure !== null) throw grammarFailure;
-        // The last stretch of the budget heads for the end of the JSON, so a long answer is closed, not cut.
-        if (self.maxTokens - out.length <= Math.min(CLOSING_TOKENS, Math.floor(self.maxTokens / 4))) next = grammar.closingArgmaxReady(logits);
-        else next = sampler.greedy ? grammar.argmaxReady(logits) : sampler.sample(grammar.maskReady(logits), context, out);
-      } else next = sampler.sample(logits, context, out);
-      if (o.logprobs) chan.push({ type: 'logprob', logprob: wireLogprob(tok, tokenLogprob(logits, next, o.topLogprobs ?? 0)) });
-      if (constrained && grammar) {
-        if (!grammar.accept(next)) throw new RangeError(`the grammar refused token ${next} (${JSON.stringify(tok.decode([next]))})`);
-        if (strictTools && eos.has(next)) {
-          // The call's JSON is complete: close the call, then end (one call answers a required tool choice).
-          grammarDone = true;
-          forced.push(...tok.encode('\n</tool_call>'), eos.values().next().value as number);
-          next = forced.shift()!;
-        } else if (!grammar.isTerminated()) prefetch(grammar);
-      }
-      if (eos.has(next)) {
-        finish = 'stop';
-        return null;
-      }
-      out.push(next);
-      context.push(next);
-      if (parser.inReasoning) reasoningTokens++;
-      const s = stop.push(detok.push(next));
-      for (const e of parser.push(s.text)) chan.push(e);
-      if (s.stopped) {
-        finish = 'stop';
-        return null;
-      }
-      return next;
-    },
+    next: (logits, self) => choose(logits, -1, self),
+    // Plain greedy (nothing reads the logits): the scheduler takes the argmax on the backend and reads back ids only.
+    nextArgmax: sampler.greedy && !o.logprobs && !grammarSpec ? (id, self) => choose(null, id, self) : undefined,
     onEnd: (reason, error) => {
       if (reason === 'cancelled') finish = 'cancelled';
       chan.end(reason === 'error' ? error : undefined);
     },
   };
+  /** The next token from the row's logits, or (`logits` null) from its argmax `id`. */
+  function choose(logits: Float32Array | null, id: number, self: Sequence): number | null {
+    if (toolOpening !== null && !parser.inReasoning) {
+      forced.push(...tok.encode(out.length ? `\n\n${toolOpening}` : toolOpening));
+      toolOpening = null;
+    }
+    let next: number;
+    // The grammar holds the answer after any reasoning and forced opening, on this sequence's own row.
+    const constrained = grammar !== null && !grammarDone && !parser.inReasoning && forced.length === 0 && toolOpening === null;
+    if (forced.length) next = forced.shift()!;
+    else if (parser.inReasoning && o.thinkingBudget !== undefined && reasoningTokens >= o.thinkingBudget && endThink !== undefined) next = endThink;
+    else if (constrained && grammar && logits) {
+      if (grammarFailure !== null) throw grammarFailure;
+      // The last stretch of the budget heads for the end of the JSON, so a long answer is closed, not cut.
+      if (self.maxTokens - out.length <= Math.min(CLOSING_TOKENS, Math.floor(self.maxTokens / 4))) next = grammar.closingArgmaxReady(logits);
+      else next = sampler.greedy ? grammar.argmaxReady(logits) : sampler.sample(grammar.maskReady(logits), context, out);
+    } else next = logits ? sampler.sample(logits, context, out) : id;
+    if (o.logprobs && logits) chan.push({ type: 'logprob', logprob: wireLogprob(tok, tokenLogprob(logits, next, o.topLogprobs ?? 0)) });
+    if (constrained && grammar) {
+      if (!grammar.accept(next)) throw new RangeError(`the grammar refused token ${next} (${JSON.stringify(tok.decode([next]))})`);
+      if (strictTools && eos.has(next)) {
+        // The call's JSON is complete: close the call, then end (one call answers a required tool choice).
+        grammarDone = true;
+        forced.push(...tok.encode('\n</tool_call>'), eos.values().next().value as number);
+        next = forced.shift()!;
+      } else if (!grammar.isTerminated()) prefetch(grammar);
+    }
+    if (eos.has(next)) {
+      finish = 'stop';
+      return null;
+    }
+    out.push(next);
+    context.push(next);
+    if (parser.inReasoning) reasoningTokens++;
+    const s = stop.push(detok.push(next));
+    for (const e of parser.push(s.text)) chan.push(e);
+    if (s.stopped) {
+      finish = 'stop';
+      return null;
+    }
+    return next;
+  }
   let grammar: GrammarConstraint | null = null;
   let seq: Sequence;
   try {

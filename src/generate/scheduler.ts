@@ -5,6 +5,7 @@
 import type { PrecomputedVision } from '../models/qwen3vl/model.js';
 import { AdmissionError } from '../errors.js';
 import { BlockPool, SeqBlocks } from '../nn/kvPool.js';
+import { argmax } from '../tensor/math.js';
 
 /** A prompt admitted to the scheduler, and how its tokens are chosen. */
 export interface SeqRequest {
@@ -22,6 +23,13 @@ export interface SeqRequest {
    * (logits processors, sampling, stop checks run here): the next token, or null to finish.
    */
   next(logits: Float32Array, seq: Sequence): number | null;
+  /**
+   * Greedy sequences with nothing that needs the logits (no penalties, logprobs or grammar): called instead of `next`
+   * with the argmax of the row, which the scheduler then takes on the backend, reading back ids only, and may feed to a
+   * step recorded before this call (steps overlap host and device). Returns the next token, normally `id` (another
+   * one, a forced token, is fine: the step recorded ahead for this sequence is dropped), or null to finish.
+   */
+  nextArgmax?(id: number, seq: Sequence): number | null;
   /** Prefill progress (prompt tokens done, total). */
   onProgress?(done: number, total: number): void;
   /** Called once when the sequence ends (finished, cancelled, or failed with `error`). */
@@ -49,7 +57,20 @@ export interface BatchModel<V> {
   encode(req: SeqRequest): V | null;
   /** One forward; returns one logits row per chunk with `logits`, in order. */
   forward(chunks: readonly StepChunk<V>[]): Promise<Float32Array[]>;
+  /**
+   * Optional: one forward recorded at once whose logits rows (every chunk has `logits`) are reduced to their argmax on
+   * the backend. With `feed`, each chunk is one row whose input id is the argmax of `feed`'s row at the same index
+   * (its `ids` are ignored): the step is recorded before `feed`'s tokens reach the host.
+   */
+  forwardArgmax?(chunks: readonly StepChunk<V>[], feed?: ArgmaxStep): ArgmaxStep;
   release(visual: V): void;
+}
+
+/** A greedy step recorded on the backend. */
+export interface ArgmaxStep {
+  /** The argmax id of each row (the read is queued when the step is recorded). */
+  ids(): Promise<Int32Array>;
+  dispose(): void;
 }
 
 export interface StepChunk<V> {
@@ -114,6 +135,11 @@ export class Scheduler<V = unknown> {
   private nextId = 1;
   private loop: Promise<void> | null = null;
   private preemptions = 0;
+  /**
+   * A greedy decode step recorded ahead: one row per sequence in `seqs`, feeding at sequence index `at[k]` the token
+   * the step before it chose (`fed`, known once that step is read). Its rows are used only where that token stands.
+   */
+  private ahead: { seqs: Sequence[]; at: number[]; fed: Int32Array | null; step: ArgmaxStep } | null = null;
   /** Called after every step (metrics). */
   onStep: ((rows: number, prefillRows: number) => void) | null = null;
 
@@ -162,7 +188,7 @@ export class Scheduler<V = unknown> {
     if (this.loop) return;
     this.loop = (async () => {
       try {
-        while (this.running.length || this.waiting.length) {
+        while (this.running.length || this.waiting.length || this.ahead) {
           await this.step();
           // Let I/O (new requests, disconnects) in between steps.
           await new Promise((r) => (typeof setImmediate === 'function' ? setImmediate(r) : setTimeout(r, 0)));
@@ -204,6 +230,7 @@ export class Scheduler<V = unknown> {
 
   /** One batched forward. */
   async step(): Promise<void> {
+    if (this.ahead) return this.stepAhead();
     const chunks: { seq: Sequence; n: number }[] = [];
     let budget = this.opts.maxBatchTokens;
     let preempted = false;
@@ -258,6 +285,10 @@ export class Scheduler<V = unknown> {
     chunks.length = 0;
     chunks.push(...live);
     if (!chunks.length) return;
+    if (this.model.forwardArgmax && chunks.every(({ seq, n }) => n === seq.pending && n === 1 && seq.req.nextArgmax)) {
+      const step = this.model.forwardArgmax(chunks.map(({ seq }) => this.chunkOf(seq, seq.blocks.computed, 1)));
+      return this.commitArgmax(chunks.map((c) => c.seq), step, null);
+    }
     const batch = chunks.map(({ seq, n }) => {
       const start = seq.blocks.computed;
       return {
@@ -289,18 +320,86 @@ export class Scheduler<V = unknown> {
       if (wasPrompt) seq.req.onProgress?.(Math.min(seq.blocks.computed, seq.nPrompt), seq.nPrompt);
       if (!batch[k].logits) return;
       const logits = rows[li++];
-      let next: number | null;
-      try {
-        next = seq.req.next(logits, seq);
-      } catch (e) {
-        this.finish(seq, 'error', e);
-        return;
-      }
-      if (next === null) return this.finish(seq, 'stop');
-      seq.tokens.push(next);
-      if (seq.generated >= seq.maxTokens) this.finish(seq, 'length');
+      this.accept(seq, () => (seq.req.nextArgmax ? seq.req.nextArgmax(argmax(logits), seq) : seq.req.next(logits, seq)));
     });
     this.onStep?.(chunks.length, prefillRows);
+  }
+
+  /** The token the sequence's hook chose after a step: appended, or the sequence ends (stop, length, error). */
+  private accept(seq: Sequence, choose: () => number | null): void {
+    let next: number | null;
+    try {
+      next = choose();
+    } catch (e) {
+      this.finish(seq, 'error', e);
+      return;
+    }
+    if (next === null) return this.finish(seq, 'stop');
+    seq.tokens.push(next);
+    if (seq.generated >= seq.maxTokens) this.finish(seq, 'length');
+  }
+
+  /** Tokens [start, start + n) of a sequence as a chunk; past its last token (fed on the backend), placeholder ids. */
+  private chunkOf(seq: Sequence, start: number, n: number): StepChunk<V> {
+    return {
+      ids: start + n <= seq.tokens.length ? Int32Array.from(seq.tokens.slice(start, start + n)) : new Int32Array(n),
+      start,
+      positions: positionsOf(seq, start, n),
+      blocks: seq.blocks.ids,
+      logits: true,
+      visual: start < seq.nPrompt ? (seq.visual as V | null) : null,
+    };
+  }
+
+  /**
+   * Read a greedy step (one row per sequence, in order) and apply its tokens; `valid` (null: all) says which rows
+   * stand. Before waiting for the read, when the batch will not change (all keep decoding, no one can join), the next
+   * step is recorded with these ids on the backend, so the device never waits for the host.
+   */
+  private async commitArgmax(seqs: Sequence[], step: ArgmaxStep, valid: boolean[] | null): Promise<void> {
+    let next: ArgmaxStep | null = null;
+    const at = seqs.map((s) => s.tokens.length);
+    const steady =
+      valid === null &&
+      (this.waiting.length === 0 || this.running.length >= this.opts.maxSeqs) &&
+      seqs.length === this.running.length &&
+      seqs.every((s) => s.status === 'running' && s.generated + 1 < s.maxTokens && s.tokens.length + 1 < this.model.contextLength);
+    if (steady && seqs.every((s) => s.blocks.reserve(s.tokens.length + 1))) {
+      try {
+        next = this.model.forwardArgmax!(seqs.map((s, k) => this.chunkOf(s, at[k], 1)), step);
+      } catch {
+        next = null; // recorded again, plainly, by the next step
+      }
+    }
+    let ids: Int32Array;
+    try {
+      ids = await step.ids();
+    } catch (e) {
+      for (const seq of seqs) this.finish(seq, 'error', e);
+      next?.dispose();
+      return;
+    } finally {
+      step.dispose();
+    }
+    let prefillRows = 0;
+    seqs.forEach((seq, k) => {
+      if (seq.status === 'done' || (valid && !valid[k])) return; // ended (or its token changed) while the step ran
+      const wasPrompt = seq.blocks.computed < seq.nPrompt;
+      if (wasPrompt) prefillRows++;
+      seq.blocks.computed += 1;
+      if (wasPrompt) seq.req.onProgress?.(Math.min(seq.blocks.computed, seq.nPrompt), seq.nPrompt);
+      this.accept(seq, () => seq.req.nextArgmax!(ids[k], seq));
+    });
+    this.ahead = next ? { seqs, at, fed: ids, step: next } : null;
+    this.onStep?.(seqs.length, prefillRows);
+  }
+
+  /** The step recorded ahead: its rows stand for sequences still running whose token at `at` is the one it fed. */
+  private stepAhead(): Promise<void> {
+    const a = this.ahead!;
+    this.ahead = null;
+    const valid = a.seqs.map((s, k) => s.status === 'running' && s.blocks.computed === a.at[k] && s.tokens.length === a.at[k] + 1 && s.tokens[a.at[k]] === a.fed![k]);
+    return this.commitArgmax(a.seqs, a.step, valid.every(Boolean) ? null : valid);
   }
 }
 

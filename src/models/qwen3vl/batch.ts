@@ -67,11 +67,22 @@ export function encodeVisual(m: Qwen3VLModel, ids: Int32Array, inp: { pixelValue
   }) as VisualFeatures;
 }
 
+/** How a paged forward ends and where its input ids come from. */
+export interface PagedForwardOptions {
+  /** Reduce each logits row to its argmax on the backend: i32 [n] instead of f32 [n, V] (greedy rows read back ids only). */
+  readonly argmax?: boolean;
+  /**
+   * Input ids on the backend (i32, one per batch row), used instead of the chunks' `ids`: the argmax of a step recorded
+   * before, so a greedy step can be recorded before the last one's tokens reach the host.
+   */
+  readonly ids?: Tensor;
+}
+
 /**
- * One batched forward. Keys/values of every chunk's tokens are written to its blocks; returns the logits [n, V] of the
- * chunks with `logits` set, in chunk order (unread).
+ * One batched forward. Keys/values of every chunk's tokens are written to its blocks; returns the logits [n, V] (or
+ * their argmax [n], i32) of the chunks with `logits` set, in chunk order (unread).
  */
-export function forwardPaged(m: Qwen3VLModel, kv: PagedKv, chunks: readonly SeqChunk[]): Tensor {
+export function forwardPaged(m: Qwen3VLModel, kv: PagedKv, chunks: readonly SeqChunk[], opts: PagedForwardOptions = {}): Tensor {
   const b: Backend = m.backend;
   const t = m.config.text;
   const bs = kv.pool.blockSize;
@@ -103,13 +114,15 @@ export function forwardPaged(m: Qwen3VLModel, kv: PagedKv, chunks: readonly SeqC
   const batch: PagedBatch = { blockSize: bs, cuQ, kvLen, tblPtr, tbl: Int32Array.from(tbl) };
   const rope = mropeTables(pos, t.headDim, t.ropeTheta, t.mropeSection);
   return tidy(() => {
-    const x = m.text.embed(ids);
+    if (opts.ids && opts.ids.size !== n) throw new Error(`forwardPaged: ${opts.ids.size} input ids on the backend for ${n} rows`);
+    const x = m.text.embed(opts.ids ?? ids);
     const deepstack = placeVisual(b, x, chunks, cuQ);
     const cos = b.upload(rope.cos, [n, t.headDim], 'f32');
     const sin = b.upload(rope.sin, [n, t.headDim], 'f32');
     const h = m.text.forward(x, cos, sin, new PagedStep(b, kv, batch, slots), deepstack, noTrace);
     const rows = logitRows.length === n ? h : b.gatherRows(h, b.upload(Int32Array.from(logitRows), [logitRows.length], 'i32'));
-    return m.text.logits(rows);
+    const logits = m.text.logits(rows);
+    return opts.argmax ? b.argmax(logits) : logits;
   });
 }
 

@@ -286,7 +286,13 @@ export class Scheduler<V = unknown> {
     chunks.push(...live);
     if (!chunks.length) return;
     if (this.model.forwardArgmax && chunks.every(({ seq, n }) => n === seq.pending && n === 1 && seq.req.nextArgmax)) {
-      const step = this.model.forwardArgmax(chunks.map(({ seq }) => this.chunkOf(seq, seq.blocks.computed, 1)));
+      let step: ArgmaxStep;
+      try {
+        step = this.model.forwardArgmax(chunks.map(({ seq }) => this.chunkOf(seq, seq.blocks.computed, 1)));
+      } catch (e) {
+        for (const { seq } of chunks) this.finish(seq, 'error', e);
+        return;
+      }
       return this.commitArgmax(chunks.map((c) => c.seq), step, null);
     }
     const batch = chunks.map(({ seq, n }) => {

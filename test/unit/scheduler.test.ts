@@ -182,7 +182,7 @@ describe('Scheduler prefix reuse', () => {
     const specs: [number, number][] = [[5, 20], [40, 10], [17, 30], [3, 25], [64, 8], [30, 12]];
     const roomy = await runAll(64, specs);
     const steps: StepChunk<null>[][] = [];
-    const model = fakeModel(9, steps);
+    const model = fakeModel(12, steps); // 176 tokens for ~300: preemption, eviction and some hits
     const s = new Scheduler(model, { maxSeqs: 8, maxBatchTokens: 32 });
     const outs = specs.map(() => [] as number[]);
     // Every request twice: the second of each pair may reuse the first's blocks, or find them evicted.

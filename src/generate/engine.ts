@@ -14,6 +14,7 @@ import { batchModel } from './batchModel.js';
 import { decodeGreedyMany, generateGreedy, greedySteps, type GreedySteps } from './greedy.js';
 import { chat, streamChat, type ChatEvent, type ChatModel, type ChatOptions, type ChatResult } from './chat.js';
 import { chainSeed, type MediaItem, type MediaPrompt } from './prefixKeys.js';
+import { availableMemory, checkKvPoolFits } from './contextPlan.js';
 import { Scheduler, type MediaInputs } from './scheduler.js';
 import { DEFAULT_VISION_CACHE_MB, encodeItems, encodeMedia, modelMediaItems, VisionCache } from './visionCache.js';
 import type { EncodedVision } from '../models/qwen3vl/model.js';
@@ -94,12 +95,26 @@ export class Qwen3VL extends Qwen3VLModel implements ChatModel {
   get kvCache(): PagedKv {
     if (!this.kv) {
       const t = this.config.text;
-      this.kv = new PagedKv(this.backend, t.numHiddenLayers, t.numKeyValueHeads * t.headDim, {
-        ...this.serving.kvCache,
-        defaultTokens: Math.max(KV_BLOCK, Math.min(this.contextLength, this.backend.name === 'webgpu' ? DEFAULT_KV_TOKENS.webgpu : DEFAULT_KV_TOKENS.cpu)),
-      });
+      this.kv = new PagedKv(this.backend, t.numHiddenLayers, t.numKeyValueHeads * t.headDim, this.kvOptions());
     }
     return this.kv;
+  }
+
+  private kvOptions() {
+    return {
+      ...this.serving.kvCache,
+      defaultTokens: Math.max(KV_BLOCK, Math.min(this.contextLength, this.backend.name === 'webgpu' ? DEFAULT_KV_TOKENS.webgpu : DEFAULT_KV_TOKENS.cpu)),
+    };
+  }
+
+  /**
+   * Throws MemoryBudgetError, before anything is allocated, when the KV pool these options ask for (with a prefill
+   * chunk's working memory and the vision cache's budget) exceeds `availableBytes` (host memory the process can take).
+   */
+  checkMemory(availableBytes: number): void {
+    const t = this.config.text;
+    const plan = PagedKv.plan(this.backend, t.numHiddenLayers, t.numKeyValueHeads * t.headDim, this.kvOptions());
+    checkKvPoolFits(this.config, plan.tokens, plan.dtype, availableBytes, this.serving.maxBatchTokens ?? 512, this.visionCache?.capacityBytes ?? 0);
   }
 
   /** The scheduler every conversation on this model runs through. */
@@ -197,7 +212,7 @@ export async function loadModel(dir: SourceLike, opts: EngineOptions = {}): Prom
   const processor = (await src.exists('tokenizer.json')) ? await loadProcessor(src, opts.processor) : null;
   if (opts.visionCacheMb !== undefined) VisionCache.ofMb(opts.visionCacheMb); // a bad size fails before the weights load
   const core = await loadCore(src, opts);
-  return new Qwen3VL(core, processor, {
+  const model = new Qwen3VL(core, processor, {
     kvCache: opts.kvCache,
     ctxSize: opts.ctxSize,
     maxConcurrent: opts.maxConcurrent,
@@ -206,4 +221,15 @@ export async function loadModel(dir: SourceLike, opts: EngineOptions = {}): Prom
     prefixCache: opts.prefixCache,
     weightsId: opts.dtype ?? 'as stored',
   });
+  // Host memory: the KV pool must fit beside the weights (now loaded) before the first request allocates it. GPU
+  // memory is the device's to refuse.
+  const avail = model.backend.name === 'webgpu' ? null : await availableMemory();
+  try {
+    if (avail !== null) model.checkMemory(avail);
+    if (model.serving.prefixCache !== false) void model.prefixSeed; // a bad KV option fails here, not on the first request
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model;
 }

@@ -283,17 +283,24 @@ export class PagedKv {
     readonly width: number, // nkv·hd
     opts: KvCacheOptions & { readonly defaultTokens: number },
   ) {
+    const plan = PagedKv.plan(backend, layers, width, opts);
+    this.dtype = plan.dtype;
+    // +1: the null block.
+    this.pool = new BlockPool(plan.tokens / KV_BLOCK + 1, KV_BLOCK);
+  }
+
+  /** The format and size (tokens, a whole number of blocks) a pool with these options gets; nothing is allocated. */
+  static plan(backend: Backend, layers: number, width: number, opts: KvCacheOptions & { readonly defaultTokens: number }): { dtype: KvDType; tokens: number } {
     const dtypes = kvDTypes(backend);
     // f16 where the backend stores it (cpu); ref defines the semantics and stays exact (f32).
-    this.dtype = opts.dtype ?? (backend.name !== 'ref' && dtypes.includes('f16') ? 'f16' : 'f32');
-    if (!dtypes.includes(this.dtype)) throw new RangeError(`the KV cache dtype ${this.dtype} is not supported on the ${backend.name} backend (supported: ${dtypes.join(', ')})`);
-    if (this.dtype === 'q8_0' && width % 32) throw new RangeError(`a q8_0 KV cache needs rows of a multiple of 32 values (this model has ${width})`);
-    const perToken = kvBytesPerToken(layers, width, this.dtype);
+    const dtype = opts.dtype ?? (backend.name !== 'ref' && dtypes.includes('f16') ? 'f16' : 'f32');
+    if (!dtypes.includes(dtype)) throw new RangeError(`the KV cache dtype ${dtype} is not supported on the ${backend.name} backend (supported: ${dtypes.join(', ')})`);
+    if (dtype === 'q8_0' && width % 32) throw new RangeError(`a q8_0 KV cache needs rows of a multiple of 32 values (this model has ${width})`);
+    const perToken = kvBytesPerToken(layers, width, dtype);
     if (opts.bytes !== undefined && opts.tokens !== undefined) throw new RangeError('kvCache: give bytes or tokens, not both');
     const tokens = opts.bytes !== undefined ? Math.floor(opts.bytes / perToken) : (opts.tokens ?? opts.defaultTokens);
     if (!Number.isFinite(tokens) || tokens < KV_BLOCK) throw new RangeError(`kvCache: room for ${tokens} tokens is below one block of ${KV_BLOCK} (${perToken} bytes per token)`);
-    // +1: the null block.
-    this.pool = new BlockPool(Math.floor(tokens / KV_BLOCK) + 1, KV_BLOCK);
+    return { dtype, tokens: Math.floor(tokens / KV_BLOCK) * KV_BLOCK };
   }
 
   /** Tokens the pool can hold. */

@@ -71,10 +71,17 @@ export interface Usage {
   readonly promptTokens: number;
   readonly completionTokens: number;
   readonly totalTokens: number;
+  /** Prompt tokens whose KV came from the prefix cache (present when prefix reuse was on for the request). */
+  readonly cachedTokens?: number;
 }
 
 /** Usage in the OpenAI wire spelling (snake case), as the server and `run --json` print it. */
-export const wireUsage = (u: Usage) => ({ prompt_tokens: u.promptTokens, completion_tokens: u.completionTokens, total_tokens: u.totalTokens });
+export const wireUsage = (u: Usage) => ({
+  prompt_tokens: u.promptTokens,
+  completion_tokens: u.completionTokens,
+  total_tokens: u.totalTokens,
+  ...(u.cachedTokens !== undefined && { prompt_tokens_details: { cached_tokens: u.cachedTokens } }),
+});
 
 export type ChatEvent =
   | { readonly type: 'text'; readonly text: string }
@@ -329,7 +336,8 @@ export async function* streamChat(model: ChatModel, processor: ChatProcessor, me
     grammar?.dispose();
   }
   if (parser.toolCalls > 0 && finish === 'stop') finish = 'tool_calls';
-  yield { type: 'usage', usage: { promptTokens: ids.length, completionTokens: out.length, totalTokens: ids.length + out.length } };
+  const cached = prefix ? { cachedTokens: seq.cachedTokens } : {};
+  yield { type: 'usage', usage: { promptTokens: ids.length, completionTokens: out.length, totalTokens: ids.length + out.length, ...cached } };
   yield { type: 'done', finishReason: finish, tokens: out };
 }
 

@@ -57,6 +57,9 @@ describe.skipIf(!existsSync(tiny))('qwen3-vl serve on tiny-dense (official opena
     }
     expect(text).toBe(lib.text);
     expect(usage?.completion_tokens).toBe(lib.usage.completionTokens);
+    // The re-sent conversation: every full block but the last came from the prefix cache.
+    expect(r.usage!.prompt_tokens_details?.cached_tokens).toBe(0);
+    expect(usage?.prompt_tokens_details?.cached_tokens).toBe(Math.floor((r.usage!.prompt_tokens - 1) / 16) * 16);
     // The conversation was sent twice: the second request started from the first one's KV blocks (same answer above),
     // the image inside them never reaching the vision tower.
     await expect.poll(async () => (await metrics()).engine.prefixCache?.hitTokens ?? 0, { timeout: 10_000 }).toBeGreaterThanOrEqual(r.usage!.prompt_tokens - 16);

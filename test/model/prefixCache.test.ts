@@ -32,6 +32,8 @@ async function ask(messages: ChatMessage[], on: boolean, visionCache: VisionCach
   try {
     const before = m.scheduler.stats().prefix.hitTokens;
     const r = await m.complete(messages, { temperature: 0, maxTokens: 6, visionCache, prefixCache: on });
+    // Usage reports the reused tokens (OpenAI's prompt_tokens_details.cached_tokens on the wire) when reuse is on.
+    expect(r.usage.cachedTokens).toBe(on ? m.scheduler.stats().prefix.hitTokens - before : undefined);
     return { tokens: [...r.tokens], text: r.text, promptTokens: r.usage.promptTokens, hit: m.scheduler.stats().prefix.hitTokens - before, encoderCalls: spy.mock.calls.length };
   } finally {
     spy.mockRestore();

@@ -156,6 +156,11 @@ export class Scheduler<V = unknown> {
     return { running: this.running.length, waiting: this.waiting.length, blocksUsed: p.usedBlocks, blocksTotal: p.capacity, preemptions: this.preemptions, prefix };
   }
 
+  /** Throws when the pool's invariants do not hold against the live sequences' tables (tests call it between steps). */
+  check(): void {
+    this.model.pool.check([...this.running, ...this.waiting].map((s) => s.blocks.ids));
+  }
+
   /** Admit a request (throws AdmissionError when it can never fit); it runs as soon as a batch slot frees. */
   submit(req: SeqRequest): Sequence {
     const n = req.ids.length;

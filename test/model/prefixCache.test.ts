@@ -135,6 +135,28 @@ describe(`prefix reuse on '${testBackend}' (f32 KV)`, () => {
     expect(on[1].hit).toBeGreaterThanOrEqual(floorBlock(on[0].promptTokens));
   });
 
+  it('concurrent image chats on a small pool: preemption, eviction and revival leave every answer the cold one', async () => {
+    const small = await loadModel(path.join(fixturesRoot, 'tiny-dense'), { backend: testBackend, kvCache: { tokens: 144, dtype: 'f32' }, visionCacheMb: 0, maxBatchTokens: 32 });
+    try {
+      const chats: ChatMessage[][] = [
+        [{ role: 'user', content: [img('chelsea.png'), { type: 'text', text: 'What is this?' }] }],
+        [{ role: 'user', content: [img('coffee.png'), { type: 'text', text: 'And this one?' }] }],
+        [{ role: 'user', content: [img('chelsea.png'), { type: 'text', text: 'Describe the colours.' }] }],
+      ];
+      const run = (prefixCache: boolean) => Promise.all(chats.map((c) => small.complete(c, { temperature: 0, maxTokens: 28, prefixCache })));
+      const cold: number[][] = [];
+      for (const c of chats) cold.push([...(await small.complete(c, { temperature: 0, maxTokens: 28, prefixCache: false })).tokens]);
+      small.scheduler.onStep = () => small.scheduler.check();
+      for (let round = 0; round < 2; round++) expect((await run(true)).map((r) => [...r.tokens])).toEqual(cold);
+      const st = small.scheduler.stats();
+      expect(st.preemptions).toBeGreaterThan(0);
+      expect(st.prefix.hitTokens).toBeGreaterThan(0);
+      expect(st.blocksUsed).toBe(0);
+    } finally {
+      small.dispose();
+    }
+  });
+
   it('the pool is whole when idle; prefixCache: false at load turns reuse off for every request', async () => {
     const pool = m.kvCache.pool;
     expect(pool.usedBlocks).toBe(0);

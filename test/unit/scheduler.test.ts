@@ -184,6 +184,8 @@ describe('Scheduler prefix reuse', () => {
     const steps: StepChunk<null>[][] = [];
     const model = fakeModel(12, steps); // 176 tokens for ~300: preemption, eviction and some hits
     const s = new Scheduler(model, { maxSeqs: 8, maxBatchTokens: 32 });
+    let checks = 0;
+    s.onStep = () => (s.check(), checks++); // refs = table entries, free queue = the ref-0 blocks, index consistent
     const outs = specs.map(() => [] as number[]);
     // Every request twice: the second of each pair may reuse the first's blocks, or find them evicted.
     for (let round = 0; round < 2; round++) {
@@ -197,6 +199,7 @@ describe('Scheduler prefix reuse', () => {
     expect(s.stats().preemptions).toBeGreaterThan(0);
     expect(s.stats().prefix.evictions).toBeGreaterThan(0);
     expect(s.stats().prefix.hitTokens).toBeGreaterThan(0);
+    expect(checks).toBeGreaterThan(20);
     expect(s.stats().blocksUsed).toBe(0);
     model.pool.check([]);
   });

@@ -64,6 +64,11 @@ async function runDepth(depth: number): Promise<Row> {
   let prefillTokens: number;
   let prefillS: number;
   let decodeTokS: number;
+  // Warm-up (first-use costs: thread pool, kernels' packing): a 16-token prompt and one decode step, untimed.
+  const warm = Int32Array.from(promptIds(KV_BLOCK, vocab));
+  const wp = Int32Array.from(warm, (_, i) => i);
+  model.scheduler.submit({ ids: warm, positions: [wp, wp, wp], ropeDelta: 0, maxTokens: 2, next: argmax });
+  await model.scheduler.idle();
   if (MODE === 'synthetic') {
     const blocks = kv.pool.allocate(kv.pool.blocksFor(depth + CHUNK + GEN))!;
     // Random keys and values for tokens [0, depth) of every layer, written through the pool's own kvWrite.

@@ -1,6 +1,6 @@
 // The scheduler's view of a Qwen3-VL model: one batched forward over the paged KV pool, and the vision tower.
 
-import { encodeVisual, forwardPaged, type VisualFeatures } from '../models/qwen3vl/batch.js';
+import { encodeVisual, forwardPaged, placedVisual, type VisualFeatures } from '../models/qwen3vl/batch.js';
 import type { Qwen3VLModel } from '../models/qwen3vl/model.js';
 import type { PagedKv } from '../nn/kvPool.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -16,7 +16,16 @@ export function batchModel(m: Qwen3VLModel, kv: PagedKv, contextLength = m.confi
   return {
     contextLength,
     pool: kv.pool,
-    encode: (req) => (req.media ? encodeVisual(m, req.ids, req.media) : null),
+    async encode(req, from) {
+      const md = req.media;
+      if (!md) return null;
+      if (!md.items || !md.features) return encodeVisual(m, req.ids, md);
+      // Only the items with placeholders at or after `from`: those inside a cached prefix never reach the tower.
+      const need = md.items.filter((it) => it.runs.some(([s, len]) => s + len > from));
+      if (!need.length) return null;
+      const feats = await md.features(need);
+      return placedVisual(m, need.map((it, i) => ({ runs: it.runs, vision: feats[i] })));
+    },
     async forward(chunks) {
       const t = forwardPaged(m, kv, chunks);
       try {

@@ -67,6 +67,37 @@ export function encodeVisual(m: Qwen3VLModel, ids: Int32Array, inp: { pixelValue
   }) as VisualFeatures;
 }
 
+/** One image's or video's features and where its placeholder runs sit ([start, length] in token order). */
+export interface PlacedVision {
+  readonly runs: readonly (readonly [number, number])[];
+  readonly vision: EncodedVision;
+}
+
+/** Features of some of a prompt's items (those a prefill still needs), uploaded in sequence order. */
+export function placedVisual(m: Qwen3VLModel, parts: readonly PlacedVision[]): VisualFeatures | null {
+  if (!parts.length) return null;
+  const b = m.backend;
+  const H = m.config.text.hiddenSize;
+  // Items never interleave (a video's frames are consecutive), so ordering them by first run orders their rows.
+  const sorted = [...parts].sort((x, y) => x.runs[0][0] - y.runs[0][0]);
+  const rows: number[] = [];
+  for (const p of sorted) {
+    const n = p.runs.reduce((a, [, len]) => a + len, 0);
+    if (n !== p.vision.tokens) throw new RangeError(`vision features hold ${p.vision.tokens} tokens for ${n} placeholders`);
+    for (const [s, len] of p.runs) for (let i = 0; i < len; i++) rows.push(s + i);
+  }
+  const cat = (pick: (v: EncodedVision) => Float32Array) => {
+    if (sorted.length === 1) return pick(sorted[0].vision);
+    const out = new Float32Array(rows.length * H);
+    sorted.reduce((o, p) => (out.set(pick(p.vision), o), o + pick(p.vision).length), 0);
+    return out;
+  };
+  const merged = b.upload(cat((v) => v.merged), [rows.length, H], 'f32');
+  const deepstack = sorted[0].vision.deepstack.map((_, j) => b.upload(cat((v) => v.deepstack[j]), [rows.length, H], 'f32'));
+  const all = [merged, ...deepstack];
+  return { rows: Int32Array.from(rows), merged, deepstack, dispose: () => all.forEach((t) => t.dispose()) };
+}
+
 /** How a paged forward ends and where its input ids come from. */
 export interface PagedForwardOptions {
   /** Reduce each logits row to its argmax on the backend: i32 [n] instead of f32 [n, V] (greedy rows read back ids only). */

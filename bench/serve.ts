@@ -97,6 +97,11 @@ async function ours(dir: string, dtype: string, kv: KvDType): Promise<Row[]> {
           for (let i = 1; i < l.length; i++) if (l[i] > l[best]) best = i;
           return best;
         },
+        // Greedy as a chat client at temperature 0 without logprobs: argmax on the backend, ids read back.
+        nextArgmax: (id) => {
+          tr.times.push(performance.now());
+          return id;
+        },
       });
     }
     await model.scheduler.idle();
@@ -181,4 +186,21 @@ for (const r of rows) {
   const l = rows.find((x) => x.engine === 'llama.cpp' && x.dtype === r.dtype && x.clients === r.clients);
   const vsL = r.engine === 'ours' && l ? `${(r.decodeTokS / l.decodeTokS).toFixed(2)}×` : '';
   console.log(`| ${r.dtype} | ${r.engine} | ${r.kv} | ${r.clients} | ${f(r.decodeTokS)} | ${one ? (r.decodeTokS / one.decodeTokS).toFixed(2) + '×' : ''} | ${vsL} | ${f(r.ttftP50, 0)} / ${f(r.ttftP95, 0)} | ${f(r.itlP50)} / ${f(r.itlP95)} | ${f(r.peakRssGiB, 2)} |`);
+}
+// Issue 14's goals, per dtype, from the rows above (only those the run measured).
+for (const dtype of new Set(rows.map((r) => r.dtype))) {
+  const ours = (kv: string, n: number) => rows.find((r) => r.engine === 'ours' && r.dtype === dtype && r.kv === kv && r.clients === n);
+  const one = ours('f16', 1);
+  const most = Math.max(...rows.filter((r) => r.engine === 'ours' && r.dtype === dtype && r.kv === 'f16').map((r) => r.clients));
+  const many = ours('f16', most);
+  const peer = rows.find((r) => r.engine === 'llama.cpp' && r.dtype === dtype && r.clients === most);
+  const f32 = ours('f32', 1);
+  const goals: string[] = [];
+  if (one && many && most > 1) {
+    goals.push(`${most} clients ${(many.decodeTokS / one.decodeTokS).toFixed(2)}× one client (goal ≥ 3× at 8)`);
+    goals.push(`p95 inter-token ${(many.itlP95 / one.itlP95).toFixed(2)}× one client's (goal ≤ 3× at 8)`);
+  }
+  if (many && peer) goals.push(`${(many.decodeTokS / peer.decodeTokS).toFixed(2)}× llama.cpp at ${most} (goal ≥ 1.2× at 8)`);
+  if (one && f32) goals.push(`one stream f16 KV ${f(one.decodeTokS)} vs f32 ${f(f32.decodeTokS)} tok/s (goal: f16 faster)`);
+  if (goals.length) console.log(`\n${dtype}: ${goals.join('; ')}`);
 }

@@ -180,10 +180,16 @@ export class AdmissionError extends Qwen3VLError {
   }
 }
 
+/** A KV cache (or other up-front allocation) larger than the memory this process can take, refused before it is made. */
+export class MemoryBudgetError extends Qwen3VLError {
+  static override readonly kind = 'usage';
+  override readonly name = 'MemoryBudgetError';
+}
+
 /** Errors known by name: a subclass above, or one re-created from name + message after crossing a worker boundary. */
 const KINDS = new Map<string, ErrorKind>(
   [CliError, AbortError, InputError, SamplingError, ConfigError, SafetensorsError, WeightError, ProcessorError, InvalidInputError, ProcessorConfigError,
-    TokenizerError, ChatTemplateError, ImageDecodeError, ImageSizeError, VideoDecodeError, RemoteFetchDisabledError, InputLimitError, GrammarError, HubError, AdmissionError].map((c) => [c.name, c.kind]),
+    TokenizerError, ChatTemplateError, ImageDecodeError, ImageSizeError, VideoDecodeError, RemoteFetchDisabledError, InputLimitError, GrammarError, HubError, AdmissionError, MemoryBudgetError].map((c) => [c.name, c.kind]),
 );
 // Built-ins: an AbortSignal's reason (DOMException 'AbortError') and the range checks of numeric options
 // (processor helpers, smart resize, server limits) that throw RangeError.

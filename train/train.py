@@ -24,6 +24,8 @@ from tokenizer import load as load_tokenizer  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 EVAL_SEED = 20261204
 EVAL_PER_TASK = 25
+EASY = ['shape', 'color']
+VAL_SEED = 20261205  # validation during training (--val-every): neither the training stream nor EVAL_SEED
 
 
 # Model and media sizes. gpu: what a few minutes on one H200 trains well. cpu: small enough for a few CPU cores.
@@ -122,16 +124,70 @@ def collate(encs, cfg, pad_id, with_answer=True):
     }
 
 
+def pack(encs, cfg, pad_id, row):
+    """Training batch with the samples packed into rows of `row` tokens (first fit, longest first): each sample attends
+    only within itself (block-diagonal causal mask) and has its own MRoPE positions, so this computes exactly what
+    collate() does, without the padding (a video prompt is ~3x a picture prompt). Media are listed in row-major token
+    order, the order in which the forward scatters them."""
+    seqs = [e['prompt'] + e['answer'] for e in encs]
+    order = sorted(range(len(encs)), key=lambda i: -len(seqs[i]))
+    row = max(row, len(seqs[order[0]]))  # a longer sample (the gpu preset's clips) widens the rows
+    rows, used = [], []
+    for i in order:
+        n = len(seqs[i])
+        k = next((r for r in range(len(rows)) if used[r] + n <= row), None)
+        if k is None:
+            rows.append([])
+            used.append(0)
+            k = len(rows) - 1
+        rows[k].append(i)
+        used[k] += n
+    s = max(used)
+    b = len(rows)
+    ids = torch.full((b, s), pad_id, dtype=torch.long)
+    labels = torch.full((b, s), -100, dtype=torch.long)
+    weight = torch.zeros(b, s)
+    pos = torch.zeros(3, b, s, dtype=torch.long)
+    seg = torch.full((b, s), -1, dtype=torch.long)
+    px, grids, pxv, vgrids = [], [], [], []
+    for r, members in enumerate(rows):
+        o = 0
+        for i in members:
+            e, q = encs[i], seqs[i]
+            n, na = len(q), len(e['answer'])
+            ids[r, o:o + n] = torch.tensor(q)
+            labels[r, o + len(e['prompt']) - 1:o + n - 1] = torch.tensor(e['answer'])
+            weight[r, o + len(e['prompt']) - 1:o + n - 1] = 1.0 / na
+            pos[:, r, o:o + n] = rope_index(q, e['img_grids'], e['vid_grids'], cfg)[0]
+            seg[r, o:o + n] = i
+            px += e['images']; grids += e['img_grids']; pxv += e['videos']; vgrids += e['vid_grids']
+            o += n
+    causal = torch.ones(s, s, dtype=torch.bool).tril()[None, None]
+    mask = causal & (seg[:, None, :, None] == seg[:, None, None, :]) & (seg[:, None, None, :] >= 0)
+    mask = mask | torch.eye(s, dtype=torch.bool)[None, None]  # padded rows attend to themselves (no NaN)
+    cat = lambda xs: torch.from_numpy(np.concatenate(xs)) if xs else None  # noqa: E731
+    return {'ids': ids, 'labels': labels, 'weight': weight, 'pos': pos, 'mask': mask, 'px': cat(px), 'grids': grids,
+            'pxv': cat(pxv), 'vgrids': vgrids, 'n': len(encs)}
+
+
 class Stream(torch.utils.data.IterableDataset):
-    def __init__(self, seed, batch, tok, cfg):
-        self.seed, self.batch, self.tok, self.cfg = seed, batch, tok, cfg
+    """Training batches. The first `easy` batches (shared among the data processes) hold only the one-shape pictures (shape,
+    color): the vision tower gets almost no gradient until the decoder starts to look at the image tokens, and with
+    all eight tasks from the start that takes thousands of steps; the easy tasks get it there in a few hundred."""
+
+    def __init__(self, seed, batch, tok, cfg, row, easy=0):
+        self.seed, self.batch, self.tok, self.cfg, self.row, self.easy = seed, batch, tok, cfg, row, easy
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         rng = np.random.default_rng([self.seed, info.id if info else 0])
         pad = self.tok.special['<|endoftext|>']
+        easy = -(-self.easy // (info.num_workers if info else 1))  # the processes share the easy batches
+        k = 0
         while True:
-            yield collate([encode(tasks.sample(rng), self.tok, self.cfg) for _ in range(self.batch)], self.cfg, pad)
+            pick = (lambda: tasks.sample(rng, EASY[int(rng.integers(0, len(EASY)))])) if k < easy else (lambda: tasks.sample(rng))
+            yield pack([encode(pick(), self.tok, self.cfg) for _ in range(self.batch)], self.cfg, pad, self.row)
+            k += 1
 
 
 def run(model, bt, dev, feats=None):
@@ -190,6 +246,43 @@ def correct(s, ans):
         return got['label'] == want['label'] and box_iou(got['bbox_2d'], want['bbox_2d']) >= 0.5
     except Exception:
         return False
+
+
+class Validator:
+    """Per-task accuracy on a validation seed of its own (neither training nor the held-out set), to watch a run."""
+
+    def __init__(self, tok, cfg, dev, per_task=16):
+        rng = np.random.default_rng(VAL_SEED)
+        self.samples = [tasks.sample(rng, t) for t in tasks.TASKS for _ in range(per_task)]
+        self.encs = [encode(s, tok, cfg) for s in self.samples]
+        self.tok, self.cfg, self.dev = tok, cfg, dev
+
+    def __call__(self, model):
+        per = {}
+        for i in range(0, len(self.encs), 64):
+            answers = greedy(model, self.encs[i:i + 64], self.cfg, self.tok, self.dev)
+            for s, ans in zip(self.samples[i:i + 64], answers):
+                per.setdefault(s['task'], []).append(correct(s, ans))
+        return {t: sum(v) / len(v) for t, v in per.items()}
+
+
+def check_blas():
+    """Debian's torch links the reference BLAS (libblas.so.3 of `blas`: ~5 GFLOP/s, 20x slower than OpenBLAS on one
+    core). If an OpenBLAS is installed beside it (Debian: libopenblas0-serial / -pthread), re-run this script with it
+    in front of the loader path; else say how to get one."""
+    if 'BLAS_INFO=generic' not in torch.__config__.show() or os.environ.get('QWEN3VL_TRAIN_BLAS') == 'done':
+        return
+    import glob
+    found = sorted(glob.glob('/usr/lib/*/openblas-serial/libblas.so.3') + glob.glob('/usr/lib/*/openblas-pthread/libblas.so.3'))
+    extra = os.environ.get('QWEN3VL_TRAIN_BLAS_DIR')
+    if extra:
+        found.insert(0, os.path.join(extra, 'libblas.so.3'))
+    if found and os.path.exists(found[0]):
+        env = dict(os.environ, QWEN3VL_TRAIN_BLAS='done', LD_LIBRARY_PATH=os.path.dirname(found[0]) + ':' + os.environ.get('LD_LIBRARY_PATH', ''))
+        print(f'torch uses the reference BLAS; re-running with {os.path.dirname(found[0])}', flush=True)
+        os.execve(sys.executable, [sys.executable] + sys.argv, env)
+    print('warning: torch uses the reference BLAS (~20x slower than OpenBLAS): `apt-get install libopenblas0-serial`, or '
+          'unpack that package and point QWEN3VL_TRAIN_BLAS_DIR at its openblas-serial folder', flush=True)
 
 
 # ------------------------------------------------------------------------------------------------ files
@@ -256,16 +349,30 @@ def main():
     ap.add_argument('--out', required=True)
     ap.add_argument('--minutes', type=float, default=5.0, help='training wall-clock budget (the schedule is fitted to it)')
     ap.add_argument('--max-steps', type=int, default=20000)
-    ap.add_argument('--batch', type=int, default=96)
+    ap.add_argument('--batch', type=int, default=None, help='examples per step (default: 96 on CUDA, 32 on CPU)')
     ap.add_argument('--lr', type=float, default=2e-3)
+    ap.add_argument('--vision-lr', type=float, default=0.15, help='the vision tower\'s learning rate as a fraction of --lr')
     ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--workers', type=int, default=max(1, min(14, (os.cpu_count() or 2) - 2)))
+    ap.add_argument('--workers', type=int, default=None, help='data processes (default: 0 on CPU, the batch is made between steps; up to 14 on CUDA)')
+    ap.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch\'s own)')
+    ap.add_argument('--row', type=int, default=160, help='packed row length in tokens (training batches are packed, no padding)')
+    ap.add_argument('--loss', choices=['token', 'sample'], default='sample', help='mean over answer tokens, or over samples (each answer weighs the same)')
+    ap.add_argument('--warmup', type=int, default=100)
+    ap.add_argument('--easy-steps', type=int, default=200, help='first batches with only the shape and color tasks')
+    ap.add_argument('--val-every', type=float, default=0, help='minutes between held-out checks on a validation seed (0: none)')
     ap.add_argument('--eval-per-task', type=int, default=EVAL_PER_TASK)
     ap.add_argument('--tokenizer', default=os.path.join(HERE, 'tokenizer'))
     ap.add_argument('--preset', choices=sorted(PRESETS), default=None, help='model/media sizes (default: gpu on CUDA, else cpu)')
     ap.add_argument('--eval-only', action='store_true', help='answer the held-out and demo questions with OUT/qwen3-vl-demo')
     a = ap.parse_args()
     dev = 'cuda' if torch.cuda.is_available() else 'cpu'
+    a.batch = a.batch or (96 if dev == 'cuda' else 32)
+    if a.workers is None:
+        a.workers = max(1, min(14, (os.cpu_count() or 2) - 2)) if dev == 'cuda' else 0
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    if dev == 'cpu':
+        check_blas()
     a.preset = a.preset or ('gpu' if dev == 'cuda' else 'cpu')
     tasks.configure(*PRESETS[a.preset]['media'])
     torch.manual_seed(a.seed)
@@ -281,6 +388,7 @@ def main():
         evaluate(a, model, cfg, tok, dev, ck, meta.get('steps', 0), meta.get('final_loss', 0), meta.get('loss_log', []), meta.get('train_seconds', 0),
                  sum(p.numel() for p in model.parameters()))
         return
+    os.makedirs(a.out, exist_ok=True)
     model = Qwen3VL(cfg).to(dev)
     with torch.no_grad():
         for n, p in model.named_parameters():
@@ -288,43 +396,55 @@ def main():
                 torch.nn.init.normal_(p, std=0.02)
     nparams = sum(p.numel() for p in model.parameters())
     print(f'device {dev} ({torch.cuda.get_device_name() if dev == "cuda" else os.cpu_count()}), torch {torch.__version__}, {nparams / 1e6:.2f} M parameters, vocab {cfg["text_config"]["vocab_size"]}', flush=True)
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    # The vision tower trains at a fraction of the decoder's rate: from scratch, at the decoder's rate its features
+    # drift faster than the decoder learns to read them and its gradient dies out (measured on the cpu preset: lr 3e-3
+    # everywhere learned no task from the pictures in 1000 steps; 1e-3 or 2e-3 with the tower at 3e-4 did).
+    vis = [p for n, p in model.named_parameters() if '.visual.' in n]
+    txt = [p for n, p in model.named_parameters() if '.visual.' not in n]
+    opt = torch.optim.AdamW([{'params': vis, 'scale': a.vision_lr}, {'params': txt, 'scale': 1.0}], lr=a.lr, betas=(0.9, 0.98), weight_decay=0.01)
     extra = {'persistent_workers': True, 'prefetch_factor': 4} if a.workers else {}
-    dl = torch.utils.data.DataLoader(Stream(a.seed, a.batch, tok, cfg), batch_size=None, num_workers=a.workers, pin_memory=dev == 'cuda', **extra)
+    dl = torch.utils.data.DataLoader(Stream(a.seed, a.batch, tok, cfg, a.row, a.easy_steps), batch_size=None, num_workers=a.workers, pin_memory=dev == 'cuda', **extra)
     budget = a.minutes * 60
-    total = a.max_steps
-    warm = 100
+    warm = a.warmup
+    val = Validator(tok, cfg, dev) if a.val_every else None
+    next_val = a.val_every * 60
     t0 = time.time()
     step = 0
     ema = None
     log = []
     for bt in dl:
-        if step == 60:  # fit the cosine schedule to the time budget from the measured step rate
-            rate = 50 / (time.time() - t10)
-            total = min(a.max_steps, int(60 + rate * (budget - (time.time() - t0))))
-            print(f'{rate:.1f} steps/s: {total} steps', flush=True)
-        if step == 10:
-            t10 = time.time()
-        lr = a.lr * min(1, (step + 1) / warm) * (0.5 * (1 + math.cos(math.pi * min(1, step / max(total, 1)))) * 0.95 + 0.05)
+        # The cosine follows the wall clock (or --max-steps, whichever is nearer its end): the run ends on time even
+        # when the machine's load changes under it.
+        frac = min(1.0, max((time.time() - t0) / budget, step / a.max_steps))
+        lr = a.lr * min(1, (step + 1) / warm) * (0.5 * (1 + math.cos(math.pi * frac)) * 0.95 + 0.05)
         for g in opt.param_groups:
-            g['lr'] = lr
+            g['lr'] = lr * g['scale']
         with torch.autocast(device_type=dev, dtype=torch.bfloat16, enabled=dev == 'cuda'):
             h = run(model, bt, dev)
             labels = bt['labels'].to(dev)
             sel = labels != -100
             logits = h[sel].float() @ model.head_weight().float().T
-            loss = F.cross_entropy(logits, labels[sel])
+            ce = F.cross_entropy(logits, labels[sel], reduction='none')
+            loss = ce.mean() if a.loss == 'token' else (ce * bt['weight'].to(dev)[sel]).sum() / bt['n']
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
         step += 1
-        if step % 100 == 0 or step == total:
+        last = frac >= 1.0
+        if step % 100 == 0 or last:
             el = time.time() - t0
-            print(f'step {step}/{total} loss {ema:.4f} lr {lr:.2e} {el:.0f}s', flush=True)
+            print(f'step {step} ({frac * 100:.0f}%) loss {ema:.4f} lr {lr:.2e} {el:.0f}s', flush=True)
             log.append({'step': step, 'loss': round(ema, 5), 'seconds': round(el, 1)})
-        if step >= total:
+        if val and (time.time() - t0 >= next_val or last):
+            next_val += a.val_every * 60
+            model.eval()
+            acc = val(model)
+            model.train()
+            torch.save(model.state_dict(), os.path.join(a.out, 'partial.pt'))  # a run cut short keeps its weights
+            print(f'val step {step} ' + ' '.join(f'{t} {v * 100:.0f}' for t, v in acc.items()) + f' all {np.mean(list(acc.values())) * 100:.1f}', flush=True)
+        if last:
             break
     train_s = time.time() - t0
     model.eval()
@@ -334,7 +454,7 @@ def main():
     torch.backends.cudnn.allow_tf32 = False
     ck = os.path.join(a.out, 'qwen3-vl-demo')
     write_checkpoint(ck, model, cfg, a.tokenizer)
-    json.dump({'preset': a.preset, 'seed': a.seed, 'steps': step, 'batch': a.batch, 'train_seconds': round(train_s, 1), 'final_loss': round(ema, 5),
+    json.dump({'preset': a.preset, 'seed': a.seed, 'steps': step, 'batch': a.batch, 'lr': a.lr, 'vision_lr': a.vision_lr, 'loss': a.loss, 'easy_steps': a.easy_steps, 'train_seconds': round(train_s, 1), 'final_loss': round(ema, 5),
                'loss_log': log}, open(os.path.join(ck, 'training.json'), 'w'), indent=2)
     print(f'checkpoint written: {ck}', flush=True)
 
@@ -364,7 +484,7 @@ def evaluate(a, model, cfg, tok, dev, ck, step, ema, log, train_s, nparams):
     acc = {t: sum(v) / len(v) for t, v in per.items()}
     for t, v in acc.items():
         print(f'held-out {t:10s} {v * 100:5.1f}% of {len(per[t])}', flush=True)
-    meta = {'preset': a.preset or json.load(open(os.path.join(ck, 'training.json'))).get('preset'), 'seed': a.seed, 'eval_seed': EVAL_SEED, 'steps': step, 'batch': a.batch, 'train_seconds': round(train_s, 1),
+    meta = {'preset': a.preset or json.load(open(os.path.join(ck, 'training.json'))).get('preset'), 'seed': a.seed, 'eval_seed': EVAL_SEED, 'steps': step, 'batch': a.batch, 'lr': a.lr, 'vision_lr': a.vision_lr, 'loss': a.loss, 'easy_steps': a.easy_steps, 'train_seconds': round(train_s, 1),
             'device': torch.cuda.get_device_name() if dev == 'cuda' else 'cpu', 'torch': torch.__version__, 'parameters': nparams,
             'final_loss': round(ema, 5), 'script_accuracy': acc, 'loss_log': log}
     json.dump({'meta': meta, 'items': items}, open(os.path.join(media, 'questions.json'), 'w'), indent=1)

@@ -206,6 +206,94 @@ static inline void qrows(const uint8_t* w0, size_t rb, int64_t nb, const int8_t*
 }
 #endif
 
+#if defined(__AVX2__)
+/**
+ * One weight row against MR activation rows (batched decode): each run of 8 blocks is loaded, unpacked and its scales
+ * converted once for all MR rows, instead of once per row. Per row the integer dot products, their reduction and the
+ * FMA are those of qrows<Q4, 1>, in the same order, so every output equals the one-row kernel's bit for bit (a
+ * sequence decodes the same tokens alone or in a batch).
+ */
+template <bool Q4, int MR>
+static inline void qcols(const uint8_t* w0, int64_t nb, const int8_t* xq, const float* xd, const int32_t* xs, int64_t K, float* y, int64_t ldy) {
+  static const int kNat[8] = {0, 1, 2, 3, 4, 5, 6, 7}, kPair[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+  const size_t bb = Q4 ? 18 : 34;
+  const int64_t nbx = K / 32;
+  __m256 acc[MR];
+  for (int m = 0; m < MR; m++) acc[m] = _mm256_setzero_ps();
+  int64_t b = 0;
+  for (; b + 8 <= nb; b += 8) {
+    const uint8_t* blk = w0 + b * bb;
+    const __m256 ws = scales8(blk, bb, Q4 ? kPair : kNat);
+    __m256i wa[8], wb[8];
+    if (Q4) {
+      const __m256i mk = _mm256_set1_epi8(0x0f);
+      for (int p = 0; p < 4; p++) {
+        const uint8_t* bp = blk + 2 * p * bb;
+        const __m256i q = _mm256_set_m128i(_mm_loadu_si128((const __m128i*)(bp + 20)), _mm_loadu_si128((const __m128i*)(bp + 2)));
+        wa[p] = _mm256_and_si256(q, mk);
+        wb[p] = _mm256_and_si256(_mm256_srli_epi16(q, 4), mk);
+      }
+    } else {
+      for (int i = 0; i < 8; i++) {
+        wb[i] = _mm256_loadu_si256((const __m256i*)(blk + i * bb + 2));
+        wa[i] = _mm256_sign_epi8(wb[i], wb[i]);
+      }
+    }
+    for (int m = 0; m < MR; m++) {
+      const int8_t* xb = xq + m * K + b * 32;
+      __m256i x[8];
+      for (int i = 0; i < 8; i++) x[i] = _mm256_loadu_si256((const __m256i*)(xb + 32 * i));
+      const __m256 dx = _mm256_loadu_ps(xd + m * nbx + b);
+      __m256i s;
+      if (Q4) {
+        __m256i pr[4];
+        for (int p = 0; p < 4; p++) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+          pr[p] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), wa[p], x[2 * p]), wb[p], x[2 * p + 1]);
+#else
+          pr[p] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(wa[p], x[2 * p]), _mm256_maddubs_epi16(wb[p], x[2 * p + 1])), _mm256_set1_epi16(1));
+#endif
+        }
+        const __m256i bias = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i*)(xs + m * nbx + b)), 3);
+        s = _mm256_sub_epi32(_mm256_hadd_epi32(_mm256_hadd_epi32(pr[0], pr[1]), _mm256_hadd_epi32(pr[2], pr[3])), bias);
+      } else {
+        __m256i d[8];
+        for (int i = 0; i < 8; i++) d[i] = dotU8S8(wa[i], _mm256_sign_epi8(x[i], wb[i]));
+        s = hsum8x8(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]);
+      }
+      acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(ws, dx), acc[m]);
+    }
+  }
+  for (int m = 0; m < MR; m++) {
+    float tail = 0;
+    for (int64_t c = b; c < nb; c++) {  // as qrows' tail, per row
+      const uint8_t* blk = w0 + c * bb;
+      __m256i p = qdot<Q4>(blk, _mm256_loadu_si256((const __m256i*)(xq + m * K + c * 32)));
+      const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+      int32_t v = _mm_extract_epi32(h, 0) + _mm_extract_epi32(h, 1) + _mm_extract_epi32(h, 2) + _mm_extract_epi32(h, 3);
+      if (Q4) v -= 8 * xs[m * nbx + c];
+      tail += (float)v * (loadScale(blk) * xd[m * nbx + c]);
+    }
+    y[m * ldy] = hsum8(acc[m]) + tail;
+  }
+}
+
+/** Rows [m0, m0 + mr) of the activations against weight row w0 (mr ≤ 8), through qcols. */
+template <bool Q4>
+static inline void qcolsN(int mr, const uint8_t* w0, int64_t nb, const int8_t* xq, const float* xd, const int32_t* xs, int64_t K, float* y, int64_t ldy) {
+  switch (mr) {
+    case 1: return qcols<Q4, 1>(w0, nb, xq, xd, xs, K, y, ldy);
+    case 2: return qcols<Q4, 2>(w0, nb, xq, xd, xs, K, y, ldy);
+    case 3: return qcols<Q4, 3>(w0, nb, xq, xd, xs, K, y, ldy);
+    case 4: return qcols<Q4, 4>(w0, nb, xq, xd, xs, K, y, ldy);
+    case 5: return qcols<Q4, 5>(w0, nb, xq, xd, xs, K, y, ldy);
+    case 6: return qcols<Q4, 6>(w0, nb, xq, xd, xs, K, y, ldy);
+    case 7: return qcols<Q4, 7>(w0, nb, xq, xd, xs, K, y, ldy);
+    default: return qcols<Q4, 8>(w0, nb, xq, xd, xs, K, y, ldy);
+  }
+}
+#endif
+
 /**
  * Reorder q8 activations for the q4_0 pair kernel: in each run of 8 whole blocks, pairs (b, b+1) become
  * [x_b[0..16) x_b+1[0..16) x_b[16..32) x_b+1[16..32)] and the scales and sums take the lane order 0 2 4 6 1 3 5 7 of
@@ -250,13 +338,16 @@ static void gemvQuant(const WMat* w, const ActQ* a, int64_t M, int64_t r0, int64
   // core) although faster from cache; the activations stay in L1 either way.
   for (int64_t r = r0; r < r1; r++) {
     const uint8_t* w0 = w->p + (size_t)r * rb;
-    for (int64_t m = 0; m < M; m++) {
-      const int8_t* xq = a->q + m * K;
-      const float* xd = a->d + m * nb;
-      const int32_t* xs = a->s + m * nb;
-      float* ym = y + m * ldy + r;
-      if (q4) qrows<true, 1>(w0, rb, nb, xq, xd, xs, ym);
-      else qrows<false, 1>(w0, rb, nb, xq, xd, xs, ym);
+    if (M == 1) {
+      if (q4) qrows<true, 1>(w0, rb, nb, a->q, a->d, a->s, y + r);
+      else qrows<false, 1>(w0, rb, nb, a->q, a->d, a->s, y + r);
+      continue;
+    }
+    // Several rows (batched decode): the weight row is unpacked once per 8 activation rows.
+    for (int64_t m = 0; m < M; m += 8) {
+      const int mr = (int)imin(8, M - m);
+      if (q4) qcolsN<true>(mr, w0, nb, a->q + m * K, a->d + m * nb, a->s + m * nb, K, y + m * ldy + r, ldy);
+      else qcolsN<false>(mr, w0, nb, a->q + m * K, a->d + m * nb, a->s + m * nb, K, y + m * ldy + r, ldy);
     }
   }
 #else

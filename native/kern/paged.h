@@ -1,104 +1,250 @@
 // Paged attention over a block pool (f32, f16 or q8_0 slots) for a ragged batch, and the K/V write into slots.
-// Each query row's keys are cut into tiles of PG_TILE absolute key indices; a (row, tile) task computes a partial
-// softmax (max, sum, unnormalised p·V) for every head and the partials are merged in tile order. The arithmetic of a
-// row depends only on its own sequence, never on the other rows of the batch: batched equals unbatched, bit for bit.
+// Each query row's keys are cut into tiles of PG_TILE absolute key indices; a (row, tile) pair computes a partial
+// softmax (max, sum, unnormalised p·V) for every head and the partials are merged in tile order. A task takes one tile
+// for up to PG_ROWS query rows of one sequence, so a prefill chunk reads (and for q8_0 or f16, converts) each key tile
+// once for many rows; decode rows read f16 keys directly with vector conversion. The arithmetic of a row depends only
+// on its own sequence, never on the other rows of the batch or on the grouping: batched equals unbatched, bit for bit.
 
 #define PG_TILE 64
+#define PG_ROWS 16
 
-/** o[h·hd..] += Σ_j p[h·ldp + j] · V[j][g(h)] over n rows of V (stride vStride). */
-static inline void pagedPV(const float* p, int64_t ldp, int64_t n, const float* v, int64_t vStride, int group, int nkv, int hd, float* o) {
-  for (int h = 0; h < group * nkv; h++) {
-    const float* vh = v + (int64_t)(h / group) * hd;
-    const float* ph = p + h * ldp;
-    float* oh = o + (int64_t)h * hd;
-    int d = 0;
-    for (; d + 2 * QV_W <= hd; d += 2 * QV_W) {
-      vf a0 = vload(oh + d), a1 = vload(oh + d + QV_W);
-      for (int64_t j = 0; j < n; j++) {
-        const vf pj = vset1(ph[j]);
-        a0 = vfma(pj, vload(vh + j * vStride + d), a0);
-        a1 = vfma(pj, vload(vh + j * vStride + d + QV_W), a1);
-      }
-      vstore(oh + d, a0);
-      vstore(oh + d + QV_W, a1);
+static inline vf pgLoad(const float* p) { return vload(p); }
+static inline vf pgLoad(const uint16_t* p) { return vload_f16(p); }
+static inline float pgAt(const float* p) { return *p; }
+static inline float pgAt(const uint16_t* p) { return f16ToF32(*p); }
+
+/** s[h][j] = scale · q_h · k_j for KB keys × HB heads of one kv head (8 independent FMA chains). */
+template <int HB, int KB, class E>
+static inline void pgScoreBlock(const float* q, const E* k, int64_t kStride, int hd, float scale, float* s, int64_t lds) {
+  vf acc[HB][KB];
+  for (int h = 0; h < HB; h++)
+    for (int u = 0; u < KB; u++) acc[h][u] = vzero();
+  for (int d = 0; d < hd; d += QV_W) {
+    vf kv[KB];
+    for (int u = 0; u < KB; u++) kv[u] = pgLoad(k + u * kStride + d);
+    for (int h = 0; h < HB; h++) {
+      const vf qh = vload(q + (int64_t)h * hd + d);
+      for (int u = 0; u < KB; u++) acc[h][u] = vfma(qh, kv[u], acc[h][u]);
     }
-    for (; d < hd; d++) {
-      float a = oh[d];
-      for (int64_t j = 0; j < n; j++) a += ph[j] * vh[j * vStride + d];
-      oh[d] = a;
+  }
+  for (int h = 0; h < HB; h++)
+    for (int u = 0; u < KB; u++) s[h * lds + u] = hsum(acc[h][u]) * scale;
+}
+
+/** Scores of n adjacent key rows (stride w) for every head: sc[h·lds + j]; a key is loaded once per kv head. */
+template <class E>
+static void pgScores(const float* q, const E* k, int64_t w, int64_t n, int group, int nkv, int hd, float scale, float* sc, int64_t lds) {
+  const int hb = group % 4 == 0 ? 4 : group % 2 == 0 ? 2 : 1, kb = 8 / hb;
+  int64_t j = 0;
+  if (hd % QV_W == 0) {
+    for (; j + kb <= n; j += kb)
+      for (int g = 0; g < nkv; g++)
+        for (int h0 = 0; h0 < group; h0 += hb) {
+          const int h = g * group + h0;
+          const E* kg = k + j * w + (int64_t)g * hd;
+          if (hb == 4) pgScoreBlock<4, 2>(q + (int64_t)h * hd, kg, w, hd, scale, sc + h * lds + j, lds);
+          else if (hb == 2) pgScoreBlock<2, 4>(q + (int64_t)h * hd, kg, w, hd, scale, sc + h * lds + j, lds);
+          else pgScoreBlock<1, 8>(q + (int64_t)h * hd, kg, w, hd, scale, sc + h * lds + j, lds);
+        }
+  }
+  // Keys past the last whole block: the same dot product one key at a time (vector chunks, then scalar, in order).
+  for (; j < n; j++)
+    for (int h = 0; h < group * nkv; h++) {
+      const E* kh = k + j * w + (int64_t)(h / group) * hd;
+      const float* qh = q + (int64_t)h * hd;
+      vf s0 = vzero();
+      int d = 0;
+      for (; d + QV_W <= hd; d += QV_W) s0 = vfma(vload(qh + d), pgLoad(kh + d), s0);
+      float v = hsum(s0);
+      for (; d < hd; d++) v += qh[d] * pgAt(kh + d);
+      sc[h * lds + j] = v * scale;
+    }
+}
+
+/** o[h·hd..] += Σ_j p[h·ldp + j] · V[j][g(h)] over n rows of V (stride w); each V vector is loaded once per kv head. */
+template <class E>
+static void pgPV(const float* p, int64_t ldp, int64_t n, const E* v, int64_t w, int group, int nkv, int hd, float* o) {
+  for (int g = 0; g < nkv; g++) {
+    const E* vg = v + (int64_t)g * hd;
+    for (int h0 = 0; h0 < group; h0 += 4) {
+      const int hn = group - h0 < 4 ? group - h0 : 4, hb = g * group + h0;
+      int d = 0;
+      for (; d + 2 * QV_W <= hd; d += 2 * QV_W) {
+        vf a[4][2];
+        for (int h = 0; h < hn; h++) {
+          a[h][0] = vload(o + (int64_t)(hb + h) * hd + d);
+          a[h][1] = vload(o + (int64_t)(hb + h) * hd + d + QV_W);
+        }
+        for (int64_t j = 0; j < n; j++) {
+          const vf v0 = pgLoad(vg + j * w + d), v1 = pgLoad(vg + j * w + d + QV_W);
+          for (int h = 0; h < hn; h++) {
+            const vf pj = vset1(p[(hb + h) * ldp + j]);
+            a[h][0] = vfma(pj, v0, a[h][0]);
+            a[h][1] = vfma(pj, v1, a[h][1]);
+          }
+        }
+        for (int h = 0; h < hn; h++) {
+          vstore(o + (int64_t)(hb + h) * hd + d, a[h][0]);
+          vstore(o + (int64_t)(hb + h) * hd + d + QV_W, a[h][1]);
+        }
+      }
+      for (; d < hd; d++)
+        for (int h = 0; h < hn; h++) {
+          float acc = o[(int64_t)(hb + h) * hd + d];
+          for (int64_t j = 0; j < n; j++) acc += p[(hb + h) * ldp + j] * pgAt(vg + j * w + d);
+          o[(int64_t)(hb + h) * hd + d] = acc;
+        }
     }
   }
 }
 
-/** Rows [r0, r1) of a batch, one task per (row, tile); partials go to pm/pl/po at the task's index. */
-static void pagedGroup(Exec* ex, const PagedArgs* a, const int32_t* rowSeq, int64_t r0, int64_t r1, const int64_t* taskStart, float* pm, float* pl, float* po) {
-  const int nh = a->nh, hd = a->hd, group = a->nh / a->nkv, bs = a->bs;
+/** Softmax numerators of each head's n scores in place: m[h] = max, l[h] = Σ e^(s − max). */
+static inline void pgSoftmax(float* sc, int64_t lds, int64_t n, int nh, float* m, float* l) {
+  for (int h = 0; h < nh; h++) {
+    float* s = sc + h * lds;
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < n; j++) mx = fmaxf_(mx, s[j]);
+    float sum = 0;
+    int64_t j = 0;
+    for (; j + QV_W <= n; j += QV_W) {
+      const vf e = vexp(vsub(vload(s + j), vset1(mx)));
+      vstore(s + j, e);
+      sum += hsum(e);
+    }
+    for (; j < n; j++) sum += s[j] = expf(s[j] - mx);
+    m[h] = mx;
+    l[h] = sum;
+  }
+}
+
+/** One (row, tile) partial over runs of adjacent keys: `runs` pairs (first key's K/V pointers, count) in key order. */
+template <class E>
+static void pgRowTile(const PagedArgs* a, const float* q, const E* const* rk, const E* const* rv, const int64_t* rn, int runs, int64_t n, float* sc, float* m, float* l, float* o) {
+  const int nh = a->nh, hd = a->hd, group = a->nh / a->nkv;
   const int64_t w = (int64_t)a->nkv * hd;
-  const int64_t tasks = taskStart[r1] - taskStart[r0];
-  const WMat kv[2] = {{a->dt, a->k, 0, w}, {a->dt, a->v, 0, w}};
-  pfor(ex, tasks, 1, [&](int64_t t0, int64_t t1) {
+  memset(o, 0, (size_t)nh * hd * 4);
+  int64_t at = 0;
+  for (int u = 0; u < runs && at < n; u++) {
+    const int64_t c = imin(rn[u], n - at);
+    pgScores(q, rk[u], w, c, group, a->nkv, hd, a->scale, sc + at, PG_TILE);
+    at += c;
+  }
+  pgSoftmax(sc, PG_TILE, n, nh, m, l);
+  at = 0;
+  for (int u = 0; u < runs && at < n; u++) {
+    const int64_t c = imin(rn[u], n - at);
+    pgPV(sc + at, PG_TILE, c, rv[u], w, group, a->nkv, hd, o);
+    at += c;
+  }
+}
+
+/** f16 → f32 for n values (vector conversion is exact, as the scalar one). */
+static inline void pgF16ToF32(const uint16_t* s, int64_t n, float* d) {
+  int64_t i = 0;
+  for (; i + QV_W <= n; i += QV_W) vstore(d + i, vload_f16(s + i));
+  for (; i < n; i++) d[i] = f16ToF32(s[i]);
+}
+
+/** A task: rows [ra, rb) of one sequence (rows of a sequence are adjacent) against key tile t. */
+struct PgUnit {
+  int64_t ra, rb, t;
+};
+
+/** Rows [r0, r1) of a batch; partials of (row r, tile t) go to pm/pl/po at taskStart[r] + t − taskStart[r0]. */
+static void pagedGroup(Exec* ex, const PagedArgs* a, const int32_t* rowSeq, int64_t r0, int64_t r1, const int64_t* taskStart, float* pm, float* pl, float* po) {
+  const int nh = a->nh, hd = a->hd, bs = a->bs;
+  const int64_t w = (int64_t)a->nkv * hd;
+  auto hiOf = [&](int64_t r) {
+    const int s = rowSeq[r];
+    return (int64_t)a->kvLen[s] - (a->cuQ[s + 1] - a->cuQ[s]) + (r - a->cuQ[s]) + 1;  // keys [0, hi) are visible
+  };
+  PgUnit* units = (PgUnit*)malloc(sizeof(PgUnit) * (size_t)(taskStart[r1] - taskStart[r0]));
+  int64_t nu = 0;
+  for (int64_t ra = r0; ra < r1;) {
+    int64_t rb = ra + 1;
+    while (rb < r1 && rb - ra < PG_ROWS && rowSeq[rb] == rowSeq[ra]) rb++;
+    const int64_t tiles = taskStart[rb] - taskStart[rb - 1];  // the last row sees the most keys
+    for (int64_t t = 0; t < tiles; t++) units[nu++] = {ra, rb, t};
+    ra = rb;
+  }
+  const int64_t base = taskStart[r0];
+  const int maxRuns = PG_TILE / bs + 2;
+  pfor(ex, nu, 1, [&](int64_t u0, int64_t u1) {
     float* sc = salloc((size_t)nh * PG_TILE);
-    float* kb = a->dt == DT_F32 ? nullptr : salloc((size_t)(PG_TILE * w));
-    float* vb = a->dt == DT_F32 ? nullptr : salloc((size_t)(PG_TILE * w));
-    int64_t r = r0;
-    for (int64_t tt = t0; tt < t1; tt++) {
-      const int64_t t = taskStart[r0] + tt;
-      while (taskStart[r + 1] <= t) r++;
-      const int s = rowSeq[r];
-      const int64_t nq = a->cuQ[s + 1] - a->cuQ[s];
-      const int64_t hi = a->kvLen[s] - nq + (r - a->cuQ[s]) + 1;  // keys [0, hi) are visible
-      const int64_t j0 = (t - taskStart[r]) * PG_TILE, j1 = imin(hi, j0 + PG_TILE), n = j1 - j0;
-      float* m = pm + tt * nh;
-      float* l = pl + tt * nh;
-      float* o = po + tt * nh * hd;
-      memset(o, 0, (size_t)nh * hd * 4);
-      const float* q = a->q + r * (int64_t)nh * hd;
+    float* kb = nullptr;
+    float* vb = nullptr;
+    const float** fk = (const float**)malloc(sizeof(void*) * maxRuns * 2);
+    const float** fv = fk + maxRuns;
+    const uint16_t** hk = (const uint16_t**)malloc(sizeof(void*) * maxRuns * 2);
+    const uint16_t** hv = hk + maxRuns;
+    int64_t* rn = (int64_t*)malloc(sizeof(int64_t) * maxRuns);
+    for (int64_t u = u0; u < u1; u++) {
+      const PgUnit un = units[u];
+      const int s = rowSeq[un.ra];
       const int32_t* tbl = a->tbl + a->tblPtr[s];
-      // Scores per run of keys within one block (rows of a block are adjacent slots).
+      const int64_t j0 = un.t * PG_TILE, j1 = imin(hiOf(un.rb - 1), j0 + PG_TILE);
+      // Runs of keys within one block (rows of a block are adjacent slots).
+      int runs = 0;
       for (int64_t j = j0; j < j1;) {
-        const int64_t blk = tbl[j / bs], off = j % bs, run = imin(j1 - j, bs - off);
-        const int64_t slot = blk * bs + off;
-        const float *kr, *vr;
-        if (a->dt == DT_F32) {
-          kr = (const float*)a->k + slot * w;
-          vr = (const float*)a->v + slot * w;
-        } else {
-          for (int64_t u = 0; u < run; u++) {
-            decodeRow(&kv[0], slot + u, 0, w, kb + (j - j0 + u) * w);
-            decodeRow(&kv[1], slot + u, 0, w, vb + (j - j0 + u) * w);
-          }
-          kr = kb + (j - j0) * w;
-          vr = vb + (j - j0) * w;
+        const int64_t off = j % bs, run = imin(j1 - j, bs - off), slot = (int64_t)tbl[j / bs] * bs + off;
+        if (a->dt == DT_F16) {
+          hk[runs] = (const uint16_t*)a->k + slot * w;
+          hv[runs] = (const uint16_t*)a->v + slot * w;
+        } else if (a->dt == DT_F32) {
+          fk[runs] = (const float*)a->k + slot * w;
+          fv[runs] = (const float*)a->v + slot * w;
         }
-        attnScoresChunk(q, kr, vr, w, run, group, a->nkv, hd, a->scale, sc + (j - j0), PG_TILE);
+        rn[runs++] = run;
         j += run;
       }
-      for (int h = 0; h < nh; h++) {
-        float* sh = sc + h * PG_TILE;
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < n; j++) mx = fmaxf_(mx, sh[j]);
-        float sum = 0;
-        for (int64_t j = 0; j < n; j++) sum += sh[j] = expf(sh[j] - mx);
-        m[h] = mx;
-        l[h] = sum;
+      // q8_0 always, and f16 for several rows: convert the tile once into f32 rows and use it for every row.
+      const bool staged = a->dt == DT_Q8_0 || (a->dt == DT_F16 && un.rb - un.ra > 1);
+      if (staged) {
+        if (!kb) {
+          kb = salloc((size_t)(PG_TILE * w));
+          vb = salloc((size_t)(PG_TILE * w));
+        }
+        if (a->dt == DT_F16) {
+          int64_t at = 0;
+          for (int r = 0; r < runs; r++) {
+            pgF16ToF32(hk[r], rn[r] * w, kb + at * w);
+            pgF16ToF32(hv[r], rn[r] * w, vb + at * w);
+            at += rn[r];
+          }
+        } else {
+          const WMat kq{a->dt, a->k, 0, w}, vq{a->dt, a->v, 0, w};
+          for (int64_t j = j0; j < j1; j++) {
+            const int64_t slot = (int64_t)tbl[j / bs] * bs + j % bs;
+            decodeRow(&kq, slot, 0, w, kb + (j - j0) * w);
+            decodeRow(&vq, slot, 0, w, vb + (j - j0) * w);
+          }
+        }
+        fk[0] = kb;
+        fv[0] = vb;
+        rn[0] = j1 - j0;
+        runs = 1;
       }
-      for (int64_t j = j0; j < j1;) {
-        const int64_t off = j % bs, run = imin(j1 - j, bs - off);
-        const float* vr = a->dt == DT_F32 ? (const float*)a->v + (tbl[j / bs] * bs + off) * w : vb + (j - j0) * w;
-        // p for these keys sits at column (j − j0) of each head's score row.
-        float* p = sc + (j - j0);
-        pagedPV(p, PG_TILE, run, vr, w, group, a->nkv, hd, o);
-        j += run;
+      for (int64_t r = un.ra; r < un.rb; r++) {
+        const int64_t n = imin(hiOf(r), j0 + PG_TILE) - j0;
+        if (n <= 0) continue;  // an earlier row of the chunk that does not reach this tile
+        const int64_t tt = taskStart[r] + un.t - base;
+        const float* q = a->q + r * (int64_t)nh * hd;
+        if (a->dt == DT_F16 && !staged) pgRowTile<uint16_t>(a, q, hk, hv, rn, runs, n, sc, pm + tt * nh, pl + tt * nh, po + tt * nh * hd);
+        else pgRowTile<float>(a, q, fk, fv, rn, runs, n, sc, pm + tt * nh, pl + tt * nh, po + tt * nh * hd);
       }
     }
     sfree(sc);
     if (kb) sfree(kb);
     if (vb) sfree(vb);
+    free(fk);
+    free(hk);
+    free(rn);
   });
+  free(units);
   // Merge each row's tiles in order.
   pfor(ex, r1 - r0, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = r0 + i0; i < r0 + i1; i++) {
-      const int64_t ta = taskStart[i] - taskStart[r0], tb = taskStart[i + 1] - taskStart[r0];
+      const int64_t ta = taskStart[i] - base, tb = taskStart[i + 1] - base;
       for (int h = 0; h < nh; h++) {
         float mx = -INFINITY;
         for (int64_t t = ta; t < tb; t++) mx = fmaxf_(mx, pm[t * nh + h]);
@@ -132,11 +278,12 @@ static void opPagedAttention(Exec* ex, const PagedArgs* a) {
       taskStart[r + 1] = taskStart[r] + (hi + PG_TILE - 1) / PG_TILE;
     }
   }
-  // Rows in groups whose partials fit ~32 MiB (the grouping never changes a row's arithmetic).
+  // Rows in groups whose partials fit ~32 MiB (the grouping never changes a row's arithmetic); the buffers are sized
+  // to what the batch needs, so a decode step does not map (and fault in) 32 MiB per layer.
   const int64_t perTask = (int64_t)a->nh * (a->hd + 2) * 4, maxTasks = imax(1, ((int64_t)32 << 20) / perTask);
   int64_t most = 0;
   for (int64_t r = 0; r < N; r++) most = imax(most, taskStart[r + 1] - taskStart[r]);
-  const int64_t cap = imax(maxTasks, most);
+  const int64_t cap = imax(imin(maxTasks, taskStart[N]), most);
   float* pm = salloc((size_t)(cap * a->nh));
   float* pl = salloc((size_t)(cap * a->nh));
   float* po = salloc((size_t)(cap * a->nh * a->hd));
@@ -161,9 +308,15 @@ static void opKvWrite(Exec* ex, uint8_t* pool, int dt, int64_t width, const int3
       uint8_t* d = pool + (size_t)slots[i] * rb;
       const float* x = src + i * width;
       if (dt == DT_F32) memcpy(d, x, rb);
-      else if (dt == DT_F16)
-        for (int64_t c = 0; c < width; c++) ((uint16_t*)d)[c] = f32ToF16(x[c]);
-      else
+      else if (dt == DT_F16) {
+        uint16_t* h = (uint16_t*)d;
+        int64_t c = 0;
+#if defined(__F16C__)
+        // Hardware round-to-nearest-even: the same bits as f32ToF16 for every finite and infinite value.
+        for (; c + 8 <= width; c += 8) _mm_storeu_si128((__m128i*)(h + c), _mm256_cvtps_ph(_mm256_loadu_ps(x + c), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#endif
+        for (; c < width; c++) h[c] = f32ToF16(x[c]);
+      } else
         for (int64_t b = 0; b < width / 32; b++) encodeQ8Block(x + b * 32, d + b * 34);
     }
   });

@@ -46,6 +46,8 @@ export interface ModelFlags {
   dtype?: WeightFormat;
   precision?: Precision;
   visionCacheMb?: number;
+  /** false with --no-prefix-cache. */
+  prefixCache?: boolean;
   kvCacheGb?: number;
   kvCacheType?: KvDType;
   ctxSize?: number;
@@ -54,7 +56,7 @@ export interface ModelFlags {
 /** The engine's serving options from the model flags (KV cache size and format, context size). */
 export function servingFromFlags(f: ModelFlags): ServingOptions {
   const kvCache = f.kvCacheGb !== undefined || f.kvCacheType ? { bytes: f.kvCacheGb !== undefined ? Math.round(f.kvCacheGb * 2 ** 30) : undefined, dtype: f.kvCacheType } : undefined;
-  return { kvCache, ctxSize: f.ctxSize };
+  return { kvCache, ctxSize: f.ctxSize, ...(f.prefixCache === false && { prefixCache: false }) };
 }
 
 export function addModelOptions(cmd: Command): Command {
@@ -72,7 +74,9 @@ export function addModelOptions(cmd: Command): Command {
 
 /** For the commands that chat (run, chat, serve): the vision-feature cache's budget. */
 export function addVisionCacheOption(cmd: Command): Command {
-  return cmd.option('--vision-cache-mb <MB>', `vision features kept for images seen again, e.g. re-sent each chat turn (0 = off; default ${DEFAULT_VISION_CACHE_MB})`, numArg(0));
+  return cmd
+    .option('--vision-cache-mb <MB>', `vision features kept for images seen again, e.g. re-sent each chat turn (0 = off; default ${DEFAULT_VISION_CACHE_MB})`, numArg(0))
+    .option('--no-prefix-cache', 'do not reuse the KV cache of a prompt prefix seen before (a re-sent conversation, the earlier turns of a chat)');
 }
 
 export interface SamplingFlags {

@@ -10,7 +10,8 @@ import { OutputParser, type ToolCall } from './output.js';
 import { Sampler, type SamplingOptions } from './sampler.js';
 import type { MediaInputs, Scheduler, SeqRequest, Sequence } from './scheduler.js';
 import { StopMatcher } from './stop.js';
-import type { PrecomputedVision } from '../models/qwen3vl/model.js';
+import type { EncodedVision } from '../models/qwen3vl/model.js';
+import type { MediaItem } from './prefixKeys.js';
 import type { VisionCache } from './visionCache.js';
 
 /** What the loop needs of a tokenizer (QwenTokenizer has it all). */
@@ -60,6 +61,8 @@ export interface ChatOptions extends SamplingOptions {
   readonly onPrefillProgress?: (done: number, total: number) => void;
   /** Vision features of images and videos seen before come from here (the tower runs for new ones only). */
   readonly visionCache?: VisionCache | null;
+  /** `false`: this request neither starts from cached KV blocks nor leaves its own (default: the model's setting). */
+  readonly prefixCache?: boolean;
 }
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'cancelled';
@@ -68,10 +71,17 @@ export interface Usage {
   readonly promptTokens: number;
   readonly completionTokens: number;
   readonly totalTokens: number;
+  /** Prompt tokens whose KV came from the prefix cache (present when prefix reuse was on for the request). */
+  readonly cachedTokens?: number;
 }
 
 /** Usage in the OpenAI wire spelling (snake case), as the server and `run --json` print it. */
-export const wireUsage = (u: Usage) => ({ prompt_tokens: u.promptTokens, completion_tokens: u.completionTokens, total_tokens: u.totalTokens });
+export const wireUsage = (u: Usage) => ({
+  prompt_tokens: u.promptTokens,
+  completion_tokens: u.completionTokens,
+  total_tokens: u.totalTokens,
+  ...(u.cachedTokens !== undefined && { prompt_tokens_details: { cached_tokens: u.cachedTokens } }),
+});
 
 export type ChatEvent =
   | { readonly type: 'text'; readonly text: string }
@@ -130,8 +140,12 @@ export interface ChatModel {
   readonly vocabSize?: number;
   readonly scheduler: Scheduler;
   ropeIndex(ids: Int32Array, media: MediaInputs): { positions: [Int32Array, Int32Array, Int32Array]; ropeDelta: number };
-  /** Vision features of a prompt's images and videos, each encoded alone, through `cache` when given. */
-  encodeMedia?(prompt: PreparedInputs, cache: VisionCache | null): Promise<PrecomputedVision>;
+  /** A prompt's images and videos (content hashes, placeholder runs): with `encodeItems`, encoded item by item. */
+  mediaItems?(prompt: PreparedInputs): MediaItem[];
+  /** Features of each item, each encoded alone, through `cache` when given. */
+  encodeItems?(items: readonly MediaItem[], cache: VisionCache | null): Promise<readonly EncodedVision[]>;
+  /** The chain seed of the model's KV blocks; null or absent: no prefix reuse. */
+  readonly prefixSeed?: string | null;
 }
 
 /** Events of one sequence, pushed by the scheduler's callbacks and pulled by the generator. */
@@ -223,12 +237,16 @@ export async function* streamChat(model: ChatModel, processor: ChatProcessor, me
   const chan = new EventChannel();
   const hasMedia = !!(prompt.pixelValues || prompt.pixelValuesVideos);
   // Each image and video runs through the tower alone, cached or not, so the vision cache never changes a bit of the
-  // output (a backend's matmul may sum in another order for another row count); the batch then gets features.
-  const vision = hasMedia && model.encodeMedia ? await model.encodeMedia(prompt, o.visionCache ?? null) : undefined;
-  const media: MediaInputs = vision
-    ? { imageGridThw: prompt.imageGridThw, videoGridThw: prompt.videoGridThw, vision }
+  // output (a backend's matmul may sum in another order for another row count). The scheduler asks for the items
+  // its prefill needs when it first runs: none inside a cached prefix.
+  const perItem = model.mediaItems && model.encodeItems;
+  const items = hasMedia && perItem ? model.mediaItems!(prompt) : [];
+  const visionCache = o.visionCache ?? null;
+  const media: MediaInputs = perItem
+    ? { imageGridThw: prompt.imageGridThw, videoGridThw: prompt.videoGridThw, items, features: (need) => model.encodeItems!(need, visionCache) }
     : { pixelValues: prompt.pixelValues, imageGridThw: prompt.imageGridThw, pixelValuesVideos: prompt.pixelValuesVideos, videoGridThw: prompt.videoGridThw };
   const rope = model.ropeIndex(ids, media);
+  const prefix = model.prefixSeed && o.prefixCache !== false && (perItem || !hasMedia) ? { seed: model.prefixSeed, items } : undefined;
   const context = Array.from(ids);
   let grammarFailure: unknown = null;
   const prefetch = (g: GrammarConstraint) => {
@@ -239,55 +257,60 @@ export async function* streamChat(model: ChatModel, processor: ChatProcessor, me
     positions: rope.positions,
     ropeDelta: rope.ropeDelta,
     media: hasMedia ? media : undefined,
+    prefix,
     maxTokens,
     onProgress: o.onPrefillProgress,
     // This sequence's step: forced tokens, sampling, stop checks and parsing; null ends it.
-    next: (logits, self) => {
-      if (toolOpening !== null && !parser.inReasoning) {
-        forced.push(...tok.encode(out.length ? `\n\n${toolOpening}` : toolOpening));
-        toolOpening = null;
-      }
-      let next: number;
-      // The grammar holds the answer after any reasoning and forced opening, on this sequence's own row.
-      const constrained = grammar !== null && !grammarDone && !parser.inReasoning && forced.length === 0 && toolOpening === null;
-      if (forced.length) next = forced.shift()!;
-      else if (parser.inReasoning && o.thinkingBudget !== undefined && reasoningTokens >= o.thinkingBudget && endThink !== undefined) next = endThink;
-      else if (constrained && grammar) {
-        if (grammarFailure !== null) throw grammarFailure;
-        // The last stretch of the budget heads for the end of the JSON, so a long answer is closed, not cut.
-        if (self.maxTokens - out.length <= Math.min(CLOSING_TOKENS, Math.floor(self.maxTokens / 4))) next = grammar.closingArgmaxReady(logits);
-        else next = sampler.greedy ? grammar.argmaxReady(logits) : sampler.sample(grammar.maskReady(logits), context, out);
-      } else next = sampler.sample(logits, context, out);
-      if (o.logprobs) chan.push({ type: 'logprob', logprob: wireLogprob(tok, tokenLogprob(logits, next, o.topLogprobs ?? 0)) });
-      if (constrained && grammar) {
-        if (!grammar.accept(next)) throw new RangeError(`the grammar refused token ${next} (${JSON.stringify(tok.decode([next]))})`);
-        if (strictTools && eos.has(next)) {
-          // The call's JSON is complete: close the call, then end (one call answers a required tool choice).
-          grammarDone = true;
-          forced.push(...tok.encode('\n</tool_call>'), eos.values().next().value as number);
-          next = forced.shift()!;
-        } else if (!grammar.isTerminated()) prefetch(grammar);
-      }
-      if (eos.has(next)) {
-        finish = 'stop';
-        return null;
-      }
-      out.push(next);
-      context.push(next);
-      if (parser.inReasoning) reasoningTokens++;
-      const s = stop.push(detok.push(next));
-      for (const e of parser.push(s.text)) chan.push(e);
-      if (s.stopped) {
-        finish = 'stop';
-        return null;
-      }
-      return next;
-    },
+    next: (logits, self) => choose(logits, -1, self),
+    // Plain greedy (nothing reads the logits): the scheduler takes the argmax on the backend and reads back ids only.
+    nextArgmax: sampler.greedy && !o.logprobs && !grammarSpec ? (id, self) => choose(null, id, self) : undefined,
     onEnd: (reason, error) => {
       if (reason === 'cancelled') finish = 'cancelled';
       chan.end(reason === 'error' ? error : undefined);
     },
   };
+  /** The next token from the row's logits, or (`logits` null) from its argmax `id`. */
+  function choose(logits: Float32Array | null, id: number, self: Sequence): number | null {
+    if (toolOpening !== null && !parser.inReasoning) {
+      forced.push(...tok.encode(out.length ? `\n\n${toolOpening}` : toolOpening));
+      toolOpening = null;
+    }
+    let next: number;
+    // The grammar holds the answer after any reasoning and forced opening, on this sequence's own row.
+    const constrained = grammar !== null && !grammarDone && !parser.inReasoning && forced.length === 0 && toolOpening === null;
+    if (forced.length) next = forced.shift()!;
+    else if (parser.inReasoning && o.thinkingBudget !== undefined && reasoningTokens >= o.thinkingBudget && endThink !== undefined) next = endThink;
+    else if (constrained && grammar && logits) {
+      if (grammarFailure !== null) throw grammarFailure;
+      // The last stretch of the budget heads for the end of the JSON, so a long answer is closed, not cut.
+      if (self.maxTokens - out.length <= Math.min(CLOSING_TOKENS, Math.floor(self.maxTokens / 4))) next = grammar.closingArgmaxReady(logits);
+      else next = sampler.greedy ? grammar.argmaxReady(logits) : sampler.sample(grammar.maskReady(logits), context, out);
+    } else next = logits ? sampler.sample(logits, context, out) : id;
+    if (o.logprobs && logits) chan.push({ type: 'logprob', logprob: wireLogprob(tok, tokenLogprob(logits, next, o.topLogprobs ?? 0)) });
+    if (constrained && grammar) {
+      if (!grammar.accept(next)) throw new RangeError(`the grammar refused token ${next} (${JSON.stringify(tok.decode([next]))})`);
+      if (strictTools && eos.has(next)) {
+        // The call's JSON is complete: close the call, then end (one call answers a required tool choice).
+        grammarDone = true;
+        forced.push(...tok.encode('\n</tool_call>'), eos.values().next().value as number);
+        next = forced.shift()!;
+      } else if (!grammar.isTerminated()) prefetch(grammar);
+    }
+    if (eos.has(next)) {
+      finish = 'stop';
+      return null;
+    }
+    out.push(next);
+    context.push(next);
+    if (parser.inReasoning) reasoningTokens++;
+    const s = stop.push(detok.push(next));
+    for (const e of parser.push(s.text)) chan.push(e);
+    if (s.stopped) {
+      finish = 'stop';
+      return null;
+    }
+    return next;
+  }
   let grammar: GrammarConstraint | null = null;
   let seq: Sequence;
   try {
@@ -317,7 +340,8 @@ export async function* streamChat(model: ChatModel, processor: ChatProcessor, me
     grammar?.dispose();
   }
   if (parser.toolCalls > 0 && finish === 'stop') finish = 'tool_calls';
-  yield { type: 'usage', usage: { promptTokens: ids.length, completionTokens: out.length, totalTokens: ids.length + out.length } };
+  const cached = prefix ? { cachedTokens: seq.cachedTokens } : {};
+  yield { type: 'usage', usage: { promptTokens: ids.length, completionTokens: out.length, totalTokens: ids.length + out.length, ...cached } };
   yield { type: 'done', finishReason: finish, tokens: out };
 }
 

@@ -2,7 +2,8 @@
 // a memory budget holds, and the check that refuses a request which cannot fit before any work starts.
 
 import type { ModelConfig, TextConfig } from '../models/qwen3vl/config.js';
-import { InputLimitError } from '../errors.js';
+import { nodeImport } from '../io/source.js';
+import { InputLimitError, MemoryBudgetError } from '../errors.js';
 import type { KvDType } from '../backend/backend.js';
 import { kvBytesPerToken as kvBytesPerTokenOf } from '../nn/kvPool.js';
 
@@ -39,7 +40,36 @@ export function largestContext(cfg: ModelConfig, budgetBytes: number, fixedBytes
   return Math.max(0, Math.min(cfg.text.maxPositionEmbeddings, Math.floor(room / perWithWork)));
 }
 
+/** Memory this process can still take: the OS's available memory, under a cgroup limit if one is set (Node only). */
+export async function availableMemory(): Promise<number | null> {
+  const proc = (globalThis as { process?: { versions?: { node?: string }; constrainedMemory?: () => number; memoryUsage?: { rss(): number } } }).process;
+  if (!proc?.versions?.node) return null;
+  const os = await nodeImport<{ freemem(): number; totalmem(): number }>('node:os');
+  let avail = os.freemem();
+  const limit = Number(proc.constrainedMemory?.() ?? 0);
+  if (limit > 0 && limit < os.totalmem() && proc.memoryUsage) avail = Math.min(avail, limit - proc.memoryUsage.rss());
+  return Math.max(0, avail);
+}
+
 const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
+
+/**
+ * Refuse, before it is allocated, a KV pool of `tokens` tokens that cannot fit in `availableBytes` (what the process
+ * can still take, weights already loaded) together with a prefill chunk's working memory and `otherBytes` (the
+ * vision-feature cache). The message names the flags that size it and what would fit.
+ */
+export function checkKvPoolFits(cfg: ModelConfig, tokens: number, dtype: KvDType, availableBytes: number, chunk = PREFILL_CHUNK, otherBytes = 0): void {
+  const per = kvBytesPerToken(cfg.text, dtype);
+  const kv = tokens * per;
+  const work = prefillWorkBytes(cfg, chunk, tokens);
+  if (kv + work + otherBytes <= availableBytes) return;
+  const fits = (d: KvDType) => Math.max(0, Math.floor((availableBytes - otherBytes - prefillWorkBytes(cfg, chunk, 0)) / (kvBytesPerToken(cfg.text, d) + 4 * cfg.text.numKeyValueHeads * cfg.text.headDim)));
+  const alt = dtype === 'q8_0' ? '' : `, or --kv-cache-type q8_0 (about ${fits('q8_0')} tokens)`;
+  throw new MemoryBudgetError(
+    `the KV cache for ${tokens} tokens needs ${gib(kv)} (${dtype}) plus about ${gib(work + otherBytes)} of working memory, but this process can take ` +
+      `${gib(availableBytes)} more beside the weights: lower --kv-cache-gb (kvCache.bytes) or --ctx-size to about ${fits(dtype)} tokens${alt}`,
+  );
+}
 
 /**
  * Refuse, before any work, a request of `tokens` tokens (prompt plus the decode room reserved up front) that cannot

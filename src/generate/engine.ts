@@ -13,9 +13,11 @@ import { loadProcessor, type ChatMessage, type LoadProcessorOptions, type Qwen3V
 import { batchModel } from './batchModel.js';
 import { decodeGreedyMany, generateGreedy, greedySteps, type GreedySteps } from './greedy.js';
 import { chat, streamChat, type ChatEvent, type ChatModel, type ChatOptions, type ChatResult } from './chat.js';
-import type { MediaPrompt } from './prefixKeys.js';
+import { chainSeed, type MediaItem, type MediaPrompt } from './prefixKeys.js';
+import { availableMemory, checkKvPoolFits } from './contextPlan.js';
 import { Scheduler, type MediaInputs } from './scheduler.js';
-import { DEFAULT_VISION_CACHE_MB, encodeMedia, VisionCache } from './visionCache.js';
+import { DEFAULT_VISION_CACHE_MB, encodeItems, encodeMedia, modelMediaItems, VisionCache } from './visionCache.js';
+import type { EncodedVision } from '../models/qwen3vl/model.js';
 
 export interface ServingOptions {
   /** The paged KV cache: its size (bytes or tokens; default the context size, at most 16384 tokens, 4096 on webgpu) and format. */
@@ -26,6 +28,11 @@ export interface ServingOptions {
   readonly maxConcurrent?: number;
   /** Rows per batched forward: decode rows plus prefill chunks (default 512 on cpu/ref, 1024 on webgpu). */
   readonly maxBatchTokens?: number;
+  /**
+   * Prefix reuse (default on): a conversation re-sent with more at its end starts from the KV blocks its earlier turn
+   * left in the pool, and images inside that prefix are not encoded again. `false` turns it off (comparisons).
+   */
+  readonly prefixCache?: boolean;
 }
 
 export interface EngineOptions extends LoadOptions, ServingOptions {
@@ -56,6 +63,7 @@ const DEFAULT_KV_TOKENS = { cpu: 16384, webgpu: 4096 };
 
 export class Qwen3VL extends Qwen3VLModel implements ChatModel {
   private kv: PagedKv | null = null;
+  private seed: string | null = null;
   private sched: Scheduler | null = null;
   /** Features of images and videos seen before (null: off). */
   readonly visionCache: VisionCache | null;
@@ -64,7 +72,7 @@ export class Qwen3VL extends Qwen3VLModel implements ChatModel {
     core: Qwen3VLModel,
     /** Null when the folder has no tokenizer (forward/decode still work on token ids). */
     readonly processor: Qwen3VLProcessor | null,
-    readonly serving: ServingOptions & { readonly visionCacheMb?: number } = {},
+    readonly serving: ServingOptions & { readonly visionCacheMb?: number; readonly weightsId?: string } = {},
   ) {
     super(core.backend, core.config, core.weights, core.source);
     const mb = serving.visionCacheMb ?? DEFAULT_VISION_CACHE_MB;
@@ -87,12 +95,26 @@ export class Qwen3VL extends Qwen3VLModel implements ChatModel {
   get kvCache(): PagedKv {
     if (!this.kv) {
       const t = this.config.text;
-      this.kv = new PagedKv(this.backend, t.numHiddenLayers, t.numKeyValueHeads * t.headDim, {
-        ...this.serving.kvCache,
-        defaultTokens: Math.max(KV_BLOCK, Math.min(this.contextLength, this.backend.name === 'webgpu' ? DEFAULT_KV_TOKENS.webgpu : DEFAULT_KV_TOKENS.cpu)),
-      });
+      this.kv = new PagedKv(this.backend, t.numHiddenLayers, t.numKeyValueHeads * t.headDim, this.kvOptions());
     }
     return this.kv;
+  }
+
+  private kvOptions() {
+    return {
+      ...this.serving.kvCache,
+      defaultTokens: Math.max(KV_BLOCK, Math.min(this.contextLength, this.backend.name === 'webgpu' ? DEFAULT_KV_TOKENS.webgpu : DEFAULT_KV_TOKENS.cpu)),
+    };
+  }
+
+  /**
+   * Throws MemoryBudgetError, before anything is allocated, when the KV pool these options ask for (with a prefill
+   * chunk's working memory and the vision cache's budget) exceeds `availableBytes` (host memory the process can take).
+   */
+  checkMemory(availableBytes: number): void {
+    const t = this.config.text;
+    const plan = PagedKv.plan(this.backend, t.numHiddenLayers, t.numKeyValueHeads * t.headDim, this.kvOptions());
+    checkKvPoolFits(this.config, plan.tokens, plan.dtype, availableBytes, this.serving.maxBatchTokens ?? 512, this.visionCache?.capacityBytes ?? 0);
   }
 
   /** The scheduler every conversation on this model runs through. */
@@ -106,6 +128,26 @@ export class Qwen3VL extends Qwen3VLModel implements ChatModel {
       }) as Scheduler;
     }
     return this.sched;
+  }
+
+  /**
+   * The chain seed of this model's KV blocks (null: prefix reuse off): the checkpoint, weight format and KV format, so
+   * blocks computed under anything else never match.
+   */
+  get prefixSeed(): string | null {
+    if (this.serving.prefixCache === false) return null;
+    this.seed ??= chainSeed(`${this.source?.dir ?? 'in-memory'}|${this.config.modelType}|weights=${this.serving.weightsId ?? 'as stored'}|kv=${this.kvCache.dtype}|block=${KV_BLOCK}`);
+    return this.seed;
+  }
+
+  /** A prepared prompt's images and videos with their content hashes and placeholder runs. */
+  mediaItems(prompt: MediaPrompt): MediaItem[] {
+    return modelMediaItems(this, prompt);
+  }
+
+  /** Features of each item, through `cache` when given (each item runs through the tower alone). */
+  encodeItems(items: readonly MediaItem[], cache: VisionCache | null): Promise<EncodedVision[]> {
+    return encodeItems(this, items, cache ?? NO_CACHE);
   }
 
   /** KV bytes per token for each storage format. */
@@ -170,5 +212,24 @@ export async function loadModel(dir: SourceLike, opts: EngineOptions = {}): Prom
   const processor = (await src.exists('tokenizer.json')) ? await loadProcessor(src, opts.processor) : null;
   if (opts.visionCacheMb !== undefined) VisionCache.ofMb(opts.visionCacheMb); // a bad size fails before the weights load
   const core = await loadCore(src, opts);
-  return new Qwen3VL(core, processor, { kvCache: opts.kvCache, ctxSize: opts.ctxSize, maxConcurrent: opts.maxConcurrent, maxBatchTokens: opts.maxBatchTokens, visionCacheMb: opts.visionCacheMb });
+  const model = new Qwen3VL(core, processor, {
+    kvCache: opts.kvCache,
+    ctxSize: opts.ctxSize,
+    maxConcurrent: opts.maxConcurrent,
+    maxBatchTokens: opts.maxBatchTokens,
+    visionCacheMb: opts.visionCacheMb,
+    prefixCache: opts.prefixCache,
+    weightsId: opts.dtype ?? 'as stored',
+  });
+  // Host memory: the KV pool must fit beside the weights (now loaded) before the first request allocates it. GPU
+  // memory is the device's to refuse.
+  const avail = model.backend.name === 'webgpu' ? null : await availableMemory();
+  try {
+    if (avail !== null) model.checkMemory(avail);
+    if (model.serving.prefixCache !== false) void model.prefixSeed; // a bad KV option fails here, not on the first request
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model;
 }

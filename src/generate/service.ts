@@ -9,6 +9,7 @@ import type { WeightFormat } from '../weights/convert.js';
 import { streamChat, type ChatEvent, type ChatModel, type ChatOptions, type ChatProcessor } from './chat.js';
 import { loadModel, type ServingOptions } from './engine.js';
 import type { VisionCache, VisionCacheStats } from './visionCache.js';
+import { KV_BLOCK } from '../nn/kvPool.js';
 
 export interface EngineInfo {
   /** The served model name (the checkpoint folder's name unless given). */
@@ -32,6 +33,18 @@ export interface EngineStatus {
   readonly kvBlocksUsed?: number;
   readonly kvBlocksTotal?: number;
   readonly preemptions?: number;
+  /** Prefix reuse (absent when off): prompt tokens admitted and found cached (counters), blocks cached, evictions. */
+  readonly prefixCache?: PrefixCacheStatus;
+}
+
+export interface PrefixCacheStatus {
+  readonly promptTokens: number;
+  readonly hitTokens: number;
+  /** hitTokens / promptTokens (0 before any request). */
+  readonly hitRate: number;
+  readonly cachedBlocks: number;
+  readonly cachedTokens: number;
+  readonly evictions: number;
 }
 
 /** The seam between adapters and inference: the worker-backed engine and test fakes implement it too. */
@@ -78,7 +91,15 @@ export class LocalEngine implements ChatEngine {
     const s = this.model.scheduler.stats();
     const pre = [...this.prefills.values()].at(-1) ?? null;
     const phase = this.streams === 0 ? 'idle' : pre ? 'prefill' : 'decode';
-    return { phase, prefill: pre, running: s.running, waiting: s.waiting, kvBlocksUsed: s.blocksUsed, kvBlocksTotal: s.blocksTotal, preemptions: s.preemptions, ...(this.visionCache && { visionCache: this.visionCache.stats() }) };
+    const p = s.prefix;
+    const prefixCache: PrefixCacheStatus | undefined = this.model.prefixSeed
+      ? { promptTokens: p.promptTokens, hitTokens: p.hitTokens, hitRate: p.promptTokens ? p.hitTokens / p.promptTokens : 0, cachedBlocks: p.cachedBlocks, cachedTokens: p.cachedBlocks * KV_BLOCK, evictions: p.evictions }
+      : undefined;
+    return {
+      phase, prefill: pre, running: s.running, waiting: s.waiting, kvBlocksUsed: s.blocksUsed, kvBlocksTotal: s.blocksTotal, preemptions: s.preemptions,
+      ...(prefixCache && { prefixCache }),
+      ...(this.visionCache && { visionCache: this.visionCache.stats() }),
+    };
   }
 
   async *stream(messages: readonly unknown[], options: ChatOptions): AsyncGenerator<ChatEvent> {
@@ -123,6 +144,7 @@ export async function openEngine(dir: string, opts: OpenEngineOptions = {}): Pro
     maxConcurrent: opts.maxConcurrent,
     maxBatchTokens: opts.maxBatchTokens,
     visionCacheMb: opts.visionCacheMb,
+    prefixCache: opts.prefixCache,
   });
   if (!model.processor) {
     model.dispose();

@@ -89,15 +89,10 @@ export function modelMediaItems(model: Qwen3VLModel, prompt: MediaPrompt): Media
   return mediaItems(prompt, { imageTokenId: c.imageTokenId, videoTokenId: c.videoTokenId, spatialMergeSize: c.vision.spatialMergeSize }, visionSettings(model));
 }
 
-/**
- * Features of every image and video of a prepared prompt, through `cache`: each item missing from it runs through
- * the tower alone (so a hit and a miss give the same bytes) and is stored. `items` may be given when the caller
- * already split the prompt (modelMediaItems), e.g. to key its KV blocks with the same hashes.
- */
-export async function encodeMedia(model: Qwen3VLModel, prompt: MediaPrompt, cache: VisionCache, items?: readonly MediaItem[]): Promise<PrecomputedVision> {
-  const list = items ?? modelMediaItems(model, prompt);
+/** Features of each item, in order: from `cache`, or the tower run on that item alone (then stored). */
+export async function encodeItems(model: Qwen3VLModel, items: readonly MediaItem[], cache: VisionCache): Promise<EncodedVision[]> {
   const feats: EncodedVision[] = [];
-  for (const it of list) {
+  for (const it of items) {
     let f = cache.get(it.hash);
     if (!f) {
       f = await model.encodeImages(it.pixels, [it.grid]);
@@ -105,6 +100,17 @@ export async function encodeMedia(model: Qwen3VLModel, prompt: MediaPrompt, cach
     }
     feats.push(f);
   }
+  return feats;
+}
+
+/**
+ * Features of every image and video of a prepared prompt, through `cache`: each item missing from it runs through
+ * the tower alone (so a hit and a miss give the same bytes) and is stored. `items` may be given when the caller
+ * already split the prompt (modelMediaItems), e.g. to key its KV blocks with the same hashes.
+ */
+export async function encodeMedia(model: Qwen3VLModel, prompt: MediaPrompt, cache: VisionCache, items?: readonly MediaItem[]): Promise<PrecomputedVision> {
+  const list = items ?? modelMediaItems(model, prompt);
+  const feats = await encodeItems(model, list, cache);
   const join = (kind: MediaItem['kind']): EncodedVision | undefined => {
     const fs = feats.filter((_, i) => list[i].kind === kind);
     if (!fs.length) return undefined;

@@ -250,7 +250,8 @@ export class ChatServer {
       // The prompt is counted once, as OpenAI does for n > 1.
       const completion = accs.reduce((a, c) => a + c.usage.completionTokens, 0);
       const prompt = accs[0]?.usage.promptTokens ?? 0;
-      return { promptTokens: prompt, completionTokens: completion, totalTokens: prompt + completion };
+      const cached = accs[0]?.usage.cachedTokens;
+      return { promptTokens: prompt, completionTokens: completion, totalTokens: prompt + completion, ...(cached !== undefined && { cachedTokens: cached }) };
     };
     const finishOf = () => accs.find((a) => a.finish === 'cancelled')?.finish ?? accs[accs.length - 1]?.finish ?? 'length';
     let counted = false;

@@ -47,6 +47,23 @@ export function prometheusText(s: PromSnapshot): string {
   metric('qwen3vl_kv_cache_blocks_total', 'gauge', 'KV cache blocks in the pool.', total);
   metric('qwen3vl_kv_cache_usage_ratio', 'gauge', 'KV cache utilisation (0-1).', total ? used / total : 0);
   metric('qwen3vl_preemptions_total', 'counter', 'Sequences preempted under KV pressure (recomputed later).', e.preemptions ?? 0);
+  const pc = e.prefixCache;
+  if (pc) {
+    metric('qwen3vl_prefix_cache_queries_tokens_total', 'counter', 'Prompt tokens admitted with prefix reuse on.', pc.promptTokens);
+    metric('qwen3vl_prefix_cache_hits_tokens_total', 'counter', 'Prompt tokens found in the prefix cache (not prefilled again).', pc.hitTokens);
+    metric('qwen3vl_prefix_cache_hit_ratio', 'gauge', 'Prefix cache hit rate: tokens hit / prompt tokens (0-1).', pc.hitRate);
+    metric('qwen3vl_prefix_cache_blocks', 'gauge', 'KV blocks holding a cached prefix (in use or free and revivable).', pc.cachedBlocks);
+    metric('qwen3vl_prefix_cache_evictions_total', 'counter', 'Cached KV blocks reused for new tokens.', pc.evictions);
+  }
+  const vc = e.visionCache;
+  if (vc) {
+    metric('qwen3vl_vision_cache_hits_total', 'counter', 'Images and videos whose features came from the vision cache.', vc.hits);
+    metric('qwen3vl_vision_cache_misses_total', 'counter', 'Images and videos run through the vision tower.', vc.misses);
+    metric('qwen3vl_vision_cache_hit_ratio', 'gauge', 'Vision cache hit rate: hits / lookups (0-1).', vc.hits + vc.misses ? vc.hits / (vc.hits + vc.misses) : 0);
+    metric('qwen3vl_vision_cache_bytes', 'gauge', 'Bytes of vision features held.', vc.bytes);
+    metric('qwen3vl_vision_cache_capacity_bytes', 'gauge', 'Vision cache budget in bytes (--vision-cache-mb).', vc.capacityBytes);
+    metric('qwen3vl_vision_cache_evictions_total', 'counter', 'Vision cache entries dropped for room.', vc.evictions);
+  }
   metric('qwen3vl_http_requests_total', 'counter', 'HTTP requests received.', s.requests);
   lines.push('# HELP qwen3vl_generations_total Generations by outcome.', '# TYPE qwen3vl_generations_total counter');
   for (const k of ['completed', 'cancelled', 'failed'] as const) lines.push(`qwen3vl_generations_total{${label},outcome="${k}"} ${s.generations[k]}`);

@@ -55,6 +55,8 @@ describe('qwen3-vl CLI: help and errors', () => {
       [['run', '--demo', '-m', tiny, 'hi'], /either --model DIR or --demo/],
       [['run', '--demo', '--stop', '', 'hi'], /--stop needs a non-empty text/],
       [['serve', '--demo', '--port', '99999'], /--port.*integer in \[0, 65535\]/],
+      // A KV cache larger than the machine: refused at load, before it is allocated or a prompt is read.
+      [['run', '-m', tiny, '--kv-cache-gb', '100000', 'hi'], /the KV cache for \d+ tokens needs .* lower --kv-cache-gb/],
     ];
     const results = await Promise.all(cases.map(([args]) => runCli(args)));
     results.forEach((r, i) => expectOneLineError(r, cases[i][1]));

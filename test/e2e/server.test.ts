@@ -57,12 +57,31 @@ describe.skipIf(!existsSync(tiny))('qwen3-vl serve on tiny-dense (official opena
     }
     expect(text).toBe(lib.text);
     expect(usage?.completion_tokens).toBe(lib.usage.completionTokens);
-    // The image was sent twice: the second request took its features from the vision cache (same answer above).
+    // The re-sent conversation: every full block but the last came from the prefix cache.
+    expect(r.usage!.prompt_tokens_details?.cached_tokens).toBe(0);
+    expect(usage?.prompt_tokens_details?.cached_tokens).toBe(Math.floor((r.usage!.prompt_tokens - 1) / 16) * 16);
+    // The conversation was sent twice: the second request started from the first one's KV blocks (same answer above),
+    // the image inside them never reaching the vision tower.
+    await expect.poll(async () => (await metrics()).engine.prefixCache?.hitTokens ?? 0, { timeout: 10_000 }).toBeGreaterThanOrEqual(r.usage!.prompt_tokens - 16);
+    const pc = (await metrics()).engine.prefixCache;
+    expect(pc.promptTokens).toBeGreaterThanOrEqual(2 * r.usage!.prompt_tokens);
+    expect(pc.hitRate).toBeGreaterThan(0.4);
+    expect(pc.cachedBlocks).toBeGreaterThan(0);
+    // New text before the image: the prefix misses, the image's features come from the vision cache.
+    const edited = await client.chat.completions.create({ model: 'tiny-dense', messages: [{ role: 'system', content: 'Be brief.' }, ...imageQuestion], temperature: 0, max_tokens: 2 });
+    expect(edited.usage!.prompt_tokens).toBeGreaterThan(r.usage!.prompt_tokens);
     await expect.poll(async () => (await metrics()).engine.visionCache?.hits ?? 0, { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
     const vc = (await metrics()).engine.visionCache;
     expect(vc.misses).toBeGreaterThanOrEqual(1);
     expect(vc.bytes).toBeGreaterThan(0);
     expect(vc.capacityBytes).toBe(256e6);
+    // The same counters in the Prometheus text.
+    const prom = await (await fetch(`${serve.base}/metrics`)).text();
+    const value = (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(prom)?.[1]);
+    expect(value('qwen3vl_prefix_cache_hits_tokens_total')).toBeGreaterThanOrEqual(r.usage!.prompt_tokens - 16);
+    expect(value('qwen3vl_prefix_cache_hit_ratio')).toBeGreaterThan(0);
+    expect(value('qwen3vl_vision_cache_hits_total')).toBeGreaterThanOrEqual(1);
+    expect(value('qwen3vl_vision_cache_bytes')).toBeGreaterThan(0);
   });
 
   it('takes a video as a frame list (with timestamps) and as a video file', async () => {

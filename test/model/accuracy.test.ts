@@ -1,20 +1,22 @@
-// The trained demo model on a CI-sized subset of its held-out questions (bench/accuracy): the engine's greedy answers
+// The trained demo model on its held-out questions (bench/accuracy): the engine's greedy answers
 // at f32 and bf16 agree with the training script's (PyTorch, f32 from the same bf16 weights) on ≥ 99% of questions,
-// and (the goal for a shipped model) are correct on ≥ 90% of every task. Full table: npm run bench:accuracy.
+// and, task by task, are correct on ≥ 90% (the goal for a shipped model; a task where train.py itself is below it is
+// skipped with its count). Full table: npm run bench:accuracy.
 import { describe, expect, it } from 'vitest';
 import { loadAddon } from '../../src/backend/cpu/native.js';
 import { type AccuracyResult, loadAccuracySet, perTask, runAccuracy } from '../../bench/accuracy/suite.js';
 
-const PER_TASK = Number(process.env.QWEN3VL_ACCURACY_PER_TASK ?? 5);
+// All 200 stored questions (a few seconds on the native backend): with 5 a task, one miss is already below 90%.
+const PER_TASK = Number(process.env.QWEN3VL_ACCURACY_PER_TASK ?? Infinity);
 const backend = loadAddon() instanceof Error ? 'ref' : 'cpu';
 const set = loadAccuracySet(PER_TASK);
 const script = perTask(set.items.map((i) => ({ task: i.task, correct: i.scriptCorrect })));
-const below = [...script].filter(([, [c, n]]) => c / n < 0.9).map(([t, [c, n]]) => `${t} ${c}/${n}`);
+const TASKS = ['color', 'compare', 'count', 'ground', 'position', 'read', 'shape', 'video'];
 const results = new Map<string, AccuracyResult>();
 
 describe(`demo model accuracy on ${set.items.length} held-out questions (${backend})`, () => {
   it('the stored set covers every task', () => {
-    expect([...script.keys()].sort()).toEqual(['color', 'compare', 'count', 'ground', 'position', 'read', 'shape', 'video']);
+    expect([...script.keys()].sort()).toEqual(TASKS);
   });
 
   for (const dtype of ['f32', 'bf16'] as const) {
@@ -29,10 +31,19 @@ describe(`demo model accuracy on ${set.items.length} held-out questions (${backe
     });
   }
 
-  // The goal of the shipped model; a checkpoint trained with the small CPU preset (train/README.md) falls short of it.
-  if (below.length) console.log(`demo accuracy goal (≥ 90% per task) skipped: train.py itself is below it on ${below.join(', ')} (retrain with the gpu preset)`);
-  it.skipIf(below.length > 0)('f32 and bf16 are ≥ 90% correct on every task', () => {
-    for (const r of results.values()) for (const [task, [c, n]] of perTask(r.answers)) expect(c / n, `${r.dtype} ${task}`).toBeGreaterThanOrEqual(0.9);
-    expect(results.size).toBe(2);
-  });
+  // The goal of the shipped model, per task. A task where train.py itself (the same weights, PyTorch f32) misses it on
+  // these questions is skipped, named with its count: the engine cannot be asked to beat the model it runs.
+  for (const task of TASKS) {
+    const [c, n] = script.get(task) ?? [0, 0];
+    const below = n > 0 && c / n < 0.9;
+    if (below) console.log(`demo accuracy goal (≥ 90%) skipped for ${task}: train.py itself answers ${c}/${n} right (the shipped checkpoint falls short there; train/README.md)`);
+    it.skipIf(below)(`${task}: f32 and bf16 answer ≥ 90% of the questions right`, () => {
+      expect(results.size).toBe(2);
+      for (const r of results.values()) {
+        const [rc, rn] = perTask(r.answers).get(task) ?? [0, 0];
+        expect(rn, `${r.dtype} ${task} questions`).toBeGreaterThan(0);
+        expect(rc / rn, `${r.dtype} ${task}: ${rc}/${rn}`).toBeGreaterThanOrEqual(0.9);
+      }
+    });
+  }
 });

@@ -51,8 +51,8 @@ function specs(): Spec[] {
   ];
 }
 
-/** A request whose next token is the argmax (first on ties), or forced from `force`; logits rows are recorded. */
-function request(s: Spec, out: { tokens: number[]; logits: Float32Array[] }, force?: number[]): SeqRequest {
+/** A request whose next token is the argmax (first on ties), or forced where `force` has one; logits rows are recorded. */
+function request(s: Spec, out: { tokens: number[]; logits: Float32Array[] }, force?: readonly (number | undefined)[], argmax = false): SeqRequest {
   const r = rng(s.ids.length * 31 + 1);
   const patches = (g: number[][]) => g.reduce((a, [t, h, w]) => a + t * h * w, 0);
   const pix = (g: number[][]) => (g.length ? Float32Array.from({ length: patches(g) * 1536 }, () => r() * 2 - 1) : undefined);
@@ -68,33 +68,41 @@ function request(s: Spec, out: { tokens: number[]; logits: Float32Array[] }, for
       out.logits.push(Float32Array.from(logits));
       let best = 0;
       for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
-      const t = force ? force[out.tokens.length] : best;
+      const t = force?.[out.tokens.length] ?? best;
       out.tokens.push(t);
       return t;
     },
+    // Greedy through the backend's argmax (ids read back, steps recorded ahead) when asked.
+    nextArgmax: argmax
+      ? (id) => {
+          const t = force?.[out.tokens.length] ?? id;
+          out.tokens.push(t);
+          return t;
+        }
+      : undefined,
   };
 }
 
 type Run = { tokens: number[]; logits: Float32Array[] };
 
-async function runAlone(m: Qwen3VLModel, s: Spec, dtype: KvDType, force?: number[]): Promise<Run> {
+async function runAlone(m: Qwen3VLModel, s: Spec, dtype: KvDType, force?: readonly (number | undefined)[], argmax = false): Promise<Run> {
   const kv = new PagedKv(m.backend, cfg.text.numHiddenLayers, cfg.text.numKeyValueHeads * cfg.text.headDim, { tokens: 512, dtype, defaultTokens: 0 });
   const sched = new Scheduler(batchModel(m, kv, 4096), { maxSeqs: 1, maxBatchTokens: 256 });
   const out: Run = { tokens: [], logits: [] };
-  sched.submit(request(s, out, force));
+  sched.submit(request(s, out, force, argmax));
   await sched.idle();
   kv.dispose();
   return out;
 }
 
 /** All specs through one scheduler: small token budget (chunked prefills), late joiners, a pool that forces preemption. */
-async function runBatched(m: Qwen3VLModel, all: Spec[], poolTokens: number, budget: number): Promise<{ runs: Run[]; preemptions: number; maxRunning: number }> {
+async function runBatched(m: Qwen3VLModel, all: Spec[], poolTokens: number, budget: number, argmax = false): Promise<{ runs: Run[]; preemptions: number; maxRunning: number }> {
   const kv = new PagedKv(m.backend, cfg.text.numHiddenLayers, cfg.text.numKeyValueHeads * cfg.text.headDim, { tokens: poolTokens, dtype: 'f32', defaultTokens: 0 });
   const sched = new Scheduler(batchModel(m, kv, 4096), { maxSeqs: 8, maxBatchTokens: budget });
   const runs = all.map(() => ({ tokens: [], logits: [] }) as Run);
   let steps = 0;
   let maxRunning = 0;
-  const submitDue = () => all.forEach((s, i) => s.joinAt === steps && sched.submit(request(s, runs[i])));
+  const submitDue = () => all.forEach((s, i) => s.joinAt === steps && sched.submit(request(s, runs[i], undefined, argmax)));
   sched.onStep = () => {
     steps++;
     maxRunning = Math.max(maxRunning, sched.stats().running);
@@ -149,6 +157,29 @@ for (const [name, make] of backends) {
       });
       // The logits too, bit for bit: each row's arithmetic depends only on its own sequence.
       if (name === 'ref') all.forEach((s, i) => runs[i].logits.forEach((l, k) => expect(l, `${s.name} step ${k}`).toEqual(alone[i].logits[k])));
+    }, 600_000);
+
+    it('greedy through the backend argmax with steps recorded ahead: the same tokens alone, batched, and with forced tokens', async (ctx) => {
+      if (!m) return ctx.skip(`${name} backend unavailable (native addon not built)`);
+      if (name === 'ref') return ctx.skip('cpu only: on ref a batched pass takes a minute; the scheduler logic is the same');
+      const all = specs();
+      const alone: Run[] = [];
+      for (const s of all) alone.push(await runAlone(m, s, 'f32'));
+      for (const [i, s] of all.entries()) expect((await runAlone(m, s, 'f32', undefined, true)).tokens, `${s.name} alone`).toEqual(alone[i].tokens);
+      const tight = await runBatched(m, all, 96, 13, true);
+      const wide = await runBatched(m, all, 1024, 64, true);
+      expect(tight.preemptions).toBeGreaterThan(0);
+      all.forEach((s, i) => {
+        expect(tight.runs[i].tokens, `${s.name} batched, preempted`).toEqual(alone[i].tokens);
+        expect(wide.runs[i].tokens, `${s.name} batched`).toEqual(alone[i].tokens);
+      });
+      // A forced token (not the argmax) drops the step recorded ahead for it: the output follows the forced token.
+      const s = all.reduce((a, c) => (c.maxTokens > a.maxTokens ? c : a));
+      const force: (number | undefined)[] = [];
+      force[3] = (alone[all.indexOf(s)].tokens[3] + 1) % cfg.text.vocabSize;
+      const viaLogits = await runAlone(m, s, 'f32', force);
+      expect(viaLogits.tokens.slice(4)).not.toEqual(alone[all.indexOf(s)].tokens.slice(4)); // the forced token changed the rest
+      expect((await runAlone(m, s, 'f32', force, true)).tokens).toEqual(viaLogits.tokens);
     }, 600_000);
 
     for (const dt of ['f16', 'q8_0'] as const) {

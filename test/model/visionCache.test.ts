@@ -1,5 +1,6 @@
 // The vision-feature cache on tiny-dense (f32, real images): a cache hit gives the same logits and tokens, bit for
-// bit, as a miss and as no cache at all; later turns of an image chat skip the vision tower.
+// bit, as a miss and as no cache at all; later turns of an image chat skip the vision tower. Prefix reuse is off here
+// (it would skip the tower for images inside a cached prefix); test/model/prefixCache.test.ts covers both together.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import path from 'node:path';
 import { loadModel, type Qwen3VL } from '../../src/generate/engine.js';
@@ -26,7 +27,7 @@ async function converse(turns: ChatMessage['content'][], visionCache: VisionCach
     for (const content of turns) {
       history.push({ role: 'user', content } as ChatMessage);
       spy.mockClear();
-      const r = await m.complete(history, { temperature: 0, maxTokens: 6, visionCache });
+      const r = await m.complete(history, { temperature: 0, maxTokens: 6, visionCache, prefixCache: false });
       encoderCalls.push(spy.mock.calls.length);
       tokens.push([...r.tokens]);
       history.push({ role: 'assistant', content: r.text });
@@ -89,9 +90,9 @@ describe(`vision-feature cache on '${testBackend}'`, () => {
     ];
     const spy = vi.spyOn(m.vision, 'forward');
     try {
-      const hit = await m.complete(edited, { temperature: 0, maxTokens: 6, visionCache: cache });
+      const hit = await m.complete(edited, { temperature: 0, maxTokens: 6, visionCache: cache, prefixCache: false });
       expect(spy).not.toHaveBeenCalled();
-      const cold = await m.complete(edited, { temperature: 0, maxTokens: 6, visionCache: null });
+      const cold = await m.complete(edited, { temperature: 0, maxTokens: 6, visionCache: null, prefixCache: false });
       expect(hit.tokens).toEqual(cold.tokens);
     } finally {
       spy.mockRestore();
@@ -112,8 +113,8 @@ describe(`vision-feature cache on '${testBackend}'`, () => {
   it('the engine keeps one cache across calls (model.chat with the same history)', async () => {
     const messages: ChatMessage[] = [{ role: 'user', content: [img('astronaut.png'), { type: 'text', text: 'Who?' }] }];
     const before = m.visionCache!.stats();
-    await m.complete(messages, { temperature: 0, maxTokens: 2 });
-    await m.complete(messages, { temperature: 0, maxTokens: 2 });
+    await m.complete(messages, { temperature: 0, maxTokens: 2, prefixCache: false });
+    await m.complete(messages, { temperature: 0, maxTokens: 2, prefixCache: false });
     const after = m.visionCache!.stats();
     expect(after.misses - before.misses).toBe(1);
     expect(after.hits - before.hits).toBe(1);

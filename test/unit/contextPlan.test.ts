@@ -2,8 +2,8 @@
 // context a budget holds, and the refusal of a request that cannot fit, before the model runs at all.
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/models/qwen3vl/config.js';
-import { checkContextFits, kvBytesPerToken, largestContext, prefillWorkBytes } from '../../src/generate/contextPlan.js';
-import { InputLimitError } from '../../src/errors.js';
+import { availableMemory, checkContextFits, checkKvPoolFits, kvBytesPerToken, largestContext, prefillWorkBytes } from '../../src/generate/contextPlan.js';
+import { InputLimitError, MemoryBudgetError } from '../../src/errors.js';
 import { configJson, SHAPES } from '../../src/models/qwen3vl/checkpoint.js';
 
 const cfg = parseConfig(configJson(SHAPES['2B']));
@@ -49,5 +49,33 @@ describe('context plan (2B: 28 layers, 8 kv heads × 128)', () => {
     expect((err as InputLimitError | null)?.limit).toBe('memory');
     expect(() => checkContextFits(cfg, 4096, 8 * GiB)).not.toThrow();
     expect(() => checkContextFits(cfg, 262_144, null)).not.toThrow(); // unknown memory: only the context is checked
+  });
+
+  it('refuses a KV pool larger than the memory left beside the weights, naming the flags and what would fit', () => {
+    // 262,144 q8_0 tokens need 14.9 GiB of KV (and 1 GiB of f32 key copy in the prefill): refused in 8 GiB, taken in 17.
+    let err: unknown = null;
+    try {
+      checkKvPoolFits(cfg, 262_144, 'q8_0', 8 * GiB);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(MemoryBudgetError);
+    const msg = (err as Error).message;
+    expect(msg).toMatch(/the KV cache for 262144 tokens needs 14\.88 GiB \(q8_0\)/);
+    expect(msg).toMatch(/lower --kv-cache-gb \(kvCache\.bytes\) or --ctx-size to about (\d+) tokens$/);
+    // "what would fit" is what the check then accepts.
+    const fits = Number(/about (\d+) tokens$/.exec(msg)![1]);
+    expect(() => checkKvPoolFits(cfg, fits, 'q8_0', 8 * GiB)).not.toThrow();
+    expect(() => checkKvPoolFits(cfg, 262_144, 'q8_0', 17 * GiB)).not.toThrow();
+    // f16 points at q8_0 as the way to fit more.
+    expect(() => checkKvPoolFits(cfg, 131_072, 'f16', 8 * GiB)).toThrow(/or --kv-cache-type q8_0 \(about \d+ tokens\)/);
+    // The vision cache's budget counts too.
+    expect(() => checkKvPoolFits(cfg, 16_384, 'f16', 2.5 * GiB)).not.toThrow();
+    expect(() => checkKvPoolFits(cfg, 16_384, 'f16', 2.5 * GiB, 1024, 1 * GiB)).toThrow(MemoryBudgetError);
+  });
+
+  it('availableMemory is a positive byte count under Node', async () => {
+    const a = await availableMemory();
+    expect(a).toBeGreaterThan(0);
   });
 });

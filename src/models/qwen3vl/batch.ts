@@ -67,11 +67,53 @@ export function encodeVisual(m: Qwen3VLModel, ids: Int32Array, inp: { pixelValue
   }) as VisualFeatures;
 }
 
+/** One image's or video's features and where its placeholder runs sit ([start, length] in token order). */
+export interface PlacedVision {
+  readonly runs: readonly (readonly [number, number])[];
+  readonly vision: EncodedVision;
+}
+
+/** Features of some of a prompt's items (those a prefill still needs), uploaded in sequence order. */
+export function placedVisual(m: Qwen3VLModel, parts: readonly PlacedVision[]): VisualFeatures | null {
+  if (!parts.length) return null;
+  const b = m.backend;
+  const H = m.config.text.hiddenSize;
+  // Items never interleave (a video's frames are consecutive), so ordering them by first run orders their rows.
+  const sorted = [...parts].sort((x, y) => x.runs[0][0] - y.runs[0][0]);
+  const rows: number[] = [];
+  for (const p of sorted) {
+    const n = p.runs.reduce((a, [, len]) => a + len, 0);
+    if (n !== p.vision.tokens) throw new RangeError(`vision features hold ${p.vision.tokens} tokens for ${n} placeholders`);
+    for (const [s, len] of p.runs) for (let i = 0; i < len; i++) rows.push(s + i);
+  }
+  const cat = (pick: (v: EncodedVision) => Float32Array) => {
+    if (sorted.length === 1) return pick(sorted[0].vision);
+    const out = new Float32Array(rows.length * H);
+    sorted.reduce((o, p) => (out.set(pick(p.vision), o), o + pick(p.vision).length), 0);
+    return out;
+  };
+  const merged = b.upload(cat((v) => v.merged), [rows.length, H], 'f32');
+  const deepstack = sorted[0].vision.deepstack.map((_, j) => b.upload(cat((v) => v.deepstack[j]), [rows.length, H], 'f32'));
+  const all = [merged, ...deepstack];
+  return { rows: Int32Array.from(rows), merged, deepstack, dispose: () => all.forEach((t) => t.dispose()) };
+}
+
+/** How a paged forward ends and where its input ids come from. */
+export interface PagedForwardOptions {
+  /** Reduce each logits row to its argmax on the backend: i32 [n] instead of f32 [n, V] (greedy rows read back ids only). */
+  readonly argmax?: boolean;
+  /**
+   * Input ids on the backend (i32, one per batch row), used instead of the chunks' `ids`: the argmax of a step recorded
+   * before, so a greedy step can be recorded before the last one's tokens reach the host.
+   */
+  readonly ids?: Tensor;
+}
+
 /**
- * One batched forward. Keys/values of every chunk's tokens are written to its blocks; returns the logits [n, V] of the
- * chunks with `logits` set, in chunk order (unread).
+ * One batched forward. Keys/values of every chunk's tokens are written to its blocks; returns the logits [n, V] (or
+ * their argmax [n], i32) of the chunks with `logits` set, in chunk order (unread).
  */
-export function forwardPaged(m: Qwen3VLModel, kv: PagedKv, chunks: readonly SeqChunk[]): Tensor {
+export function forwardPaged(m: Qwen3VLModel, kv: PagedKv, chunks: readonly SeqChunk[], opts: PagedForwardOptions = {}): Tensor {
   const b: Backend = m.backend;
   const t = m.config.text;
   const bs = kv.pool.blockSize;
@@ -103,13 +145,15 @@ export function forwardPaged(m: Qwen3VLModel, kv: PagedKv, chunks: readonly SeqC
   const batch: PagedBatch = { blockSize: bs, cuQ, kvLen, tblPtr, tbl: Int32Array.from(tbl) };
   const rope = mropeTables(pos, t.headDim, t.ropeTheta, t.mropeSection);
   return tidy(() => {
-    const x = m.text.embed(ids);
+    if (opts.ids && opts.ids.size !== n) throw new Error(`forwardPaged: ${opts.ids.size} input ids on the backend for ${n} rows`);
+    const x = m.text.embed(opts.ids ?? ids);
     const deepstack = placeVisual(b, x, chunks, cuQ);
     const cos = b.upload(rope.cos, [n, t.headDim], 'f32');
     const sin = b.upload(rope.sin, [n, t.headDim], 'f32');
     const h = m.text.forward(x, cos, sin, new PagedStep(b, kv, batch, slots), deepstack, noTrace);
     const rows = logitRows.length === n ? h : b.gatherRows(h, b.upload(Int32Array.from(logitRows), [logitRows.length], 'i32'));
-    return m.text.logits(rows);
+    const logits = m.text.logits(rows);
+    return opts.argmax ? b.argmax(logits) : logits;
   });
 }
 

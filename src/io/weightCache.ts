@@ -191,8 +191,12 @@ export class CachedSource implements CheckpointSource {
     }
     const digest = bytesToHex(h.digest());
     const stated = statedSha256(r);
-    if (!Number.isNaN(total) && n !== total) throw new SourceError(`GET ${url}: ${n} bytes arrived, the server announced ${total}; not cached`);
-    if (stated && stated !== digest) throw new SourceError(`GET ${url}: sha256 ${digest} of the download differs from the server's ${stated}; not cached`);
+    const refuse = async (why: string): Promise<never> => {
+      await this.dir.removeEntry(fileName(name)).catch(() => {}); // "not cached" means no bytes left behind either
+      throw new SourceError(`GET ${url}: ${why}; not cached`);
+    };
+    if (!Number.isNaN(total) && n !== total) await refuse(`${n} bytes arrived, the server announced ${total}`);
+    if (stated && stated !== digest) await refuse(`sha256 ${digest} of the download differs from the server's ${stated}`);
     this.manifest.files[name] = { size: n, sha256: digest };
     await writeManifest(this.dir, this.manifest);
     return handle.getFile();
@@ -234,7 +238,7 @@ export const weightCache = {
   async delete(url: string): Promise<boolean> {
     const root = await rootDir();
     try {
-      await root.removeEntry(dirName(normal(new URL(url).href)), { recursive: true });
+      await whenUnlocked(() => root.removeEntry(dirName(normal(new URL(url).href)), { recursive: true }));
       return true;
     } catch (e) {
       if ((e as DOMException).name === 'NotFoundError') return false;
@@ -245,6 +249,23 @@ export const weightCache = {
   /** Everything, partial downloads included. */
   async clear(): Promise<void> {
     await rootDir();
-    await (await navigator.storage.getDirectory()).removeEntry(ROOT, { recursive: true });
+    const top = await navigator.storage.getDirectory();
+    await whenUnlocked(() => top.removeEntry(ROOT, { recursive: true }));
   },
 };
+
+/**
+ * A file with an open writable (a sibling download of a load that already failed, still finishing) refuses removal
+ * with NoModificationAllowedError; wait for it a few seconds, then say what holds it.
+ */
+async function whenUnlocked(remove: () => Promise<void>): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      return await remove();
+    } catch (e) {
+      if ((e as DOMException).name !== 'NoModificationAllowedError') throw e;
+      if (i === 50) throw new SourceError('the weight cache is still being written by a download in progress: try again when it ends');
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  }
+}

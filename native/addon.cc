@@ -70,7 +70,7 @@ Napi::Function CpuEngine::Init(Napi::Env env) {
                      });
 }
 
-// new CpuEngine({ threads, isa, actQuant })
+// new CpuEngine({ threads, isa, actQuant, precision: 'exact' | 'fast' })
 CpuEngine::CpuEngine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CpuEngine>(info) {
   Napi::Env env = info.Env();
   Napi::Object o = info.Length() > 0 && info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
@@ -79,13 +79,15 @@ CpuEngine::CpuEngine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CpuEngin
   if (threads <= 0) threads = 1;
   const std::string isa = o.Has("isa") && o.Get("isa").IsString() ? o.Get("isa").As<Napi::String>().Utf8Value() : "";
   const bool actQuant = !(o.Has("actQuant") && o.Get("actQuant").IsBoolean()) || o.Get("actQuant").As<Napi::Boolean>().Value();
+  const std::string precision = o.Has("precision") && o.Get("precision").IsString() ? o.Get("precision").As<Napi::String>().Utf8Value() : "exact";
+  if (precision != "exact" && precision != "fast") throw Napi::TypeError::New(env, "cpu: precision must be 'exact' or 'fast', got '" + precision + "'");
   const OpTable* table;
   try {
     table = selectIsa(isa, &isaWhy_);
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, e.what());
   }
-  eng_.reset(new Engine(threads, table, actQuant));
+  eng_.reset(new Engine(threads, table, actQuant, precision == "fast"));
   tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "qwen3vl-cpu-read", 0, 1);
   tsfn_.Unref(env);
 }
@@ -110,6 +112,8 @@ Napi::Value CpuEngine::Info(const Napi::CallbackInfo& info) {
   o.Set("cpuFeatures", cpuFeatures());
   o.Set("threads", eng().ex.threads);
   o.Set("actQuant", eng().ex.actQuant);
+  o.Set("precision", eng().ex.bf16Act ? "fast" : "exact");
+  o.Set("bf16Products", eng().ops->bf16Products());
   return o;
 }
 

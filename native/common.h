@@ -42,6 +42,8 @@ struct Exec {
   void* impl;  // the pool behind `run`
   /** Whether linear/moe may quantize activations to q8 against q8_0/q4_0 weights. */
   bool actQuant;
+  /** Precision 'fast': GEMMs against bf16 weights may round activations to bf16 (AMX-BF16 products). */
+  bool bf16Act;
 };
 
 struct AttnArgs {
@@ -100,6 +102,8 @@ struct OpTable {
   double (*readPass)(Exec*, const uint8_t* p, size_t n);
   /** The FP32 FMA roof: register-only FMA chains on every thread; returns the FLOPs done (see kern/convert.h). */
   double (*fmaPeak)(Exec*, int64_t iters);
+  /** Whether precision 'fast' has bf16 products here (AMX-BF16, OS-enabled): GEMMs against bf16 weights use them. */
+  bool (*bf16Products)();
 };
 
 extern const OpTable opsGeneric;

@@ -170,11 +170,12 @@ void Pool::run(int64_t n, int64_t grain, TaskFn fn, void* ctx) {
 
 static void poolRun(Exec* self, int64_t n, int64_t grain, TaskFn fn, void* ctx);
 
-Engine::Engine(int threads, const OpTable* table, bool actQuant) : ops(table), pool(threads) {
+Engine::Engine(int threads, const OpTable* table, bool actQuant, bool bf16Act) : ops(table), pool(threads) {
   ex.run = poolRun;
   ex.impl = &pool;
   ex.threads = pool.size();
   ex.actQuant = actQuant;
+  ex.bf16Act = bf16Act;
   disp_ = std::thread([this] { loop(); });
 }
 

@@ -62,7 +62,7 @@ class Pool {
 
 class Engine {
  public:
-  Engine(int threads, const OpTable* ops, bool actQuant);
+  Engine(int threads, const OpTable* ops, bool actQuant, bool bf16Act);
   ~Engine();
   /** Append a command; it runs after every command enqueued before it. */
   void enqueue(std::function<void()> fn, size_t pendingBytes = 0);

@@ -16,6 +16,7 @@ namespace QV_NS {
 #include "kern/gemv.h"
 #include "kern/gemm.h"
 #include "kern/gemmq.h"
+#include "kern/gemmbf16.h"
 #include "kern/linear.h"
 #include "kern/elementwise.h"
 #include "kern/attention.h"
@@ -27,6 +28,6 @@ namespace QV_NS {
 const OpTable QV_TABLE = {
     QV_ISA_NAME,   QV_NS::opLinear, QV_NS::opGatherRows, QV_NS::opAdd,       QV_NS::opRmsNorm, QV_NS::opLayerNorm,
     QV_NS::opSwiglu, QV_NS::opGelu, QV_NS::opRope,       QV_NS::opAttention, QV_NS::opMoe,     QV_NS::opConvert,
-    QV_NS::opPagedAttention, QV_NS::opKvWrite, QV_NS::opReadPass, QV_NS::opFmaPeak,
+    QV_NS::opPagedAttention, QV_NS::opKvWrite, QV_NS::opReadPass, QV_NS::opFmaPeak, QV_NS::opBf16Products,
 };
 }  // namespace qv

@@ -134,15 +134,15 @@ static void packB(const WMat* w, int64_t n0, int nr, int64_t k0, int64_t kc, flo
 }
 
 /**
- * Write the tile buffer C[panel][row][NR] of rows [mc0, mc0 + rows) × columns [nb0, nb1) to y [·, N], adding the
- * bias (shared by the f32 and the int8 GEMM, whose tiles have the same layout).
+ * Write the tile buffer C[panel][ldp rows][NR] of rows [mc0, mc0 + rows) × columns [nb0, nb1) to y [·, N], adding
+ * the bias (shared by the f32, int8 and bf16 GEMMs, whose tiles have the same layout).
  */
-static void storeTiles(const float* Cbuf, int64_t rows, int64_t nb0, int64_t nb1, int64_t mc0, const float* bias, float* y, int64_t N) {
+static void storeTiles(const float* Cbuf, int64_t ldp, int64_t rows, int64_t nb0, int64_t nb1, int64_t mc0, const float* bias, float* y, int64_t N) {
   const int nPanels = (int)((nb1 - nb0 + GEMM_NR - 1) / GEMM_NR);
   for (int p = 0; p < nPanels; p++) {
     const int64_t n0 = nb0 + p * GEMM_NR;
     const int nr = (int)imin(GEMM_NR, nb1 - n0);
-    const float* C = Cbuf + (size_t)p * rows * GEMM_NR;
+    const float* C = Cbuf + (size_t)p * ldp * GEMM_NR;
     for (int64_t m = 0; m < rows; m++) {
       const float* c = C + m * GEMM_NR;
       float* ym = y + (mc0 + m) * N + n0;
@@ -216,7 +216,7 @@ static void gemmTask(const GemmCtx* g, int64_t mc0, int64_t mc1, int64_t nb0, in
       }
     }
   }
-  storeTiles(Cbuf, rows, nb0, nb1, mc0, g->bias, g->y, N);
+  storeTiles(Cbuf, rows, rows, nb0, nb1, mc0, g->bias, g->y, N);
 }
 
 static void gemm(Exec* ex, const float* x, int64_t M, const WMat* w, const float* bias, float* y) {

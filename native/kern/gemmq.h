@@ -184,7 +184,7 @@ static bool gemmQ8(Exec* ex, const float* x, int64_t M, const WMat* w, const flo
           }
         }
       }
-      storeTiles(C, rows, nb0, nb1, mc0, bias, y, N);
+      storeTiles(C, rows, rows, nb0, nb1, mc0, bias, y, N);
     }
     sfree(bq);
     sfree(bd);

@@ -31,7 +31,7 @@ static void opLinear(Exec* ex, const float* x, int64_t M, const WMat* w, const f
   if (M <= 0 || N <= 0) return;
   const bool quant = (w->dt == DT_Q8_0 || w->dt == DT_Q4_0) && ex->actQuant;
   if (M > gemvMaxRows(w->dt)) {
-    if (!(quant && gemmQ8(ex, x, M, w, bias, y))) gemm(ex, x, M, w, bias, y);
+    if (!(quant && gemmQ8(ex, x, M, w, bias, y)) && !gemmBf16(ex, x, M, w, bias, y)) gemm(ex, x, M, w, bias, y);
     return;
   }
   if (quant) {

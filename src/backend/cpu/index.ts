@@ -36,14 +36,16 @@ export class CpuBackend implements Backend {
     const env = process.env;
     const threads = opts.threads ?? (env.QWEN3VL_CPU_THREADS ? Number(env.QWEN3VL_CPU_THREADS) : undefined);
     const actQuant = opts.actQuant ?? env.QWEN3VL_CPU_ACTQ !== '0';
-    this.e = new addon.CpuEngine({ threads, isa: opts.isa ?? env.QWEN3VL_CPU_ISA ?? '', actQuant });
+    const precision = opts.precision ?? (env.QWEN3VL_CPU_PRECISION === 'fast' ? 'fast' : 'exact');
+    if (precision !== 'exact' && precision !== 'fast') throw new Error(`cpu: precision must be 'exact' or 'fast', got '${String(precision)}'`);
+    this.e = new addon.CpuEngine({ threads, isa: opts.isa ?? env.QWEN3VL_CPU_ISA ?? '', actQuant, precision });
   }
 
   capabilities(): Capabilities {
     const i = this.e.info();
     return {
       weightDTypes: WEIGHT_TYPES,
-      info: { kind: 'native CPU', isa: i.isa, isaChoice: i.isaChoice, cpuFeatures: i.cpuFeatures, threads: i.threads, actQuant: i.actQuant },
+      info: { kind: 'native CPU', isa: i.isa, isaChoice: i.isaChoice, cpuFeatures: i.cpuFeatures, threads: i.threads, actQuant: i.actQuant, precision: i.precision, bf16Products: i.bf16Products },
     };
   }
 

@@ -15,6 +15,9 @@ export interface EngineInfo {
   cpuFeatures: string;
   threads: number;
   actQuant: boolean;
+  precision: 'exact' | 'fast';
+  /** Whether this CPU has the bf16 products precision 'fast' uses (AMX-BF16, enabled by the OS). */
+  bf16Products: boolean;
 }
 
 export interface NativeEngine {
@@ -66,6 +69,12 @@ export interface EngineOptions {
   threads?: number;
   isa?: string;
   actQuant?: boolean;
+  /**
+   * 'exact' (default): bf16/f32 weights compute with f32 activations. 'fast': GEMMs (more than 4 rows: prefill, the
+   * vision tower) against bf16 weights round the activations to bf16 and use AMX-BF16 products with f32 sums, where
+   * the CPU has them (elsewhere the same as 'exact'). Quantized weights follow actQuant either way.
+   */
+  precision?: 'exact' | 'fast';
 }
 
 interface Addon {

@@ -1,0 +1,143 @@
+// The bf16 GEMM for bf16 weights on AMX-BF16 CPUs (precision 'fast' only): activations rounded to bf16 (nearest
+// even, as dtype.ts f32ToBf16), products by `tdpbf16ps` (16×16×32 per instruction) into f32 tile sums. Weights are
+// bf16 already, so this rounds the activations alone; the exact mode and other CPUs keep the f32 GEMM.
+//
+// Tile use: C 2×2 tiles (32 rows × 32 columns, tmm0-3), A 2 tiles (tmm4-5, 16 rows × 32 k each, straight from the
+// row-major bf16 activations), B 2 tiles (tmm6-7, 16 k-pairs × 16 columns). The B layout AMX wants, [k/2][n][2],
+// is the f32 packB's panel of the weights read as 32-bit words (one word = one k-pair), so packing is shared.
+
+#if QV_W == 16 && defined(__x86_64__) && defined(__GNUC__)
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#pragma GCC push_options
+#pragma GCC target("amx-tile,amx-bf16")
+
+#define AB_KC 512  // k per block: A strip (32 rows) 32 KiB, B panel 32 KiB, C reloaded once per block
+
+/** Whether AMX-BF16 is usable: CPUID, the OS's XCR0 tile state, and the kernel's per-process permission (asked once). */
+static bool amxBf16Ready() {
+  static const bool ok = [] {
+    unsigned a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+    if (!((d >> 22) & 1) || !((d >> 24) & 1)) return false;  // AMX-BF16, AMX-TILE
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if (((lo >> 17) & 3) != 3) return false;  // XTILECFG, XTILEDATA enabled by the OS
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
+  }();
+  return ok;
+}
+
+struct AmxTileCfg {
+  uint8_t palette, startRow, reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+/** Every tile 16 rows × 64 bytes (per thread: tile state is thread-local). */
+static inline void amxConfigure() {
+  AmxTileCfg cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.palette = 1;
+  for (int t = 0; t < 8; t++) cfg.rows[t] = 16, cfg.colsb[t] = 64;
+  _tile_loadconfig(&cfg);
+}
+
+/** xb[m][k] = bf16(x[m][k]) for rows [m0, m1) (rows ≥ M are zero), nearest even with NaN kept quiet. */
+static void roundRowsBf16(const float* x, int64_t M, int64_t K, int64_t m0, int64_t m1, uint16_t* xb) {
+  const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
+  for (int64_t m = m0; m < m1; m++) {
+    uint16_t* o = xb + m * K;
+    if (m >= M) {
+      memset(o, 0, (size_t)K * 2);
+      continue;
+    }
+    const float* r = x + m * K;
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+      const __m512i u = _mm512_castps_si512(_mm512_loadu_ps(r + k));
+      __m512i v = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, bias), _mm512_and_si512(_mm512_srli_epi32(u, 16), one)), 16);
+      // NaN: keep the sign and payload's top bits, set the quiet bit (f32ToBf16's rule).
+      const __mmask16 nan = _mm512_cmp_ps_mask(_mm512_castsi512_ps(u), _mm512_castsi512_ps(u), _CMP_UNORD_Q);
+      v = _mm512_mask_mov_epi32(v, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
+      _mm256_storeu_si256((__m256i*)(o + k), _mm512_cvtepi32_epi16(v));
+    }
+    for (; k < K; k++) o[k] = f32ToBf16(r[k]);
+  }
+}
+
+/** y = x·wᵀ (+ bias) for bf16 w through AMX with bf16-rounded x; false when not applicable (the f32 GEMM runs). */
+static bool gemmBf16(Exec* ex, const float* x, int64_t M, const WMat* w, const float* bias, float* y) {
+  static_assert(GEMM_NR == 32, "two 16-column B tiles per packed panel");
+  const int64_t N = w->rows, K = w->cols;
+  if (!ex->bf16Act || w->dt != DT_BF16 || K % 32 != 0 || !amxBf16Ready()) return false;
+  const int64_t Mp = (M + 31) / 32 * 32;
+  uint16_t* xb = (uint16_t*)salloc((size_t)(Mp * K + 1) / 2);
+  const int64_t nRowGroups = Mp / 32;
+  pfor(ex, nRowGroups, grainFor(ex, nRowGroups, 1), [&](int64_t g0, int64_t g1) { roundRowsBf16(x, M, K, g0 * 32, g1 * 32, xb); });
+  const WMat words{DT_F32, w->p, N, K / 2};  // the weights as k-pairs: packB's f32 panel is AMX's B layout
+  const GemmPlan plan = gemmPlan(ex, M, N, 32);
+  pfor(ex, plan.nTilesN * plan.nTilesM, 1, [&](int64_t t0, int64_t t1) {
+    amxConfigure();
+    float* B = salloc((size_t)(AB_KC / 2) * plan.nb);
+    float* C = salloc((size_t)plan.mcRows * plan.nb);
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t mi = t / plan.nTilesN, ni = t % plan.nTilesN;
+      const int64_t mc0 = mi * plan.mcRows, mc1 = imin(M, mc0 + plan.mcRows), nb0 = ni * plan.nb, nb1 = imin(N, nb0 + plan.nb);
+      const int64_t rowsPad = (mc1 - mc0 + 31) / 32 * 32;
+      const int nPanels = (int)((nb1 - nb0 + GEMM_NR - 1) / GEMM_NR);
+      for (int64_t k0 = 0; k0 < K; k0 += AB_KC) {
+        const int64_t kc = imin(AB_KC, K - k0);
+        for (int p = 0; p < nPanels; p++) {
+          const int64_t n0 = nb0 + p * GEMM_NR;
+          packB(&words, n0, (int)imin(GEMM_NR, nb1 - n0), k0 / 2, kc / 2, B + (size_t)p * (AB_KC / 2) * GEMM_NR, nullptr);
+        }
+        for (int64_t m = 0; m < rowsPad; m += 32) {
+          const uint16_t* a = xb + (mc0 + m) * K + k0;
+          for (int p = 0; p < nPanels; p++) {
+            float* c = C + ((size_t)p * rowsPad + m) * GEMM_NR;
+            if (k0 == 0) {
+              _tile_zero(0);
+              _tile_zero(1);
+              _tile_zero(2);
+              _tile_zero(3);
+            } else {
+              _tile_loadd(0, c, GEMM_NR * 4);
+              _tile_loadd(1, c + 16, GEMM_NR * 4);
+              _tile_loadd(2, c + 16 * GEMM_NR, GEMM_NR * 4);
+              _tile_loadd(3, c + 16 * GEMM_NR + 16, GEMM_NR * 4);
+            }
+            const float* b = B + (size_t)p * (AB_KC / 2) * GEMM_NR;
+            for (int64_t ks = 0; ks < kc; ks += 32) {
+              _tile_loadd(4, a + ks, K * 2);
+              _tile_loadd(5, a + 16 * K + ks, K * 2);
+              _tile_loadd(6, b + (ks / 2) * GEMM_NR, GEMM_NR * 4);
+              _tile_loadd(7, b + (ks / 2) * GEMM_NR + 16, GEMM_NR * 4);
+              _tile_dpbf16ps(0, 4, 6);
+              _tile_dpbf16ps(1, 4, 7);
+              _tile_dpbf16ps(2, 5, 6);
+              _tile_dpbf16ps(3, 5, 7);
+            }
+            _tile_stored(0, c, GEMM_NR * 4);
+            _tile_stored(1, c + 16, GEMM_NR * 4);
+            _tile_stored(2, c + 16 * GEMM_NR, GEMM_NR * 4);
+            _tile_stored(3, c + 16 * GEMM_NR + 16, GEMM_NR * 4);
+          }
+        }
+      }
+      storeTiles(C, rowsPad, mc1 - mc0, nb0, nb1, mc0, bias, y, N);
+    }
+    _tile_release();
+    sfree(B);
+    sfree(C);
+  });
+  sfree(xb);
+  return true;
+}
+#pragma GCC pop_options
+static bool opBf16Products() { return amxBf16Ready(); }
+#else
+static bool gemmBf16(Exec*, const float*, int64_t, const WMat*, const float*, float*) { return false; }
+static bool opBf16Products() { return false; }
+#endif

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../../src/backend/cpu/index.js';
 import { loadAddon } from '../../src/backend/cpu/native.js';
 import { quantize, dequantize } from '../../src/tensor/quant.js';
+import { toBf16, widen } from '../../src/tensor/dtype.js';
 import { describeOpSuite, type OpCase } from './opCases.js';
 import { relErr } from '../helpers/fixtures.js';
 import { rng } from '../helpers/rng.js';
@@ -24,6 +25,9 @@ function tryMake(opts: ConstructorParameters<typeof CpuBackend>[0]): CpuBackend 
 // products on the matrix-vector path (≤ 8 rows) differ from ref's f32 activations by about 1e-3 of the output range;
 // MoE rounds twice (x, then the SwiGLU output). The exact suites and the emulation test below pin the arithmetic.
 const actQuantTol = (c: OpCase): number | undefined => (/^linear(Ex)? q[48]_0/.test(c.name) ? 1e-2 : /^moe q[48]_0/.test(c.name) ? 3e-2 : undefined);
+// Precision 'fast' rounds the activations of GEMMs against bf16 weights to bf16 (2^-9 relative per value; the sums
+// stay f32): about 1e-3 of the output range. The emulation test below pins the arithmetic itself.
+const fastTol = (c: OpCase): number | undefined => (/^linear( bf16| bias$)|^linearEx norm/.test(c.name) ? 5e-3 : actQuantTol(c));
 
 for (const isa of ['avx512', 'avx2', 'scalar']) {
   const available = tryMake({ isa });
@@ -34,6 +38,8 @@ for (const isa of ['avx512', 'avx2', 'scalar']) {
   }
   describeOpSuite(`cpu[${isa}]`, async () => tryMake({ isa }), { tol: actQuantTol });
   describeOpSuite(`cpu[${isa}] exact (no activation quantization)`, async () => tryMake({ isa, actQuant: false }));
+  // avx512: AMX-BF16 GEMMs where the CPU has them; avx2 (and CPUs without AMX): the same kernels as the default.
+  if (isa !== 'scalar') describeOpSuite(`cpu[${isa}] precision fast`, async () => tryMake({ isa, precision: 'fast' }), { tol: fastTol });
 }
 
 describe('cpu backend specifics', () => {
@@ -75,6 +81,33 @@ describe('cpu backend specifics', () => {
       }
       b.destroy();
     }
+  });
+
+  it.skipIf(addon instanceof Error)("precision 'fast': bf16-weight GEMMs equal x rounded to bf16 (nearest even) times w, f32 sums", async (ctx) => {
+    const b = tryMake({ precision: 'fast' })!;
+    if (!b.capabilities().info.bf16Products) {
+      b.destroy();
+      return ctx.skip('this CPU has no AMX-BF16 (precision fast computes as exact here; the op harness covers it)');
+    }
+    // Partial 32-row groups and 32-column panels, one and several 512-deep K blocks, two tasks, bias; NaN/±0 inputs.
+    for (const [m, k, n] of [[5, 64, 40], [45, 96, 70], [33, 1088, 37], [1030, 64, 300]]) {
+      const r = rng(7 + m);
+      const x = Float32Array.from({ length: m * k }, () => (r() * 2 - 1) * 3);
+      const wf = Float32Array.from({ length: n * k }, () => r() * 2 - 1);
+      const bias = Float32Array.from({ length: n }, () => r() - 0.5);
+      const wb = toBf16(wf);
+      const w = widen(wb, 'bf16');
+      const xr = widen(toBf16(x), 'bf16');
+      const want = new Float32Array(m * n);
+      for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let c = 0; c < k; c++) s += xr[i * k + c] * w[j * k + c];
+        want[i * n + j] = s + bias[j];
+      }
+      const got = await b.linear(b.upload(x, [m, k], 'f32'), b.upload(wb, [n, k], 'bf16'), b.upload(bias, [n], 'f32')).read();
+      expect(relErr(got, want), `m${m} k${k} n${n}`).toBeLessThan(2e-6);
+    }
+    b.destroy();
   });
 
   it.skipIf(addon instanceof Error)('uploadConvert quantizes bit-identically to quant.ts', async () => {

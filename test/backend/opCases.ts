@@ -77,6 +77,10 @@ export const opCases: OpCase[] = [
   { name: 'linear bias', tol: 1e-5, run: (b, r) => b.linear(act(b, r, [5, 48]), weight(b, r, 40, 48, 'bf16'), act(b, r, [40])) },
   // Bias added in the GEMM's write-back (full and partial panels, two tasks).
   { name: 'linear bias gemm', tol: 1e-5, run: (b, r) => b.linear(act(b, r, [30, 64]), weight(b, r, 300, 64, 'f32'), act(b, r, [300])) },
+  // bf16 GEMMs the CPU's AMX path (precision 'fast') takes and leaves: a vision-tower-like K (1536: three 512-deep
+  // blocks) with bias and a partial 32-row group; K not a multiple of 32 (the f32 GEMM runs).
+  { name: 'linear bf16 gemm bias m45 k1536 n70', tol: 1e-5, run: (b, r) => b.linear(act(b, r, [45, 1536]), weight(b, r, 70, 1536, 'bf16'), act(b, r, [70])) },
+  { name: 'linear bf16 gemm m9 k40 n50', tol: 1e-5, run: (b, r) => b.linear(act(b, r, [9, 40]), weight(b, r, 50, 40, 'bf16')) },
   ...weightTypes.map((dt): OpCase => ({
     name: `gatherRows ${dt}`,
     tol: 1e-6,

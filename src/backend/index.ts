@@ -9,18 +9,18 @@ export type { Backend, AttentionOptions, Capabilities, HostData, Precision } fro
 let cpuFallbackSaid = false;
 
 export interface BackendOptions {
-  /** 'fast' is a WebGPU mode (f16 tensor cores); asking it of another backend is an error. */
+  /** 'fast' is a WebGPU (f16 tensor cores) and CPU (AMX-BF16) mode; asking it of 'ref' is an error. */
   readonly precision?: Precision;
 }
 
 const loaders: Record<BackendName, (o: BackendOptions) => Promise<Backend>> = {
   ref: async () => new RefBackend(),
-  cpu: async () => {
+  cpu: async (o) => {
     try {
       // A specifier bundlers do not follow: browser bundles stay free of the addon loader (node:module, node:fs).
       const cpu = './cpu/index.js';
       const { CpuBackend } = (await import(/* @vite-ignore */ cpu)) as typeof import('./cpu/index.js');
-      return new CpuBackend();
+      return new CpuBackend({ precision: o.precision });
     } catch (e) {
       // A bad QWEN3VL_CPU_ISA is the user's request, not a missing build: report it instead of falling back.
       if (/QWEN3VL_CPU_ISA/.test((e as Error).message)) throw e;
@@ -37,11 +37,11 @@ export async function createBackend(name: BackendName | Backend = 'ref', opts: B
   const p = opts.precision;
   if (p !== undefined && p !== 'exact' && p !== 'fast') throw new Error(`precision must be 'exact' or 'fast', got '${String(p)}'`);
   if (typeof name !== 'string') {
-    if (p === 'fast') throw new Error("precision 'fast' is chosen when a backend is created: pass backend: 'webgpu' (or createWebGpuBackend({ precision: 'fast' }))");
+    if (p === 'fast') throw new Error("precision 'fast' is chosen when a backend is created: pass backend: 'webgpu' or 'cpu' (or createWebGpuBackend({ precision: 'fast' }), new CpuBackend({ precision: 'fast' }))");
     return name;
   }
   const load = loaders[name];
   if (!load) throw new Error(`unknown backend '${String(name)}' (expected one of: ${Object.keys(loaders).join(', ')})`);
-  if (p === 'fast' && name !== 'webgpu') throw new Error(`precision 'fast' is a WebGPU mode (f16 tensor cores); backend '${name}' computes in f32 only`);
+  if (p === 'fast' && name === 'ref') throw new Error("precision 'fast' is a WebGPU (f16 tensor cores) and CPU (AMX-BF16) mode; backend 'ref' computes in f32 only");
   return load(opts);
 }

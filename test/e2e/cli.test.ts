@@ -49,7 +49,7 @@ describe('qwen3-vl CLI: help and errors', () => {
       [['run', '--temperature', '-1', 'hi'], /--temperature.*number/],
       [['run', '--backend', 'tpu', 'hi'], /Allowed choices are ref, cpu, webgpu/],
       [['run', '--precision', 'half', 'hi'], /Allowed choices are exact, fast/],
-      [['run', '--demo', '--precision', 'fast', 'hi'], /--precision fast needs --backend webgpu/],
+      [['run', '--demo', '--backend', 'ref', '--precision', 'fast', 'hi'], /--precision fast needs --backend webgpu .* or cpu/],
       [['frobnicate'], /unknown command 'frobnicate'/],
       [['run', 'hi'], /no model: pass --model/],
       [['run', '--demo', '-m', tiny, 'hi'], /either --model DIR or --demo/],

@@ -4,6 +4,8 @@
 // with GFLOP/s as a share of the measured FP32 FMA roof, load time, read bandwidth and the share of it decode moves.
 // --vs-llama adds native llama.cpp (llama-bench, llama-mtmd-cli; bench/llamaNative.ts) on the same weights, with
 // node-llama-cpp as an extra column and a check that both engines compute the same function (top-1 agreement).
+// bf16 rows also run precision 'fast' (AMX-BF16 GEMMs on bf16-rounded activations) where the CPU has it: its prefill
+// and vision tower print as 'bf16 (fast)' beside the same llama.cpp peer (--no-fast leaves it out).
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
@@ -51,6 +53,8 @@ interface Row {
   greedy?: number[];
   fa?: string;
   note?: string;
+  /** bf16 rows: precision 'fast' (prefill and vision; decode runs the same matrix-vector kernels as exact). */
+  fast?: { prefillTokS: number; vision?: VisionRow[] };
 }
 
 const argv = process.argv.slice(2).filter((a) => a !== '--');
@@ -128,24 +132,40 @@ async function ours(shape: ShapeName, dtype: string, layers: number, vision: boo
     const top = await model.forwardArgmax({ inputIds: seq, logits: refTokens.length });
     row.agree = { n: refTokens.length, same: refTokens.filter((t, i) => top[i] === t).length };
   }
-  if (vision) {
-    row.vision = [];
-    for (const [image, w, h] of IMAGES) {
-      const gh = h / 16, gw = w / 16, n = gh * gw;
-      const px = new Float32Array(n * 1536);
-      for (let i = 0; i < px.length; i++) px[i] = Math.sin(i * 0.37);
-      let ms = Infinity;
-      for (let r = 0; r < Math.max(1, REPS); r++) {
-        const v0 = performance.now();
-        await model.encodeImages(px, [[1, gh, gw]]);
-        ms = Math.min(ms, performance.now() - v0);
-      }
-      row.vision.push({ image, w, h, patches: n, gflop: visionFlops(s, n, (s.vision as ModelShape["vision"]).outHidden ?? s.H) / 1e9, ms });
-    }
-  }
+  if (vision) row.vision = await visionTimes(model, s);
   model.dispose();
+  backend.destroy();
+  if (dtype === 'bf16' && !flag('no-fast')) {
+    const fb = new CpuBackend({ threads: THREADS, precision: 'fast' });
+    if (fb.capabilities().info.bf16Products) {
+      const fm = await loadModel(dir, { backend: fb, dtype: 'bf16' });
+      await fb.sync();
+      const sp = await measureSpeed(fm, { prompt: PROMPT, gen: 2, reps: REPS });
+      row.fast = { prefillTokS: sp.prefillTokS, vision: vision ? await visionTimes(fm, s) : undefined };
+      fm.dispose();
+    }
+    fb.destroy();
+  }
   row.peakRssGiB = process.resourceUsage().maxRSS / 2 ** 20;
   return row;
+}
+
+/** Our vision tower on each image of the table (best of REPS, at least one). */
+async function visionTimes(model: Awaited<ReturnType<typeof loadModel>>, s: ModelShape): Promise<VisionRow[]> {
+  const out: VisionRow[] = [];
+  for (const [image, w, h] of IMAGES) {
+    const gh = h / 16, gw = w / 16, n = gh * gw;
+    const px = new Float32Array(n * 1536);
+    for (let i = 0; i < px.length; i++) px[i] = Math.sin(i * 0.37);
+    let ms = Infinity;
+    for (let r = 0; r < Math.max(1, REPS); r++) {
+      const v0 = performance.now();
+      await model.encodeImages(px, [[1, gh, gw]]);
+      ms = Math.min(ms, performance.now() - v0);
+    }
+    out.push({ image, w, h, patches: n, gflop: visionFlops(s, n, (s.vision as ModelShape['vision']).outHidden ?? s.H) / 1e9, ms });
+  }
+  return out;
 }
 
 /** Our checkpoint's text model as a `qwen3vl` GGUF in the row's weight format (written once into the cache). */
@@ -251,6 +271,7 @@ for (const shape of shapes) {
     if (opt('ckpt')) base.push('--ckpt', opt('ckpt')!);
     if (opt('llama-dir')) base.push('--llama-dir', opt('llama-dir')!);
     if (flag('no-vision')) base.push('--no-vision');
+    if (flag('no-fast')) base.push('--no-fast');
     const meta = { shape, dtype, layers, threads: THREADS };
     const peers: Row[] = [];
     if (flag('vs-llama')) {
@@ -279,6 +300,11 @@ for (const r of rows) {
   const agree = r.agree ? `${r.agree.same}/${r.agree.n}` : '';
   const name = r.engine + (r.fa ? ` (${r.fa})` : '') + (r.note ? ` — not run: ${r.note.slice(0, 160)}` : '');
   console.log(`| ${r.shape}${r.layers !== SHAPES[r.shape as ShapeName].layers ? ` (L${r.layers})` : ''} | ${r.dtype} | ${name} | ${f(r.prefillTokS)} | ${f(r.decodeTokS, 2)} | ${ratio} | ${bw} | ${agree} | ${r.engine === 'llama.cpp' ? '—' : f(r.peakRssGiB, 2)} | ${r.engine === 'llama.cpp' ? '—' : f(r.loadS)} |`);
+  if (r.fast) {
+    const peerNat = rows.find((x) => x.engine === 'llama.cpp' && x.shape === r.shape && x.dtype === r.dtype && !x.note);
+    const vs = peerNat ? `${(r.fast.prefillTokS / peerNat.prefillTokS).toFixed(2)}× (vs llama.cpp native) / —` : '';
+    console.log(`| ${r.shape} | ${r.dtype} (fast) | ours, precision 'fast' | ${f(r.fast.prefillTokS)} | — | ${vs} | | | | |`);
+  }
 }
 if (rows.some((r) => r.vision?.length)) {
   console.log('\nvision tower, one image (patch embedding to mergers); llama.cpp: llama-mtmd-cli encode time (mtmd_batch_encode) on the mmproj of the same weights (F16 for bf16, Q8_0 for q8_0)\n');
@@ -286,11 +312,13 @@ if (rows.some((r) => r.vision?.length)) {
   console.log('|---|---|---|---|---|---|---|---|');
   for (const r of rows.filter((x) => x.engine === 'ours' && x.vision)) {
     const peer = rows.find((x) => x.engine === 'llama.cpp' && x.shape === r.shape && x.dtype === r.dtype);
-    for (const v of r.vision!) {
-      const p = peer?.vision?.find((x) => x.image === v.image);
-      const gf = (v.gflop / v.ms) * 1000;
-      const pct = r.fmaPeakGflops ? ` (${f((gf / r.fmaPeakGflops) * 100, 0)}%)` : '';
-      console.log(`| ${r.shape} | ${r.dtype} | ${v.image} | ${v.patches} | ${f(v.ms, 0)} | ${f(gf)}${pct} | ${p ? `${f(p.ms, 0)} (FA ${p.llamaFa ? 'on' : 'off'})` : '—'} | ${p ? `${(p.ms / v.ms).toFixed(2)}×` : ''} |`);
-    }
+    const runs: [string, VisionRow[]][] = [[r.dtype, r.vision!], ...(r.fast?.vision ? [[`${r.dtype} (fast)`, r.fast.vision] as [string, VisionRow[]]] : [])];
+    for (const [label, vs] of runs)
+      for (const v of vs) {
+        const p = peer?.vision?.find((x) => x.image === v.image);
+        const gf = (v.gflop / v.ms) * 1000;
+        const pct = r.fmaPeakGflops ? ` (${f((gf / r.fmaPeakGflops) * 100, 0)}%)` : '';
+        console.log(`| ${r.shape} | ${label} | ${v.image} | ${v.patches} | ${f(v.ms, 0)} | ${f(gf)}${pct} | ${p ? `${f(p.ms, 0)} (FA ${p.llamaFa ? 'on' : 'off'})` : '—'} | ${p ? `${(p.ms / v.ms).toFixed(2)}×` : ''} |`);
+      }
   }
 }

@@ -65,15 +65,21 @@ static inline bool attnPVBlocked(const float* sc, int64_t ldp, int64_t n, const 
   return true;
 }
 
+// Key/value elements: f32, or f16 bits (the paged KV pool), widened as they are loaded.
+static inline vf kvLoad(const float* p) { return vload(p); }
+static inline vf kvLoad(const uint16_t* p) { return vload_f16(p); }
+static inline float kvAt(const float* p) { return *p; }
+static inline float kvAt(const uint16_t* p) { return f16ToF32(*p); }
+
 /** s[h][j] = scale · q_h · k_j for KB keys × HB heads of one kv head: 8 independent FMA chains. */
-template <int HB, int KB>
-static inline void attnScoreBlock(const float* q, const float* k, int64_t kStride, int hd, float scale, float* s, int64_t lds) {
+template <int HB, int KB, class E>
+static inline void attnScoreBlock(const float* q, const E* k, int64_t kStride, int hd, float scale, float* s, int64_t lds) {
   vf acc[HB][KB];
   for (int h = 0; h < HB; h++)
     for (int u = 0; u < KB; u++) acc[h][u] = vzero();
   for (int d = 0; d < hd; d += QV_W) {
     vf kv[KB];
-    for (int u = 0; u < KB; u++) kv[u] = vload(k + u * kStride + d);
+    for (int u = 0; u < KB; u++) kv[u] = kvLoad(k + u * kStride + d);
     for (int h = 0; h < HB; h++) {
       const vf qh = vload(q + (int64_t)h * hd + d);
       for (int u = 0; u < KB; u++) acc[h][u] = vfma(qh, kv[u], acc[h][u]);
@@ -84,39 +90,62 @@ static inline void attnScoreBlock(const float* q, const float* k, int64_t kStrid
 }
 
 /**
- * Scores of n key rows (row stride kStride) for every head: sc[h·lds + j]. Meanwhile the same value rows (v) are
- * prefetched: the p·V pass walks the chunk per kv head (strided), which the hardware prefetchers would not follow.
+ * Scores of n key rows (row stride kStride) for every head: sc[h·lds + j]; a key is loaded once per kv head. With v,
+ * the same value rows are prefetched meanwhile: the p·V pass walks the chunk per kv head (strided), which the
+ * hardware prefetchers would not follow. Shared by the decode path here and the paged kernel (f32 or f16 keys).
  */
-static inline void attnScoresChunk(const float* q, const float* k, const float* v, int64_t kStride, int64_t n, int group, int nkv, int hd, float scale, float* sc, int64_t lds) {
+template <class E>
+static inline void attnScoresChunk(const float* q, const E* k, const E* v, int64_t kStride, int64_t n, int group, int nkv, int hd, float scale, float* sc, int64_t lds) {
   const int hb = group % 4 == 0 ? 4 : group % 2 == 0 ? 2 : 1, kb = 8 / hb;
-  for (int64_t j = 0; j < n && j < kb; j++)
-    for (int64_t off = 0; off < kStride * 4; off += 64) _mm_prefetch_((const char*)(v + j * kStride) + off);
+  const int64_t rowBytes = kStride * (int64_t)sizeof(E);
+  for (int64_t j = 0; v && j < n && j < kb; j++)
+    for (int64_t off = 0; off < rowBytes; off += 64) _mm_prefetch_((const char*)(v + j * kStride) + off);
   int64_t j = 0;
   if (hd % QV_W == 0) {
     for (; j + kb <= n; j += kb) {
-      for (int64_t u = j + kb; u < n && u < j + 2 * kb; u++)
-        for (int64_t off = 0; off < kStride * 4; off += 64) _mm_prefetch_((const char*)(v + u * kStride) + off);
+      for (int64_t u = j + kb; v && u < n && u < j + 2 * kb; u++)
+        for (int64_t off = 0; off < rowBytes; off += 64) _mm_prefetch_((const char*)(v + u * kStride) + off);
       for (int g = 0; g < nkv; g++)
         for (int h0 = 0; h0 < group; h0 += hb) {
           const int h = g * group + h0;
-          const float* kg = k + j * kStride + (int64_t)g * hd;
+          const E* kg = k + j * kStride + (int64_t)g * hd;
           if (hb == 4) attnScoreBlock<4, 2>(q + (int64_t)h * hd, kg, kStride, hd, scale, sc + h * lds + j, lds);
           else if (hb == 2) attnScoreBlock<2, 4>(q + (int64_t)h * hd, kg, kStride, hd, scale, sc + h * lds + j, lds);
           else attnScoreBlock<1, 8>(q + (int64_t)h * hd, kg, kStride, hd, scale, sc + h * lds + j, lds);
         }
     }
   }
+  // Keys past the last whole block: the same dot product one key at a time (vector chunks, then scalar, in order).
   for (; j < n; j++)
     for (int h = 0; h < group * nkv; h++) {
-      const float* kh = k + j * kStride + (int64_t)(h / group) * hd;
+      const E* kh = k + j * kStride + (int64_t)(h / group) * hd;
       const float* qh = q + (int64_t)h * hd;
       vf s0 = vzero();
       int d = 0;
-      for (; d + QV_W <= hd; d += QV_W) s0 = vfma(vload(qh + d), vload(kh + d), s0);
-      float v = hsum(s0);
-      for (; d < hd; d++) v += qh[d] * kh[d];
-      sc[h * lds + j] = v * scale;
+      for (; d + QV_W <= hd; d += QV_W) s0 = vfma(vload(qh + d), kvLoad(kh + d), s0);
+      float s = hsum(s0);
+      for (; d < hd; d++) s += qh[d] * kvAt(kh + d);
+      sc[h * lds + j] = s * scale;
     }
+}
+
+/** Softmax numerators of each head's n scores in place: m[h] = max, l[h] = Σ e^(s − max). */
+static inline void attnSoftmaxHeads(float* sc, int64_t lds, int64_t n, int nh, float* m, float* l) {
+  for (int h = 0; h < nh; h++) {
+    float* s = sc + h * lds;
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < n; j++) mx = fmaxf_(mx, s[j]);
+    float sum = 0;
+    int64_t j = 0;
+    for (; j + QV_W <= n; j += QV_W) {
+      const vf e = vexp(vsub(vload(s + j), vset1(mx)));
+      vstore(s + j, e);
+      sum += hsum(e);
+    }
+    for (; j < n; j++) sum += s[j] = expf(s[j] - mx);
+    m[h] = mx;
+    l[h] = sum;
+  }
 }
 
 /**
@@ -160,21 +189,7 @@ static void attnDecode(Exec* ex, const AttnArgs* a) {
       const float* q = a->q + i * a->qStride;
       // Scores, a few key rows at a time (all kv heads of a row are adjacent, so the block is read in order).
       attnScoresChunk(q, a->k + j0 * a->kvStride, a->v + j0 * a->kvStride, a->kvStride, n, group, a->nkv, hd, a->scale, sc, chunk);
-      for (int h = 0; h < nh; h++) {
-        float* s = sc + h * chunk;
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < n; j++) mx = fmaxf_(mx, s[j]);
-        float sum = 0;
-        int64_t j = 0;
-        for (; j + QV_W <= n; j += QV_W) {
-          const vf e = vexp(vsub(vload(s + j), vset1(mx)));
-          vstore(s + j, e);
-          sum += hsum(e);
-        }
-        for (; j < n; j++) sum += s[j] = expf(s[j] - mx);
-        m[h] = mx;
-        l[h] = sum;
-      }
+      attnSoftmaxHeads(sc, chunk, n, nh, m, l);
       // Unnormalised p·V: per kv head and slice of hd, the outputs of up to 4 heads stay in registers over the chunk.
       if (!attnPVBlocked(sc, chunk, n, a->v + j0 * a->kvStride, a->kvStride, group, a->nkv, hd, o)) {
         for (int64_t j = j0; j < j1; j++) {

@@ -10,9 +10,13 @@
 #define GEMM_MR 6
 #endif
 #define GEMM_NR (2 * QV_W)
+#ifndef GEMM_KC
 #define GEMM_KC 256
+#endif
 // Rows per task: one packed (decoded) weight panel serves MC rows, so packing costs 1/MC of the FMAs per weight.
+#ifndef GEMM_MC
 #define GEMM_MC 1024
+#endif
 // Columns per task (at most): each A block (MC × KC, in L2) serves NB/NR weight panels before the next is loaded,
 // so A is read from L3 N/NB times in all; fewer columns when that would leave threads without a task.
 #ifndef GEMM_NB

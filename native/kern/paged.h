@@ -8,58 +8,7 @@
 #define PG_TILE 64
 #define PG_ROWS 16
 
-static inline vf pgLoad(const float* p) { return vload(p); }
-static inline vf pgLoad(const uint16_t* p) { return vload_f16(p); }
-static inline float pgAt(const float* p) { return *p; }
-static inline float pgAt(const uint16_t* p) { return f16ToF32(*p); }
-
-/** s[h][j] = scale · q_h · k_j for KB keys × HB heads of one kv head (8 independent FMA chains). */
-template <int HB, int KB, class E>
-static inline void pgScoreBlock(const float* q, const E* k, int64_t kStride, int hd, float scale, float* s, int64_t lds) {
-  vf acc[HB][KB];
-  for (int h = 0; h < HB; h++)
-    for (int u = 0; u < KB; u++) acc[h][u] = vzero();
-  for (int d = 0; d < hd; d += QV_W) {
-    vf kv[KB];
-    for (int u = 0; u < KB; u++) kv[u] = pgLoad(k + u * kStride + d);
-    for (int h = 0; h < HB; h++) {
-      const vf qh = vload(q + (int64_t)h * hd + d);
-      for (int u = 0; u < KB; u++) acc[h][u] = vfma(qh, kv[u], acc[h][u]);
-    }
-  }
-  for (int h = 0; h < HB; h++)
-    for (int u = 0; u < KB; u++) s[h * lds + u] = hsum(acc[h][u]) * scale;
-}
-
-/** Scores of n adjacent key rows (stride w) for every head: sc[h·lds + j]; a key is loaded once per kv head. */
-template <class E>
-static void pgScores(const float* q, const E* k, int64_t w, int64_t n, int group, int nkv, int hd, float scale, float* sc, int64_t lds) {
-  const int hb = group % 4 == 0 ? 4 : group % 2 == 0 ? 2 : 1, kb = 8 / hb;
-  int64_t j = 0;
-  if (hd % QV_W == 0) {
-    for (; j + kb <= n; j += kb)
-      for (int g = 0; g < nkv; g++)
-        for (int h0 = 0; h0 < group; h0 += hb) {
-          const int h = g * group + h0;
-          const E* kg = k + j * w + (int64_t)g * hd;
-          if (hb == 4) pgScoreBlock<4, 2>(q + (int64_t)h * hd, kg, w, hd, scale, sc + h * lds + j, lds);
-          else if (hb == 2) pgScoreBlock<2, 4>(q + (int64_t)h * hd, kg, w, hd, scale, sc + h * lds + j, lds);
-          else pgScoreBlock<1, 8>(q + (int64_t)h * hd, kg, w, hd, scale, sc + h * lds + j, lds);
-        }
-  }
-  // Keys past the last whole block: the same dot product one key at a time (vector chunks, then scalar, in order).
-  for (; j < n; j++)
-    for (int h = 0; h < group * nkv; h++) {
-      const E* kh = k + j * w + (int64_t)(h / group) * hd;
-      const float* qh = q + (int64_t)h * hd;
-      vf s0 = vzero();
-      int d = 0;
-      for (; d + QV_W <= hd; d += QV_W) s0 = vfma(vload(qh + d), pgLoad(kh + d), s0);
-      float v = hsum(s0);
-      for (; d < hd; d++) v += qh[d] * pgAt(kh + d);
-      sc[h * lds + j] = v * scale;
-    }
-}
+// Element loads (kvLoad/kvAt), the scoring loop (attnScoresChunk) and the softmax (attnSoftmaxHeads): attention.h.
 
 /** o[h·hd..] += Σ_j p[h·ldp + j] · V[j][g(h)] over n rows of V (stride w); each V vector is loaded once per kv head. */
 template <class E>
@@ -76,7 +25,7 @@ static void pgPV(const float* p, int64_t ldp, int64_t n, const E* v, int64_t w, 
           a[h][1] = vload(o + (int64_t)(hb + h) * hd + d + QV_W);
         }
         for (int64_t j = 0; j < n; j++) {
-          const vf v0 = pgLoad(vg + j * w + d), v1 = pgLoad(vg + j * w + d + QV_W);
+          const vf v0 = kvLoad(vg + j * w + d), v1 = kvLoad(vg + j * w + d + QV_W);
           for (int h = 0; h < hn; h++) {
             const vf pj = vset1(p[(hb + h) * ldp + j]);
             a[h][0] = vfma(pj, v0, a[h][0]);
@@ -91,29 +40,10 @@ static void pgPV(const float* p, int64_t ldp, int64_t n, const E* v, int64_t w, 
       for (; d < hd; d++)
         for (int h = 0; h < hn; h++) {
           float acc = o[(int64_t)(hb + h) * hd + d];
-          for (int64_t j = 0; j < n; j++) acc += p[(hb + h) * ldp + j] * pgAt(vg + j * w + d);
+          for (int64_t j = 0; j < n; j++) acc += p[(hb + h) * ldp + j] * kvAt(vg + j * w + d);
           o[(int64_t)(hb + h) * hd + d] = acc;
         }
     }
-  }
-}
-
-/** Softmax numerators of each head's n scores in place: m[h] = max, l[h] = Σ e^(s − max). */
-static inline void pgSoftmax(float* sc, int64_t lds, int64_t n, int nh, float* m, float* l) {
-  for (int h = 0; h < nh; h++) {
-    float* s = sc + h * lds;
-    float mx = -INFINITY;
-    for (int64_t j = 0; j < n; j++) mx = fmaxf_(mx, s[j]);
-    float sum = 0;
-    int64_t j = 0;
-    for (; j + QV_W <= n; j += QV_W) {
-      const vf e = vexp(vsub(vload(s + j), vset1(mx)));
-      vstore(s + j, e);
-      sum += hsum(e);
-    }
-    for (; j < n; j++) sum += s[j] = expf(s[j] - mx);
-    m[h] = mx;
-    l[h] = sum;
   }
 }
 
@@ -126,10 +56,10 @@ static void pgRowTile(const PagedArgs* a, const float* q, const E* const* rk, co
   int64_t at = 0;
   for (int u = 0; u < runs && at < n; u++) {
     const int64_t c = imin(rn[u], n - at);
-    pgScores(q, rk[u], w, c, group, a->nkv, hd, a->scale, sc + at, PG_TILE);
+    attnScoresChunk<E>(q, rk[u], nullptr, w, c, group, a->nkv, hd, a->scale, sc + at, PG_TILE);
     at += c;
   }
-  pgSoftmax(sc, PG_TILE, n, nh, m, l);
+  attnSoftmaxHeads(sc, PG_TILE, n, nh, m, l);
   at = 0;
   for (int u = 0; u < runs && at < n; u++) {
     const int64_t c = imin(rn[u], n - at);

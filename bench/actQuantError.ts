@@ -1,8 +1,9 @@
 // The error of the CPU backend's 8-bit activation path, measured on the golden fixtures: each case loaded at q8_0 and
 // q4_0 with activation quantization off (f32 activations, the exact mode) and on (the default: q8 activations, int8
 // dot products), compared with the reference (f32 compute from the bf16 weights) on the vision outputs, the last
-// hidden state and the logits, plus the share of positions whose argmax equals the reference's.
-// Run: npx vite-node bench/actQuantError.ts [-- --dtype q8_0,q4_0]
+// hidden state and the logits, plus the share of positions whose argmax equals the reference's. `--dtype bf16` does
+// the same for precision 'fast' (bf16-rounded activations and AMX-BF16 products in the GEMMs) against 'exact'.
+// Run: npx vite-node bench/actQuantError.ts [-- --dtype q8_0,q4_0,bf16]
 
 import path from 'node:path';
 import { CpuBackend } from '../src/backend/cpu/index.js';
@@ -11,7 +12,7 @@ import { fixturesRoot, goldenInputs, loadGolden, modelCases, relErr } from '../t
 
 const argv = process.argv.slice(2).filter((a) => a !== '--');
 const i = argv.indexOf('--dtype');
-const dtypes = (i >= 0 ? argv[i + 1] : 'q8_0,q4_0').split(',') as ('q8_0' | 'q4_0')[];
+const dtypes = (i >= 0 ? argv[i + 1] : 'q8_0,q4_0').split(',') as ('q8_0' | 'q4_0' | 'bf16')[];
 
 /** Rows of `a` and `b` ([rows, vocab]) whose argmax agree. */
 function top1(a: Float32Array, b: Float32Array, vocab: number): [number, number] {
@@ -27,7 +28,7 @@ function top1(a: Float32Array, b: Float32Array, vocab: number): [number, number]
 }
 
 console.log(`fixtures: ${fixturesRoot}`);
-console.log('| case | dtype | tensor | f32 activations (exact) | q8 activations (default) |\n|---|---|---|---|---|');
+console.log("| case | dtype | tensor | f32 activations (exact) | q8 activations (default) for q8_0/q4_0; precision 'fast' for bf16 |\n|---|---|---|---|---|");
 for (const dir of modelCases()) {
   const g = await loadGolden(dir);
   const keys = [...g.tensors.keys()].filter((k) => /^visual\.(pooler_output|deepstack_features|last_hidden_state)/.test(k) || /^logits/.test(k));
@@ -35,8 +36,9 @@ for (const dir of modelCases()) {
   keys.push(last);
   for (const dtype of dtypes) {
     const res: Map<string, string[]> = new Map();
-    for (const actQuant of [false, true]) {
-      const backend = new CpuBackend({ actQuant });
+    for (const lowered of [false, true]) {
+      const backend = dtype === 'bf16' ? new CpuBackend({ precision: lowered ? 'fast' : 'exact' }) : new CpuBackend({ actQuant: lowered });
+      if (dtype === 'bf16' && lowered && !backend.capabilities().info.bf16Products) console.warn("this CPU has no AMX-BF16: precision 'fast' computes as exact here");
       const model = await loadModel(dir, { backend, dtype });
       const got = new Map<string, Promise<Float32Array | Int32Array>>();
       const out = await model.forward({ ...goldenInputs(g), trace: (name, t) => got.set(name, t.read()) });

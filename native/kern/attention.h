@@ -353,6 +353,26 @@ static inline void attnSoftmaxRow(float* s, int64_t jlo, int64_t jhi, float* m, 
   }
 }
 
+/** Tiles of query rows that share a key range start (split at segment bounds); returns how many. */
+static int64_t attnQueryTiles(const AttnArgs* a, AttnTile* tiles) {
+  int64_t nTiles = 0;
+  for (int64_t r = 0; r < a->T;) {
+    int64_t lo, hi;
+    rowRange(a, r, &lo, &hi);
+    int64_t end = imin(a->T, r + ATT_BQ);
+    if (a->seg) end = imin(end, hi);  // hi is the segment's end row
+    int64_t hiMax = 0;
+    for (int64_t i = r; i < end; i++) {
+      int64_t l2, h2;
+      rowRange(a, i, &l2, &h2);
+      hiMax = imax(hiMax, h2);
+    }
+    tiles[nTiles++] = AttnTile{r, end, lo, hiMax};
+    r = end;
+  }
+  return nTiles;
+}
+
 static void attnTiled(Exec* ex, const AttnArgs* a) {
   const int hd = a->hd, group = a->nh / a->nkv;
   const int64_t kvPad = (a->kvLen + ATT_BK - 1) / ATT_BK * ATT_BK;
@@ -373,23 +393,8 @@ static void attnTiled(Exec* ex, const AttnArgs* a) {
       }
     }
   });
-  // Tiles of query rows that share a key range start (split at segment bounds).
   AttnTile* tiles = (AttnTile*)malloc(sizeof(AttnTile) * (size_t)(a->T / ATT_BQ + a->nseg + 2));
-  int64_t nTiles = 0;
-  for (int64_t r = 0; r < a->T;) {
-    int64_t lo, hi;
-    rowRange(a, r, &lo, &hi);
-    int64_t end = imin(a->T, r + ATT_BQ);
-    if (a->seg) end = imin(end, hi);  // hi is the segment's end row
-    int64_t hiMax = 0;
-    for (int64_t i = r; i < end; i++) {
-      int64_t l2, h2;
-      rowRange(a, i, &l2, &h2);
-      hiMax = imax(hiMax, h2);
-    }
-    tiles[nTiles++] = AttnTile{r, end, lo, hiMax};
-    r = end;
-  }
+  const int64_t nTiles = attnQueryTiles(a, tiles);
   pfor(ex, nTiles * a->nh, 1, [&](int64_t t0, int64_t t1) {
     float* Qs = salloc((size_t)ATT_BQ * hd);
     float* O = salloc((size_t)ATT_BQ * hd);
@@ -438,7 +443,10 @@ static void attnTiled(Exec* ex, const AttnArgs* a) {
   sfree(Vp);
 }
 
+/** Precision 'fast' on AMX-BF16 (kern/attnbf16.h); false where it does not apply. */
+static bool attnTiledBf16(Exec* ex, const AttnArgs* a);
+
 static void opAttention(Exec* ex, const AttnArgs* a) {
   if (a->T <= 4 && !a->seg) attnDecode(ex, a);
-  else attnTiled(ex, a);
+  else if (!attnTiledBf16(ex, a)) attnTiled(ex, a);
 }

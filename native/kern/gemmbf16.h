@@ -44,26 +44,26 @@ static inline void amxConfigure() {
   _tile_loadconfig(&cfg);
 }
 
-/** xb[m][k] = bf16(x[m][k]) for rows [m0, m1) (rows ≥ M are zero), nearest even with NaN kept quiet. */
+/** bf16 bits of 16 floats in the low halves of 32-bit lanes: nearest even, NaN kept quiet (f32ToBf16's rule). */
+static inline __m512i bf16Bits(__m512 x) {
+  const __m512i u = _mm512_castps_si512(x);
+  const __m512i v = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1))), 16);
+  const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+  return _mm512_mask_mov_epi32(v, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
+}
+
+/** o[0, n) = bf16(s[0, n) · scale). */
+static inline void roundBf16(const float* s, int64_t n, float scale, uint16_t* o) {
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16) _mm256_storeu_si256((__m256i*)(o + k), _mm512_cvtepi32_epi16(bf16Bits(_mm512_mul_ps(_mm512_loadu_ps(s + k), _mm512_set1_ps(scale)))));
+  for (; k < n; k++) o[k] = f32ToBf16(s[k] * scale);
+}
+
+/** xb[m][k] = bf16(x[m][k]) for rows [m0, m1) (rows ≥ M are zero). */
 static void roundRowsBf16(const float* x, int64_t M, int64_t K, int64_t m0, int64_t m1, uint16_t* xb) {
-  const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
   for (int64_t m = m0; m < m1; m++) {
-    uint16_t* o = xb + m * K;
-    if (m >= M) {
-      memset(o, 0, (size_t)K * 2);
-      continue;
-    }
-    const float* r = x + m * K;
-    int64_t k = 0;
-    for (; k + 16 <= K; k += 16) {
-      const __m512i u = _mm512_castps_si512(_mm512_loadu_ps(r + k));
-      __m512i v = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, bias), _mm512_and_si512(_mm512_srli_epi32(u, 16), one)), 16);
-      // NaN: keep the sign and payload's top bits, set the quiet bit (f32ToBf16's rule).
-      const __mmask16 nan = _mm512_cmp_ps_mask(_mm512_castsi512_ps(u), _mm512_castsi512_ps(u), _CMP_UNORD_Q);
-      v = _mm512_mask_mov_epi32(v, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
-      _mm256_storeu_si256((__m256i*)(o + k), _mm512_cvtepi32_epi16(v));
-    }
-    for (; k < K; k++) o[k] = f32ToBf16(r[k]);
+    if (m < M) roundBf16(x + m * K, K, 1.0f, xb + m * K);
+    else memset(xb + m * K, 0, (size_t)K * 2);
   }
 }
 

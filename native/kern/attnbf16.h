@@ -3,14 +3,13 @@
 // bf16-rounded q and K, and O += P·V from bf16-rounded probabilities and V, f32 sums. Needs hd a multiple of 32.
 //
 // Layouts (32-bit words = bf16 pairs, the low half first, as tdpbf16ps pairs its operands):
-//   Kp[g][key/16][d/32][16 d-pairs][16 keys]   B tiles of S: one 16-key × 32-d slice each
-//   Vp[g][key/32][d/16][16 key-pairs][16 d]    B tiles of P·V: one 32-key × 16-d slice each
+//   Kp[g][key/32][hd/2 d-pairs][32 keys]   the GEMM's packB panel of the bf16 keys read as words: S's B tiles are
+//                                          16 d-pairs × 16 keys of it (row stride 128 bytes)
+//   Vp[g][key/32][16 key-pairs][hd]        word (r, d) = (V[2r][d], V[2r+1][d]): P·V's B tiles are 16 × 16 of it
 
 #if QV_W == 16 && defined(__x86_64__) && defined(__GNUC__)
 #pragma GCC push_options
 #pragma GCC target("amx-tile,amx-bf16")
-
-static inline uint32_t bf16Pair(float lo, float hi) { return (uint32_t)f32ToBf16(lo) | ((uint32_t)f32ToBf16(hi) << 16); }
 
 static bool attnTiledBf16(Exec* ex, const AttnArgs* a) {
   const int hd = a->hd, group = a->nh / a->nkv;
@@ -21,25 +20,27 @@ static bool attnTiledBf16(Exec* ex, const AttnArgs* a) {
   uint32_t* Vp = (uint32_t*)salloc((size_t)a->nkv * headWords);
   const int nc = hd / 32, ndb = hd / 16;
   pfor(ex, a->nkv * (kvPad / 32), 1, [&](int64_t t0, int64_t t1) {
+    uint16_t* kb = (uint16_t*)salloc((size_t)32 * hd / 2);  // one block's keys in bf16, row-major
     for (int64_t t = t0; t < t1; t++) {
-      const int64_t g = t / (kvPad / 32), kb32 = t % (kvPad / 32);
-      uint32_t* kp = Kp + g * headWords;
-      uint32_t* vp = Vp + g * headWords + kb32 * 32 * hd / 2;
-      for (int64_t j = kb32 * 32; j < kb32 * 32 + 32; j++) {
-        const bool in = j < a->kvLen;
-        const float* kj = a->k + j * a->kvStride + g * hd;
-        for (int c = 0; c < nc; c++)
-          for (int r = 0; r < 16; r++)
-            kp[((j / 16) * nc + c) * 256 + r * 16 + j % 16] = in ? bf16Pair(kj[c * 32 + 2 * r], kj[c * 32 + 2 * r + 1]) : 0;
-      }
+      const int64_t g = t / (kvPad / 32), kb32 = t % (kvPad / 32), j0 = kb32 * 32;
+      const int rows = (int)imax(0, imin(32, a->kvLen - j0));
+      for (int i = 0; i < rows; i++) roundBf16(a->k + (j0 + i) * a->kvStride + g * hd, hd, 1.0f, kb + i * hd);
+      const WMat words{DT_F32, (const uint8_t*)kb, 32, hd / 2};
+      packB(&words, 0, rows, 0, hd / 2, (float*)(Kp + g * headWords + kb32 * 16 * hd), nullptr);
+      uint32_t* vp = Vp + g * headWords + kb32 * 16 * hd;
       for (int r = 0; r < 16; r++) {
-        const int64_t j = kb32 * 32 + 2 * r;
+        const int64_t j = j0 + 2 * r;
         const float* v0 = a->v + j * a->kvStride + g * hd;
         const float* v1 = v0 + a->kvStride;
-        for (int d = 0; d < hd; d++)
-          vp[(d / 16) * 256 + r * 16 + d % 16] = bf16Pair(j < a->kvLen ? v0[d] : 0.0f, j + 1 < a->kvLen ? v1[d] : 0.0f);
+        const __m512 zero = _mm512_setzero_ps();
+        for (int d = 0; d < hd; d += 16) {
+          const __m512i lo = bf16Bits(j < a->kvLen ? _mm512_loadu_ps(v0 + d) : zero);
+          const __m512i hi = bf16Bits(j + 1 < a->kvLen ? _mm512_loadu_ps(v1 + d) : zero);
+          _mm512_storeu_si512(vp + r * hd + d, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+        }
       }
     }
+    sfree(kb);
   });
   // Tiles of query rows that share a key range start (split at segment bounds), as the f32 kernel.
   AttnTile* tiles = (AttnTile*)malloc(sizeof(AttnTile) * (size_t)(a->T / ATT_BQ + a->nseg + 2));
@@ -75,12 +76,12 @@ static bool attnTiledBf16(Exec* ex, const AttnArgs* a) {
           _tile_zero(1);
           _tile_zero(2);
           _tile_zero(3);
-          const int64_t kb16 = kb0 / 16 + 2 * half;
+          const uint32_t* panel = kp + (kb0 / 32 + half) * 16 * hd;
           for (int c = 0; c < nc; c++) {
             _tile_loadd(4, Qb + c * 32, hd * 2);
             _tile_loadd(5, Qb + 16 * hd + c * 32, hd * 2);
-            _tile_loadd(6, kp + (kb16 * nc + c) * 256, 64);
-            _tile_loadd(7, kp + ((kb16 + 1) * nc + c) * 256, 64);
+            _tile_loadd(6, panel + c * 16 * 32, 128);
+            _tile_loadd(7, panel + c * 16 * 32 + 16, 128);
             _tile_dpbf16ps(0, 4, 6);
             _tile_dpbf16ps(1, 4, 7);
             _tile_dpbf16ps(2, 5, 6);
@@ -101,7 +102,7 @@ static bool attnTiledBf16(Exec* ex, const AttnArgs* a) {
           roundBf16(s, ATT_BK, 1.0f, Pb + i * ATT_BK);
         }
         // O[32][hd] += P[32][64] · V[64][hd], 32 columns of hd at a time (2×2 tiles loaded from and stored to O).
-        const uint32_t* vp = vpg + (kb0 / 32) * 16 * hd;
+        const uint32_t* vp = vpg + (kb0 / 32) * 16 * hd;  // the first 32 keys' block; the next follows
         for (int db = 0; db < ndb; db += 2) {
           float* o = O + db * 16;
           _tile_loadd(0, o, hd * 4);
@@ -111,8 +112,8 @@ static bool attnTiledBf16(Exec* ex, const AttnArgs* a) {
           for (int kc = 0; kc < 2; kc++) {
             _tile_loadd(4, Pb + kc * 32, ATT_BK * 2);
             _tile_loadd(5, Pb + 16 * ATT_BK + kc * 32, ATT_BK * 2);
-            _tile_loadd(6, vp + (kc * ndb + db) * 256, 64);
-            _tile_loadd(7, vp + (kc * ndb + db + 1) * 256, 64);
+            _tile_loadd(6, vp + kc * 16 * hd + db * 16, hd * 4);
+            _tile_loadd(7, vp + kc * 16 * hd + db * 16 + 16, hd * 4);
             _tile_dpbf16ps(0, 4, 6);
             _tile_dpbf16ps(1, 4, 7);
             _tile_dpbf16ps(2, 5, 6);

@@ -3,6 +3,7 @@
 // Times are process CPU time (user+sys) with one thread by default: on a shared, oversubscribed box wall-clock
 // is meaningless, while CPU time of the one compute thread still compares kernels (and the roof) fairly.
 // Run: npx vite-node bench/visionMicro.ts -- [--threads 1] [--n 784,4096] [--dtype f32,bf16,q8_0] [--reps 3]
+// [--precision fast] (bf16 weights and attention on AMX-BF16 with bf16-rounded operands).
 
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import type { DType } from '../src/tensor/dtype.js';
@@ -20,7 +21,7 @@ const reps = Number(opt('reps', '3'));
 const ops = opt('ops', 'gemm,attn').split(',');
 const Hv = 1024, Iv = 4096, heads = 16, hd = 64;
 
-const b = new CpuBackend({ threads });
+const b = new CpuBackend({ threads, precision: opt('precision', 'exact') as 'exact' | 'fast' });
 const isa = String(b.capabilities().info.isa);
 const cpuMs = () => {
   const u = process.cpuUsage();
@@ -33,7 +34,7 @@ for (let r = 0; r < 5; r++) {
   b.measureFmaPeak(5_000_000, 1);
   peak = Math.max(peak, (threads * 5e6 * 12 * (isa === 'avx512' ? 16 : isa === 'avx2' ? 8 : 4) * 2) / (cpuMs() - c0) / 1e6);
 }
-console.log(`isa ${isa}, threads ${threads}, FP32 FMA roof ${peak.toFixed(1)} GFLOP/s (CPU time)`);
+console.log(`isa ${isa}, precision ${b.capabilities().info.precision}, threads ${threads}, FP32 FMA roof ${peak.toFixed(1)} GFLOP/s (CPU time)`);
 
 function rand(n: number, scale = 0.05): Float32Array {
   const out = new Float32Array(n);

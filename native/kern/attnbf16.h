@@ -1,4 +1,5 @@
-// Tiled attention on AMX-BF16 for precision 'fast' (prefill and the vision tower's patches): the tiled kernel's
+// Tiled attention on AMX-BF16 for precision 'fast', non-causal only (the vision tower's patches: causal text
+// prefill keeps f32, where bf16 probabilities moved the fixtures' logits 1e-2 and flipped MoE experts): the tiled kernel's
 // schedule (32 query rows × 64-key blocks, online softmax in f32) with both products on tiles: S = (q·scale)·Kᵀ from
 // bf16-rounded q and K, and O += P·V from bf16-rounded probabilities and V, f32 sums. Needs hd a multiple of 32.
 //
@@ -13,7 +14,7 @@
 
 static bool attnTiledBf16(Exec* ex, const AttnArgs* a) {
   const int hd = a->hd, group = a->nh / a->nkv;
-  if (!ex->bf16Act || hd % 32 != 0 || !amxBf16Ready()) return false;
+  if (!ex->bf16Act || a->causal || hd % 32 != 0 || !amxBf16Ready()) return false;
   const int64_t kvPad = (a->kvLen + ATT_BK - 1) / ATT_BK * ATT_BK;
   const int64_t headWords = kvPad * hd / 2;  // words of one kv head's Kp (and Vp)
   uint32_t* Kp = (uint32_t*)salloc((size_t)a->nkv * headWords);

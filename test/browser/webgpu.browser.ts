@@ -42,6 +42,16 @@ describe('op harness: webgpu (Chromium) vs ref', () => {
     if (r.passMs !== null) expect(r.passMs).toBeGreaterThan(0);
   });
 
+  it('KV pools: bad widths, a weight passed as a pool, a slot outside the pool, mixed pool formats are clear errors', async () => {
+    const m = await page.evaluate(() => (globalThis as unknown as { qwen: { kvErrors(): Promise<string[]> } }).qwen.kvErrors());
+    expect(m[0]).toMatch(/q8_0 rows need a multiple of 32 values \(got 48\)/);
+    expect(m[1]).toMatch(/f16 rows need an even number of values \(got 63\)/);
+    expect(m[2]).toMatch(/is not a KV pool made by kvAlloc/);
+    expect(m[3]).toMatch(/slot 32 outside the pool of 32/);
+    expect(m[4]).toMatch(/key pool f16 vs value pool q8_0/);
+    expect(m[5]).toMatch(/is not a KV pool/);
+  });
+
   for (const c of fusedCases) {
     it(`fused: ${c.name}`, async () => {
       const errs = await page.evaluate((n) => (globalThis as unknown as { qwen: { fused(n: string): Promise<number[]> } }).qwen.fused(n), c.name);

@@ -27,12 +27,15 @@ fn word(isK: bool, i: u32) -> u32 {
   return V[i];
 }
 
-/** f16 bits → f32, subnormals kept (a q8_0 scale below 2^-14 is common for small values). */
+/** f16 bits → f32, exactly: subnormals kept (q8_0 scales of small values are subnormal), infinities as infinities. */
 fn halfToF32(h: u32) -> f32 {
   let e = (h >> 10u) & 31u;
-  let m = f32(h & 1023u);
-  let v = select(ldexp(m + 1024.0, i32(e) - 25), m * 5.9604645e-8, e == 0u);
-  return select(v, -v, (h & 0x8000u) != 0u);
+  let m = h & 1023u;
+  if (e == 0u) {
+    let v = f32(m) * 5.9604645e-8;
+    return select(v, -v, (h & 0x8000u) != 0u);
+  }
+  return bitcast<f32>(((h & 0x8000u) << 16u) | (select(e + 112u, 255u, e == 31u) << 23u) | (m << 13u));
 }
 
 /** Values [c, c + 4) of a slot's row (c % 4 == 0) from the key (isK) or value pool. */

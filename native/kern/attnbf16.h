@@ -73,26 +73,10 @@ static bool attnTiledBf16(Exec* ex, const AttnArgs* a) {
       for (int64_t kb0 = tl.lo / ATT_BK * ATT_BK; kb0 < tl.hiMax; kb0 += ATT_BK) {
         // S[32][64] in two 32-key halves of 2×2 tiles.
         for (int half = 0; half < 2; half++) {
-          _tile_zero(0);
-          _tile_zero(1);
-          _tile_zero(2);
-          _tile_zero(3);
+          amxZero2x2();
           const uint32_t* panel = kp + (kb0 / 32 + half) * 16 * hd;
-          for (int c = 0; c < nc; c++) {
-            _tile_loadd(4, Qb + c * 32, hd * 2);
-            _tile_loadd(5, Qb + 16 * hd + c * 32, hd * 2);
-            _tile_loadd(6, panel + c * 16 * 32, 128);
-            _tile_loadd(7, panel + c * 16 * 32 + 16, 128);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(1, 4, 7);
-            _tile_dpbf16ps(2, 5, 6);
-            _tile_dpbf16ps(3, 5, 7);
-          }
-          float* s = S + half * 32;
-          _tile_stored(0, s, ATT_BK * 4);
-          _tile_stored(1, s + 16, ATT_BK * 4);
-          _tile_stored(2, s + 16 * ATT_BK, ATT_BK * 4);
-          _tile_stored(3, s + 16 * ATT_BK + 16, ATT_BK * 4);
+          for (int c = 0; c < nc; c++) amxStep2x2(Qb + c * 32, Qb + 16 * hd + c * 32, hd * 2, panel + c * 16 * 32, panel + c * 16 * 32 + 16, 128);
+          amxStore2x2(S + half * 32, ATT_BK * 4);
         }
         const int nk = (int)imin(ATT_BK, tl.hiMax - kb0);
         for (int i = 0; i < ATT_BQ; i++) {
@@ -106,24 +90,9 @@ static bool attnTiledBf16(Exec* ex, const AttnArgs* a) {
         const uint32_t* vp = vpg + (kb0 / 32) * 16 * hd;  // the first 32 keys' block; the next follows
         for (int db = 0; db < ndb; db += 2) {
           float* o = O + db * 16;
-          _tile_loadd(0, o, hd * 4);
-          _tile_loadd(1, o + 16, hd * 4);
-          _tile_loadd(2, o + 16 * hd, hd * 4);
-          _tile_loadd(3, o + 16 * hd + 16, hd * 4);
-          for (int kc = 0; kc < 2; kc++) {
-            _tile_loadd(4, Pb + kc * 32, ATT_BK * 2);
-            _tile_loadd(5, Pb + 16 * ATT_BK + kc * 32, ATT_BK * 2);
-            _tile_loadd(6, vp + kc * 16 * hd + db * 16, hd * 4);
-            _tile_loadd(7, vp + kc * 16 * hd + db * 16 + 16, hd * 4);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(1, 4, 7);
-            _tile_dpbf16ps(2, 5, 6);
-            _tile_dpbf16ps(3, 5, 7);
-          }
-          _tile_stored(0, o, hd * 4);
-          _tile_stored(1, o + 16, hd * 4);
-          _tile_stored(2, o + 16 * hd, hd * 4);
-          _tile_stored(3, o + 16 * hd + 16, hd * 4);
+          amxLoad2x2(o, hd * 4);
+          for (int kc = 0; kc < 2; kc++) amxStep2x2(Pb + kc * 32, Pb + 16 * ATT_BK + kc * 32, ATT_BK * 2, vp + kc * 16 * hd + db * 16, vp + kc * 16 * hd + db * 16 + 16, hd * 4);
+          amxStore2x2(o, hd * 4);
         }
       }
       for (int i = 0; i < nr; i++) {

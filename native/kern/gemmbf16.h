@@ -44,6 +44,38 @@ static inline void amxConfigure() {
   _tile_loadconfig(&cfg);
 }
 
+// The 2×2 block of 16×16 f32 sums in tmm0-3 (rows 0-15 / 16-31 × columns 0-15 / 16-31), kept in memory as 32
+// rows of ld bytes; A tiles (tmm4-5) are 16 rows × 32 bf16, B tiles (tmm6-7) 16 k-pairs × 16 columns.
+static inline void amxZero2x2() {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+}
+static inline void amxLoad2x2(const float* c, int64_t ld) {
+  _tile_loadd(0, c, ld);
+  _tile_loadd(1, c + 16, ld);
+  _tile_loadd(2, (const char*)c + 16 * ld, ld);
+  _tile_loadd(3, (const char*)(c + 16) + 16 * ld, ld);
+}
+static inline void amxStore2x2(float* c, int64_t ld) {
+  _tile_stored(0, c, ld);
+  _tile_stored(1, c + 16, ld);
+  _tile_stored(2, (char*)c + 16 * ld, ld);
+  _tile_stored(3, (char*)(c + 16) + 16 * ld, ld);
+}
+/** One 32-deep step: C += [a0; a1] · [b0 b1] (A rows lda bytes apart, B rows ldb bytes apart). */
+static inline void amxStep2x2(const void* a0, const void* a1, int64_t lda, const void* b0, const void* b1, int64_t ldb) {
+  _tile_loadd(4, a0, lda);
+  _tile_loadd(5, a1, lda);
+  _tile_loadd(6, b0, ldb);
+  _tile_loadd(7, b1, ldb);
+  _tile_dpbf16ps(0, 4, 6);
+  _tile_dpbf16ps(1, 4, 7);
+  _tile_dpbf16ps(2, 5, 6);
+  _tile_dpbf16ps(3, 5, 7);
+}
+
 /** bf16 bits of 16 floats in the low halves of 32-bit lanes: nearest even, NaN kept quiet (f32ToBf16's rule). */
 static inline __m512i bf16Bits(__m512 x) {
   const __m512i u = _mm512_castps_si512(x);
@@ -97,32 +129,12 @@ static bool gemmBf16(Exec* ex, const float* x, int64_t M, const WMat* w, const f
           const uint16_t* a = xb + (mc0 + m) * K + k0;
           for (int p = 0; p < nPanels; p++) {
             float* c = C + ((size_t)p * rowsPad + m) * GEMM_NR;
-            if (k0 == 0) {
-              _tile_zero(0);
-              _tile_zero(1);
-              _tile_zero(2);
-              _tile_zero(3);
-            } else {
-              _tile_loadd(0, c, GEMM_NR * 4);
-              _tile_loadd(1, c + 16, GEMM_NR * 4);
-              _tile_loadd(2, c + 16 * GEMM_NR, GEMM_NR * 4);
-              _tile_loadd(3, c + 16 * GEMM_NR + 16, GEMM_NR * 4);
-            }
+            if (k0 == 0) amxZero2x2();
+            else amxLoad2x2(c, GEMM_NR * 4);
             const float* b = B + (size_t)p * (AB_KC / 2) * GEMM_NR;
-            for (int64_t ks = 0; ks < kc; ks += 32) {
-              _tile_loadd(4, a + ks, K * 2);
-              _tile_loadd(5, a + 16 * K + ks, K * 2);
-              _tile_loadd(6, b + (ks / 2) * GEMM_NR, GEMM_NR * 4);
-              _tile_loadd(7, b + (ks / 2) * GEMM_NR + 16, GEMM_NR * 4);
-              _tile_dpbf16ps(0, 4, 6);
-              _tile_dpbf16ps(1, 4, 7);
-              _tile_dpbf16ps(2, 5, 6);
-              _tile_dpbf16ps(3, 5, 7);
-            }
-            _tile_stored(0, c, GEMM_NR * 4);
-            _tile_stored(1, c + 16, GEMM_NR * 4);
-            _tile_stored(2, c + 16 * GEMM_NR, GEMM_NR * 4);
-            _tile_stored(3, c + 16 * GEMM_NR + 16, GEMM_NR * 4);
+            for (int64_t ks = 0; ks < kc; ks += 32)
+              amxStep2x2(a + ks, a + 16 * K + ks, K * 2, b + (ks / 2) * GEMM_NR, b + (ks / 2) * GEMM_NR + 16, GEMM_NR * 4);
+            amxStore2x2(c, GEMM_NR * 4);
           }
         }
       }

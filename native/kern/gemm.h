@@ -140,8 +140,8 @@ static void packB(const WMat* w, int64_t n0, int nr, int64_t k0, int64_t kc, flo
 /**
  * Write the tile buffer C[panel][ldp rows][NR] of rows [mc0, mc0 + rows) × columns [nb0, nb1) to y [·, N], adding
  * the bias (shared by the f32, int8 and bf16 GEMMs, whose tiles have the same layout). Row by row: each y row gets
- * its nb columns in one run (panel by panel, every 128-byte store went to another row N floats away, a TLB miss
- * each: 29% of the bf16 GEMM's time at N = 4096).
+ * its nb columns in one run (panel by panel, each 128-byte store went to another row N floats away; a few % faster
+ * for the bf16 GEMM at N = 4096, where writing y is ~30% of its time).
  */
 static void storeTiles(const float* Cbuf, int64_t ldp, int64_t rows, int64_t nb0, int64_t nb1, int64_t mc0, const float* bias, float* y, int64_t N) {
   const int nPanels = (int)((nb1 - nb0 + GEMM_NR - 1) / GEMM_NR);

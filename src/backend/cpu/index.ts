@@ -24,6 +24,8 @@ export type CpuBackendOptions = EngineOptions;
 /** Source formats `uploadConvert` accepts. */
 export type ConvertSource = FloatDType;
 
+let fastWarned = false;
+
 export class CpuBackend implements Backend {
   readonly name = 'cpu';
   private readonly e: NativeEngine;
@@ -39,6 +41,11 @@ export class CpuBackend implements Backend {
     const precision = opts.precision ?? (env.QWEN3VL_CPU_PRECISION === 'fast' ? 'fast' : 'exact');
     if (precision !== 'exact' && precision !== 'fast') throw new Error(`cpu: precision must be 'exact' or 'fast', got '${String(precision)}'`);
     this.e = new addon.CpuEngine({ threads, isa: opts.isa ?? env.QWEN3VL_CPU_ISA ?? '', actQuant, precision });
+    // Said once, not an error (the same code must run on every CPU), as the WebGPU backend does without tensor cores.
+    if (precision === 'fast' && !this.e.info().bf16Products && !fastWarned) {
+      fastWarned = true;
+      console.warn("qwen3-vl: cpu precision 'fast' needs AMX-BF16 (and the AVX-512 kernels), which this CPU or ISA choice does not offer; running 'exact'");
+    }
   }
 
   capabilities(): Capabilities {

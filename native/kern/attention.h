@@ -373,6 +373,26 @@ static int64_t attnQueryTiles(const AttnArgs* a, AttnTile* tiles) {
   return nTiles;
 }
 
+/** A query tile's online-softmax state: O [BQ][hd] zeroed, m = −∞, l = 0, and each row's key range end. */
+static inline void attnTileStart(const AttnArgs* a, const AttnTile& tl, int hd, float* O, float* m, float* l, int64_t* hiRow) {
+  memset(O, 0, (size_t)ATT_BQ * hd * 4);
+  for (int i = 0; i < ATT_BQ; i++) {
+    m[i] = -INFINITY;
+    l[i] = 0;
+    int64_t lo;
+    if (i < tl.r1 - tl.r0) rowRange(a, tl.r0 + i, &lo, &hiRow[i]);
+  }
+}
+
+/** The tile's output rows of head h: O / l (zero where no key was visible). */
+static inline void attnTileFinish(const AttnArgs* a, const AttnTile& tl, int h, int hd, const float* O, const float* l) {
+  for (int i = 0; i < tl.r1 - tl.r0; i++) {
+    const float inv = l[i] > 0 ? 1.0f / l[i] : 0.0f;
+    float* o = a->out + (tl.r0 + i) * a->qStride + (int64_t)h * hd;
+    for (int d = 0; d < hd; d++) o[d] = O[i * hd + d] * inv;
+  }
+}
+
 static void attnTiled(Exec* ex, const AttnArgs* a) {
   const int hd = a->hd, group = a->nh / a->nkv;
   const int64_t kvPad = (a->kvLen + ATT_BK - 1) / ATT_BK * ATT_BK;
@@ -405,14 +425,9 @@ static void attnTiled(Exec* ex, const AttnArgs* a) {
       const AttnTile tl = tiles[t / a->nh];
       const int h = (int)(t % a->nh), g = h / group;
       const int nr = (int)(tl.r1 - tl.r0);
-      for (int i = 0; i < ATT_BQ; i++) {
+      for (int i = 0; i < ATT_BQ; i++)
         for (int d = 0; d < hd; d++) Qs[i * hd + d] = i < nr ? a->q[(tl.r0 + i) * a->qStride + (int64_t)h * hd + d] * a->scale : 0.0f;
-        for (int d = 0; d < hd; d++) O[i * hd + d] = 0;
-        m[i] = -INFINITY;
-        l[i] = 0;
-        int64_t lo;
-        if (i < nr) rowRange(a, tl.r0 + i, &lo, &hiRow[i]);
-      }
+      attnTileStart(a, tl, hd, O, m, l, hiRow);
       const float* kt = Kt + (int64_t)g * hd * kvPad;
       for (int64_t kb0 = tl.lo / ATT_BK * ATT_BK; kb0 < tl.hiMax; kb0 += ATT_BK) {
         attnScores(Qs, hd, kt + kb0, kvPad, S);
@@ -428,11 +443,7 @@ static void attnTiled(Exec* ex, const AttnArgs* a) {
         }
         attnPV(S, nr, nk, Vp + ((int64_t)g * kvPad + kb0) * hd, hd, hd, O);
       }
-      for (int i = 0; i < nr; i++) {
-        const float inv = l[i] > 0 ? 1.0f / l[i] : 0.0f;
-        float* o = a->out + (tl.r0 + i) * a->qStride + (int64_t)h * hd;
-        for (int d = 0; d < hd; d++) o[d] = O[i * hd + d] * inv;
-      }
+      attnTileFinish(a, tl, h, hd, O, l);
     }
     sfree(Qs);
     sfree(O);

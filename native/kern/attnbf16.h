@@ -62,12 +62,8 @@ static bool attnTiledBf16(Exec* ex, const AttnArgs* a) {
       for (int i = 0; i < ATT_BQ; i++) {
         if (i < nr) roundBf16(a->q + (tl.r0 + i) * a->qStride + (int64_t)h * hd, hd, a->scale, Qb + i * hd);
         else memset(Qb + i * hd, 0, (size_t)hd * 2);
-        memset(O + i * hd, 0, (size_t)hd * 4);
-        m[i] = -INFINITY;
-        l[i] = 0;
-        int64_t lo;
-        if (i < nr) rowRange(a, tl.r0 + i, &lo, &hiRow[i]);
       }
+      attnTileStart(a, tl, hd, O, m, l, hiRow);
       const uint32_t* kp = Kp + g * headWords;
       const uint32_t* vpg = Vp + g * headWords;
       for (int64_t kb0 = tl.lo / ATT_BK * ATT_BK; kb0 < tl.hiMax; kb0 += ATT_BK) {
@@ -95,11 +91,7 @@ static bool attnTiledBf16(Exec* ex, const AttnArgs* a) {
           amxStore2x2(o, hd * 4);
         }
       }
-      for (int i = 0; i < nr; i++) {
-        const float inv = l[i] > 0 ? 1.0f / l[i] : 0.0f;
-        float* o = a->out + (tl.r0 + i) * a->qStride + (int64_t)h * hd;
-        for (int d = 0; d < hd; d++) o[d] = O[i * hd + d] * inv;
-      }
+      attnTileFinish(a, tl, h, hd, O, l);
     }
     _tile_release();
     sfree(Qb);

@@ -8,7 +8,7 @@
 //                                          16 d-pairs × 16 keys of it (row stride 128 bytes)
 //   Vp[g][key/32][16 key-pairs][hd]        word (r, d) = (V[2r][d], V[2r+1][d]): P·V's B tiles are 16 × 16 of it
 
-#if QV_W == 16 && defined(__x86_64__) && defined(__GNUC__)
+#if QV_W == 16 && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)  // GCC target pragmas
 #pragma GCC push_options
 #pragma GCC target("amx-tile,amx-bf16")
 

@@ -6,7 +6,7 @@
 // row-major bf16 activations), B 2 tiles (tmm6-7, 16 k-pairs × 16 columns). The B layout AMX wants, [k/2][n][2],
 // is the f32 packB's panel of the weights read as 32-bit words (one word = one k-pair), so packing is shared.
 
-#if QV_W == 16 && defined(__x86_64__) && defined(__GNUC__)
+#if QV_W == 16 && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)  // GCC target pragmas
 #include <sys/syscall.h>
 #include <unistd.h>
 

@@ -22,8 +22,8 @@ describe(`demo model accuracy on webgpu in Chromium: ${set.items.length} held-ou
     const m = perTask(r.answers);
     const script = perTask(set.items.map((i) => ({ task: i.task, correct: i.scriptCorrect })));
     console.log(
-      `[accuracy webgpu f32, ${w.adapter}] agreement with train.py ${agree}/${r.answers.length}; correct (engine / train.py): ` +
-        `${tasks.map((t) => `${t} ${m.get(t)![0]}/${script.get(t)![0]} of ${m.get(t)![1]}`).join(', ')}; ${r.seconds.toFixed(0)} s`,
+      `[accuracy webgpu f32, ${w.adapter}] agreement with train.py ${agree}/${r.answers.length}; correct: ` +
+        `${tasks.map((t) => `${t} ${m.get(t)![0]}/${m.get(t)![1]} (train.py ${script.get(t)![0]})`).join(', ')}; ${r.seconds.toFixed(0)} s`,
     );
     for (const a of r.answers.filter((x) => !x.agrees)) console.log(`  q${a.id} (${a.task}): page ${JSON.stringify(a.text)} vs train.py ${JSON.stringify(set.items.find((i) => i.id === a.id)!.script)}`);
     if (w.messages.length) console.warn(`page messages:\n${w.messages.slice(0, 20).join('\n')}`);

@@ -41,6 +41,7 @@ export async function runAccuracyWebGpu(items: readonly AccuracyItem[], dtypes: 
       const t0 = performance.now();
       const load: PageLoad = await page.evaluate(([u, d]) => (globalThis as unknown as Api).qwen.load(u, d), [model.url, dtype] as const);
       adapter = load.adapter;
+      onProgress?.(`webgpu ${dtype}: loaded in ${(load.loadMs / 1000).toFixed(1)} s`);
       const answers: AccuracyResult['answers'] = [];
       for (let i = 0; i < items.length; i += BATCH) {
         const batch = items.slice(i, i + BATCH);

@@ -12,6 +12,7 @@ import { demoMessage, demoModelDir, isCorrect, type DemoQuestion, type StoredQue
 import type { WeightFormat } from '../../src/weights/convert.js';
 
 export const accuracyDir = path.dirname(fileURLToPath(import.meta.url));
+export const accuracyMediaDir = path.join(accuracyDir, 'media');
 
 export interface AccuracyItem extends DemoQuestion {
   readonly id: number;
@@ -33,7 +34,7 @@ export interface AccuracySet {
 
 /** The stored set; `perTask` keeps the first n questions of every task (CI runs a subset). */
 export function loadAccuracySet(perTask = Infinity): AccuracySet {
-  const media = path.join(accuracyDir, 'media');
+  const media = accuracyMediaDir;
   const j = JSON.parse(readFileSync(path.join(accuracyDir, 'questions.json'), 'utf8')) as { meta: Record<string, unknown>; items: Stored[] };
   const seen = new Map<string, number>();
   const items: AccuracyItem[] = [];
@@ -55,10 +56,19 @@ export function loadAccuracySet(perTask = Infinity): AccuracySet {
   return { meta: j.meta, items };
 }
 
+export type ScoredAnswer = { id: number; task: string; text: string; correct: boolean; agrees: boolean };
+
+/** One engine answer scored: correct against the truth, and whether it is train.py's text exactly. */
+export function score(it: AccuracyItem, text: string): ScoredAnswer {
+  return { id: it.id, task: it.task, text, correct: isCorrect(it.task, text, it.answer), agrees: text === it.script };
+}
+
 export interface AccuracyResult {
   readonly backend: BackendName;
+  /** Where the backend ran when not in this Node process (e.g. 'Chromium'). */
+  readonly where?: string;
   readonly dtype: WeightFormat;
-  readonly answers: { id: number; task: string; text: string; correct: boolean; agrees: boolean }[];
+  readonly answers: ScoredAnswer[];
   readonly seconds: number;
 }
 
@@ -70,7 +80,7 @@ export async function runAccuracy(items: readonly AccuracyItem[], backend: Backe
   try {
     for (const it of items) {
       const r = await model.complete([demoMessage(it) as unknown as ChatMessage], { maxTokens: 64, temperature: 0 });
-      answers.push({ id: it.id, task: it.task, text: r.text, correct: isCorrect(it.task, r.text, it.answer), agrees: r.text === it.script });
+      answers.push(score(it, r.text));
     }
   } finally {
     model.dispose();

@@ -10,7 +10,7 @@ import { build } from 'vite';
 import type { Page } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const FLAGS = [
   '--enable-unsafe-webgpu',
   '--enable-unsafe-swiftshader',

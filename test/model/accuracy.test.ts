@@ -3,7 +3,10 @@
 // and, task by task, are correct on ≥ 90% (the goal for a shipped model; a task where train.py itself is below it is
 // skipped with its count). Full table: npm run bench:accuracy.
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { loadAddon } from '../../src/backend/cpu/native.js';
+import { demoModelDir } from '../../src/tools/demoModel.js';
 import { type AccuracyResult, loadAccuracySet, perTask, runAccuracy } from '../../bench/accuracy/suite.js';
 
 // All 200 stored questions (a few seconds on the native backend): with 5 a task, one miss is already below 90%.
@@ -11,12 +14,27 @@ const PER_TASK = Number(process.env.QWEN3VL_ACCURACY_PER_TASK ?? Infinity);
 const backend = loadAddon() instanceof Error ? 'ref' : 'cpu';
 const set = loadAccuracySet(PER_TASK);
 const script = perTask(set.items.map((i) => ({ task: i.task, correct: i.scriptCorrect })));
-const TASKS = ['color', 'compare', 'count', 'ground', 'position', 'read', 'shape', 'video'];
+// The checkpoint's own record of its training run (train.py writes it; install.py ships it with the held-out set):
+// the tasks, and the script's accuracy on the full set, which must be the one the stored answers give.
+const training = JSON.parse(readFileSync(path.join(demoModelDir, 'training.json'), 'utf8')) as Record<string, unknown> & { script_accuracy: Record<string, number> };
+const TASKS = Object.keys(training.script_accuracy).sort();
 const results = new Map<string, AccuracyResult>();
 
 describe(`demo model accuracy on ${set.items.length} held-out questions (${backend})`, () => {
   it('the stored set covers every task', () => {
+    expect(TASKS.length).toBeGreaterThan(0);
     expect([...script.keys()].sort()).toEqual(TASKS);
+  });
+
+  // A checkpoint installed without its held-out set (or the reverse) would make every agreement below meaningless.
+  it("the stored set belongs to the shipped checkpoint: same run (seed, steps) and train.py's per-task accuracy", () => {
+    const full = loadAccuracySet();
+    for (const k of ['preset', 'seed', 'eval_seed', 'steps']) expect(full.meta[k], `questions.json meta.${k} vs training.json`).toEqual(training[k]);
+    const all = perTask(full.items.map((i) => ({ task: i.task, correct: i.scriptCorrect })));
+    for (const t of TASKS) {
+      const [c, n] = all.get(t) ?? [0, 0];
+      expect(c / n, `${t}: ${c}/${n} script answers correct vs training.json ${training.script_accuracy[t]}`).toBeCloseTo(training.script_accuracy[t], 6);
+    }
   });
 
   for (const dtype of ['f32', 'bf16'] as const) {

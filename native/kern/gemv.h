@@ -223,6 +223,7 @@ static inline void qcols(const uint8_t* w0, int64_t nb, const int8_t* xq, const 
   int64_t b = 0;
   for (; b + 8 <= nb; b += 8) {
     const uint8_t* blk = w0 + b * bb;
+    for (size_t o = 0; o < 8 * bb; o += 64) prefetchL1((const char*)blk + GEMV_PF + o);  // as qrows
     const __m256 ws = scales8(blk, bb, Q4 ? kPair : kNat);
     __m256i wa[8], wb[8];
     if (Q4) {

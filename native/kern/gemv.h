@@ -5,6 +5,8 @@
 /** Bytes ahead of the current weight position that the matrix-vector kernels prefetch. */
 #define GEMV_PF 2048
 
+#include "qcols512.h"
+
 /** y[m, r] for r in [r0, r1): float weights (f32/bf16) against f32 activations. */
 static void gemvFloat(const WMat* w, const float* x, int64_t M, int64_t r0, int64_t r1, float* y, int64_t ldy) {
   const int64_t K = w->cols;
@@ -328,12 +330,35 @@ static inline void packActQ4(int8_t* q, float* d, int32_t* s, int64_t nb) {
 #endif
 }
 
-/** y[m, r] for r in [r0, r1): q8_0/q4_0 weights against q8 activations (M rows of K/32 blocks). */
+/** Lay out one row of q8 activations (quantizeAct's, with actBlocks(nb) blocks of room) for this build's kernel. */
+static inline void packAct(int8_t* q, float* d, int32_t* s, int64_t nb, bool q4) {
+#if defined(QV_QCOLS512)
+  packAct512(q, d, s, nb, q4);
+#else
+  if (q4) packActQ4(q, d, s, nb);
+#endif
+}
+
+/**
+ * y[m, r] for r in [r0, r1): q8_0/q4_0 weights against q8 activations (M rows of K/32 blocks, laid out by packAct with
+ * a row stride of actBlocks(K/32) blocks).
+ */
 static void gemvQuant(const WMat* w, const ActQ* a, int64_t M, int64_t r0, int64_t r1, float* y, int64_t ldy) {
   const int64_t K = w->cols, nb = K / 32;
   const bool q4 = w->dt == DT_Q4_0;
   const size_t bb = q4 ? 18 : 34, rb = (size_t)nb * bb;
-#if defined(__AVX2__)
+#if defined(QV_QCOLS512)
+  // One weight row at a time, one row and batched decode alike (the same kernel, so the same bits).
+  const int64_t nbp = actBlocks(nb);
+  for (int64_t r = r0; r < r1; r++) {
+    const uint8_t* w0 = w->p + (size_t)r * rb;
+    for (int64_t m = 0; m < M; m += 8) {
+      const int mr = (int)imin(8, M - m);
+      if (q4) qcols512N<true>(mr, w0, nb, a->q + m * nbp * 32, a->d + m * nbp, a->s + m * nbp, nbp, y + m * ldy + r, ldy);
+      else qcols512N<false>(mr, w0, nb, a->q + m * nbp * 32, a->d + m * nbp, a->s + m * nbp, nbp, y + m * ldy + r, ldy);
+    }
+  }
+#elif defined(__AVX2__)
   // One weight row at a time: a single sequential stream per thread is what the hardware prefetchers follow best.
   // Interleaving 4 rows (to share the activation loads) measured 2× slower from DRAM (4.5 vs 11 GB/s on one Zen 3
   // core) although faster from cache; the activations stay in L1 either way.

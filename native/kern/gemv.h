@@ -330,32 +330,45 @@ static inline void packActQ4(int8_t* q, float* d, int32_t* s, int64_t nb) {
 #endif
 }
 
-/** Lay out one row of q8 activations (quantizeAct's, with actBlocks(nb) blocks of room) for this build's kernel. */
-static inline void packAct(int8_t* q, float* d, int32_t* s, int64_t nb, bool q4) {
+/**
+ * M rows of x quantized to q8 for gemvQuant, in this build's layout: AVX-512 VNNI, packAct512's group-major packing
+ * (in a->q; d and s are folded in); otherwise row-major blocks (q4_0 with packActQ4's pair order).
+ */
+static inline ActQ actQuantize(const float* x, int64_t M, int64_t K, bool q4) {
+  const int64_t nb = K / 32;
+  ActQ a;
+  a.q = (int8_t*)salloc((size_t)(M * K + 3) / 4);
+  a.d = salloc((size_t)(M * nb));
+  a.s = (int32_t*)salloc((size_t)(M * nb));
+  for (int64_t m = 0; m < M; m++) quantizeAct(x + m * K, K, a.q + m * K, a.d + m * nb, a.s + m * nb);
 #if defined(QV_QCOLS512)
-  packAct512(q, d, s, nb, q4);
+  uint8_t* p = (uint8_t*)salloc((size_t)((nb + 15) / 16 * M * QC_GROUP / 4));
+  packAct512(a.q, a.d, a.s, M, nb, q4, p);
+  sfree(a.q), sfree(a.d), sfree(a.s);
+  a.q = (int8_t*)p, a.d = nullptr, a.s = nullptr;
 #else
-  if (q4) packActQ4(q, d, s, nb);
+  if (q4)
+    for (int64_t m = 0; m < M; m++) packActQ4(a.q + m * K, a.d + m * nb, a.s + m * nb, nb);
 #endif
+  return a;
 }
 
-/**
- * y[m, r] for r in [r0, r1): q8_0/q4_0 weights against q8 activations (M rows of K/32 blocks, laid out by packAct with
- * a row stride of actBlocks(K/32) blocks).
- */
+static inline void actFree(ActQ* a) { sfree(a->q), sfree(a->d), sfree(a->s); }
+
+/** y[m, r] for r in [r0, r1): q8_0/q4_0 weights against q8 activations (M rows, from actQuantize). */
 static void gemvQuant(const WMat* w, const ActQ* a, int64_t M, int64_t r0, int64_t r1, float* y, int64_t ldy) {
   const int64_t K = w->cols, nb = K / 32;
   const bool q4 = w->dt == DT_Q4_0;
   const size_t bb = q4 ? 18 : 34, rb = (size_t)nb * bb;
 #if defined(QV_QCOLS512)
   // One weight row at a time, one row and batched decode alike (the same kernel, so the same bits).
-  const int64_t nbp = actBlocks(nb);
   for (int64_t r = r0; r < r1; r++) {
     const uint8_t* w0 = w->p + (size_t)r * rb;
     for (int64_t m = 0; m < M; m += 8) {
       const int mr = (int)imin(8, M - m);
-      if (q4) qcols512N<true>(mr, w0, nb, a->q + m * nbp * 32, a->d + m * nbp, a->s + m * nbp, nbp, y + m * ldy + r, ldy);
-      else qcols512N<false>(mr, w0, nb, a->q + m * nbp * 32, a->d + m * nbp, a->s + m * nbp, nbp, y + m * ldy + r, ldy);
+      const uint8_t* xp = (const uint8_t*)a->q + m * QC_GROUP;
+      if (q4) qcols512N<true>(mr, w0, nb, xp, M * QC_GROUP, y + m * ldy + r, ldy);
+      else qcols512N<false>(mr, w0, nb, xp, M * QC_GROUP, y + m * ldy + r, ldy);
     }
   }
 #elif defined(__AVX2__)

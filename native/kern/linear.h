@@ -35,19 +35,9 @@ static void opLinear(Exec* ex, const float* x, int64_t M, const WMat* w, const f
     return;
   }
   if (quant) {
-    const int64_t nb = K / 32, nbp = actBlocks(nb);  // nbp ≥ nb: the kernel's padded row of blocks
-    ActQ a;
-    a.q = (int8_t*)salloc((size_t)(M * nbp * 8));
-    a.d = salloc((size_t)(M * nbp));
-    a.s = (int32_t*)salloc((size_t)(M * nbp));
-    for (int64_t m = 0; m < M; m++) {
-      quantizeAct(x + m * K, K, a.q + m * nbp * 32, a.d + m * nbp, a.s + m * nbp);
-      packAct(a.q + m * nbp * 32, a.d + m * nbp, a.s + m * nbp, nb, w->dt == DT_Q4_0);
-    }
+    ActQ a = actQuantize(x, M, K, w->dt == DT_Q4_0);
     pfor(ex, N, gemvGrain(ex, N), [&](int64_t r0, int64_t r1) { gemvQuant(w, &a, M, r0, r1, y, N); });
-    sfree(a.q);
-    sfree(a.d);
-    sfree(a.s);
+    actFree(&a);
   } else {
     pfor(ex, N, gemvGrain(ex, N), [&](int64_t r0, int64_t r1) { gemvFloat(w, x, M, r0, r1, y, N); });
   }

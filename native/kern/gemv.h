@@ -5,8 +5,6 @@
 /** Bytes ahead of the current weight position that the matrix-vector kernels prefetch. */
 #define GEMV_PF 2048
 
-#include "qcols512.h"
-
 /** y[m, r] for r in [r0, r1): float weights (f32/bf16) against f32 activations. */
 static void gemvFloat(const WMat* w, const float* x, int64_t M, int64_t r0, int64_t r1, float* y, int64_t ldy) {
   const int64_t K = w->cols;
@@ -297,6 +295,8 @@ static inline void qcolsN(int mr, const uint8_t* w0, int64_t nb, const int8_t* x
 }
 #endif
 
+#include "qcols512.h"
+
 /**
  * Reorder q8 activations for the q4_0 pair kernel: in each run of 8 whole blocks, pairs (b, b+1) become
  * [x_b[0..16) x_b+1[0..16) x_b[16..32) x_b+1[16..32)] and the scales and sums take the lane order 0 2 4 6 1 3 5 7 of
@@ -331,8 +331,9 @@ static inline void packActQ4(int8_t* q, float* d, int32_t* s, int64_t nb) {
 }
 
 /**
- * M rows of x quantized to q8 for gemvQuant, in this build's layout: AVX-512 VNNI, packAct512's group-major packing
- * (in a->q; d and s are folded in); otherwise row-major blocks (q4_0 with packActQ4's pair order).
+ * M rows of x quantized to q8 for gemvQuant, in the layout of the kernel that will read them: for several rows on
+ * AVX-512 VNNI, packAct512's group-major packing (in a->q; d and s folded in); otherwise row-major blocks (q4_0 in
+ * packActQ4's pair order).
  */
 static inline ActQ actQuantize(const float* x, int64_t M, int64_t K, bool q4) {
   const int64_t nb = K / 32;
@@ -342,11 +343,15 @@ static inline ActQ actQuantize(const float* x, int64_t M, int64_t K, bool q4) {
   a.s = (int32_t*)salloc((size_t)(M * nb));
   for (int64_t m = 0; m < M; m++) quantizeAct(x + m * K, K, a.q + m * K, a.d + m * nb, a.s + m * nb);
 #if defined(QV_QCOLS512)
-  uint8_t* p = (uint8_t*)salloc((size_t)((nb + 15) / 16 * M * QC_GROUP / 4));
-  packAct512(a.q, a.d, a.s, M, nb, q4, p);
-  sfree(a.q), sfree(a.d), sfree(a.s);
-  a.q = (int8_t*)p, a.d = nullptr, a.s = nullptr;
-#else
+  if (M > 1) {
+    uint8_t* p = (uint8_t*)salloc((size_t)((nb + 15) / 16 * M * QC_GROUP / 4));
+    packAct512(a.q, a.d, a.s, M, nb, q4, p);
+    sfree(a.q), sfree(a.d), sfree(a.s);
+    a.q = (int8_t*)p, a.d = nullptr, a.s = nullptr;
+    return a;
+  }
+#endif
+#if defined(__AVX2__)
   if (q4)
     for (int64_t m = 0; m < M; m++) packActQ4(a.q + m * K, a.d + m * nb, a.s + m * nb, nb);
 #endif
@@ -361,9 +366,15 @@ static void gemvQuant(const WMat* w, const ActQ* a, int64_t M, int64_t r0, int64
   const bool q4 = w->dt == DT_Q4_0;
   const size_t bb = q4 ? 18 : 34, rb = (size_t)nb * bb;
 #if defined(QV_QCOLS512)
-  // One weight row at a time, one row and batched decode alike (the same kernel, so the same bits).
+  // One weight row at a time (one sequential stream per thread). One row: qrows on qrows' layout; several: qcols512,
+  // the same bits per row.
   for (int64_t r = r0; r < r1; r++) {
     const uint8_t* w0 = w->p + (size_t)r * rb;
+    if (M == 1) {
+      if (q4) qrows<true, 1>(w0, rb, nb, a->q, a->d, a->s, y + r);
+      else qrows<false, 1>(w0, rb, nb, a->q, a->d, a->s, y + r);
+      continue;
+    }
     for (int64_t m = 0; m < M; m += 8) {
       const int mr = (int)imin(8, M - m);
       const uint8_t* xp = (const uint8_t*)a->q + m * QC_GROUP;

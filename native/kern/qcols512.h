@@ -93,6 +93,52 @@ static inline void qcUnpackQ4(const uint8_t* blk, int64_t bytes, __m512& ws, __m
 }
 
 /**
+ * The bytes of 16 q8_0 blocks (544 bytes; `bytes` of them valid, the rest read as zero) for qcols512 without gathers:
+ * wq[u] lane j = bytes 4u..4u+3 of block j, taken as w + 128 (unsigned). The data is 2-byte aligned (34-byte blocks):
+ * a word permute per 2 blocks compacts it, then three dword-level steps transpose it.
+ */
+template <bool Full>
+static inline void qcUnpackQ8(const uint8_t* blk, int64_t bytes, __m512i* wq) {
+  // Window of 2 blocks (68 bytes): data words 1..16 and 18..33 (bit 5 picks the second table).
+  alignas(64) static const uint16_t kDat[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33};
+  // Two compacted windows (blocks 0..3) to lane 4·block + u, u in 0..3 (kX) or 4..7 (kX + 4).
+  alignas(64) static const int32_t kX[16] = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
+  // Two of those (blocks 0..3, 4..7) to lane 8·u' + block for u' = 0, 1 of the pair u = 2i + u'.
+  alignas(64) static const int32_t kT[16] = {0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29};
+  __m512i P[8];
+  const __m512i dat = _mm512_load_si512(kDat);
+  for (int k = 0; k < 8; k++) {
+    __m512i l, h;
+    if (Full) {
+      uint32_t t;
+      memcpy(&t, blk + 68 * k + 64, 4);
+      l = _mm512_loadu_si512(blk + 68 * k);
+      h = _mm512_castsi128_si512(_mm_cvtsi32_si128((int)t));
+    } else {
+      l = _mm512_maskz_loadu_epi8(qcBytes(bytes - 68 * k, 64), blk + 68 * k);
+      h = _mm512_maskz_loadu_epi8(qcBytes(bytes - 68 * k - 64, 4), blk + 68 * k + 64);
+    }
+    P[k] = _mm512_permutex2var_epi16(l, dat, h);  // lanes 0..7: block 2k's dwords, 8..15: block 2k + 1's
+  }
+  const __m512i x0 = _mm512_load_si512(kX), x1 = _mm512_add_epi32(x0, _mm512_set1_epi32(4));
+  const __m512i t0 = _mm512_load_si512(kT), t1 = _mm512_add_epi32(t0, _mm512_set1_epi32(2)), sgn = _mm512_set1_epi8((char)0x80);
+  __m512i T[2][4];  // [blocks 0..7 | 8..15][pair i]: lanes 8·u' + j = dword 2i + u' of block j
+  for (int g = 0; g < 2; g++) {
+    const __m512i* p = P + 4 * g;
+    const __m512i a0 = _mm512_permutex2var_epi32(p[0], x0, p[1]), a1 = _mm512_permutex2var_epi32(p[0], x1, p[1]);
+    const __m512i b0 = _mm512_permutex2var_epi32(p[2], x0, p[3]), b1 = _mm512_permutex2var_epi32(p[2], x1, p[3]);
+    T[g][0] = _mm512_permutex2var_epi32(a0, t0, b0);
+    T[g][1] = _mm512_permutex2var_epi32(a0, t1, b0);
+    T[g][2] = _mm512_permutex2var_epi32(a1, t0, b1);
+    T[g][3] = _mm512_permutex2var_epi32(a1, t1, b1);
+  }
+  for (int i = 0; i < 4; i++) {
+    wq[2 * i] = _mm512_xor_si512(_mm512_shuffle_i64x2(T[0][i], T[1][i], 0x44), sgn);
+    wq[2 * i + 1] = _mm512_xor_si512(_mm512_shuffle_i64x2(T[0][i], T[1][i], 0xEE), sgn);
+  }
+}
+
+/**
  * One weight row against MR activation rows packed by packAct512 (xp: the first row's first group; gs: bytes from one
  * group to the next). Weights are unpacked once per group for all MR rows. Per row: 8 dpbusd from the −c·Σx start give
  * the 16 blocks' exact i32 sums (the integers qrows gets, whatever the order of the products). The float work is
@@ -105,7 +151,6 @@ static inline void qcols512(const uint8_t* w0, int64_t nb, const uint8_t* xp, in
   const int bb = Q4 ? 18 : 34;
   const int64_t whole = nb / 8 * 8;  // blocks of qrows' vector part
   const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(bb));
-  const __m512i sgn = _mm512_set1_epi8((char)0x80);
   __m256 acc[MR];
   float tail[MR];
   for (int m = 0; m < MR; m++) acc[m] = _mm256_setzero_ps(), tail[m] = 0;
@@ -121,7 +166,8 @@ static inline void qcols512(const uint8_t* w0, int64_t nb, const uint8_t* xp, in
     } else {
       const __mmask16 mk = (__mmask16)((1u << imin(16, nb - b)) - 1);  // q8_0 lanes are in block order
       ws = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mk, idx, blk, 1)));
-      for (int u = 0; u < 8; u++) wq[u] = _mm512_xor_si512(_mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mk, idx, blk + 2 + 4 * u, 1), sgn);
+      if (nb - b >= 16) qcUnpackQ8<true>(blk, 544, wq);
+      else qcUnpackQ8<false>(blk, (nb - b) * 34, wq);
     }
     const int64_t runs = imax(0, imin(2, (whole - b) / 8));  // whole runs of 8 in this group
     for (int m = 0; m < MR; m++) {

@@ -15,7 +15,7 @@ import { decodeGreedyMany } from '../../src/generate/greedy.js';
 import { noTrace } from '../../src/nn/trace.js';
 import { shapeConfig } from './shapes.js';
 import { decodeBytes, randomModel, weightBytes } from './randomModel.js';
-import { type FastChoice, attentionBench, decodeStepBench, fastBench, matmulBench } from './kernels.js';
+import { type FastChoice, attentionBench, decodeStepBench, fastBench, matmulBench, pagedBench } from './kernels.js';
 import { readFileSync, existsSync } from 'node:fs';
 
 const args = process.argv.slice(2);
@@ -123,6 +123,10 @@ async function benchModel(name: string, kernels: boolean) {
     log(`[${name}] matmul`, JSON.stringify(out.matmul));
     out.attention = [await attentionBench(b, 4096, 16, 64), await attentionBench(b, 784, 16, 64)];
     log(`[${name}] attention`, JSON.stringify(out.attention));
+    // Paged decode attention over the serving engine's KV pool per format (f16 is the default).
+    const t = cfg.text;
+    out.paged = [...(await pagedBench(b, t.numAttentionHeads, t.numKeyValueHeads, t.headDim, 1, 4096)), ...(await pagedBench(b, t.numAttentionHeads, t.numKeyValueHeads, t.headDim, 8, 1024))];
+    log(`[${name}] paged attention`, JSON.stringify(out.paged));
   }
   if (kernelsOnly) {
     model.dispose();

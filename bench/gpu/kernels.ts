@@ -317,3 +317,51 @@ export async function fastBench(b: WebGpuBackend, shapes: number[][]): Promise<{
   b.rt.fastAttn = attn;
   return { rows, best: { matmul: kind as 'direct' | 'staged', tile, attn } };
 }
+
+/**
+ * Paged decode attention per KV format at the model's head shape: `seqs` sequences of `len` keys, one query row each,
+ * over blocks of 16 in shuffled order (as a pool hands them out), and kvWrite of a 512-row prefill chunk into the pool.
+ * GB/s counts the key and value bytes the attention reads.
+ */
+export async function pagedBench(b: WebGpuBackend, nh: number, nkv: number, hd: number, seqs: number, len: number): Promise<KernelReport[]> {
+  const BS = 16;
+  const w = nkv * hd;
+  const per = Math.ceil(len / BS);
+  const blocks = seqs * per + 1;
+  // Block i of the table → a stride permutation of 1..blocks-1 (deterministic, far from sequential).
+  const stride = [7919, 104729, 1299709].find((p) => (blocks - 1) % p !== 0) ?? 1;
+  const tbl = Int32Array.from({ length: seqs * per }, (_, i) => 1 + ((i * stride) % (blocks - 1)));
+  const batch = {
+    blockSize: BS,
+    cuQ: Int32Array.from({ length: seqs + 1 }, (_, i) => i),
+    kvLen: new Int32Array(seqs).fill(len),
+    tblPtr: Int32Array.from({ length: seqs + 1 }, (_, i) => i * per),
+    tbl,
+  };
+  const opts = { nHeads: nh, nKvHeads: nkv, headDim: hd, scale: hd ** -0.5 };
+  const q = b.random([seqs, nh * hd], 'f32', 8, 1);
+  const chunk = 512;
+  const src = b.random([chunk, w], 'f32', 9, 1);
+  const rows: KernelReport[] = [];
+  for (const dt of ['f32', 'f16', 'q8_0'] as const) {
+    const pools = [b.kvAlloc(blocks * BS, w, dt), b.kvAlloc(blocks * BS, w, dt)];
+    for (let s0 = BS; s0 < blocks * BS; s0 += chunk) {
+      const slots = Int32Array.from({ length: Math.min(chunk, blocks * BS - s0) }, (_, i) => s0 + i);
+      const part = slots.length === chunk ? src : b.sliceRows(src, 0, slots.length);
+      for (const p of pools) b.kvWrite(p, slots, part);
+      if (part !== src) part.dispose();
+    }
+    const ms = await time(b, 10, () => b.pagedAttention(q, pools[0], pools[1], batch, opts).dispose());
+    const n = Math.min(chunk, (blocks - 1) * BS);
+    const part = n === chunk ? src : b.sliceRows(src, 0, n);
+    const writeMs = await time(b, 5, () => b.kvWrite(pools[0], Int32Array.from({ length: n }, (_, i) => BS + i), part));
+    if (part !== src) part.dispose();
+    const perValue = dt === 'f32' ? 4 : dt === 'f16' ? 2 : 34 / 32;
+    const bytes = seqs * len * 2 * w * perValue;
+    rows.push({ kv: dt, seqs, len, nh, nkv, hd, ms: +ms.toFixed(3), gbs: +(bytes / ms / 1e6).toFixed(1), writeRows: n, writeMs: +writeMs.toFixed(3) });
+    for (const p of pools) p.dispose();
+  }
+  q.dispose();
+  src.dispose();
+  return rows;
+}

@@ -68,7 +68,7 @@ export function addModelOptions(cmd: Command): Command {
     .addOption(new Option('--dtype <format>', 'weight format in memory (default: the checkpoint\'s)').choices([...WEIGHT_FORMATS]))
     .addOption(new Option('--precision <mode>', "numerics: exact (f32), or fast (webgpu: f16 tensor cores for prefill and vision)").choices(['exact', 'fast']))
     .option('--kv-cache-gb <GB>', 'size of the paged KV cache shared by all sequences (default: room for the context size, at most 16384 tokens)', numArg(0.001))
-    .addOption(new Option('--kv-cache-type <format>', 'KV cache storage: f16 (default on cpu), q8_0, or f32 (exact)').choices(['f32', 'f16', 'q8_0']))
+    .addOption(new Option('--kv-cache-type <format>', 'KV cache storage: f16 (default on cpu and webgpu), q8_0, or f32 (exact)').choices(['f32', 'f16', 'q8_0']))
     .option('--ctx-size <n>', "longest sequence, prompt and output, in tokens (default: the model's max_position_embeddings)", intArg(2));
 }
 

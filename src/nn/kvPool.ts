@@ -292,7 +292,7 @@ export class PagedKv {
   /** The format and size (tokens, a whole number of blocks) a pool with these options gets; nothing is allocated. */
   static plan(backend: Backend, layers: number, width: number, opts: KvCacheOptions & { readonly defaultTokens: number }): { dtype: KvDType; tokens: number } {
     const dtypes = kvDTypes(backend);
-    // f16 where the backend stores it (cpu); ref defines the semantics and stays exact (f32).
+    // f16 where the backend stores it (cpu, webgpu); ref defines the semantics and stays exact (f32).
     const dtype = opts.dtype ?? (backend.name !== 'ref' && dtypes.includes('f16') ? 'f16' : 'f32');
     if (!dtypes.includes(dtype)) throw new RangeError(`the KV cache dtype ${dtype} is not supported on the ${backend.name} backend (supported: ${dtypes.join(', ')})`);
     if (dtype === 'q8_0' && width % 32) throw new RangeError(`a q8_0 KV cache needs rows of a multiple of 32 values (this model has ${width})`);

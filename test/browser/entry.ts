@@ -79,6 +79,35 @@ const api = {
     be.flush();
     return { kernels: prof.map((p) => `${p.kernel}:${p.n}`).sort(), passMs: g ? await g : null };
   },
+  /** Bad KV pool inputs: the error message of each (or 'no error'). */
+  async kvErrors(): Promise<string[]> {
+    if (!be) throw new Error('backend not ready');
+    const b = be;
+    const msg = (f: () => unknown) => {
+      try {
+        f();
+        return 'no error';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
+    const f16 = b.kvAlloc(32, 64, 'f16');
+    const q8 = b.kvAlloc(32, 64, 'q8_0');
+    const weight = b.upload(new Uint8Array(2 * 34), [1, 64], 'q8_0');
+    const q = b.upload(new Float32Array(128), [1, 128], 'f32');
+    const batch = { blockSize: 16, cuQ: Int32Array.of(0, 1), kvLen: Int32Array.of(1), tblPtr: Int32Array.of(0, 1), tbl: Int32Array.of(1) };
+    const heads = { nHeads: 4, nKvHeads: 2, headDim: 32, scale: 1 };
+    const out = [
+      msg(() => b.kvAlloc(32, 48, 'q8_0')),
+      msg(() => b.kvAlloc(32, 63, 'f16')),
+      msg(() => b.kvWrite(weight, Int32Array.of(0), b.zeros([1, 64]))),
+      msg(() => b.kvWrite(f16, Int32Array.of(32), b.zeros([1, 64]))),
+      msg(() => b.pagedAttention(q, f16, q8, batch, heads)),
+      msg(() => b.pagedAttention(q, weight, weight, { ...batch, blockSize: 1, tbl: Int32Array.of(0) }, heads)),
+    ];
+    for (const t of [f16, q8, weight, q]) t.dispose();
+    return out;
+  },
   async run(name: string): Promise<CaseResult> {
     const c = opCases.find((o) => o.name === name);
     if (!c || !be) throw new Error(`no case '${name}' or backend not ready`);

@@ -10,7 +10,7 @@ import { hashBytes } from '../helpers/compare.js';
 import { type StaticServer, startStaticServer } from '../helpers/staticServer.js';
 import { type ChatCase, type ChatCaseResult, chatMessages } from './chatCase.js';
 import { type BrowserPage, openPage } from './harness.js';
-import type { ModelCaseResult } from './modelEntry.js';
+import type { KvCaseResult, ModelCaseResult } from './modelEntry.js';
 
 const CASES = ['tiny-dense', 'tiny-moe'];
 
@@ -51,6 +51,24 @@ describe('loadModel(url) in Chromium on webgpu', () => {
       expect(sent).toBeLessThan((weights + golden) * 1.1 + 2e6);
     });
   }
+
+  // The golden prompt (two images and a video) through the scheduler on the paged cache, in each KV format.
+  it('tiny-dense: paged KV on webgpu: f32 gives the golden greedy tokens, f16 (the default) the same tokens; f16 and q8_0 logit error against f32', async () => {
+    const r: KvCaseResult = await bp.page.evaluate((u) => (globalThis as unknown as { qwen: { kv(u: string): Promise<KvCaseResult> } }).qwen.kv(u), `${files.url}tiny-dense/`);
+    const agree = (dt: 'f16' | 'q8_0') => r.tokens[dt].filter((t, i) => t === r.f32[i]).length;
+    console.log(
+      `[tiny-dense] webgpu paged KV (default ${r.defaultDType}): greedy ${r.f32.length} tokens, f32 ${r.f32.join(',') === r.want.join(',') ? 'golden' : 'DIFFERS from golden'}; ` +
+        (['f16', 'q8_0'] as const).map((dt) => `${dt} teacher-forced: max logit error ${r.err[dt].toExponential(2)} of the range, top-1 ${agree(dt)}/${r.f32.length}`).join('; '),
+    );
+    expect(r.defaultDType).toBe('f16');
+    expect(r.want.length).toBeGreaterThan(0);
+    expect(r.f32).toEqual(r.want);
+    // Every forced step's argmax is f32's token: free-running greedy on f16 gives exactly f32's tokens.
+    expect(r.tokens.f16).toEqual(r.f32);
+    expect(r.err.f16).toBeLessThan(5e-3);
+    expect(r.err.q8_0).toBeLessThan(5e-2);
+    expect(agree('q8_0') / r.f32.length).toBeGreaterThan(0.85);
+  });
 
   // 24 + 64 patches: vision attention spans two 64-key tiles with per-image segments.
   it('processor and greedy chat in the page (images as Blobs) equal Node on ref', async () => {

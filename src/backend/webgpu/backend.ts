@@ -1,7 +1,7 @@
 // The WebGPU backend: tensors live in GPU buffers, every op records a dispatch into the runtime's open command
 // encoder and returns at once; `read` and `sync` submit and wait. The same code runs on Dawn (Node) and browsers.
 
-import type { AttentionOptions, Backend, Capabilities, HostData, LinearExOptions, PagedAttentionOptions, PagedBatch, QkvHeads } from '../backend.js';
+import type { AttentionOptions, Backend, Capabilities, HostData, KvDType, LinearExOptions, PagedAttentionOptions, PagedBatch, QkvHeads } from '../backend.js';
 import { type DType, isQuant, widen } from '../../tensor/dtype.js';
 import { Tensor } from '../../tensor/tensor.js';
 import type { Ctx, Store } from './ctx.js';
@@ -20,6 +20,7 @@ import { gelu } from './ops/gelu.js';
 import { rope } from './ops/rope.js';
 import { attention } from './ops/attention.js';
 import { pagedAttention } from './ops/pagedAttention.js';
+import { kvAlloc, kvWrite } from './ops/kvCache.js';
 import { scatterRows, sliceRows, writeRows } from './ops/rows.js';
 import { routerTopk } from './ops/routerTopk.js';
 import { moe } from './ops/moe.js';
@@ -258,6 +259,12 @@ export class WebGpuBackend implements Backend, Ctx {
   }
   attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Tensor {
     return attention(this, q, k, v, opts);
+  }
+  kvAlloc(slots: number, width: number, dtype: KvDType): Tensor {
+    return kvAlloc(this, this, slots, width, dtype);
+  }
+  kvWrite(pool: Tensor, slots: Int32Array, src: Tensor): void {
+    kvWrite(this, pool, slots, src);
   }
   pagedAttention(q: Tensor, kPool: Tensor, vPool: Tensor, batch: PagedBatch, opts: PagedAttentionOptions): Tensor {
     return pagedAttention(this, q, kPool, vPool, batch, opts);

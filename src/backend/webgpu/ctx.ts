@@ -10,6 +10,8 @@ export interface Store {
   readonly qoff: number;
   /** Host copy of small i32 uploads, so index ops can reject bad indices with a clear error. */
   readonly host?: Int32Array;
+  /** A KV pool from kvAlloc (its q8_0 rows keep the cpu backend's 34-byte blocks, not the weights' repacked layout). */
+  readonly kvPool?: boolean;
 }
 
 export interface Ctx {

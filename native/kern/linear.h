@@ -35,19 +35,9 @@ static void opLinear(Exec* ex, const float* x, int64_t M, const WMat* w, const f
     return;
   }
   if (quant) {
-    const int64_t nb = K / 32;
-    ActQ a;
-    a.q = (int8_t*)salloc((size_t)(M * K + 3) / 4);
-    a.d = salloc((size_t)(M * nb));
-    a.s = (int32_t*)salloc((size_t)(M * nb));
-    for (int64_t m = 0; m < M; m++) {
-      quantizeAct(x + m * K, K, a.q + m * K, a.d + m * nb, a.s + m * nb);
-      if (w->dt == DT_Q4_0) packActQ4(a.q + m * K, a.d + m * nb, a.s + m * nb, nb);
-    }
+    ActQ a = actQuantize(x, M, K, w->dt == DT_Q4_0);
     pfor(ex, N, gemvGrain(ex, N), [&](int64_t r0, int64_t r1) { gemvQuant(w, &a, M, r0, r1, y, N); });
-    sfree(a.q);
-    sfree(a.d);
-    sfree(a.s);
+    actFree(&a);
   } else {
     pfor(ex, N, gemvGrain(ex, N), [&](int64_t r0, int64_t r1) { gemvFloat(w, x, M, r0, r1, y, N); });
   }

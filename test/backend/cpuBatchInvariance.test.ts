@@ -1,7 +1,7 @@
 // The native kernels a batched decode step runs are batch-independent to the bit: every row of a prefill chunk through
 // paged attention (tiles shared by up to 16 rows and, for f16/q8_0, converted once) equals the same row alone as a
 // one-row decode, in every KV format; q8_0/q4_0 matrix-vector products of up to 8 rows (weights unpacked once for all
-// rows) equal each row alone. Per ISA build. The scheduler's "batched equals solo" exactness rests on this.
+// rows; on AVX-512 VNNI a different kernel from the one-row one) equal each row alone. Per ISA build. The scheduler's "batched equals solo" exactness rests on this.
 import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../../src/backend/cpu/index.js';
 import { loadAddon } from '../../src/backend/cpu/native.js';
@@ -61,8 +61,9 @@ describe.skipIf(addon instanceof Error)('cpu linear (quantized weights, ≤ 8 ro
           return ctx.skip(`this CPU lacks ${isa}`);
         }
         const r = rng(11);
-        // K = 1120 has 35 blocks: four runs of 8 and a tail of 3 (the per-block path).
-        for (const k of [512, 1120]) {
+        // Blocks per row: 8 (one run of 8, half a 512-bit group), 16 (one group), 35 (four runs of 8 and a per-block
+        // tail of 3 in a masked group), 44 (a group with one whole run and a tail of 4), 192 (the 2B MLP's down).
+        for (const k of [256, 512, 1120, 1408, 6144]) {
           const n = 45;
           const w = b.upload(quantize(Float32Array.from({ length: n * k }, () => r() * 2 - 1), k, fmt), [n, k], fmt);
           const x = Float32Array.from({ length: 8 * k }, () => (r() * 2 - 1) * 2);

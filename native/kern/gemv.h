@@ -365,24 +365,7 @@ static void gemvQuant(const WMat* w, const ActQ* a, int64_t M, int64_t r0, int64
   const int64_t K = w->cols, nb = K / 32;
   const bool q4 = w->dt == DT_Q4_0;
   const size_t bb = q4 ? 18 : 34, rb = (size_t)nb * bb;
-#if defined(QV_QCOLS512)
-  // One weight row at a time (one sequential stream per thread). One row: qrows on qrows' layout; several: qcols512,
-  // the same bits per row.
-  for (int64_t r = r0; r < r1; r++) {
-    const uint8_t* w0 = w->p + (size_t)r * rb;
-    if (M == 1) {
-      if (q4) qrows<true, 1>(w0, rb, nb, a->q, a->d, a->s, y + r);
-      else qrows<false, 1>(w0, rb, nb, a->q, a->d, a->s, y + r);
-      continue;
-    }
-    for (int64_t m = 0; m < M; m += 8) {
-      const int mr = (int)imin(8, M - m);
-      const uint8_t* xp = (const uint8_t*)a->q + m * QC_GROUP;
-      if (q4) qcols512N<true>(mr, w0, nb, xp, M * QC_GROUP, y + m * ldy + r, ldy);
-      else qcols512N<false>(mr, w0, nb, xp, M * QC_GROUP, y + m * ldy + r, ldy);
-    }
-  }
-#elif defined(__AVX2__)
+#if defined(QV_QCOLS512) || defined(__AVX2__)
   // One weight row at a time: a single sequential stream per thread is what the hardware prefetchers follow best.
   // Interleaving 4 rows (to share the activation loads) measured 2× slower from DRAM (4.5 vs 11 GB/s on one Zen 3
   // core) although faster from cache; the activations stay in L1 either way.
@@ -393,11 +376,18 @@ static void gemvQuant(const WMat* w, const ActQ* a, int64_t M, int64_t r0, int64
       else qrows<false, 1>(w0, rb, nb, a->q, a->d, a->s, y + r);
       continue;
     }
-    // Several rows (batched decode): the weight row is unpacked once per 8 activation rows.
+    // Several rows (batched decode): the weight row is unpacked once per 8 activation rows, each row's result the
+    // same bits as qrows gives it alone.
     for (int64_t m = 0; m < M; m += 8) {
       const int mr = (int)imin(8, M - m);
+#if defined(QV_QCOLS512)
+      const uint8_t* xp = (const uint8_t*)a->q + m * QC_GROUP;
+      if (q4) qcols512N<true>(mr, w0, nb, xp, M * QC_GROUP, y + m * ldy + r, ldy);
+      else qcols512N<false>(mr, w0, nb, xp, M * QC_GROUP, y + m * ldy + r, ldy);
+#else
       if (q4) qcolsN<true>(mr, w0, nb, a->q + m * K, a->d + m * nb, a->s + m * nb, K, y + m * ldy + r, ldy);
       else qcolsN<false>(mr, w0, nb, a->q + m * K, a->d + m * nb, a->s + m * nb, K, y + m * ldy + r, ldy);
+#endif
     }
   }
 #else

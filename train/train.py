@@ -35,9 +35,9 @@ PRESETS = {
 }
 
 
-def make_config(tok, preset):
+def make_config(tok, preset, vision=None):
     th, ti, tl, tn, tkv = PRESETS[preset]['text']
-    vh, vi, vd, vn, vds, vpos = PRESETS[preset]['vision']
+    vh, vi, vd, vn, vds, vpos = vision or PRESETS[preset]['vision']
     vocab = len(tok.vocab) + len(tok.special)  # exactly the tokenizer's: no padding row can be generated
     sp = tok.special
     text = {
@@ -175,8 +175,10 @@ class Stream(torch.utils.data.IterableDataset):
     color): the vision tower gets almost no gradient until the decoder starts to look at the image tokens, and with
     all eight tasks from the start that takes thousands of steps; the easy tasks get it there in a few hundred."""
 
-    def __init__(self, seed, batch, tok, cfg, row, easy=0):
+    def __init__(self, seed, batch, tok, cfg, row, easy=0, weights=None):
         self.seed, self.batch, self.tok, self.cfg, self.row, self.easy = seed, batch, tok, cfg, row, easy
+        w = np.array([(weights or {}).get(t, 1.0) for t in tasks.TASKS], dtype=np.float64)
+        self.p = w / w.sum()
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -185,7 +187,7 @@ class Stream(torch.utils.data.IterableDataset):
         easy = -(-self.easy // (info.num_workers if info else 1))  # the processes share the easy batches
         k = 0
         while True:
-            pick = (lambda: tasks.sample(rng, EASY[int(rng.integers(0, len(EASY)))])) if k < easy else (lambda: tasks.sample(rng))
+            pick = (lambda: tasks.sample(rng, EASY[int(rng.integers(0, len(EASY)))])) if k < easy else (lambda: tasks.sample(rng, tasks.TASKS[int(rng.choice(len(tasks.TASKS), p=self.p))]))
             yield pack([encode(pick(), self.tok, self.cfg) for _ in range(self.batch)], self.cfg, pad, self.row)
             k += 1
 
@@ -363,6 +365,11 @@ def main():
     ap.add_argument('--eval-per-task', type=int, default=EVAL_PER_TASK)
     ap.add_argument('--tokenizer', default=os.path.join(HERE, 'tokenizer'))
     ap.add_argument('--preset', choices=sorted(PRESETS), default=None, help='model/media sizes (default: gpu on CUDA, else cpu)')
+    ap.add_argument('--task-weights', default='', help='training sampling weights, e.g. shape=2,position=2 (others 1)')
+    ap.add_argument('--img', type=int, default=None, help='picture size (default: the preset\'s)')
+    ap.add_argument('--vision-width', type=int, default=None, help='vision tower width (heads of 64; default: the preset\'s)')
+    ap.add_argument('--init', choices=['0.02', 'fanin', 'fanin-vision'], default='0.02', help='initial std of the weight matrices')
+    ap.add_argument('--adam-eps', type=float, default=1e-8)
     ap.add_argument('--eval-only', action='store_true', help='answer the held-out and demo questions with OUT/qwen3-vl-demo')
     a = ap.parse_args()
     dev = 'cuda' if torch.cuda.is_available() else 'cpu'
@@ -374,10 +381,18 @@ def main():
     if dev == 'cpu':
         check_blas()
     a.preset = a.preset or ('gpu' if dev == 'cuda' else 'cpu')
-    tasks.configure(*PRESETS[a.preset]['media'])
+    media = list(PRESETS[a.preset]['media'])
+    if a.img:
+        media[0] = a.img
+    tasks.configure(*media)
+    a.weights = {k: float(v) for k, v in (kv.split('=') for kv in a.task_weights.split(',') if kv)}
+    assert set(a.weights) <= set(tasks.TASKS), f'--task-weights: unknown task in {a.task_weights}'
     torch.manual_seed(a.seed)
     tok = load_tokenizer(os.path.join(a.tokenizer, 'tokenizer.json'))
-    cfg = make_config(tok, a.preset)
+    vision = list(PRESETS[a.preset]['vision'])
+    if a.vision_width:
+        vision[0], vision[1], vision[3] = a.vision_width, 4 * a.vision_width, a.vision_width // 64
+    cfg = make_config(tok, a.preset, vision)
     if a.eval_only:
         ck = os.path.join(a.out, 'qwen3-vl-demo')
         cfg = json.load(open(os.path.join(ck, 'config.json')))
@@ -393,7 +408,14 @@ def main():
     with torch.no_grad():
         for n, p in model.named_parameters():
             if p.dim() >= 2:
-                torch.nn.init.normal_(p, std=0.02)
+                # 0.02 (the Hub models' initializer_range) suits widths of 1000+; at 64-128 wide it leaves every
+                # block near-linear at the start (GELU/SiLU of inputs with std ~0.2), and a linear path from the
+                # pixels can read colour and area but not shape. --init fanin: std 1/sqrt(fan_in) for the matrices
+                # (embedding tables stay at 0.02).
+                fan_in = p[0].numel()
+                fan = a.init == 'fanin' or (a.init == 'fanin-vision' and '.visual.' in n)
+                std = 1 / math.sqrt(fan_in) if fan and 'embed_tokens' not in n and 'pos_embed' not in n else 0.02
+                torch.nn.init.normal_(p, std=std)
     nparams = sum(p.numel() for p in model.parameters())
     print(f'device {dev} ({torch.cuda.get_device_name() if dev == "cuda" else os.cpu_count()}), torch {torch.__version__}, {nparams / 1e6:.2f} M parameters, vocab {cfg["text_config"]["vocab_size"]}', flush=True)
     # The vision tower trains at a fraction of the decoder's rate: from scratch, at the decoder's rate its features
@@ -401,9 +423,9 @@ def main():
     # everywhere learned no task from the pictures in 1000 steps; 1e-3 or 2e-3 with the tower at 3e-4 did).
     vis = [p for n, p in model.named_parameters() if '.visual.' in n]
     txt = [p for n, p in model.named_parameters() if '.visual.' not in n]
-    opt = torch.optim.AdamW([{'params': vis, 'scale': a.vision_lr}, {'params': txt, 'scale': 1.0}], lr=a.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    opt = torch.optim.AdamW([{'params': vis, 'scale': a.vision_lr}, {'params': txt, 'scale': 1.0}], lr=a.lr, betas=(0.9, 0.98), eps=a.adam_eps, weight_decay=0.01)
     extra = {'persistent_workers': True, 'prefetch_factor': 4} if a.workers else {}
-    dl = torch.utils.data.DataLoader(Stream(a.seed, a.batch, tok, cfg, a.row, a.easy_steps), batch_size=None, num_workers=a.workers, pin_memory=dev == 'cuda', **extra)
+    dl = torch.utils.data.DataLoader(Stream(a.seed, a.batch, tok, cfg, a.row, a.easy_steps, a.weights), batch_size=None, num_workers=a.workers, pin_memory=dev == 'cuda', **extra)
     budget = a.minutes * 60
     warm = a.warmup
     val = Validator(tok, cfg, dev) if a.val_every else None
@@ -428,6 +450,9 @@ def main():
             loss = ce.mean() if a.loss == 'token' else (ce * bt['weight'].to(dev)[sel]).sum() / bt['n']
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if step % 100 == 99:  # the tower's share of the gradient (it dies out when the decoder stops reading it)
+            gv = torch.norm(torch.stack([p.grad.norm() for p in vis if p.grad is not None])).item()
+            gt = torch.norm(torch.stack([p.grad.norm() for p in txt if p.grad is not None])).item()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
@@ -435,7 +460,7 @@ def main():
         last = frac >= 1.0
         if step % 100 == 0 or last:
             el = time.time() - t0
-            print(f'step {step} ({frac * 100:.0f}%) loss {ema:.4f} lr {lr:.2e} {el:.0f}s', flush=True)
+            print(f'step {step} ({frac * 100:.0f}%) loss {ema:.4f} lr {lr:.2e} {el:.0f}s' + (f' grad vision/text {gv / gt:.1e}' if step % 100 == 0 else ''), flush=True)
             log.append({'step': step, 'loss': round(ema, 5), 'seconds': round(el, 1)})
         if val and (time.time() - t0 >= next_val or last):
             next_val += a.val_every * 60

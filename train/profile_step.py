@@ -49,6 +49,9 @@ def main():
         h = T.run(model, bt, 'cpu')
         sel = bt['labels'] != -100
         return F.cross_entropy(h[sel] @ model.head_weight().T, bt['labels'][sel], reduction='none')
+    bt = T.pack(es, cfg, pad, 160)  # patches travel as uint8 and are rescaled on the device: numpy's float32 values exactly
+    old = torch.from_numpy((bt['px'].numpy().astype(np.float32) - 127.5) / 127.5)
+    print(f'uint8 patches rescaled by pixels() equal the float32 ones: {torch.equal(T.pixels(bt["px"], "cpu"), old)}')
     a_, b_ = losses(T.collate(es, cfg, pad)), losses(T.pack(es, cfg, pad, 160))
     print(f'padded vs packed losses: max difference {(a_.sort().values - b_.sort().values).abs().max().item():.2e}')
     for name, bt in (('padded', T.collate(es, cfg, pad)), ('packed', T.pack(es, cfg, pad, 160))):

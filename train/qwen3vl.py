@@ -84,25 +84,36 @@ class VisionModel(nn.Module):
         self.deepstack_merger_list = nn.ModuleList(Merger(c, True) for _ in c['deepstack_visual_indexes'])
 
     def layout(self, grids, device):
-        """Per patch (merge-window order): bilinear taps into the position table and (row, col) for the 2-D RoPE."""
-        m, side = self.c['spatial_merge_size'], int(math.isqrt(self.c['num_position_embeddings']))
-        idx, wts, rows, cols = [], [], [], []
-        for t, h, w in grids:
-            hs = torch.tensor([i * (side - 1) / (h - 1) for i in range(h)], dtype=torch.float32)
-            ws = torch.tensor([i * (side - 1) / (w - 1) for i in range(w)], dtype=torch.float32)
-            hf, wf = hs.long(), ws.long()
-            hc, wc = (hf + 1).clamp(max=side - 1), (wf + 1).clamp(max=side - 1)
-            dh, dw = hs - hf, ws - wf
-            i4 = torch.stack([hf[:, None] * side + wf[None], hf[:, None] * side + wc[None], hc[:, None] * side + wf[None], hc[:, None] * side + wc[None]], -1)
-            w4 = torch.stack([(1 - dh)[:, None] * (1 - dw)[None], (1 - dh)[:, None] * dw[None], dh[:, None] * (1 - dw)[None], dh[:, None] * dw[None]], -1)
-            r = torch.arange(h)[:, None].expand(h, w)
-            cc = torch.arange(w)[None].expand(h, w)
+        """Per patch (merge-window order): bilinear taps into the position table and (row, col) for the 2-D RoPE.
+        Each grid size's layout is built once per device and kept (a training batch repeats a few sizes)."""
+        if not hasattr(self, '_layouts'):
+            self._layouts = {}
+        parts = []
+        for g in grids:
+            key = (tuple(g), str(device))
+            if key not in self._layouts:
+                self._layouts[key] = tuple(a.to(device) for a in self._layout1(*g))
+            parts.append(self._layouts[key])
+        if len(parts) == 1:
+            return parts[0]
+        return tuple(torch.cat(a) for a in zip(*parts))
 
-            def order(a):  # raster [h, w, ...] → merge-window order, repeated for each temporal patch
-                a = a.reshape(h // m, m, w // m, m, *a.shape[2:]).transpose(1, 2).reshape(h * w, *a.shape[2:])
-                return a.repeat(t, *([1] * (a.dim() - 1)))
-            idx.append(order(i4)); wts.append(order(w4)); rows.append(order(r)); cols.append(order(cc))
-        return (torch.cat(idx).to(device), torch.cat(wts).to(device), torch.cat(rows).to(device), torch.cat(cols).to(device))
+    def _layout1(self, t, h, w):
+        m, side = self.c['spatial_merge_size'], int(math.isqrt(self.c['num_position_embeddings']))
+        hs = torch.tensor([i * (side - 1) / (h - 1) for i in range(h)], dtype=torch.float32)
+        ws = torch.tensor([i * (side - 1) / (w - 1) for i in range(w)], dtype=torch.float32)
+        hf, wf = hs.long(), ws.long()
+        hc, wc = (hf + 1).clamp(max=side - 1), (wf + 1).clamp(max=side - 1)
+        dh, dw = hs - hf, ws - wf
+        i4 = torch.stack([hf[:, None] * side + wf[None], hf[:, None] * side + wc[None], hc[:, None] * side + wf[None], hc[:, None] * side + wc[None]], -1)
+        w4 = torch.stack([(1 - dh)[:, None] * (1 - dw)[None], (1 - dh)[:, None] * dw[None], dh[:, None] * (1 - dw)[None], dh[:, None] * dw[None]], -1)
+        r = torch.arange(h)[:, None].expand(h, w)
+        cc = torch.arange(w)[None].expand(h, w)
+
+        def order(a):  # raster [h, w, ...] → merge-window order, repeated for each temporal patch
+            a = a.reshape(h // m, m, w // m, m, *a.shape[2:]).transpose(1, 2).reshape(h * w, *a.shape[2:])
+            return a.repeat(t, *([1] * (a.dim() - 1)))
+        return order(i4), order(w4), order(r), order(cc)
 
     def forward(self, pixels, grids):
         """pixels [N, 1536]; grids: list of (t, h, w), all with the same h·w (one attention segment length)."""

@@ -386,6 +386,7 @@ def main():
     ap.add_argument('--img', type=int, default=None, help='picture size (default: the preset\'s)')
     ap.add_argument('--vision-width', type=int, default=None, help='vision tower width (heads of 64; default: the preset\'s)')
     ap.add_argument('--init', choices=['0.02', 'fanin', 'fanin-vision'], default='fanin-vision', help='initial std of the weight matrices')
+    ap.add_argument('--init-from', default=None, help='start from this checkpoint folder (OUT/qwen3-vl-demo of a run)')
     ap.add_argument('--adam-eps', type=float, default=1e-8)
     ap.add_argument('--eval-only', action='store_true', help='answer the held-out and demo questions with OUT/qwen3-vl-demo')
     a = ap.parse_args()
@@ -434,6 +435,8 @@ def main():
                 fan = a.init == 'fanin' or (a.init == 'fanin-vision' and '.visual.' in n)
                 std = 1 / math.sqrt(fan_in) if fan and 'embed_tokens' not in n and 'pos_embed' not in n else 0.02
                 torch.nn.init.normal_(p, std=std)
+    if a.init_from:  # continue from a checkpoint this script wrote (a fine-tune with other weights or rates)
+        model.load_state_dict(st.load(os.path.join(a.init_from, 'model.safetensors')), strict=False)
     nparams = sum(p.numel() for p in model.parameters())
     print(f'device {dev} ({torch.cuda.get_device_name() if dev == "cuda" else os.cpu_count()}), torch {torch.__version__}, {nparams / 1e6:.2f} M parameters, vocab {cfg["text_config"]["vocab_size"]}', flush=True)
     # The vision tower trains at a fraction of the decoder's rate: from scratch, at the decoder's rate its features
@@ -497,7 +500,7 @@ def main():
     torch.backends.cudnn.allow_tf32 = False
     ck = os.path.join(a.out, 'qwen3-vl-demo')
     write_checkpoint(ck, model, cfg, a.tokenizer)
-    json.dump({'preset': a.preset, 'seed': a.seed, 'steps': step, 'batch': a.batch, 'lr': a.lr, 'vision_lr': a.vision_lr, 'loss': a.loss, 'easy_steps': a.easy_steps, 'easy_weights': a.easy_weights, 'task_weights': a.task_weights, 'init': a.init, 'train_seconds': round(train_s, 1), 'final_loss': round(ema, 5),
+    json.dump({'preset': a.preset, 'seed': a.seed, 'steps': step, 'batch': a.batch, 'lr': a.lr, 'vision_lr': a.vision_lr, 'loss': a.loss, 'easy_steps': a.easy_steps, 'easy_weights': a.easy_weights, 'task_weights': a.task_weights, 'init': a.init, 'init_from': a.init_from, 'train_seconds': round(train_s, 1), 'final_loss': round(ema, 5),
                'loss_log': log}, open(os.path.join(ck, 'training.json'), 'w'), indent=2)
     print(f'checkpoint written: {ck}', flush=True)
 
@@ -527,7 +530,7 @@ def evaluate(a, model, cfg, tok, dev, ck, step, ema, log, train_s, nparams):
     acc = {t: sum(v) / len(v) for t, v in per.items()}
     for t, v in acc.items():
         print(f'held-out {t:10s} {v * 100:5.1f}% of {len(per[t])}', flush=True)
-    meta = {'preset': a.preset or json.load(open(os.path.join(ck, 'training.json'))).get('preset'), 'seed': a.seed, 'eval_seed': EVAL_SEED, 'steps': step, 'batch': a.batch, 'lr': a.lr, 'vision_lr': a.vision_lr, 'loss': a.loss, 'easy_steps': a.easy_steps, 'easy_weights': a.easy_weights, 'task_weights': a.task_weights, 'init': a.init, 'train_seconds': round(train_s, 1),
+    meta = {'preset': a.preset or json.load(open(os.path.join(ck, 'training.json'))).get('preset'), 'seed': a.seed, 'eval_seed': EVAL_SEED, 'steps': step, 'batch': a.batch, 'lr': a.lr, 'vision_lr': a.vision_lr, 'loss': a.loss, 'easy_steps': a.easy_steps, 'easy_weights': a.easy_weights, 'task_weights': a.task_weights, 'init': a.init, 'init_from': a.init_from, 'train_seconds': round(train_s, 1),
             'device': torch.cuda.get_device_name() if dev == 'cuda' else 'cpu', 'torch': torch.__version__, 'parameters': nparams,
             'final_loss': round(ema, 5), 'script_accuracy': acc, 'loss_log': log}
     json.dump({'meta': meta, 'items': items}, open(os.path.join(media, 'questions.json'), 'w'), indent=1)

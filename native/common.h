@@ -44,6 +44,12 @@ struct Exec {
   bool actQuant;
   /** Precision 'fast': GEMMs against bf16 weights may round activations to bf16 (AMX-BF16 products). */
   bool bf16Act;
+  /**
+   * Large scratch (packed GEMM operands) from the engine's buffers: ≥ 4 MiB comes from its cache of freed huge-page
+   * mappings, so a GEMM per layer does not fault (and the kernel zero) a fresh 3–64 MiB each time. `token` frees it.
+   */
+  void* (*scratch)(size_t bytes, void** token);
+  void (*scratchFree)(void* token);
 };
 
 struct AttnArgs {

@@ -169,6 +169,17 @@ void Pool::run(int64_t n, int64_t grain, TaskFn fn, void* ctx) {
 }
 
 static void poolRun(Exec* self, int64_t n, int64_t grain, TaskFn fn, void* ctx);
+static void* scratchAlloc(size_t bytes, void** token) {
+  Buf* b = new Buf(bytes);
+  *token = b;
+  try {
+    return b->get();
+  } catch (...) {
+    delete b;
+    throw;
+  }
+}
+static void scratchRelease(void* token) { delete (Buf*)token; }
 
 Engine::Engine(int threads, const OpTable* table, bool actQuant, bool bf16Act) : ops(table), pool(threads) {
   ex.run = poolRun;
@@ -176,6 +187,8 @@ Engine::Engine(int threads, const OpTable* table, bool actQuant, bool bf16Act) :
   ex.threads = pool.size();
   ex.actQuant = actQuant;
   ex.bf16Act = bf16Act;
+  ex.scratch = scratchAlloc;
+  ex.scratchFree = scratchRelease;
   disp_ = std::thread([this] { loop(); });
 }
 

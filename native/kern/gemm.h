@@ -60,23 +60,14 @@ static inline void microKernel(const float* A, const float* B, int64_t kc, float
   }
 }
 
-/** Pack rows [m0, m0+mr) × cols [k0, k0+kc) of x into A[kc][MR] (missing rows zero). */
-static void packA(const float* x, int64_t K, int64_t m0, int mr, int64_t k0, int64_t kc, float* A) {
-  for (int i = 0; i < GEMM_MR; i++) {
-    if (i < mr) {
-      const float* xr = x + (m0 + i) * K + k0;
-      for (int64_t k = 0; k < kc; k++) A[k * GEMM_MR + i] = xr[k];
-    } else {
-      for (int64_t k = 0; k < kc; k++) A[k * GEMM_MR + i] = 0;
-    }
-  }
-}
-
 #if QV_W == 16
-/** B[k][j0 + i] = rows[i][k] for 16 rows × 16 k: a 16×16 in-register transpose (unpack, shuffle, two lane swaps). */
-static inline void transpose16(const float* const* rows, int64_t k, float* B) {
+/**
+ * out[j·ld + i] = rows[i][k + j] for n ≤ 16 rows × 16 k (lanes i ≥ n stored only where `keep` says): a 16×16
+ * in-register transpose (unpack, shuffle, two lane swaps).
+ */
+static inline void transpose16(const float* const* rows, int n, int64_t k, float* out, int64_t ld, __mmask16 keep) {
   __m512 r[16], t[16];
-  for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(rows[i] + k);
+  for (int i = 0; i < 16; i++) r[i] = i < n ? _mm512_loadu_ps(rows[i] + k) : _mm512_setzero_ps();
   for (int i = 0; i < 16; i += 2) {
     t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
     t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
@@ -96,9 +87,23 @@ static inline void transpose16(const float* const* rows, int64_t k, float* B) {
     r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
     r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
   }
-  for (int i = 0; i < 16; i++) _mm512_storeu_ps(B + i * GEMM_NR, r[i]);
+  for (int i = 0; i < 16; i++) _mm512_mask_storeu_ps(out + i * ld, keep, r[i]);
 }
 #endif
+
+/** Pack rows [m0, m0+mr) × cols [k0, k0+kc) of x into A[kc][MR] (missing rows zero). */
+static void packA(const float* x, int64_t K, int64_t m0, int mr, int64_t k0, int64_t kc, float* A) {
+  const float* rows[GEMM_MR];
+  for (int i = 0; i < mr; i++) rows[i] = x + (m0 + i) * K + k0;
+  int64_t k = 0;
+#if QV_W == 16
+  // Whole micro-panels by 12×16 register transposes (one scalar store per value was 6–8% of a K = 4096 GEMM).
+  if (mr == GEMM_MR)
+    for (; k + 16 <= kc; k += 16) transpose16(rows, GEMM_MR, k, A + k * GEMM_MR, GEMM_MR, (__mmask16)((1u << GEMM_MR) - 1));
+#endif
+  for (; k < kc; k++)
+    for (int i = 0; i < GEMM_MR; i++) A[k * GEMM_MR + i] = i < mr ? rows[i][k] : 0.0f;
+}
 
 /** Pack weight rows [n0, n0+nr) × cols [k0, k0+kc) into B[kc][NR] (decoded to f32; missing rows zero). */
 static void packB(const WMat* w, int64_t n0, int nr, int64_t k0, int64_t kc, float* B, float* rowTmp) {
@@ -128,7 +133,7 @@ static void packB(const WMat* w, int64_t n0, int nr, int64_t k0, int64_t kc, flo
   // Whole groups of 16 rows: 16×16 register transposes (the scalar copy was one store per weight, ~20% of a GEMM).
   for (; j0 + 16 <= nr; j0 += 16) {
     int64_t k = 0;
-    for (; k + 16 <= kc; k += 16) transpose16(src + j0, k, B + k * GEMM_NR + j0);
+    for (; k + 16 <= kc; k += 16) transpose16(src + j0, 16, k, B + k * GEMM_NR + j0, GEMM_NR, 0xffff);
     for (; k < kc; k++)
       for (int j = j0; j < j0 + 16; j++) B[k * GEMM_NR + j] = src[j][k];
   }
@@ -188,13 +193,13 @@ struct GemmCtx {
   const float* x;
   const WMat* w;
   float* y;
-  int64_t M, N, K, nTilesN, nTilesM, nKB, nb;
+  int64_t M, N, K, nTilesN, nTilesM, nKB, nb, nPM;
   const float* bias;
-  float* Ap;  // packed activations: [M panel][K block][KC][MR]
+  float* Ap;  // packed activations: [K block][M panel][KC][MR]
 };
 
 static inline const float* panelA(const GemmCtx* g, int64_t m0, int64_t kb) {
-  return g->Ap + ((m0 / GEMM_MR) * g->nKB + kb) * (GEMM_KC * GEMM_MR);
+  return g->Ap + (kb * g->nPM + m0 / GEMM_MR) * (GEMM_KC * GEMM_MR);
 }
 
 /**
@@ -224,13 +229,14 @@ static void gemmTask(const GemmCtx* g, int64_t mc0, int64_t mc1, int64_t nb0, in
 }
 
 static void gemm(Exec* ex, const float* x, int64_t M, const WMat* w, const float* bias, float* y) {
-  GemmCtx g{x, w, y, M, w->rows, w->cols, 0, 0, 0, 0, bias, nullptr};
+  GemmCtx g{x, w, y, M, w->rows, w->cols, 0, 0, 0, 0, 0, bias, nullptr};
   const GemmPlan plan = gemmPlan(ex, M, g.N, GEMM_MR);
   const int64_t mcRows = plan.mcRows;
   g.nTilesM = plan.nTilesM, g.nb = plan.nb, g.nTilesN = plan.nTilesN;
   g.nKB = (g.K + GEMM_KC - 1) / GEMM_KC;
-  const int64_t nPM = (M + GEMM_MR - 1) / GEMM_MR;
-  g.Ap = salloc((size_t)nPM * g.nKB * GEMM_KC * GEMM_MR);
+  const int64_t nPM = g.nPM = (M + GEMM_MR - 1) / GEMM_MR;
+  void* apTok;
+  g.Ap = (float*)ex->scratch((size_t)nPM * g.nKB * GEMM_KC * GEMM_MR * 4, &apTok);
   pfor(ex, nPM, grainFor(ex, nPM, 4), [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; p++)
       for (int64_t kb = 0; kb < g.nKB; kb++) {
@@ -251,5 +257,5 @@ static void gemm(Exec* ex, const float* x, int64_t M, const WMat* w, const float
     sfree(rowTmp);
     sfree(C);
   });
-  sfree(g.Ap);
+  ex->scratchFree(apTok);
 }

@@ -66,6 +66,7 @@ Napi::Function CpuEngine::Init(Napi::Env env) {
                          InstanceMethod("moe", &CpuEngine::Moe),
                          InstanceMethod("argmax", &CpuEngine::Argmax),
                          InstanceMethod("linearEx", &CpuEngine::LinearEx),
+                         InstanceMethod("packWeight", &CpuEngine::PackWeight),
                          InstanceMethod("qkvPost", &CpuEngine::QkvPost),
                      });
 }

@@ -13,7 +13,59 @@ namespace qv {
 
 static float fArg(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().FloatValue(); }
 static BufP optBuf(const Napi::Value& v, const char* what) { return v.IsNull() || v.IsUndefined() ? nullptr : unwrapBuf(v, what); }
-static WMat wmat(const BufP& b, int dt, int64_t rows, int64_t cols) { return WMat{dt, b->get(), rows, cols}; }
+static WMat wmat(const BufP& b, int dt, int64_t rows, int64_t cols) { return WMat{dt & ~DT_PACKED, b->get(), rows, cols, (dt & DT_PACKED) != 0}; }
+
+/** Check a linear weight's bytes: row-major in its format, or f32/bf16 panels packed at load (dt | DT_PACKED). */
+static void needWeight(Napi::Env env, const BufP& w, int dt, int64_t N, int64_t K) {
+  const int base = dt & ~DT_PACKED;
+  if ((dt & DT_PACKED) && base != DT_F32 && base != DT_BF16) throw Napi::TypeError::New(env, "cpu backend: only f32/bf16 weights are packed");
+  needBytes(env, w, dt & DT_PACKED ? packedBytes(base, N, K) : rowBytes(dt, K) * (size_t)N, "weight");
+}
+
+struct PackCtx {
+  const uint8_t* src;
+  uint8_t* dst;
+  int dt;
+  int64_t N, K;
+};
+
+/** Panels [p0, p1) of a weight into the packed layout of common.h (padding rows stay zero). */
+static void packPanels(void* c, int64_t p0, int64_t p1) {
+  const PackCtx* g = (const PackCtx*)c;
+  const int64_t K = g->K, Kp = packedK(g->dt, K);
+  for (int64_t pan = p0; pan < p1; pan++)
+    for (int64_t j = 0; j < PANEL_ROWS && pan * PANEL_ROWS + j < g->N; j++) {
+      const int64_t n = pan * PANEL_ROWS + j;
+      if (g->dt == DT_F32) {
+        const float* r = (const float*)g->src + n * K;
+        float* d = (float*)g->dst + pan * Kp * PANEL_ROWS + j;
+        for (int64_t k = 0; k < K; k++) d[k * PANEL_ROWS] = r[k];
+      } else {
+        const uint16_t* r = (const uint16_t*)g->src + n * K;
+        uint16_t* d = (uint16_t*)g->dst + pan * Kp * PANEL_ROWS + 2 * j;
+        for (int64_t k = 0; k < K; k++) d[(k / 2) * 2 * PANEL_ROWS + (k & 1)] = r[k];
+      }
+    }
+}
+
+// packWeight(w, dt, N, K) -> the f32/bf16 weight [N, K] in GEMM panels (common.h), for linear/linearEx only.
+Napi::Value CpuEngine::PackWeight(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  BufP w = unwrapBuf(info[0], "weight");
+  const int dt = (int)intArg(info, 1, "dtype");
+  const int64_t N = intArg(info, 2, "N"), K = intArg(info, 3, "K");
+  if (dt != DT_F32 && dt != DT_BF16) throw Napi::TypeError::New(env, "cpu backend: packWeight takes f32 or bf16 weights");
+  needBytes(env, w, rowBytes(dt, K) * (size_t)N, "weight");
+  auto y = std::make_shared<Buf>(packedBytes(dt, N, K), true);
+  Engine& e = eng();
+  e.enqueue([&e, w, y, dt, N, K] {
+    PackCtx c{w->get(), y->get(), dt, N, K};
+    const int64_t panels = (N + PANEL_ROWS - 1) / PANEL_ROWS;
+    if (e.ex.threads <= 1) packPanels(&c, 0, panels);
+    else e.ex.run(&e.ex, panels, 1, packPanels, &c);
+  });
+  return wrapBuf(env, y);
+}
 
 // linear(x, w, bias|null, M, N, K, wdt)
 Napi::Value CpuEngine::Linear(const Napi::CallbackInfo& info) {
@@ -22,7 +74,7 @@ Napi::Value CpuEngine::Linear(const Napi::CallbackInfo& info) {
   const int64_t M = intArg(info, 3, "M"), N = intArg(info, 4, "N"), K = intArg(info, 5, "K");
   const int dt = (int)intArg(info, 6, "dtype");
   needBytes(env, x, (size_t)(M * K) * 4, "x");
-  needBytes(env, w, rowBytes(dt, K) * (size_t)N, "weight");
+  needWeight(env, w, dt, N, K);
   if (bias) needBytes(env, bias, (size_t)N * 4, "bias");
   auto y = std::make_shared<Buf>((size_t)(M * N) * 4);
   Engine& e = eng();
@@ -366,7 +418,7 @@ Napi::Value CpuEngine::LinearEx(const Napi::CallbackInfo& info) {
   const int dt = (int)intArg(info, 10, "dtype");
   if (nw && sw) throw Napi::TypeError::New(env, "cpu.linearEx: norm and swiglu are exclusive");
   needBytes(env, x, (size_t)(M * K * (sw ? 2 : 1)) * 4, "x");
-  needBytes(env, w, rowBytes(dt, K) * (size_t)N, "weight");
+  needWeight(env, w, dt, N, K);
   if (bias) needBytes(env, bias, (size_t)N * 4, "bias");
   if (res) needBytes(env, res, (size_t)(M * N) * 4, "residual");
   if (nw) needBytes(env, nw, (size_t)K * 4, "norm weight");

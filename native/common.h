@@ -27,11 +27,24 @@ static inline size_t rowBytes(int dt, int64_t cols) {
   return 0;
 }
 
-/** A row-major matrix [rows, cols] in any weight format. */
+/**
+ * Weights repacked once at load for the GEMM (`packWeight`): rows in panels of PANEL_ROWS (the last one zero-padded),
+ * each panel k-major so that a K block of it is one contiguous run. f32: [panel][k][32]; bf16: [panel][k/2][32][2]
+ * (k-pairs, K padded to even): the f32 GEMM widens a pair row into two k rows with a shift and a mask, and it is the
+ * B layout of AMX-BF16's `tdpbf16ps` as is. The dtype code crossing the JS boundary carries DT_PACKED.
+ */
+enum { PANEL_ROWS = 32, DT_PACKED = 64 };
+static inline int64_t packedK(int dt, int64_t cols) { return dt == DT_BF16 ? (cols + 1) / 2 * 2 : cols; }
+static inline size_t packedBytes(int dt, int64_t rows, int64_t cols) {
+  return (size_t)((rows + PANEL_ROWS - 1) / PANEL_ROWS) * PANEL_ROWS * (size_t)packedK(dt, cols) * (dt == DT_BF16 ? 2 : 4);
+}
+
+/** A row-major matrix [rows, cols] in any weight format, or (packed) f32/bf16 panels as above. */
 struct WMat {
   int dt;
   const uint8_t* p;
   int64_t rows, cols;
+  bool packed = false;
 };
 
 /** Work split: fn(ctx, begin, end) over [0, n) in chunks of `grain`, on every pool thread. */

@@ -143,6 +143,53 @@ static void packB(const WMat* w, int64_t n0, int nr, int64_t k0, int64_t kc, flo
 }
 
 /**
+ * The B panel of weight rows [n0, n0+nr) × k [k0, k0+kc) as [kc][NR] f32. Row-major weights are gathered, decoded
+ * and transposed into B (packB); weights packed at load (common.h) are one contiguous run: f32 panels are read in
+ * place, bf16 k-pair rows widen into two k rows each (a shift and a mask per vector).
+ */
+static const float* panelB(const WMat* w, int64_t n0, int nr, int64_t k0, int64_t kc, float* B, float* rowTmp) {
+  if (!w->packed) {
+    packB(w, n0, nr, k0, kc, B, rowTmp);
+    return B;
+  }
+  const int64_t Kp = packedK(w->dt, w->cols), pan = n0 / PANEL_ROWS, j0 = n0 % PANEL_ROWS;  // NR divides PANEL_ROWS
+  if (w->dt == DT_F32) {
+    const float* src = (const float*)w->p + (pan * Kp + k0) * PANEL_ROWS + j0;
+    if (GEMM_NR == PANEL_ROWS) return src;
+    for (int64_t k = 0; k < kc; k++)
+      for (int j = 0; j < GEMM_NR; j++) B[k * GEMM_NR + j] = src[k * PANEL_ROWS + j];
+    return B;
+  }
+  // bf16: k0 is even (a multiple of KC), so the block starts on a pair row.
+  const uint32_t* src = (const uint32_t*)w->p + (pan * (Kp / 2) + k0 / 2) * PANEL_ROWS + j0;
+  for (int64_t k = 0; k < kc; k += 2) {
+    const uint32_t* s = src + (k / 2) * PANEL_ROWS;
+    float *even = B + k * GEMM_NR, *odd = even + GEMM_NR;
+    const bool both = k + 1 < kc;
+#if QV_W == 16
+    for (int j = 0; j < GEMM_NR; j += 16) {
+      const __m512i v = _mm512_loadu_si512((const void*)(s + j));
+      _mm512_storeu_ps(even + j, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
+      if (both) _mm512_storeu_ps(odd + j, _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u))));
+    }
+#elif QV_W == 8
+    for (int j = 0; j < GEMM_NR; j += 8) {
+      const __m256i v = _mm256_loadu_si256((const __m256i*)(s + j));
+      _mm256_storeu_ps(even + j, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
+      if (both) _mm256_storeu_ps(odd + j, _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xffff0000u))));
+    }
+#else
+    for (int j = 0; j < GEMM_NR; j++) {
+      even[j] = bitsToF32(s[j] << 16);
+      if (both) odd[j] = bitsToF32(s[j] & 0xffff0000u);
+    }
+#endif
+  }
+  (void)nr;
+  return B;
+}
+
+/**
  * Write the tile buffer C[panel][ldp rows][NR] of rows [mc0, mc0 + rows) × columns [nb0, nb1) to y [·, N], adding
  * the bias (shared by the f32, int8 and bf16 GEMMs, whose tiles have the same layout). Row by row: each y row gets
  * its nb columns in one run (panel by panel, each 128-byte store went to another row N floats away; a few % faster
@@ -212,16 +259,17 @@ static void gemmTask(const GemmCtx* g, int64_t mc0, int64_t mc1, int64_t nb0, in
   const int nPanels = (int)((nb1 - nb0 + GEMM_NR - 1) / GEMM_NR);
   for (int64_t k0 = 0, kb = 0; k0 < K; k0 += GEMM_KC, kb++) {
     const int64_t kc = imin(GEMM_KC, K - k0);
+    const float* Bp[GEMM_NB / GEMM_NR];
     for (int p = 0; p < nPanels; p++) {
       const int64_t n0 = nb0 + p * GEMM_NR;
-      packB(g->w, n0, (int)imin(GEMM_NR, nb1 - n0), k0, kc, Bbuf + (size_t)p * GEMM_KC * GEMM_NR, rowTmp);
+      Bp[p] = panelB(g->w, n0, (int)imin(GEMM_NR, nb1 - n0), k0, kc, Bbuf + (size_t)p * GEMM_KC * GEMM_NR, rowTmp);
     }
     // One B panel (KC × NR) stays in L1 while the A micro-panels stream past it from L2.
     for (int p = 0; p < nPanels; p++) {
       float* C = Cbuf + (size_t)p * rows * GEMM_NR;
       for (int64_t m0 = mc0; m0 < mc1; m0 += GEMM_MR) {
         const int mr = (int)imin(GEMM_MR, mc1 - m0);
-        microKernel(panelA(g, m0, kb), Bbuf + (size_t)p * GEMM_KC * GEMM_NR, kc, C + (m0 - mc0) * GEMM_NR, GEMM_NR, mr, GEMM_NR, k0 > 0);
+        microKernel(panelA(g, m0, kb), Bp[p], kc, C + (m0 - mc0) * GEMM_NR, GEMM_NR, mr, GEMM_NR, k0 > 0);
       }
     }
   }

@@ -35,7 +35,8 @@ static void opLinear(Exec* ex, const float* x, int64_t M, const WMat* w, const f
   const int64_t N = w->rows, K = w->cols;
   if (M <= 0 || N <= 0) return;
   const bool quant = (w->dt == DT_Q8_0 || w->dt == DT_Q4_0) && ex->actQuant;
-  if (M > gemvMaxRows(w->dt, quant)) {
+  // Weights packed at load (the vision tower's) have no matrix-vector path: any M runs the GEMM.
+  if (M > gemvMaxRows(w->dt, quant) || w->packed) {
     if (!(quant && gemmQ8(ex, x, M, w, bias, y)) && !gemmBf16(ex, x, M, w, bias, y)) gemm(ex, x, M, w, bias, y);
     return;
   }

@@ -174,6 +174,12 @@ export interface Backend extends TensorOwner {
   uploadChunks?(shape: readonly number[], dtype: DType, chunks: AsyncIterable<Uint8Array>): Promise<Tensor>;
   /** The tensor's bytes as stored (any dtype, e.g. quantized blocks), after all recorded work. */
   readRaw?(t: Tensor): Promise<Uint8Array>;
+  /**
+   * A weight [N, K] laid out once for many-row products (cpu: the GEMM's panels; no per-call transposition), to use
+   * in place of `w` as the weight of `linear`/`linearEx` only: it cannot be read or gathered. Returns `w` itself
+   * where packing does not apply; `w` stays valid either way. The loader packs the vision tower's linear weights.
+   */
+  packWeight?(w: Tensor): Tensor;
   /** Best-of-`reps` read bandwidth (GB/s) of a plain pass over `bytes` of host memory: the benches' roofline. */
   measureReadBandwidth?(bytes?: number, reps?: number): number;
   /** Bytes held by this backend's tensors now, and the high-water mark. */

@@ -81,6 +81,19 @@ export const opCases: OpCase[] = [
   // blocks) with bias and a partial 32-row group; K not a multiple of 32 (the f32 GEMM runs).
   { name: 'linear bf16 gemm bias m45 k1536 n70', tol: 1e-5, run: (b, r) => b.linear(act(b, r, [45, 1536]), weight(b, r, 70, 1536, 'bf16'), act(b, r, [70])) },
   { name: 'linear bf16 gemm m9 k40 n50', tol: 1e-5, run: (b, r) => b.linear(act(b, r, [9, 40]), weight(b, r, 50, 40, 'bf16')) },
+  // Weights packed for the GEMM (packWeight; ref has none and uses w as is): one row (no matrix-vector path for
+  // packed weights), a partial 32-row panel, odd K (bf16 k-pairs padded), K over one 256-deep block with bias, the
+  // vision tower's K = 1536 (AMX-BF16 reads the panels in place under precision 'fast'), two M tiles.
+  ...(['f32', 'bf16'] as const).flatMap((dt) =>
+    ([[1, 64, 96], [17, 41, 70], [25, 544, 130], [45, 1536, 70], [1030, 32, 40]] as const).map(([m, k, n]): OpCase => ({
+      name: `linear ${dt} packed m${m} k${k} n${n}`,
+      tol: 1e-5,
+      run: (b, r) => {
+        const w = weight(b, r, n, k, dt);
+        return b.linear(act(b, r, [m, k]), b.packWeight?.(w) ?? w, m === 25 ? act(b, r, [n]) : undefined);
+      },
+    })),
+  ),
   ...weightTypes.map((dt): OpCase => ({
     name: `gatherRows ${dt}`,
     tol: 1e-6,

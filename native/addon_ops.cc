@@ -405,9 +405,10 @@ Napi::Value CpuEngine::Argmax(const Napi::CallbackInfo& info) {
   return wrapBuf(info.Env(), y);
 }
 
-// linearEx(x, w, bias|null, residual|null, normW|null, eps, swiglu, M, N, K, wdt): y = [residual +] w · f(x) [+ bias]
-// with f = RMSNorm(x; normW), SwiGLU of x [M, 2K], or identity — one command instead of two or three (decode runs
-// ~20 small commands per layer otherwise, each a queue hop and a wake-up of the dispatcher).
+// linearEx(x, w, bias|null, residual|null, normW|null, eps, swiglu, M, N, K, wdt, act):
+// y = [residual +] act(w · f(x) [+ bias]) with f = RMSNorm(x; normW), SwiGLU of x [M, 2K], or identity and act none
+// or GELU (tanh / erf) — one command instead of two to four (decode runs ~20 small commands per layer otherwise, each
+// a queue hop and a wake-up of the dispatcher); the GEMMs apply act and residual in their write-back.
 Napi::Value CpuEngine::LinearEx(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   BufP x = unwrapBuf(info[0], "x"), w = unwrapBuf(info[1], "weight"), bias = optBuf(info[2], "bias");
@@ -415,7 +416,8 @@ Napi::Value CpuEngine::LinearEx(const Napi::CallbackInfo& info) {
   const float eps = fArg(info, 5);
   const bool sw = info[6].ToBoolean().Value();
   const int64_t M = intArg(info, 7, "M"), N = intArg(info, 8, "N"), K = intArg(info, 9, "K");
-  const int dt = (int)intArg(info, 10, "dtype");
+  const int dt = (int)intArg(info, 10, "dtype"), act = (int)intArg(info, 11, "act");
+  if (act < ACT_NONE || act > ACT_GELU_ERF) throw Napi::RangeError::New(env, "cpu.linearEx: unknown activation");
   if (nw && sw) throw Napi::TypeError::New(env, "cpu.linearEx: norm and swiglu are exclusive");
   needBytes(env, x, (size_t)(M * K * (sw ? 2 : 1)) * 4, "x");
   needWeight(env, w, dt, N, K);
@@ -424,7 +426,7 @@ Napi::Value CpuEngine::LinearEx(const Napi::CallbackInfo& info) {
   if (nw) needBytes(env, nw, (size_t)K * 4, "norm weight");
   auto y = std::make_shared<Buf>((size_t)(M * N) * 4);
   Engine& e = eng();
-  e.enqueue([&e, x, w, bias, res, nw, eps, sw, y, M, N, K, dt] {
+  e.enqueue([&e, x, w, bias, res, nw, eps, sw, y, M, N, K, dt, act] {
     const WMat wm = wmat(w, dt, N, K);
     float* a = nullptr;
     if (nw || sw) {
@@ -433,15 +435,15 @@ Napi::Value CpuEngine::LinearEx(const Napi::CallbackInfo& info) {
       if (nw) e.ops->rmsNorm(&e.ex, x->f(), nw->f(), M, K, eps, a);
       else e.ops->swiglu(&e.ex, x->f(), M, K, a);
     }
+    // residual + y (the composition's operand order; float addition commutes, so the bits match).
+    const Epilogue epi{bias ? bias->f() : nullptr, res ? res->f() : nullptr, act};
     try {
-      e.ops->linear(&e.ex, a ? a : x->f(), M, &wm, bias ? bias->f() : nullptr, y->f());
+      e.ops->linearEpi(&e.ex, a ? a : x->f(), M, &wm, &epi, y->f());
     } catch (...) {
       free(a);
       throw;
     }
     free(a);
-    // residual + y (the composition's operand order; float addition commutes, so the bits match).
-    if (res) e.ops->add(&e.ex, res->f(), y->f(), y->f(), M * N);
   });
   return wrapBuf(env, y);
 }

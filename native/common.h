@@ -47,6 +47,14 @@ struct WMat {
   bool packed = false;
 };
 
+/** A GEMM's write-back: y = [residual +] act(x·wᵀ [+ bias]) (act: none, GELU tanh, GELU erf). */
+enum { ACT_NONE = 0, ACT_GELU_TANH = 1, ACT_GELU_ERF = 2 };
+struct Epilogue {
+  const float* bias;
+  const float* residual;  // [M, N] or null
+  int act;
+};
+
 /** Work split: fn(ctx, begin, end) over [0, n) in chunks of `grain`, on every pool thread. */
 typedef void (*TaskFn)(void* ctx, int64_t begin, int64_t end);
 struct Exec {
@@ -103,6 +111,8 @@ struct MoeArgs {
 struct OpTable {
   const char* isa;
   void (*linear)(Exec*, const float* x, int64_t M, const WMat* w, const float* bias, float* y);
+  /** linear with a fused write-back (residual may alias nothing but itself; y is a fresh buffer). */
+  void (*linearEpi)(Exec*, const float* x, int64_t M, const WMat* w, const Epilogue* e, float* y);
   void (*gatherRows)(Exec*, const WMat* table, const int32_t* idx, int64_t n, int k, const float* weights, float* out);
   void (*add)(Exec*, const float* a, const float* b, float* y, int64_t n);
   void (*rmsNorm)(Exec*, const float* x, const float* w, int64_t rows, int64_t d, float eps, float* y);

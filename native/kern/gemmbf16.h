@@ -99,8 +99,8 @@ static void roundRowsBf16(const float* x, int64_t M, int64_t K, int64_t m0, int6
   }
 }
 
-/** y = x·wᵀ (+ bias) for bf16 w through AMX with bf16-rounded x; false when not applicable (the f32 GEMM runs). */
-static bool gemmBf16(Exec* ex, const float* x, int64_t M, const WMat* w, const float* bias, float* y) {
+/** y = epilogue(x·wᵀ) for bf16 w through AMX with bf16-rounded x; false when not applicable (the f32 GEMM runs). */
+static bool gemmBf16(Exec* ex, const float* x, int64_t M, const WMat* w, const Epilogue* epi, float* y) {
   static_assert(GEMM_NR == 32 && PANEL_ROWS == 32, "two 16-column B tiles per packed panel");
   const int64_t N = w->rows, K = w->cols;
   if (!ex->bf16Act || w->dt != DT_BF16 || K % 32 != 0 || !amxBf16Ready()) return false;
@@ -144,7 +144,7 @@ static bool gemmBf16(Exec* ex, const float* x, int64_t M, const WMat* w, const f
           }
         }
       }
-      storeTiles(C, rowsPad, mc1 - mc0, nb0, nb1, mc0, bias, y, N);
+      storeTilesEpi(C, rowsPad, mc1 - mc0, nb0, nb1, mc0, epi, y, N);
     }
     _tile_release();
     sfree(B);
@@ -156,6 +156,6 @@ static bool gemmBf16(Exec* ex, const float* x, int64_t M, const WMat* w, const f
 #pragma GCC pop_options
 static bool opBf16Products() { return amxBf16Ready(); }
 #else
-static bool gemmBf16(Exec*, const float*, int64_t, const WMat*, const float*, float*) { return false; }
+static bool gemmBf16(Exec*, const float*, int64_t, const WMat*, const Epilogue*, float*) { return false; }
 static bool opBf16Products() { return false; }
 #endif

@@ -28,7 +28,7 @@ const actQuantTol = (c: OpCase): number | undefined => (/^linear(Ex)? q[48]_0/.t
 // Precision 'fast' rounds the activations of GEMMs against bf16 weights to bf16 (2^-9 relative per value; the sums
 // stay f32), and in the non-causal tiled attention (the vision tower; hd a multiple of 32) q·scale, K, V and the
 // probabilities: 2–3e-3 of the output range. The emulation test below pins the GEMM's arithmetic itself.
-const fastTol = (c: OpCase): number | undefined => (/^linear( bf16| bias$)|^linearEx norm|^attention (segments|vision)/.test(c.name) ? 5e-3 : actQuantTol(c));
+const fastTol = (c: OpCase): number | undefined => (/^linear( bf16| bias$)|^linearEx (norm|bf16)|^attention (segments|vision)/.test(c.name) ? 5e-3 : actQuantTol(c));
 
 for (const isa of ['avx512', 'avx2', 'scalar']) {
   const available = tryMake({ isa });

@@ -300,6 +300,28 @@ export const opCases: OpCase[] = [
     },
   ]),
   { name: 'linearEx bias', tol: 1e-5, run: (b, r) => linearEx(b, act(b, r, [2, 64]), weight(b, r, 40, 64, 'f32'), { bias: act(b, r, [40]) }) },
+  // GELU and the residual in the GEMM's write-back (the vision MLP; full and partial 32-column panels, two tasks), on
+  // weights packed at load (no matrix-vector path; AMX-BF16 under 'fast'), and after the matrix-vector kernels and
+  // the int8 GEMM (separate passes).
+  { name: 'linearEx gelu tanh gemm', tol: 1e-5, run: (b, r) => linearEx(b, act(b, r, [30, 64]), weight(b, r, 300, 64, 'f32'), { bias: act(b, r, [300]), gelu: 'tanh' }) },
+  {
+    name: 'linearEx bf16 packed gelu erf+residual m45 k1536 n70',
+    tol: 1e-5,
+    run: (b, r) => {
+      const w = weight(b, r, 70, 1536, 'bf16');
+      return linearEx(b, act(b, r, [45, 1536]), b.packWeight?.(w) ?? w, { bias: act(b, r, [70]), gelu: 'none', residual: act(b, r, [45, 70]) });
+    },
+  },
+  {
+    name: 'linearEx f32 packed residual m1030 k32 n40',
+    tol: 1e-5,
+    run: (b, r) => {
+      const w = weight(b, r, 40, 32, 'f32');
+      return linearEx(b, act(b, r, [1030, 32]), b.packWeight?.(w) ?? w, { residual: act(b, r, [1030, 40]) });
+    },
+  },
+  { name: 'linearEx bf16 gelu tanh+residual m3', tol: 1e-5, run: (b, r) => linearEx(b, act(b, r, [3, 64]), weight(b, r, 40, 64, 'bf16'), { bias: act(b, r, [40]), gelu: 'tanh', residual: act(b, r, [3, 40]) }) },
+  { name: 'linearEx q8_0 gelu tanh+residual m20', tol: 1e-5, run: (b, r) => linearEx(b, act(b, r, [20, 64]), weight(b, r, 40, 64, 'q8_0'), { bias: act(b, r, [40]), gelu: 'tanh', residual: act(b, r, [20, 40]) }) },
   ...[
     { t: 1, row0: 6 },
     { t: 5, row0: 0 },

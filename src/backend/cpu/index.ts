@@ -376,7 +376,7 @@ export class CpuBackend implements Backend {
     const h = this.e.linearEx(
       this.f32(x, 'linearEx', 'x'), wh, o.bias ? this.f32(o.bias, 'linearEx', 'bias') : null,
       o.residual ? this.f32(o.residual, 'linearEx', 'residual') : null, o.norm ? this.f32(o.norm.w, 'linearEx', 'norm weight') : null,
-      o.norm?.eps ?? 0, !!o.swiglu, m, n, k, wdt,
+      o.norm?.eps ?? 0, !!o.swiglu, m, n, k, wdt, o.gelu === 'tanh' ? 1 : o.gelu === 'none' ? 2 : 0,
     );
     return this.out([...x.shape.slice(0, -1), n], h);
   }

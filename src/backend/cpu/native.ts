@@ -59,7 +59,7 @@ export interface NativeEngine {
   argmax(x: Handle, m: number, n: number): Handle;
   linearEx(
     x: Handle, w: Handle, bias: Handle | null, residual: Handle | null, normW: Handle | null, eps: number, swiglu: boolean,
-    m: number, n: number, k: number, wdt: DtCode,
+    m: number, n: number, k: number, wdt: DtCode, act: 0 | 1 | 2,
   ): Handle;
   qkvPost(
     qkv: Handle, qNorm: Handle, kNorm: Handle, cos: Handle, sin: Handle, eps: number, kCache: Handle, vCache: Handle,

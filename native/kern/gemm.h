@@ -231,7 +231,7 @@ static void storeTilesEpi(const float* Cbuf, int64_t ldp, int64_t rows, int64_t 
       }
     }
 }
-static void storeTiles(const float* Cbuf, int64_t ldp, int64_t rows, int64_t nb0, int64_t nb1, int64_t mc0, const float* bias, float* y, int64_t N) {
+[[maybe_unused]] static void storeTiles(const float* Cbuf, int64_t ldp, int64_t rows, int64_t nb0, int64_t nb1, int64_t mc0, const float* bias, float* y, int64_t N) {
   const Epilogue e{bias, nullptr, ACT_NONE};
   storeTilesEpi(Cbuf, ldp, rows, nb0, nb1, mc0, &e, y, N);
 }
@@ -295,7 +295,7 @@ static void gemmTask(const GemmCtx* g, int64_t mc0, int64_t mc1, int64_t nb0, in
   storeTilesEpi(Cbuf, rows, rows, nb0, nb1, mc0, g->epi, g->y, N);
 }
 
-static void gemm(Exec* ex, const float* x, int64_t M, const WMat* w, const Epilogue* epi, float* y) {
+static void gemmEpi(Exec* ex, const float* x, int64_t M, const WMat* w, const Epilogue* epi, float* y) {
   GemmCtx g{x, w, y, M, w->rows, w->cols, 0, 0, 0, 0, 0, epi, nullptr};
   const GemmPlan plan = gemmPlan(ex, M, g.N, GEMM_MR);
   const int64_t mcRows = plan.mcRows;
@@ -325,4 +325,9 @@ static void gemm(Exec* ex, const float* x, int64_t M, const WMat* w, const Epilo
     sfree(C);
   });
   ex->scratchFree(apTok);
+}
+/** The plain product y = x·wᵀ (+ bias), for callers without an epilogue. */
+[[maybe_unused]] static void gemm(Exec* ex, const float* x, int64_t M, const WMat* w, const float* bias, float* y) {
+  const Epilogue e{bias, nullptr, ACT_NONE};
+  gemmEpi(ex, x, M, w, &e, y);
 }

@@ -43,7 +43,7 @@ static void opLinearEpi(Exec* ex, const float* x, int64_t M, const WMat* w, cons
   // Weights packed at load (the vision tower's) have no matrix-vector path: any M runs the GEMM.
   if (M > gemvMaxRows(w->dt, quant) || w->packed) {
     if (!(quant && gemmQ8(ex, x, M, w, e->bias, y))) {
-      if (!gemmBf16(ex, x, M, w, e, y)) gemm(ex, x, M, w, e, y);
+      if (!gemmBf16(ex, x, M, w, e, y)) gemmEpi(ex, x, M, w, e, y);
       done = true;
     }
   } else if (quant) {

@@ -15,6 +15,50 @@ static inline void qScaleInto(const __m256i (&s)[QG_MR][2], const float* dw, con
   }
 }
 
+// One k-quad of the 4 × 16 tile in inline asm: written with intrinsics, GCC hoisted the four rows' broadcasts and
+// sign steps ahead of their products and spilled half the sums to the stack every step (16 ymm registers: 8 sums,
+// |w0| |w1|, the ones vector and two temporaries fit only in this order). AT&T order: sources, then destination.
+static_assert(QG_MR == 4, "the asm steps below are written for 4 rows");
+#define QG_Q8ROW(off, s0, s1)                                                                          \
+  "vpbroadcastd " #off "(%[ap]), %[a]\n\t"                                                         \
+  "vpsignb (%[bp]), %[a], %[t]\n\t"        /* x·sign(w0) */                                          \
+  "vpmaddubsw %[t], %[u0], %[t]\n\t"       /* |w0|·x·sign(w0), pairs to i16 */                       \
+  "vpmaddwd %[ones], %[t], %[t]\n\t"                                                                 \
+  "vpaddd %[t], %[" #s0 "], %[" #s0 "]\n\t"                                                          \
+  "vpsignb 32(%[bp]), %[a], %[t]\n\t"                                                                \
+  "vpmaddubsw %[t], %[u1], %[t]\n\t"                                                                 \
+  "vpmaddwd %[ones], %[t], %[t]\n\t"                                                                 \
+  "vpaddd %[t], %[" #s1 "], %[" #s1 "]\n\t"
+
+static inline void q8Step(const int8_t* Bk, const uint8_t* Ak, __m256i ones, __m256i (&s)[QG_MR][2]) {
+  __m256i u0, u1, a, t;
+  __asm__("vpabsb (%[bp]), %[u0]\n\t"
+          "vpabsb 32(%[bp]), %[u1]\n\t"  // −128 → 128 as u8
+          QG_Q8ROW(0, s00, s01) QG_Q8ROW(4, s10, s11) QG_Q8ROW(8, s20, s21) QG_Q8ROW(12, s30, s31)
+          : [u0] "=&x"(u0), [u1] "=&x"(u1), [a] "=&x"(a), [t] "=&x"(t), [s00] "+x"(s[0][0]), [s01] "+x"(s[0][1]),
+            [s10] "+x"(s[1][0]), [s11] "+x"(s[1][1]), [s20] "+x"(s[2][0]), [s21] "+x"(s[2][1]), [s30] "+x"(s[3][0]), [s31] "+x"(s[3][1])
+          : [bp] "r"(Bk), [ap] "r"(Ak), [ones] "x"(ones)
+          : "memory");
+}
+
+#define QG_Q4ROW(off, h0, h1)                                  \
+  "vpbroadcastd " #off "(%[ap]), %[a]\n\t"                 \
+  "vpmaddubsw %[a], %[n0], %[t]\n\t" /* nibbles · x */       \
+  "vpaddw %[t], %[" #h0 "], %[" #h0 "]\n\t"                  \
+  "vpmaddubsw %[a], %[n1], %[t]\n\t"                         \
+  "vpaddw %[t], %[" #h1 "], %[" #h1 "]\n\t"
+
+static inline void q4Step(const int8_t* Bk, const uint8_t* Ak, __m256i (&h)[QG_MR][2]) {
+  __m256i n0, n1, a, t;
+  __asm__("vmovdqu (%[bp]), %[n0]\n\t"
+          "vmovdqu 32(%[bp]), %[n1]\n\t"
+          QG_Q4ROW(0, h00, h01) QG_Q4ROW(4, h10, h11) QG_Q4ROW(8, h20, h21) QG_Q4ROW(12, h30, h31)
+          : [n0] "=&x"(n0), [n1] "=&x"(n1), [a] "=&x"(a), [t] "=&x"(t), [h00] "+x"(h[0][0]), [h01] "+x"(h[0][1]),
+            [h10] "+x"(h[1][0]), [h11] "+x"(h[1][1]), [h20] "+x"(h[2][0]), [h21] "+x"(h[2][1]), [h30] "+x"(h[3][0]), [h31] "+x"(h[3][1])
+          : [bp] "r"(Bk), [ap] "r"(Ak)
+          : "memory");
+}
+
 /**
  * q8_0: per k-quad, |w| (u8) for the 16 columns once, then per row x·sign(w) (s8; x is never −128, so negating it
  * cannot wrap) and one maddubs + madd into i32: 4 instructions per 32 products.
@@ -28,18 +72,7 @@ static inline void qMicroQ8(QPanelA A, QPanel B, int nbk, float* C, bool acc) {
     const int8_t* Bb = B.q + b * QG_BQ;
     const uint8_t* Ab = A.a + b * 8 * QG_MR * 4;
 #pragma GCC unroll 8
-    for (int k4 = 0; k4 < 8; k4++) {
-      const __m256i w0 = _mm256_loadu_si256((const __m256i*)(Bb + k4 * 64)), w1 = _mm256_loadu_si256((const __m256i*)(Bb + k4 * 64 + 32));
-      const __m256i u0 = _mm256_abs_epi8(w0), u1 = _mm256_abs_epi8(w1);  // −128 → 128 as u8
-#pragma GCC unroll 8
-      for (int i = 0; i < QG_MR; i++) {
-        int32_t av;
-        memcpy(&av, Ab + (k4 * QG_MR + i) * 4, 4);
-        const __m256i a = _mm256_set1_epi32(av);
-        s[i][0] = _mm256_add_epi32(s[i][0], _mm256_madd_epi16(_mm256_maddubs_epi16(u0, _mm256_sign_epi8(a, w0)), ones));
-        s[i][1] = _mm256_add_epi32(s[i][1], _mm256_madd_epi16(_mm256_maddubs_epi16(u1, _mm256_sign_epi8(a, w1)), ones));
-      }
-    }
+    for (int k4 = 0; k4 < 8; k4++) q8Step(Bb + k4 * 64, Ab + k4 * QG_MR * 4, ones, s);
     qScaleInto(s, B.d + b * GEMM_NR, A.d + b * QG_MR, C, acc || b > 0);
   }
 }
@@ -57,17 +90,7 @@ static inline void qMicroQ4(QPanelA A, QPanel B, int nbk, float* C, bool acc) {
     const int8_t* Bb = B.q + b * QG_BQ;
     const uint8_t* Ab = A.a + b * 8 * QG_MR * 4;
 #pragma GCC unroll 8
-    for (int k4 = 0; k4 < 8; k4++) {
-      const __m256i n0 = _mm256_loadu_si256((const __m256i*)(Bb + k4 * 64)), n1 = _mm256_loadu_si256((const __m256i*)(Bb + k4 * 64 + 32));
-#pragma GCC unroll 8
-      for (int i = 0; i < QG_MR; i++) {
-        int32_t av;
-        memcpy(&av, Ab + (k4 * QG_MR + i) * 4, 4);
-        const __m256i a = _mm256_set1_epi32(av);
-        h[i][0] = _mm256_add_epi16(h[i][0], _mm256_maddubs_epi16(n0, a));
-        h[i][1] = _mm256_add_epi16(h[i][1], _mm256_maddubs_epi16(n1, a));
-      }
-    }
+    for (int k4 = 0; k4 < 8; k4++) q4Step(Bb + k4 * 64, Ab + k4 * QG_MR * 4, h);
     __m256i s[QG_MR][2];
 #pragma GCC unroll 8
     for (int i = 0; i < QG_MR; i++) {

@@ -8,7 +8,8 @@
 //   enter as q + 128 (u8) and the weight panel carries −128·Σ_k w per block and row as the i32 start value.
 // - AVX2 `vpmaddubsw` + `vpmaddwd` (gemmq2.h): q8_0 by llama.cpp's sign trick, |w| (u8, ≤ 128) times x·sign(w)
 //   (s8, |x| ≤ 127), so a pair of products is at most 2·128·127 = 32512 and the i16 sums never saturate; q4_0 as
-//   unsigned nibbles n times x (pairs ≤ 2·15·127, eight k-quads of a block summed in i16: ≤ 30480), less 8·Σx.
+//   unsigned nibbles n times x (no sign step), a block's eight k-quads summed in i16 lanes that start at −8·Σx of
+//   their own products, so each ends at Σ (n − 8)·x over 16 products (|·| ≤ 16·8·127 = 16256).
 
 #if defined(__AVX2__)
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
@@ -28,7 +29,10 @@ struct QPanel {
   int32_t* c;  // VNNI: −128·Σ q over the block (AVX2: unused)
 };
 
-/** An activation micro-panel: a[b][k4][MR][4] (VNNI: q + 128 as u8; AVX2: q), d[b][MR], s[b][MR] = 8·Σ q (AVX2 q4_0). */
+/**
+ * An activation micro-panel: a[b][k4][MR][4] (VNNI: q + 128 as u8; AVX2: q), d[b][MR], and for AVX2's q4_0 kernel
+ * s[b][MR] = two i16, −8·Σ_k4 (q0 + q1) and −8·Σ_k4 (q2 + q3) of the block (the start values of its i16 lanes).
+ */
 struct QPanelA {
   const uint8_t* a;
   const float* d;
@@ -94,17 +98,21 @@ static void qPackA(const float* x, int64_t K, int64_t m0, int mr, uint8_t* a, fl
       quantizeAct(x + (m0 + i) * K, K, tq, td, ts);
     } else {
       memset(tq, 0, (size_t)K);
-      for (int64_t b = 0; b < nb; b++) td[b] = 0, ts[b] = 0;
+      for (int64_t b = 0; b < nb; b++) td[b] = 0;
     }
     for (int64_t b = 0; b < nb; b++) {
       d[b * QG_MR + i] = td[b];
-      s[b * QG_MR + i] = 8 * ts[b];
+      int32_t lo = 0, hi = 0;
       for (int k4 = 0; k4 < 8; k4++) {
+        const int8_t* q = tq + b * 32 + k4 * 4;
+        lo += q[0] + q[1];
+        hi += q[2] + q[3];
         uint32_t v;
-        memcpy(&v, tq + b * 32 + k4 * 4, 4);
+        memcpy(&v, q, 4);
         v ^= flip;
         memcpy(a + ((b * 8 + k4) * QG_MR + i) * 4, &v, 4);
       }
+      s[b * QG_MR + i] = (int32_t)((uint32_t)(uint16_t)(int16_t)(-8 * lo) | (uint32_t)(uint16_t)(int16_t)(-8 * hi) << 16);
     }
   }
 }

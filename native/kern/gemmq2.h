@@ -78,26 +78,24 @@ static inline void qMicroQ8(QPanelA A, QPanel B, int nbk, float* C, bool acc) {
 }
 
 /**
- * q4_0: unsigned nibbles n (0..15) times x (s8) need no sign step, and a block's eight k-quads add up in i16
- * (each lane ≤ 8 · 2 · 15 · 127 = 30480) before one widening; Σ (n − 8)·x = Σ n·x − 8·Σ x exactly.
+ * q4_0: unsigned nibbles n (0..15) times x (s8) need no sign step. A block's eight k-quads add up in i16 lanes that
+ * start at −8·Σx of their own 16 products (packed by qPackA), so each lane ends at Σ (n − 8)·x, |·| ≤ 16·8·127 =
+ * 16256, and so does every partial sum on the way (it is that bound's sum over the products added so far plus −8·x
+ * for the rest); one widening per block gives Σ (n − 8)·x exactly.
  */
 static inline void qMicroQ4(QPanelA A, QPanel B, int nbk, float* C, bool acc) {
   const __m256i ones = _mm256_set1_epi16(1);
   for (int b = 0; b < nbk; b++) {
     __m256i h[QG_MR][2];
 #pragma GCC unroll 8
-    for (int i = 0; i < QG_MR; i++) h[i][0] = h[i][1] = _mm256_setzero_si256();
+    for (int i = 0; i < QG_MR; i++) h[i][0] = h[i][1] = _mm256_set1_epi32(A.s[b * QG_MR + i]);
     const int8_t* Bb = B.q + b * QG_BQ;
     const uint8_t* Ab = A.a + b * 8 * QG_MR * 4;
 #pragma GCC unroll 8
     for (int k4 = 0; k4 < 8; k4++) q4Step(Bb + k4 * 64, Ab + k4 * QG_MR * 4, h);
     __m256i s[QG_MR][2];
 #pragma GCC unroll 8
-    for (int i = 0; i < QG_MR; i++) {
-      const __m256i bias = _mm256_set1_epi32(A.s[b * QG_MR + i]);  // 8·Σ x
-      s[i][0] = _mm256_sub_epi32(_mm256_madd_epi16(h[i][0], ones), bias);
-      s[i][1] = _mm256_sub_epi32(_mm256_madd_epi16(h[i][1], ones), bias);
-    }
+    for (int i = 0; i < QG_MR; i++) s[i][0] = _mm256_madd_epi16(h[i][0], ones), s[i][1] = _mm256_madd_epi16(h[i][1], ones);
     qScaleInto(s, B.d + b * GEMM_NR, A.d + b * QG_MR, C, acc || b > 0);
   }
 }

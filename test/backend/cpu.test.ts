@@ -96,9 +96,9 @@ describe('cpu backend specifics', () => {
     }
   });
 
-  // The AVX2 kernel's i16 products cannot saturate: q8_0 pairs are |w|·x·sign(w) ≤ 2·128·127 = 32512 (w = −128 is a
-  // legal q8_0 quant, though our encoder never writes it; activations never reach −128), q4_0's eight k-quads of
-  // nibble·x pairs ≤ 8·2·15·127 = 30480. Blocks at those extremes, both signs, against the exact products.
+  // The AVX2 kernel's i16 sums cannot saturate: q8_0 pairs are |w|·x·sign(w) ≤ 2·128·127 = 32512 (w = −128 is a
+  // legal q8_0 quant, though our encoder never writes it; activations never reach −128); q4_0's i16 lanes hold
+  // Σ (n − 8)·x over 16 products, ≤ 16·8·127 = 16256. Blocks at those extremes, both signs, against the exact products.
   it.skipIf(addon instanceof Error)('int8 GEMM at the i16 extremes: q8_0 quants −128/127, q4_0 nibbles 0/15, activations ±127', async () => {
     const [m, k, n] = [29, 96, 20];
     const x = new Float32Array(m * k);

@@ -4,7 +4,9 @@
 // is meaningless, while CPU time of the one compute thread still compares kernels (and the roof) fairly.
 // Run: npx vite-node bench/visionMicro.ts -- [--threads 1] [--n 784,4096] [--dtype f32,bf16,q8_0] [--reps 3]
 // [--precision fast] (bf16 weights and attention on AMX-BF16 with bf16-rounded operands) [--no-pack] (weights
-// row-major, packed per call, instead of packed at load as the vision tower's are).
+// row-major, packed per call, instead of packed at load as the vision tower's are). QWEN3VL_CPU_ISA=avx2 runs the
+// AVX2 kernels, QWEN3VL_CPU_ACTQ=0 the f32 GEMM for q8_0/q4_0; the int8 roof (the int8 GEMM's instruction sequence
+// with operands in registers, 2 ops per 8-bit product) is measured the same way for the q8_0/q4_0 rows.
 
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import type { DType } from '../src/tensor/dtype.js';
@@ -36,7 +38,18 @@ for (let r = 0; r < 5; r++) {
   b.measureFmaPeak(5_000_000, 1);
   peak = Math.max(peak, (threads * 5e6 * 12 * (isa === 'avx512' ? 16 : isa === 'avx2' ? 8 : 4) * 2) / (cpuMs() - c0) / 1e6);
 }
-console.log(`isa ${isa}, precision ${b.capabilities().info.precision}, threads ${threads}, FP32 FMA roof ${peak.toFixed(1)} GFLOP/s (CPU time)`);
+// The int8 roof in CPU time: ops per step as opFmaPeak counts them (VNNI 12 chains × 64 products, AVX2 8 × 32; × 2).
+const int8Peak: Record<string, number> = {};
+for (const dt of ['q8_0', 'q4_0'] as const) {
+  if (!dtypes.includes(dt) || !b.capabilities().info.actQuant || (isa !== 'avx512' && isa !== 'avx2')) continue;
+  for (let r = 0; r < 5; r++) {
+    const c0 = cpuMs();
+    b.measureInt8Peak(dt, 5_000_000, 1);
+    int8Peak[dt] = Math.max(int8Peak[dt] ?? 0, (threads * 5e6 * (isa === 'avx512' ? 12 * 64 : 8 * 32) * 2) / (cpuMs() - c0) / 1e6);
+  }
+}
+const int8Note = Object.entries(int8Peak).map(([dt, p]) => `, int8 roof (${dt} sequence) ${p.toFixed(1)} GOP/s`).join('');
+console.log(`isa ${isa}, precision ${b.capabilities().info.precision}, activation quantization ${b.capabilities().info.actQuant ? 'on' : 'off'}, threads ${threads}, FP32 FMA roof ${peak.toFixed(1)} GFLOP/s${int8Note} (CPU time)`);
 
 function rand(n: number, scale = 0.05): Float32Array {
   const out = new Float32Array(n);
@@ -64,9 +77,9 @@ async function best(fn: () => Tensor): Promise<number> {
   return ms;
 }
 
-const row = (what: string, flops: number, ms: number) =>
-  console.log(`| ${what} | ${ms.toFixed(2)} | ${(flops / ms / 1e6).toFixed(1)} | ${((flops / ms / 1e6 / peak) * 100).toFixed(0)}% |`);
-console.log('| op | CPU ms | GFLOP/s | % of roof |\n|---|---|---|---|');
+const row = (what: string, flops: number, ms: number, i8 = 0) =>
+  console.log(`| ${what} | ${ms.toFixed(2)} | ${(flops / ms / 1e6).toFixed(1)} | ${((flops / ms / 1e6 / peak) * 100).toFixed(0)}% | ${i8 ? `${((flops / ms / 1e6 / i8) * 100).toFixed(0)}%` : ''} |`);
+console.log('| op | CPU ms | GFLOP/s | % of FP32 roof | % of int8 roof |\n|---|---|---|---|---|');
 for (const n of ns) {
   const x = b.upload(rand(n * Hv, 2), [n, Hv], 'f32');
   if (ops.includes('gemm')) {
@@ -76,7 +89,7 @@ for (const n of ns) {
         const w = pack ? b.packWeight(w0) : w0; // as the vision tower loads them
         if (w !== w0) w0.dispose();
         const xin = K === Hv ? x : b.upload(rand(n * K, 2), [n, K], 'f32');
-        row(`linear ${name} ${dt} [${n}×${K}]·[${N}×${K}]ᵀ`, 2 * n * N * K, await best(() => b.linear(xin, w)));
+        row(`linear ${name} ${dt} [${n}×${K}]·[${N}×${K}]ᵀ`, 2 * n * N * K, await best(() => b.linear(xin, w)), int8Peak[dt]);
         w.dispose();
       }
     }

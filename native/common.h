@@ -130,7 +130,7 @@ struct OpTable {
   /** A plain read pass over n bytes on every thread (for measuring memory bandwidth); returns a checksum. */
   double (*readPass)(Exec*, const uint8_t* p, size_t n);
   /** The FP32 FMA roof: register-only FMA chains on every thread; returns the FLOPs done (see kern/convert.h). */
-  double (*fmaPeak)(Exec*, int64_t iters);
+  double (*fmaPeak)(Exec*, int64_t iters, int kind);  // kind 0 f32 FMA, 1/2 int8 (q8_0/q4_0 sequence)
   /** Whether precision 'fast' has bf16 products here (AMX-BF16, OS-enabled): GEMMs against bf16 weights use them. */
   bool (*bf16Products)();
 };

@@ -1,6 +1,6 @@
 // linear (y = x·wᵀ + b) dispatch: matrix-vector kernels for few rows, the packed GEMM above that. With activation
 // quantization on, q8_0/q4_0 weights meet q8 activations: 8-bit dot products in the matrix-vector kernels, and the
-// int8 GEMM where the CPU has VNNI (elsewhere the f32 GEMM on decoded panels, as fast there as 8-bit products).
+// int8 GEMM (gemmq.h: VNNI or AVX2 micro-kernels; scalar builds take the f32 GEMM on decoded panels).
 
 /**
  * Rows of x up to which the matrix-vector kernels beat packing (weights are read once either way). With q8

@@ -64,6 +64,10 @@ const linearShapes: [number, number, number][] = [
   // task width with a partial last panel.
   [1030, 32, 40],
   [25, 64, 600],
+  // The CPU int8 GEMMs (q8_0/q4_0 weights, more than 24 rows): K of one block with rows off the 4-/6-row micro-tiles
+  // and a partial weight panel; 33 blocks (three 16-block K chunks).
+  [29, 32, 17],
+  [37, 1056, 50],
 ];
 
 export const opCases: OpCase[] = [

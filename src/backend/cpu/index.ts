@@ -76,6 +76,14 @@ export class CpuBackend implements Backend {
     return this.e.fmaPeak(iters, reps);
   }
 
+  /**
+   * Best-of-`reps` roof (GOP/s, 2 ops per 8-bit product) of the int8 GEMM's instruction sequence for `weights` on
+   * every pool thread: VNNI dpbusd, or AVX2's maddubs sequence (q8_0 with the sign step); 0 without an int8 GEMM.
+   */
+  measureInt8Peak(weights: 'q8_0' | 'q4_0', iters = 20_000_000, reps = 5): number {
+    return this.e.fmaPeak(iters, reps, weights === 'q8_0' ? 1 : 2);
+  }
+
   private make(shape: readonly number[], h: Handle, bytes: number, dtype: DType = 'f32'): Tensor {
     return new Tensor(this, shape, dtype, new CpuStorage(h, bytes));
   }

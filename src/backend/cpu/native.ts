@@ -32,7 +32,7 @@ export interface NativeEngine {
   stats(): { liveBytes: number; peakBytes: number };
   destroy(): void;
   readBandwidth(bytes: number, reps: number): number;
-  fmaPeak(iters: number, reps: number): number;
+  fmaPeak(iters: number, reps: number, kind?: number): number;
   linear(x: Handle, w: Handle, bias: Handle | null, m: number, n: number, k: number, wdt: DtCode): Handle;
   packWeight(w: Handle, dt: DtCode, n: number, k: number): Handle;
   gather(table: Handle, dt: DtCode, rows: number, cols: number, idx: Handle, n: number, k: number, weights: Handle | null): Handle;

@@ -22,7 +22,8 @@ export interface NativeLlama {
  * Rapids-class, v0.4.0 source), and llama-bench has no switch to avoid it: there every other ISA extension the CPU
  * reports is enabled explicitly and AMX is left out.
  */
-function isaFlags(): { flags: string[]; dir: string; what: string } {
+function isaFlags(isa: 'native' | 'avx2'): { flags: string[]; dir: string; what: string } {
+  if (isa === 'avx2') return { flags: AVX2_FLAGS, dir: 'build-avx2', what: 'AVX2 only (GGML_NATIVE=OFF; AVX, AVX2, FMA, F16C, BMI2 on; AVX-VNNI, AVX-512, AMX off)' };
   let info = '';
   try {
     info = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? '';
@@ -40,6 +41,24 @@ function isaFlags(): { flags: string[]; dir: string; what: string } {
   return { flags, dir: 'build-noamx', what: 'native ISA flags without AMX (llama.cpp AMX matmul crashed here)' };
 }
 
+/**
+ * An AVX2-only build (the `--isa avx2` bench: an AVX2-only CPU's llama.cpp, or an AVX-512 machine running AVX2 code
+ * on both sides): every AVX-512, AVX-VNNI and AMX option off explicitly, whatever the defaults.
+ */
+const AVX2_FLAGS = [
+  '-DGGML_NATIVE=OFF', '-DGGML_AVX=ON', '-DGGML_AVX2=ON', '-DGGML_FMA=ON', '-DGGML_F16C=ON', '-DGGML_BMI2=ON', '-DGGML_AVX_VNNI=OFF',
+  '-DGGML_AVX512=OFF', '-DGGML_AVX512_VBMI=OFF', '-DGGML_AVX512_VNNI=OFF', '-DGGML_AVX512_BF16=OFF',
+  '-DGGML_AMX_TILE=OFF', '-DGGML_AMX_INT8=OFF', '-DGGML_AMX_BF16=OFF',
+];
+
+/** The AVX2 build's cache must say every wider option is off (a build dir configured otherwise is refused). */
+function checkAvx2Build(build: string): void {
+  const cache = path.join(build, 'CMakeCache.txt');
+  const text = existsSync(cache) ? readFileSync(cache, 'utf8') : '';
+  const on = text.split('\n').filter((l) => /^GGML_(AVX512\w*|AMX_\w+|AVX_VNNI|NATIVE):BOOL=(ON|1|TRUE)/i.test(l));
+  if (!text || on.length) throw new Error(`native llama.cpp: ${build} is not an AVX2-only build (${on.join(', ') || 'no CMakeCache.txt'}); remove it to rebuild`);
+}
+
 const run = (cmd: string, args: string[]) =>
   spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 28 });
 
@@ -52,8 +71,8 @@ function need(tool: string, args: string[], hint: string): void {
  * Build (once) and locate llama-bench and llama-mtmd-cli under `root`. Throws with what is missing (git, cmake, a
  * C++ compiler, node-llama-cpp's source bundle) so the caller can skip the column with that message.
  */
-export function ensureNativeLlama(root: string, jobs = 2): NativeLlama {
-  const isa = isaFlags();
+export function ensureNativeLlama(root: string, jobs = 2, want: 'native' | 'avx2' = 'native'): NativeLlama {
+  const isa = isaFlags(want);
   const build = path.join(root, isa.dir);
   const bin = (n: string) => path.join(build, 'bin', n);
   // node-llama-cpp's package exports hide its files from require.resolve; it sits in this repo's node_modules.
@@ -61,7 +80,10 @@ export function ensureNativeLlama(root: string, jobs = 2): NativeLlama {
   const info = path.join(path.dirname(bundle), 'llama.cpp.info.json');
   const version = existsSync(info) ? `llama.cpp ${(JSON.parse(spawnSync('cat', [info], { encoding: 'utf8' }).stdout) as { tag: string }).tag}` : 'llama.cpp';
   const found = { bench: bin('llama-bench'), mtmd: bin('llama-mtmd-cli'), version, build: isa.what };
-  if (existsSync(found.bench) && existsSync(found.mtmd)) return found;
+  if (existsSync(found.bench) && existsSync(found.mtmd)) {
+    if (want === 'avx2') checkAvx2Build(build);
+    return found;
+  }
   if (!existsSync(bundle)) throw new Error(`native llama.cpp: ${bundle} not found (npm install node-llama-cpp, which ships the llama.cpp source)`);
   need('git', ['--version'], 'apt-get install git');
   need('cmake', ['--version'], 'apt-get install cmake');
@@ -78,6 +100,12 @@ export function ensureNativeLlama(root: string, jobs = 2): NativeLlama {
   console.error(`native llama.cpp: building llama-bench and llama-mtmd-cli in ${build} (once; minutes) …`);
   const cfg = run('cmake', ['-S', src, '-B', build, '-DCMAKE_BUILD_TYPE=Release', ...isa.flags, '-DLLAMA_CURL=OFF', '-DLLAMA_BUILD_TESTS=OFF', '-DLLAMA_BUILD_EXAMPLES=OFF', '-DLLAMA_BUILD_SERVER=OFF', '-DBUILD_SHARED_LIBS=OFF']);
   if (cfg.status !== 0) throw new Error(`native llama.cpp: cmake configure failed:\n${(cfg.stdout + cfg.stderr).slice(-3000)}`);
+  if (want === 'avx2') {
+    // ggml's configure names the compiler flags of its CPU backend: no AVX-512 (or VNNI/AMX) code may be built.
+    const variant = cfg.stdout.split('\n').find((l) => l.includes('Adding CPU backend variant')) ?? '';
+    if (!variant.includes('-mavx2') || /avx512|amx|avxvnni/i.test(variant)) throw new Error(`native llama.cpp: the AVX2 build's CPU flags are not AVX2-only: ${variant || '(no variant line)'}`);
+    checkAvx2Build(build);
+  }
   const b = run('cmake', ['--build', build, '-j', String(jobs), '--target', 'llama-bench', 'llama-mtmd-cli']);
   if (b.status !== 0) throw new Error(`native llama.cpp: build failed:\n${(b.stdout + b.stderr).slice(-3000)}`);
   return found;

@@ -6,6 +6,8 @@
 // node-llama-cpp as an extra column and a check that both engines compute the same function (top-1 agreement).
 // bf16 rows also run precision 'fast' (AMX-BF16 GEMMs on bf16-rounded activations) where the CPU has it: its prefill
 // and vision tower print as 'bf16 (fast)' beside the same llama.cpp peer (--no-fast leaves it out).
+// --isa avx2 compares the AVX2 paths: ours with the AVX2 kernels (QWEN3VL_CPU_ISA=avx2) and native llama.cpp built
+// AVX2-only (.cache/llama.cpp/build-avx2), whatever the CPU; node-llama-cpp still picks its own CPU variant.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
@@ -55,6 +57,9 @@ interface Row {
   note?: string;
   /** bf16 rows: precision 'fast' (prefill and vision; decode runs the same matrix-vector kernels as exact). */
   fast?: { prefillTokS: number; vision?: VisionRow[] };
+  /** The int8 GEMM's roof (GOP/s, q8_0 and q4_0 instruction sequences) where ours has one (quantized rows). */
+  int8PeakGops?: { q8_0: number; q4_0: number };
+  cpuFeatures?: string;
 }
 
 const argv = process.argv.slice(2).filter((a) => a !== '--');
@@ -70,6 +75,10 @@ const GEN = Number(opt('gen', '128'));
 const THREADS = Number(opt('threads', '0')) || (await import('node:os')).availableParallelism();
 // Best of REPS timed runs of prefill and decode: this machine is shared, so the best run is the least disturbed.
 const REPS = Number(opt('reps', '2'));
+const ISA = opt('isa', 'auto')!;
+if (!['auto', 'avx2', 'avx512'].includes(ISA)) throw new Error(`--isa ${ISA}: expected auto, avx2 or avx512`);
+/** Our kernel build: --isa forces one (as QWEN3VL_CPU_ISA does); auto leaves the choice to the environment. */
+const oursIsa = ISA === 'auto' ? undefined : ISA;
 mkdirSync(CACHE, { recursive: true });
 
 /** Bytes of weights one decode step reads: every text matrix once, plus the output projection. */
@@ -110,7 +119,7 @@ function visionFlops(s: ModelShape, n: number, O: number): number {
 
 async function ours(shape: ShapeName, dtype: string, layers: number, vision: boolean, refTokens?: number[]): Promise<Row> {
   const dir = await checkpoint(shape, layers);
-  const backend = new CpuBackend({ threads: THREADS });
+  const backend = new CpuBackend({ threads: THREADS, isa: oursIsa });
   const readBwGBs = backend.measureReadBandwidth(1 << 30, 5);
   const fmaPeakGflops = backend.measureFmaPeak(20_000_000, 5);
   const t0 = performance.now();
@@ -120,8 +129,10 @@ async function ours(shape: ShapeName, dtype: string, layers: number, vision: boo
   const { prefillTokS, decodeTokS } = await measureSpeed(model, { prompt: PROMPT, gen: GEN, reps: REPS });
   const row: Row = {
     engine: 'ours', shape, dtype, layers, prefillTokS, decodeTokS, peakRssGiB: 0, loadS, readBwGBs, fmaPeakGflops,
-    isa: String(backend.capabilities().info.isa), threads: THREADS,
+    isa: String(backend.capabilities().info.isa), threads: THREADS, cpuFeatures: String(backend.capabilities().info.cpuFeatures),
   };
+  if ((dtype === 'q8_0' || dtype === 'q4_0') && backend.capabilities().info.actQuant)
+    row.int8PeakGops = { q8_0: backend.measureInt8Peak('q8_0', 20_000_000, 5), q4_0: backend.measureInt8Peak('q4_0', 20_000_000, 5) };
   const s = SHAPES[shape];
   row.decodeGBs = (decodeBytes(s, layers, dtype) * row.decodeTokS) / 1e9;
   row.decodeBwFrac = row.decodeGBs / readBwGBs;
@@ -136,7 +147,7 @@ async function ours(shape: ShapeName, dtype: string, layers: number, vision: boo
   model.dispose();
   backend.destroy();
   if (dtype === 'bf16' && !flag('no-fast')) {
-    const fb = new CpuBackend({ threads: THREADS, precision: 'fast' });
+    const fb = new CpuBackend({ threads: THREADS, isa: oursIsa, precision: 'fast' });
     if (fb.capabilities().info.bf16Products) {
       const fm = await loadModel(dir, { backend: fb, dtype: 'bf16' });
       await fb.sync();
@@ -200,7 +211,7 @@ async function noisePng(w: number, h: number): Promise<string> {
 }
 
 async function nativeLlama(shape: ShapeName, dtype: string, layers: number, vision: boolean): Promise<Row> {
-  const n = ensureNativeLlama(path.resolve(opt('llama-dir', '.cache/llama.cpp')!));
+  const n = ensureNativeLlama(path.resolve(opt('llama-dir', '.cache/llama.cpp')!), 2, ISA === 'avx2' ? 'avx2' : 'native');
   const gguf = await textGguf(shape, dtype, layers);
   const r = runNativeText(n, gguf, { prompt: PROMPT, gen: GEN, threads: THREADS, reps: REPS });
   const row: Row = {
@@ -270,6 +281,7 @@ for (const shape of shapes) {
     const base = ['--child', '--shape', shape, '--dtype', dtype, '--layers', String(layers), '--prompt', String(PROMPT), '--gen', String(GEN), '--threads', String(THREADS), '--cache', CACHE, '--reps', String(REPS), '--vision', opt('vision', '448,1024,640x480')!];
     if (opt('ckpt')) base.push('--ckpt', opt('ckpt')!);
     if (opt('llama-dir')) base.push('--llama-dir', opt('llama-dir')!);
+    base.push('--isa', ISA);
     if (flag('no-vision')) base.push('--no-vision');
     if (flag('no-fast')) base.push('--no-fast');
     const meta = { shape, dtype, layers, threads: THREADS };
@@ -287,9 +299,20 @@ for (const shape of shapes) {
 
 const ours0 = rows.find((r) => r.engine === 'ours');
 const cpu = (await import('node:os')).cpus()[0]?.model ?? 'unknown CPU';
-console.log(`\n${cpu}; ours: ISA ${ours0?.isa ?? '?'}, ${THREADS} threads, read bandwidth ${f(ours0?.readBwGBs)} GB/s, FP32 FMA roof ${f(ours0?.fmaPeakGflops, 0)} GFLOP/s (measured)`);
+const i8 = rows.find((r) => r.int8PeakGops)?.int8PeakGops;
+const i8Note = i8 ? `, int8 GEMM roof ${f(i8.q8_0, 0)} (q8_0) / ${f(i8.q4_0, 0)} (q4_0) GOP/s` : '';
+console.log(`\n${cpu}; ours: ISA ${ours0?.isa ?? '?'}, ${THREADS} threads, read bandwidth ${f(ours0?.readBwGBs)} GB/s, FP32 FMA roof ${f(ours0?.fmaPeakGflops, 0)} GFLOP/s${i8Note} (measured)`);
+if (ISA === 'avx2') {
+  const wide = /avx512f/.test(ours0?.cpuFeatures ?? '');
+  console.log(
+    wide
+      ? 'AVX2 figures: this is an AVX-512 machine running AVX2 code on both sides (ours QWEN3VL_CPU_ISA=avx2, llama.cpp built AVX2-only); an AVX2-only CPU may differ in clocks and ports'
+      : 'AVX2 comparison: ours QWEN3VL_CPU_ISA=avx2, llama.cpp built AVX2-only (no AVX-512, AVX-VNNI or AMX code)',
+  );
+}
 const nat = rows.find((r) => r.engine === 'llama.cpp' && !r.note);
 if (nat) console.log(`peer: ${nat.isa}, same threads; flash attention off and on, the better reported`);
+if (ISA === 'avx2' && rows.some((r) => r.engine === 'node-llama-cpp' && !r.note)) console.log('node-llama-cpp: its prebuilt binaries pick their own CPU variant (not AVX2-only); kept for the top-1 agreement column');
 console.log(`prompt ${PROMPT} tokens (empty context), decode ${GEN} tokens at depth ${PROMPT}, best of ${REPS} (random weights, real shapes)\n`);
 console.log('| shape | dtype | engine | prefill tok/s | decode tok/s | ours vs this (prefill / decode) | decode GB/s (% of read bw) | top-1 agree | peak RSS GiB | load s |');
 console.log('|---|---|---|---|---|---|---|---|---|---|');

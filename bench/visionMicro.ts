@@ -3,7 +3,10 @@
 // Times are process CPU time (user+sys) with one thread by default: on a shared, oversubscribed box wall-clock
 // is meaningless, while CPU time of the one compute thread still compares kernels (and the roof) fairly.
 // Run: npx vite-node bench/visionMicro.ts -- [--threads 1] [--n 784,4096] [--dtype f32,bf16,q8_0] [--reps 3]
-// [--precision fast] (bf16 weights and attention on AMX-BF16 with bf16-rounded operands).
+// [--precision fast] (bf16 weights and attention on AMX-BF16 with bf16-rounded operands) [--no-pack] (weights
+// row-major, packed per call, instead of packed at load as the vision tower's are). QWEN3VL_CPU_ISA=avx2 runs the
+// AVX2 kernels, QWEN3VL_CPU_ACTQ=0 the f32 GEMM for q8_0/q4_0; the int8 roof (the int8 GEMM's instruction sequence
+// with operands in registers, 2 ops per 8-bit product) is measured the same way for the q8_0/q4_0 rows.
 
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import type { DType } from '../src/tensor/dtype.js';
@@ -19,6 +22,7 @@ const ns = opt('n', '784,4096').split(',').map(Number);
 const dtypes = opt('dtype', 'f32,bf16,q8_0').split(',') as DType[];
 const reps = Number(opt('reps', '3'));
 const ops = opt('ops', 'gemm,attn').split(',');
+const pack = !argv.includes('--no-pack');
 const Hv = 1024, Iv = 4096, heads = 16, hd = 64;
 
 const b = new CpuBackend({ threads, precision: opt('precision', 'exact') as 'exact' | 'fast' });
@@ -34,7 +38,18 @@ for (let r = 0; r < 5; r++) {
   b.measureFmaPeak(5_000_000, 1);
   peak = Math.max(peak, (threads * 5e6 * 12 * (isa === 'avx512' ? 16 : isa === 'avx2' ? 8 : 4) * 2) / (cpuMs() - c0) / 1e6);
 }
-console.log(`isa ${isa}, precision ${b.capabilities().info.precision}, threads ${threads}, FP32 FMA roof ${peak.toFixed(1)} GFLOP/s (CPU time)`);
+// The int8 roof in CPU time: ops per step as opFmaPeak counts them (VNNI 12 chains × 64 products, AVX2 8 × 32; × 2).
+const int8Peak: Record<string, number> = {};
+for (const dt of ['q8_0', 'q4_0'] as const) {
+  if (!dtypes.includes(dt) || !b.capabilities().info.actQuant || (isa !== 'avx512' && isa !== 'avx2')) continue;
+  for (let r = 0; r < 5; r++) {
+    const c0 = cpuMs();
+    b.measureInt8Peak(dt, 5_000_000, 1);
+    int8Peak[dt] = Math.max(int8Peak[dt] ?? 0, (threads * 5e6 * (isa === 'avx512' ? 12 * 64 : 8 * 32) * 2) / (cpuMs() - c0) / 1e6);
+  }
+}
+const int8Note = Object.entries(int8Peak).map(([dt, p]) => `, int8 roof (${dt} sequence) ${p.toFixed(1)} GOP/s`).join('');
+console.log(`isa ${isa}, precision ${b.capabilities().info.precision}, activation quantization ${b.capabilities().info.actQuant ? 'on' : 'off'}, threads ${threads}, FP32 FMA roof ${peak.toFixed(1)} GFLOP/s${int8Note} (CPU time)`);
 
 function rand(n: number, scale = 0.05): Float32Array {
   const out = new Float32Array(n);
@@ -46,30 +61,35 @@ function rand(n: number, scale = 0.05): Float32Array {
   return out;
 }
 
+// Waits with sync, not read: copying a 784×4096 output to JS took 7 ms of CPU time, 15% of the GEMM it timed.
 async function best(fn: () => Tensor): Promise<number> {
-  await fn().read();
+  const w = fn();
+  await w.read();
+  w.dispose();
   let ms = Infinity;
   for (let r = 0; r < reps; r++) {
     const t0 = cpuMs();
     const y = fn();
-    await y.read();
+    await b.sync();
     ms = Math.min(ms, cpuMs() - t0);
     y.dispose();
   }
   return ms;
 }
 
-const row = (what: string, flops: number, ms: number) =>
-  console.log(`| ${what} | ${ms.toFixed(2)} | ${(flops / ms / 1e6).toFixed(1)} | ${((flops / ms / 1e6 / peak) * 100).toFixed(0)}% |`);
-console.log('| op | CPU ms | GFLOP/s | % of roof |\n|---|---|---|---|');
+const row = (what: string, flops: number, ms: number, i8 = 0) =>
+  console.log(`| ${what} | ${ms.toFixed(2)} | ${(flops / ms / 1e6).toFixed(1)} | ${((flops / ms / 1e6 / peak) * 100).toFixed(0)}% | ${i8 ? `${((flops / ms / 1e6 / i8) * 100).toFixed(0)}%` : ''} |`);
+console.log('| op | CPU ms | GFLOP/s | % of FP32 roof | % of int8 roof |\n|---|---|---|---|---|');
 for (const n of ns) {
   const x = b.upload(rand(n * Hv, 2), [n, Hv], 'f32');
   if (ops.includes('gemm')) {
     for (const dt of dtypes) {
-      for (const [name, N, K] of [['fc1', Iv, Hv], ['fc2', Hv, Iv]] as const) {
-        const w = b.uploadConvert(rand(N * K), 'f32', [N, K], dt);
+      for (const [name, N, K] of [['q/k/v/proj', Hv, Hv], ['fc1', Iv, Hv], ['fc2', Hv, Iv]] as const) {
+        const w0 = b.uploadConvert(rand(N * K), 'f32', [N, K], dt);
+        const w = pack ? b.packWeight(w0) : w0; // as the vision tower loads them
+        if (w !== w0) w0.dispose();
         const xin = K === Hv ? x : b.upload(rand(n * K, 2), [n, K], 'f32');
-        row(`linear ${name} ${dt} [${n}×${K}]·[${N}×${K}]ᵀ`, 2 * n * N * K, await best(() => b.linear(xin, w)));
+        row(`linear ${name} ${dt} [${n}×${K}]·[${N}×${K}]ᵀ`, 2 * n * N * K, await best(() => b.linear(xin, w)), int8Peak[dt]);
         w.dispose();
       }
     }

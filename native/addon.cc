@@ -66,6 +66,7 @@ Napi::Function CpuEngine::Init(Napi::Env env) {
                          InstanceMethod("moe", &CpuEngine::Moe),
                          InstanceMethod("argmax", &CpuEngine::Argmax),
                          InstanceMethod("linearEx", &CpuEngine::LinearEx),
+                         InstanceMethod("packWeight", &CpuEngine::PackWeight),
                          InstanceMethod("qkvPost", &CpuEngine::QkvPost),
                      });
 }
@@ -272,9 +273,12 @@ Napi::Value CpuEngine::ReadBandwidth(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), best);
 }
 
-// fmaPeak(iters, reps) -> GFLOP/s of the best of `reps` register-only FMA passes on every pool thread.
+// fmaPeak(iters, reps, kind = 0) -> GFLOP/s (kind 0) or int8 GOP/s (1: q8_0, 2: q4_0 GEMM sequence) of the best of
+// `reps` register-only passes on every pool thread.
 Napi::Value CpuEngine::FmaPeak(const Napi::CallbackInfo& info) {
   const int64_t iters = intArg(info, 0, "iters"), reps = intArg(info, 1, "reps");
+  const int kind = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
+  if (kind < 0 || kind > 2) throw Napi::RangeError::New(info.Env(), "fmaPeak: kind must be 0, 1 or 2");
   Engine& e = eng();
   double best = 0;
   std::mutex m;
@@ -283,7 +287,7 @@ Napi::Value CpuEngine::FmaPeak(const Napi::CallbackInfo& info) {
   e.enqueue([&] {
     for (int64_t r = 0; r < reps; r++) {
       auto t0 = std::chrono::steady_clock::now();
-      const double flops = e.ops->fmaPeak(&e.ex, iters);
+      const double flops = e.ops->fmaPeak(&e.ex, iters, kind);
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       best = std::max(best, flops / dt / 1e9);
     }

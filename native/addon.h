@@ -35,6 +35,7 @@ class CpuEngine : public Napi::ObjectWrap<CpuEngine> {
   Napi::Value FmaPeak(const Napi::CallbackInfo& info);
   // ops (addon_ops.cc)
   Napi::Value Linear(const Napi::CallbackInfo& info);
+  Napi::Value PackWeight(const Napi::CallbackInfo& info);
   Napi::Value Gather(const Napi::CallbackInfo& info);
   Napi::Value Add(const Napi::CallbackInfo& info);
   Napi::Value RmsNorm(const Napi::CallbackInfo& info);

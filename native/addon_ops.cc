@@ -13,7 +13,59 @@ namespace qv {
 
 static float fArg(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().FloatValue(); }
 static BufP optBuf(const Napi::Value& v, const char* what) { return v.IsNull() || v.IsUndefined() ? nullptr : unwrapBuf(v, what); }
-static WMat wmat(const BufP& b, int dt, int64_t rows, int64_t cols) { return WMat{dt, b->get(), rows, cols}; }
+static WMat wmat(const BufP& b, int dt, int64_t rows, int64_t cols) { return WMat{dt & ~DT_PACKED, b->get(), rows, cols, (dt & DT_PACKED) != 0}; }
+
+/** Check a linear weight's bytes: row-major in its format, or f32/bf16 panels packed at load (dt | DT_PACKED). */
+static void needWeight(Napi::Env env, const BufP& w, int dt, int64_t N, int64_t K) {
+  const int base = dt & ~DT_PACKED;
+  if ((dt & DT_PACKED) && base != DT_F32 && base != DT_BF16) throw Napi::TypeError::New(env, "cpu backend: only f32/bf16 weights are packed");
+  needBytes(env, w, dt & DT_PACKED ? packedBytes(base, N, K) : rowBytes(dt, K) * (size_t)N, "weight");
+}
+
+struct PackCtx {
+  const uint8_t* src;
+  uint8_t* dst;
+  int dt;
+  int64_t N, K;
+};
+
+/** Panels [p0, p1) of a weight into the packed layout of common.h (padding rows stay zero). */
+static void packPanels(void* c, int64_t p0, int64_t p1) {
+  const PackCtx* g = (const PackCtx*)c;
+  const int64_t K = g->K, Kp = packedK(g->dt, K);
+  for (int64_t pan = p0; pan < p1; pan++)
+    for (int64_t j = 0; j < PANEL_ROWS && pan * PANEL_ROWS + j < g->N; j++) {
+      const int64_t n = pan * PANEL_ROWS + j;
+      if (g->dt == DT_F32) {
+        const float* r = (const float*)g->src + n * K;
+        float* d = (float*)g->dst + pan * Kp * PANEL_ROWS + j;
+        for (int64_t k = 0; k < K; k++) d[k * PANEL_ROWS] = r[k];
+      } else {
+        const uint16_t* r = (const uint16_t*)g->src + n * K;
+        uint16_t* d = (uint16_t*)g->dst + pan * Kp * PANEL_ROWS + 2 * j;
+        for (int64_t k = 0; k < K; k++) d[(k / 2) * 2 * PANEL_ROWS + (k & 1)] = r[k];
+      }
+    }
+}
+
+// packWeight(w, dt, N, K) -> the f32/bf16 weight [N, K] in GEMM panels (common.h), for linear/linearEx only.
+Napi::Value CpuEngine::PackWeight(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  BufP w = unwrapBuf(info[0], "weight");
+  const int dt = (int)intArg(info, 1, "dtype");
+  const int64_t N = intArg(info, 2, "N"), K = intArg(info, 3, "K");
+  if (dt != DT_F32 && dt != DT_BF16) throw Napi::TypeError::New(env, "cpu backend: packWeight takes f32 or bf16 weights");
+  needBytes(env, w, rowBytes(dt, K) * (size_t)N, "weight");
+  auto y = std::make_shared<Buf>(packedBytes(dt, N, K), true);
+  Engine& e = eng();
+  e.enqueue([&e, w, y, dt, N, K] {
+    PackCtx c{w->get(), y->get(), dt, N, K};
+    const int64_t panels = (N + PANEL_ROWS - 1) / PANEL_ROWS;
+    if (e.ex.threads <= 1) packPanels(&c, 0, panels);
+    else e.ex.run(&e.ex, panels, 1, packPanels, &c);
+  });
+  return wrapBuf(env, y);
+}
 
 // linear(x, w, bias|null, M, N, K, wdt)
 Napi::Value CpuEngine::Linear(const Napi::CallbackInfo& info) {
@@ -22,7 +74,7 @@ Napi::Value CpuEngine::Linear(const Napi::CallbackInfo& info) {
   const int64_t M = intArg(info, 3, "M"), N = intArg(info, 4, "N"), K = intArg(info, 5, "K");
   const int dt = (int)intArg(info, 6, "dtype");
   needBytes(env, x, (size_t)(M * K) * 4, "x");
-  needBytes(env, w, rowBytes(dt, K) * (size_t)N, "weight");
+  needWeight(env, w, dt, N, K);
   if (bias) needBytes(env, bias, (size_t)N * 4, "bias");
   auto y = std::make_shared<Buf>((size_t)(M * N) * 4);
   Engine& e = eng();
@@ -353,9 +405,10 @@ Napi::Value CpuEngine::Argmax(const Napi::CallbackInfo& info) {
   return wrapBuf(info.Env(), y);
 }
 
-// linearEx(x, w, bias|null, residual|null, normW|null, eps, swiglu, M, N, K, wdt): y = [residual +] w · f(x) [+ bias]
-// with f = RMSNorm(x; normW), SwiGLU of x [M, 2K], or identity — one command instead of two or three (decode runs
-// ~20 small commands per layer otherwise, each a queue hop and a wake-up of the dispatcher).
+// linearEx(x, w, bias|null, residual|null, normW|null, eps, swiglu, M, N, K, wdt, act):
+// y = [residual +] act(w · f(x) [+ bias]) with f = RMSNorm(x; normW), SwiGLU of x [M, 2K], or identity and act none
+// or GELU (tanh / erf) — one command instead of two to four (decode runs ~20 small commands per layer otherwise, each
+// a queue hop and a wake-up of the dispatcher); the GEMMs apply act and residual in their write-back.
 Napi::Value CpuEngine::LinearEx(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   BufP x = unwrapBuf(info[0], "x"), w = unwrapBuf(info[1], "weight"), bias = optBuf(info[2], "bias");
@@ -363,16 +416,17 @@ Napi::Value CpuEngine::LinearEx(const Napi::CallbackInfo& info) {
   const float eps = fArg(info, 5);
   const bool sw = info[6].ToBoolean().Value();
   const int64_t M = intArg(info, 7, "M"), N = intArg(info, 8, "N"), K = intArg(info, 9, "K");
-  const int dt = (int)intArg(info, 10, "dtype");
+  const int dt = (int)intArg(info, 10, "dtype"), act = (int)intArg(info, 11, "act");
+  if (act < ACT_NONE || act > ACT_GELU_ERF) throw Napi::RangeError::New(env, "cpu.linearEx: unknown activation");
   if (nw && sw) throw Napi::TypeError::New(env, "cpu.linearEx: norm and swiglu are exclusive");
   needBytes(env, x, (size_t)(M * K * (sw ? 2 : 1)) * 4, "x");
-  needBytes(env, w, rowBytes(dt, K) * (size_t)N, "weight");
+  needWeight(env, w, dt, N, K);
   if (bias) needBytes(env, bias, (size_t)N * 4, "bias");
   if (res) needBytes(env, res, (size_t)(M * N) * 4, "residual");
   if (nw) needBytes(env, nw, (size_t)K * 4, "norm weight");
   auto y = std::make_shared<Buf>((size_t)(M * N) * 4);
   Engine& e = eng();
-  e.enqueue([&e, x, w, bias, res, nw, eps, sw, y, M, N, K, dt] {
+  e.enqueue([&e, x, w, bias, res, nw, eps, sw, y, M, N, K, dt, act] {
     const WMat wm = wmat(w, dt, N, K);
     float* a = nullptr;
     if (nw || sw) {
@@ -381,15 +435,15 @@ Napi::Value CpuEngine::LinearEx(const Napi::CallbackInfo& info) {
       if (nw) e.ops->rmsNorm(&e.ex, x->f(), nw->f(), M, K, eps, a);
       else e.ops->swiglu(&e.ex, x->f(), M, K, a);
     }
+    // residual + y (the composition's operand order; float addition commutes, so the bits match).
+    const Epilogue epi{bias ? bias->f() : nullptr, res ? res->f() : nullptr, act};
     try {
-      e.ops->linear(&e.ex, a ? a : x->f(), M, &wm, bias ? bias->f() : nullptr, y->f());
+      e.ops->linearEpi(&e.ex, a ? a : x->f(), M, &wm, &epi, y->f());
     } catch (...) {
       free(a);
       throw;
     }
     free(a);
-    // residual + y (the composition's operand order; float addition commutes, so the bits match).
-    if (res) e.ops->add(&e.ex, res->f(), y->f(), y->f(), M * N);
   });
   return wrapBuf(env, y);
 }

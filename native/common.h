@@ -27,11 +27,32 @@ static inline size_t rowBytes(int dt, int64_t cols) {
   return 0;
 }
 
-/** A row-major matrix [rows, cols] in any weight format. */
+/**
+ * Weights repacked once at load for the GEMM (`packWeight`): rows in panels of PANEL_ROWS (the last one zero-padded),
+ * each panel k-major so that a K block of it is one contiguous run. f32: [panel][k][32]; bf16: [panel][k/2][32][2]
+ * (k-pairs, K padded to even): the f32 GEMM widens a pair row into two k rows with a shift and a mask, and it is the
+ * B layout of AMX-BF16's `tdpbf16ps` as is. The dtype code crossing the JS boundary carries DT_PACKED.
+ */
+enum { PANEL_ROWS = 32, DT_PACKED = 64 };
+static inline int64_t packedK(int dt, int64_t cols) { return dt == DT_BF16 ? (cols + 1) / 2 * 2 : cols; }
+static inline size_t packedBytes(int dt, int64_t rows, int64_t cols) {
+  return (size_t)((rows + PANEL_ROWS - 1) / PANEL_ROWS) * PANEL_ROWS * (size_t)packedK(dt, cols) * (dt == DT_BF16 ? 2 : 4);
+}
+
+/** A row-major matrix [rows, cols] in any weight format, or (packed) f32/bf16 panels as above. */
 struct WMat {
   int dt;
   const uint8_t* p;
   int64_t rows, cols;
+  bool packed = false;
+};
+
+/** A GEMM's write-back: y = [residual +] act(x·wᵀ [+ bias]) (act: none, GELU tanh, GELU erf). */
+enum { ACT_NONE = 0, ACT_GELU_TANH = 1, ACT_GELU_ERF = 2 };
+struct Epilogue {
+  const float* bias;
+  const float* residual;  // [M, N] or null
+  int act;
 };
 
 /** Work split: fn(ctx, begin, end) over [0, n) in chunks of `grain`, on every pool thread. */
@@ -44,6 +65,12 @@ struct Exec {
   bool actQuant;
   /** Precision 'fast': GEMMs against bf16 weights may round activations to bf16 (AMX-BF16 products). */
   bool bf16Act;
+  /**
+   * Large scratch (packed GEMM operands) from the engine's buffers: ≥ 4 MiB comes from its cache of freed huge-page
+   * mappings, so a GEMM per layer does not fault (and the kernel zero) a fresh 3–64 MiB each time. `token` frees it.
+   */
+  void* (*scratch)(size_t bytes, void** token);
+  void (*scratchFree)(void* token);
 };
 
 struct AttnArgs {
@@ -84,6 +111,8 @@ struct MoeArgs {
 struct OpTable {
   const char* isa;
   void (*linear)(Exec*, const float* x, int64_t M, const WMat* w, const float* bias, float* y);
+  /** linear with a fused write-back (residual may alias nothing but itself; y is a fresh buffer). */
+  void (*linearEpi)(Exec*, const float* x, int64_t M, const WMat* w, const Epilogue* e, float* y);
   void (*gatherRows)(Exec*, const WMat* table, const int32_t* idx, int64_t n, int k, const float* weights, float* out);
   void (*add)(Exec*, const float* a, const float* b, float* y, int64_t n);
   void (*rmsNorm)(Exec*, const float* x, const float* w, int64_t rows, int64_t d, float eps, float* y);
@@ -101,7 +130,7 @@ struct OpTable {
   /** A plain read pass over n bytes on every thread (for measuring memory bandwidth); returns a checksum. */
   double (*readPass)(Exec*, const uint8_t* p, size_t n);
   /** The FP32 FMA roof: register-only FMA chains on every thread; returns the FLOPs done (see kern/convert.h). */
-  double (*fmaPeak)(Exec*, int64_t iters);
+  double (*fmaPeak)(Exec*, int64_t iters, int kind);  // kind 0 f32 FMA, 1/2 int8 (q8_0/q4_0 sequence)
   /** Whether precision 'fast' has bf16 products here (AMX-BF16, OS-enabled): GEMMs against bf16 weights use them. */
   bool (*bf16Products)();
 };

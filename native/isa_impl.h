@@ -17,8 +17,8 @@ namespace QV_NS {
 #include "kern/gemm.h"
 #include "kern/gemmq.h"
 #include "kern/gemmbf16.h"
-#include "kern/linear.h"
 #include "kern/elementwise.h"
+#include "kern/linear.h"
 #include "kern/attention.h"
 #include "kern/attnbf16.h"
 #include "kern/paged.h"
@@ -27,7 +27,7 @@ namespace QV_NS {
 }  // namespace QV_NS
 
 const OpTable QV_TABLE = {
-    QV_ISA_NAME,   QV_NS::opLinear, QV_NS::opGatherRows, QV_NS::opAdd,       QV_NS::opRmsNorm, QV_NS::opLayerNorm,
+    QV_ISA_NAME,   QV_NS::opLinear, QV_NS::opLinearEpi, QV_NS::opGatherRows, QV_NS::opAdd,       QV_NS::opRmsNorm, QV_NS::opLayerNorm,
     QV_NS::opSwiglu, QV_NS::opGelu, QV_NS::opRope,       QV_NS::opAttention, QV_NS::opMoe,     QV_NS::opConvert,
     QV_NS::opPagedAttention, QV_NS::opKvWrite, QV_NS::opReadPass, QV_NS::opFmaPeak, QV_NS::opBf16Products,
 };

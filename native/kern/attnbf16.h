@@ -56,8 +56,8 @@ static bool attnTiledBf16(Exec* ex, const AttnArgs* a) {
     float m[ATT_BQ], l[ATT_BQ];
     int64_t hiRow[ATT_BQ];
     for (int64_t t = t0; t < t1; t++) {
-      const AttnTile tl = tiles[t / a->nh];
-      const int h = (int)(t % a->nh), g = h / group;
+      const AttnTile tl = tiles[t % nTiles];  // head-major, as the f32 kernel
+      const int h = (int)(t / nTiles), g = h / group;
       const int nr = (int)(tl.r1 - tl.r0);
       for (int i = 0; i < ATT_BQ; i++) {
         if (i < nr) roundBf16(a->q + (tl.r0 + i) * a->qStride + (int64_t)h * hd, hd, a->scale, Qb + i * hd);

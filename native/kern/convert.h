@@ -58,22 +58,68 @@ static double opReadPass(Exec* ex, const uint8_t* p, size_t n) {
 /**
  * The FP32 FMA peak: `iters` steps of 12 independent FMA chains (enough to cover FMA latency × ports on every x86
  * core we target) on every pool thread; returns the FLOPs done. Operands stay in registers, so this is the roof.
+ * kind 1 and 2 give the int8 GEMM's roof instead (ops = 2 per 8-bit product), the instruction sequence its
+ * micro-kernels issue per 32 products with operands in registers: VNNI `vpdpbusd` (both kinds); AVX2 q8_0 sign +
+ * maddubs + madd + add (1), q4_0 maddubs + i16 add (2). Returns 0 where this build has no int8 kernel.
  */
-static double opFmaPeak(Exec* ex, int64_t iters) {
+static double opFmaPeak(Exec* ex, int64_t iters, int kind) {
+#if !defined(__AVX2__)
+  if (kind != 0) return 0;
+#endif
   float* sink = salloc((size_t)ex->threads * 64);
   pfor(ex, ex->threads, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; t++) {
-      vf c[12];
-      for (int i = 0; i < 12; i++) c[i] = vset1(1.0f + (float)i * 1e-3f);
-      const vf a = vset1(0.999999f), b = vset1(1e-7f);
-      for (int64_t it = 0; it < iters; it++) {
-        for (int i = 0; i < 12; i++) c[i] = vfma(c[i], a, b);
+      if (kind == 0) {
+        vf c[12];
+        for (int i = 0; i < 12; i++) c[i] = vset1(1.0f + (float)i * 1e-3f);
+        const vf a = vset1(0.999999f), b = vset1(1e-7f);
+        for (int64_t it = 0; it < iters; it++) {
+          for (int i = 0; i < 12; i++) c[i] = vfma(c[i], a, b);
+        }
+        vf s = c[0];
+        for (int i = 1; i < 12; i++) s = vadd(s, c[i]);
+        sink[t * 16] = hsum(s);
+        continue;
       }
-      vf s = c[0];
-      for (int i = 1; i < 12; i++) s = vadd(s, c[i]);
-      sink[t * 16] = hsum(s);
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+      __m512i c[12];
+      for (int i = 0; i < 12; i++) c[i] = _mm512_set1_epi32(i);
+      const __m512i a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(-2);
+      for (int64_t it = 0; it < iters; it++)
+        for (int i = 0; i < 12; i++) c[i] = _mm512_dpbusd_epi32(c[i], a, b);
+      for (int i = 1; i < 12; i++) c[0] = _mm512_add_epi32(c[0], c[i]);
+      sink[t * 16] = (float)_mm512_reduce_add_epi32(c[0]);
+#elif defined(__AVX2__)
+      // The micro-kernel's 4 × 2 tile per k-quad: two weight vectors (their |w| for q8_0), four activation
+      // broadcasts. Empty asm statements mark the operands as new each time (as the kernel's loads are), so nothing
+      // is hoisted or shared between rows, without adding instructions.
+      __m256i c[8];
+      for (int i = 0; i < 8; i++) c[i] = _mm256_set1_epi32(i);
+      __m256i w0 = _mm256_set1_epi8(-2), w1 = _mm256_set1_epi8(5), a = _mm256_set1_epi8(3);
+      const __m256i ones = _mm256_set1_epi16(1);
+      for (int64_t it = 0; it < iters; it++) {
+        __asm__("" : "+x"(w0), "+x"(w1));
+        const __m256i u0 = kind == 1 ? _mm256_abs_epi8(w0) : w0, u1 = kind == 1 ? _mm256_abs_epi8(w1) : w1;
+        for (int i = 0; i < 4; i++) {
+          __asm__("" : "+x"(a));
+          if (kind == 1) {
+            c[2 * i] = _mm256_add_epi32(c[2 * i], _mm256_madd_epi16(_mm256_maddubs_epi16(u0, _mm256_sign_epi8(a, w0)), ones));
+            c[2 * i + 1] = _mm256_add_epi32(c[2 * i + 1], _mm256_madd_epi16(_mm256_maddubs_epi16(u1, _mm256_sign_epi8(a, w1)), ones));
+          } else {
+            c[2 * i] = _mm256_add_epi16(c[2 * i], _mm256_maddubs_epi16(u0, a));
+            c[2 * i + 1] = _mm256_add_epi16(c[2 * i + 1], _mm256_maddubs_epi16(u1, a));
+          }
+        }
+      }
+      for (int i = 1; i < 8; i++) c[0] = _mm256_add_epi32(c[0], c[i]);
+      sink[t * 16] = (float)_mm256_extract_epi32(c[0], 0);
+#endif
     }
   });
   sfree(sink);
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+  if (kind != 0) return (double)ex->threads * (double)iters * 12.0 * 64 * 2.0;
+#endif
+  if (kind != 0) return (double)ex->threads * (double)iters * 8.0 * 32 * 2.0;
   return (double)ex->threads * (double)iters * 12.0 * QV_W * 2.0;
 }

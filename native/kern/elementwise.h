@@ -80,24 +80,9 @@ static void opSwiglu(Exec* ex, const float* x, int64_t rows, int64_t inter, floa
 
 static void opGelu(Exec* ex, const float* x, int64_t n, bool tanhApprox, float* y) {
   pfor(ex, n, grainFor(ex, n, 1 << 13), [&](int64_t i0, int64_t i1) {
-    const vf half = vset1(0.5f), one = vset1(1.0f);
     int64_t i = i0;
-    if (tanhApprox) {
-      const vf k = vset1(0.7978845608028654f), c3 = vset1(0.044715f);
-      for (; i + QV_W <= i1; i += QV_W) {
-        const vf z = vload(x + i);
-        const vf inner = vmul(k, vfma(vmul(c3, z), vmul(z, z), z));
-        vstore(y + i, vmul(vmul(half, z), vadd(one, vtanh(inner))));
-      }
-      for (; i < i1; i++) y[i] = 0.5f * x[i] * (1.0f + tanhf(0.7978845608028654f * (x[i] + 0.044715f * x[i] * x[i] * x[i])));
-    } else {
-      const vf rs2 = vset1(0.70710678118654752f);
-      for (; i + QV_W <= i1; i += QV_W) {
-        const vf z = vload(x + i);
-        vstore(y + i, vmul(vmul(half, z), vadd(one, verf(vmul(z, rs2)))));
-      }
-      for (; i < i1; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
-    }
+    for (; i + QV_W <= i1; i += QV_W) vstore(y + i, vgelu(vload(x + i), tanhApprox));
+    for (; i < i1; i++) y[i] = sgelu(x[i], tanhApprox);
   });
 }
 

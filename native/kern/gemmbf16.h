@@ -99,9 +99,9 @@ static void roundRowsBf16(const float* x, int64_t M, int64_t K, int64_t m0, int6
   }
 }
 
-/** y = x·wᵀ (+ bias) for bf16 w through AMX with bf16-rounded x; false when not applicable (the f32 GEMM runs). */
-static bool gemmBf16(Exec* ex, const float* x, int64_t M, const WMat* w, const float* bias, float* y) {
-  static_assert(GEMM_NR == 32, "two 16-column B tiles per packed panel");
+/** y = epilogue(x·wᵀ) for bf16 w through AMX with bf16-rounded x; false when not applicable (the f32 GEMM runs). */
+static bool gemmBf16(Exec* ex, const float* x, int64_t M, const WMat* w, const Epilogue* epi, float* y) {
+  static_assert(GEMM_NR == 32 && PANEL_ROWS == 32, "two 16-column B tiles per packed panel");
   const int64_t N = w->rows, K = w->cols;
   if (!ex->bf16Act || w->dt != DT_BF16 || K % 32 != 0 || !amxBf16Ready()) return false;
   const int64_t Mp = (M + 31) / 32 * 32;
@@ -121,9 +121,15 @@ static bool gemmBf16(Exec* ex, const float* x, int64_t M, const WMat* w, const f
       const int nPanels = (int)((nb1 - nb0 + GEMM_NR - 1) / GEMM_NR);
       for (int64_t k0 = 0; k0 < K; k0 += AB_KC) {
         const int64_t kc = imin(AB_KC, K - k0);
+        const float* Bp[GEMM_NB / GEMM_NR];
         for (int p = 0; p < nPanels; p++) {
           const int64_t n0 = nb0 + p * GEMM_NR;
-          packB(&words, n0, (int)imin(GEMM_NR, nb1 - n0), k0 / 2, kc / 2, B + (size_t)p * (AB_KC / 2) * GEMM_NR, nullptr);
+          if (w->packed) {  // bf16 panels packed at load are AMX's B layout already
+            Bp[p] = (const float*)w->p + ((n0 / PANEL_ROWS) * (K / 2) + k0 / 2) * PANEL_ROWS;
+          } else {
+            Bp[p] = B + (size_t)p * (AB_KC / 2) * GEMM_NR;
+            packB(&words, n0, (int)imin(GEMM_NR, nb1 - n0), k0 / 2, kc / 2, (float*)Bp[p], nullptr);
+          }
         }
         for (int64_t m = 0; m < rowsPad; m += 32) {
           const uint16_t* a = xb + (mc0 + m) * K + k0;
@@ -131,14 +137,14 @@ static bool gemmBf16(Exec* ex, const float* x, int64_t M, const WMat* w, const f
             float* c = C + ((size_t)p * rowsPad + m) * GEMM_NR;
             if (k0 == 0) amxZero2x2();
             else amxLoad2x2(c, GEMM_NR * 4);
-            const float* b = B + (size_t)p * (AB_KC / 2) * GEMM_NR;
+            const float* b = Bp[p];
             for (int64_t ks = 0; ks < kc; ks += 32)
               amxStep2x2(a + ks, a + 16 * K + ks, K * 2, b + (ks / 2) * GEMM_NR, b + (ks / 2) * GEMM_NR + 16, GEMM_NR * 4);
             amxStore2x2(c, GEMM_NR * 4);
           }
         }
       }
-      storeTiles(C, rowsPad, mc1 - mc0, nb0, nb1, mc0, bias, y, N);
+      storeTilesEpi(C, rowsPad, mc1 - mc0, nb0, nb1, mc0, epi, y, N);
     }
     _tile_release();
     sfree(B);
@@ -150,6 +156,6 @@ static bool gemmBf16(Exec* ex, const float* x, int64_t M, const WMat* w, const f
 #pragma GCC pop_options
 static bool opBf16Products() { return amxBf16Ready(); }
 #else
-static bool gemmBf16(Exec*, const float*, int64_t, const WMat*, const float*, float*) { return false; }
+static bool gemmBf16(Exec*, const float*, int64_t, const WMat*, const Epilogue*, float*) { return false; }
 static bool opBf16Products() { return false; }
 #endif

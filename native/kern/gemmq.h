@@ -1,24 +1,48 @@
 // The int8 GEMM for q8_0/q4_0 weights (prefill, the vision tower at q8_0): activations quantized per 32-value block
-// to 8 bits (the matrix-vector path's format), products by AVX-512 VNNI `vpdpbusd` (64 u8·s8 products per
-// instruction, 4× the f32 FMA rate), each block's i32 sums scaled by d_w·d_x into f32 accumulators. Used only when
-// activation quantization is on; builds without VNNI return false and the f32 GEMM (decoded panels) runs.
+// to 8 bits (the matrix-vector path's format), each block's exact integer sums Σ q_x·q_w scaled by d_w·d_x into f32
+// accumulators, block after block (the same float operations in the same order on every ISA, so the AVX-512 and
+// AVX2 builds give bit-identical outputs). Used only when activation quantization is on; scalar builds return false
+// and the f32 GEMM (decoded panels) runs. The packing and tiling here are shared; the micro-kernels differ:
 //
-// vpdpbusd multiplies unsigned by signed bytes: activations enter as q + 128 (u8) and the weight panel carries
-// −128·Σ_k w per block and row as the i32 start value, so each block's sum is exactly Σ q_x·q_w.
+// - AVX-512 VNNI `vpdpbusd` (64 u8·s8 products per instruction) multiplies unsigned by signed bytes: activations
+//   enter as q + 128 (u8) and the weight panel carries −128·Σ_k w per block and row as the i32 start value.
+// - AVX2 `vpmaddubsw` + `vpmaddwd` (gemmq2.h): q8_0 by llama.cpp's sign trick, |w| (u8, ≤ 128) times x·sign(w)
+//   (s8, |x| ≤ 127), so a pair of products is at most 2·128·127 = 32512 and the i16 sums never saturate; q4_0 as
+//   unsigned nibbles n times x (no sign step), a block's eight k-quads summed in i16 lanes that start at −8·Σx of
+//   their own products, so each ends at Σ (n − 8)·x over 16 products (|·| ≤ 16·8·127 = 16256).
 
+#if defined(__AVX2__)
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+#define QG_VNNI 1
 #define QG_MR 6    // activation rows per micro-tile: 6 × 2 vectors of i32 sums + 6 × 2 of f32 sums = 24 registers
-#define QG_KB 16   // blocks per K chunk: a packed panel chunk (16 × 1280 bytes) stays in L1 across the M tile
-#define QG_BQ 1024 // bytes of one packed block of a panel: [8 k-quads][32 rows][4]
+#else
+#define QG_VNNI 0
+#define QG_MR 4    // 4 × 2 i32 (or i16) sums + the weight vectors in 16 ymm registers; f32 sums stay in the L1 tile
+#endif
+#define QG_KB 16                  // blocks per K chunk: a packed panel chunk stays in L1 across the M tile
+#define QG_BQ (8 * GEMM_NR * 4)  // bytes of one packed block of a panel: [8 k-quads][NR rows][4]
 
-/** A weight panel chunk: q[b][k4][NR][4] (s8), d[b][NR] (f32 scales), c[b][NR] (−128·Σ q over the block). */
+/** A weight panel chunk: q[b][k4][NR][4] (s8, or q4_0's unsigned nibbles on AVX2), d[b][NR] (f32 scales), c[b][NR]. */
 struct QPanel {
   int8_t* q;
   float* d;
-  int32_t* c;
+  int32_t* c;  // VNNI: −128·Σ q over the block (AVX2: unused)
 };
 
-/** Pack weight rows [n0, n0 + nr) × blocks [b0, b0 + nbk) into P (missing rows zero); q4_0 nibbles become q − 8. */
+/**
+ * An activation micro-panel: a[b][k4][MR][4] (VNNI: q + 128 as u8; AVX2: q), d[b][MR], and for AVX2's q4_0 kernel
+ * s[b][MR] = two i16, −8·Σ_k4 (q0 + q1) and −8·Σ_k4 (q2 + q3) of the block (the start values of its i16 lanes).
+ */
+struct QPanelA {
+  const uint8_t* a;
+  const float* d;
+  const int32_t* s;
+};
+
+/**
+ * Pack weight rows [n0, n0 + nr) × blocks [b0, b0 + nbk) into P (missing rows zero). q4_0 nibbles become q − 8 for
+ * VNNI and stay unsigned nibbles for AVX2's vpmaddubsw (whose unsigned operand they are).
+ */
 static void qPackB(const WMat* w, int64_t n0, int nr, int64_t b0, int nbk, QPanel P) {
   const bool q4 = w->dt == DT_Q4_0;
   const size_t bb = q4 ? 18 : 34, rb = rowBytes(w->dt, w->cols);
@@ -39,33 +63,36 @@ static void qPackB(const WMat* w, int64_t n0, int nr, int64_t b0, int nbk, QPane
       const uint8_t* blk = row + b * bb;
       __m256i v;
       if (q4) {
-        const __m128i q = _mm_loadu_si128((const __m128i*)(blk + 2)), m = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
-        v = _mm256_set_m128i(_mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m), eight), _mm_sub_epi8(_mm_and_si128(q, m), eight));
+        const __m128i q = _mm_loadu_si128((const __m128i*)(blk + 2)), m = _mm_set1_epi8(0x0f);
+        v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+        if (QG_VNNI) v = _mm256_sub_epi8(v, _mm256_set1_epi8(8));
       } else {
         v = _mm256_loadu_si256((const __m256i*)(blk + 2));
       }
-      // Σ q: widen to i16 pairs and add (maddubs of 1s would saturate nothing: |q| ≤ 127).
-      const __m256i s16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), v);
-      const __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
-      __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
-      h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
-      h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
       int32_t dw[8];
       _mm256_storeu_si256((__m256i*)dw, v);
       int8_t* qb = P.q + b * QG_BQ + j * 4;
       for (int k4 = 0; k4 < 8; k4++) memcpy(qb + k4 * GEMM_NR * 4, dw + k4, 4);
       P.d[b * GEMM_NR + j] = loadScale(blk);
+#if QG_VNNI
+      // Σ q: widen to i16 pairs and add (maddubs of 1s would saturate nothing: |q| ≤ 128).
+      const __m256i s32 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), v), _mm256_set1_epi16(1));
+      __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
+      h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+      h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
       P.c[b * GEMM_NR + j] = -128 * _mm_cvtsi128_si32(h);
+#endif
     }
   }
 }
 
 /**
- * Quantize activation rows [m0, m0 + mr) into one micro-panel: a[b][k4][MR][4] = q + 128, d[b][MR] (missing rows:
- * q = 0, d = 0). The quantization is quantizeAct's, so the GEMM and the matrix-vector path agree bit for bit.
+ * Quantize activation rows [m0, m0 + mr) into one micro-panel (missing rows: q = 0, d = 0). The quantization is
+ * quantizeAct's, so the GEMM and the matrix-vector path see the same quants.
  */
-static void qPackA(const float* x, int64_t K, int64_t m0, int mr, uint8_t* a, float* d, int8_t* tq, float* td, int32_t* ts) {
+static void qPackA(const float* x, int64_t K, int64_t m0, int mr, uint8_t* a, float* d, int32_t* s, int8_t* tq, float* td, int32_t* ts) {
   const int64_t nb = K / 32;
+  const uint32_t flip = QG_VNNI ? 0x80808080u : 0;  // VNNI: q + 128 as u8
   for (int i = 0; i < QG_MR; i++) {
     if (i < mr) {
       quantizeAct(x + (m0 + i) * K, K, tq, td, ts);
@@ -75,18 +102,24 @@ static void qPackA(const float* x, int64_t K, int64_t m0, int mr, uint8_t* a, fl
     }
     for (int64_t b = 0; b < nb; b++) {
       d[b * QG_MR + i] = td[b];
+      int32_t lo = 0, hi = 0;
       for (int k4 = 0; k4 < 8; k4++) {
+        const int8_t* q = tq + b * 32 + k4 * 4;
+        lo += q[0] + q[1];
+        hi += q[2] + q[3];
         uint32_t v;
-        memcpy(&v, tq + b * 32 + k4 * 4, 4);
-        v ^= 0x80808080u;  // q + 128 as u8
+        memcpy(&v, q, 4);
+        v ^= flip;
         memcpy(a + ((b * 8 + k4) * QG_MR + i) * 4, &v, 4);
       }
+      s[b * QG_MR + i] = (int32_t)((uint32_t)(uint16_t)(int16_t)(-8 * lo) | (uint32_t)(uint16_t)(int16_t)(-8 * hi) << 16);
     }
   }
 }
 
-/** C[MR][NR] (+)= the nbk blocks of one A micro-panel against one B panel chunk. */
-static inline void qMicroKernel(const uint8_t* A, const float* DA, QPanel B, int nbk, float* C, bool acc) {
+#if QG_VNNI
+/** C[MR][NR] (+)= the nbk blocks of one A micro-panel against one B panel chunk (q8_0 and q4_0 alike). */
+static inline void qMicroKernel(QPanelA A, QPanel B, int nbk, float* C, bool acc, bool) {
   __m512 f[QG_MR][2];
 #pragma GCC unroll 8
   for (int i = 0; i < QG_MR; i++) {
@@ -99,7 +132,7 @@ static inline void qMicroKernel(const uint8_t* A, const float* DA, QPanel B, int
 #pragma GCC unroll 8
     for (int i = 0; i < QG_MR; i++) s[i][0] = c0, s[i][1] = c1;
     const int8_t* Bb = B.q + b * QG_BQ;
-    const uint8_t* Ab = A + b * 8 * QG_MR * 4;
+    const uint8_t* Ab = A.a + b * 8 * QG_MR * 4;
 #pragma GCC unroll 8
     for (int k4 = 0; k4 < 8; k4++) {
       const __m512i b0 = _mm512_loadu_si512(Bb + k4 * 128), b1 = _mm512_loadu_si512(Bb + k4 * 128 + 64);
@@ -115,7 +148,7 @@ static inline void qMicroKernel(const uint8_t* A, const float* DA, QPanel B, int
     const __m512 d0 = _mm512_loadu_ps(B.d + b * GEMM_NR), d1 = _mm512_loadu_ps(B.d + b * GEMM_NR + 16);
 #pragma GCC unroll 8
     for (int i = 0; i < QG_MR; i++) {
-      const __m512 dx = _mm512_set1_ps(DA[b * QG_MR + i]);
+      const __m512 dx = _mm512_set1_ps(A.d[b * QG_MR + i]);
       f[i][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[i][0]), _mm512_mul_ps(d0, dx), f[i][0]);
       f[i][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[i][1]), _mm512_mul_ps(d1, dx), f[i][1]);
     }
@@ -126,21 +159,26 @@ static inline void qMicroKernel(const uint8_t* A, const float* DA, QPanel B, int
     _mm512_storeu_ps(C + i * GEMM_NR + 16, f[i][1]);
   }
 }
+#else
+#include "gemmq2.h"
+#endif
 
-/** y = x·wᵀ (+ bias) for q8_0/q4_0 w through 8-bit products; false when this build has no VNNI kernel. */
+/** y = x·wᵀ (+ bias) for q8_0/q4_0 w through 8-bit products. */
 static bool gemmQ8(Exec* ex, const float* x, int64_t M, const WMat* w, const float* bias, float* y) {
-  static_assert(GEMM_NR == 32, "the int8 panel layout assumes 32-row panels (two 16-lane vectors)");
+  static_assert(QG_BQ == 8 * GEMM_NR * 4 && GEMM_NR % 8 == 0, "panel rows in whole 8-lane i32 vectors");
+  const bool q4 = w->dt == DT_Q4_0;
   const int64_t N = w->rows, K = w->cols, nb = K / 32;
   const int64_t nPM = (M + QG_MR - 1) / QG_MR;
   const size_t aPanel = (size_t)nb * 32 * QG_MR;  // bytes of one quantized micro-panel
   uint8_t* Ap = (uint8_t*)salloc(((size_t)nPM * aPanel + 3) / 4);
   float* Dp = salloc((size_t)nPM * nb * QG_MR);
+  int32_t* Sp = (int32_t*)salloc((size_t)nPM * nb * QG_MR);
   pfor(ex, nPM, grainFor(ex, nPM, 2), [&](int64_t p0, int64_t p1) {
     int8_t* tq = (int8_t*)salloc((size_t)(K + 3) / 4);
     float* td = salloc((size_t)nb);
     int32_t* ts = (int32_t*)salloc((size_t)nb);
     for (int64_t p = p0; p < p1; p++)
-      qPackA(x, K, p * QG_MR, (int)imin(QG_MR, M - p * QG_MR), Ap + p * aPanel, Dp + p * nb * QG_MR, tq, td, ts);
+      qPackA(x, K, p * QG_MR, (int)imin(QG_MR, M - p * QG_MR), Ap + p * aPanel, Dp + p * nb * QG_MR, Sp + p * nb * QG_MR, tq, td, ts);
     sfree(tq);
     sfree(td);
     sfree(ts);
@@ -170,15 +208,16 @@ static bool gemmQ8(Exec* ex, const float* x, int64_t M, const WMat* w, const flo
           float* Cp = C + (size_t)p * rows * GEMM_NR;
           for (int64_t m0 = mc0; m0 < mc1; m0 += QG_MR) {
             const int64_t pm = m0 / QG_MR;
+            const QPanelA A{Ap + pm * aPanel + (size_t)b0 * 32 * QG_MR, Dp + (pm * nb + b0) * QG_MR, Sp + (pm * nb + b0) * QG_MR};
             float* Ct = Cp + (m0 - mc0) * GEMM_NR;
             if (m0 + QG_MR <= mc1) {
-              qMicroKernel(Ap + pm * aPanel + (size_t)b0 * 32 * QG_MR, Dp + (pm * nb + b0) * QG_MR, P, nbk, Ct, b0 > 0);
+              qMicroKernel(A, P, nbk, Ct, b0 > 0, q4);
             } else {
               // A partial micro-panel at the end of M: sums go through a full-height scratch tile.
               float tmp[QG_MR * GEMM_NR];
               const int mr = (int)(mc1 - m0);
               if (b0 > 0) memcpy(tmp, Ct, (size_t)mr * GEMM_NR * 4);
-              qMicroKernel(Ap + pm * aPanel + (size_t)b0 * 32 * QG_MR, Dp + (pm * nb + b0) * QG_MR, P, nbk, tmp, b0 > 0);
+              qMicroKernel(A, P, nbk, tmp, b0 > 0, q4);
               memcpy(Ct, tmp, (size_t)mr * GEMM_NR * 4);
             }
           }
@@ -193,6 +232,7 @@ static bool gemmQ8(Exec* ex, const float* x, int64_t M, const WMat* w, const flo
   });
   sfree(Ap);
   sfree(Dp);
+  sfree(Sp);
   return true;
 }
 #else

@@ -1,6 +1,6 @@
 // linear (y = x·wᵀ + b) dispatch: matrix-vector kernels for few rows, the packed GEMM above that. With activation
 // quantization on, q8_0/q4_0 weights meet q8 activations: 8-bit dot products in the matrix-vector kernels, and the
-// int8 GEMM where the CPU has VNNI (elsewhere the f32 GEMM on decoded panels, as fast there as 8-bit products).
+// int8 GEMM (gemmq.h: VNNI or AVX2 micro-kernels; scalar builds take the f32 GEMM on decoded panels).
 
 /**
  * Rows of x up to which the matrix-vector kernels beat packing (weights are read once either way). With q8
@@ -31,20 +31,36 @@ static inline int64_t gemvGrain(Exec* ex, int64_t N) {
   return (g + 3) / 4 * 4;
 }
 
-static void opLinear(Exec* ex, const float* x, int64_t M, const WMat* w, const float* bias, float* y) {
+/**
+ * y = [residual +] act(x·wᵀ [+ bias]). The f32 and bf16 GEMMs apply it in their write-back; the int8 GEMM and the
+ * matrix-vector kernels write y first and the epilogue follows as its own passes (the same values either way).
+ */
+static void opLinearEpi(Exec* ex, const float* x, int64_t M, const WMat* w, const Epilogue* e, float* y) {
   const int64_t N = w->rows, K = w->cols;
   if (M <= 0 || N <= 0) return;
   const bool quant = (w->dt == DT_Q8_0 || w->dt == DT_Q4_0) && ex->actQuant;
-  if (M > gemvMaxRows(w->dt, quant)) {
-    if (!(quant && gemmQ8(ex, x, M, w, bias, y)) && !gemmBf16(ex, x, M, w, bias, y)) gemm(ex, x, M, w, bias, y);
-    return;
-  }
-  if (quant) {
+  bool done = false;
+  // Weights packed at load (the vision tower's) have no matrix-vector path: any M runs the GEMM.
+  if (M > gemvMaxRows(w->dt, quant) || w->packed) {
+    if (!(quant && gemmQ8(ex, x, M, w, e->bias, y))) {
+      if (!gemmBf16(ex, x, M, w, e, y)) gemmEpi(ex, x, M, w, e, y);
+      done = true;
+    }
+  } else if (quant) {
     ActQ a = actQuantize(x, M, K, w->dt == DT_Q4_0);
     pfor(ex, N, gemvGrain(ex, N), [&](int64_t r0, int64_t r1) { gemvQuant(w, &a, M, r0, r1, y, N); });
     actFree(&a);
+    if (e->bias) addBias(ex, y, M, N, e->bias);
   } else {
     pfor(ex, N, gemvGrain(ex, N), [&](int64_t r0, int64_t r1) { gemvFloat(w, x, M, r0, r1, y, N); });
+    if (e->bias) addBias(ex, y, M, N, e->bias);
   }
-  if (bias) addBias(ex, y, M, N, bias);
+  if (done) return;
+  if (e->act != ACT_NONE) opGelu(ex, y, M * N, e->act == ACT_GELU_TANH, y);
+  if (e->residual) opAdd(ex, e->residual, y, y, M * N);
+}
+
+static void opLinear(Exec* ex, const float* x, int64_t M, const WMat* w, const float* bias, float* y) {
+  const Epilogue e{bias, nullptr, ACT_NONE};
+  opLinearEpi(ex, x, M, w, &e, y);
 }

@@ -147,6 +147,19 @@ static inline vf verf(vf x) {
   return vsel_neg(x, vsub(vzero(), r), r);
 }
 
+/** GELU, tanh approximation or exact (erf): the one definition opGelu and the GEMM's fused write-back share. */
+static inline vf vgelu(vf z, bool tanhApprox) {
+  const vf half = vset1(0.5f), one = vset1(1.0f);
+  if (tanhApprox) {
+    const vf inner = vmul(vset1(0.7978845608028654f), vfma(vmul(vset1(0.044715f), z), vmul(z, z), z));
+    return vmul(vmul(half, z), vadd(one, vtanh(inner)));
+  }
+  return vmul(vmul(half, z), vadd(one, verf(vmul(z, vset1(0.70710678118654752f)))));
+}
+static inline float sgelu(float x, bool tanhApprox) {
+  return tanhApprox ? 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x))) : 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+}
+
 /** Software prefetch into L1 (a no-op in the portable build). */
 static inline void prefetchL1(const void* p) {
 #if defined(__AVX2__)

@@ -72,6 +72,8 @@ export interface LinearExOptions {
   /** x is [M, 2K]: use silu(x[:, :K]) ⊙ x[:, K:] as the input. */
   readonly swiglu?: boolean;
   readonly bias?: Tensor;
+  /** GELU (tanh approximation or exact) of w · f(x) + bias, before the residual (the vision MLP's fc1). */
+  readonly gelu?: 'tanh' | 'none';
   /** y += residual ([M, N]). */
   readonly residual?: Tensor;
 }
@@ -151,7 +153,7 @@ export interface Backend extends TensorOwner {
   // Optional fused ops: a backend that launches kernels per op implements them to cut launches in decoding.
   // Their meaning is the composition in `backend/fused.ts`, which runs when a backend lacks them.
 
-  /** y = [residual +] w · f(x) (+ bias); f = RMSNorm, SwiGLU of a [M, 2K] x, or identity. */
+  /** y = [residual +] act(w · f(x) (+ bias)); f = RMSNorm, SwiGLU of a [M, 2K] x, or identity; act GELU or none. */
   linearEx?(x: Tensor, w: Tensor, opts: LinearExOptions): Tensor;
   /**
    * Attention prologue from fused rows qkv [T, (nh + 2·nkv)·hd]: returns q = RoPE(RMSNorm(q, qNorm)) [T, nh·hd];
@@ -174,6 +176,12 @@ export interface Backend extends TensorOwner {
   uploadChunks?(shape: readonly number[], dtype: DType, chunks: AsyncIterable<Uint8Array>): Promise<Tensor>;
   /** The tensor's bytes as stored (any dtype, e.g. quantized blocks), after all recorded work. */
   readRaw?(t: Tensor): Promise<Uint8Array>;
+  /**
+   * A weight [N, K] laid out once for many-row products (cpu: the GEMM's panels; no per-call transposition), to use
+   * in place of `w` as the weight of `linear`/`linearEx` only: it cannot be read or gathered. Returns `w` itself
+   * where packing does not apply; `w` stays valid either way. The loader packs the vision tower's linear weights.
+   */
+  packWeight?(w: Tensor): Tensor;
   /** Best-of-`reps` read bandwidth (GB/s) of a plain pass over `bytes` of host memory: the benches' roofline. */
   measureReadBandwidth?(bytes?: number, reps?: number): number;
   /** Bytes held by this backend's tensors now, and the high-water mark. */

@@ -4,13 +4,14 @@
 import { tidy, type Tensor } from '../tensor/tensor.js';
 import type { Backend, LinearExOptions, QkvHeads } from './backend.js';
 
-/** y = [residual +] w · f(x) (+ bias); f = RMSNorm(x), SwiGLU(x) or identity. */
+/** y = [residual +] act(w · f(x) (+ bias)); f = RMSNorm(x), SwiGLU(x) or identity; act = GELU or identity. */
 export function linearEx(b: Backend, x: Tensor, w: Tensor, o: LinearExOptions): Tensor {
   if (b.linearEx) return b.linearEx(x, w, o);
   return tidy(() => {
     const a = o.norm ? b.rmsNorm(x, o.norm.w, o.norm.eps) : o.swiglu ? b.swiglu(x) : x;
     const y = b.linear(a, w, o.bias);
-    return o.residual ? b.add(o.residual, y) : y;
+    const g = o.gelu ? b.gelu(y, o.gelu) : y;
+    return o.residual ? b.add(o.residual, g) : g;
   });
 }
 

@@ -28,7 +28,7 @@ const actQuantTol = (c: OpCase): number | undefined => (/^linear(Ex)? q[48]_0/.t
 // Precision 'fast' rounds the activations of GEMMs against bf16 weights to bf16 (2^-9 relative per value; the sums
 // stay f32), and in the non-causal tiled attention (the vision tower; hd a multiple of 32) q·scale, K, V and the
 // probabilities: 2–3e-3 of the output range. The emulation test below pins the GEMM's arithmetic itself.
-const fastTol = (c: OpCase): number | undefined => (/^linear( bf16| bias$)|^linearEx norm|^attention (segments|vision)/.test(c.name) ? 5e-3 : actQuantTol(c));
+const fastTol = (c: OpCase): number | undefined => (/^linear( bf16| bias$)|^linearEx (norm|bf16)|^attention (segments|vision)/.test(c.name) ? 5e-3 : actQuantTol(c));
 
 for (const isa of ['avx512', 'avx2', 'scalar']) {
   const available = tryMake({ isa });
@@ -43,45 +43,125 @@ for (const isa of ['avx512', 'avx2', 'scalar']) {
   if (isa !== 'scalar') describeOpSuite(`cpu[${isa}] precision fast`, async () => tryMake({ isa, precision: 'fast' }), { tol: fastTol });
 }
 
+/** What the backend computes for q8 activations: the activation format (f32 scale amax/127, quants rounded half to even). */
+function actQuantRef(x: Float32Array): Float32Array {
+  const xq = new Float32Array(x.length);
+  for (let blk = 0; blk < x.length / 32; blk++) {
+    let amax = 0;
+    for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(x[blk * 32 + i]));
+    const d = Math.fround(amax / 127);
+    const id = amax ? Math.fround(127 / amax) : 0;
+    for (let i = 0; i < 32; i++) {
+      const v = Math.fround(x[blk * 32 + i] * id);
+      const q = Math.abs(v % 1) === 0.5 ? 2 * Math.round(v / 2) : Math.round(v);
+      xq[blk * 32 + i] = q * d;
+    }
+  }
+  return xq;
+}
+
+/** Σ_k xq·w in double: Σ d_w·d_x·Σ q_w·q_x up to the f32 sums of the kernels. */
+function q8Products(xq: Float32Array, w: Float32Array, m: number, k: number, n: number): Float32Array {
+  const want = new Float32Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+    let s = 0;
+    for (let c = 0; c < k; c++) s += xq[i * k + c] * w[j * k + c];
+    want[i * n + j] = s;
+  }
+  return want;
+}
+
+// Shapes of the int8 GEMMs (more than 24 rows; below that the matrix-vector kernels run): K of one block, rows off the
+// 4- (AVX2) and 6-row (VNNI) micro-tiles, partial 16/32-row weight panels, one to three 16-block K chunks.
+const int8GemmShapes = [[29, 32, 17], [45, 96, 70], [37, 1056, 50], [61, 544, 130]];
+
 describe('cpu backend specifics', () => {
-  // Shapes: the matrix-vector path (3 rows), and on avx512 the int8 GEMM (20 and 45 rows: partial 6-row
-  // micro-panels, one and two 16-block K chunks, partial 32-row weight panels; avx2 has no int8 GEMM).
+  // Shapes: the matrix-vector path (3 rows), and on avx512 and avx2 the int8 GEMM.
   it.skipIf(addon instanceof Error)('q8-activation products equal Σ d_w·d_x·Σ q_w·q_x exactly (up to f32 sums)', async () => {
     for (const isa of ['avx512', 'avx2', 'scalar']) {
       const b = tryMake({ isa });
       if (!b) continue;
-      const shapes = isa === 'avx512' ? [[3, 256, 37], [20, 544, 37], [45, 96, 70]] : [[3, 256, 37]];
+      const shapes = isa === 'scalar' ? [[3, 256, 37]] : [[3, 256, 37], ...int8GemmShapes];
       for (const [m, k, n] of shapes) {
         const r = rng(99 + m);
         const x = Float32Array.from({ length: m * k }, () => (r() * 2 - 1) * 3);
         for (const fmt of ['q8_0', 'q4_0'] as const) {
           const wq = quantize(Float32Array.from({ length: n * k }, () => r() * 2 - 1), k, fmt);
-          const w = dequantize(wq, n, k, fmt);
-          // The backend's activation format: f32 scale amax/127, quants rounded half-to-even.
-          const xq = new Float32Array(m * k);
-          for (let blk = 0; blk < (m * k) / 32; blk++) {
-            let amax = 0;
-            for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(x[blk * 32 + i]));
-            const d = Math.fround(amax / 127);
-            const id = amax ? Math.fround(127 / amax) : 0;
-            for (let i = 0; i < 32; i++) {
-              const v = Math.fround(x[blk * 32 + i] * id);
-              const q = Math.abs(v % 1) === 0.5 ? 2 * Math.round(v / 2) : Math.round(v);
-              xq[blk * 32 + i] = q * d;
-            }
-          }
-          const want = new Float32Array(m * n);
-          for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
-            let s = 0;
-            for (let c = 0; c < k; c++) s += xq[i * k + c] * w[j * k + c];
-            want[i * n + j] = s;
-          }
+          const want = q8Products(actQuantRef(x), dequantize(wq, n, k, fmt), m, k, n);
           const got = await b.linear(b.upload(x, [m, k], 'f32'), b.upload(wq, [n, k], fmt)).read();
           expect(relErr(got, want), `${isa} ${fmt} m${m} k${k} n${n}`).toBeLessThan(2e-6);
         }
       }
       b.destroy();
     }
+  });
+
+  // The AVX2 kernel's i16 sums cannot saturate: q8_0 pairs are |w|·x·sign(w) ≤ 2·128·127 = 32512 (w = −128 is a
+  // legal q8_0 quant, though our encoder never writes it; activations never reach −128); q4_0's i16 lanes hold
+  // Σ (n − 8)·x over 16 products, ≤ 16·8·127 = 16256. Blocks at those extremes, both signs, against the exact products.
+  it.skipIf(addon instanceof Error)('int8 GEMM at the i16 extremes: q8_0 quants −128/127, q4_0 nibbles 0/15, activations ±127', async () => {
+    const [m, k, n] = [29, 96, 20];
+    const x = new Float32Array(m * k);
+    // Row i: every value ±1 (each block's amax, so every quant is ±127); rows alternate all-negative, all-positive,
+    // and sign patterns, so pairs of products reach +32512 and −32512.
+    for (let i = 0; i < m; i++) for (let c = 0; c < k; c++) x[i * k + c] = i % 3 === 0 ? -1 : i % 3 === 1 ? 1 : (c >> (i % 5)) & 1 ? 1 : -1;
+    const q8 = new Uint8Array((n * k * 34) / 32);
+    const q4 = new Uint8Array((n * k * 18) / 32);
+    const w8 = new Float32Array(n * k), w4 = new Float32Array(n * k);
+    for (let j = 0; j < n; j++) for (let blk = 0; blk < k / 32; blk++) {
+      const o8 = (j * (k / 32) + blk) * 34, o4 = (j * (k / 32) + blk) * 18;
+      q8[o8 + 1] = 0x20; // f16 2^-7, little-endian 0x2000
+      q4[o4 + 1] = 0x20;
+      for (let c = 0; c < 32; c++) {
+        const lo8 = j % 4 === 0 || (j % 4 === 2 && (c & 1) === 0); // −128 else 127
+        const q = lo8 ? -128 : 127;
+        q8[o8 + 2 + c] = q & 0xff;
+        w8[j * k + blk * 32 + c] = q / 128;
+      }
+      for (let c = 0; c < 16; c++) {
+        const nib = (half: number) => (j % 3 === 0 ? 0 : j % 3 === 1 ? 15 : (c + half) & 1 ? 15 : 0);
+        q4[o4 + 2 + c] = nib(0) | (nib(1) << 4);
+        w4[j * k + blk * 32 + c] = (nib(0) - 8) / 128;
+        w4[j * k + blk * 32 + c + 16] = (nib(1) - 8) / 128;
+      }
+    }
+    const want8 = q8Products(actQuantRef(x), w8, m, k, n), want4 = q8Products(actQuantRef(x), w4, m, k, n);
+    let ran = 0;
+    for (const isa of ['avx512', 'avx2']) {
+      const b = tryMake({ isa });
+      if (!b) continue;
+      const xt = b.upload(x, [m, k], 'f32');
+      expect(relErr(await b.linear(xt, b.upload(q8, [n, k], 'q8_0')).read(), want8), `${isa} q8_0`).toBeLessThan(2e-6);
+      expect(relErr(await b.linear(xt, b.upload(q4, [n, k], 'q4_0')).read(), want4), `${isa} q4_0`).toBeLessThan(2e-6);
+      b.destroy();
+      ran++;
+    }
+    expect(ran, 'no AVX2 or AVX-512 build runs on this CPU').toBeGreaterThan(0);
+  });
+
+  // Both int8 GEMMs add each block's exact integer sums × d_w·d_x into f32 in the same order: bit-identical outputs.
+  it.skipIf(addon instanceof Error)('the AVX2 and AVX-512 int8 GEMMs give bit-identical outputs', async (ctx) => {
+    const a2 = tryMake({ isa: 'avx2' }), a5 = tryMake({ isa: 'avx512' });
+    if (!a2 || !a5) {
+      a2?.destroy();
+      a5?.destroy();
+      return ctx.skip('this CPU lacks AVX-512 VNNI (or AVX2): only one int8 GEMM runs here');
+    }
+    for (const [m, k, n] of [...int8GemmShapes, [1030, 64, 300]]) {
+      const r = rng(7 + m);
+      const x = Float32Array.from({ length: m * k }, () => (r() * 2 - 1) * 3);
+      const bias = Float32Array.from({ length: n }, () => r() - 0.5);
+      for (const fmt of ['q8_0', 'q4_0'] as const) {
+        const wq = quantize(Float32Array.from({ length: n * k }, () => r() * 2 - 1), k, fmt);
+        const run = (b: CpuBackend) => b.linear(b.upload(x, [m, k], 'f32'), b.upload(wq, [n, k], fmt), b.upload(bias, [n], 'f32')).read();
+        const [g2, g5] = [await run(a2), await run(a5)];
+        let differ = 0;
+        for (let i = 0; i < g2.length; i++) if (!Object.is(g2[i], g5[i])) differ++;
+        expect(differ, `${fmt} m${m} k${k} n${n}: outputs that differ`).toBe(0);
+      }
+    }
+    a2.destroy();
+    a5.destroy();
   });
 
   it.skipIf(addon instanceof Error)("precision 'fast': bf16-weight GEMMs equal x rounded to bf16 (nearest even) times w, f32 sums", async (ctx) => {

@@ -64,6 +64,10 @@ const linearShapes: [number, number, number][] = [
   // task width with a partial last panel.
   [1030, 32, 40],
   [25, 64, 600],
+  // The CPU int8 GEMMs (q8_0/q4_0 weights, more than 24 rows): K of one block with rows off the 4-/6-row micro-tiles
+  // and a partial weight panel; 33 blocks (three 16-block K chunks).
+  [29, 32, 17],
+  [37, 1056, 50],
 ];
 
 export const opCases: OpCase[] = [
@@ -81,6 +85,19 @@ export const opCases: OpCase[] = [
   // blocks) with bias and a partial 32-row group; K not a multiple of 32 (the f32 GEMM runs).
   { name: 'linear bf16 gemm bias m45 k1536 n70', tol: 1e-5, run: (b, r) => b.linear(act(b, r, [45, 1536]), weight(b, r, 70, 1536, 'bf16'), act(b, r, [70])) },
   { name: 'linear bf16 gemm m9 k40 n50', tol: 1e-5, run: (b, r) => b.linear(act(b, r, [9, 40]), weight(b, r, 50, 40, 'bf16')) },
+  // Weights packed for the GEMM (packWeight; ref has none and uses w as is): one row (no matrix-vector path for
+  // packed weights), a partial 32-row panel, odd K (bf16 k-pairs padded), K over one 256-deep block with bias, the
+  // vision tower's K = 1536 (AMX-BF16 reads the panels in place under precision 'fast'), two M tiles.
+  ...(['f32', 'bf16'] as const).flatMap((dt) =>
+    ([[1, 64, 96], [17, 41, 70], [25, 544, 130], [45, 1536, 70], [1030, 32, 40]] as const).map(([m, k, n]): OpCase => ({
+      name: `linear ${dt} packed m${m} k${k} n${n}`,
+      tol: 1e-5,
+      run: (b, r) => {
+        const w = weight(b, r, n, k, dt);
+        return b.linear(act(b, r, [m, k]), b.packWeight?.(w) ?? w, m === 25 ? act(b, r, [n]) : undefined);
+      },
+    })),
+  ),
   ...weightTypes.map((dt): OpCase => ({
     name: `gatherRows ${dt}`,
     tol: 1e-6,
@@ -287,6 +304,28 @@ export const opCases: OpCase[] = [
     },
   ]),
   { name: 'linearEx bias', tol: 1e-5, run: (b, r) => linearEx(b, act(b, r, [2, 64]), weight(b, r, 40, 64, 'f32'), { bias: act(b, r, [40]) }) },
+  // GELU and the residual in the GEMM's write-back (the vision MLP; full and partial 32-column panels, two tasks), on
+  // weights packed at load (no matrix-vector path; AMX-BF16 under 'fast'), and after the matrix-vector kernels and
+  // the int8 GEMM (separate passes).
+  { name: 'linearEx gelu tanh gemm', tol: 1e-5, run: (b, r) => linearEx(b, act(b, r, [30, 64]), weight(b, r, 300, 64, 'f32'), { bias: act(b, r, [300]), gelu: 'tanh' }) },
+  {
+    name: 'linearEx bf16 packed gelu erf+residual m45 k1536 n70',
+    tol: 1e-5,
+    run: (b, r) => {
+      const w = weight(b, r, 70, 1536, 'bf16');
+      return linearEx(b, act(b, r, [45, 1536]), b.packWeight?.(w) ?? w, { bias: act(b, r, [70]), gelu: 'none', residual: act(b, r, [45, 70]) });
+    },
+  },
+  {
+    name: 'linearEx f32 packed residual m1030 k32 n40',
+    tol: 1e-5,
+    run: (b, r) => {
+      const w = weight(b, r, 40, 32, 'f32');
+      return linearEx(b, act(b, r, [1030, 32]), b.packWeight?.(w) ?? w, { residual: act(b, r, [1030, 40]) });
+    },
+  },
+  { name: 'linearEx bf16 gelu tanh+residual m3', tol: 1e-5, run: (b, r) => linearEx(b, act(b, r, [3, 64]), weight(b, r, 40, 64, 'bf16'), { bias: act(b, r, [40]), gelu: 'tanh', residual: act(b, r, [3, 40]) }) },
+  { name: 'linearEx q8_0 gelu tanh+residual m20', tol: 1e-5, run: (b, r) => linearEx(b, act(b, r, [20, 64]), weight(b, r, 40, 64, 'q8_0'), { bias: act(b, r, [40]), gelu: 'tanh', residual: act(b, r, [20, 40]) }) },
   ...[
     { t: 1, row0: 6 },
     { t: 5, row0: 0 },

@@ -16,8 +16,13 @@ export class CpuStorage {
   constructor(
     readonly h: Handle,
     readonly bytes: number,
+    /** Laid out in GEMM panels by `packWeight`: a linear weight only. */
+    readonly packed = false,
   ) {}
 }
+
+/** The flag a packed weight's dtype code carries across to the addon (native/common.h DT_PACKED). */
+const DT_PACKED = 64;
 
 export type CpuBackendOptions = EngineOptions;
 
@@ -71,6 +76,14 @@ export class CpuBackend implements Backend {
     return this.e.fmaPeak(iters, reps);
   }
 
+  /**
+   * Best-of-`reps` roof (GOP/s, 2 ops per 8-bit product) of the int8 GEMM's instruction sequence for `weights` on
+   * every pool thread: VNNI dpbusd, or AVX2's maddubs sequence (q8_0 with the sign step); 0 without an int8 GEMM.
+   */
+  measureInt8Peak(weights: 'q8_0' | 'q4_0', iters = 20_000_000, reps = 5): number {
+    return this.e.fmaPeak(iters, reps, weights === 'q8_0' ? 1 : 2);
+  }
+
   private make(shape: readonly number[], h: Handle, bytes: number, dtype: DType = 'f32'): Tensor {
     return new Tensor(this, shape, dtype, new CpuStorage(h, bytes));
   }
@@ -92,7 +105,27 @@ export class CpuBackend implements Backend {
 
   private weight(t: Tensor, op: string): Handle {
     if (!WEIGHT_TYPES.includes(t.dtype)) throw new Error(`cpu.${op}: weight [${t.shape}] has format ${t.dtype}; supported: ${WEIGHT_TYPES.join(', ')}`);
+    if (this.st(t).packed) throw new Error(`cpu.${op}: weight [${t.shape}] is packed for linear (packWeight) and serves only as a linear weight`);
     return this.st(t).h;
+  }
+
+  /** A linear weight's handle and dtype code (packed panels flagged). */
+  private linearWeight(t: Tensor, op: string): [Handle, DtCode] {
+    const s = this.st(t);
+    if (!s.packed) return [this.weight(t, op), CODE[t.dtype]];
+    return [s.h, (CODE[t.dtype] | DT_PACKED) as DtCode];
+  }
+
+  /**
+   * The f32/bf16 weight [N, K] repacked once into the GEMM's panels (32 rows, k-major; bf16 stays bf16 so memory
+   * does not grow): no gather, decode or transposition per call. Valid only as the weight of `linear`/`linearEx`,
+   * which then always take the GEMM (the vision tower's weights, never decoded row by row). Other formats: `w` itself.
+   */
+  packWeight(w: Tensor): Tensor {
+    if ((w.dtype !== 'f32' && w.dtype !== 'bf16') || w.shape.length !== 2 || this.st(w).packed) return w;
+    const h = this.e.packWeight(this.weight(w, 'packWeight'), CODE[w.dtype], w.rows, w.cols);
+    const k = w.dtype === 'bf16' ? Math.ceil(w.cols / 2) * 2 : w.cols;
+    return new Tensor(this, w.shape, w.dtype, new CpuStorage(h, Math.ceil(w.rows / 32) * 32 * k * (w.dtype === 'bf16' ? 2 : 4), true));
   }
 
   private out(shape: readonly number[], h: Handle, dtype: DType = 'f32'): Tensor {
@@ -153,6 +186,7 @@ export class CpuBackend implements Backend {
   async read(t: Tensor): Promise<Float32Array | Int32Array> {
     if (isQuant(t.dtype)) throw new Error('cpu: reading a quantized tensor is not supported; dequantize on the host');
     const s = this.st(t);
+    if (s.packed) throw new Error(`cpu: tensor [${t.shape}] is packed for linear (packWeight) and cannot be read`);
     const ab = await this.e.read(s.h, 0, t.dtype === 'bf16' || t.dtype === 'f16' ? t.size * 2 : t.size * 4);
     if (t.dtype === 'i32') return new Int32Array(ab);
     if (t.dtype === 'f32') return new Float32Array(ab);
@@ -165,6 +199,7 @@ export class CpuBackend implements Backend {
   /** The tensor's bytes as stored (any dtype, e.g. quantized blocks), after all recorded work. */
   async readRaw(t: Tensor): Promise<Uint8Array> {
     const s = this.st(t);
+    if (s.packed) throw new Error(`cpu: tensor [${t.shape}] is packed for linear (packWeight) and cannot be read`);
     return new Uint8Array(await this.e.read(s.h, 0, s.bytes));
   }
 
@@ -187,7 +222,8 @@ export class CpuBackend implements Backend {
     if (x.cols !== k) throw new Error(`cpu.linear: x [${x.shape}] vs w [${w.shape}]`);
     if (bias && bias.size !== n) throw new Error(`cpu.linear: bias [${bias.shape}] for ${n} outputs`);
     const m = x.rows;
-    const h = this.e.linear(this.f32(x, 'linear', 'x'), this.weight(w, 'linear'), bias ? this.f32(bias, 'linear', 'bias') : null, m, n, k, CODE[w.dtype]);
+    const [wh, wdt] = this.linearWeight(w, 'linear');
+    const h = this.e.linear(this.f32(x, 'linear', 'x'), wh, bias ? this.f32(bias, 'linear', 'bias') : null, m, n, k, wdt);
     return this.out([...x.shape.slice(0, -1), n], h);
   }
 
@@ -344,10 +380,11 @@ export class CpuBackend implements Backend {
     if (o.bias && o.bias.size !== n) throw new Error(`cpu.linearEx: bias [${o.bias.shape}] for ${n} outputs`);
     const m = x.rows;
     if (o.residual && o.residual.size !== m * n) throw new Error(`cpu.linearEx: residual [${o.residual.shape}] for [${m}, ${n}]`);
+    const [wh, wdt] = this.linearWeight(w, 'linearEx');
     const h = this.e.linearEx(
-      this.f32(x, 'linearEx', 'x'), this.weight(w, 'linearEx'), o.bias ? this.f32(o.bias, 'linearEx', 'bias') : null,
+      this.f32(x, 'linearEx', 'x'), wh, o.bias ? this.f32(o.bias, 'linearEx', 'bias') : null,
       o.residual ? this.f32(o.residual, 'linearEx', 'residual') : null, o.norm ? this.f32(o.norm.w, 'linearEx', 'norm weight') : null,
-      o.norm?.eps ?? 0, !!o.swiglu, m, n, k, CODE[w.dtype],
+      o.norm?.eps ?? 0, !!o.swiglu, m, n, k, wdt, o.gelu === 'tanh' ? 1 : o.gelu === 'none' ? 2 : 0,
     );
     return this.out([...x.shape.slice(0, -1), n], h);
   }

@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 
 /** An opaque native buffer. */
 export type Handle = { readonly __cpuHandle: unique symbol };
-export type DtCode = 0 | 1 | 2 | 3 | 4 | 5;
+/** A dtype code; linear weights packed by packWeight add 64 (native/common.h DT_PACKED). */
+export type DtCode = 0 | 1 | 2 | 3 | 4 | 5 | 64 | 65;
 
 export interface EngineInfo {
   isa: string;
@@ -31,8 +32,9 @@ export interface NativeEngine {
   stats(): { liveBytes: number; peakBytes: number };
   destroy(): void;
   readBandwidth(bytes: number, reps: number): number;
-  fmaPeak(iters: number, reps: number): number;
+  fmaPeak(iters: number, reps: number, kind?: number): number;
   linear(x: Handle, w: Handle, bias: Handle | null, m: number, n: number, k: number, wdt: DtCode): Handle;
+  packWeight(w: Handle, dt: DtCode, n: number, k: number): Handle;
   gather(table: Handle, dt: DtCode, rows: number, cols: number, idx: Handle, n: number, k: number, weights: Handle | null): Handle;
   add(a: Handle, b: Handle, n: number): Handle;
   rmsNorm(x: Handle, w: Handle, rows: number, d: number, eps: number): Handle;
@@ -57,7 +59,7 @@ export interface NativeEngine {
   argmax(x: Handle, m: number, n: number): Handle;
   linearEx(
     x: Handle, w: Handle, bias: Handle | null, residual: Handle | null, normW: Handle | null, eps: number, swiglu: boolean,
-    m: number, n: number, k: number, wdt: DtCode,
+    m: number, n: number, k: number, wdt: DtCode, act: 0 | 1 | 2,
   ): Handle;
   qkvPost(
     qkv: Handle, qNorm: Handle, kNorm: Handle, cos: Handle, sin: Handle, eps: number, kCache: Handle, vCache: Handle,

@@ -2,6 +2,7 @@
 // rotary, full attention within each image / temporal group, final patch merger and DeepStack mergers.
 
 import type { Backend } from '../../backend/backend.js';
+import { linearEx } from '../../backend/fused.js';
 import type { VisionConfig } from './config.js';
 import { visionRopeTables } from '../../nn/rope.js';
 import type { Trace } from '../../nn/trace.js';
@@ -127,9 +128,11 @@ export class VisionTower {
     const k = b.rope(b.linear(a, bw.k.weight, bw.k.bias), cos, sin);
     const v = b.linear(a, bw.v.weight, bw.v.bias);
     const o = b.attention(q, k, v, { nHeads: cfg.numHeads, nKvHeads: cfg.numHeads, headDim: hd, scale: 1 / Math.sqrt(hd), kvLen: x.rows, causal: false, segments });
-    const h = b.add(x, b.linear(o, bw.proj.weight, bw.proj.bias));
+    // Bias, GELU and the residual adds ride in the GEMMs' write-back where the backend fuses them (linearEx).
+    const h = linearEx(b, o, bw.proj.weight, { bias: bw.proj.bias, residual: x });
     const m = b.layerNorm(h, bw.norm2.weight, bw.norm2.bias!, 1e-6);
-    return b.add(h, b.linear(b.gelu(b.linear(m, bw.linearFc1.weight, bw.linearFc1.bias), 'tanh'), bw.linearFc2.weight, bw.linearFc2.bias));
+    const f = linearEx(b, m, bw.linearFc1.weight, { bias: bw.linearFc1.bias, gelu: 'tanh' }); // [N, Iv]
+    return linearEx(b, f, bw.linearFc2.weight, { bias: bw.linearFc2.bias, residual: h });
   }
 
   /** Merge 2×2 windows into one token: LayerNorm before (final merger) or after (DeepStack) the 4-row shuffle. */
@@ -139,7 +142,7 @@ export class VisionTower {
     return tidy(() => {
       const shuffled = (t: Tensor) => t.reshape([t.rows / win, t.cols * win]);
       const normed = postShuffle ? b.layerNorm(shuffled(x), mw.norm.weight, mw.norm.bias!, 1e-6) : shuffled(b.layerNorm(x, mw.norm.weight, mw.norm.bias!, 1e-6));
-      return b.linear(b.gelu(b.linear(normed, mw.linearFc1.weight, mw.linearFc1.bias), 'none'), mw.linearFc2.weight, mw.linearFc2.bias);
+      return b.linear(linearEx(b, normed, mw.linearFc1.weight, { bias: mw.linearFc1.bias, gelu: 'none' }), mw.linearFc2.weight, mw.linearFc2.bias);
     });
   }
 }

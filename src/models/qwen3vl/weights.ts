@@ -248,6 +248,14 @@ export async function loadQwen3VLWeights(ckpt: Checkpoint, cfg: ModelConfig, bac
       }
     }
   }
+  // The vision tower's linear weights only ever meet many rows (the patches): packed for the GEMM where the backend
+  // can, so no call re-gathers and transposes them (the text model's weights also serve decode's matrix-vector path).
+  const packVision = (key: string, t: Tensor): Tensor => {
+    if (!backend.packWeight || !VISION_LINEAR.test(key)) return t;
+    const p = backend.packWeight(t);
+    if (p !== t) t.dispose();
+    return p;
+  };
   try {
     for (const [key, slot] of order) {
       const sf = streamFormat(slot);
@@ -267,7 +275,7 @@ export async function loadQwen3VLWeights(ckpt: Checkpoint, cfg: ModelConfig, bac
       }
       const src = raws[0].dtype === 'F32' ? 'f32' : raws[0].dtype === 'F16' ? 'f16' : 'bf16';
       const fmt = formatFor(slot.role, slot.shape, opts.dtype, backend.capabilities().weightDTypes.includes(src) ? src : 'f32');
-      out.set(key, keep(convertWeight(backend, raws, slot.shape, fmt, slot.combine)));
+      out.set(key, keep(packVision(key, convertWeight(backend, raws, slot.shape, fmt, slot.combine))));
       opts.onProgress?.({ loadedBytes, totalBytes, tensor: slot.names[0] });
     }
   } catch (e) {
@@ -314,6 +322,9 @@ export async function loadQwen3VLWeights(ckpt: Checkpoint, cfg: ModelConfig, bac
     },
   };
 }
+
+/** Slot keys of the vision tower's linear weights (patch embedding, blocks, mergers). */
+const VISION_LINEAR = /^(patch|b\d+\.(q|k|v|proj|fc1|fc2)|(merger|ds\d+)\.fc[12])\.w$/;
 
 const FLOAT_TYPES: readonly StDType[] = ['BF16', 'F16', 'F32'];
 

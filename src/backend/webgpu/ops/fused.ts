@@ -10,10 +10,11 @@ import { MATVEC_MAX_ROWS, linear, matvec } from './linear.js';
 import { rmsNorm } from './rmsNorm.js';
 import { swiglu } from './swiglu.js';
 import { add } from './add.js';
+import { gelu } from './gelu.js';
 import { rope } from './rope.js';
 import { writeRows } from './rows.js';
 
-/** y = [residual +] w · f(x) (+ bias), f = RMSNorm, SwiGLU or identity. */
+/** y = [residual +] act(w · f(x) (+ bias)), f = RMSNorm, SwiGLU or identity; act GELU (plain ops) or none. */
 export function linearEx(c: Ctx, x: Tensor, w: Tensor, o: LinearExOptions): Tensor {
   if (o.norm && o.swiglu) throw new Error('webgpu.linearEx: norm and swiglu are exclusive');
   const k = w.cols;
@@ -22,10 +23,15 @@ export function linearEx(c: Ctx, x: Tensor, w: Tensor, o: LinearExOptions): Tens
   if (x.cols !== inCols) throw new Error(`webgpu.linearEx: x [${x.shape}] does not match w [${w.shape}]${o.swiglu ? ' (swiglu input is 2K wide)' : ''}`);
   if (o.residual && o.residual.size !== m * w.rows) throw new Error(`webgpu.linearEx: residual [${o.residual.shape}] for output [${m}, ${w.rows}]`);
   if (o.norm && o.norm.w.size !== k) throw new Error(`webgpu.linearEx: norm weight of ${o.norm.w.size} for rows of ${k}`);
-  if (m > MATVEC_MAX_ROWS || k % 8) {
+  if (m > MATVEC_MAX_ROWS || k % 8 || o.gelu) {
     const a = o.norm ? rmsNorm(c, x, o.norm.w, o.norm.eps) : o.swiglu ? swiglu(c, x) : x;
-    const y = linear(c, a, w, o.bias);
+    let y = linear(c, a, w, o.bias);
     if (a !== x) a.dispose();
+    if (o.gelu) {
+      const g = gelu(c, y, o.gelu);
+      y.dispose();
+      y = g;
+    }
     if (!o.residual) return y;
     const z = add(c, o.residual, y);
     y.dispose();

@@ -1,0 +1,107 @@
+// The AVX2 micro-kernels of the int8 GEMM (gemmq.h): a 4-row × 16-column tile, products by `vpmaddubsw` and widening
+// by `vpmaddwd`, each block's exact i32 sums scaled by d_w·d_x into the f32 tile (in L1) in the same order as the
+// VNNI kernel, so both give the same floats.
+
+/** Add the block's sums s (exact Σ q_x·q_w) × d_w·d_x to the f32 tile: the VNNI kernel's fma, operand for operand. */
+static inline void qScaleInto(const __m256i (&s)[QG_MR][2], const float* dw, const float* dx, float* C, bool acc) {
+  const __m256 d0 = _mm256_loadu_ps(dw), d1 = _mm256_loadu_ps(dw + 8);
+#pragma GCC unroll 8
+  for (int i = 0; i < QG_MR; i++) {
+    const __m256 x = _mm256_set1_ps(dx[i]);
+    float* c = C + i * GEMM_NR;
+    const __m256 f0 = acc ? _mm256_loadu_ps(c) : _mm256_setzero_ps(), f1 = acc ? _mm256_loadu_ps(c + 8) : _mm256_setzero_ps();
+    _mm256_storeu_ps(c, _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[i][0]), _mm256_mul_ps(d0, x), f0));
+    _mm256_storeu_ps(c + 8, _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[i][1]), _mm256_mul_ps(d1, x), f1));
+  }
+}
+
+// One k-quad of the 4 × 16 tile in inline asm: written with intrinsics, GCC hoisted the four rows' broadcasts and
+// sign steps ahead of their products and spilled half the sums to the stack every step (16 ymm registers: 8 sums,
+// |w0| |w1|, the ones vector and two temporaries fit only in this order). AT&T order: sources, then destination.
+static_assert(QG_MR == 4, "the asm steps below are written for 4 rows");
+#define QG_Q8ROW(off, s0, s1)                                                                          \
+  "vpbroadcastd " #off "(%[ap]), %[a]\n\t"                                                         \
+  "vpsignb (%[bp]), %[a], %[t]\n\t"        /* x·sign(w0) */                                          \
+  "vpmaddubsw %[t], %[u0], %[t]\n\t"       /* |w0|·x·sign(w0), pairs to i16 */                       \
+  "vpmaddwd %[ones], %[t], %[t]\n\t"                                                                 \
+  "vpaddd %[t], %[" #s0 "], %[" #s0 "]\n\t"                                                          \
+  "vpsignb 32(%[bp]), %[a], %[t]\n\t"                                                                \
+  "vpmaddubsw %[t], %[u1], %[t]\n\t"                                                                 \
+  "vpmaddwd %[ones], %[t], %[t]\n\t"                                                                 \
+  "vpaddd %[t], %[" #s1 "], %[" #s1 "]\n\t"
+
+static inline void q8Step(const int8_t* Bk, const uint8_t* Ak, __m256i ones, __m256i (&s)[QG_MR][2]) {
+  __m256i u0, u1, a, t;
+  __asm__("vpabsb (%[bp]), %[u0]\n\t"
+          "vpabsb 32(%[bp]), %[u1]\n\t"  // −128 → 128 as u8
+          QG_Q8ROW(0, s00, s01) QG_Q8ROW(4, s10, s11) QG_Q8ROW(8, s20, s21) QG_Q8ROW(12, s30, s31)
+          : [u0] "=&x"(u0), [u1] "=&x"(u1), [a] "=&x"(a), [t] "=&x"(t), [s00] "+x"(s[0][0]), [s01] "+x"(s[0][1]),
+            [s10] "+x"(s[1][0]), [s11] "+x"(s[1][1]), [s20] "+x"(s[2][0]), [s21] "+x"(s[2][1]), [s30] "+x"(s[3][0]), [s31] "+x"(s[3][1])
+          : [bp] "r"(Bk), [ap] "r"(Ak), [ones] "x"(ones)
+          : "memory");
+}
+
+#define QG_Q4ROW(off, h0, h1)                                  \
+  "vpbroadcastd " #off "(%[ap]), %[a]\n\t"                 \
+  "vpmaddubsw %[a], %[n0], %[t]\n\t" /* nibbles · x */       \
+  "vpaddw %[t], %[" #h0 "], %[" #h0 "]\n\t"                  \
+  "vpmaddubsw %[a], %[n1], %[t]\n\t"                         \
+  "vpaddw %[t], %[" #h1 "], %[" #h1 "]\n\t"
+
+static inline void q4Step(const int8_t* Bk, const uint8_t* Ak, __m256i (&h)[QG_MR][2]) {
+  __m256i n0, n1, a, t;
+  __asm__("vmovdqu (%[bp]), %[n0]\n\t"
+          "vmovdqu 32(%[bp]), %[n1]\n\t"
+          QG_Q4ROW(0, h00, h01) QG_Q4ROW(4, h10, h11) QG_Q4ROW(8, h20, h21) QG_Q4ROW(12, h30, h31)
+          : [n0] "=&x"(n0), [n1] "=&x"(n1), [a] "=&x"(a), [t] "=&x"(t), [h00] "+x"(h[0][0]), [h01] "+x"(h[0][1]),
+            [h10] "+x"(h[1][0]), [h11] "+x"(h[1][1]), [h20] "+x"(h[2][0]), [h21] "+x"(h[2][1]), [h30] "+x"(h[3][0]), [h31] "+x"(h[3][1])
+          : [bp] "r"(Bk), [ap] "r"(Ak)
+          : "memory");
+}
+
+/**
+ * q8_0: per k-quad, |w| (u8) for the 16 columns once, then per row x·sign(w) (s8; x is never −128, so negating it
+ * cannot wrap) and one maddubs + madd into i32: 4 instructions per 32 products.
+ */
+static inline void qMicroQ8(QPanelA A, QPanel B, int nbk, float* C, bool acc) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int b = 0; b < nbk; b++) {
+    __m256i s[QG_MR][2];
+#pragma GCC unroll 8
+    for (int i = 0; i < QG_MR; i++) s[i][0] = s[i][1] = _mm256_setzero_si256();
+    const int8_t* Bb = B.q + b * QG_BQ;
+    const uint8_t* Ab = A.a + b * 8 * QG_MR * 4;
+#pragma GCC unroll 8
+    for (int k4 = 0; k4 < 8; k4++) q8Step(Bb + k4 * 64, Ab + k4 * QG_MR * 4, ones, s);
+    qScaleInto(s, B.d + b * GEMM_NR, A.d + b * QG_MR, C, acc || b > 0);
+  }
+}
+
+/**
+ * q4_0: unsigned nibbles n (0..15) times x (s8) need no sign step. A block's eight k-quads add up in i16 lanes that
+ * start at −8·Σx of their own 16 products (packed by qPackA), so each lane ends at Σ (n − 8)·x, |·| ≤ 16·8·127 =
+ * 16256, and so does every partial sum on the way (it is that bound's sum over the products added so far plus −8·x
+ * for the rest); one widening per block gives Σ (n − 8)·x exactly.
+ */
+static inline void qMicroQ4(QPanelA A, QPanel B, int nbk, float* C, bool acc) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int b = 0; b < nbk; b++) {
+    __m256i h[QG_MR][2];
+#pragma GCC unroll 8
+    for (int i = 0; i < QG_MR; i++) h[i][0] = h[i][1] = _mm256_set1_epi32(A.s[b * QG_MR + i]);
+    const int8_t* Bb = B.q + b * QG_BQ;
+    const uint8_t* Ab = A.a + b * 8 * QG_MR * 4;
+#pragma GCC unroll 8
+    for (int k4 = 0; k4 < 8; k4++) q4Step(Bb + k4 * 64, Ab + k4 * QG_MR * 4, h);
+    __m256i s[QG_MR][2];
+#pragma GCC unroll 8
+    for (int i = 0; i < QG_MR; i++) s[i][0] = _mm256_madd_epi16(h[i][0], ones), s[i][1] = _mm256_madd_epi16(h[i][1], ones);
+    qScaleInto(s, B.d + b * GEMM_NR, A.d + b * QG_MR, C, acc || b > 0);
+  }
+}
+
+/** C[MR][NR] (+)= the nbk blocks of one A micro-panel against one B panel chunk. */
+static inline void qMicroKernel(QPanelA A, QPanel B, int nbk, float* C, bool acc, bool q4) {
+  if (q4) qMicroQ4(A, B, nbk, C, acc);
+  else qMicroQ8(A, B, nbk, C, acc);
+}

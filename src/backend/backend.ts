@@ -72,7 +72,10 @@ export interface LinearExOptions {
   /** x is [M, 2K]: use silu(x[:, :K]) ⊙ x[:, K:] as the input. */
   readonly swiglu?: boolean;
   readonly bias?: Tensor;
-  /** GELU (tanh approximation or exact) of w · f(x) + bias, before the residual (the vision MLP's fc1). */
+  /**
+   * GELU of w · f(x) + bias, before the residual (the vision MLP's fc1): `approximate` as in `gelu` (PyTorch's naming),
+   * 'tanh' the tanh approximation, 'none' the exact erf form (not "no GELU"; leave the option out for that).
+   */
   readonly gelu?: 'tanh' | 'none';
   /** y += residual ([M, N]). */
   readonly residual?: Tensor;

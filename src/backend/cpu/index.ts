@@ -21,8 +21,9 @@ export class CpuStorage {
   ) {}
 }
 
-/** The flag a packed weight's dtype code carries across to the addon (native/common.h DT_PACKED). */
+/** The flag a packed weight's dtype code carries across to the addon, and its panel height (native/common.h). */
 const DT_PACKED = 64;
+const PANEL_ROWS = 32;
 
 export type CpuBackendOptions = EngineOptions;
 
@@ -125,7 +126,7 @@ export class CpuBackend implements Backend {
     if ((w.dtype !== 'f32' && w.dtype !== 'bf16') || w.shape.length !== 2 || this.st(w).packed) return w;
     const h = this.e.packWeight(this.weight(w, 'packWeight'), CODE[w.dtype], w.rows, w.cols);
     const k = w.dtype === 'bf16' ? Math.ceil(w.cols / 2) * 2 : w.cols;
-    return new Tensor(this, w.shape, w.dtype, new CpuStorage(h, Math.ceil(w.rows / 32) * 32 * k * (w.dtype === 'bf16' ? 2 : 4), true));
+    return new Tensor(this, w.shape, w.dtype, new CpuStorage(h, Math.ceil(w.rows / PANEL_ROWS) * PANEL_ROWS * k * (w.dtype === 'bf16' ? 2 : 4), true));
   }
 
   private out(shape: readonly number[], h: Handle, dtype: DType = 'f32'): Tensor {

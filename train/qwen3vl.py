@@ -82,12 +82,11 @@ class VisionModel(nn.Module):
         self.blocks = nn.ModuleList(VisionBlock(c) for _ in range(c['depth']))
         self.merger = Merger(c, False)
         self.deepstack_merger_list = nn.ModuleList(Merger(c, True) for _ in c['deepstack_visual_indexes'])
+        self._layouts = {}  # (grid, device) -> layout tensors (see layout)
 
     def layout(self, grids, device):
         """Per patch (merge-window order): bilinear taps into the position table and (row, col) for the 2-D RoPE.
         Each grid size's layout is built once per device and kept (a training batch repeats a few sizes)."""
-        if not hasattr(self, '_layouts'):
-            self._layouts = {}
         parts = []
         for g in grids:
             key = (tuple(g), str(device))

@@ -313,6 +313,22 @@ def bf16_round_(model):
 
 # ------------------------------------------------------------------------------------------------ main
 
+def task_weights(ap, flag, text):
+    """'shape=4,color=1' -> {'shape': 4.0, 'color': 1.0}; a malformed pair, an unknown task or a negative weight is a
+    usage error naming the flag."""
+    out = {}
+    for kv in filter(None, text.split(',')):
+        k, sep, v = kv.partition('=')
+        try:
+            w = float(v)
+        except ValueError:
+            w = -1.0
+        if not sep or k not in tasks.TASKS or not w >= 0:
+            ap.error(f'{flag}: expected task=weight pairs with a task from {", ".join(tasks.TASKS)} and a weight >= 0, got {kv!r}')
+        out[k] = w
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--out', required=True)
@@ -354,9 +370,10 @@ def main():
     if a.img:
         media[0] = a.img
     tasks.configure(*media)
-    a.weights = {k: float(v) for k, v in (kv.split('=') for kv in a.task_weights.split(',') if kv)}
-    a.easy_w = {k: float(v) for k, v in (kv.split('=') for kv in a.easy_weights.split(',') if kv)}
-    assert set(a.weights) | set(a.easy_w) <= set(tasks.TASKS), f'--task-weights/--easy-weights: unknown task in {a.task_weights} {a.easy_weights}'
+    a.weights = task_weights(ap, '--task-weights', a.task_weights)
+    a.easy_w = task_weights(ap, '--easy-weights', a.easy_weights)
+    if sum(a.weights.get(t, 1.0) for t in tasks.TASKS) <= 0 or (a.easy_steps > 0 and sum(a.easy_w.values()) <= 0):
+        ap.error('--task-weights/--easy-weights: every task weighs 0, so there is nothing to sample')
     torch.manual_seed(a.seed)
     tok = load_tokenizer(os.path.join(a.tokenizer, 'tokenizer.json'))
     vision = list(PRESETS[a.preset]['vision'])

@@ -353,13 +353,13 @@ static inline void attnSoftmaxRow(float* s, int64_t jlo, int64_t jhi, float* m, 
   }
 }
 
-/** Tiles of query rows that share a key range start (split at segment bounds); returns how many. */
-static int64_t attnQueryTiles(const AttnArgs* a, AttnTile* tiles) {
+/** Tiles of ≤ bq query rows that share a key range start (split at segment bounds); returns how many. */
+static int64_t attnQueryTiles(const AttnArgs* a, AttnTile* tiles, int64_t bq = ATT_BQ) {
   int64_t nTiles = 0;
   for (int64_t r = 0; r < a->T;) {
     int64_t lo, hi;
     rowRange(a, r, &lo, &hi);
-    int64_t end = imin(a->T, r + ATT_BQ);
+    int64_t end = imin(a->T, r + bq);
     if (a->seg) end = imin(end, hi);  // hi is the segment's end row
     int64_t hiMax = 0;
     for (int64_t i = r; i < end; i++) {
@@ -460,7 +460,14 @@ static void attnTiled(Exec* ex, const AttnArgs* a) {
 /** Precision 'fast' on AMX-BF16 (kern/attnbf16.h); false where it does not apply. */
 static bool attnTiledBf16(Exec* ex, const AttnArgs* a);
 
+/** Exact tiled attention with queries in vector lanes (kern/attnlanes.h). */
+static void attnLanes(Exec* ex, const AttnArgs* a);
+
 static void opAttention(Exec* ex, const AttnArgs* a) {
+  static const bool old = getenv("QV_ATTN_OLD") != nullptr;  // TEMP A/B
   if (a->T <= 4 && !a->seg) attnDecode(ex, a);
-  else if (!attnTiledBf16(ex, a)) attnTiled(ex, a);
+  else if (!attnTiledBf16(ex, a)) {
+    if (old) attnTiled(ex, a);
+    else attnLanes(ex, a);
+  }
 }

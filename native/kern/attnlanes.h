@@ -1,0 +1,198 @@
+// Exact (f32) tiled attention for prefill and the vision tower, queries in vector lanes: for a tile of BQ query rows
+// of one head, Sᵀ[key][query] = K·(q·scale)ᵀ, the online softmax and Oᵀ[d][query] += Vᵀ·Pᵀ all run on whole
+// vectors of queries, so the running max, the sums and the rescale are lane-wise (no horizontal max/sum per row and
+// block, as the row-per-query kernel had: it ran at 40–45% of the FMA roof) and both products are GEMM micro-kernels
+// of MR broadcast rows × QV query vectors. Keys are packed per kv head once per call.
+//
+// Layouts (per kv head g, keys padded with zeros to a multiple of LB_BK):
+//   Kp[g][key/MR][hd][MR]   a key tile's MR keys side by side per d: S's broadcasts are one sequential stream
+//   Vp[g][key][hd]          value rows gathered out of the kvStride-wide rows (which fell in the same L1 sets)
+//   Qt[hd][BQ], Ot[hd][BQ], St[BK][BQ] per task
+
+// MR × QV accumulators: AVX-512 8 × 3 (24 of its 32 registers, BQ = 48 queries), AVX2 4 × 3 (12 of 16, BQ = 24).
+#if QV_W == 16
+#define LB_MR 8
+#else
+#define LB_MR 4
+#endif
+#define LB_QV 3
+#define LB_BQ (LB_QV * QV_W)
+// Keys per block: St (BK × BQ), Qt and Ot (hd × BQ) and the block's packed keys and values fit L1 together at hd 64.
+#define LB_BK 32
+
+/** St[j][·] = Σ_d Kp[j][d] · Qt[d][·] for the block's BK keys (MR at a time); returns the lane-wise max. */
+static inline void lanesScores(const float* Qt, const float* kp, int hd, float* St, vf* mx) {
+  for (int jt = 0; jt < LB_BK; jt += LB_MR) {
+    vf c[LB_MR][LB_QV];
+#pragma GCC unroll 8
+    for (int r = 0; r < LB_MR; r++)
+#pragma GCC unroll 3
+      for (int u = 0; u < LB_QV; u++) c[r][u] = vzero();
+    const float* a = kp + (int64_t)jt * hd;
+    for (int d = 0; d < hd; d++) {
+      vf b[LB_QV];
+#pragma GCC unroll 3
+      for (int u = 0; u < LB_QV; u++) b[u] = vload(Qt + d * LB_BQ + u * QV_W);
+#pragma GCC unroll 8
+      for (int r = 0; r < LB_MR; r++) {
+        const vf t = vset1(a[d * LB_MR + r]);
+#pragma GCC unroll 3
+        for (int u = 0; u < LB_QV; u++) c[r][u] = vfma(t, b[u], c[r][u]);
+      }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < LB_MR; r++)
+#pragma GCC unroll 3
+      for (int u = 0; u < LB_QV; u++) {
+        vstore(St + (jt + r) * LB_BQ + u * QV_W, c[r][u]);
+        mx[u] = vmax(mx[u], c[r][u]);
+      }
+  }
+}
+
+/** Ot[d0 .. d0+R)[·] = alpha · Ot + Σ_j Vp[j][d] · St[j][·] over the block's BK keys (R ≤ MR rows of d). */
+template <int R>
+static inline void lanesPV(const float* St, const float* vp, int hd, int d0, const vf* alpha, float* Ot) {
+  vf c[R][LB_QV];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 3
+    for (int u = 0; u < LB_QV; u++) c[r][u] = vmul(vload(Ot + (d0 + r) * LB_BQ + u * QV_W), alpha[u]);
+  for (int j = 0; j < LB_BK; j++) {
+    vf b[LB_QV];
+#pragma GCC unroll 3
+    for (int u = 0; u < LB_QV; u++) b[u] = vload(St + j * LB_BQ + u * QV_W);
+    const float* v = vp + (int64_t)j * hd + d0;
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+      const vf t = vset1(v[r]);
+#pragma GCC unroll 3
+      for (int u = 0; u < LB_QV; u++) c[r][u] = vfma(t, b[u], c[r][u]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 3
+    for (int u = 0; u < LB_QV; u++) vstore(Ot + (d0 + r) * LB_BQ + u * QV_W, c[r][u]);
+}
+
+/** Keys [j0, j0+MR) of kv head g into Kp's tile layout (zeros past kvLen). */
+static inline void lanesPackKeys(const AttnArgs* a, int64_t g, int64_t j0, float* kp) {
+  const int hd = a->hd;
+  for (int r = 0; r < LB_MR; r++) {
+    const int64_t j = j0 + r;
+    const float* kj = a->k + j * a->kvStride + g * hd;
+    if (j < a->kvLen)
+      for (int d = 0; d < hd; d++) kp[d * LB_MR + r] = kj[d];
+    else
+      for (int d = 0; d < hd; d++) kp[d * LB_MR + r] = 0.0f;
+  }
+}
+
+static void attnLanes(Exec* ex, const AttnArgs* a) {
+  const int hd = a->hd, group = a->nh / a->nkv;
+  const int64_t kvPad = (a->kvLen + LB_BK - 1) / LB_BK * LB_BK;
+  float* Kp = salloc((size_t)a->nkv * hd * kvPad);
+  float* Vp = salloc((size_t)a->nkv * hd * kvPad);
+  const int64_t kTiles = kvPad / LB_MR;
+  pfor(ex, a->nkv * kTiles, grainFor(ex, a->nkv * kTiles, 16), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t g = t / kTiles, j0 = (t % kTiles) * LB_MR;
+      lanesPackKeys(a, g, j0, Kp + (g * kvPad + j0) * hd);
+      for (int64_t j = j0; j < j0 + LB_MR; j++) {
+        float* vp = Vp + (g * kvPad + j) * hd;
+        if (j < a->kvLen) memcpy(vp, a->v + j * a->kvStride + g * hd, (size_t)hd * 4);
+        else memset(vp, 0, (size_t)hd * 4);
+      }
+    }
+  });
+  AttnTile* tiles = (AttnTile*)malloc(sizeof(AttnTile) * (size_t)(a->T / LB_BQ + a->nseg + 2));
+  const int64_t nTiles = attnQueryTiles(a, tiles, LB_BQ);
+  pfor(ex, nTiles * a->nh, 1, [&](int64_t t0, int64_t t1) {
+    float* Qt = salloc((size_t)hd * LB_BQ);
+    float* Ot = salloc((size_t)hd * LB_BQ);
+    float* St = salloc((size_t)LB_BK * LB_BQ);
+    float hiF[LB_BQ];
+    for (int64_t t = t0; t < t1; t++) {
+      // Head-major: consecutive tasks share one kv head's packed keys and values, which then stay in L2.
+      const AttnTile tl = tiles[t % nTiles];
+      const int h = (int)(t / nTiles), g = h / group;
+      const int nr = (int)(tl.r1 - tl.r0);
+      for (int i = 0; i < LB_BQ; i++) {
+        if (i >= nr) {
+          for (int d = 0; d < hd; d++) Qt[d * LB_BQ + i] = 0.0f;
+          continue;
+        }
+        const float* qi = a->q + (tl.r0 + i) * a->qStride + (int64_t)h * hd;
+        for (int d = 0; d < hd; d++) Qt[d * LB_BQ + i] = qi[d] * a->scale;
+      }
+      memset(Ot, 0, (size_t)hd * LB_BQ * 4);
+      // Each row's key range end (lanes past the tile's rows see none); the tile shares its start, tl.lo.
+      int64_t hiMin = tl.hiMax;
+      for (int i = 0; i < LB_BQ; i++) {
+        int64_t lo = 0, hi = 0;
+        if (i < nr) {
+          rowRange(a, tl.r0 + i, &lo, &hi);
+          hiMin = imin(hiMin, hi);
+        }
+        hiF[i] = (float)hi;
+      }
+      vf m[LB_QV], l[LB_QV];
+      for (int u = 0; u < LB_QV; u++) m[u] = vset1(-INFINITY), l[u] = vzero();
+      const float* kpg = Kp + (int64_t)g * kvPad * hd;
+      const float* vpg = Vp + (int64_t)g * kvPad * hd;
+      for (int64_t kb0 = tl.lo / LB_BK * LB_BK; kb0 < tl.hiMax; kb0 += LB_BK) {
+        vf mx[LB_QV];
+        for (int u = 0; u < LB_QV; u++) mx[u] = vset1(-INFINITY);
+        lanesScores(Qt, kpg + kb0 * hd, hd, St, mx);
+        if (kb0 < tl.lo || kb0 + LB_BK > hiMin) {
+          // A block at the tile's range ends: scores of keys a row does not see become −∞ (e^(−∞ − m) = 0).
+          for (int u = 0; u < LB_QV; u++) mx[u] = vset1(-INFINITY);
+          for (int j = 0; j < LB_BK; j++) {
+            const int64_t key = kb0 + j;
+            for (int u = 0; u < LB_QV; u++) {
+              float* s = St + j * LB_BQ + u * QV_W;
+              const vf sv = key < tl.lo ? vset1(-INFINITY) : vsel_neg(vsub(vset1((float)key), vload(hiF + u * QV_W)), vload(s), vset1(-INFINITY));
+              vstore(s, sv);
+              mx[u] = vmax(mx[u], sv);
+            }
+          }
+        }
+        // The running max, floored at −FLT_MAX so that lanes with no visible key yet give e^(−∞) = 0, not NaN.
+        vf alpha[LB_QV], sum[LB_QV];
+        for (int u = 0; u < LB_QV; u++) {
+          const vf mn = vmax(vmax(m[u], mx[u]), vset1(-3.4028235e38f));
+          alpha[u] = vexp(vsub(m[u], mn));
+          m[u] = mn;
+          sum[u] = vzero();
+        }
+        for (int j = 0; j < LB_BK; j++)
+          for (int u = 0; u < LB_QV; u++) {
+            float* s = St + j * LB_BQ + u * QV_W;
+            const vf e = vexp(vsub(vload(s), m[u]));
+            vstore(s, e);
+            sum[u] = vadd(sum[u], e);
+          }
+        for (int u = 0; u < LB_QV; u++) l[u] = vfma(l[u], alpha[u], sum[u]);
+        const float* vp = vpg + kb0 * hd;
+        int d0 = 0;
+        for (; d0 + LB_MR <= hd; d0 += LB_MR) lanesPV<LB_MR>(St, vp, hd, d0, alpha, Ot);
+        for (; d0 < hd; d0++) lanesPV<1>(St, vp, hd, d0, alpha, Ot);
+      }
+      // out = Oᵀ / l, transposed back (rows with no visible key: zero).
+      float lf[LB_BQ];
+      for (int u = 0; u < LB_QV; u++) vstore(lf + u * QV_W, l[u]);
+      for (int i = 0; i < nr; i++) {
+        const float inv = lf[i] > 0 ? 1.0f / lf[i] : 0.0f;
+        float* o = a->out + (tl.r0 + i) * a->qStride + (int64_t)h * hd;
+        for (int d = 0; d < hd; d++) o[d] = Ot[d * LB_BQ + i] * inv;
+      }
+    }
+    sfree(Qt);
+    sfree(Ot);
+    sfree(St);
+  });
+  free(tiles);
+  sfree(Kp);
+  sfree(Vp);
+}

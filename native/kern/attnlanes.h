@@ -18,11 +18,34 @@
 #define LB_QV 3
 #define LB_BQ (LB_QV * QV_W)
 // Keys per block: St (BK × BQ), Qt and Ot (hd × BQ) and the block's packed keys and values fit L1 together at hd 64.
-#define LB_BK 32
+#define LB_BK 64
 
-/** St[j][·] = Σ_d Kp[j][d] · Qt[d][·] for the block's BK keys (MR at a time); returns the lane-wise max. */
-static inline void lanesScores(const float* Qt, const float* kp, int hd, float* St, vf* mx) {
-  for (int jt = 0; jt < LB_BK; jt += LB_MR) {
+/** e^x for x ≤ 0 (0 below −87.34, −∞ included): vexp's reduction and polynomial, so the same values; on AVX-512
+ * 2^n·p is one scalef, which also drops vexp's clamp above and its integer exponent arithmetic (20 → 15 ops). */
+static inline vf lanesExp(vf x) {
+#if QV_W == 16
+  const __m512 lo = _mm512_set1_ps(-87.3365447504f);
+  const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);
+  x = _mm512_max_ps(x, lo);
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693359375f), x);
+  r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500E-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
+  p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  return _mm512_maskz_scalef_ps(keep, p, n);
+#else
+  return vexp(x);
+#endif
+}
+
+/** St[j][·] = Σ_d Kp[j][d] · Qt[d][·] for a block's first nk keys (a multiple of MR); mx = the lane-wise max. */
+static inline void lanesScores(const float* Qt, const float* kp, int hd, int nk, float* St, vf* mx) {
+  for (int jt = 0; jt < nk; jt += LB_MR) {
     vf c[LB_MR][LB_QV];
 #pragma GCC unroll 8
     for (int r = 0; r < LB_MR; r++)
@@ -50,15 +73,15 @@ static inline void lanesScores(const float* Qt, const float* kp, int hd, float* 
   }
 }
 
-/** Ot[d0 .. d0+R)[·] = alpha · Ot + Σ_j Vp[j][d] · St[j][·] over the block's BK keys (R ≤ MR rows of d). */
+/** Ot[d0 .. d0+R)[·] = alpha · Ot + Σ_j Vp[j][d] · St[j][·] over a block's first nk keys (R ≤ MR rows of d). */
 template <int R>
-static inline void lanesPV(const float* St, const float* vp, int hd, int d0, const vf* alpha, float* Ot) {
+static inline void lanesPV(const float* St, const float* vp, int hd, int nk, int d0, const vf* alpha, float* Ot) {
   vf c[R][LB_QV];
 #pragma GCC unroll 8
   for (int r = 0; r < R; r++)
 #pragma GCC unroll 3
     for (int u = 0; u < LB_QV; u++) c[r][u] = vmul(vload(Ot + (d0 + r) * LB_BQ + u * QV_W), alpha[u]);
-  for (int j = 0; j < LB_BK; j++) {
+  for (int j = 0; j < nk; j++) {
     vf b[LB_QV];
 #pragma GCC unroll 3
     for (int u = 0; u < LB_QV; u++) b[u] = vload(St + j * LB_BQ + u * QV_W);
@@ -79,6 +102,14 @@ static inline void lanesPV(const float* St, const float* vp, int hd, int d0, con
 /** Keys [j0, j0+MR) of kv head g into Kp's tile layout (zeros past kvLen). */
 static inline void lanesPackKeys(const AttnArgs* a, int64_t g, int64_t j0, float* kp) {
   const int hd = a->hd;
+#if QV_W == 16
+  if (hd % 16 == 0 && j0 + LB_MR <= a->kvLen) {
+    const float* rows[LB_MR];
+    for (int r = 0; r < LB_MR; r++) rows[r] = a->k + (j0 + r) * a->kvStride + g * hd;
+    for (int d = 0; d < hd; d += 16) transpose16(rows, LB_MR, d, kp + d * LB_MR, LB_MR, (__mmask16)((1u << LB_MR) - 1));
+    return;
+  }
+#endif
   for (int r = 0; r < LB_MR; r++) {
     const int64_t j = j0 + r;
     const float* kj = a->k + j * a->kvStride + g * hd;
@@ -89,11 +120,65 @@ static inline void lanesPackKeys(const AttnArgs* a, int64_t g, int64_t j0, float
   }
 }
 
+/** Qt[d][i] = q[r0 + i][h·hd + d] · scale for the tile's nr rows (zero lanes past them). */
+static inline void lanesLoadQ(const AttnArgs* a, int64_t r0, int nr, int h, float* Qt) {
+  const int hd = a->hd;
+  int i0 = 0;
+#if QV_W == 16
+  // 16 rows × 16 d at a time through the GEMM's register transpose (scalar strided stores were ~3% of the kernel).
+  if (hd % 16 == 0)
+    for (; i0 + 16 <= nr; i0 += 16) {
+      const float* rows[16];
+      for (int i = 0; i < 16; i++) rows[i] = a->q + (r0 + i0 + i) * a->qStride + (int64_t)h * hd;
+      for (int d = 0; d < hd; d += 16) transpose16(rows, 16, d, Qt + d * LB_BQ + i0, LB_BQ, 0xffff);
+      for (int d = 0; d < hd; d++) vstore(Qt + d * LB_BQ + i0, vmul(vload(Qt + d * LB_BQ + i0), vset1(a->scale)));
+    }
+#endif
+  for (int i = i0; i < LB_BQ; i++) {
+    if (i >= nr) {
+      for (int d = 0; d < hd; d++) Qt[d * LB_BQ + i] = 0.0f;
+      continue;
+    }
+    const float* qi = a->q + (r0 + i) * a->qStride + (int64_t)h * hd;
+    for (int d = 0; d < hd; d++) Qt[d * LB_BQ + i] = qi[d] * a->scale;
+  }
+}
+
+/** out[r0 + i][h·hd + d] = Ot[d][i] / l[i] for the tile's nr rows (zero where no key was visible); Ot is scaled in place. */
+static inline void lanesStoreOut(const AttnArgs* a, int64_t r0, int nr, int h, const vf* l, float* Ot) {
+  const int hd = a->hd;
+  vf inv[LB_QV];
+  for (int u = 0; u < LB_QV; u++) {
+    float lf[QV_W], q[QV_W];
+    vstore(lf, l[u]);
+    for (int i = 0; i < QV_W; i++) q[i] = lf[i] > 0 ? 1.0f / lf[i] : 0.0f;
+    inv[u] = vload(q);
+  }
+  for (int d = 0; d < hd; d++)
+    for (int u = 0; u < LB_QV; u++) vstore(Ot + d * LB_BQ + u * QV_W, vmul(vload(Ot + d * LB_BQ + u * QV_W), inv[u]));
+  int i0 = 0;
+#if QV_W == 16
+  if (hd % 16 == 0)
+    for (; i0 + 16 <= nr; i0 += 16)
+      for (int d = 0; d < hd; d += 16) {
+        const float* rows[16];
+        for (int j = 0; j < 16; j++) rows[j] = Ot + (d + j) * LB_BQ;
+        transpose16(rows, 16, i0, a->out + (r0 + i0) * a->qStride + (int64_t)h * hd + d, a->qStride, 0xffff);
+      }
+#endif
+  for (int i = i0; i < nr; i++) {
+    float* o = a->out + (r0 + i) * a->qStride + (int64_t)h * hd;
+    for (int d = 0; d < hd; d++) o[d] = Ot[d * LB_BQ + i];
+  }
+}
+
 static void attnLanes(Exec* ex, const AttnArgs* a) {
   const int hd = a->hd, group = a->nh / a->nkv;
   const int64_t kvPad = (a->kvLen + LB_BK - 1) / LB_BK * LB_BK;
-  float* Kp = salloc((size_t)a->nkv * hd * kvPad);
-  float* Vp = salloc((size_t)a->nkv * hd * kvPad);
+  // From the engine's cached mappings: a fresh 6–64 MiB per call faulted (and the kernel zeroed) every page.
+  void* kvTok;
+  float* Kp = (float*)ex->scratch((size_t)a->nkv * hd * kvPad * 2 * 4, &kvTok);
+  float* Vp = Kp + (size_t)a->nkv * hd * kvPad;
   const int64_t kTiles = kvPad / LB_MR;
   pfor(ex, a->nkv * kTiles, grainFor(ex, a->nkv * kTiles, 16), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; t++) {
@@ -118,14 +203,7 @@ static void attnLanes(Exec* ex, const AttnArgs* a) {
       const AttnTile tl = tiles[t % nTiles];
       const int h = (int)(t / nTiles), g = h / group;
       const int nr = (int)(tl.r1 - tl.r0);
-      for (int i = 0; i < LB_BQ; i++) {
-        if (i >= nr) {
-          for (int d = 0; d < hd; d++) Qt[d * LB_BQ + i] = 0.0f;
-          continue;
-        }
-        const float* qi = a->q + (tl.r0 + i) * a->qStride + (int64_t)h * hd;
-        for (int d = 0; d < hd; d++) Qt[d * LB_BQ + i] = qi[d] * a->scale;
-      }
+      lanesLoadQ(a, tl.r0, nr, h, Qt);
       memset(Ot, 0, (size_t)hd * LB_BQ * 4);
       // Each row's key range end (lanes past the tile's rows see none); the tile shares its start, tl.lo.
       int64_t hiMin = tl.hiMax;
@@ -144,11 +222,13 @@ static void attnLanes(Exec* ex, const AttnArgs* a) {
       for (int64_t kb0 = tl.lo / LB_BK * LB_BK; kb0 < tl.hiMax; kb0 += LB_BK) {
         vf mx[LB_QV];
         for (int u = 0; u < LB_QV; u++) mx[u] = vset1(-INFINITY);
-        lanesScores(Qt, kpg + kb0 * hd, hd, St, mx);
-        if (kb0 < tl.lo || kb0 + LB_BK > hiMin) {
+        // The block's keys up to the tile's last visible one, rounded up to MR (Kp and Vp are zero-padded).
+        const int nk = (int)((imin(LB_BK, tl.hiMax - kb0) + LB_MR - 1) / LB_MR * LB_MR);
+        lanesScores(Qt, kpg + kb0 * hd, hd, nk, St, mx);
+        if (kb0 < tl.lo || kb0 + nk > hiMin) {
           // A block at the tile's range ends: scores of keys a row does not see become −∞ (e^(−∞ − m) = 0).
           for (int u = 0; u < LB_QV; u++) mx[u] = vset1(-INFINITY);
-          for (int j = 0; j < LB_BK; j++) {
+          for (int j = 0; j < nk; j++) {
             const int64_t key = kb0 + j;
             for (int u = 0; u < LB_QV; u++) {
               float* s = St + j * LB_BQ + u * QV_W;
@@ -162,37 +242,30 @@ static void attnLanes(Exec* ex, const AttnArgs* a) {
         vf alpha[LB_QV], sum[LB_QV];
         for (int u = 0; u < LB_QV; u++) {
           const vf mn = vmax(vmax(m[u], mx[u]), vset1(-3.4028235e38f));
-          alpha[u] = vexp(vsub(m[u], mn));
+          alpha[u] = lanesExp(vsub(m[u], mn));
           m[u] = mn;
           sum[u] = vzero();
         }
-        for (int j = 0; j < LB_BK; j++)
+        for (int j = 0; j < nk; j++)
           for (int u = 0; u < LB_QV; u++) {
             float* s = St + j * LB_BQ + u * QV_W;
-            const vf e = vexp(vsub(vload(s), m[u]));
+            const vf e = lanesExp(vsub(vload(s), m[u]));
             vstore(s, e);
             sum[u] = vadd(sum[u], e);
           }
         for (int u = 0; u < LB_QV; u++) l[u] = vfma(l[u], alpha[u], sum[u]);
         const float* vp = vpg + kb0 * hd;
         int d0 = 0;
-        for (; d0 + LB_MR <= hd; d0 += LB_MR) lanesPV<LB_MR>(St, vp, hd, d0, alpha, Ot);
-        for (; d0 < hd; d0++) lanesPV<1>(St, vp, hd, d0, alpha, Ot);
+        for (; d0 + LB_MR <= hd; d0 += LB_MR) lanesPV<LB_MR>(St, vp, hd, nk, d0, alpha, Ot);
+        for (; d0 < hd; d0++) lanesPV<1>(St, vp, hd, nk, d0, alpha, Ot);
       }
       // out = Oᵀ / l, transposed back (rows with no visible key: zero).
-      float lf[LB_BQ];
-      for (int u = 0; u < LB_QV; u++) vstore(lf + u * QV_W, l[u]);
-      for (int i = 0; i < nr; i++) {
-        const float inv = lf[i] > 0 ? 1.0f / lf[i] : 0.0f;
-        float* o = a->out + (tl.r0 + i) * a->qStride + (int64_t)h * hd;
-        for (int d = 0; d < hd; d++) o[d] = Ot[d * LB_BQ + i] * inv;
-      }
+      lanesStoreOut(a, tl.r0, nr, h, l, Ot);
     }
     sfree(Qt);
     sfree(Ot);
     sfree(St);
   });
   free(tiles);
-  sfree(Kp);
-  sfree(Vp);
+  ex->scratchFree(kvTok);
 }

@@ -6,8 +6,10 @@
 //
 // Layouts (per kv head g, keys padded with zeros to a multiple of LB_BK):
 //   Kp[g][key/MR][hd][MR]   a key tile's MR keys side by side per d: S's broadcasts are one sequential stream
-//   Vp[g][key][hd]          value rows gathered out of the kvStride-wide rows (which fell in the same L1 sets)
-//   Qt[hd][BQ], Ot[hd][BQ], St[BK][BQ] per task
+//   Vp[g][hdP/MR][key][MR]  per MR-wide slice of d, the keys' values in order (hdP = hd rounded up to MR, zeros
+//                           past hd): a p·V micro-kernel reads one contiguous run (value rows in place are
+//                           kvStride apart, all in a few L1 sets; whole rows were evicted between d slices)
+//   Qt[hd][BQ], Ot[hdP][BQ], St[BK][BQ] per task
 
 // MR × QV accumulators: AVX-512 8 × 3 (24 of its 32 registers, BQ = 48 queries), AVX2 4 × 3 (12 of 16, BQ = 24).
 #if QV_W == 16
@@ -73,9 +75,9 @@ static inline void lanesScores(const float* Qt, const float* kp, int hd, int nk,
   }
 }
 
-/** Ot[d0 .. d0+R)[·] = alpha · Ot + Σ_j Vp[j][d] · St[j][·] over a block's first nk keys (R ≤ MR rows of d). */
-template <int R>
-static inline void lanesPV(const float* St, const float* vp, int hd, int nk, int d0, const vf* alpha, float* Ot) {
+/** Ot[d0 .. d0+MR)[·] = alpha · Ot + Σ_j vp[j][·] · St[j][·] over a block's first nk keys (vp: the d slice's run). */
+static inline void lanesPV(const float* St, const float* vp, int nk, int d0, const vf* alpha, float* Ot) {
+  constexpr int R = LB_MR;
   vf c[R][LB_QV];
 #pragma GCC unroll 8
   for (int r = 0; r < R; r++)
@@ -85,7 +87,7 @@ static inline void lanesPV(const float* St, const float* vp, int hd, int nk, int
     vf b[LB_QV];
 #pragma GCC unroll 3
     for (int u = 0; u < LB_QV; u++) b[u] = vload(St + j * LB_BQ + u * QV_W);
-    const float* v = vp + (int64_t)j * hd + d0;
+    const float* v = vp + j * LB_MR;
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++) {
       const vf t = vset1(v[r]);
@@ -177,17 +179,21 @@ static void attnLanes(Exec* ex, const AttnArgs* a) {
   const int64_t kvPad = (a->kvLen + LB_BK - 1) / LB_BK * LB_BK;
   // From the engine's cached mappings: a fresh 6–64 MiB per call faulted (and the kernel zeroed) every page.
   void* kvTok;
-  float* Kp = (float*)ex->scratch((size_t)a->nkv * hd * kvPad * 2 * 4, &kvTok);
+  const int hdP = (hd + LB_MR - 1) / LB_MR * LB_MR;
+  float* Kp = (float*)ex->scratch((size_t)a->nkv * (hd + hdP) * kvPad * 4, &kvTok);
   float* Vp = Kp + (size_t)a->nkv * hd * kvPad;
   const int64_t kTiles = kvPad / LB_MR;
   pfor(ex, a->nkv * kTiles, grainFor(ex, a->nkv * kTiles, 16), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; t++) {
       const int64_t g = t / kTiles, j0 = (t % kTiles) * LB_MR;
       lanesPackKeys(a, g, j0, Kp + (g * kvPad + j0) * hd);
+      float* vpg = Vp + g * hdP * kvPad;
       for (int64_t j = j0; j < j0 + LB_MR; j++) {
-        float* vp = Vp + (g * kvPad + j) * hd;
-        if (j < a->kvLen) memcpy(vp, a->v + j * a->kvStride + g * hd, (size_t)hd * 4);
-        else memset(vp, 0, (size_t)hd * 4);
+        const float* vj = a->v + j * a->kvStride + g * hd;
+        for (int d0 = 0; d0 < hdP; d0 += LB_MR) {
+          float* vp = vpg + (d0 * kvPad + j * LB_MR);
+          for (int r = 0; r < LB_MR; r++) vp[r] = j < a->kvLen && d0 + r < hd ? vj[d0 + r] : 0.0f;
+        }
       }
     }
   });
@@ -195,7 +201,7 @@ static void attnLanes(Exec* ex, const AttnArgs* a) {
   const int64_t nTiles = attnQueryTiles(a, tiles, LB_BQ);
   pfor(ex, nTiles * a->nh, 1, [&](int64_t t0, int64_t t1) {
     float* Qt = salloc((size_t)hd * LB_BQ);
-    float* Ot = salloc((size_t)hd * LB_BQ);
+    float* Ot = salloc((size_t)hdP * LB_BQ);
     float* St = salloc((size_t)LB_BK * LB_BQ);
     float hiF[LB_BQ];
     for (int64_t t = t0; t < t1; t++) {
@@ -204,7 +210,7 @@ static void attnLanes(Exec* ex, const AttnArgs* a) {
       const int h = (int)(t / nTiles), g = h / group;
       const int nr = (int)(tl.r1 - tl.r0);
       lanesLoadQ(a, tl.r0, nr, h, Qt);
-      memset(Ot, 0, (size_t)hd * LB_BQ * 4);
+      memset(Ot, 0, (size_t)hdP * LB_BQ * 4);
       // Each row's key range end (lanes past the tile's rows see none); the tile shares its start, tl.lo.
       int64_t hiMin = tl.hiMax;
       for (int i = 0; i < LB_BQ; i++) {
@@ -218,7 +224,7 @@ static void attnLanes(Exec* ex, const AttnArgs* a) {
       vf m[LB_QV], l[LB_QV];
       for (int u = 0; u < LB_QV; u++) m[u] = vset1(-INFINITY), l[u] = vzero();
       const float* kpg = Kp + (int64_t)g * kvPad * hd;
-      const float* vpg = Vp + (int64_t)g * kvPad * hd;
+      const float* vpg = Vp + (int64_t)g * hdP * kvPad;
       for (int64_t kb0 = tl.lo / LB_BK * LB_BK; kb0 < tl.hiMax; kb0 += LB_BK) {
         vf mx[LB_QV];
         for (int u = 0; u < LB_QV; u++) mx[u] = vset1(-INFINITY);
@@ -254,10 +260,7 @@ static void attnLanes(Exec* ex, const AttnArgs* a) {
             sum[u] = vadd(sum[u], e);
           }
         for (int u = 0; u < LB_QV; u++) l[u] = vfma(l[u], alpha[u], sum[u]);
-        const float* vp = vpg + kb0 * hd;
-        int d0 = 0;
-        for (; d0 + LB_MR <= hd; d0 += LB_MR) lanesPV<LB_MR>(St, vp, hd, nk, d0, alpha, Ot);
-        for (; d0 < hd; d0++) lanesPV<1>(St, vp, hd, nk, d0, alpha, Ot);
+        for (int d0 = 0; d0 < hdP; d0 += LB_MR) lanesPV(St, vpg + (d0 * kvPad + kb0 * LB_MR), nk, d0, alpha, Ot);
       }
       // out = Oᵀ / l, transposed back (rows with no visible key: zero).
       lanesStoreOut(a, tl.r0, nr, h, l, Ot);

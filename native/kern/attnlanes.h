@@ -190,6 +190,10 @@ static void attnLanes(Exec* ex, const AttnArgs* a) {
       float* vpg = Vp + g * hdP * kvPad;
       for (int64_t j = j0; j < j0 + LB_MR; j++) {
         const float* vj = a->v + j * a->kvStride + g * hd;
+        if (j < a->kvLen && hd == hdP) {
+          for (int d0 = 0; d0 < hd; d0 += LB_MR) memcpy(vpg + (d0 * kvPad + j * LB_MR), vj + d0, LB_MR * 4);
+          continue;
+        }
         for (int d0 = 0; d0 < hdP; d0 += LB_MR) {
           float* vp = vpg + (d0 * kvPad + j * LB_MR);
           for (int r = 0; r < LB_MR; r++) vp[r] = j < a->kvLen && d0 + r < hd ? vj[d0 + r] : 0.0f;

@@ -37,6 +37,13 @@ static void opRmsNorm(Exec* ex, const float* x, const float* w, int64_t rows, in
   });
 }
 
+#if QV_W == 8
+static inline double hsum4d(__m256d s) {
+  const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+#endif
+
 /**
  * Mean and Σ (x − mean)² of d values in double, on independent vector chains (one scalar double chain per pass
  * was 4 cycles per value: LayerNorm took 2% of the vision tower, more than its rope).
@@ -59,9 +66,7 @@ static inline void meanVar(const float* x, int64_t d, double* meanOut, double* v
     s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
     s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
   }
-  const __m256d s = _mm256_add_pd(s0, s1);
-  const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
-  mean = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+  mean = hsum4d(_mm256_add_pd(s0, s1));
 #endif
   for (int64_t i = c; i < d; i++) mean += x[i];
   mean /= (double)d;
@@ -87,9 +92,7 @@ static inline void meanVar(const float* x, int64_t d, double* meanOut, double* v
     q0 = _mm256_fmadd_pd(t0, t0, q0);
     q1 = _mm256_fmadd_pd(t1, t1, q1);
   }
-  const __m256d q = _mm256_add_pd(q0, q1);
-  const __m128d g = _mm_add_pd(_mm256_castpd256_pd128(q), _mm256_extractf128_pd(q, 1));
-  var = _mm_cvtsd_f64(_mm_add_sd(g, _mm_unpackhi_pd(g, g)));
+  var = hsum4d(_mm256_add_pd(q0, q1));
 #endif
   for (int64_t i = c; i < d; i++) {
     const double t = x[i] - mean;

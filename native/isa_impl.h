@@ -21,6 +21,7 @@ namespace QV_NS {
 #include "kern/linear.h"
 #include "kern/attention.h"
 #include "kern/attnbf16.h"
+#include "kern/attnlanes.h"
 #include "kern/paged.h"
 #include "kern/moe.h"
 #include "kern/convert.h"

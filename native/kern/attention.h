@@ -1,7 +1,9 @@
-// Attention that never builds a [T, T] matrix. Prefill/vision: query tiles × key blocks with an online softmax, keys
-// packed transposed per kv head so scores come from an FMA micro-kernel. Decode (few rows): chunks of whole key/value
-// rows per task (sequential streams), partial softmaxes merged at the end.
+// Attention that never builds a [T, T] matrix. Prefill/vision: query tiles × key blocks with an online softmax, in
+// kern/attnlanes.h (exact f32) and kern/attnbf16.h (precision 'fast' on AMX-BF16); the query tiles and the row-wise
+// softmax of the bf16 kernel are here. Decode (few rows): chunks of whole key/value rows per task (sequential
+// streams), partial softmaxes merged at the end.
 
+// The bf16 kernel's tile: 32 query rows × 64-key blocks.
 #define ATT_BQ 32
 #define ATT_BK 64
 
@@ -238,86 +240,6 @@ struct AttnTile {
   int64_t r0, r1, lo, hiMax;
 };
 
-// Vectors per row in the score and p·V micro-kernels: 4 rows × ATT_CV vectors of accumulators (16 on AVX-512's 32
-// registers, 8 on AVX2's 16), so each k step issues 4·ATT_CV FMAs for ATT_CV loads and 4 broadcasts.
-#if QV_W == 16
-#define ATT_CV 4
-#else
-#define ATT_CV 2
-#endif
-
-/** S[BQ][BK] = Qs[BQ][hd] · Kt[hd][kb0 .. kb0+BK) (Kt row stride ld). */
-static inline void attnScores(const float* Qs, int hd, const float* Kt, int64_t ld, float* S) {
-  for (int i = 0; i < ATT_BQ; i += 4) {
-    for (int j = 0; j < ATT_BK; j += ATT_CV * QV_W) {
-      vf c[4][ATT_CV];
-#pragma GCC unroll 4
-      for (int r = 0; r < 4; r++)
-#pragma GCC unroll 4
-        for (int u = 0; u < ATT_CV; u++) c[r][u] = vzero();
-      for (int d = 0; d < hd; d++) {
-        vf bk[ATT_CV];
-#pragma GCC unroll 4
-        for (int u = 0; u < ATT_CV; u++) bk[u] = vload(Kt + d * ld + j + u * QV_W);
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) {
-          const vf t = vset1(Qs[(i + r) * hd + d]);
-#pragma GCC unroll 4
-          for (int u = 0; u < ATT_CV; u++) c[r][u] = vfma(t, bk[u], c[r][u]);
-        }
-      }
-#pragma GCC unroll 4
-      for (int r = 0; r < 4; r++)
-#pragma GCC unroll 4
-        for (int u = 0; u < ATT_CV; u++) vstore(S + (i + r) * ATT_BK + j + u * QV_W, c[r][u]);
-    }
-  }
-}
-
-/** O[i][:] += Σ_j P[i][j] · V[j][:] for 4 rows i at a time. */
-static inline void attnPV(const float* P, int nrows, int nk, const float* V, int64_t vStride, int hd, float* O) {
-  for (int i = 0; i < nrows; i += 4) {
-    const int ni = (int)imin(4, nrows - i);
-    int d = 0;
-    for (; d + ATT_CV * QV_W <= hd; d += ATT_CV * QV_W) {
-      vf c[4][ATT_CV];
-#pragma GCC unroll 4
-      for (int r = 0; r < 4; r++) {
-        const int rr = r < ni ? r : 0;
-#pragma GCC unroll 4
-        for (int u = 0; u < ATT_CV; u++) c[r][u] = vload(O + (i + rr) * hd + d + u * QV_W);
-      }
-      for (int j = 0; j < nk; j++) {
-        vf vv[ATT_CV];
-#pragma GCC unroll 4
-        for (int u = 0; u < ATT_CV; u++) vv[u] = vload(V + j * vStride + d + u * QV_W);
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) {
-          const vf p = vset1(P[(i + r) * ATT_BK + j]);
-#pragma GCC unroll 4
-          for (int u = 0; u < ATT_CV; u++) c[r][u] = vfma(p, vv[u], c[r][u]);
-        }
-      }
-      for (int r = 0; r < ni; r++)
-#pragma GCC unroll 4
-        for (int u = 0; u < ATT_CV; u++) vstore(O + (i + r) * hd + d + u * QV_W, c[r][u]);
-    }
-    for (; d + QV_W <= hd; d += QV_W) {
-      for (int r = 0; r < ni; r++) {
-        vf c = vload(O + (i + r) * hd + d);
-        for (int j = 0; j < nk; j++) c = vfma(vset1(P[(i + r) * ATT_BK + j]), vload(V + j * vStride + d), c);
-        vstore(O + (i + r) * hd + d, c);
-      }
-    }
-    for (; d < hd; d++)
-      for (int r = 0; r < ni; r++) {
-        float s = O[(i + r) * hd + d];
-        for (int j = 0; j < nk; j++) s += P[(i + r) * ATT_BK + j] * V[j * vStride + d];
-        O[(i + r) * hd + d] = s;
-      }
-  }
-}
-
 /**
  * Online-softmax update of one score row s[0, BK) whose keys [jlo, jhi) are visible: s becomes exp(s − m') (zero
  * outside), l and m are updated, and the row's output is rescaled by exp(m − m'). Whole visible blocks (the
@@ -353,13 +275,13 @@ static inline void attnSoftmaxRow(float* s, int64_t jlo, int64_t jhi, float* m, 
   }
 }
 
-/** Tiles of query rows that share a key range start (split at segment bounds); returns how many. */
-static int64_t attnQueryTiles(const AttnArgs* a, AttnTile* tiles) {
+/** Tiles of ≤ bq query rows that share a key range start (split at segment bounds); returns how many. */
+static int64_t attnQueryTiles(const AttnArgs* a, AttnTile* tiles, int64_t bq = ATT_BQ) {
   int64_t nTiles = 0;
   for (int64_t r = 0; r < a->T;) {
     int64_t lo, hi;
     rowRange(a, r, &lo, &hi);
-    int64_t end = imin(a->T, r + ATT_BQ);
+    int64_t end = imin(a->T, r + bq);
     if (a->seg) end = imin(end, hi);  // hi is the segment's end row
     int64_t hiMax = 0;
     for (int64_t i = r; i < end; i++) {
@@ -393,74 +315,13 @@ static inline void attnTileFinish(const AttnArgs* a, const AttnTile& tl, int h, 
   }
 }
 
-static void attnTiled(Exec* ex, const AttnArgs* a) {
-  const int hd = a->hd, group = a->nh / a->nkv;
-  const int64_t kvPad = (a->kvLen + ATT_BK - 1) / ATT_BK * ATT_BK;
-  // Keys transposed per kv head: Kt[g][d][j], zero past kvLen. Values gathered per kv head, Vp[g][j][d]: in place,
-  // a key block's value rows lie kvStride floats apart (4 KiB for the vision tower), all in the same few L1 sets,
-  // so p·V missed L1 on most loads (the tiled attention ran at 34% of the FMA roof).
-  float* Kt = salloc((size_t)a->nkv * hd * kvPad);
-  float* Vp = salloc((size_t)a->nkv * hd * kvPad);
-  pfor(ex, a->nkv, 1, [&](int64_t g0, int64_t g1) {
-    for (int64_t g = g0; g < g1; g++) {
-      float* kt = Kt + g * hd * kvPad;
-      float* vp = Vp + g * hd * kvPad;
-      for (int64_t j = 0; j < kvPad; j++) {
-        const float* kj = a->k + j * a->kvStride + g * hd;
-        for (int d = 0; d < hd; d++) kt[d * kvPad + j] = j < a->kvLen ? kj[d] : 0.0f;
-        if (j < a->kvLen) memcpy(vp + j * hd, a->v + j * a->kvStride + g * hd, (size_t)hd * 4);
-        else memset(vp + j * hd, 0, (size_t)hd * 4);
-      }
-    }
-  });
-  AttnTile* tiles = (AttnTile*)malloc(sizeof(AttnTile) * (size_t)(a->T / ATT_BQ + a->nseg + 2));
-  const int64_t nTiles = attnQueryTiles(a, tiles);
-  pfor(ex, nTiles * a->nh, 1, [&](int64_t t0, int64_t t1) {
-    float* Qs = salloc((size_t)ATT_BQ * hd);
-    float* O = salloc((size_t)ATT_BQ * hd);
-    float* S = salloc((size_t)ATT_BQ * ATT_BK);
-    float m[ATT_BQ], l[ATT_BQ];
-    int64_t hiRow[ATT_BQ];
-    for (int64_t t = t0; t < t1; t++) {
-      // Head-major: consecutive tasks share one kv head's packed keys and values (2 MiB at 4096 patches), which then
-      // stay in L2; tile-major swept all heads' 32 MiB per query tile from L3 (4096 patches, one thread: 63 → 95
-      // GFLOP/s; 784: 73 → 80).
-      const AttnTile tl = tiles[t % nTiles];
-      const int h = (int)(t / nTiles), g = h / group;
-      const int nr = (int)(tl.r1 - tl.r0);
-      for (int i = 0; i < ATT_BQ; i++)
-        for (int d = 0; d < hd; d++) Qs[i * hd + d] = i < nr ? a->q[(tl.r0 + i) * a->qStride + (int64_t)h * hd + d] * a->scale : 0.0f;
-      attnTileStart(a, tl, hd, O, m, l, hiRow);
-      const float* kt = Kt + (int64_t)g * hd * kvPad;
-      for (int64_t kb0 = tl.lo / ATT_BK * ATT_BK; kb0 < tl.hiMax; kb0 += ATT_BK) {
-        attnScores(Qs, hd, kt + kb0, kvPad, S);
-        const int nk = (int)imin(ATT_BK, tl.hiMax - kb0);
-        for (int i = 0; i < nr; i++) {
-          float* s = S + i * ATT_BK;
-          const int64_t jlo = imax(0, tl.lo - kb0), jhi = imin(nk, hiRow[i] - kb0);
-          if (jhi <= jlo) {
-            for (int j = 0; j < ATT_BK; j++) s[j] = 0;
-            continue;
-          }
-          attnSoftmaxRow(s, jlo, jhi, &m[i], &l[i], O + i * hd, hd);
-        }
-        attnPV(S, nr, nk, Vp + ((int64_t)g * kvPad + kb0) * hd, hd, hd, O);
-      }
-      attnTileFinish(a, tl, h, hd, O, l);
-    }
-    sfree(Qs);
-    sfree(O);
-    sfree(S);
-  });
-  free(tiles);
-  sfree(Kt);
-  sfree(Vp);
-}
-
 /** Precision 'fast' on AMX-BF16 (kern/attnbf16.h); false where it does not apply. */
 static bool attnTiledBf16(Exec* ex, const AttnArgs* a);
 
+/** Exact tiled attention with queries in vector lanes (kern/attnlanes.h). */
+static void attnLanes(Exec* ex, const AttnArgs* a);
+
 static void opAttention(Exec* ex, const AttnArgs* a) {
   if (a->T <= 4 && !a->seg) attnDecode(ex, a);
-  else if (!attnTiledBf16(ex, a)) attnTiled(ex, a);
+  else if (!attnTiledBf16(ex, a)) attnLanes(ex, a);
 }

@@ -1,6 +1,6 @@
 // Tiled attention on AMX-BF16 for precision 'fast', non-causal only (the vision tower's patches: causal text
-// prefill keeps f32, where bf16 probabilities moved the fixtures' logits 1e-2 and flipped MoE experts): the tiled kernel's
-// schedule (32 query rows × 64-key blocks, online softmax in f32) with both products on tiles: S = (q·scale)·Kᵀ from
+// prefill keeps f32, where bf16 probabilities moved the fixtures' logits 1e-2 and flipped MoE experts): 32 query rows ×
+// 64-key blocks, a row-wise online softmax in f32 (attention.h), and both products on tiles: S = (q·scale)·Kᵀ from
 // bf16-rounded q and K, and O += P·V from bf16-rounded probabilities and V, f32 sums. Needs hd a multiple of 32.
 //
 // Layouts (32-bit words = bf16 pairs, the low half first, as tdpbf16ps pairs its operands):

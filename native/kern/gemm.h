@@ -246,7 +246,10 @@ struct GemmPlan {
 static inline GemmPlan gemmPlan(Exec* ex, int64_t M, int64_t N, int64_t mr) {
   GemmPlan p;
   p.nTilesM = (M + GEMM_MC - 1) / GEMM_MC;
-  const int64_t want = 2 * ex->threads;  // tasks wanted, for balance across the pool
+  // Tasks wanted: 4 per thread, so a thread slowed for a while (GC, another process) leaves the others at most a
+  // quarter of its share to wait for; 1024 columns are 8 tasks of 128 (2 of 256 per thread before), which cost
+  // nothing measurable on one thread (784 rows, bf16: 10.8 ms either way).
+  const int64_t want = 4 * ex->threads;
   const int64_t perTile = (want + p.nTilesM - 1) / p.nTilesM;
   p.nb = imin(GEMM_NB, imax(GEMM_NR, ((N + perTile - 1) / perTile + GEMM_NR - 1) / GEMM_NR * GEMM_NR));
   p.nTilesN = (N + p.nb - 1) / p.nb;
@@ -304,7 +307,7 @@ static void gemmEpi(Exec* ex, const float* x, int64_t M, const WMat* w, const Ep
   const int64_t nPM = g.nPM = (M + GEMM_MR - 1) / GEMM_MR;
   void* apTok;
   g.Ap = (float*)ex->scratch((size_t)nPM * g.nKB * GEMM_KC * GEMM_MR * 4, &apTok);
-  pfor(ex, nPM, grainFor(ex, nPM, 4), [&](int64_t p0, int64_t p1) {
+  pfor(ex, nPM, grainFor(ex, nPM, 2, 8), [&](int64_t p0, int64_t p1) {  // small chunks: the GEMM waits for the last
     for (int64_t p = p0; p < p1; p++)
       for (int64_t kb = 0; kb < g.nKB; kb++) {
         const int64_t k0 = kb * GEMM_KC;

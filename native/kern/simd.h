@@ -103,22 +103,32 @@ static inline vf vsel_neg(vf x, vf a, vf b) { QV_MAP(x.v[i] < 0 ? a.v[i] : b.v[i
 #undef QV_MAP
 #endif
 
-/** e^x: Cephes-style range reduction and a degree-6 polynomial; ~2 ulp, 0 below -87.3, saturates above 88.7. */
-static inline vf vexp(vf x) {
-  const vf hi = vset1(88.3762626647949f), lo = vset1(-87.3365447504f);
-  vf under = vsub(x, lo);  // negative where the result underflows
-  x = vmin(vmax(x, lo), hi);
-  vf n = vround(vmul(x, vset1(1.44269504088896341f)));
-  vf r = vfma(n, vset1(-0.693359375f), x);
-  r = vfma(n, vset1(2.12194440e-4f), r);
+/** x = n·ln2 + r (|r| ≤ ln2/2, ln2 split in two for an exact product): returns n (a float integer), r in *r. */
+static inline vf vexpReduce(vf x, vf* r) {
+  const vf n = vround(vmul(x, vset1(1.44269504088896341f)));
+  *r = vfma(n, vset1(2.12194440e-4f), vfma(n, vset1(-0.693359375f), x));
+  return n;
+}
+
+/** e^r on the reduced range: Cephes' degree-6 polynomial. */
+static inline vf vexpPoly(vf r) {
   vf p = vset1(1.9875691500E-4f);
   p = vfma(p, r, vset1(1.3981999507E-3f));
   p = vfma(p, r, vset1(8.3334519073E-3f));
   p = vfma(p, r, vset1(4.1665795894E-2f));
   p = vfma(p, r, vset1(1.6666665459E-1f));
   p = vfma(p, r, vset1(5.0000001201E-1f));
-  p = vfma(vmul(p, r), r, vadd(r, vset1(1.0f)));
-  return vsel_neg(under, vzero(), vmul(p, vpow2i(n)));
+  return vfma(vmul(p, r), r, vadd(r, vset1(1.0f)));
+}
+
+/** e^x: Cephes-style range reduction and a degree-6 polynomial; ~2 ulp, 0 below -87.3, saturates above 88.7. */
+static inline vf vexp(vf x) {
+  const vf hi = vset1(88.3762626647949f), lo = vset1(-87.3365447504f);
+  vf under = vsub(x, lo);  // negative where the result underflows
+  x = vmin(vmax(x, lo), hi);
+  vf r;
+  const vf n = vexpReduce(x, &r);
+  return vsel_neg(under, vzero(), vmul(vexpPoly(r), vpow2i(n)));
 }
 
 /** tanh via exp of a non-positive argument (no overflow): sign(x)·(1 − e^{−2|x|})/(1 + e^{−2|x|}). */

@@ -138,6 +138,9 @@ export const opCases: OpCase[] = [
     { t: 3, s: 200, nh: 16, nkv: 8, hd: 128, causal: true },
     { t: 2, s: 133, nh: 8, nkv: 1, hd: 72, causal: true },
     { t: 1, s: 100, nh: 3, nkv: 3, hd: 40, causal: false },
+    // Tiled prefill with head sizes off the CPU kernels' 8- (AVX-512) and 4-row (AVX2) d slices (zero-padded values).
+    { t: 100, s: 130, nh: 4, nkv: 2, hd: 36, causal: true },
+    { t: 60, s: 60, nh: 2, nkv: 1, hd: 18, causal: false },
   ].map(
     (c): OpCase => ({
       name: `attention t${c.t} s${c.s} nh${c.nh} nkv${c.nkv} hd${c.hd}${c.causal ? ' causal' : ''}`,

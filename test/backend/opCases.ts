@@ -68,6 +68,8 @@ const linearShapes: [number, number, number][] = [
   // and a partial weight panel; 33 blocks (three 16-block K chunks).
   [29, 32, 17],
   [37, 1056, 50],
+  // Weight panels are packed eight rows at a time: a last panel of 13 rows ends in a group of five.
+  [33, 64, 77],
 ];
 
 export const opCases: OpCase[] = [

@@ -10,6 +10,12 @@
 //   (s8, |x| ≤ 127), so a pair of products is at most 2·128·127 = 32512 and the i16 sums never saturate; q4_0 as
 //   unsigned nibbles n times x (no sign step), a block's eight k-quads summed in i16 lanes that start at −8·Σx of
 //   their own products, so each ends at Σ (n − 8)·x over 16 products (|·| ≤ 16·8·127 = 16256).
+//
+// Weight panels are packed per call from the row-major blocks that the matrix-vector (decode) kernels read, once per
+// 1024-row M tile, not repacked at load: packing both layouts would double the resident weights, and the unpacked
+// panel format is 2.2× q4_0's bytes. What packing still costs (bench/micro.ts 2B layer, 1 thread, CPU time, packing
+// done twice vs once): AVX2 ≈ 2.5 ms of 21 (q4_0) at 32 rows, of 68 at 128; VNNI ≈ 3.5 ms of 14 at 32 rows, of 36 at
+// 128, ~2.5% at 512. A load-time layout pays for small batches only with a decode path that reads it at the bus.
 
 #if defined(__AVX2__)
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)

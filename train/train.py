@@ -365,6 +365,9 @@ def main():
         torch.set_num_threads(a.threads)
     if dev == 'cpu':
         check_blas()
+    if a.eval_only and not a.preset:  # the checkpoint's media sizes, not this machine's default preset
+        rec = os.path.join(a.out, 'qwen3-vl-demo', 'training.json')
+        a.preset = json.load(open(rec)).get('preset') if os.path.exists(rec) else None
     a.preset = a.preset or ('gpu' if dev == 'cuda' else 'cpu')
     media = list(PRESETS[a.preset]['media'])
     if a.img:
@@ -498,9 +501,14 @@ def evaluate(a, model, cfg, tok, dev, ck, step, ema, log, train_s, nparams):
     acc = {t: sum(v) / len(v) for t, v in per.items()}
     for t, v in acc.items():
         print(f'held-out {t:10s} {v * 100:5.1f}% of {len(per[t])}', flush=True)
-    meta = {'preset': a.preset or json.load(open(os.path.join(ck, 'training.json'))).get('preset'), 'seed': a.seed, 'eval_seed': EVAL_SEED, 'steps': step, 'batch': a.batch, 'lr': a.lr, 'vision_lr': a.vision_lr, 'loss': a.loss, 'easy_steps': a.easy_steps, 'easy_weights': a.easy_weights, 'task_weights': a.task_weights, 'init': a.init, 'init_from': a.init_from, 'train_seconds': round(train_s, 1),
+    meta = {'preset': a.preset, 'seed': a.seed, 'eval_seed': EVAL_SEED, 'steps': step, 'batch': a.batch, 'lr': a.lr, 'vision_lr': a.vision_lr, 'loss': a.loss, 'easy_steps': a.easy_steps, 'easy_weights': a.easy_weights, 'task_weights': a.task_weights, 'init': a.init, 'init_from': a.init_from, 'train_seconds': round(train_s, 1),
             'device': torch.cuda.get_device_name() if dev == 'cuda' else 'cpu', 'torch': torch.__version__, 'parameters': nparams,
             'final_loss': round(ema, 5), 'script_accuracy': acc, 'loss_log': log}
+    if a.eval_only:  # keep the run's own record (recipe, device, seconds); only the answers are new
+        rec = os.path.join(ck, 'training.json')
+        old = json.load(open(rec)) if os.path.exists(rec) else {}
+        meta = {**meta, **{k: v for k, v in old.items() if k != 'script_accuracy'}, 'eval_seed': EVAL_SEED, 'script_accuracy': acc,
+                'eval_device': 'cuda' if dev == 'cuda' else 'cpu'}
     json.dump({'meta': meta, 'items': items}, open(os.path.join(media, 'questions.json'), 'w'), indent=1)
     json.dump(meta, open(os.path.join(ck, 'training.json'), 'w'), indent=2)
     # Demo assets: a seed of their own.

@@ -11,7 +11,7 @@ import { byteLevelAlphabet } from '../src/tokenizer/byteLevel.js';
 
 /** ggml tensor types we write. */
 export const GGML = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, BF16: 30 } as const;
-type GgmlType = (typeof GGML)[keyof typeof GGML];
+export type GgmlType = (typeof GGML)[keyof typeof GGML];
 const BLOCK: Record<number, [number, number]> = { 0: [1, 4], 1: [1, 2], 2: [32, 18], 8: [32, 34], 30: [1, 2] };
 
 export type Value =

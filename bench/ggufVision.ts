@@ -1,15 +1,22 @@
 // The vision tower of a Qwen3-VL checkpoint as llama.cpp's mmproj GGUF (projector `qwen3vl_merger`), named and laid
 // out as llama.cpp's own converter writes it (conversion/qwen3vl.py), so llama-mtmd-cli encodes images with the same
-// random weights as ours. Matrices and the patch kernels F16 (matrices Q8_0 on request); norms, biases and the
-// position table F32.
+// random weights as ours. Matrices and the patch kernels F16 (matrices Q8_0 or Q4_0 on request, quantized as our loader
+// quantizes them, so both engines read the same blocks); norms, biases and the position table F32.
 
 import { Checkpoint } from '../src/io/safetensors.js';
 import { loadConfig } from '../src/models/qwen3vl/config.js';
 import { quantize } from '../src/tensor/quant.js';
 import { f32ToF16, widen } from '../src/tensor/dtype.js';
-import { GGML, writeGguf, type GgufTensor, type Value } from './gguf.js';
+import { GGML, writeGguf, type GgmlType, type GgufTensor, type Value } from './gguf.js';
 
-export type MmprojType = 'f16' | 'q8_0';
+export type MmprojType = 'f16' | 'q8_0' | 'q4_0';
+
+/** GGML tensor type and `general.file_type` (llama_ftype: MOSTLY_F16 1, MOSTLY_Q4_0 2, MOSTLY_Q8_0 7) per mmproj type. */
+const MMPROJ: Record<MmprojType, { type: GgmlType; ftype: number }> = {
+  f16: { type: GGML.F16, ftype: 1 },
+  q8_0: { type: GGML.Q8_0, ftype: 7 },
+  q4_0: { type: GGML.Q4_0, ftype: 2 },
+};
 
 function toF16(f: Float32Array): Uint8Array {
   const o = new Uint16Array(f.length);
@@ -26,12 +33,12 @@ export async function exportMmprojGguf(dir: string, file: string, wtype: MmprojT
     const read = async (src: string) => widen((await ck.read(src)).u16(), 'bf16');
     const mat = (name: string, src: string): GgufTensor => {
       const [rows, cols] = ck.info(src).shape;
-      const q = wtype === 'q8_0' && cols % 32 === 0;
+      const q = wtype !== 'f16' && cols % 32 === 0;
       return {
         name,
         shape: [rows, cols],
-        type: q ? GGML.Q8_0 : GGML.F16,
-        data: async () => (q ? quantize(await read(src), cols, 'q8_0') : toF16(await read(src))),
+        type: q ? MMPROJ[wtype].type : GGML.F16,
+        data: async () => (q ? quantize(await read(src), cols, wtype as 'q8_0' | 'q4_0') : toF16(await read(src))),
       };
     };
     const vec = (name: string, src: string): GgufTensor => ({
@@ -105,7 +112,7 @@ export async function exportMmprojGguf(dir: string, file: string, wtype: MmprojT
     const kv: [string, Value][] = [
       ['general.architecture', { t: 'str', v: 'clip' }],
       ['general.name', { t: 'str', v: `qwen3-vl-mmproj-${wtype}` }],
-      ['general.file_type', { t: 'u32', v: wtype === 'q8_0' ? 7 : 1 }],
+      ['general.file_type', { t: 'u32', v: MMPROJ[wtype].ftype }],
       ['clip.projector_type', { t: 'str', v: 'qwen3vl_merger' }],
       ['clip.has_vision_encoder', { t: 'bool', v: true }],
       ['clip.use_gelu', { t: 'bool', v: true }],

@@ -185,9 +185,9 @@ async function textGguf(shape: ShapeName, dtype: string, layers: number): Promis
   return ensureGguf(dir, path.join(CACHE, `${shape}-L${layers}-${dtype}-qwen3vl.gguf`), dtype as WeightType, THREADS);
 }
 
-/** The mmproj matching our vision weights in this dtype: F16 for bf16, Q8_0 for q8_0; none for other formats. */
+/** The mmproj matching our vision weights in this dtype: F16 for bf16, Q8_0 for q8_0, Q4_0 for q4_0 (clip loads it). */
 async function mmprojGguf(shape: ShapeName, dtype: string, layers: number): Promise<string | undefined> {
-  const t = dtype === 'bf16' ? 'f16' : dtype === 'q8_0' ? 'q8_0' : undefined;
+  const t = dtype === 'bf16' ? 'f16' : dtype === 'q8_0' || dtype === 'q4_0' ? dtype : undefined;
   if (!t) return undefined;
   const file = path.join(CACHE, `${shape}-mmproj-${t}.gguf`);
   if (!existsSync(file)) {
@@ -330,7 +330,7 @@ for (const r of rows) {
   }
 }
 if (rows.some((r) => r.vision?.length)) {
-  console.log('\nvision tower, one image (patch embedding to mergers); llama.cpp: llama-mtmd-cli encode time (mtmd_batch_encode) on the mmproj of the same weights (F16 for bf16, Q8_0 for q8_0)\n');
+  console.log('\nvision tower, one image (patch embedding to mergers); llama.cpp: llama-mtmd-cli encode time (mtmd_batch_encode) on the mmproj of the same weights (F16 for bf16, Q8_0 for q8_0, Q4_0 for q4_0)\n');
   console.log('| shape | dtype | image | patches | ours ms | ours GFLOP/s (% of FMA roof) | llama.cpp ms | ours vs llama.cpp |');
   console.log('|---|---|---|---|---|---|---|---|');
   for (const r of rows.filter((x) => x.engine === 'ours' && x.vision)) {

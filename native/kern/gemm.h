@@ -231,10 +231,6 @@ static void storeTilesEpi(const float* Cbuf, int64_t ldp, int64_t rows, int64_t 
       }
     }
 }
-[[maybe_unused]] static void storeTiles(const float* Cbuf, int64_t ldp, int64_t rows, int64_t nb0, int64_t nb1, int64_t mc0, const float* bias, float* y, int64_t N) {
-  const Epilogue e{bias, nullptr, ACT_NONE};
-  storeTilesEpi(Cbuf, ldp, rows, nb0, nb1, mc0, &e, y, N);
-}
 
 /**
  * The task grid of a GEMM: M tiles of mcRows (equal, a multiple of mr: a short last tile would pack every weight

@@ -10,6 +10,12 @@
 //   (s8, |x| ≤ 127), so a pair of products is at most 2·128·127 = 32512 and the i16 sums never saturate; q4_0 as
 //   unsigned nibbles n times x (no sign step), a block's eight k-quads summed in i16 lanes that start at −8·Σx of
 //   their own products, so each ends at Σ (n − 8)·x over 16 products (|·| ≤ 16·8·127 = 16256).
+//
+// Weight panels are packed per call from the row-major blocks that the matrix-vector (decode) kernels read, once per
+// 1024-row M tile, not repacked at load: packing both layouts would double the resident weights, and the unpacked
+// panel format is 2.2× q4_0's bytes. What packing still costs (bench/micro.ts 2B layer, 1 thread, CPU time, packing
+// done twice vs once): AVX2 ≈ 2.5 ms of 21 (q4_0) at 32 rows, of 68 at 128; VNNI ≈ 3.5 ms of 14 at 32 rows, of 36 at
+// 128, ~2.5% at 512. A load-time layout pays for small batches only with a decode path that reads it at the bus.
 
 #if defined(__AVX2__)
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
@@ -39,48 +45,59 @@ struct QPanelA {
   const int32_t* s;
 };
 
+/** One weight block (32 values of a q8_0/q4_0 row) as 32 bytes: s8, or q4_0's nibbles (unsigned on AVX2, q − 8 on VNNI). */
+static inline __m256i qLoadBlock(const uint8_t* blk, bool q4) {
+  if (!q4) return _mm256_loadu_si256((const __m256i*)(blk + 2));
+  const __m128i q = _mm_loadu_si128((const __m128i*)(blk + 2)), m = _mm_set1_epi8(0x0f);
+  const __m256i v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+  return QG_VNNI ? _mm256_sub_epi8(v, _mm256_set1_epi8(8)) : v;
+}
+
 /**
  * Pack weight rows [n0, n0 + nr) × blocks [b0, b0 + nbk) into P (missing rows zero). q4_0 nibbles become q − 8 for
- * VNNI and stay unsigned nibbles for AVX2's vpmaddubsw (whose unsigned operand they are).
+ * VNNI and stay unsigned nibbles for AVX2's vpmaddubsw (whose unsigned operand they are). Eight rows at a time: their
+ * blocks are eight vectors of eight k-quads, an 8 × 8 transposition of 32-bit quads makes each k-quad of the eight
+ * rows one 32-byte store (it was a 4-byte store per row and k-quad: at 32 rows of activations the packing took a
+ * quarter of the q4_0 GEMM's time).
  */
 static void qPackB(const WMat* w, int64_t n0, int nr, int64_t b0, int nbk, QPanel P) {
   const bool q4 = w->dt == DT_Q4_0;
   const size_t bb = q4 ? 18 : 34, rb = rowBytes(w->dt, w->cols);
-  for (int j = 0; j < GEMM_NR; j++) {
-    if (j >= nr) {
-      for (int b = 0; b < nbk; b++) {
-        for (int k4 = 0; k4 < 8; k4++) memset(P.q + b * QG_BQ + (k4 * GEMM_NR + j) * 4, 0, 4);
-        P.d[b * GEMM_NR + j] = 0;
-        P.c[b * GEMM_NR + j] = 0;
-      }
-      continue;
+  const bool more = (b0 + nbk) * (int64_t)bb < (int64_t)rb;
+  for (int j0 = 0; j0 < GEMM_NR; j0 += 8) {
+    const uint8_t* row[8];
+    for (int r = 0; r < 8; r++) {
+      row[r] = j0 + r < nr ? w->p + (size_t)(n0 + j0 + r) * rb + (size_t)b0 * bb : nullptr;
+      // The next chunk of this row: each row gives only nbk blocks per chunk, too short for the hardware prefetchers.
+      if (row[r] && more)
+        for (size_t o = 0; o < (size_t)nbk * bb; o += 64) prefetchL1(row[r] + nbk * bb + o);
     }
-    const uint8_t* row = w->p + (size_t)(n0 + j) * rb + (size_t)b0 * bb;
-    // The next chunk of this row: each row gives only nbk blocks per chunk, too short for the hardware prefetchers.
-    if ((b0 + nbk) * (int64_t)bb < (int64_t)rb)
-      for (size_t o = 0; o < (size_t)nbk * bb; o += 64) prefetchL1(row + nbk * bb + o);
     for (int b = 0; b < nbk; b++) {
-      const uint8_t* blk = row + b * bb;
-      __m256i v;
-      if (q4) {
-        const __m128i q = _mm_loadu_si128((const __m128i*)(blk + 2)), m = _mm_set1_epi8(0x0f);
-        v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
-        if (QG_VNNI) v = _mm256_sub_epi8(v, _mm256_set1_epi8(8));
-      } else {
-        v = _mm256_loadu_si256((const __m256i*)(blk + 2));
+      __m256i v[8];
+      for (int r = 0; r < 8; r++) {
+        v[r] = row[r] ? qLoadBlock(row[r] + b * bb, q4) : _mm256_setzero_si256();
+        P.d[b * GEMM_NR + j0 + r] = row[r] ? loadScale(row[r] + b * bb) : 0.0f;
       }
-      int32_t dw[8];
-      _mm256_storeu_si256((__m256i*)dw, v);
-      int8_t* qb = P.q + b * QG_BQ + j * 4;
-      for (int k4 = 0; k4 < 8; k4++) memcpy(qb + k4 * GEMM_NR * 4, dw + k4, 4);
-      P.d[b * GEMM_NR + j] = loadScale(blk);
+      // 8 × 8 transposition of 32-bit quads: t pairs rows, u gathers four rows per 128-bit lane, o[k4] all eight.
+      __m256i t[8], u[8];
+      for (int r = 0; r < 8; r += 2) t[r] = _mm256_unpacklo_epi32(v[r], v[r + 1]), t[r + 1] = _mm256_unpackhi_epi32(v[r], v[r + 1]);
+      for (int h = 0; h < 8; h += 4)
+        for (int e = 0; e < 2; e++) {
+          u[h + 2 * e] = _mm256_unpacklo_epi64(t[h + e], t[h + e + 2]);
+          u[h + 2 * e + 1] = _mm256_unpackhi_epi64(t[h + e], t[h + e + 2]);
+        }
+      int8_t* qb = P.q + b * QG_BQ + j0 * 4;
+      __m256i o[8];
+      for (int k = 0; k < 4; k++) {
+        o[k] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x20);
+        o[k + 4] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x31);
+      }
+      for (int k4 = 0; k4 < 8; k4++) _mm256_storeu_si256((__m256i*)(qb + k4 * GEMM_NR * 4), o[k4]);
 #if QG_VNNI
-      // Σ q: widen to i16 pairs and add (maddubs of 1s would saturate nothing: |q| ≤ 128).
-      const __m256i s32 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), v), _mm256_set1_epi16(1));
-      __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
-      h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
-      h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
-      P.c[b * GEMM_NR + j] = -128 * _mm_cvtsi128_si32(h);
+      // −128·Σ q per row: each k-quad's four bytes widened and added (|q| ≤ 128: nothing saturates).
+      __m256i sum = _mm256_setzero_si256();
+      for (int k4 = 0; k4 < 8; k4++) sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), o[k4]), _mm256_set1_epi16(1)));
+      _mm256_storeu_si256((__m256i*)(P.c + b * GEMM_NR + j0), _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum, 7)));
 #endif
     }
   }
@@ -88,7 +105,8 @@ static void qPackB(const WMat* w, int64_t n0, int nr, int64_t b0, int nbk, QPane
 
 /**
  * Quantize activation rows [m0, m0 + mr) into one micro-panel (missing rows: q = 0, d = 0). The quantization is
- * quantizeAct's, so the GEMM and the matrix-vector path see the same quants.
+ * quantizeAct's, so the GEMM and the matrix-vector path see the same quants. s (AVX2 q4_0's i16 start values, see
+ * QPanelA) is null where the kernel has no use for it (VNNI, q8_0).
  */
 static void qPackA(const float* x, int64_t K, int64_t m0, int mr, uint8_t* a, float* d, int32_t* s, int8_t* tq, float* td, int32_t* ts) {
   const int64_t nb = K / 32;
@@ -102,15 +120,18 @@ static void qPackA(const float* x, int64_t K, int64_t m0, int mr, uint8_t* a, fl
     }
     for (int64_t b = 0; b < nb; b++) {
       d[b * QG_MR + i] = td[b];
+      for (int k4 = 0; k4 < 8; k4++) {
+        uint32_t v;
+        memcpy(&v, tq + b * 32 + k4 * 4, 4);
+        v ^= flip;
+        memcpy(a + ((b * 8 + k4) * QG_MR + i) * 4, &v, 4);
+      }
+      if (!s) continue;
       int32_t lo = 0, hi = 0;
       for (int k4 = 0; k4 < 8; k4++) {
         const int8_t* q = tq + b * 32 + k4 * 4;
         lo += q[0] + q[1];
         hi += q[2] + q[3];
-        uint32_t v;
-        memcpy(&v, q, 4);
-        v ^= flip;
-        memcpy(a + ((b * 8 + k4) * QG_MR + i) * 4, &v, 4);
       }
       s[b * QG_MR + i] = (int32_t)((uint32_t)(uint16_t)(int16_t)(-8 * lo) | (uint32_t)(uint16_t)(int16_t)(-8 * hi) << 16);
     }
@@ -163,8 +184,12 @@ static inline void qMicroKernel(QPanelA A, QPanel B, int nbk, float* C, bool acc
 #include "gemmq2.h"
 #endif
 
-/** y = x·wᵀ (+ bias) for q8_0/q4_0 w through 8-bit products. */
-static bool gemmQ8(Exec* ex, const float* x, int64_t M, const WMat* w, const float* bias, float* y) {
+/**
+ * y = [residual +] act(x·wᵀ [+ bias]) for q8_0/q4_0 w through 8-bit products, the epilogue applied in the write-back
+ * as the f32 and bf16 GEMMs do (the vision MLP's fc1 output, 12.8 MB at 784 patches, is written once, not re-read
+ * by a GELU pass and an add pass).
+ */
+static bool gemmQ8(Exec* ex, const float* x, int64_t M, const WMat* w, const Epilogue* epi, float* y) {
   static_assert(QG_BQ == 8 * GEMM_NR * 4 && GEMM_NR % 8 == 0, "panel rows in whole 8-lane i32 vectors");
   const bool q4 = w->dt == DT_Q4_0;
   const int64_t N = w->rows, K = w->cols, nb = K / 32;
@@ -172,13 +197,14 @@ static bool gemmQ8(Exec* ex, const float* x, int64_t M, const WMat* w, const flo
   const size_t aPanel = (size_t)nb * 32 * QG_MR;  // bytes of one quantized micro-panel
   uint8_t* Ap = (uint8_t*)salloc(((size_t)nPM * aPanel + 3) / 4);
   float* Dp = salloc((size_t)nPM * nb * QG_MR);
-  int32_t* Sp = (int32_t*)salloc((size_t)nPM * nb * QG_MR);
+  // The i16 start values only AVX2's q4_0 kernel reads.
+  int32_t* Sp = !QG_VNNI && q4 ? (int32_t*)salloc((size_t)nPM * nb * QG_MR) : nullptr;
   pfor(ex, nPM, grainFor(ex, nPM, 2), [&](int64_t p0, int64_t p1) {
     int8_t* tq = (int8_t*)salloc((size_t)(K + 3) / 4);
     float* td = salloc((size_t)nb);
     int32_t* ts = (int32_t*)salloc((size_t)nb);
     for (int64_t p = p0; p < p1; p++)
-      qPackA(x, K, p * QG_MR, (int)imin(QG_MR, M - p * QG_MR), Ap + p * aPanel, Dp + p * nb * QG_MR, Sp + p * nb * QG_MR, tq, td, ts);
+      qPackA(x, K, p * QG_MR, (int)imin(QG_MR, M - p * QG_MR), Ap + p * aPanel, Dp + p * nb * QG_MR, Sp ? Sp + p * nb * QG_MR : nullptr, tq, td, ts);
     sfree(tq);
     sfree(td);
     sfree(ts);
@@ -208,7 +234,7 @@ static bool gemmQ8(Exec* ex, const float* x, int64_t M, const WMat* w, const flo
           float* Cp = C + (size_t)p * rows * GEMM_NR;
           for (int64_t m0 = mc0; m0 < mc1; m0 += QG_MR) {
             const int64_t pm = m0 / QG_MR;
-            const QPanelA A{Ap + pm * aPanel + (size_t)b0 * 32 * QG_MR, Dp + (pm * nb + b0) * QG_MR, Sp + (pm * nb + b0) * QG_MR};
+            const QPanelA A{Ap + pm * aPanel + (size_t)b0 * 32 * QG_MR, Dp + (pm * nb + b0) * QG_MR, Sp ? Sp + (pm * nb + b0) * QG_MR : nullptr};
             float* Ct = Cp + (m0 - mc0) * GEMM_NR;
             if (m0 + QG_MR <= mc1) {
               qMicroKernel(A, P, nbk, Ct, b0 > 0, q4);
@@ -223,7 +249,7 @@ static bool gemmQ8(Exec* ex, const float* x, int64_t M, const WMat* w, const flo
           }
         }
       }
-      storeTiles(C, rows, rows, nb0, nb1, mc0, bias, y, N);
+      storeTilesEpi(C, rows, rows, nb0, nb1, mc0, epi, y, N);
     }
     sfree(bq);
     sfree(bd);
@@ -232,9 +258,9 @@ static bool gemmQ8(Exec* ex, const float* x, int64_t M, const WMat* w, const flo
   });
   sfree(Ap);
   sfree(Dp);
-  sfree(Sp);
+  if (Sp) sfree(Sp);
   return true;
 }
 #else
-static bool gemmQ8(Exec*, const float*, int64_t, const WMat*, const float*, float*) { return false; }
+static bool gemmQ8(Exec*, const float*, int64_t, const WMat*, const Epilogue*, float*) { return false; }
 #endif

@@ -32,21 +32,19 @@ static inline int64_t gemvGrain(Exec* ex, int64_t N) {
 }
 
 /**
- * y = [residual +] act(x·wᵀ [+ bias]). The f32 and bf16 GEMMs apply it in their write-back; the int8 GEMM and the
- * matrix-vector kernels write y first and the epilogue follows as its own passes (the same values either way).
+ * y = [residual +] act(x·wᵀ [+ bias]). The GEMMs (f32, bf16, int8) apply it in their write-back; the matrix-vector
+ * kernels write y first and the epilogue follows as its own passes (the same values either way).
  */
 static void opLinearEpi(Exec* ex, const float* x, int64_t M, const WMat* w, const Epilogue* e, float* y) {
   const int64_t N = w->rows, K = w->cols;
   if (M <= 0 || N <= 0) return;
   const bool quant = (w->dt == DT_Q8_0 || w->dt == DT_Q4_0) && ex->actQuant;
-  bool done = false;
   // Weights packed at load (the vision tower's) have no matrix-vector path: any M runs the GEMM.
   if (M > gemvMaxRows(w->dt, quant) || w->packed) {
-    if (!(quant && gemmQ8(ex, x, M, w, e->bias, y))) {
-      if (!gemmBf16(ex, x, M, w, e, y)) gemmEpi(ex, x, M, w, e, y);
-      done = true;
-    }
-  } else if (quant) {
+    if (!(quant && gemmQ8(ex, x, M, w, e, y)) && !gemmBf16(ex, x, M, w, e, y)) gemmEpi(ex, x, M, w, e, y);
+    return;
+  }
+  if (quant) {
     ActQ a = actQuantize(x, M, K, w->dt == DT_Q4_0);
     pfor(ex, N, gemvGrain(ex, N), [&](int64_t r0, int64_t r1) { gemvQuant(w, &a, M, r0, r1, y, N); });
     actFree(&a);
@@ -55,7 +53,6 @@ static void opLinearEpi(Exec* ex, const float* x, int64_t M, const WMat* w, cons
     pfor(ex, N, gemvGrain(ex, N), [&](int64_t r0, int64_t r1) { gemvFloat(w, x, M, r0, r1, y, N); });
     if (e->bias) addBias(ex, y, M, N, e->bias);
   }
-  if (done) return;
   if (e->act != ACT_NONE) opGelu(ex, y, M * N, e->act == ACT_GELU_TANH, y);
   if (e->residual) opAdd(ex, e->residual, y, y, M * N);
 }

@@ -72,8 +72,9 @@ function q8Products(xq: Float32Array, w: Float32Array, m: number, k: number, n: 
 }
 
 // Shapes of the int8 GEMMs (more than 24 rows; below that the matrix-vector kernels run): K of one block, rows off the
-// 4- (AVX2) and 6-row (VNNI) micro-tiles, partial 16/32-row weight panels, one to three 16-block K chunks.
-const int8GemmShapes = [[29, 32, 17], [45, 96, 70], [37, 1056, 50], [61, 544, 130]];
+// 4- (AVX2) and 6-row (VNNI) micro-tiles, partial 16/32-row weight panels (packed in groups of eight rows: 77 ends in
+// a group of five), one to three 16-block K chunks.
+const int8GemmShapes = [[29, 32, 17], [45, 96, 70], [37, 1056, 50], [61, 544, 130], [33, 64, 77]];
 
 describe('cpu backend specifics', () => {
   // Shapes: the matrix-vector path (3 rows), and on avx512 and avx2 the int8 GEMM.

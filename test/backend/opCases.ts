@@ -68,6 +68,8 @@ const linearShapes: [number, number, number][] = [
   // and a partial weight panel; 33 blocks (three 16-block K chunks).
   [29, 32, 17],
   [37, 1056, 50],
+  // Weight panels are packed eight rows at a time: a last panel of 13 rows ends in a group of five.
+  [33, 64, 77],
 ];
 
 export const opCases: OpCase[] = [
@@ -308,8 +310,8 @@ export const opCases: OpCase[] = [
   ]),
   { name: 'linearEx bias', tol: 1e-5, run: (b, r) => linearEx(b, act(b, r, [2, 64]), weight(b, r, 40, 64, 'f32'), { bias: act(b, r, [40]) }) },
   // GELU and the residual in the GEMM's write-back (the vision MLP; full and partial 32-column panels, two tasks), on
-  // weights packed at load (no matrix-vector path; AMX-BF16 under 'fast'), and after the matrix-vector kernels and
-  // the int8 GEMM (separate passes).
+  // weights packed at load (no matrix-vector path; AMX-BF16 under 'fast'), in the int8 GEMM's write-back (q8_0/q4_0,
+  // more than 24 rows), and after the matrix-vector kernels (separate passes).
   { name: 'linearEx gelu tanh gemm', tol: 1e-5, run: (b, r) => linearEx(b, act(b, r, [30, 64]), weight(b, r, 300, 64, 'f32'), { bias: act(b, r, [300]), gelu: 'tanh' }) },
   {
     name: 'linearEx bf16 packed gelu erf+residual m45 k1536 n70',
@@ -328,6 +330,13 @@ export const opCases: OpCase[] = [
     },
   },
   { name: 'linearEx bf16 gelu tanh+residual m3', tol: 1e-5, run: (b, r) => linearEx(b, act(b, r, [3, 64]), weight(b, r, 40, 64, 'bf16'), { bias: act(b, r, [40]), gelu: 'tanh', residual: act(b, r, [3, 40]) }) },
+  ...(['q8_0', 'q4_0'] as const).map(
+    (dt): OpCase => ({
+      name: `linearEx ${dt} int8 gemm gelu erf+residual m45 k96 n70`,
+      tol: 1e-5,
+      run: (b, r) => linearEx(b, act(b, r, [45, 96]), weight(b, r, 70, 96, dt), { bias: act(b, r, [70]), gelu: 'none', residual: act(b, r, [45, 70]) }),
+    }),
+  ),
   { name: 'linearEx q8_0 gelu tanh+residual m20', tol: 1e-5, run: (b, r) => linearEx(b, act(b, r, [20, 64]), weight(b, r, 40, 64, 'q8_0'), { bias: act(b, r, [40]), gelu: 'tanh', residual: act(b, r, [20, 40]) }) },
   ...[
     { t: 1, row0: 6 },

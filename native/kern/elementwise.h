@@ -37,13 +37,6 @@ static void opRmsNorm(Exec* ex, const float* x, const float* w, int64_t rows, in
   });
 }
 
-#if QV_W == 8
-static inline double hsum4d(__m256d s) {
-  const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
-  return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
-}
-#endif
-
 /**
  * Mean and Σ (x − mean)² of d values in double, on independent vector chains (one scalar double chain per pass
  * was 4 cycles per value: LayerNorm took 2% of the vision tower, more than its rope).
@@ -51,48 +44,31 @@ static inline double hsum4d(__m256d s) {
 static inline void meanVar(const float* x, int64_t d, double* meanOut, double* varOut) {
   int64_t c = 0;
   double mean = 0, var = 0;
-#if QV_W == 16
-  __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
-  for (; c + 16 <= d; c += 16) {
-    const __m512 v = _mm512_loadu_ps(x + c);
-    s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
-    s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+#if QV_W >= 8
+  vd s0 = vdzero(), s1 = vdzero();
+  for (; c + QV_W <= d; c += QV_W) {
+    vd lo, hi;
+    vwiden(x + c, &lo, &hi);
+    s0 = vdadd(s0, lo);
+    s1 = vdadd(s1, hi);
   }
-  mean = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
-#elif QV_W == 8
-  __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
-  for (; c + 8 <= d; c += 8) {
-    const __m256 v = _mm256_loadu_ps(x + c);
-    s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
-    s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
-  }
-  mean = hsum4d(_mm256_add_pd(s0, s1));
+  mean = vdsum(vdadd(s0, s1));
 #endif
   for (int64_t i = c; i < d; i++) mean += x[i];
   mean /= (double)d;
   c = 0;
-#if QV_W == 16
-  const __m512d m = _mm512_set1_pd(mean);
-  __m512d q0 = _mm512_setzero_pd(), q1 = _mm512_setzero_pd();
-  for (; c + 16 <= d; c += 16) {
-    const __m512 v = _mm512_loadu_ps(x + c);
-    const __m512d t0 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), m);
-    const __m512d t1 = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))), m);
-    q0 = _mm512_fmadd_pd(t0, t0, q0);
-    q1 = _mm512_fmadd_pd(t1, t1, q1);
+#if QV_W >= 8
+  const vd m = vdset1(mean);
+  vd q0 = vdzero(), q1 = vdzero();
+  for (; c + QV_W <= d; c += QV_W) {
+    vd lo, hi;
+    vwiden(x + c, &lo, &hi);
+    lo = vdsub(lo, m);
+    hi = vdsub(hi, m);
+    q0 = vdfma(lo, lo, q0);
+    q1 = vdfma(hi, hi, q1);
   }
-  var = _mm512_reduce_add_pd(_mm512_add_pd(q0, q1));
-#elif QV_W == 8
-  const __m256d m = _mm256_set1_pd(mean);
-  __m256d q0 = _mm256_setzero_pd(), q1 = _mm256_setzero_pd();
-  for (; c + 8 <= d; c += 8) {
-    const __m256 v = _mm256_loadu_ps(x + c);
-    const __m256d t0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), m);
-    const __m256d t1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), m);
-    q0 = _mm256_fmadd_pd(t0, t0, q0);
-    q1 = _mm256_fmadd_pd(t1, t1, q1);
-  }
-  var = hsum4d(_mm256_add_pd(q0, q1));
+  var = vdsum(vdadd(q0, q1));
 #endif
   for (int64_t i = c; i < d; i++) {
     const double t = x[i] - mean;

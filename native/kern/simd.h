@@ -170,6 +170,38 @@ static inline float sgelu(float x, bool tanhApprox) {
   return tanhApprox ? 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x))) : 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
 }
 
+// Double vectors (LayerNorm's statistics): a float vector widens into two halves (lo, hi); the portable build has none.
+#if QV_W == 16
+typedef __m512d vd;
+static inline vd vdzero() { return _mm512_setzero_pd(); }
+static inline vd vdset1(double x) { return _mm512_set1_pd(x); }
+static inline vd vdadd(vd a, vd b) { return _mm512_add_pd(a, b); }
+static inline vd vdsub(vd a, vd b) { return _mm512_sub_pd(a, b); }
+static inline vd vdfma(vd a, vd b, vd c) { return _mm512_fmadd_pd(a, b, c); }
+static inline double vdsum(vd a) { return _mm512_reduce_add_pd(a); }
+static inline void vwiden(const float* p, vd* lo, vd* hi) {
+  const __m512 v = _mm512_loadu_ps(p);
+  *lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+  *hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+}
+#elif QV_W == 8
+typedef __m256d vd;
+static inline vd vdzero() { return _mm256_setzero_pd(); }
+static inline vd vdset1(double x) { return _mm256_set1_pd(x); }
+static inline vd vdadd(vd a, vd b) { return _mm256_add_pd(a, b); }
+static inline vd vdsub(vd a, vd b) { return _mm256_sub_pd(a, b); }
+static inline vd vdfma(vd a, vd b, vd c) { return _mm256_fmadd_pd(a, b, c); }
+static inline double vdsum(vd s) {
+  const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+static inline void vwiden(const float* p, vd* lo, vd* hi) {
+  const __m256 v = _mm256_loadu_ps(p);
+  *lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
+  *hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+}
+#endif
+
 /** Software prefetch into L1 (a no-op in the portable build). */
 static inline void prefetchL1(const void* p) {
 #if defined(__AVX2__)

@@ -365,9 +365,11 @@ def main():
         torch.set_num_threads(a.threads)
     if dev == 'cpu':
         check_blas()
-    if a.eval_only and not a.preset:  # the checkpoint's media sizes, not this machine's default preset
+    prev = {}  # --eval-only: the checkpoint's own record of its run (recipe, media sizes, seconds)
+    if a.eval_only:
         rec = os.path.join(a.out, 'qwen3-vl-demo', 'training.json')
-        a.preset = json.load(open(rec)).get('preset') if os.path.exists(rec) else None
+        prev = json.load(open(rec)) if os.path.exists(rec) else {}
+        a.preset = a.preset or prev.get('preset')  # its media sizes, not this machine's default preset
     a.preset = a.preset or ('gpu' if dev == 'cuda' else 'cpu')
     media = list(PRESETS[a.preset]['media'])
     if a.img:
@@ -389,9 +391,8 @@ def main():
         model = Qwen3VL(cfg)
         model.load_state_dict(st.load(os.path.join(ck, 'model.safetensors')), strict=False)
         model.to(dev).eval()
-        meta = json.load(open(os.path.join(ck, 'training.json'))) if os.path.exists(os.path.join(ck, 'training.json')) else {}
-        evaluate(a, model, cfg, tok, dev, ck, meta.get('steps', 0), meta.get('final_loss', 0), meta.get('loss_log', []), meta.get('train_seconds', 0),
-                 sum(p.numel() for p in model.parameters()))
+        evaluate(a, model, cfg, tok, dev, ck, prev.get('steps', 0), prev.get('final_loss', 0), prev.get('loss_log', []), prev.get('train_seconds', 0),
+                 sum(p.numel() for p in model.parameters()), prev)
         return
     os.makedirs(a.out, exist_ok=True)
     model = Qwen3VL(cfg).to(dev)
@@ -483,7 +484,7 @@ def main():
     print(f'done: {step} steps in {train_s:.0f}s; checkpoint {ck}', flush=True)
 
 
-def evaluate(a, model, cfg, tok, dev, ck, step, ema, log, train_s, nparams):
+def evaluate(a, model, cfg, tok, dev, ck, step, ema, log, train_s, nparams, prev=None):
     # Held-out questions: a seed the training stream never uses; answers by this script from the bf16 weights in f32.
     rng = np.random.default_rng(EVAL_SEED)
     evals = [tasks.sample(rng, t) for t in tasks.TASKS for _ in range(a.eval_per_task)]
@@ -504,10 +505,8 @@ def evaluate(a, model, cfg, tok, dev, ck, step, ema, log, train_s, nparams):
     meta = {'preset': a.preset, 'seed': a.seed, 'eval_seed': EVAL_SEED, 'steps': step, 'batch': a.batch, 'lr': a.lr, 'vision_lr': a.vision_lr, 'loss': a.loss, 'easy_steps': a.easy_steps, 'easy_weights': a.easy_weights, 'task_weights': a.task_weights, 'init': a.init, 'init_from': a.init_from, 'train_seconds': round(train_s, 1),
             'device': torch.cuda.get_device_name() if dev == 'cuda' else 'cpu', 'torch': torch.__version__, 'parameters': nparams,
             'final_loss': round(ema, 5), 'script_accuracy': acc, 'loss_log': log}
-    if a.eval_only:  # keep the run's own record (recipe, device, seconds); only the answers are new
-        rec = os.path.join(ck, 'training.json')
-        old = json.load(open(rec)) if os.path.exists(rec) else {}
-        meta = {**meta, **{k: v for k, v in old.items() if k != 'script_accuracy'}, 'eval_seed': EVAL_SEED, 'script_accuracy': acc,
+    if prev is not None:  # --eval-only: keep the run's own record (recipe, device, seconds); only the answers are new
+        meta = {**meta, **{k: v for k, v in prev.items() if k != 'script_accuracy'}, 'eval_seed': EVAL_SEED, 'script_accuracy': acc,
                 'eval_device': 'cuda' if dev == 'cuda' else 'cpu'}
     json.dump({'meta': meta, 'items': items}, open(os.path.join(media, 'questions.json'), 'w'), indent=1)
     json.dump(meta, open(os.path.join(ck, 'training.json'), 'w'), indent=2)

@@ -91,7 +91,9 @@ export const opCases: OpCase[] = [
   // packed weights), a partial 32-row panel, odd K (bf16 k-pairs padded), K over one 256-deep block with bias, the
   // vision tower's K = 1536 (AMX-BF16 reads the panels in place under precision 'fast'), two M tiles.
   ...(['f32', 'bf16'] as const).flatMap((dt) =>
-    ([[1, 64, 96], [17, 41, 70], [25, 544, 130], [45, 1536, 70], [1030, 32, 40]] as const).map(([m, k, n]): OpCase => ({
+    // Guided GEMM tasks: 1000 columns split into shrinking column ranges (down to two micro-panels, a partial last one)
+    // over two M tiles.
+    ([[1, 64, 96], [17, 41, 70], [25, 544, 130], [45, 1536, 70], [1030, 32, 40], [1030, 40, 1000]] as const).map(([m, k, n]): OpCase => ({
       name: `linear ${dt} packed m${m} k${k} n${n}`,
       tol: 1e-5,
       run: (b, r) => {
@@ -143,6 +145,10 @@ export const opCases: OpCase[] = [
     // Tiled prefill with head sizes off the CPU kernels' 8- (AVX-512) and 4-row (AVX2) d slices (zero-padded values).
     { t: 100, s: 130, nh: 4, nkv: 2, hd: 36, causal: true },
     { t: 60, s: 60, nh: 2, nkv: 1, hd: 18, causal: false },
+    // Query tiles, keys and the output moved in 8×8 register blocks (AVX2) with rows past the last whole block (45 rows:
+    // a 24-row tile and 21 = 2·8 + 5) and a last key group of one (kvLen 45); hd 72 keeps it off the bf16 path of
+    // precision fast (hd a multiple of 32).
+    { t: 45, s: 45, nh: 2, nkv: 2, hd: 72, causal: false },
   ].map(
     (c): OpCase => ({
       name: `attention t${c.t} s${c.s} nh${c.nh} nkv${c.nkv} hd${c.hd}${c.causal ? ' causal' : ''}`,

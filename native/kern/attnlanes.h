@@ -53,6 +53,9 @@ static inline void lanesScores(const float* Qt, const float* kp, int hd, int nk,
 #pragma GCC unroll 3
       for (int u = 0; u < LB_QV; u++) c[r][u] = vzero();
     const float* a = kp + (int64_t)jt * hd;
+#if QV_W == 8
+#pragma GCC unroll 4
+#endif
     for (int d = 0; d < hd; d++) {
       vf b[LB_QV];
 #pragma GCC unroll 3
@@ -82,6 +85,9 @@ static inline void lanesPV(const float* St, const float* vp, int nk, int d0, con
   for (int r = 0; r < R; r++)
 #pragma GCC unroll 3
     for (int u = 0; u < LB_QV; u++) c[r][u] = vmul(vload(Ot + (d0 + r) * LB_BQ + u * QV_W), alpha[u]);
+#if QV_W == 8
+#pragma GCC unroll 4
+#endif
   for (int j = 0; j < nk; j++) {
     vf b[LB_QV];
 #pragma GCC unroll 3

@@ -28,6 +28,9 @@ static inline void microKernel(const float* A, const float* B, int64_t kc, float
   vf c[GEMM_MR][2];
 #pragma GCC unroll 16
   for (int i = 0; i < GEMM_MR; i++) c[i][0] = c[i][1] = vzero();
+#if QV_W == 8
+#pragma GCC unroll 8  // AVX2: the loop's own add/cmp/branch cost ~1% (784×1024×4096 bf16: 64.8 → 63.8 ms, one thread)
+#endif
   for (int64_t k = 0; k < kc; k++) {
     const vf b0 = vload(B + k * GEMM_NR), b1 = vload(B + k * GEMM_NR + QV_W);
     const float* a = A + k * GEMM_MR;

@@ -7,11 +7,13 @@
 // - AVX-512 VNNI `vpdpbusd` (64 u8·s8 products per instruction) multiplies unsigned by signed bytes: activations
 //   enter as q + 128 (u8) and the weight panel carries −128·Σ_k w per block and row as the i32 start value.
 // - AVX2 (gemmq2.h): q8_0 by `vpmaddwd` on weights and activations widened to i16 k-pairs at packing (exact: a
-//   pair is at most 2·128·127 = 32512 in an i32 lane); llama.cpp's sign trick, `vpmaddubsw(|w|, x·sign(w))` then
-//   `vpmaddwd` by ones, issues as many instructions per 32 products but three multiplies, and only two of the three
-//   vector ALU ports multiply (1.22× the GEMM's speed here, see BENCHMARKS.md). q4_0 by `vpmaddubsw` on unsigned
-//   nibbles n times x (no sign step), a block's eight k-quads summed in i16 lanes that start at −8·Σx of their own
-//   products, so each ends at Σ (n − 8)·x over 16 products (|·| ≤ 16·8·127 = 16256).
+//   pair is at most 2·128·127 = 32512 in an i32 lane): 4 instructions per 32 products, two of them multiplies.
+//   llama.cpp's sign trick, `vpmaddubsw(|w|, x·sign(w))` then `vpmaddwd` by ones, issues 4.25 with three multiplies,
+//   and only two of the three vector ALU ports multiply: its instruction roof is 1.17× lower and the vision GEMMs
+//   ran 3–6% slower with it (BENCHMARKS.md). No exact AVX2 scheme found costs fewer than 4 (two q4_0-like nibble
+//   planes: 2 maddubs + 2 i16 adds, and a combine per block). q4_0 by `vpmaddubsw` on unsigned nibbles n times x
+//   (no sign step), a block's eight k-quads summed in i16 lanes that start at −8·Σx of their own products, so each
+//   ends at Σ (n − 8)·x over 16 products (|·| ≤ 16·8·127 = 16256).
 //
 // Weight panels are packed per call from the row-major blocks that the matrix-vector (decode) kernels read, once per
 // 1024-row M tile, not repacked at load: packing both layouts would double the resident weights, and the unpacked

@@ -89,15 +89,41 @@ CpuEngine::CpuEngine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CpuEngin
     throw Napi::Error::New(env, e.what());
   }
   eng_.reset(new Engine(threads, table, actQuant, precision == "fast"));
-  tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "qwen3vl-cpu-read", 0, 1);
+  link_ = new TsfnLink{this};
+  tsfn_ = Napi::ThreadSafeFunction::New(
+      env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "qwen3vl-cpu-read", 0, 1,
+      [](Napi::Env, TsfnLink* l) {
+        if (l->owner) l->owner->tsfnGone();
+        delete l;
+      },
+      link_);
   tsfn_.Unref(env);
 }
 
+// At environment teardown Node closes and frees every TSFN itself, then runs the finalizers of objects still alive,
+// in any order: releasing a TSFN there (or letting a dispatcher post to one) touched freed memory and aborted the
+// process once two engines were alive at exit. So the TSFN is released only while it is still ours (link_ set).
 CpuEngine::~CpuEngine() {
+  shutdown();
+  if (link_) link_->owner = nullptr;
+}
+
+void CpuEngine::shutdown() {
   if (eng_) {
     eng_->stop();
     eng_.reset();
+  }
+  if (link_ && !released_) {
+    released_ = true;
     tsfn_.Release();
+  }
+}
+
+void CpuEngine::tsfnGone() {
+  link_ = nullptr;
+  if (eng_) {
+    eng_->stop();
+    eng_.reset();
   }
 }
 
@@ -185,12 +211,12 @@ void CpuEngine::complete(Napi::Env env, Napi::Promise::Deferred d, std::shared_p
     Napi::Promise::Deferred d;
     std::shared_ptr<Napi::Reference<Napi::ArrayBuffer>> ab;
     std::string err;
-    CpuEngine* self;
+    TsfnLink* link;  // outlives this completion (freed by the TSFN's finalizer), unlike the engine
   };
-  if (pendingReads_++ == 0) tsfn_.Ref(env);
-  Engine& e = eng();
+  Engine& e = eng();  // throws after destroy(), before the released TSFN is touched
+  if (link_->pending++ == 0) tsfn_.Ref(env);
   Napi::ThreadSafeFunction tsfn = tsfn_;
-  Done* done = new Done{d, ab, "", this};
+  Done* done = new Done{d, ab, "", link_};
   e.enqueue([&e, done, work, tsfn]() mutable {
     done->err = e.takeError();
     if (done->err.empty() && work) {
@@ -203,7 +229,8 @@ void CpuEngine::complete(Napi::Env env, Napi::Promise::Deferred d, std::shared_p
     tsfn.NonBlockingCall(done, [](Napi::Env env, Napi::Function, Done* dn) {
       if (dn->err.empty()) dn->d.Resolve(dn->ab ? dn->ab->Value() : env.Undefined());
       else dn->d.Reject(Napi::Error::New(env, dn->err).Value());
-      if (--dn->self->pendingReads_ == 0 && dn->self->eng_) dn->self->tsfn_.Unref(env);
+      CpuEngine* owner = dn->link->owner;
+      if (--dn->link->pending == 0 && owner && !owner->released_) owner->tsfn_.Unref(env);
       delete dn;
     });
   });
@@ -237,11 +264,7 @@ Napi::Value CpuEngine::Stats(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value CpuEngine::Destroy(const Napi::CallbackInfo& info) {
-  if (eng_) {
-    eng_->stop();
-    eng_.reset();
-    tsfn_.Release();
-  }
+  shutdown();
   return info.Env().Undefined();
 }
 

@@ -14,6 +14,15 @@ struct Holder {
   BufP p;
 };
 
+class CpuEngine;
+/** What read completions and the completion TSFN's finalizer share with their engine. Freed by that finalizer, which
+ * Node runs after every queued completion: after our Release, or when the environment is torn down (process exit,
+ * worker end), possibly before the engine's own finalizer; `owner` is cleared when the engine goes first. */
+struct TsfnLink {
+  CpuEngine* owner;
+  int pending = 0;  // completions not yet settled; the TSFN keeps the event loop alive while any are
+};
+
 class CpuEngine : public Napi::ObjectWrap<CpuEngine> {
  public:
   static Napi::Function Init(Napi::Env env);
@@ -56,13 +65,18 @@ class CpuEngine : public Napi::ObjectWrap<CpuEngine> {
   Napi::Value QkvPost(const Napi::CallbackInfo& info);
 
   Engine& eng();
+  /** Stop the dispatcher (it finishes what was recorded) and release the TSFN once; destroy() and the finalizer. */
+  void shutdown();
+  /** The TSFN's finalizer: it is about to be freed, so stop the dispatcher (its completions call into the TSFN). */
+  void tsfnGone();
   /** Queue a completion that settles `d` on the JS thread (with `ab` when given). */
   void complete(Napi::Env env, Napi::Promise::Deferred d, std::shared_ptr<Napi::Reference<Napi::ArrayBuffer>> ab,
                 std::function<void()> work);
 
   std::unique_ptr<Engine> eng_;
   Napi::ThreadSafeFunction tsfn_;
-  int pendingReads_ = 0;
+  TsfnLink* link_ = nullptr;  // null once the TSFN is finalized: it must not be touched again
+  bool released_ = false;
   std::string isaWhy_;
 };
 

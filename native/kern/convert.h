@@ -59,8 +59,8 @@ static double opReadPass(Exec* ex, const uint8_t* p, size_t n) {
  * The FP32 FMA peak: `iters` steps of 12 independent FMA chains (enough to cover FMA latency × ports on every x86
  * core we target) on every pool thread; returns the FLOPs done. Operands stay in registers, so this is the roof.
  * kind 1 and 2 give the int8 GEMM's roof instead (ops = 2 per 8-bit product), the instruction sequence its
- * micro-kernels issue per 32 products with operands in registers: VNNI `vpdpbusd` (both kinds); AVX2 q8_0 sign +
- * maddubs + madd + add (1), q4_0 maddubs + i16 add (2). Returns 0 where this build has no int8 kernel.
+ * micro-kernels issue per 32 products with operands in registers: VNNI `vpdpbusd` (both kinds); AVX2 q8_0 two i16
+ * madd + add (1), q4_0 maddubs + i16 add (2). Returns 0 where this build has no int8 kernel.
  */
 static double opFmaPeak(Exec* ex, int64_t iters, int kind) {
 #if !defined(__AVX2__)
@@ -90,21 +90,24 @@ static double opFmaPeak(Exec* ex, int64_t iters, int kind) {
       for (int i = 1; i < 12; i++) c[0] = _mm512_add_epi32(c[0], c[i]);
       sink[t * 16] = (float)_mm512_reduce_add_epi32(c[0]);
 #elif defined(__AVX2__)
-      // The micro-kernel's 4 × 2 tile per k-quad: two weight vectors (their |w| for q8_0), four activation
+      // The micro-kernel's 4 × 2 tile per k-quad (q8_0: two k-pairs): two weight vectors, four activation
       // broadcasts. Empty asm statements mark the operands as new each time (as the kernel's loads are), so nothing
       // is hoisted or shared between rows, without adding instructions.
       __m256i c[8];
       for (int i = 0; i < 8; i++) c[i] = _mm256_set1_epi32(i);
       __m256i w0 = _mm256_set1_epi8(-2), w1 = _mm256_set1_epi8(5), a = _mm256_set1_epi8(3);
-      const __m256i ones = _mm256_set1_epi16(1);
       for (int64_t it = 0; it < iters; it++) {
         __asm__("" : "+x"(w0), "+x"(w1));
-        const __m256i u0 = kind == 1 ? _mm256_abs_epi8(w0) : w0, u1 = kind == 1 ? _mm256_abs_epi8(w1) : w1;
+        const __m256i u0 = w0, u1 = w1;
         for (int i = 0; i < 4; i++) {
           __asm__("" : "+x"(a));
           if (kind == 1) {
-            c[2 * i] = _mm256_add_epi32(c[2 * i], _mm256_madd_epi16(_mm256_maddubs_epi16(u0, _mm256_sign_epi8(a, w0)), ones));
-            c[2 * i + 1] = _mm256_add_epi32(c[2 * i + 1], _mm256_madd_epi16(_mm256_maddubs_epi16(u1, _mm256_sign_epi8(a, w1)), ones));
+            // q8_0: two k-pair steps (16 i16 products each) per 32 products, as the kernel's two q8Steps.
+            c[2 * i] = _mm256_add_epi32(c[2 * i], _mm256_madd_epi16(a, w0));
+            c[2 * i + 1] = _mm256_add_epi32(c[2 * i + 1], _mm256_madd_epi16(a, w1));
+            __asm__("" : "+x"(a));
+            c[2 * i] = _mm256_add_epi32(c[2 * i], _mm256_madd_epi16(a, w1));
+            c[2 * i + 1] = _mm256_add_epi32(c[2 * i + 1], _mm256_madd_epi16(a, w0));
           } else {
             c[2 * i] = _mm256_add_epi16(c[2 * i], _mm256_maddubs_epi16(u0, a));
             c[2 * i + 1] = _mm256_add_epi16(c[2 * i + 1], _mm256_maddubs_epi16(u1, a));

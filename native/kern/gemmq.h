@@ -6,10 +6,14 @@
 //
 // - AVX-512 VNNI `vpdpbusd` (64 u8·s8 products per instruction) multiplies unsigned by signed bytes: activations
 //   enter as q + 128 (u8) and the weight panel carries −128·Σ_k w per block and row as the i32 start value.
-// - AVX2 `vpmaddubsw` + `vpmaddwd` (gemmq2.h): q8_0 by llama.cpp's sign trick, |w| (u8, ≤ 128) times x·sign(w)
-//   (s8, |x| ≤ 127), so a pair of products is at most 2·128·127 = 32512 and the i16 sums never saturate; q4_0 as
-//   unsigned nibbles n times x (no sign step), a block's eight k-quads summed in i16 lanes that start at −8·Σx of
-//   their own products, so each ends at Σ (n − 8)·x over 16 products (|·| ≤ 16·8·127 = 16256).
+// - AVX2 (gemmq2.h): q8_0 by `vpmaddwd` on weights and activations widened to i16 k-pairs at packing (exact: a
+//   pair is at most 2·128·127 = 32512 in an i32 lane): 4 instructions per 32 products, two of them multiplies.
+//   llama.cpp's sign trick, `vpmaddubsw(|w|, x·sign(w))` then `vpmaddwd` by ones, issues 4.25 with three multiplies,
+//   and only two of the three vector ALU ports multiply: its instruction roof is 1.17× lower and the vision GEMMs
+//   ran 3–6% slower with it (BENCHMARKS.md). No exact AVX2 scheme found costs fewer than 4 (two q4_0-like nibble
+//   planes: 2 maddubs + 2 i16 adds, and a combine per block). q4_0 by `vpmaddubsw` on unsigned nibbles n times x
+//   (no sign step), a block's eight k-quads summed in i16 lanes that start at −8·Σx of their own products, so each
+//   ends at Σ (n − 8)·x over 16 products (|·| ≤ 16·8·127 = 16256).
 //
 // Weight panels are packed per call from the row-major blocks that the matrix-vector (decode) kernels read, once per
 // 1024-row M tile, not repacked at load: packing both layouts would double the resident weights, and the unpacked
@@ -27,8 +31,12 @@
 #endif
 #define QG_KB 16                  // blocks per K chunk: a packed panel chunk stays in L1 across the M tile
 #define QG_BQ (8 * GEMM_NR * 4)  // bytes of one packed block of a panel: [8 k-quads][NR rows][4]
+#define QG_BQ16 (16 * GEMM_NR * 4)  // AVX2 q8_0: [16 k-pairs][NR rows][2 i16]
 
-/** A weight panel chunk: q[b][k4][NR][4] (s8, or q4_0's unsigned nibbles on AVX2), d[b][NR] (f32 scales), c[b][NR]. */
+/**
+ * A weight panel chunk: q[b][k4][NR][4] (s8, or q4_0's unsigned nibbles on AVX2; AVX2 q8_0: q[b][k2][NR][2] as i16),
+ * d[b][NR] (f32 scales), c[b][NR].
+ */
 struct QPanel {
   int8_t* q;
   float* d;
@@ -36,7 +44,7 @@ struct QPanel {
 };
 
 /**
- * An activation micro-panel: a[b][k4][MR][4] (VNNI: q + 128 as u8; AVX2: q), d[b][MR], and for AVX2's q4_0 kernel
+ * An activation micro-panel: a[b][k4][MR][4] (VNNI: q + 128 as u8; AVX2: q; AVX2 q8_0: a[b][k2][MR][2] as i16), d[b][MR], and for AVX2's q4_0 kernel
  * s[b][MR] = two i16, −8·Σ_k4 (q0 + q1) and −8·Σ_k4 (q2 + q3) of the block (the start values of its i16 lanes).
  */
 struct QPanelA {
@@ -53,16 +61,33 @@ static inline __m256i qLoadBlock(const uint8_t* blk, bool q4) {
   return QG_VNNI ? _mm256_sub_epi8(v, _mm256_set1_epi8(8)) : v;
 }
 
+/** 8 × 8 transposition of 32-bit units: o[k] = unit k of the eight rows v[0..7] (one 32-byte store per k). */
+static inline void qTranspose8(const __m256i (&v)[8], __m256i (&o)[8]) {
+  // t pairs rows, u gathers four rows per 128-bit lane, o all eight.
+  __m256i t[8], u[8];
+  for (int r = 0; r < 8; r += 2) t[r] = _mm256_unpacklo_epi32(v[r], v[r + 1]), t[r + 1] = _mm256_unpackhi_epi32(v[r], v[r + 1]);
+  for (int h = 0; h < 8; h += 4)
+    for (int e = 0; e < 2; e++) {
+      u[h + 2 * e] = _mm256_unpacklo_epi64(t[h + e], t[h + e + 2]);
+      u[h + 2 * e + 1] = _mm256_unpackhi_epi64(t[h + e], t[h + e + 2]);
+    }
+  for (int k = 0; k < 4; k++) {
+    o[k] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x20);
+    o[k + 4] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x31);
+  }
+}
+
 /**
  * Pack weight rows [n0, n0 + nr) × blocks [b0, b0 + nbk) into P (missing rows zero). q4_0 nibbles become q − 8 for
- * VNNI and stay unsigned nibbles for AVX2's vpmaddubsw (whose unsigned operand they are). Eight rows at a time: their
- * blocks are eight vectors of eight k-quads, an 8 × 8 transposition of 32-bit quads makes each k-quad of the eight
- * rows one 32-byte store (it was a 4-byte store per row and k-quad: at 32 rows of activations the packing took a
- * quarter of the q4_0 GEMM's time).
+ * VNNI and stay unsigned nibbles for AVX2's vpmaddubsw (whose unsigned operand they are); AVX2's q8_0 quants are
+ * widened to i16 k-pairs (vpmaddwd's operands: QG_BQ16 bytes a block). Eight rows at a time: their blocks are eight
+ * vectors of eight k-quads (or twice eight k-pairs), an 8 × 8 transposition of 32-bit units makes each k-quad (k-pair)
+ * of the eight rows one 32-byte store (it was a 4-byte store per row and k-quad: at 32 rows of activations the
+ * packing took a quarter of the q4_0 GEMM's time).
  */
 static void qPackB(const WMat* w, int64_t n0, int nr, int64_t b0, int nbk, QPanel P) {
-  const bool q4 = w->dt == DT_Q4_0;
-  const size_t bb = q4 ? 18 : 34, rb = rowBytes(w->dt, w->cols);
+  const bool q4 = w->dt == DT_Q4_0, w16 = !QG_VNNI && !q4;
+  const size_t bb = q4 ? 18 : 34, rb = rowBytes(w->dt, w->cols), bq = w16 ? QG_BQ16 : QG_BQ;
   const bool more = (b0 + nbk) * (int64_t)bb < (int64_t)rb;
   for (int j0 = 0; j0 < GEMM_NR; j0 += 8) {
     const uint8_t* row[8];
@@ -73,25 +98,23 @@ static void qPackB(const WMat* w, int64_t n0, int nr, int64_t b0, int nbk, QPane
         for (size_t o = 0; o < (size_t)nbk * bb; o += 64) prefetchL1(row[r] + nbk * bb + o);
     }
     for (int b = 0; b < nbk; b++) {
-      __m256i v[8];
+      __m256i v[8], o[8];
       for (int r = 0; r < 8; r++) {
         v[r] = row[r] ? qLoadBlock(row[r] + b * bb, q4) : _mm256_setzero_si256();
         P.d[b * GEMM_NR + j0 + r] = row[r] ? loadScale(row[r] + b * bb) : 0.0f;
       }
-      // 8 × 8 transposition of 32-bit quads: t pairs rows, u gathers four rows per 128-bit lane, o[k4] all eight.
-      __m256i t[8], u[8];
-      for (int r = 0; r < 8; r += 2) t[r] = _mm256_unpacklo_epi32(v[r], v[r + 1]), t[r + 1] = _mm256_unpackhi_epi32(v[r], v[r + 1]);
-      for (int h = 0; h < 8; h += 4)
-        for (int e = 0; e < 2; e++) {
-          u[h + 2 * e] = _mm256_unpacklo_epi64(t[h + e], t[h + e + 2]);
-          u[h + 2 * e + 1] = _mm256_unpackhi_epi64(t[h + e], t[h + e + 2]);
-        }
-      int8_t* qb = P.q + b * QG_BQ + j0 * 4;
-      __m256i o[8];
-      for (int k = 0; k < 4; k++) {
-        o[k] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x20);
-        o[k + 4] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x31);
+      int8_t* qb = P.q + b * bq + j0 * 4;
+      if (w16) {
+        // k 0..15 then 16..31 as i16, eight k-pairs each.
+        __m256i h[8];
+        for (int r = 0; r < 8; r++) h[r] = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(v[r], 1)), v[r] = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(v[r]));
+        qTranspose8(v, o);
+        for (int k2 = 0; k2 < 8; k2++) _mm256_storeu_si256((__m256i*)(qb + k2 * GEMM_NR * 4), o[k2]);
+        qTranspose8(h, o);
+        for (int k2 = 0; k2 < 8; k2++) _mm256_storeu_si256((__m256i*)(qb + (k2 + 8) * GEMM_NR * 4), o[k2]);
+        continue;
       }
+      qTranspose8(v, o);
       for (int k4 = 0; k4 < 8; k4++) _mm256_storeu_si256((__m256i*)(qb + k4 * GEMM_NR * 4), o[k4]);
 #if QG_VNNI
       // −128·Σ q per row: each k-quad's four bytes widened and added (|q| ≤ 128: nothing saturates).
@@ -106,7 +129,7 @@ static void qPackB(const WMat* w, int64_t n0, int nr, int64_t b0, int nbk, QPane
 /**
  * Quantize activation rows [m0, m0 + mr) into one micro-panel (missing rows: q = 0, d = 0). The quantization is
  * quantizeAct's, so the GEMM and the matrix-vector path see the same quants. s (AVX2 q4_0's i16 start values, see
- * QPanelA) is null where the kernel has no use for it (VNNI, q8_0).
+ * QPanelA) is null where the kernel has no use for it (VNNI, q8_0). tq holds QG_MR rows of K quants.
  */
 static void qPackA(const float* x, int64_t K, int64_t m0, int mr, uint8_t* a, float* d, int32_t* s, int8_t* tq, float* td, int32_t* ts) {
   const int64_t nb = K / 32;
@@ -137,6 +160,43 @@ static void qPackA(const float* x, int64_t K, int64_t m0, int mr, uint8_t* a, fl
     }
   }
 }
+
+#if !QG_VNNI
+/**
+ * AVX2 q8_0's micro-panel: the rows quantized as qPackA does, then each block's quants widened to i16 and laid out
+ * as a[b][k2][MR][2] (the kernel broadcasts one row's k-pair): a 4 × 8 transposition of 32-bit k-pairs per half
+ * block, four 32-byte stores (4-byte stores per row and k-pair cost about 3% of fc2's GEMM at 784 rows).
+ */
+static void qPackA16(const float* x, int64_t K, int64_t m0, int mr, uint8_t* a, float* d, int8_t* tq, float* td, int32_t* ts) {
+  static_assert(QG_MR == 4, "four rows per 4 × 8 transposition");
+  const int64_t nb = K / 32;
+  for (int i = 0; i < QG_MR; i++) {
+    if (i < mr) {
+      quantizeAct(x + (m0 + i) * K, K, tq + i * K, td, ts);
+    } else {
+      memset(tq + i * K, 0, (size_t)K);
+      for (int64_t b = 0; b < nb; b++) td[b] = 0;
+    }
+    for (int64_t b = 0; b < nb; b++) d[b * QG_MR + i] = td[b];
+  }
+  for (int64_t b = 0; b < nb; b++) {
+    for (int h = 0; h < 2; h++) {  // k 0..15, then 16..31
+      __m256i r[4];
+      for (int i = 0; i < 4; i++) r[i] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(tq + i * K + b * 32 + h * 16)));
+      // Lanes hold k-pairs 0..3 | 4..7: t pairs rows, u gathers the four rows of one k-pair per 128-bit lane.
+      const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+      const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+      const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);  // k-pairs 0, 1 | 4, 5
+      const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);  // 2, 3 | 6, 7
+      uint8_t* o = a + (b * 16 + h * 8) * QG_MR * 4;
+      _mm256_storeu_si256((__m256i*)o, _mm256_permute2x128_si256(u0, u1, 0x20));
+      _mm256_storeu_si256((__m256i*)(o + 32), _mm256_permute2x128_si256(u2, u3, 0x20));
+      _mm256_storeu_si256((__m256i*)(o + 64), _mm256_permute2x128_si256(u0, u1, 0x31));
+      _mm256_storeu_si256((__m256i*)(o + 96), _mm256_permute2x128_si256(u2, u3, 0x31));
+    }
+  }
+}
+#endif
 
 #if QG_VNNI
 /** C[MR][NR] (+)= the nbk blocks of one A micro-panel against one B panel chunk (q8_0 and q4_0 alike). */
@@ -191,20 +251,29 @@ static inline void qMicroKernel(QPanelA A, QPanel B, int nbk, float* C, bool acc
  */
 static bool gemmQ8(Exec* ex, const float* x, int64_t M, const WMat* w, const Epilogue* epi, float* y) {
   static_assert(QG_BQ == 8 * GEMM_NR * 4 && GEMM_NR % 8 == 0, "panel rows in whole 8-lane i32 vectors");
-  const bool q4 = w->dt == DT_Q4_0;
+  const bool q4 = w->dt == DT_Q4_0, w16 = !QG_VNNI && !q4;  // w16: AVX2 q8_0, i16 operands
   const int64_t N = w->rows, K = w->cols, nb = K / 32;
   const int64_t nPM = (M + QG_MR - 1) / QG_MR;
-  const size_t aPanel = (size_t)nb * 32 * QG_MR;  // bytes of one quantized micro-panel
+  const size_t aBlock = (size_t)32 * QG_MR * (w16 ? 2 : 1), bBlock = w16 ? QG_BQ16 : QG_BQ;  // bytes a block
+  const size_t aPanel = (size_t)nb * aBlock;  // bytes of one quantized micro-panel
   uint8_t* Ap = (uint8_t*)salloc(((size_t)nPM * aPanel + 3) / 4);
   float* Dp = salloc((size_t)nPM * nb * QG_MR);
   // The i16 start values only AVX2's q4_0 kernel reads.
   int32_t* Sp = !QG_VNNI && q4 ? (int32_t*)salloc((size_t)nPM * nb * QG_MR) : nullptr;
   pfor(ex, nPM, grainFor(ex, nPM, 2), [&](int64_t p0, int64_t p1) {
-    int8_t* tq = (int8_t*)salloc((size_t)(K + 3) / 4);
+    int8_t* tq = (int8_t*)salloc((size_t)(QG_MR * K + 3) / 4);
     float* td = salloc((size_t)nb);
     int32_t* ts = (int32_t*)salloc((size_t)nb);
-    for (int64_t p = p0; p < p1; p++)
-      qPackA(x, K, p * QG_MR, (int)imin(QG_MR, M - p * QG_MR), Ap + p * aPanel, Dp + p * nb * QG_MR, Sp ? Sp + p * nb * QG_MR : nullptr, tq, td, ts);
+    for (int64_t p = p0; p < p1; p++) {
+      const int mr = (int)imin(QG_MR, M - p * QG_MR);
+#if !QG_VNNI
+      if (w16) {
+        qPackA16(x, K, p * QG_MR, mr, Ap + p * aPanel, Dp + p * nb * QG_MR, tq, td, ts);
+        continue;
+      }
+#endif
+      qPackA(x, K, p * QG_MR, mr, Ap + p * aPanel, Dp + p * nb * QG_MR, Sp ? Sp + p * nb * QG_MR : nullptr, tq, td, ts);
+    }
     sfree(tq);
     sfree(td);
     sfree(ts);
@@ -212,7 +281,7 @@ static bool gemmQ8(Exec* ex, const float* x, int64_t M, const WMat* w, const Epi
   const GemmPlan plan = gemmPlan(ex, M, N, QG_MR);
   pfor(ex, plan.nTilesN * plan.nTilesM, 1, [&](int64_t t0, int64_t t1) {
     const int maxPanels = (int)(plan.nb / GEMM_NR);
-    int8_t* bq = (int8_t*)salloc((size_t)maxPanels * QG_KB * QG_BQ / 4);
+    int8_t* bq = (int8_t*)salloc((size_t)maxPanels * QG_KB * bBlock / 4);
     float* bd = salloc((size_t)maxPanels * QG_KB * GEMM_NR);
     int32_t* bc = (int32_t*)salloc((size_t)maxPanels * QG_KB * GEMM_NR);
     float* C = salloc((size_t)plan.mcRows * plan.nb);
@@ -225,16 +294,16 @@ static bool gemmQ8(Exec* ex, const float* x, int64_t M, const WMat* w, const Epi
         const int nbk = (int)imin(QG_KB, nb - b0);
         for (int p = 0; p < nPanels; p++) {
           const int64_t n0 = nb0 + p * GEMM_NR;
-          const QPanel P{bq + (size_t)p * QG_KB * QG_BQ, bd + (size_t)p * QG_KB * GEMM_NR, bc + (size_t)p * QG_KB * GEMM_NR};
+          const QPanel P{bq + (size_t)p * QG_KB * bBlock, bd + (size_t)p * QG_KB * GEMM_NR, bc + (size_t)p * QG_KB * GEMM_NR};
           qPackB(w, n0, (int)imin(GEMM_NR, nb1 - n0), b0, nbk, P);
         }
         // One panel chunk (≤ 20 KiB) stays in L1 while the tile's A micro-panels stream past it from L2.
         for (int p = 0; p < nPanels; p++) {
-          const QPanel P{bq + (size_t)p * QG_KB * QG_BQ, bd + (size_t)p * QG_KB * GEMM_NR, bc + (size_t)p * QG_KB * GEMM_NR};
+          const QPanel P{bq + (size_t)p * QG_KB * bBlock, bd + (size_t)p * QG_KB * GEMM_NR, bc + (size_t)p * QG_KB * GEMM_NR};
           float* Cp = C + (size_t)p * rows * GEMM_NR;
           for (int64_t m0 = mc0; m0 < mc1; m0 += QG_MR) {
             const int64_t pm = m0 / QG_MR;
-            const QPanelA A{Ap + pm * aPanel + (size_t)b0 * 32 * QG_MR, Dp + (pm * nb + b0) * QG_MR, Sp ? Sp + (pm * nb + b0) * QG_MR : nullptr};
+            const QPanelA A{Ap + pm * aPanel + (size_t)b0 * aBlock, Dp + (pm * nb + b0) * QG_MR, Sp ? Sp + (pm * nb + b0) * QG_MR : nullptr};
             float* Ct = Cp + (m0 - mc0) * GEMM_NR;
             if (m0 + QG_MR <= mc1) {
               qMicroKernel(A, P, nbk, Ct, b0 > 0, q4);

@@ -1,6 +1,6 @@
-// The AVX2 micro-kernels of the int8 GEMM (gemmq.h): a 4-row × 16-column tile, products by `vpmaddubsw` and widening
-// by `vpmaddwd`, each block's exact i32 sums scaled by d_w·d_x into the f32 tile (in L1) in the same order as the
-// VNNI kernel, so both give the same floats.
+// The AVX2 micro-kernels of the int8 GEMM (gemmq.h): a 4-row × 16-column tile, q8_0 products by `vpmaddwd` on i16
+// k-pairs, q4_0's by `vpmaddubsw` widened by `vpmaddwd`, each block's exact i32 sums scaled by d_w·d_x into the f32
+// tile (in L1) in the same order as the VNNI kernel, so both give the same floats.
 
 /** Add the block's sums s (exact Σ q_x·q_w) × d_w·d_x to the f32 tile: the VNNI kernel's fma, operand for operand. */
 static inline void qScaleInto(const __m256i (&s)[QG_MR][2], const float* dw, const float* dx, float* C, bool acc) {
@@ -15,29 +15,25 @@ static inline void qScaleInto(const __m256i (&s)[QG_MR][2], const float* dw, con
   }
 }
 
-// One k-quad of the 4 × 16 tile in inline asm: written with intrinsics, GCC hoisted the four rows' broadcasts and
-// sign steps ahead of their products and spilled half the sums to the stack every step (16 ymm registers: 8 sums,
-// |w0| |w1|, the ones vector and two temporaries fit only in this order). AT&T order: sources, then destination.
+// One k-step of the 4 × 16 tile in inline asm: written with intrinsics, GCC hoisted the four rows' broadcasts ahead
+// of their products and spilled half the sums to the stack every step (16 ymm registers). AT&T order: sources, then
+// destination.
 static_assert(QG_MR == 4, "the asm steps below are written for 4 rows");
-#define QG_Q8ROW(off, s0, s1)                                                                          \
-  "vpbroadcastd " #off "(%[ap]), %[a]\n\t"                                                         \
-  "vpsignb (%[bp]), %[a], %[t]\n\t"        /* x·sign(w0) */                                          \
-  "vpmaddubsw %[t], %[u0], %[t]\n\t"       /* |w0|·x·sign(w0), pairs to i16 */                       \
-  "vpmaddwd %[ones], %[t], %[t]\n\t"                                                                 \
-  "vpaddd %[t], %[" #s0 "], %[" #s0 "]\n\t"                                                          \
-  "vpsignb 32(%[bp]), %[a], %[t]\n\t"                                                                \
-  "vpmaddubsw %[t], %[u1], %[t]\n\t"                                                                 \
-  "vpmaddwd %[ones], %[t], %[t]\n\t"                                                                 \
+#define QG_Q8ROW(off, s0, s1)                                            \
+  "vpbroadcastd " #off "(%[ap]), %[a]\n\t" /* the row's k-pair, i16 */ \
+  "vpmaddwd %[w0], %[a], %[t]\n\t"                                     \
+  "vpaddd %[t], %[" #s0 "], %[" #s0 "]\n\t"                            \
+  "vpmaddwd %[w1], %[a], %[t]\n\t"                                     \
   "vpaddd %[t], %[" #s1 "], %[" #s1 "]\n\t"
 
-static inline void q8Step(const int8_t* Bk, const uint8_t* Ak, __m256i ones, __m256i (&s)[QG_MR][2]) {
-  __m256i u0, u1, a, t;
-  __asm__("vpabsb (%[bp]), %[u0]\n\t"
-          "vpabsb 32(%[bp]), %[u1]\n\t"  // −128 → 128 as u8
+static inline void q8Step(const int8_t* Bk, const uint8_t* Ak, __m256i (&s)[QG_MR][2]) {
+  __m256i w0, w1, a, t;
+  __asm__("vmovdqu (%[bp]), %[w0]\n\t"
+          "vmovdqu 32(%[bp]), %[w1]\n\t"
           QG_Q8ROW(0, s00, s01) QG_Q8ROW(4, s10, s11) QG_Q8ROW(8, s20, s21) QG_Q8ROW(12, s30, s31)
-          : [u0] "=&x"(u0), [u1] "=&x"(u1), [a] "=&x"(a), [t] "=&x"(t), [s00] "+x"(s[0][0]), [s01] "+x"(s[0][1]),
+          : [w0] "=&x"(w0), [w1] "=&x"(w1), [a] "=&x"(a), [t] "=&x"(t), [s00] "+x"(s[0][0]), [s01] "+x"(s[0][1]),
             [s10] "+x"(s[1][0]), [s11] "+x"(s[1][1]), [s20] "+x"(s[2][0]), [s21] "+x"(s[2][1]), [s30] "+x"(s[3][0]), [s31] "+x"(s[3][1])
-          : [bp] "r"(Bk), [ap] "r"(Ak), [ones] "x"(ones)
+          : [bp] "r"(Bk), [ap] "r"(Ak)
           : "memory");
 }
 
@@ -60,19 +56,20 @@ static inline void q4Step(const int8_t* Bk, const uint8_t* Ak, __m256i (&h)[QG_M
 }
 
 /**
- * q8_0: per k-quad, |w| (u8) for the 16 columns once, then per row x·sign(w) (s8; x is never −128, so negating it
- * cannot wrap) and one maddubs + madd into i32: 4 instructions per 32 products.
+ * q8_0: i16 k-pairs of weights and activations (widened at packing), one vpmaddwd + vpaddd per 16 products into i32:
+ * 4 instructions per 32 products as the sign trick (vpsignb, vpmaddubsw, vpmaddwd, vpaddd) has, but only two of them
+ * multiplies (the ports that multiply are two of the three vector ALU ports), so the step is bound by all three ports,
+ * not by two. Exact: |w·x| ≤ 128·127, a pair ≤ 32512 in its i32 lane.
  */
 static inline void qMicroQ8(QPanelA A, QPanel B, int nbk, float* C, bool acc) {
-  const __m256i ones = _mm256_set1_epi16(1);
   for (int b = 0; b < nbk; b++) {
     __m256i s[QG_MR][2];
 #pragma GCC unroll 8
     for (int i = 0; i < QG_MR; i++) s[i][0] = s[i][1] = _mm256_setzero_si256();
-    const int8_t* Bb = B.q + b * QG_BQ;
-    const uint8_t* Ab = A.a + b * 8 * QG_MR * 4;
-#pragma GCC unroll 8
-    for (int k4 = 0; k4 < 8; k4++) q8Step(Bb + k4 * 64, Ab + k4 * QG_MR * 4, ones, s);
+    const int8_t* Bb = B.q + b * QG_BQ16;
+    const uint8_t* Ab = A.a + b * 16 * QG_MR * 4;
+#pragma GCC unroll 16
+    for (int k2 = 0; k2 < 16; k2++) q8Step(Bb + k2 * 64, Ab + k2 * QG_MR * 4, s);
     qScaleInto(s, B.d + b * GEMM_NR, A.d + b * QG_MR, C, acc || b > 0);
   }
 }

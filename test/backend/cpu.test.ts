@@ -73,8 +73,9 @@ function q8Products(xq: Float32Array, w: Float32Array, m: number, k: number, n: 
 
 // Shapes of the int8 GEMMs (more than 24 rows; below that the matrix-vector kernels run): K of one block, rows off the
 // 4- (AVX2) and 6-row (VNNI) micro-tiles, partial 16/32-row weight panels (packed in groups of eight rows: 77 ends in
-// a group of five), one to three 16-block K chunks.
-const int8GemmShapes = [[29, 32, 17], [45, 96, 70], [37, 1056, 50], [61, 544, 130], [33, 64, 77]];
+// a group of five), one to three 16-block K chunks, last micro-panels of one to three rows (AVX2 q8_0 lays four rows
+// out together as i16 k-pairs).
+const int8GemmShapes = [[29, 32, 17], [45, 96, 70], [37, 1056, 50], [61, 544, 130], [33, 64, 77], [26, 64, 40], [31, 96, 24]];
 
 describe('cpu backend specifics', () => {
   // Shapes: the matrix-vector path (3 rows), and on avx512 and avx2 the int8 GEMM.
@@ -97,9 +98,10 @@ describe('cpu backend specifics', () => {
     }
   });
 
-  // The AVX2 kernel's i16 sums cannot saturate: q8_0 pairs are |w|·x·sign(w) ≤ 2·128·127 = 32512 (w = −128 is a
-  // legal q8_0 quant, though our encoder never writes it; activations never reach −128); q4_0's i16 lanes hold
-  // Σ (n − 8)·x over 16 products, ≤ 16·8·127 = 16256. Blocks at those extremes, both signs, against the exact products.
+  // The AVX2 kernels' narrow sums cannot overflow: q8_0 multiplies i16 k-pairs into i32 lanes (a pair ≤ 2·128·127 =
+  // 32512; w = −128 is a legal q8_0 quant, though our encoder never writes it; activations never reach −128); q4_0's
+  // i16 lanes hold Σ (n − 8)·x over 16 products, ≤ 16·8·127 = 16256. Blocks at those extremes, both signs, against
+  // the exact products.
   it.skipIf(addon instanceof Error)('int8 GEMM at the i16 extremes: q8_0 quants −128/127, q4_0 nibbles 0/15, activations ±127', async () => {
     const [m, k, n] = [29, 96, 20];
     const x = new Float32Array(m * k);

@@ -70,6 +70,10 @@ const linearShapes: [number, number, number][] = [
   [37, 1056, 50],
   // Weight panels are packed eight rows at a time: a last panel of 13 rows ends in a group of five.
   [33, 64, 77],
+  // The last micro-panel of the int8 GEMMs two and three rows short of the AVX2 4-row tile (AVX2 q8_0 lays four
+  // rows out together as i16 k-pairs; missing rows are zeros) and of the VNNI 6-row tile.
+  [26, 64, 40],
+  [31, 96, 24],
 ];
 
 export const opCases: OpCase[] = [

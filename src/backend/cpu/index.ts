@@ -79,7 +79,7 @@ export class CpuBackend implements Backend {
 
   /**
    * Best-of-`reps` roof (GOP/s, 2 ops per 8-bit product) of the int8 GEMM's instruction sequence for `weights` on
-   * every pool thread: VNNI dpbusd, or AVX2's maddubs sequence (q8_0 with the sign step); 0 without an int8 GEMM.
+   * every pool thread: VNNI dpbusd, or AVX2's i16 madd (q8_0) or maddubs (q4_0) sequence; 0 without an int8 GEMM.
    */
   measureInt8Peak(weights: 'q8_0' | 'q4_0', iters = 20_000_000, reps = 5): number {
     return this.e.fmaPeak(iters, reps, weights === 'q8_0' ? 1 : 2);

@@ -4,7 +4,7 @@
 // block, as the row-per-query kernel had: it ran at 40–45% of the FMA roof) and both products are GEMM micro-kernels
 // of MR broadcast rows × QV query vectors. Keys are packed per kv head once per call.
 //
-// Layouts (per kv head g, keys padded with zeros to a multiple of LB_BK):
+// Layouts (per kv head g, keys padded with zeros to a multiple of the block, lanesBlockKeys):
 //   Kp[g][key/MR][hd][MR]   a key tile's MR keys side by side per d: S's broadcasts are one sequential stream
 //   Vp[g][hdP/MR][key][MR]  per MR-wide slice of d, the keys' values in order (hdP = hd rounded up to MR, zeros
 //                           past hd): a p·V micro-kernel reads one contiguous run (value rows in place are
@@ -22,6 +22,10 @@
 // Keys per block: the scores phase keeps Qt (hd × BQ) and St (BK × BQ) in L1, the p·V phase St and Ot; 128 halves
 // the per-block rescale of Ot against 64 (1 thread, AVX-512: 4096 patches 477 → 470 ms, 1200 45.6 → 43.8; AVX2 −6–10%).
 #define LB_BK 128
+/** Keys per block for kvLen keys: on AVX2, 256 from 2048 keys (the per-block rescale and max/sum pass halve again:
+ * one 4096-patch segment 810–821 → 779–787 ms, a second pair 791–792 → 782–786, one thread, CPU time; at 784 patches
+ * 256 was ~1% slower). */
+static inline int64_t lanesBlockKeys(int64_t kvLen) { return QV_W == 8 && kvLen >= 2048 ? 2 * LB_BK : LB_BK; }
 
 /** e^x for x ≤ 0 (0 below −87.34, −∞ included): vexp's reduction and polynomial, so the same values; on AVX-512
  * 2^n·p is one scalef, which also drops vexp's clamp above and its integer exponent arithmetic (20 → 15 ops). */
@@ -210,7 +214,8 @@ static inline void lanesStoreOut(const AttnArgs* a, int64_t r0, int nr, int h, c
 
 static void attnLanes(Exec* ex, const AttnArgs* a) {
   const int hd = a->hd, group = a->nh / a->nkv;
-  const int64_t kvPad = (a->kvLen + LB_BK - 1) / LB_BK * LB_BK;
+  const int64_t bk = lanesBlockKeys(a->kvLen);
+  const int64_t kvPad = (a->kvLen + bk - 1) / bk * bk;
   // From the engine's cached mappings: a fresh 6–64 MiB per call faulted (and the kernel zeroed) every page.
   void* kvTok;
   const int hdP = (hd + LB_MR - 1) / LB_MR * LB_MR;
@@ -240,7 +245,7 @@ static void attnLanes(Exec* ex, const AttnArgs* a) {
   pfor(ex, nTiles * a->nh, 1, [&](int64_t t0, int64_t t1) {
     float* Qt = salloc((size_t)hd * LB_BQ);
     float* Ot = salloc((size_t)hdP * LB_BQ);
-    float* St = salloc((size_t)LB_BK * LB_BQ);
+    float* St = salloc((size_t)bk * LB_BQ);
     float hiF[LB_BQ];
     for (int64_t t = t0; t < t1; t++) {
       // Head-major: consecutive tasks share one kv head's packed keys and values, which then stay in L2.
@@ -263,11 +268,11 @@ static void attnLanes(Exec* ex, const AttnArgs* a) {
       for (int u = 0; u < LB_QV; u++) m[u] = vset1(-INFINITY), l[u] = vzero();
       const float* kpg = Kp + (int64_t)g * kvPad * hd;
       const float* vpg = Vp + (int64_t)g * hdP * kvPad;
-      for (int64_t kb0 = tl.lo / LB_BK * LB_BK; kb0 < tl.hiMax; kb0 += LB_BK) {
+      for (int64_t kb0 = tl.lo / bk * bk; kb0 < tl.hiMax; kb0 += bk) {
         vf mx[LB_QV];
         for (int u = 0; u < LB_QV; u++) mx[u] = vset1(-INFINITY);
         // The block's keys up to the tile's last visible one, rounded up to MR (Kp and Vp are zero-padded).
-        const int nk = (int)((imin(LB_BK, tl.hiMax - kb0) + LB_MR - 1) / LB_MR * LB_MR);
+        const int nk = (int)((imin(bk, tl.hiMax - kb0) + LB_MR - 1) / LB_MR * LB_MR);
         lanesScores(Qt, kpg + kb0 * hd, hd, nk, St, mx);
         if (kb0 < tl.lo || kb0 + nk > hiMin) {
           // A block at the tile's range ends: scores of keys a row does not see become −∞ (e^(−∞ − m) = 0).

@@ -153,6 +153,9 @@ export const opCases: OpCase[] = [
     // a 24-row tile and 21 = 2·8 + 5) and a last key group of one (kvLen 45); hd 72 keeps it off the bf16 path of
     // precision fast (hd a multiple of 32).
     { t: 45, s: 45, nh: 2, nkv: 2, hd: 72, causal: false },
+    // From 2048 keys the AVX2 tiled kernel takes 256-key blocks (a partial last one here).
+    { t: 30, s: 2100, nh: 2, nkv: 1, hd: 16, causal: true },
+    { t: 40, s: 2100, nh: 2, nkv: 2, hd: 24, causal: false },
   ].map(
     (c): OpCase => ({
       name: `attention t${c.t} s${c.s} nh${c.nh} nkv${c.nkv} hd${c.hd}${c.causal ? ' causal' : ''}`,

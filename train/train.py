@@ -188,10 +188,10 @@ class Stream(torch.utils.data.IterableDataset):
 
     def __init__(self, seed, batch, tok, cfg, row, easy=0, weights=None, easy_weights=None):
         self.seed, self.batch, self.tok, self.cfg, self.row, self.easy = seed, batch, tok, cfg, row, easy
-        w = np.array([(weights or {}).get(t, 1.0) for t in tasks.TASKS], dtype=np.float64)
+        w = np.array([(weights or {}).get(t, 1.0 if t in tasks.TASKS else 0.0) for t in tasks.TRAIN_TASKS], dtype=np.float64)
         self.p = w / w.sum()
         ew = easy_weights or {'shape': 1.0, 'color': 1.0}
-        w = np.array([ew.get(t, 0.0) for t in tasks.TASKS], dtype=np.float64)
+        w = np.array([ew.get(t, 0.0) for t in tasks.TRAIN_TASKS], dtype=np.float64)
         self.pe = w / w.sum()
 
     def __iter__(self):
@@ -202,7 +202,7 @@ class Stream(torch.utils.data.IterableDataset):
         k = 0
         while True:
             p = self.pe if k < easy else self.p
-            pick = lambda: tasks.sample(rng, tasks.TASKS[int(rng.choice(len(tasks.TASKS), p=p))])  # noqa: E731
+            pick = lambda: tasks.sample(rng, tasks.TRAIN_TASKS[int(rng.choice(len(tasks.TRAIN_TASKS), p=p))])  # noqa: E731
             yield pack([encode(pick(), self.tok, self.cfg) for _ in range(self.batch)], self.cfg, pad, self.row)
             k += 1
 
@@ -323,8 +323,8 @@ def task_weights(ap, flag, text):
             w = float(v)
         except ValueError:
             w = -1.0
-        if not sep or k not in tasks.TASKS or not w >= 0:
-            ap.error(f'{flag}: expected task=weight pairs with a task from {", ".join(tasks.TASKS)} and a weight >= 0, got {kv!r}')
+        if not sep or k not in tasks.TRAIN_TASKS or not w >= 0:
+            ap.error(f'{flag}: expected task=weight pairs with a task from {", ".join(tasks.TRAIN_TASKS)} and a weight >= 0, got {kv!r}')
         out[k] = w
     return out
 
@@ -377,7 +377,7 @@ def main():
     tasks.configure(*media)
     a.weights = task_weights(ap, '--task-weights', a.task_weights)
     a.easy_w = task_weights(ap, '--easy-weights', a.easy_weights)
-    if sum(a.weights.get(t, 1.0) for t in tasks.TASKS) <= 0 or (a.easy_steps > 0 and sum(a.easy_w.values()) <= 0):
+    if sum(a.weights.get(t, 1.0 if t in tasks.TASKS else 0.0) for t in tasks.TRAIN_TASKS) <= 0 or (a.easy_steps > 0 and sum(a.easy_w.values()) <= 0):
         ap.error('--task-weights/--easy-weights: every task weighs 0, so there is nothing to sample')
     torch.manual_seed(a.seed)
     tok = load_tokenizer(os.path.join(a.tokenizer, 'tokenizer.json'))

@@ -186,9 +186,9 @@ class Stream(torch.utils.data.IterableDataset):
     geometry in a few hundred (measured: shape 62% of validation after 700 such steps, still at chance with shape and
     colour half and half). Then all tasks, drawn with `weights`."""
 
-    def __init__(self, seed, batch, tok, cfg, row, easy=0, weights=None, easy_weights=None):
+    def __init__(self, seed, batch, tok, cfg, row, weights, easy=0, easy_weights=None):
         self.seed, self.batch, self.tok, self.cfg, self.row, self.easy = seed, batch, tok, cfg, row, easy
-        w = np.array([(weights or {}).get(t, 1.0 if t in tasks.TASKS else 0.0) for t in tasks.TRAIN_TASKS], dtype=np.float64)
+        w = np.array([weights[t] for t in tasks.TRAIN_TASKS], dtype=np.float64)
         self.p = w / w.sum()
         ew = easy_weights or {'shape': 1.0, 'color': 1.0}
         w = np.array([ew.get(t, 0.0) for t in tasks.TRAIN_TASKS], dtype=np.float64)
@@ -375,9 +375,11 @@ def main():
     if a.img:
         media[0] = a.img
     tasks.configure(*media)
-    a.weights = task_weights(ap, '--task-weights', a.task_weights)
+    named = task_weights(ap, '--task-weights', a.task_weights)
+    # Every training task's weight: an unnamed held-out task 1, an unnamed training-only one (ground1) 0.
+    a.weights = {t: named.get(t, 1.0 if t in tasks.TASKS else 0.0) for t in tasks.TRAIN_TASKS}
     a.easy_w = task_weights(ap, '--easy-weights', a.easy_weights)
-    if sum(a.weights.get(t, 1.0 if t in tasks.TASKS else 0.0) for t in tasks.TRAIN_TASKS) <= 0 or (a.easy_steps > 0 and sum(a.easy_w.values()) <= 0):
+    if sum(a.weights.values()) <= 0 or (a.easy_steps > 0 and sum(a.easy_w.values()) <= 0):
         ap.error('--task-weights/--easy-weights: every task weighs 0, so there is nothing to sample')
     torch.manual_seed(a.seed)
     tok = load_tokenizer(os.path.join(a.tokenizer, 'tokenizer.json'))
@@ -418,7 +420,7 @@ def main():
     txt = [p for n, p in model.named_parameters() if '.visual.' not in n]
     opt = torch.optim.AdamW([{'params': vis, 'scale': a.vision_lr}, {'params': txt, 'scale': 1.0}], lr=a.lr, betas=(0.9, 0.98), eps=a.adam_eps, weight_decay=0.01)
     extra = {'persistent_workers': True, 'prefetch_factor': 4} if a.workers else {}
-    dl = torch.utils.data.DataLoader(Stream(a.seed, a.batch, tok, cfg, a.row, a.easy_steps, a.weights, a.easy_w), batch_size=None, num_workers=a.workers, pin_memory=dev == 'cuda', **extra)
+    dl = torch.utils.data.DataLoader(Stream(a.seed, a.batch, tok, cfg, a.row, a.weights, a.easy_steps, a.easy_w), batch_size=None, num_workers=a.workers, pin_memory=dev == 'cuda', **extra)
     budget = a.minutes * 60
     warm = a.warmup
     val = Validator(tok, cfg, dev) if a.val_every else None

@@ -93,8 +93,10 @@ static inline void transpose16(const float* const* rows, int n, int64_t k, float
   }
   for (int i = 0; i < 16; i++) _mm512_mask_storeu_ps(out + i * ld, keep, r[i]);
 }
-#elif QV_W == 8
-/** r[i] = column i of the 8×8 block whose row j is r[j] on entry (unpack, shuffle, 128-bit lane swap). */
+#endif
+#if defined(__AVX2__)
+/** r[i] = column i of the 8×8 block whose row j is r[j] on entry (unpack, shuffle, 128-bit lane swap); pure data
+ * movement, so it also transposes 32-bit integer units (gemmq.h's packing, through casts). */
 static inline void transpose8(__m256* r) {
   __m256 t[8];
   for (int i = 0; i < 8; i += 2) {

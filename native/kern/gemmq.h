@@ -63,18 +63,10 @@ static inline __m256i qLoadBlock(const uint8_t* blk, bool q4) {
 
 /** 8 × 8 transposition of 32-bit units: o[k] = unit k of the eight rows v[0..7] (one 32-byte store per k). */
 static inline void qTranspose8(const __m256i (&v)[8], __m256i (&o)[8]) {
-  // t pairs rows, u gathers four rows per 128-bit lane, o all eight.
-  __m256i t[8], u[8];
-  for (int r = 0; r < 8; r += 2) t[r] = _mm256_unpacklo_epi32(v[r], v[r + 1]), t[r + 1] = _mm256_unpackhi_epi32(v[r], v[r + 1]);
-  for (int h = 0; h < 8; h += 4)
-    for (int e = 0; e < 2; e++) {
-      u[h + 2 * e] = _mm256_unpacklo_epi64(t[h + e], t[h + e + 2]);
-      u[h + 2 * e + 1] = _mm256_unpackhi_epi64(t[h + e], t[h + e + 2]);
-    }
-  for (int k = 0; k < 4; k++) {
-    o[k] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x20);
-    o[k + 4] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x31);
-  }
+  __m256 r[8];
+  for (int i = 0; i < 8; i++) r[i] = _mm256_castsi256_ps(v[i]);
+  transpose8(r);
+  for (int i = 0; i < 8; i++) o[i] = _mm256_castps_si256(r[i]);
 }
 
 /**

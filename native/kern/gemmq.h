@@ -29,6 +29,12 @@
 #define QG_VNNI 0
 #define QG_MR 4    // 4 × 2 i32 (or i16) sums + the weight vectors in 16 ymm registers; f32 sums stay in the L1 tile
 #endif
+// Rows of A per sweep over a K chunk's panels: the sweep's A (192 rows × 512 k, 192 KiB as AVX2's i16) and f32 sums
+// (192 × 256 columns) stay in L2 while each panel chunk meets them; whole 784-row tiles (800 KiB of each) did not
+// (AVX2 q8_0 784-row vision GEMMs 1–4% slower, one thread).
+#ifndef QG_MS
+#define QG_MS 192
+#endif
 #define QG_KB 16                  // blocks per K chunk: a packed panel chunk stays in L1 across the M tile
 #define QG_BQ (8 * GEMM_NR * 4)  // bytes of one packed block of a panel: [8 k-quads][NR rows][4]
 #define QG_BQ16 (16 * GEMM_NR * 4)  // AVX2 q8_0: [16 k-pairs][NR rows][2 i16]
@@ -121,7 +127,7 @@ static void qPackB(const WMat* w, int64_t n0, int nr, int64_t b0, int nbk, QPane
 /**
  * Quantize activation rows [m0, m0 + mr) into one micro-panel (missing rows: q = 0, d = 0). The quantization is
  * quantizeAct's, so the GEMM and the matrix-vector path see the same quants. s (AVX2 q4_0's i16 start values, see
- * QPanelA) is null where the kernel has no use for it (VNNI, q8_0). tq holds QG_MR rows of K quants.
+ * QPanelA) is null where the kernel has no use for it (VNNI, q8_0). tq holds one row of K quants.
  */
 static void qPackA(const float* x, int64_t K, int64_t m0, int mr, uint8_t* a, float* d, int32_t* s, int8_t* tq, float* td, int32_t* ts) {
   const int64_t nb = K / 32;
@@ -155,29 +161,36 @@ static void qPackA(const float* x, int64_t K, int64_t m0, int mr, uint8_t* a, fl
 
 #if !QG_VNNI
 /**
- * AVX2 q8_0's micro-panel: the rows quantized as qPackA does, then each block's quants widened to i16 and laid out
- * as a[b][k2][MR][2] (the kernel broadcasts one row's k-pair): a 4 × 8 transposition of 32-bit k-pairs per half
- * block, four 32-byte stores (4-byte stores per row and k-pair cost about 3% of fc2's GEMM at 784 rows).
+ * AVX2 q8_0's micro-panel: the rows quantized as quantizeAct does (its scale and quants, each quant the low byte of
+ * its i32, sign-extended) straight to i16, laid out as a[b][k2][MR][2] (the kernel broadcasts one row's k-pair): a
+ * 4 × 8 transposition of 32-bit k-pairs per half block, four 32-byte stores (4-byte stores per row and k-pair cost
+ * about 3% of fc2's GEMM at 784 rows; quantizing rows to int8 first and widening them after, ~1%).
  */
-static void qPackA16(const float* x, int64_t K, int64_t m0, int mr, uint8_t* a, float* d, int8_t* tq, float* td, int32_t* ts) {
+static void qPackA16(const float* x, int64_t K, int64_t m0, int mr, uint8_t* a, float* d) {
   static_assert(QG_MR == 4, "four rows per 4 × 8 transposition");
   const int64_t nb = K / 32;
-  for (int i = 0; i < QG_MR; i++) {
-    if (i < mr) {
-      quantizeAct(x + (m0 + i) * K, K, tq + i * K, td, ts);
-    } else {
-      memset(tq + i * K, 0, (size_t)K);
-      for (int64_t b = 0; b < nb; b++) td[b] = 0;
-    }
-    for (int64_t b = 0; b < nb; b++) d[b * QG_MR + i] = td[b];
-  }
   for (int64_t b = 0; b < nb; b++) {
+    __m256i r[2][4];  // [half block][row]: k 0..15 and 16..31 as i16
+    for (int i = 0; i < 4; i++) {
+      if (i >= mr) {
+        r[0][i] = r[1][i] = _mm256_setzero_si256();
+        d[b * QG_MR + i] = 0;
+        continue;
+      }
+      const float* xb = x + (m0 + i) * K + b * 32;
+      float id;
+      d[b * QG_MR + i] = actBlockScale(xb, &id);
+      __m256i v[4];
+      actBlockQuants(xb, id, v);
+      for (int j = 0; j < 4; j++) v[j] = _mm256_srai_epi32(_mm256_slli_epi32(v[j], 24), 24);  // the int8 quant
+      // packs interleaves 128-bit lanes (k 0..3, 8..11, 4..7, 12..15): 64-bit units 0 2 1 3 restore k order.
+      r[0][i] = _mm256_permute4x64_epi64(_mm256_packs_epi32(v[0], v[1]), 0xd8);
+      r[1][i] = _mm256_permute4x64_epi64(_mm256_packs_epi32(v[2], v[3]), 0xd8);
+    }
     for (int h = 0; h < 2; h++) {  // k 0..15, then 16..31
-      __m256i r[4];
-      for (int i = 0; i < 4; i++) r[i] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(tq + i * K + b * 32 + h * 16)));
       // Lanes hold k-pairs 0..3 | 4..7: t pairs rows, u gathers the four rows of one k-pair per 128-bit lane.
-      const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
-      const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+      const __m256i t0 = _mm256_unpacklo_epi32(r[h][0], r[h][1]), t1 = _mm256_unpackhi_epi32(r[h][0], r[h][1]);
+      const __m256i t2 = _mm256_unpacklo_epi32(r[h][2], r[h][3]), t3 = _mm256_unpackhi_epi32(r[h][2], r[h][3]);
       const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);  // k-pairs 0, 1 | 4, 5
       const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);  // 2, 3 | 6, 7
       uint8_t* o = a + (b * 16 + h * 8) * QG_MR * 4;
@@ -253,19 +266,17 @@ static bool gemmQ8(Exec* ex, const float* x, int64_t M, const WMat* w, const Epi
   // The i16 start values only AVX2's q4_0 kernel reads.
   int32_t* Sp = !QG_VNNI && q4 ? (int32_t*)salloc((size_t)nPM * nb * QG_MR) : nullptr;
   pfor(ex, nPM, grainFor(ex, nPM, 2), [&](int64_t p0, int64_t p1) {
-    int8_t* tq = (int8_t*)salloc((size_t)(QG_MR * K + 3) / 4);
+#if !QG_VNNI
+    if (w16) {
+      for (int64_t p = p0; p < p1; p++) qPackA16(x, K, p * QG_MR, (int)imin(QG_MR, M - p * QG_MR), Ap + p * aPanel, Dp + p * nb * QG_MR);
+      return;
+    }
+#endif
+    int8_t* tq = (int8_t*)salloc((size_t)(K + 3) / 4);
     float* td = salloc((size_t)nb);
     int32_t* ts = (int32_t*)salloc((size_t)nb);
-    for (int64_t p = p0; p < p1; p++) {
-      const int mr = (int)imin(QG_MR, M - p * QG_MR);
-#if !QG_VNNI
-      if (w16) {
-        qPackA16(x, K, p * QG_MR, mr, Ap + p * aPanel, Dp + p * nb * QG_MR, tq, td, ts);
-        continue;
-      }
-#endif
-      qPackA(x, K, p * QG_MR, mr, Ap + p * aPanel, Dp + p * nb * QG_MR, Sp ? Sp + p * nb * QG_MR : nullptr, tq, td, ts);
-    }
+    for (int64_t p = p0; p < p1; p++)
+      qPackA(x, K, p * QG_MR, (int)imin(QG_MR, M - p * QG_MR), Ap + p * aPanel, Dp + p * nb * QG_MR, Sp ? Sp + p * nb * QG_MR : nullptr, tq, td, ts);
     sfree(tq);
     sfree(td);
     sfree(ts);
@@ -289,23 +300,26 @@ static bool gemmQ8(Exec* ex, const float* x, int64_t M, const WMat* w, const Epi
           const QPanel P{bq + (size_t)p * QG_KB * bBlock, bd + (size_t)p * QG_KB * GEMM_NR, bc + (size_t)p * QG_KB * GEMM_NR};
           qPackB(w, n0, (int)imin(GEMM_NR, nb1 - n0), b0, nbk, P);
         }
-        // One panel chunk (≤ 20 KiB) stays in L1 while the tile's A micro-panels stream past it from L2.
-        for (int p = 0; p < nPanels; p++) {
-          const QPanel P{bq + (size_t)p * QG_KB * bBlock, bd + (size_t)p * QG_KB * GEMM_NR, bc + (size_t)p * QG_KB * GEMM_NR};
-          float* Cp = C + (size_t)p * rows * GEMM_NR;
-          for (int64_t m0 = mc0; m0 < mc1; m0 += QG_MR) {
-            const int64_t pm = m0 / QG_MR;
-            const QPanelA A{Ap + pm * aPanel + (size_t)b0 * aBlock, Dp + (pm * nb + b0) * QG_MR, Sp ? Sp + (pm * nb + b0) * QG_MR : nullptr};
-            float* Ct = Cp + (m0 - mc0) * GEMM_NR;
-            if (m0 + QG_MR <= mc1) {
-              qMicroKernel(A, P, nbk, Ct, b0 > 0, q4);
-            } else {
-              // A partial micro-panel at the end of M: sums go through a full-height scratch tile.
-              float tmp[QG_MR * GEMM_NR];
-              const int mr = (int)(mc1 - m0);
-              if (b0 > 0) memcpy(tmp, Ct, (size_t)mr * GEMM_NR * 4);
-              qMicroKernel(A, P, nbk, tmp, b0 > 0, q4);
-              memcpy(Ct, tmp, (size_t)mr * GEMM_NR * 4);
+        // One panel chunk (≤ 20 KiB) stays in L1 while a sweep's A micro-panels stream past it from L2.
+        for (int64_t ms0 = mc0; ms0 < mc1; ms0 += QG_MS) {
+          const int64_t ms1 = imin(mc1, ms0 + QG_MS);
+          for (int p = 0; p < nPanels; p++) {
+            const QPanel P{bq + (size_t)p * QG_KB * bBlock, bd + (size_t)p * QG_KB * GEMM_NR, bc + (size_t)p * QG_KB * GEMM_NR};
+            float* Cp = C + (size_t)p * rows * GEMM_NR;
+            for (int64_t m0 = ms0; m0 < ms1; m0 += QG_MR) {
+              const int64_t pm = m0 / QG_MR;
+              const QPanelA A{Ap + pm * aPanel + (size_t)b0 * aBlock, Dp + (pm * nb + b0) * QG_MR, Sp ? Sp + (pm * nb + b0) * QG_MR : nullptr};
+              float* Ct = Cp + (m0 - mc0) * GEMM_NR;
+              if (m0 + QG_MR <= mc1) {
+                qMicroKernel(A, P, nbk, Ct, b0 > 0, q4);
+              } else {
+                // A partial micro-panel at the end of M: sums go through a full-height scratch tile.
+                float tmp[QG_MR * GEMM_NR];
+                const int mr = (int)(mc1 - m0);
+                if (b0 > 0) memcpy(tmp, Ct, (size_t)mr * GEMM_NR * 4);
+                qMicroKernel(A, P, nbk, tmp, b0 > 0, q4);
+                memcpy(Ct, tmp, (size_t)mr * GEMM_NR * 4);
+              }
             }
           }
         }

@@ -86,15 +86,10 @@ static inline void qTranspose8(const __m256i (&v)[8], __m256i (&o)[8]) {
 static void qPackB(const WMat* w, int64_t n0, int nr, int64_t b0, int nbk, QPanel P) {
   const bool q4 = w->dt == DT_Q4_0, w16 = !QG_VNNI && !q4;
   const size_t bb = q4 ? 18 : 34, rb = rowBytes(w->dt, w->cols), bq = w16 ? QG_BQ16 : QG_BQ;
-  const bool more = (b0 + nbk) * (int64_t)bb < (int64_t)rb;
   for (int j0 = 0; j0 < GEMM_NR; j0 += 8) {
     const uint8_t* row[8];
-    for (int r = 0; r < 8; r++) {
-      row[r] = j0 + r < nr ? w->p + (size_t)(n0 + j0 + r) * rb + (size_t)b0 * bb : nullptr;
-      // The next chunk of this row: each row gives only nbk blocks per chunk, too short for the hardware prefetchers.
-      if (row[r] && more)
-        for (size_t o = 0; o < (size_t)nbk * bb; o += 64) prefetchL1(row[r] + nbk * bb + o);
-    }
+    // The rows' bytes are in L2 by now (gemmQ8 fetches each next chunk during the sweep before: QNextChunk).
+    for (int r = 0; r < 8; r++) row[r] = j0 + r < nr ? w->p + (size_t)(n0 + j0 + r) * rb + (size_t)b0 * bb : nullptr;
     for (int b = 0; b < nbk; b++) {
       __m256i v[8], o[8];
       for (int r = 0; r < 8; r++) {
@@ -250,6 +245,32 @@ static inline void qMicroKernel(QPanelA A, QPanel B, int nbk, float* C, bool acc
 #endif
 
 /**
+ * The weight bytes a task reads next (its next K chunk, or the next task's first), fetched into L2 a few lines per
+ * micro-kernel call: packing a chunk from DRAM stalled on its loads and on prefetches that filled every L1 miss
+ * buffer at once (AVX2 448² q8_0 tower: ~2% of its time in qPackB, most of it waiting).
+ */
+struct QNextChunk {
+  const uint8_t* row = nullptr;  // the row being fetched, from the chunk's first byte
+  size_t rb = 0;                 // bytes from row to row
+  int64_t rows = 0, lines = 0, line = 0, per = 0;
+  void start(const WMat* w, int64_t n0, int64_t n1, int64_t b0, int nbk, int64_t calls) {
+    const size_t bb = w->dt == DT_Q4_0 ? 18 : 34;
+    rb = rowBytes(w->dt, w->cols);
+    row = w->p + (size_t)n0 * rb + (size_t)b0 * bb;
+    rows = imax(0, n1 - n0);
+    lines = (int64_t)(((size_t)nbk * bb + 63) / 64 + 1);
+    line = 0;
+    per = calls > 0 ? (rows * lines + calls - 1) / calls : rows * lines;
+  }
+  void step() {
+    for (int64_t k = 0; k < per && rows > 0; k++) {
+      _mm_prefetch((const char*)(row + (size_t)line * 64), _MM_HINT_T1);
+      if (++line == lines) line = 0, row += rb, rows--;
+    }
+  }
+};
+
+/**
  * y = [residual +] act(x·wᵀ [+ bias]) for q8_0/q4_0 w through 8-bit products, the epilogue applied in the write-back
  * as the f32 and bf16 GEMMs do (the vision MLP's fc1 output, 12.8 MB at 784 patches, is written once, not re-read
  * by a GELU pass and an add pass).
@@ -282,7 +303,9 @@ static bool gemmQ8(Exec* ex, const float* x, int64_t M, const WMat* w, const Epi
     sfree(ts);
   });
   const GemmPlan plan = gemmPlan(ex, M, N, QG_MR);
-  pfor(ex, plan.nTilesN * plan.nTilesM, 1, [&](int64_t t0, int64_t t1) {
+  const int64_t nTasks = plan.nTilesN * plan.nTilesM;
+  pfor(ex, nTasks, 1, [&](int64_t t0, int64_t t1) {
+    QNextChunk next;
     const int maxPanels = (int)(plan.nb / GEMM_NR);
     int8_t* bq = (int8_t*)salloc((size_t)maxPanels * QG_KB * bBlock / 4);
     float* bd = salloc((size_t)maxPanels * QG_KB * GEMM_NR);
@@ -300,6 +323,15 @@ static bool gemmQ8(Exec* ex, const float* x, int64_t M, const WMat* w, const Epi
           const QPanel P{bq + (size_t)p * QG_KB * bBlock, bd + (size_t)p * QG_KB * GEMM_NR, bc + (size_t)p * QG_KB * GEMM_NR};
           qPackB(w, n0, (int)imin(GEMM_NR, nb1 - n0), b0, nbk, P);
         }
+        const int64_t calls = nPanels * ((rows + QG_MR - 1) / QG_MR);
+        if (b0 + QG_KB < nb) {
+          next.start(w, nb0, nb1, b0 + QG_KB, (int)imin(QG_KB, nb - b0 - QG_KB), calls);
+        } else if (t + 1 < nTasks) {
+          const int64_t nn0 = (t + 1) % plan.nTilesN * plan.nb;
+          next.start(w, nn0, imin(N, nn0 + plan.nb), 0, (int)imin(QG_KB, nb), calls);
+        } else {
+          next.rows = 0;
+        }
         // One panel chunk (≤ 20 KiB) stays in L1 while a sweep's A micro-panels stream past it from L2.
         for (int64_t ms0 = mc0; ms0 < mc1; ms0 += QG_MS) {
           const int64_t ms1 = imin(mc1, ms0 + QG_MS);
@@ -310,6 +342,7 @@ static bool gemmQ8(Exec* ex, const float* x, int64_t M, const WMat* w, const Epi
               const int64_t pm = m0 / QG_MR;
               const QPanelA A{Ap + pm * aPanel + (size_t)b0 * aBlock, Dp + (pm * nb + b0) * QG_MR, Sp ? Sp + (pm * nb + b0) * QG_MR : nullptr};
               float* Ct = Cp + (m0 - mc0) * GEMM_NR;
+              next.step();
               if (m0 + QG_MR <= mc1) {
                 qMicroKernel(A, P, nbk, Ct, b0 > 0, q4);
               } else {

@@ -29,6 +29,12 @@
 #define QG_VNNI 0
 #define QG_MR 4    // 4 × 2 i32 (or i16) sums + the weight vectors in 16 ymm registers; f32 sums stay in the L1 tile
 #endif
+// Rows of A per sweep over a K chunk's panels: the sweep's A (192 rows × 512 k, 192 KiB as AVX2's i16) and f32 sums
+// (192 × 256 columns) stay in L2 while each panel chunk meets them; whole 784-row tiles (800 KiB of each) did not
+// (AVX2 q8_0 784-row vision GEMMs 1–4% slower, one thread).
+#ifndef QG_MS
+#define QG_MS 192
+#endif
 #define QG_KB 16                  // blocks per K chunk: a packed panel chunk stays in L1 across the M tile
 #define QG_BQ (8 * GEMM_NR * 4)  // bytes of one packed block of a panel: [8 k-quads][NR rows][4]
 #define QG_BQ16 (16 * GEMM_NR * 4)  // AVX2 q8_0: [16 k-pairs][NR rows][2 i16]
@@ -80,15 +86,10 @@ static inline void qTranspose8(const __m256i (&v)[8], __m256i (&o)[8]) {
 static void qPackB(const WMat* w, int64_t n0, int nr, int64_t b0, int nbk, QPanel P) {
   const bool q4 = w->dt == DT_Q4_0, w16 = !QG_VNNI && !q4;
   const size_t bb = q4 ? 18 : 34, rb = rowBytes(w->dt, w->cols), bq = w16 ? QG_BQ16 : QG_BQ;
-  const bool more = (b0 + nbk) * (int64_t)bb < (int64_t)rb;
   for (int j0 = 0; j0 < GEMM_NR; j0 += 8) {
     const uint8_t* row[8];
-    for (int r = 0; r < 8; r++) {
-      row[r] = j0 + r < nr ? w->p + (size_t)(n0 + j0 + r) * rb + (size_t)b0 * bb : nullptr;
-      // The next chunk of this row: each row gives only nbk blocks per chunk, too short for the hardware prefetchers.
-      if (row[r] && more)
-        for (size_t o = 0; o < (size_t)nbk * bb; o += 64) prefetchL1(row[r] + nbk * bb + o);
-    }
+    // The rows' bytes are in L2 by now (gemmQ8 fetches each next chunk during the sweep before: QNextChunk).
+    for (int r = 0; r < 8; r++) row[r] = j0 + r < nr ? w->p + (size_t)(n0 + j0 + r) * rb + (size_t)b0 * bb : nullptr;
     for (int b = 0; b < nbk; b++) {
       __m256i v[8], o[8];
       for (int r = 0; r < 8; r++) {
@@ -121,7 +122,7 @@ static void qPackB(const WMat* w, int64_t n0, int nr, int64_t b0, int nbk, QPane
 /**
  * Quantize activation rows [m0, m0 + mr) into one micro-panel (missing rows: q = 0, d = 0). The quantization is
  * quantizeAct's, so the GEMM and the matrix-vector path see the same quants. s (AVX2 q4_0's i16 start values, see
- * QPanelA) is null where the kernel has no use for it (VNNI, q8_0). tq holds QG_MR rows of K quants.
+ * QPanelA) is null where the kernel has no use for it (VNNI, q8_0). tq holds one row of K quants.
  */
 static void qPackA(const float* x, int64_t K, int64_t m0, int mr, uint8_t* a, float* d, int32_t* s, int8_t* tq, float* td, int32_t* ts) {
   const int64_t nb = K / 32;
@@ -155,29 +156,36 @@ static void qPackA(const float* x, int64_t K, int64_t m0, int mr, uint8_t* a, fl
 
 #if !QG_VNNI
 /**
- * AVX2 q8_0's micro-panel: the rows quantized as qPackA does, then each block's quants widened to i16 and laid out
- * as a[b][k2][MR][2] (the kernel broadcasts one row's k-pair): a 4 × 8 transposition of 32-bit k-pairs per half
- * block, four 32-byte stores (4-byte stores per row and k-pair cost about 3% of fc2's GEMM at 784 rows).
+ * AVX2 q8_0's micro-panel: the rows quantized as quantizeAct does (its scale and quants, each quant the low byte of
+ * its i32, sign-extended) straight to i16, laid out as a[b][k2][MR][2] (the kernel broadcasts one row's k-pair): a
+ * 4 × 8 transposition of 32-bit k-pairs per half block, four 32-byte stores (4-byte stores per row and k-pair cost
+ * about 3% of fc2's GEMM at 784 rows; quantizing rows to int8 first and widening them after, ~1%).
  */
-static void qPackA16(const float* x, int64_t K, int64_t m0, int mr, uint8_t* a, float* d, int8_t* tq, float* td, int32_t* ts) {
+static void qPackA16(const float* x, int64_t K, int64_t m0, int mr, uint8_t* a, float* d) {
   static_assert(QG_MR == 4, "four rows per 4 × 8 transposition");
   const int64_t nb = K / 32;
-  for (int i = 0; i < QG_MR; i++) {
-    if (i < mr) {
-      quantizeAct(x + (m0 + i) * K, K, tq + i * K, td, ts);
-    } else {
-      memset(tq + i * K, 0, (size_t)K);
-      for (int64_t b = 0; b < nb; b++) td[b] = 0;
-    }
-    for (int64_t b = 0; b < nb; b++) d[b * QG_MR + i] = td[b];
-  }
   for (int64_t b = 0; b < nb; b++) {
+    __m256i r[2][4];  // [half block][row]: k 0..15 and 16..31 as i16
+    for (int i = 0; i < 4; i++) {
+      if (i >= mr) {
+        r[0][i] = r[1][i] = _mm256_setzero_si256();
+        d[b * QG_MR + i] = 0;
+        continue;
+      }
+      const float* xb = x + (m0 + i) * K + b * 32;
+      float id;
+      d[b * QG_MR + i] = actBlockScale(xb, &id);
+      __m256i v[4];
+      actBlockQuants(xb, id, v);
+      for (int j = 0; j < 4; j++) v[j] = _mm256_srai_epi32(_mm256_slli_epi32(v[j], 24), 24);  // the int8 quant
+      // packs interleaves 128-bit lanes (k 0..3, 8..11, 4..7, 12..15): 64-bit units 0 2 1 3 restore k order.
+      r[0][i] = _mm256_permute4x64_epi64(_mm256_packs_epi32(v[0], v[1]), 0xd8);
+      r[1][i] = _mm256_permute4x64_epi64(_mm256_packs_epi32(v[2], v[3]), 0xd8);
+    }
     for (int h = 0; h < 2; h++) {  // k 0..15, then 16..31
-      __m256i r[4];
-      for (int i = 0; i < 4; i++) r[i] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(tq + i * K + b * 32 + h * 16)));
       // Lanes hold k-pairs 0..3 | 4..7: t pairs rows, u gathers the four rows of one k-pair per 128-bit lane.
-      const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
-      const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+      const __m256i t0 = _mm256_unpacklo_epi32(r[h][0], r[h][1]), t1 = _mm256_unpackhi_epi32(r[h][0], r[h][1]);
+      const __m256i t2 = _mm256_unpacklo_epi32(r[h][2], r[h][3]), t3 = _mm256_unpackhi_epi32(r[h][2], r[h][3]);
       const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);  // k-pairs 0, 1 | 4, 5
       const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);  // 2, 3 | 6, 7
       uint8_t* o = a + (b * 16 + h * 8) * QG_MR * 4;
@@ -237,6 +245,32 @@ static inline void qMicroKernel(QPanelA A, QPanel B, int nbk, float* C, bool acc
 #endif
 
 /**
+ * The weight bytes a task reads next (its next K chunk, or the next task's first), fetched into L2 a few lines per
+ * micro-kernel call: packing a chunk from DRAM stalled on its loads and on prefetches that filled every L1 miss
+ * buffer at once (AVX2 448² q8_0 tower: ~2% of its time in qPackB, most of it waiting).
+ */
+struct QNextChunk {
+  const uint8_t* row = nullptr;  // the row being fetched, from the chunk's first byte
+  size_t rb = 0;                 // bytes from row to row
+  int64_t rows = 0, lines = 0, line = 0, per = 0;
+  void start(const WMat* w, int64_t n0, int64_t n1, int64_t b0, int nbk, int64_t calls) {
+    const size_t bb = w->dt == DT_Q4_0 ? 18 : 34;
+    rb = rowBytes(w->dt, w->cols);
+    row = w->p + (size_t)n0 * rb + (size_t)b0 * bb;
+    rows = imax(0, n1 - n0);
+    lines = (int64_t)(((size_t)nbk * bb + 63) / 64 + 1);
+    line = 0;
+    per = calls > 0 ? (rows * lines + calls - 1) / calls : rows * lines;
+  }
+  void step() {
+    for (int64_t k = 0; k < per && rows > 0; k++) {
+      _mm_prefetch((const char*)(row + (size_t)line * 64), _MM_HINT_T1);
+      if (++line == lines) line = 0, row += rb, rows--;
+    }
+  }
+};
+
+/**
  * y = [residual +] act(x·wᵀ [+ bias]) for q8_0/q4_0 w through 8-bit products, the epilogue applied in the write-back
  * as the f32 and bf16 GEMMs do (the vision MLP's fc1 output, 12.8 MB at 784 patches, is written once, not re-read
  * by a GELU pass and an add pass).
@@ -253,25 +287,25 @@ static bool gemmQ8(Exec* ex, const float* x, int64_t M, const WMat* w, const Epi
   // The i16 start values only AVX2's q4_0 kernel reads.
   int32_t* Sp = !QG_VNNI && q4 ? (int32_t*)salloc((size_t)nPM * nb * QG_MR) : nullptr;
   pfor(ex, nPM, grainFor(ex, nPM, 2), [&](int64_t p0, int64_t p1) {
-    int8_t* tq = (int8_t*)salloc((size_t)(QG_MR * K + 3) / 4);
+#if !QG_VNNI
+    if (w16) {
+      for (int64_t p = p0; p < p1; p++) qPackA16(x, K, p * QG_MR, (int)imin(QG_MR, M - p * QG_MR), Ap + p * aPanel, Dp + p * nb * QG_MR);
+      return;
+    }
+#endif
+    int8_t* tq = (int8_t*)salloc((size_t)(K + 3) / 4);
     float* td = salloc((size_t)nb);
     int32_t* ts = (int32_t*)salloc((size_t)nb);
-    for (int64_t p = p0; p < p1; p++) {
-      const int mr = (int)imin(QG_MR, M - p * QG_MR);
-#if !QG_VNNI
-      if (w16) {
-        qPackA16(x, K, p * QG_MR, mr, Ap + p * aPanel, Dp + p * nb * QG_MR, tq, td, ts);
-        continue;
-      }
-#endif
-      qPackA(x, K, p * QG_MR, mr, Ap + p * aPanel, Dp + p * nb * QG_MR, Sp ? Sp + p * nb * QG_MR : nullptr, tq, td, ts);
-    }
+    for (int64_t p = p0; p < p1; p++)
+      qPackA(x, K, p * QG_MR, (int)imin(QG_MR, M - p * QG_MR), Ap + p * aPanel, Dp + p * nb * QG_MR, Sp ? Sp + p * nb * QG_MR : nullptr, tq, td, ts);
     sfree(tq);
     sfree(td);
     sfree(ts);
   });
   const GemmPlan plan = gemmPlan(ex, M, N, QG_MR);
-  pfor(ex, plan.nTilesN * plan.nTilesM, 1, [&](int64_t t0, int64_t t1) {
+  const int64_t nTasks = plan.nTilesN * plan.nTilesM;
+  pfor(ex, nTasks, 1, [&](int64_t t0, int64_t t1) {
+    QNextChunk next;
     const int maxPanels = (int)(plan.nb / GEMM_NR);
     int8_t* bq = (int8_t*)salloc((size_t)maxPanels * QG_KB * bBlock / 4);
     float* bd = salloc((size_t)maxPanels * QG_KB * GEMM_NR);
@@ -289,23 +323,36 @@ static bool gemmQ8(Exec* ex, const float* x, int64_t M, const WMat* w, const Epi
           const QPanel P{bq + (size_t)p * QG_KB * bBlock, bd + (size_t)p * QG_KB * GEMM_NR, bc + (size_t)p * QG_KB * GEMM_NR};
           qPackB(w, n0, (int)imin(GEMM_NR, nb1 - n0), b0, nbk, P);
         }
-        // One panel chunk (≤ 20 KiB) stays in L1 while the tile's A micro-panels stream past it from L2.
-        for (int p = 0; p < nPanels; p++) {
-          const QPanel P{bq + (size_t)p * QG_KB * bBlock, bd + (size_t)p * QG_KB * GEMM_NR, bc + (size_t)p * QG_KB * GEMM_NR};
-          float* Cp = C + (size_t)p * rows * GEMM_NR;
-          for (int64_t m0 = mc0; m0 < mc1; m0 += QG_MR) {
-            const int64_t pm = m0 / QG_MR;
-            const QPanelA A{Ap + pm * aPanel + (size_t)b0 * aBlock, Dp + (pm * nb + b0) * QG_MR, Sp ? Sp + (pm * nb + b0) * QG_MR : nullptr};
-            float* Ct = Cp + (m0 - mc0) * GEMM_NR;
-            if (m0 + QG_MR <= mc1) {
-              qMicroKernel(A, P, nbk, Ct, b0 > 0, q4);
-            } else {
-              // A partial micro-panel at the end of M: sums go through a full-height scratch tile.
-              float tmp[QG_MR * GEMM_NR];
-              const int mr = (int)(mc1 - m0);
-              if (b0 > 0) memcpy(tmp, Ct, (size_t)mr * GEMM_NR * 4);
-              qMicroKernel(A, P, nbk, tmp, b0 > 0, q4);
-              memcpy(Ct, tmp, (size_t)mr * GEMM_NR * 4);
+        const int64_t calls = nPanels * ((rows + QG_MR - 1) / QG_MR);
+        if (b0 + QG_KB < nb) {
+          next.start(w, nb0, nb1, b0 + QG_KB, (int)imin(QG_KB, nb - b0 - QG_KB), calls);
+        } else if (t + 1 < nTasks) {
+          const int64_t nn0 = (t + 1) % plan.nTilesN * plan.nb;
+          next.start(w, nn0, imin(N, nn0 + plan.nb), 0, (int)imin(QG_KB, nb), calls);
+        } else {
+          next.rows = 0;
+        }
+        // One panel chunk (≤ 20 KiB) stays in L1 while a sweep's A micro-panels stream past it from L2.
+        for (int64_t ms0 = mc0; ms0 < mc1; ms0 += QG_MS) {
+          const int64_t ms1 = imin(mc1, ms0 + QG_MS);
+          for (int p = 0; p < nPanels; p++) {
+            const QPanel P{bq + (size_t)p * QG_KB * bBlock, bd + (size_t)p * QG_KB * GEMM_NR, bc + (size_t)p * QG_KB * GEMM_NR};
+            float* Cp = C + (size_t)p * rows * GEMM_NR;
+            for (int64_t m0 = ms0; m0 < ms1; m0 += QG_MR) {
+              const int64_t pm = m0 / QG_MR;
+              const QPanelA A{Ap + pm * aPanel + (size_t)b0 * aBlock, Dp + (pm * nb + b0) * QG_MR, Sp ? Sp + (pm * nb + b0) * QG_MR : nullptr};
+              float* Ct = Cp + (m0 - mc0) * GEMM_NR;
+              next.step();
+              if (m0 + QG_MR <= mc1) {
+                qMicroKernel(A, P, nbk, Ct, b0 > 0, q4);
+              } else {
+                // A partial micro-panel at the end of M: sums go through a full-height scratch tile.
+                float tmp[QG_MR * GEMM_NR];
+                const int mr = (int)(mc1 - m0);
+                if (b0 > 0) memcpy(tmp, Ct, (size_t)mr * GEMM_NR * 4);
+                qMicroKernel(A, P, nbk, tmp, b0 > 0, q4);
+                memcpy(Ct, tmp, (size_t)mr * GEMM_NR * 4);
+              }
             }
           }
         }

@@ -15,25 +15,38 @@ static inline void qScaleInto(const __m256i (&s)[QG_MR][2], const float* dw, con
   }
 }
 
-// One k-step of the 4 × 16 tile in inline asm: written with intrinsics, GCC hoisted the four rows' broadcasts ahead
+// The steps of the 4 × 16 tile in inline asm: written with intrinsics, GCC hoisted the four rows' broadcasts ahead
 // of their products and spilled half the sums to the stack every step (16 ymm registers). AT&T order: sources, then
-// destination.
+// destination. q8_0 takes a whole block (16 k-pairs) per asm statement, every operand at a fixed displacement from
+// the block's two pointers: with one statement per k-pair GCC put two `lea` between the steps, on the ALU ports the
+// products use; and the first k-pair's products are written to the sums instead of added to zeros.
 static_assert(QG_MR == 4, "the asm steps below are written for 4 rows");
-#define QG_Q8ROW(off, s0, s1)                                            \
-  "vpbroadcastd " #off "(%[ap]), %[a]\n\t" /* the row's k-pair, i16 */ \
-  "vpmaddwd %[w0], %[a], %[t]\n\t"                                     \
-  "vpaddd %[t], %[" #s0 "], %[" #s0 "]\n\t"                            \
-  "vpmaddwd %[w1], %[a], %[t]\n\t"                                     \
+#define QG_STR2(x) #x
+#define QG_STR(x) QG_STR2(x)
+#define QG_Q8LOAD(k2)                                 \
+  "vmovdqu " QG_STR(k2) "*64(%[bp]), %[w0]\n\t"    \
+  "vmovdqu " QG_STR(k2) "*64+32(%[bp]), %[w1]\n\t"
+#define QG_Q8ROW0(r, s0, s1)                          \
+  "vpbroadcastd " #r "*4(%[ap]), %[a]\n\t"          \
+  "vpmaddwd %[w0], %[a], %[" #s0 "]\n\t"            \
+  "vpmaddwd %[w1], %[a], %[" #s1 "]\n\t"
+#define QG_Q8ROW(k2, r, s0, s1)                                                          \
+  "vpbroadcastd " QG_STR(k2) "*16+" #r "*4(%[ap]), %[a]\n\t" /* the row's k-pair, i16 */ \
+  "vpmaddwd %[w0], %[a], %[t]\n\t"                                                     \
+  "vpaddd %[t], %[" #s0 "], %[" #s0 "]\n\t"                                            \
+  "vpmaddwd %[w1], %[a], %[t]\n\t"                                                     \
   "vpaddd %[t], %[" #s1 "], %[" #s1 "]\n\t"
+#define QG_Q8STEP(k2) QG_Q8LOAD(k2) QG_Q8ROW(k2, 0, s00, s01) QG_Q8ROW(k2, 1, s10, s11) QG_Q8ROW(k2, 2, s20, s21) QG_Q8ROW(k2, 3, s30, s31)
 
-static inline void q8Step(const int8_t* Bk, const uint8_t* Ak, __m256i (&s)[QG_MR][2]) {
+/** s = one block's exact i32 sums: its 16 k-pairs of the 4 activation rows (Ab) against the 16 weight rows (Bb). */
+__attribute__((always_inline)) static inline void q8Block(const int8_t* Bb, const uint8_t* Ab, __m256i (&s)[QG_MR][2]) {
   __m256i w0, w1, a, t;
-  __asm__("vmovdqu (%[bp]), %[w0]\n\t"
-          "vmovdqu 32(%[bp]), %[w1]\n\t"
-          QG_Q8ROW(0, s00, s01) QG_Q8ROW(4, s10, s11) QG_Q8ROW(8, s20, s21) QG_Q8ROW(12, s30, s31)
-          : [w0] "=&x"(w0), [w1] "=&x"(w1), [a] "=&x"(a), [t] "=&x"(t), [s00] "+x"(s[0][0]), [s01] "+x"(s[0][1]),
-            [s10] "+x"(s[1][0]), [s11] "+x"(s[1][1]), [s20] "+x"(s[2][0]), [s21] "+x"(s[2][1]), [s30] "+x"(s[3][0]), [s31] "+x"(s[3][1])
-          : [bp] "r"(Bk), [ap] "r"(Ak)
+  __asm__(QG_Q8LOAD(0) QG_Q8ROW0(0, s00, s01) QG_Q8ROW0(1, s10, s11) QG_Q8ROW0(2, s20, s21) QG_Q8ROW0(3, s30, s31)
+          QG_Q8STEP(1) QG_Q8STEP(2) QG_Q8STEP(3) QG_Q8STEP(4) QG_Q8STEP(5) QG_Q8STEP(6) QG_Q8STEP(7) QG_Q8STEP(8)
+          QG_Q8STEP(9) QG_Q8STEP(10) QG_Q8STEP(11) QG_Q8STEP(12) QG_Q8STEP(13) QG_Q8STEP(14) QG_Q8STEP(15)
+          : [w0] "=&x"(w0), [w1] "=&x"(w1), [a] "=&x"(a), [t] "=&x"(t), [s00] "=&x"(s[0][0]), [s01] "=&x"(s[0][1]),
+            [s10] "=&x"(s[1][0]), [s11] "=&x"(s[1][1]), [s20] "=&x"(s[2][0]), [s21] "=&x"(s[2][1]), [s30] "=&x"(s[3][0]), [s31] "=&x"(s[3][1])
+          : [bp] "r"(Bb), [ap] "r"(Ab)
           : "memory");
 }
 
@@ -64,12 +77,7 @@ static inline void q4Step(const int8_t* Bk, const uint8_t* Ak, __m256i (&h)[QG_M
 static inline void qMicroQ8(QPanelA A, QPanel B, int nbk, float* C, bool acc) {
   for (int b = 0; b < nbk; b++) {
     __m256i s[QG_MR][2];
-#pragma GCC unroll 8
-    for (int i = 0; i < QG_MR; i++) s[i][0] = s[i][1] = _mm256_setzero_si256();
-    const int8_t* Bb = B.q + b * QG_BQ16;
-    const uint8_t* Ab = A.a + b * 16 * QG_MR * 4;
-#pragma GCC unroll 16
-    for (int k2 = 0; k2 < 16; k2++) q8Step(Bb + k2 * 64, Ab + k2 * QG_MR * 4, s);
+    q8Block(B.q + b * QG_BQ16, A.a + b * 16 * QG_MR * 4, s);
     qScaleInto(s, B.d + b * GEMM_NR, A.d + b * QG_MR, C, acc || b > 0);
   }
 }

@@ -141,22 +141,36 @@ struct ActQ {
   int32_t* s;
 };
 
+/** A 32-value activation block's scale d = amax/127 (returned) and the quantizing factor 127/amax (0 where d is 0). */
+static inline float actBlockScale(const float* xb, float* id) {
+  vf m = vzero();
+  for (int i = 0; i < 32; i += QV_W) m = vmax(m, vabs(vload(xb + i)));
+  const float amax = hmax(m);
+  const float db = amax / 127.0f;
+  *id = db != 0 ? 127.0f / amax : 0.0f;
+  return db;
+}
+
+#if defined(__AVX2__)
+/** v[i] = the block's quants 8i..8i+7 as i32, (int)round(x·id); the int8 quant is each one's low byte (the two differ
+ * only for non-finite inputs). Shared with the int8 GEMM's i16 packing (gemmq.h), so both quantize alike. */
+static inline void actBlockQuants(const float* xb, float id, __m256i (&v)[4]) {
+  for (int i = 0; i < 4; i++)
+    v[i] = _mm256_cvttps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(xb + 8 * i), _mm256_set1_ps(id)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+#endif
+
 static inline void quantizeAct(const float* x, int64_t k, int8_t* q, float* d, int32_t* s) {
   for (int64_t b = 0; b < k / 32; b++) {
     const float* xb = x + b * 32;
-    vf m = vzero();
-    for (int i = 0; i < 32; i += QV_W) m = vmax(m, vabs(vload(xb + i)));
-    const float amax = hmax(m);
-    const float db = amax / 127.0f, id = db != 0 ? 127.0f / amax : 0.0f;
-    d[b] = db;
+    float id;
+    d[b] = actBlockScale(xb, &id);
 #if defined(__AVX2__)
     // The scalar loop below in vector ops (bit for bit, non-finite inputs included): each i32's low byte, as the
     // int8_t cast keeps it, through unsigned packs of v & 0xff (nothing saturates), and the i32 sum.
     __m256i v[4], l[4];
-    for (int i = 0; i < 4; i++) {
-      v[i] = _mm256_cvttps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(xb + 8 * i), _mm256_set1_ps(id)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-      l[i] = _mm256_and_si256(v[i], _mm256_set1_epi32(0xff));
-    }
+    actBlockQuants(xb, id, v);
+    for (int i = 0; i < 4; i++) l[i] = _mm256_and_si256(v[i], _mm256_set1_epi32(0xff));
     const __m256i w = _mm256_packus_epi16(_mm256_packus_epi32(l[0], l[1]), _mm256_packus_epi32(l[2], l[3]));  // 32-bit units 0 2 4 6 1 3 5 7
     _mm256_storeu_si256((__m256i*)(q + b * 32), _mm256_permutevar8x32_epi32(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
     const __m256i t = _mm256_add_epi32(_mm256_add_epi32(v[0], v[1]), _mm256_add_epi32(v[2], v[3]));

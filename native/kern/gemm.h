@@ -1,5 +1,5 @@
 // Matrix-matrix product y[M,N] = x[M,K]·w[N,K]ᵀ for prefill and the vision tower: packed f32 panels and a 6×(2·W)
-// FMA micro-kernel. Weight panels are decoded from any format while packing, so bf16/q8_0/q4_0 cost one decode per
+// FMA micro-kernel (AVX-512: 6×(4·W), two panels at once). Weight panels are decoded from any format while packing, so bf16/q8_0/q4_0 cost one decode per
 // weight per MC rows of activations (on AVX2 an 8-bit GEMM is no faster than FMA, and f32 keeps prefill exact).
 
 // AVX-512 has 32 vector registers: 6 rows × 4 vectors (two 32-column panels at once, microKernel2) = 24

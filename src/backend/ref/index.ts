@@ -45,6 +45,7 @@ export class RefBackend implements Backend {
   }
 
   upload(data: HostData, shape: readonly number[], dtype: DType): Tensor {
+    this.live();
     const n = shape.reduce((a, b) => a * b, 1);
     let store: Store;
     if (dtype === 'f32') store = Float32Array.from(data as Float32Array);
@@ -60,14 +61,25 @@ export class RefBackend implements Backend {
   }
 
   async read(t: Tensor): Promise<Float32Array | Int32Array> {
+    this.live();
     if (isQuant(t.dtype)) throw new Error('ref: reading a quantized tensor is not supported; dequantize on the host');
     const s = t.storage;
     return s instanceof Int32Array ? Int32Array.from(s) : Float32Array.from(s as Float32Array);
   }
 
   free(): void {}
-  async sync(): Promise<void> {}
-  destroy(): void {}
+  async sync(): Promise<void> {
+    this.live();
+  }
+  destroy(): void {
+    this.destroyed = true;
+  }
+
+  // As cpu and webgpu do: an engine disposed of must not go on answering from its old tensors.
+  private destroyed = false;
+  private live(): void {
+    if (this.destroyed) throw new Error('ref: backend used after destroy()');
+  }
 
   linear(x: Tensor, w: Tensor, bias?: Tensor): Tensor {
     const [n, k] = [w.rows, w.cols];

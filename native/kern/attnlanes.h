@@ -48,33 +48,37 @@ static inline vf lanesExp(vf x) {
 #endif
 }
 
-/** St[j][·] = Σ_d Kp[j][d] · Qt[d][·] for a block's first nk keys (a multiple of MR); mx = the lane-wise max. */
+/**
+ * St[j][·] = Σ_d Kp[j][d] · Qt[d][·] for a block's first nk keys (a multiple of MR); mx = the lane-wise max. QV: the
+ * query vectors in use (a tile's last rows may fill fewer than LB_QV; their lanes are left alone).
+ */
+template <int QV>
 static inline void lanesScores(const float* Qt, const float* kp, int hd, int nk, float* St, vf* mx) {
   for (int jt = 0; jt < nk; jt += LB_MR) {
-    vf c[LB_MR][LB_QV];
+    vf c[LB_MR][QV];
 #pragma GCC unroll 8
     for (int r = 0; r < LB_MR; r++)
 #pragma GCC unroll 3
-      for (int u = 0; u < LB_QV; u++) c[r][u] = vzero();
+      for (int u = 0; u < QV; u++) c[r][u] = vzero();
     const float* a = kp + (int64_t)jt * hd;
 #if QV_W == 8
 #pragma GCC unroll 16  // AVX2: 4 left two `lea` per 48 FMAs on the FMA ports (784 patches, one thread: −3% attention)
 #endif
     for (int d = 0; d < hd; d++) {
-      vf b[LB_QV];
+      vf b[QV];
 #pragma GCC unroll 3
-      for (int u = 0; u < LB_QV; u++) b[u] = vload(Qt + d * LB_BQ + u * QV_W);
+      for (int u = 0; u < QV; u++) b[u] = vload(Qt + d * LB_BQ + u * QV_W);
 #pragma GCC unroll 8
       for (int r = 0; r < LB_MR; r++) {
         const vf t = vset1(a[d * LB_MR + r]);
 #pragma GCC unroll 3
-        for (int u = 0; u < LB_QV; u++) c[r][u] = vfma(t, b[u], c[r][u]);
+        for (int u = 0; u < QV; u++) c[r][u] = vfma(t, b[u], c[r][u]);
       }
     }
 #pragma GCC unroll 8
     for (int r = 0; r < LB_MR; r++)
 #pragma GCC unroll 3
-      for (int u = 0; u < LB_QV; u++) {
+      for (int u = 0; u < QV; u++) {
         vstore(St + (jt + r) * LB_BQ + u * QV_W, c[r][u]);
         mx[u] = vmax(mx[u], c[r][u]);
       }
@@ -82,32 +86,33 @@ static inline void lanesScores(const float* Qt, const float* kp, int hd, int nk,
 }
 
 /** Ot[d0 .. d0+MR)[·] = alpha · Ot + Σ_j vp[j][·] · St[j][·] over a block's first nk keys (vp: the d slice's run). */
+template <int QV>
 static inline void lanesPV(const float* St, const float* vp, int nk, int d0, const vf* alpha, float* Ot) {
   constexpr int R = LB_MR;
-  vf c[R][LB_QV];
+  vf c[R][QV];
 #pragma GCC unroll 8
   for (int r = 0; r < R; r++)
 #pragma GCC unroll 3
-    for (int u = 0; u < LB_QV; u++) c[r][u] = vmul(vload(Ot + (d0 + r) * LB_BQ + u * QV_W), alpha[u]);
+    for (int u = 0; u < QV; u++) c[r][u] = vmul(vload(Ot + (d0 + r) * LB_BQ + u * QV_W), alpha[u]);
 #if QV_W == 8
 #pragma GCC unroll 16
 #endif
   for (int j = 0; j < nk; j++) {
-    vf b[LB_QV];
+    vf b[QV];
 #pragma GCC unroll 3
-    for (int u = 0; u < LB_QV; u++) b[u] = vload(St + j * LB_BQ + u * QV_W);
+    for (int u = 0; u < QV; u++) b[u] = vload(St + j * LB_BQ + u * QV_W);
     const float* v = vp + j * LB_MR;
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++) {
       const vf t = vset1(v[r]);
 #pragma GCC unroll 3
-      for (int u = 0; u < LB_QV; u++) c[r][u] = vfma(t, b[u], c[r][u]);
+      for (int u = 0; u < QV; u++) c[r][u] = vfma(t, b[u], c[r][u]);
     }
   }
 #pragma GCC unroll 8
   for (int r = 0; r < R; r++)
 #pragma GCC unroll 3
-    for (int u = 0; u < LB_QV; u++) vstore(Ot + (d0 + r) * LB_BQ + u * QV_W, c[r][u]);
+    for (int u = 0; u < QV; u++) vstore(Ot + (d0 + r) * LB_BQ + u * QV_W, c[r][u]);
 }
 
 /** Keys [j0, j0+MR) of kv head g into Kp's tile layout (zeros past kvLen). */
@@ -212,6 +217,54 @@ static inline void lanesStoreOut(const AttnArgs* a, int64_t r0, int nr, int h, c
   }
 }
 
+/**
+ * One query tile's pass over its key blocks: the online softmax into Ot and l (lane-wise running sums). QV: the query
+ * vectors the tile's rows fill (a last tile of 16 rows of 784 runs one vector, not three).
+ */
+template <int QV>
+static inline void lanesKeyBlocks(const AttnTile& tl, int64_t hiMin, const float* hiF, int64_t bk, int hd, int hdP, int64_t kvPad, const float* kpg,
+                                  const float* vpg, const float* Qt, float* St, float* Ot, vf* l) {
+  vf m[QV];
+  for (int u = 0; u < QV; u++) m[u] = vset1(-INFINITY);
+  for (int64_t kb0 = tl.lo / bk * bk; kb0 < tl.hiMax; kb0 += bk) {
+    vf mx[QV];
+    for (int u = 0; u < QV; u++) mx[u] = vset1(-INFINITY);
+    // The block's keys up to the tile's last visible one, rounded up to MR (Kp and Vp are zero-padded).
+    const int nk = (int)((imin(bk, tl.hiMax - kb0) + LB_MR - 1) / LB_MR * LB_MR);
+    lanesScores<QV>(Qt, kpg + kb0 * hd, hd, nk, St, mx);
+    if (kb0 < tl.lo || kb0 + nk > hiMin) {
+      // A block at the tile's range ends: scores of keys a row does not see become −∞ (e^(−∞ − m) = 0).
+      for (int u = 0; u < QV; u++) mx[u] = vset1(-INFINITY);
+      for (int j = 0; j < nk; j++) {
+        const int64_t key = kb0 + j;
+        for (int u = 0; u < QV; u++) {
+          float* s = St + j * LB_BQ + u * QV_W;
+          const vf sv = key < tl.lo ? vset1(-INFINITY) : vsel_neg(vsub(vset1((float)key), vload(hiF + u * QV_W)), vload(s), vset1(-INFINITY));
+          vstore(s, sv);
+          mx[u] = vmax(mx[u], sv);
+        }
+      }
+    }
+    // The running max, floored at −FLT_MAX so that lanes with no visible key yet give e^(−∞) = 0, not NaN.
+    vf alpha[QV], sum[QV];
+    for (int u = 0; u < QV; u++) {
+      const vf mn = vmax(vmax(m[u], mx[u]), vset1(-3.4028235e38f));
+      alpha[u] = lanesExp(vsub(m[u], mn));
+      m[u] = mn;
+      sum[u] = vzero();
+    }
+    for (int j = 0; j < nk; j++)
+      for (int u = 0; u < QV; u++) {
+        float* s = St + j * LB_BQ + u * QV_W;
+        const vf e = lanesExp(vsub(vload(s), m[u]));
+        vstore(s, e);
+        sum[u] = vadd(sum[u], e);
+      }
+    for (int u = 0; u < QV; u++) l[u] = vfma(l[u], alpha[u], sum[u]);
+    for (int d0 = 0; d0 < hdP; d0 += LB_MR) lanesPV<QV>(St, vpg + (d0 * kvPad + kb0 * LB_MR), nk, d0, alpha, Ot);
+  }
+}
+
 static void attnLanes(Exec* ex, const AttnArgs* a) {
   const int hd = a->hd, group = a->nh / a->nkv;
   const int64_t bk = lanesBlockKeys(a->kvLen);
@@ -264,47 +317,17 @@ static void attnLanes(Exec* ex, const AttnArgs* a) {
         }
         hiF[i] = (float)hi;
       }
-      vf m[LB_QV], l[LB_QV];
-      for (int u = 0; u < LB_QV; u++) m[u] = vset1(-INFINITY), l[u] = vzero();
+      vf l[LB_QV];
+      for (int u = 0; u < LB_QV; u++) l[u] = vzero();
       const float* kpg = Kp + (int64_t)g * kvPad * hd;
       const float* vpg = Vp + (int64_t)g * hdP * kvPad;
-      for (int64_t kb0 = tl.lo / bk * bk; kb0 < tl.hiMax; kb0 += bk) {
-        vf mx[LB_QV];
-        for (int u = 0; u < LB_QV; u++) mx[u] = vset1(-INFINITY);
-        // The block's keys up to the tile's last visible one, rounded up to MR (Kp and Vp are zero-padded).
-        const int nk = (int)((imin(bk, tl.hiMax - kb0) + LB_MR - 1) / LB_MR * LB_MR);
-        lanesScores(Qt, kpg + kb0 * hd, hd, nk, St, mx);
-        if (kb0 < tl.lo || kb0 + nk > hiMin) {
-          // A block at the tile's range ends: scores of keys a row does not see become −∞ (e^(−∞ − m) = 0).
-          for (int u = 0; u < LB_QV; u++) mx[u] = vset1(-INFINITY);
-          for (int j = 0; j < nk; j++) {
-            const int64_t key = kb0 + j;
-            for (int u = 0; u < LB_QV; u++) {
-              float* s = St + j * LB_BQ + u * QV_W;
-              const vf sv = key < tl.lo ? vset1(-INFINITY) : vsel_neg(vsub(vset1((float)key), vload(hiF + u * QV_W)), vload(s), vset1(-INFINITY));
-              vstore(s, sv);
-              mx[u] = vmax(mx[u], sv);
-            }
-          }
-        }
-        // The running max, floored at −FLT_MAX so that lanes with no visible key yet give e^(−∞) = 0, not NaN.
-        vf alpha[LB_QV], sum[LB_QV];
-        for (int u = 0; u < LB_QV; u++) {
-          const vf mn = vmax(vmax(m[u], mx[u]), vset1(-3.4028235e38f));
-          alpha[u] = lanesExp(vsub(m[u], mn));
-          m[u] = mn;
-          sum[u] = vzero();
-        }
-        for (int j = 0; j < nk; j++)
-          for (int u = 0; u < LB_QV; u++) {
-            float* s = St + j * LB_BQ + u * QV_W;
-            const vf e = lanesExp(vsub(vload(s), m[u]));
-            vstore(s, e);
-            sum[u] = vadd(sum[u], e);
-          }
-        for (int u = 0; u < LB_QV; u++) l[u] = vfma(l[u], alpha[u], sum[u]);
-        for (int d0 = 0; d0 < hdP; d0 += LB_MR) lanesPV(St, vpg + (d0 * kvPad + kb0 * LB_MR), nk, d0, alpha, Ot);
-      }
+      const int qv = (int)((nr + QV_W - 1) / QV_W);
+      if (qv >= 3)
+        lanesKeyBlocks<3>(tl, hiMin, hiF, bk, hd, hdP, kvPad, kpg, vpg, Qt, St, Ot, l);
+      else if (qv == 2)
+        lanesKeyBlocks<2>(tl, hiMin, hiF, bk, hd, hdP, kvPad, kpg, vpg, Qt, St, Ot, l);
+      else
+        lanesKeyBlocks<1>(tl, hiMin, hiF, bk, hd, hdP, kvPad, kpg, vpg, Qt, St, Ot, l);
       // out = Oᵀ / l, transposed back (rows with no visible key: zero).
       lanesStoreOut(a, tl.r0, nr, h, l, Ot);
     }

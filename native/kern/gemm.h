@@ -1,17 +1,20 @@
 // Matrix-matrix product y[M,N] = x[M,K]·w[N,K]ᵀ for prefill and the vision tower: packed f32 panels and a 6×(2·W)
-// FMA micro-kernel. Weight panels are decoded from any format while packing, so bf16/q8_0/q4_0 cost one decode per
+// FMA micro-kernel (AVX-512: 6×(4·W), two panels at once). Weight panels are decoded from any format while packing, so bf16/q8_0/q4_0 cost one decode per
 // weight per MC rows of activations (on AVX2 an 8-bit GEMM is no faster than FMA, and f32 keeps prefill exact).
 
-// AVX-512 has 32 vector registers: 12 rows × 2 vectors = 24 accumulators, so each k step issues 24 FMAs for 14
-// loads (2 B vectors + 12 broadcasts), which keeps both FMA ports busy; AVX2's 16 registers fit 6 × 2 = 12.
-#if QV_W == 16
-#define GEMM_MR 12
-#else
+// AVX-512 has 32 vector registers: 6 rows × 4 vectors (two 32-column panels at once, microKernel2) = 24
+// accumulators, so each k step issues 24 FMAs for 10 loads (4 B vectors + 6 broadcasts). The loads are what holds
+// the loop below the FMA roof on this core: in isolation (A streaming from L2, B in L1) 12 rows × 2 vectors (14
+// loads) ran at 86% of the roof, 6 × 4 at 91% with KC 128 (the two panels' 32 KiB stay in L1; at KC 256, 64 KiB, it
+// fell to 85%). AVX2's 16 registers fit 6 rows × 2 vectors = 12 accumulators, one panel at a time.
 #define GEMM_MR 6
-#endif
 #define GEMM_NR (2 * QV_W)
 #ifndef GEMM_KC
+#if QV_W == 16
+#define GEMM_KC 128
+#else
 #define GEMM_KC 256
+#endif
 #endif
 // Rows per task: one packed (decoded) weight panel serves MC rows, so packing costs 1/MC of the FMAs per weight.
 #ifndef GEMM_MC
@@ -63,6 +66,72 @@ static inline void microKernel(const float* A, const float* B, int64_t kc, float
     }
   }
 }
+
+#if QV_W == 16
+/** Where a GEMM's last K block writes: y [·, N] through the epilogue, from row m0 and column n0. */
+struct EpiOut {
+  const Epilogue* e;
+  float* y;
+  int64_t N, m0, n0;
+};
+
+/**
+ * Two panels at once: C0/C1[mr, 32] (+)= A[KC][6] · B0/B1[KC][32] (two whole 32-column weight panels; each C tile has
+ * rows 32 floats apart, as the task's tile buffer holds them). Each sum adds its k products in order from zero and is
+ * then added to C, as microKernel does. With EPI (the last K block) the finished sums go through storeTilesEpi's
+ * epilogue, the same operations in the same order, straight to y's 64 columns: no tile store and reload, no pass of
+ * its own (the write-back pass was 3.5% of the 448² tower, mostly waiting on memory).
+ */
+template <bool EPI>
+static inline void microKernel2(const float* A, const float* B0, const float* B1, int64_t kc, float* C0, float* C1, int mr, bool acc, const EpiOut* eo = nullptr) {
+  if (EPI && eo->e->residual)  // its rows come from L3: fetch them while the FMAs run
+    for (int i = 0; i < mr; i++)
+      for (int u = 0; u < 4; u++) prefetchL1(eo->e->residual + (eo->m0 + i) * eo->N + eo->n0 + 16 * u);
+  __m512 c[GEMM_MR][4];
+#pragma GCC unroll 8
+  for (int i = 0; i < GEMM_MR; i++) c[i][0] = c[i][1] = c[i][2] = c[i][3] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; k++) {
+    const __m512 b0 = _mm512_loadu_ps(B0 + k * 32), b1 = _mm512_loadu_ps(B0 + k * 32 + 16);
+    const __m512 b2 = _mm512_loadu_ps(B1 + k * 32), b3 = _mm512_loadu_ps(B1 + k * 32 + 16);
+    const float* a = A + k * GEMM_MR;
+    prefetchL1(a + GEMM_KC * GEMM_MR);  // the next micro-panel's same k (3 KiB ahead)
+#pragma GCC unroll 8
+    for (int i = 0; i < GEMM_MR; i++) {
+      const __m512 t = _mm512_set1_ps(a[i]);
+      c[i][0] = _mm512_fmadd_ps(t, b0, c[i][0]);
+      c[i][1] = _mm512_fmadd_ps(t, b1, c[i][1]);
+      c[i][2] = _mm512_fmadd_ps(t, b2, c[i][2]);
+      c[i][3] = _mm512_fmadd_ps(t, b3, c[i][3]);
+    }
+  }
+  for (int i = 0; i < mr; i++) {
+    float *c0 = C0 + i * 32, *c1 = C1 + i * 32;
+    if (acc) {
+      c[i][0] = _mm512_add_ps(_mm512_loadu_ps(c0), c[i][0]);
+      c[i][1] = _mm512_add_ps(_mm512_loadu_ps(c0 + 16), c[i][1]);
+      c[i][2] = _mm512_add_ps(_mm512_loadu_ps(c1), c[i][2]);
+      c[i][3] = _mm512_add_ps(_mm512_loadu_ps(c1 + 16), c[i][3]);
+    }
+    if (EPI) {
+      const Epilogue* e = eo->e;
+      const bool act = e->act != ACT_NONE, th = e->act == ACT_GELU_TANH;
+      const int64_t o = (eo->m0 + i) * eo->N + eo->n0;
+      for (int u = 0; u < 4; u++) {
+        __m512 v = c[i][u];
+        if (e->bias) v = _mm512_add_ps(v, _mm512_loadu_ps(e->bias + eo->n0 + 16 * u));
+        if (act) v = vgelu(v, th);
+        if (e->residual) v = _mm512_add_ps(_mm512_loadu_ps(e->residual + o + 16 * u), v);
+        _mm512_storeu_ps(eo->y + o + 16 * u, v);
+      }
+      continue;
+    }
+    _mm512_storeu_ps(c0, c[i][0]);
+    _mm512_storeu_ps(c0 + 16, c[i][1]);
+    _mm512_storeu_ps(c1, c[i][2]);
+    _mm512_storeu_ps(c1 + 16, c[i][3]);
+  }
+}
+#endif
 
 #if QV_W == 16
 /**
@@ -122,12 +191,9 @@ static void packA(const float* x, int64_t K, int64_t m0, int mr, int64_t k0, int
   const float* rows[GEMM_MR];
   for (int i = 0; i < mr; i++) rows[i] = x + (m0 + i) * K + k0;
   int64_t k = 0;
-#if QV_W == 16
-  // Whole micro-panels by 12×16 register transposes (one scalar store per value was 6–8% of a K = 4096 GEMM).
-  if (mr == GEMM_MR)
-    for (; k + 16 <= kc; k += 16) transpose16(rows, GEMM_MR, k, A + k * GEMM_MR, GEMM_MR, (__mmask16)((1u << GEMM_MR) - 1));
-#elif QV_W == 8
-  // 6 rows × 8 k by an 8×8 register transpose (the scalar copy was ~2.5% of the AVX2 vision tower): each k's 8-lane
+#if defined(__AVX2__)
+  // 6 rows × 8 k by an 8×8 register transpose (the scalar copy was ~2.5% of the AVX2 vision tower, and 6–8% of a
+  // K = 4096 GEMM on AVX-512): each k's 8-lane
   // store runs 2 floats into the next k's slot, which the next store overwrites; the block's last store is masked
   // (the next micro-panel may be another thread's).
   if (mr == GEMM_MR) {
@@ -339,6 +405,8 @@ static inline const float* panelA(const GemmCtx* g, int64_t m0, int64_t kb) {
 static void gemmTask(const GemmCtx* g, int64_t mc0, int64_t mc1, int64_t nb0, int64_t nb1, float* Bbuf, float* rowTmp, float* Cbuf) {
   const int64_t K = g->K, N = g->N, rows = mc1 - mc0;
   const int nPanels = (int)((nb1 - nb0 + GEMM_NR - 1) / GEMM_NR);
+  // Panels [0, pairs) run two at a time and write y themselves (AVX-512): whole 32-column ones only.
+  const int pairs = QV_W == 16 ? (int)((nb1 - nb0) / (2 * GEMM_NR)) * 2 : 0;
   for (int64_t k0 = 0, kb = 0; k0 < K; k0 += GEMM_KC, kb++) {
     const int64_t kc = imin(GEMM_KC, K - k0);
     const float* Bp[GEMM_NB / GEMM_NR];
@@ -347,7 +415,25 @@ static void gemmTask(const GemmCtx* g, int64_t mc0, int64_t mc1, int64_t nb0, in
       Bp[p] = panelB(g->w, n0, (int)imin(GEMM_NR, nb1 - n0), k0, kc, Bbuf + (size_t)p * GEMM_KC * GEMM_NR, rowTmp);
     }
     // One B panel (KC × NR) stays in L1 while the A micro-panels stream past it from L2.
-    for (int p = 0; p < nPanels; p++) {
+    int p = 0;
+#if QV_W == 16
+    // Whole panels two at a time (the 6×64 kernel), the last K block straight to y; an odd last one below, on its own.
+    const bool last = k0 + kc >= K;
+    for (; p < pairs; p += 2) {
+      float* C = Cbuf + (size_t)p * rows * GEMM_NR;
+      for (int64_t m0 = mc0; m0 < mc1; m0 += GEMM_MR) {
+        const int mr = (int)imin(GEMM_MR, mc1 - m0);
+        float* c = C + (m0 - mc0) * GEMM_NR;
+        if (last) {
+          const EpiOut eo{g->epi, g->y, N, m0, nb0 + p * GEMM_NR};
+          microKernel2<true>(panelA(g, m0, kb), Bp[p], Bp[p + 1], kc, c, c + rows * GEMM_NR, mr, k0 > 0, &eo);
+        } else {
+          microKernel2<false>(panelA(g, m0, kb), Bp[p], Bp[p + 1], kc, c, c + rows * GEMM_NR, mr, k0 > 0);
+        }
+      }
+    }
+#endif
+    for (; p < nPanels; p++) {
       float* C = Cbuf + (size_t)p * rows * GEMM_NR;
       for (int64_t m0 = mc0; m0 < mc1; m0 += GEMM_MR) {
         const int mr = (int)imin(GEMM_MR, mc1 - m0);
@@ -355,7 +441,7 @@ static void gemmTask(const GemmCtx* g, int64_t mc0, int64_t mc1, int64_t nb0, in
       }
     }
   }
-  storeTilesEpi(Cbuf, rows, rows, nb0, nb1, mc0, g->epi, g->y, N);
+  if (pairs < nPanels) storeTilesEpi(Cbuf + (size_t)pairs * rows * GEMM_NR, rows, rows, nb0 + pairs * GEMM_NR, nb1, mc0, g->epi, g->y, N);
 }
 
 static void gemmEpi(Exec* ex, const float* x, int64_t M, const WMat* w, const Epilogue* epi, float* y) {

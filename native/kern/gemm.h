@@ -1,6 +1,6 @@
 // Matrix-matrix product y[M,N] = x[M,K]·w[N,K]ᵀ for prefill and the vision tower: packed f32 panels and a 6×(2·W)
-// FMA micro-kernel (AVX-512: 6×(4·W), two panels at once). Weight panels are decoded from any format while packing, so bf16/q8_0/q4_0 cost one decode per
-// weight per MC rows of activations (on AVX2 an 8-bit GEMM is no faster than FMA, and f32 keeps prefill exact).
+// FMA micro-kernel (AVX-512: 6×(4·W), two panels at once): the exact path. Weight panels are decoded while packing,
+// once per MC rows of activations; gemmq.h's 8-bit products and gemmbf16.h's AMX take their cases first (linear.h).
 
 // AVX-512 has 32 vector registers: 6 rows × 4 vectors (two 32-column panels at once, microKernel2) = 24
 // accumulators, so each k step issues 24 FMAs for 10 loads (4 B vectors + 6 broadcasts). The loads are what holds

@@ -322,8 +322,9 @@ static void attnLanes(Exec* ex, const AttnArgs* a) {
       const float* kpg = Kp + (int64_t)g * kvPad * hd;
       const float* vpg = Vp + (int64_t)g * hdP * kvPad;
       const int qv = (int)((nr + QV_W - 1) / QV_W);
-      if (qv >= 3)
-        lanesKeyBlocks<3>(tl, hiMin, hiF, bk, hd, hdP, kvPad, kpg, vpg, Qt, St, Ot, l);
+      static_assert(LB_QV == 3, "the dispatch below covers 1..LB_QV query vectors");
+      if (qv >= LB_QV)
+        lanesKeyBlocks<LB_QV>(tl, hiMin, hiF, bk, hd, hdP, kvPad, kpg, vpg, Qt, St, Ot, l);
       else if (qv == 2)
         lanesKeyBlocks<2>(tl, hiMin, hiF, bk, hd, hdP, kvPad, kpg, vpg, Qt, St, Ot, l);
       else

@@ -254,7 +254,7 @@ struct QNextChunk {
   size_t rb = 0;                 // bytes from row to row
   int64_t rows = 0, lines = 0, line = 0, per = 0;
   void start(const WMat* w, int64_t n0, int64_t n1, int64_t b0, int nbk, int64_t calls) {
-    const size_t bb = w->dt == DT_Q4_0 ? 18 : 34;
+    const size_t bb = rowBytes(w->dt, 32);  // one block
     rb = rowBytes(w->dt, w->cols);
     row = w->p + (size_t)n0 * rb + (size_t)b0 * bb;
     rows = imax(0, n1 - n0);

@@ -16,19 +16,16 @@ import { VisionCache } from '../src/generate/visionCache.js';
 import type { ChatMessage, PreparedInputs } from '../src/processor/index.js';
 import { ChatServer } from '../src/server/app.js';
 import { genCheckpoint } from '../src/tools/genCheckpoint.js';
+import { benchArgs } from './common.js';
 
-const argv = process.argv.slice(2).filter((a) => a !== '--');
-const opt = (name: string, def: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : def;
-};
+const { opt, flag } = benchArgs();
 const TURNS = Number(opt('turns', '3'));
 const SIDE = Number(opt('side', '448'));
 const GEN = Number(opt('gen', '16'));
 const THREADS = Number(opt('threads', '0')) || os.availableParallelism();
 const CKPT = path.resolve(opt('ckpt', '.cache/bench/2B-L28-q4_0'));
-const JSON_OUT = argv.includes('--json');
-const SERVER = !argv.includes('--no-server');
+const JSON_OUT = flag('json');
+const SERVER = !flag('no-server');
 
 const IM_START = 151644;
 const IM_END = 151645;

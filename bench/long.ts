@@ -20,12 +20,9 @@ import { KV_BLOCK } from '../src/nn/kvPool.js';
 import { tidy } from '../src/tensor/tensor.js';
 import { genCheckpoint, SHAPES } from '../src/tools/genCheckpoint.js';
 import { promptIds } from '../src/tools/speed.js';
+import { benchArgs } from './common.js';
 
-const argv = process.argv.slice(2).filter((a) => a !== '--');
-const opt = (name: string, def: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : def;
-};
+const { opt, flag } = benchArgs();
 const DEPTHS = opt('depths', '32768,131072').split(',').map(Number);
 const MODE = opt('mode', 'synthetic') as 'synthetic' | 'real';
 const CHUNK = Number(opt('chunk', '512'));
@@ -34,7 +31,7 @@ const KV = opt('kv', 'q8_0') as KvDType;
 const LAYERS = Number(opt('layers', String(SHAPES['2B'].layers)));
 const THREADS = Number(opt('threads', '0')) || os.availableParallelism();
 const CKPT = path.resolve(opt('ckpt', `.cache/bench/2B-L${LAYERS}-q4_0`));
-const CHILD = argv.includes('--child');
+const CHILD = flag('child');
 
 interface Row {
   depth: number;
@@ -170,7 +167,7 @@ if (CHILD) {
     console.error(line);
   }
   const notes = await refusals();
-  if (argv.includes('--json')) {
+  if (flag('json')) {
     for (const r of rows) console.log(JSON.stringify(r));
   } else {
     const r0 = rows[0];

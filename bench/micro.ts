@@ -7,24 +7,18 @@ import { CpuBackend } from '../src/backend/cpu/index.js';
 import type { DType } from '../src/tensor/dtype.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import { SHAPES, type ShapeName } from '../src/tools/genCheckpoint.js';
+import { benchArgs, cpuMs } from './common.js';
 
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : def;
-}
+const { opt, flag } = benchArgs();
 
-const shape = SHAPES[arg('shape', '2B') as ShapeName];
-const dtypes = arg('dtype', 'bf16,q8_0,q4_0').split(',') as DType[];
-const layers = Number(arg('layers', '4'));
+const shape = SHAPES[opt('shape', '2B') as ShapeName];
+const dtypes = opt('dtype', 'bf16,q8_0,q4_0').split(',') as DType[];
+const layers = Number(opt('layers', '4'));
 // --m 1 skips the (slow) prefill-sized rows when iterating on decode kernels.
-const ms_ = arg('m', '1,512').split(',').map(Number);
-const threads = Number(arg('threads', '0')) || undefined;
-const cpuTime = process.argv.includes('--cpu-time');
-const now = () => {
-  if (!cpuTime) return performance.now();
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
+const ms_ = opt('m', '1,512').split(',').map(Number);
+const threads = Number(opt('threads', '0')) || undefined;
+const cpuTime = flag('cpu-time');
+const now = () => (cpuTime ? cpuMs() : performance.now());
 const b = new CpuBackend({ threads });
 console.log(JSON.stringify(b.capabilities().info));
 const bw = b.measureReadBandwidth(1 << 30, 5);

@@ -20,6 +20,7 @@ import { ensureGguf, type WeightType } from './gguf.js';
 import { exportMmprojGguf } from './ggufVision.js';
 import { runLlama } from './llama.js';
 import { ensureNativeLlama, runNativeImage, runNativeText } from './llamaNative.js';
+import { benchArgs } from './common.js';
 
 /** One image of the vision table: ours, and llama-mtmd-cli on the same weights where it ran. */
 interface VisionRow {
@@ -62,12 +63,7 @@ interface Row {
   cpuFeatures?: string;
 }
 
-const argv = process.argv.slice(2).filter((a) => a !== '--');
-const opt = (name: string, def?: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : def;
-};
-const flag = (name: string) => argv.includes(`--${name}`);
+const { opt, flag } = benchArgs();
 
 const CACHE = path.resolve(opt('cache', '.cache/bench')!);
 const PROMPT = Number(opt('prompt', '512'));

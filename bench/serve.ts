@@ -14,6 +14,7 @@ import { loadModel } from '../src/generate/engine.js';
 import { genCheckpoint, SHAPES, VOCAB, type ShapeName } from '../src/tools/genCheckpoint.js';
 import { promptIds } from '../src/tools/speed.js';
 import { ensureGguf, type WeightType } from './gguf.js';
+import { benchArgs } from './common.js';
 
 interface Row {
   engine: 'ours' | 'llama.cpp';
@@ -28,12 +29,7 @@ interface Row {
   peakRssGiB: number;
 }
 
-const argv = process.argv.slice(2).filter((a) => a !== '--');
-const opt = (name: string, def: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : def;
-};
-const flag = (name: string) => argv.includes(`--${name}`);
+const { opt, flag } = benchArgs();
 const SHAPE = opt('shape', '2B') as ShapeName;
 const LAYERS = Number(opt('layers', String(SHAPES[SHAPE]?.layers)));
 const PROMPT = Number(opt('prompt', '256'));

@@ -11,26 +11,19 @@
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import type { DType } from '../src/tensor/dtype.js';
 import type { Tensor } from '../src/tensor/tensor.js';
+import { benchArgs, cpuMs, lcgValues } from './common.js';
 
-const argv = process.argv.slice(2).filter((a) => a !== '--');
-const opt = (name: string, def: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : def;
-};
+const { opt, flag } = benchArgs();
 const threads = Number(opt('threads', '1'));
 const ns = opt('n', '784,4096').split(',').map(Number);
 const dtypes = opt('dtype', 'f32,bf16,q8_0').split(',') as DType[];
 const reps = Number(opt('reps', '3'));
 const ops = opt('ops', 'gemm,attn').split(',');
-const pack = !argv.includes('--no-pack');
+const pack = !flag('no-pack');
 const Hv = 1024, Iv = 4096, heads = 16, hd = 64;
 
 const b = new CpuBackend({ threads, precision: opt('precision', 'exact') as 'exact' | 'fast' });
 const isa = String(b.capabilities().info.isa);
-const cpuMs = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
 // The roof in CPU time: FLOPs of the FMA loop (threads × iters × 12 chains × lanes × 2) over the CPU time it took.
 let peak = 0;
 for (let r = 0; r < 5; r++) {
@@ -51,15 +44,6 @@ for (const dt of ['q8_0', 'q4_0'] as const) {
 const int8Note = Object.entries(int8Peak).map(([dt, p]) => `, int8 roof (${dt} sequence) ${p.toFixed(1)} GOP/s`).join('');
 console.log(`isa ${isa}, precision ${b.capabilities().info.precision}, activation quantization ${b.capabilities().info.actQuant ? 'on' : 'off'}, threads ${threads}, FP32 FMA roof ${peak.toFixed(1)} GFLOP/s${int8Note} (CPU time)`);
 
-function rand(n: number, scale = 0.05): Float32Array {
-  const out = new Float32Array(n);
-  let s = 12345;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    out[i] = ((s >>> 8) / 2 ** 24 - 0.5) * scale;
-  }
-  return out;
-}
 
 // Waits with sync, not read: copying a 784×4096 output to JS took 7 ms of CPU time, 15% of the GEMM it timed.
 async function best(fn: () => Tensor): Promise<number> {
@@ -81,21 +65,21 @@ const row = (what: string, flops: number, ms: number, i8 = 0) =>
   console.log(`| ${what} | ${ms.toFixed(2)} | ${(flops / ms / 1e6).toFixed(1)} | ${((flops / ms / 1e6 / peak) * 100).toFixed(0)}% | ${i8 ? `${((flops / ms / 1e6 / i8) * 100).toFixed(0)}%` : ''} |`);
 console.log('| op | CPU ms | GFLOP/s | % of FP32 roof | % of int8 roof |\n|---|---|---|---|---|');
 for (const n of ns) {
-  const x = b.upload(rand(n * Hv, 2), [n, Hv], 'f32');
+  const x = b.upload(lcgValues(n * Hv, 2), [n, Hv], 'f32');
   if (ops.includes('gemm')) {
     for (const dt of dtypes) {
       for (const [name, N, K] of [['q/k/v/proj', Hv, Hv], ['fc1', Iv, Hv], ['fc2', Hv, Iv]] as const) {
-        const w0 = b.uploadConvert(rand(N * K), 'f32', [N, K], dt);
+        const w0 = b.uploadConvert(lcgValues(N * K), 'f32', [N, K], dt);
         const w = pack ? b.packWeight(w0) : w0; // as the vision tower loads them
         if (w !== w0) w0.dispose();
-        const xin = K === Hv ? x : b.upload(rand(n * K, 2), [n, K], 'f32');
+        const xin = K === Hv ? x : b.upload(lcgValues(n * K, 2), [n, K], 'f32');
         row(`linear ${name} ${dt} [${n}×${K}]·[${N}×${K}]ᵀ`, 2 * n * N * K, await best(() => b.linear(xin, w)), int8Peak[dt]);
         w.dispose();
       }
     }
   }
   if (ops.includes('attn')) {
-    const q = b.upload(rand(n * Hv, 2), [n, Hv], 'f32');
+    const q = b.upload(lcgValues(n * Hv, 2), [n, Hv], 'f32');
     const ms = await best(() => b.attention(q, q, q, { nHeads: heads, nKvHeads: heads, headDim: hd, scale: 1 / 8, kvLen: n, causal: false, segments: [0, n] }));
     row(`attention ${heads}×${hd}, ${n} patches, one segment`, 4 * n * n * Hv, ms);
   }

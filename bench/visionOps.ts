@@ -7,12 +7,9 @@
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import type { DType } from '../src/tensor/dtype.js';
 import type { Tensor } from '../src/tensor/tensor.js';
+import { benchArgs, cpuMs, lcgValues } from './common.js';
 
-const argv = process.argv.slice(2).filter((a) => a !== '--');
-const opt = (name: string, def: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : def;
-};
+const { opt } = benchArgs();
 const threads = Number(opt('threads', '2'));
 const n = Number(opt('n', '784'));
 const dtype = opt('dtype', 'q8_0') as DType;
@@ -20,36 +17,23 @@ const reps = Number(opt('reps', '7'));
 const Hv = 1024, Iv = 4096, heads = 16, hd = 64, depth = 24, mergers = 4, Ov = 2048, patchDim = 1536;
 
 const b = new CpuBackend({ threads });
-function rand(len: number, scale = 0.05, seed = 12345): Float32Array {
-  const out = new Float32Array(len);
-  let s = seed;
-  for (let i = 0; i < len; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    out[i] = ((s >>> 8) / 2 ** 24 - 0.5) * scale;
-  }
-  return out;
-}
 const weight = (N: number, K: number, seed: number) => {
-  const w0 = b.uploadConvert(rand(N * K, 0.05, seed), 'f32', [N, K], dtype);
+  const w0 = b.uploadConvert(lcgValues(N * K, 0.05, seed), 'f32', [N, K], dtype);
   const w = b.packWeight(w0);
   if (w !== w0) w0.dispose();
   return w;
 };
-const vec = (len: number, seed: number, scale = 0.05) => b.upload(rand(len, scale, seed), [len], 'f32');
+const vec = (len: number, seed: number, scale = 0.05) => b.upload(lcgValues(len, scale, seed), [len], 'f32');
 const ones = b.upload(new Float32Array(Hv).fill(1), [Hv], 'f32');
 const w = { q: weight(Hv, Hv, 1), k: weight(Hv, Hv, 2), v: weight(Hv, Hv, 3), proj: weight(Hv, Hv, 4), fc1: weight(Iv, Hv, 5), fc2: weight(Hv, Iv, 6) };
 const mw = { fc1: weight(4 * Hv, 4 * Hv, 14), fc2: weight(Ov, 4 * Hv, 15), patch: weight(Hv, patchDim, 16) };
 const ones4 = b.upload(new Float32Array(4 * Hv).fill(1), [4 * Hv], 'f32');
 const bias = { m1: vec(4 * Hv, 17), m2: vec(Ov, 18), ln4: vec(4 * Hv, 19), patch: vec(Hv, 20), q: vec(Hv, 7), k: vec(Hv, 8), v: vec(Hv, 9), proj: vec(Hv, 10), fc1: vec(Iv, 11), fc2: vec(Hv, 12), ln: vec(Hv, 13) };
-const x = b.upload(rand(n * Hv, 2), [n, Hv], 'f32');
-const cos = b.upload(rand(n * hd, 1, 21), [n, hd], 'f32');
-const sin = b.upload(rand(n * hd, 1, 22), [n, hd], 'f32');
+const x = b.upload(lcgValues(n * Hv, 2), [n, Hv], 'f32');
+const cos = b.upload(lcgValues(n * hd, 1, 21), [n, hd], 'f32');
+const sin = b.upload(lcgValues(n * hd, 1, 22), [n, hd], 'f32');
 
-const cpuMs = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
-const px = b.upload(rand(n * patchDim, 2, 23), [n, patchDim], 'f32');
+const px = b.upload(lcgValues(n * patchDim, 2, 23), [n, patchDim], 'f32');
 const times = new Map<string, { wall: number[]; cpu: number[]; times: number }>();
 async function timed(name: string, fn: () => Tensor, per = depth): Promise<Tensor> {
   await b.sync();

@@ -5,12 +5,9 @@
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { loadModel } from '../src/models/qwen3vl/load.js';
 import type { WeightFormat } from '../src/weights/convert.js';
+import { benchArgs } from './common.js';
 
-const argv = process.argv.slice(2).filter((a) => a !== '--');
-const opt = (name: string, def: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : def;
-};
+const { argv, opt } = benchArgs();
 const dir = argv.find((a, i) => !a.startsWith('--') && !(argv[i - 1] ?? '').startsWith('--'));
 if (!dir) throw new Error('usage: bench/visionTower.ts DIR [--dtype q8_0] [--threads 1] [--side 448] [--reps 2]');
 const backend = new CpuBackend({ threads: Number(opt('threads', '1')), precision: opt('precision', 'exact') as 'exact' | 'fast' });

@@ -9,10 +9,12 @@ import path from 'node:path';
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { loadModel } from '../src/models/qwen3vl/load.js';
 import { fixturesRoot, goldenInputs, loadGolden, modelCases, relErr } from '../test/helpers/fixtures.js';
+import { benchArgs } from './common.js';
 
-const argv = process.argv.slice(2).filter((a) => a !== '--');
-const i = argv.indexOf('--dtype');
-const dtypes = (i >= 0 ? argv[i + 1] : 'q8_0,q4_0').split(',') as ('q8_0' | 'q4_0' | 'bf16')[];
+const { list } = benchArgs('npx vite-node bench/actQuantError.ts -- [options]: the 8-bit activation path\'s error on the golden fixtures', {
+  dtype: { value: 'LIST', default: 'q8_0,q4_0', help: "weight formats: q8_0, q4_0 (activation quantization) and bf16 (precision 'fast')" },
+});
+const dtypes = list('dtype', ['q8_0', 'q4_0', 'bf16']);
 
 /** Rows of `a` and `b` ([rows, vocab]) whose argmax agree. */
 function top1(a: Float32Array, b: Float32Array, vocab: number): [number, number] {

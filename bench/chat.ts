@@ -18,12 +18,20 @@ import { ChatServer } from '../src/server/app.js';
 import { genCheckpoint } from '../src/tools/genCheckpoint.js';
 import { benchArgs } from './common.js';
 
-const { opt, flag } = benchArgs();
-const TURNS = Number(opt('turns', '3'));
-const SIDE = Number(opt('side', '448'));
-const GEN = Number(opt('gen', '16'));
-const THREADS = Number(opt('threads', '0')) || os.availableParallelism();
-const CKPT = path.resolve(opt('ckpt', '.cache/bench/2B-L28-q4_0'));
+const { opt, num, flag } = benchArgs('npm run bench:chat -- [options]: time to first token per chat turn, caches off and on', {
+  turns: { value: 'N', default: '3', help: 'chat turns (the image is in turn 1)' },
+  side: { value: 'PX', default: '448', help: "the image's side" },
+  gen: { value: 'N', default: '16', help: 'tokens generated per turn' },
+  threads: { value: 'N', default: '0', help: 'CPU threads (0: all)' },
+  ckpt: { value: 'DIR', default: '.cache/bench/2B-L28-q4_0', help: 'the checkpoint (made if missing: random 2B weights, q4_0)' },
+  json: { help: 'print the rows as JSON' },
+  'no-server': { help: 'leave out the turns through the HTTP server' },
+});
+const TURNS = num('turns');
+const SIDE = num('side');
+const GEN = num('gen');
+const THREADS = num('threads') || os.availableParallelism();
+const CKPT = path.resolve(opt('ckpt')!);
 const JSON_OUT = flag('json');
 const SERVER = !flag('no-server');
 

@@ -5,19 +5,26 @@ import { loadModel } from '../src/models/qwen3vl/load.js';
 import { argmax } from '../src/tensor/math.js';
 import { promptIds } from '../src/tools/speed.js';
 import type { WeightFormat } from '../src/weights/convert.js';
+import { benchArgs } from './common.js';
 
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : def;
-}
-const dir = process.argv.slice(2).find((a, i, all) => !a.startsWith('--') && !(all[i - 1] ?? '').startsWith('--'))!;
-const dtype = arg('dtype', '') as WeightFormat | '';
-const prompt = Number(arg('prompt', '512'));
-const gen = Number(arg('gen', '32'));
+const { opt, num, choice, positional } = benchArgs(
+  'npx vite-node bench/decodeProf.ts -- DIR [options]: per-token decode ms of the checkpoint in DIR',
+  {
+    dtype: { value: 'DTYPE', help: "weight format: f32, bf16, q8_0 or q4_0 (default: the checkpoint's)" },
+    prompt: { value: 'N', default: '512', help: 'prompt tokens before decoding' },
+    gen: { value: 'N', default: '32', help: 'decoded tokens' },
+    'pause-ms': { value: 'MS', default: '0', help: 'wait before decoding (for a profiler to attach)' },
+  },
+  'DIR',
+);
+const dir = positional!;
+const dtype = opt('dtype') === undefined ? '' : choice<WeightFormat>('dtype', ['f32', 'bf16', 'q8_0', 'q4_0']);
+const prompt = num('prompt');
+const gen = num('gen');
 const model = await loadModel(dir, { backend: 'cpu', ...(dtype ? { dtype } : {}) });
 const cache = model.createCache(prompt + gen + 1);
 let logits = (await model.forward({ inputIds: promptIds(prompt, model.config.text.vocabSize), cache, logits: 'last' })).logits;
-const pause = Number(arg('pause-ms', '0'));
+const pause = num('pause-ms');
 if (pause) {
   console.log(`pid ${process.pid}: decoding in ${pause} ms`);
   await new Promise((r) => setTimeout(r, pause));

@@ -22,15 +22,26 @@ import { genCheckpoint, SHAPES } from '../src/tools/genCheckpoint.js';
 import { promptIds } from '../src/tools/speed.js';
 import { benchArgs } from './common.js';
 
-const { opt, flag } = benchArgs();
-const DEPTHS = opt('depths', '32768,131072').split(',').map(Number);
-const MODE = opt('mode', 'synthetic') as 'synthetic' | 'real';
-const CHUNK = Number(opt('chunk', '512'));
-const GEN = Number(opt('gen', '32'));
-const KV = opt('kv', 'q8_0') as KvDType;
-const LAYERS = Number(opt('layers', String(SHAPES['2B'].layers)));
-const THREADS = Number(opt('threads', '0')) || os.availableParallelism();
-const CKPT = path.resolve(opt('ckpt', `.cache/bench/2B-L${LAYERS}-q4_0`));
+const { opt, num, nums, choice, flag } = benchArgs('npm run bench:long -- [options]: prefill and decode at long prompt depths (2B shape, q4_0 weights)', {
+  depths: { value: 'LIST', default: '32768,131072', help: 'prompt depths in tokens' },
+  mode: { value: 'MODE', default: 'synthetic', help: 'synthetic (random K/V written to the pool, one real chunk on top) or real (the whole prefill)' },
+  chunk: { value: 'N', default: '512', help: 'prefill chunk in tokens' },
+  gen: { value: 'N', default: '32', help: 'greedy tokens decoded at the depth' },
+  kv: { value: 'DTYPE', default: 'q8_0', help: 'KV cache format: f32, f16 or q8_0' },
+  layers: { value: 'N', default: String(SHAPES['2B'].layers), help: 'decoder layers' },
+  threads: { value: 'N', default: '0', help: 'CPU threads (0: all)' },
+  ckpt: { value: 'DIR', help: 'the checkpoint (default .cache/bench/2B-L<layers>-q4_0, made if missing)' },
+  json: { help: 'print the rows as JSON' },
+  child: { internal: true, help: 'one depth, in a child process' },
+});
+const DEPTHS = nums('depths');
+const MODE = choice('mode', ['synthetic', 'real']);
+const CHUNK = num('chunk');
+const GEN = num('gen');
+const KV = choice<KvDType>('kv', ['f32', 'f16', 'q8_0']);
+const LAYERS = num('layers');
+const THREADS = num('threads') || os.availableParallelism();
+const CKPT = path.resolve(opt('ckpt') ?? `.cache/bench/2B-L${LAYERS}-q4_0`);
 const CHILD = flag('child');
 
 interface Row {

@@ -9,14 +9,20 @@ import type { Tensor } from '../src/tensor/tensor.js';
 import { SHAPES, type ShapeName } from '../src/tools/genCheckpoint.js';
 import { benchArgs, cpuMs } from './common.js';
 
-const { opt, flag } = benchArgs();
+const { num, nums, list, choice, flag } = benchArgs('npx vite-node bench/micro.ts -- [options]: one decoder layer\'s linears and attention, per weight format', {
+  shape: { value: 'SHAPE', default: '2B', help: `model shape: ${Object.keys(SHAPES).join(', ')}` },
+  dtype: { value: 'LIST', default: 'bf16,q8_0,q4_0', help: 'weight formats' },
+  layers: { value: 'N', default: '4', help: 'layers of weights cycled through (more than the caches hold)' },
+  m: { value: 'LIST', default: '1,512', help: 'rows (tokens) per call; 1 alone skips the slow prefill-sized rows' },
+  threads: { value: 'N', default: '0', help: 'CPU threads (0: all)' },
+  'cpu-time': { help: 'time by process CPU time (with --threads 1: kernel A/B on a shared box)' },
+});
 
-const shape = SHAPES[opt('shape', '2B') as ShapeName];
-const dtypes = opt('dtype', 'bf16,q8_0,q4_0').split(',') as DType[];
-const layers = Number(opt('layers', '4'));
-// --m 1 skips the (slow) prefill-sized rows when iterating on decode kernels.
-const ms_ = opt('m', '1,512').split(',').map(Number);
-const threads = Number(opt('threads', '0')) || undefined;
+const shape = SHAPES[choice('shape', Object.keys(SHAPES) as ShapeName[])];
+const dtypes = list<DType>('dtype', ['f32', 'f16', 'bf16', 'q8_0', 'q4_0']);
+const layers = num('layers');
+const ms_ = nums('m');
+const threads = num('threads') || undefined;
 const cpuTime = flag('cpu-time');
 const now = () => (cpuTime ? cpuMs() : performance.now());
 const b = new CpuBackend({ threads });

@@ -20,7 +20,7 @@ import { ensureGguf, type WeightType } from './gguf.js';
 import { exportMmprojGguf } from './ggufVision.js';
 import { runLlama } from './llama.js';
 import { ensureNativeLlama, runNativeImage, runNativeText } from './llamaNative.js';
-import { benchArgs } from './common.js';
+import { benchArgs, benchFail } from './common.js';
 
 /** One image of the vision table: ours, and llama-mtmd-cli on the same weights where it ran. */
 interface VisionRow {
@@ -63,16 +63,37 @@ interface Row {
   cpuFeatures?: string;
 }
 
-const { opt, flag } = benchArgs();
+const { opt, num, list, choice, flag } = benchArgs('npm run bench -- [options]: prefill, decode and the vision tower on random weights of a real shape, beside native llama.cpp', {
+  shape: { value: 'LIST', default: '2B', help: `model shapes: ${Object.keys(SHAPES).join(', ')}` },
+  dtype: { value: 'LIST', default: 'q8_0', help: 'weight formats: f32, bf16, q8_0, q4_0' },
+  layers: { value: 'N', help: "decoder layers (default: the shape's)" },
+  prompt: { value: 'N', default: '512', help: 'prompt tokens (prefill); decode runs at this depth' },
+  gen: { value: 'N', default: '128', help: 'decoded tokens' },
+  threads: { value: 'N', default: '0', help: 'CPU threads (0: all)' },
+  reps: { value: 'N', default: '2', help: 'timed runs (the best is kept: the least disturbed on a shared machine)' },
+  isa: { value: 'ISA', default: 'auto', help: 'auto, avx2 (our AVX2 kernels and llama.cpp built AVX2-only) or avx512' },
+  vision: { value: 'LIST', default: '448,1024,640x480', help: 'images for the vision table (sides multiples of 32)' },
+  'no-vision': { help: 'leave out the vision table' },
+  'no-fast': { help: "leave out bf16 rows at precision 'fast' (AMX-BF16)" },
+  'vs-llama': { help: 'add native llama.cpp (built once into --llama-dir) and node-llama-cpp on the same weights' },
+  'no-node-llama': { help: 'with --vs-llama: leave out node-llama-cpp' },
+  'llama-dir': { value: 'DIR', default: '.cache/llama.cpp', help: "native llama.cpp's source and builds" },
+  ckpt: { value: 'DIR', help: 'a checkpoint to use instead of the generated random one' },
+  cache: { value: 'DIR', default: '.cache/bench', help: 'where generated checkpoints and GGUFs are kept' },
+  agree: { value: 'N', default: '32', help: 'greedy tokens compared between engines (top-1 agreement)' },
+  json: { help: 'also print the rows as JSON' },
+  child: { internal: true, help: 'one row, in a child process' },
+  engine: { internal: true, value: 'ENGINE', help: 'ours, llama.cpp or node-llama-cpp' },
+  'ref-tokens': { internal: true, value: 'LIST', help: "the peer's greedy tokens" },
+});
 
-const CACHE = path.resolve(opt('cache', '.cache/bench')!);
-const PROMPT = Number(opt('prompt', '512'));
-const GEN = Number(opt('gen', '128'));
-const THREADS = Number(opt('threads', '0')) || (await import('node:os')).availableParallelism();
+const CACHE = path.resolve(opt('cache')!);
+const PROMPT = num('prompt');
+const GEN = num('gen');
+const THREADS = num('threads') || (await import('node:os')).availableParallelism();
 // Best of REPS timed runs of prefill and decode: this machine is shared, so the best run is the least disturbed.
-const REPS = Number(opt('reps', '2'));
-const ISA = opt('isa', 'auto')!;
-if (!['auto', 'avx2', 'avx512'].includes(ISA)) throw new Error(`--isa ${ISA}: expected auto, avx2 or avx512`);
+const REPS = num('reps');
+const ISA = choice('isa', ['auto', 'avx2', 'avx512']);
 /** Our kernel build: --isa forces one (as QWEN3VL_CPU_ISA does); auto leaves the choice to the environment. */
 const oursIsa = ISA === 'auto' ? undefined : ISA;
 mkdirSync(CACHE, { recursive: true });
@@ -97,11 +118,10 @@ async function checkpoint(shape: ShapeName, layers: number): Promise<string> {
 }
 
 /** The images of the vision table: [name, width, height] (multiples of 32, so both engines keep the size). */
-const IMAGES: [string, number, number][] = (opt('vision', '448,1024,640x480')!)
-  .split(',')
+const IMAGES: [string, number, number][] = list('vision')
   .map((v) => {
     const [w, h] = v.includes('x') ? v.split('x').map(Number) : [Number(v), Number(v)];
-    if (!(w % 32 === 0 && h % 32 === 0)) throw new Error(`--vision ${v}: sides must be multiples of 32 (patch 16 × merge 2)`);
+    if (!(w > 0 && h > 0 && w % 32 === 0 && h % 32 === 0)) benchFail(`--vision ${v}: expected SIDE or WxH, sides multiples of 32 (patch 16 × merge 2)`);
     return [w === h ? `${w}²` : `${w}×${h}`, w, h];
   });
 
@@ -207,7 +227,7 @@ async function noisePng(w: number, h: number): Promise<string> {
 }
 
 async function nativeLlama(shape: ShapeName, dtype: string, layers: number, vision: boolean): Promise<Row> {
-  const n = ensureNativeLlama(path.resolve(opt('llama-dir', '.cache/llama.cpp')!), 2, ISA === 'avx2' ? 'avx2' : 'native');
+  const n = ensureNativeLlama(path.resolve(opt('llama-dir')!), 2, ISA === 'avx2' ? 'avx2' : 'native');
   const gguf = await textGguf(shape, dtype, layers);
   const r = runNativeText(n, gguf, { prompt: PROMPT, gen: GEN, threads: THREADS, reps: REPS });
   const row: Row = {
@@ -230,7 +250,7 @@ async function nodeLlama(shape: ShapeName, dtype: string, layers: number): Promi
   const r = await runLlama(gguf, { prompt: promptIds(PROMPT, VOCAB), gen: GEN, threads: THREADS, reps: REPS });
   return {
     engine: 'node-llama-cpp', shape, dtype, layers, prefillTokS: r.prefillTokS, decodeTokS: r.decodeTokS, loadS: r.loadS,
-    peakRssGiB: process.resourceUsage().maxRSS / 2 ** 20, threads: THREADS, isa: r.build, greedy: r.tokens.slice(0, Number(opt('agree', '32'))),
+    peakRssGiB: process.resourceUsage().maxRSS / 2 ** 20, threads: THREADS, isa: r.build, greedy: r.tokens.slice(0, num('agree')),
   };
 }
 
@@ -255,9 +275,9 @@ function tryChild(args: string[], engine: Row['engine'], base: Pick<Row, 'shape'
 const f = (x: number | undefined, d = 1) => (x === undefined || Number.isNaN(x) ? '—' : x.toFixed(d));
 
 if (flag('child')) {
-  const shape = opt('shape') as ShapeName;
-  const [dtype, layers, vision] = [opt('dtype')!, Number(opt('layers')), !flag('no-vision')];
-  const engine = opt('engine');
+  const shape = choice('shape', Object.keys(SHAPES) as ShapeName[]);
+  const [dtype, layers, vision] = [choice('dtype', ['f32', 'bf16', 'q8_0', 'q4_0']), num('layers'), !flag('no-vision')];
+  const engine = choice('engine', ['ours', 'llama.cpp', 'node-llama-cpp']);
   const ref = opt('ref-tokens');
   const row =
     engine === 'llama.cpp' ? await nativeLlama(shape, dtype, layers, vision)
@@ -267,14 +287,13 @@ if (flag('child')) {
   process.exit(0);
 }
 
-const shapes = opt('shape', '2B')!.split(',') as ShapeName[];
-const dtypes = opt('dtype', 'q8_0')!.split(',');
+const shapes = list('shape', Object.keys(SHAPES) as ShapeName[]);
+const dtypes = list('dtype', ['f32', 'bf16', 'q8_0', 'q4_0']);
 const rows: Row[] = [];
 for (const shape of shapes) {
-  if (!SHAPES[shape]) throw new Error(`unknown --shape ${shape} (known: ${Object.keys(SHAPES).join(', ')})`);
-  const layers = Number(opt('layers', String(SHAPES[shape].layers)));
+  const layers = opt('layers') === undefined ? SHAPES[shape].layers : num('layers');
   for (const dtype of dtypes) {
-    const base = ['--child', '--shape', shape, '--dtype', dtype, '--layers', String(layers), '--prompt', String(PROMPT), '--gen', String(GEN), '--threads', String(THREADS), '--cache', CACHE, '--reps', String(REPS), '--vision', opt('vision', '448,1024,640x480')!];
+    const base = ['--child', '--shape', shape, '--dtype', dtype, '--layers', String(layers), '--prompt', String(PROMPT), '--gen', String(GEN), '--threads', String(THREADS), '--cache', CACHE, '--reps', String(REPS), '--vision', opt('vision')!];
     if (opt('ckpt')) base.push('--ckpt', opt('ckpt')!);
     if (opt('llama-dir')) base.push('--llama-dir', opt('llama-dir')!);
     base.push('--isa', ISA);
@@ -284,7 +303,7 @@ for (const shape of shapes) {
     const peers: Row[] = [];
     if (flag('vs-llama')) {
       peers.push(tryChild([...base, '--engine', 'llama.cpp'], 'llama.cpp', meta));
-      if (!flag('no-node-llama')) peers.push(tryChild([...base, '--engine', 'node-llama-cpp', '--agree', opt('agree', '32')!], 'node-llama-cpp', meta));
+      if (!flag('no-node-llama')) peers.push(tryChild([...base, '--engine', 'node-llama-cpp', '--agree', opt('agree')!], 'node-llama-cpp', meta));
     }
     const greedy = peers.find((p) => p.greedy?.length)?.greedy;
     const mine = child([...base, '--engine', 'ours', ...(greedy ? ['--ref-tokens', greedy.join(',')] : [])]);

@@ -29,14 +29,29 @@ interface Row {
   peakRssGiB: number;
 }
 
-const { opt, flag } = benchArgs();
-const SHAPE = opt('shape', '2B') as ShapeName;
-const LAYERS = Number(opt('layers', String(SHAPES[SHAPE]?.layers)));
-const PROMPT = Number(opt('prompt', '256'));
-const GEN = Number(opt('gen', '128'));
-const CLIENTS = opt('clients', '1,4,8,16').split(',').map(Number);
-const THREADS = Number(opt('threads', '0')) || os.availableParallelism();
-const CACHE = path.resolve(opt('cache', '.cache/bench'));
+const { opt, num, nums, list, choice, flag } = benchArgs('npm run bench:serve -- [options]: N streaming clients through our scheduler and through llama.cpp', {
+  shape: { value: 'SHAPE', default: '2B', help: `model shape: ${Object.keys(SHAPES).join(', ')}` },
+  layers: { value: 'N', help: "decoder layers (default: the shape's)" },
+  prompt: { value: 'N', default: '256', help: 'prompt tokens per client' },
+  gen: { value: 'N', default: '128', help: 'tokens generated per client' },
+  clients: { value: 'LIST', default: '1,4,8,16', help: 'concurrent clients per row' },
+  dtype: { value: 'LIST', default: 'q4_0,q8_0', help: 'weight formats (q4_0, q8_0, bf16)' },
+  threads: { value: 'N', default: '0', help: 'CPU threads (0: all)' },
+  cache: { value: 'DIR', default: '.cache/bench', help: 'where the random-weight checkpoints are kept' },
+  json: { help: 'print the rows as JSON' },
+  'no-llama': { help: 'leave out llama.cpp' },
+  child: { internal: true, help: 'one engine and format, in a child process' },
+  engine: { internal: true, value: 'ENGINE', default: 'ours', help: 'ours or llama.cpp' },
+  kv: { internal: true, value: 'DTYPE', default: 'f16', help: 'our KV cache format' },
+});
+const SHAPE = choice('shape', Object.keys(SHAPES) as ShapeName[]);
+const LAYERS = opt('layers') === undefined ? SHAPES[SHAPE].layers : num('layers');
+const PROMPT = num('prompt');
+const GEN = num('gen');
+const CLIENTS = nums('clients');
+const DTYPES = list('dtype', ['q4_0', 'q8_0', 'bf16']);
+const THREADS = num('threads') || os.availableParallelism();
+const CACHE = path.resolve(opt('cache')!);
 
 /** Per-client token timestamps (ms) and the submit time. */
 interface Trace {
@@ -146,13 +161,13 @@ async function checkpoint(): Promise<string> {
 }
 
 if (flag('child')) {
+  const [engine, kv] = [choice('engine', ['ours', 'llama.cpp']), choice<KvDType>('kv', ['f32', 'f16', 'q8_0'])];
   const dir = await checkpoint();
-  const rows = opt('engine', 'ours') === 'llama.cpp' ? await llama(dir, opt('dtype', 'q8_0')) : await ours(dir, opt('dtype', 'q8_0'), opt('kv', 'f16') as KvDType);
+  const rows = engine === 'llama.cpp' ? await llama(dir, DTYPES[0]) : await ours(dir, DTYPES[0], kv);
   for (const r of rows) console.log(JSON.stringify(r));
   process.exit(0);
 }
 
-if (!SHAPES[SHAPE]) throw new Error(`unknown --shape ${SHAPE} (known: ${Object.keys(SHAPES).join(', ')})`);
 await checkpoint();
 const base = ['--child', '--shape', SHAPE, '--layers', String(LAYERS), '--prompt', String(PROMPT), '--gen', String(GEN), '--clients', CLIENTS.join(','), '--threads', String(THREADS), '--cache', CACHE];
 const rows: Row[] = [];
@@ -163,7 +178,7 @@ const child = (args: string[]) => {
   for (const g of got) if (flag('json')) console.log(JSON.stringify(g));
   rows.push(...got);
 };
-for (const dtype of opt('dtype', 'q4_0,q8_0').split(',')) {
+for (const dtype of DTYPES) {
   child(['--engine', 'ours', '--dtype', dtype, '--kv', 'f16']);
   child(['--engine', 'ours', '--dtype', dtype, '--kv', 'f32']);
   if (!flag('no-llama')) child(['--engine', 'llama.cpp', '--dtype', dtype]);

@@ -9,18 +9,22 @@ import { streamChat, type ChatOptions } from '../src/generate/chat.js';
 import { GrammarConstraint } from '../src/generate/grammar.js';
 import { genCheckpoint, SHAPES, type ShapeName } from '../src/tools/genCheckpoint.js';
 import { fixturesRoot } from '../test/helpers/fixtures.js';
+import { benchArgs } from './common.js';
 
-const args = process.argv.slice(2);
-const opt = (k: string, d?: string) => {
-  const i = args.indexOf(`--${k}`);
-  return i >= 0 ? args[i + 1] : d;
-};
-const shape = opt('shape', '2B') as ShapeName;
-const dtype = opt('dtype', 'q8_0') as 'q8_0' | 'q4_0' | 'bf16';
-const layers = Number(opt('layers', String(SHAPES[shape].layers)));
-const GEN = Number(opt('gen', '64'));
-const REPS = Number(opt('reps', '3'));
-const dir = path.resolve(opt('cache', '.cache/bench')!, `${shape}-L${layers}-${dtype}-tok`);
+const { opt, num, choice } = benchArgs('npx vite-node bench/structured.ts -- [options]: decode tok/s of chat() with and without a JSON Schema', {
+  shape: { value: 'SHAPE', default: '2B', help: `model shape: ${Object.keys(SHAPES).join(', ')}` },
+  dtype: { value: 'DTYPE', default: 'q8_0', help: 'weight format: bf16, q8_0 or q4_0' },
+  layers: { value: 'N', help: "decoder layers (default: the shape's)" },
+  gen: { value: 'N', default: '64', help: 'tokens generated per chat' },
+  reps: { value: 'N', default: '3', help: 'A/B pairs' },
+  cache: { value: 'DIR', default: '.cache/bench', help: 'where the random-weight checkpoint is kept' },
+});
+const shape = choice('shape', Object.keys(SHAPES) as ShapeName[]);
+const dtype = choice('dtype', ['q8_0', 'q4_0', 'bf16']);
+const layers = opt('layers') === undefined ? SHAPES[shape].layers : num('layers');
+const GEN = num('gen');
+const REPS = num('reps');
+const dir = path.resolve(opt('cache')!, `${shape}-L${layers}-${dtype}-tok`);
 
 if (!existsSync(path.join(dir, 'config.json'))) {
   mkdirSync(dir, { recursive: true });

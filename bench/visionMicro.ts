@@ -13,16 +13,24 @@ import type { DType } from '../src/tensor/dtype.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import { benchArgs, cpuMs, lcgValues } from './common.js';
 
-const { opt, flag } = benchArgs();
-const threads = Number(opt('threads', '1'));
-const ns = opt('n', '784,4096').split(',').map(Number);
-const dtypes = opt('dtype', 'f32,bf16,q8_0').split(',') as DType[];
-const reps = Number(opt('reps', '3'));
-const ops = opt('ops', 'gemm,attn').split(',');
+const { num, nums, list, choice, flag } = benchArgs('npx vite-node bench/visionMicro.ts -- [options]: the vision block\'s GEMMs and attention as GFLOP/s and a share of the FMA roof', {
+  threads: { value: 'N', default: '1', help: 'CPU threads' },
+  n: { value: 'LIST', default: '784,4096', help: 'patch counts (784: 448², 4096: 1024²)' },
+  dtype: { value: 'LIST', default: 'f32,bf16,q8_0', help: 'weight formats (f32, bf16, q8_0, q4_0)' },
+  reps: { value: 'N', default: '3', help: 'timed runs (the best is shown)' },
+  ops: { value: 'LIST', default: 'gemm,attn', help: 'which: gemm, attn' },
+  precision: { value: 'P', default: 'exact', help: 'exact, or fast (AMX-BF16 on bf16-rounded operands)' },
+  'no-pack': { help: 'weights row-major, packed per call (instead of at load)' },
+});
+const threads = num('threads');
+const ns = nums('n');
+const dtypes = list<DType>('dtype', ['f32', 'bf16', 'q8_0', 'q4_0']);
+const reps = num('reps');
+const ops = list('ops', ['gemm', 'attn']);
 const pack = !flag('no-pack');
 const Hv = 1024, Iv = 4096, heads = 16, hd = 64;
 
-const b = new CpuBackend({ threads, precision: opt('precision', 'exact') as 'exact' | 'fast' });
+const b = new CpuBackend({ threads, precision: choice('precision', ['exact', 'fast']) });
 const isa = String(b.capabilities().info.isa);
 // The roof in CPU time: FLOPs of the FMA loop (threads × iters × 12 chains × lanes × 2) over the CPU time it took.
 let peak = 0;

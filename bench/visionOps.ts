@@ -9,11 +9,16 @@ import type { DType } from '../src/tensor/dtype.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import { benchArgs, cpuMs, lcgValues } from './common.js';
 
-const { opt } = benchArgs();
-const threads = Number(opt('threads', '2'));
-const n = Number(opt('n', '784'));
-const dtype = opt('dtype', 'q8_0') as DType;
-const reps = Number(opt('reps', '7'));
+const { num, choice } = benchArgs('npx vite-node bench/visionOps.ts -- [options]: the 2B vision tower op by op on random weights', {
+  threads: { value: 'N', default: '2', help: 'CPU threads' },
+  n: { value: 'N', default: '784', help: 'patches (784: a 448² image)' },
+  dtype: { value: 'DTYPE', default: 'q8_0', help: 'weight format: f32, bf16, q8_0 or q4_0' },
+  reps: { value: 'N', default: '7', help: 'timed runs per op (the median is shown)' },
+});
+const threads = num('threads');
+const n = num('n');
+const dtype = choice<DType>('dtype', ['f32', 'bf16', 'q8_0', 'q4_0']);
+const reps = num('reps');
 const Hv = 1024, Iv = 4096, heads = 16, hd = 64, depth = 24, mergers = 4, Ov = 2048, patchDim = 1536;
 
 const b = new CpuBackend({ threads });

@@ -5,21 +5,31 @@
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { loadModel } from '../src/models/qwen3vl/load.js';
 import type { WeightFormat } from '../src/weights/convert.js';
-import { benchArgs } from './common.js';
+import { benchArgs, benchFail } from './common.js';
 
-const { argv, opt } = benchArgs();
-const dir = argv.find((a, i) => !a.startsWith('--') && !(argv[i - 1] ?? '').startsWith('--'));
-if (!dir) throw new Error('usage: bench/visionTower.ts DIR [--dtype q8_0] [--threads 1] [--side 448] [--reps 2]');
-const backend = new CpuBackend({ threads: Number(opt('threads', '1')), precision: opt('precision', 'exact') as 'exact' | 'fast' });
-const dtype = opt('dtype', 'q8_0') as WeightFormat;
+const { num, choice, positional } = benchArgs(
+  'npx vite-node bench/visionTower.ts -- DIR [options]: the vision tower of the checkpoint in DIR on one image, wall and CPU time',
+  {
+    dtype: { value: 'DTYPE', default: 'q8_0', help: 'weight format: f32, bf16, q8_0 or q4_0' },
+    threads: { value: 'N', default: '1', help: 'CPU threads' },
+    side: { value: 'PX', default: '448', help: "the image's side (a multiple of 32)" },
+    reps: { value: 'N', default: '2', help: 'timed encodes after one warm-up' },
+    precision: { value: 'P', default: 'exact', help: "exact, or fast (bf16 weights: AMX-BF16 GEMMs on bf16-rounded activations)" },
+  },
+  'DIR',
+);
+const dir = positional!;
+const backend = new CpuBackend({ threads: num('threads'), precision: choice('precision', ['exact', 'fast']) });
+const dtype = choice<WeightFormat>('dtype', ['f32', 'bf16', 'q8_0', 'q4_0']);
 const model = await loadModel(dir, { backend, dtype });
 await backend.sync();
-const side = Number(opt('side', '448'));
+const side = num('side');
+if (side % 32) benchFail(`--side ${side}: expected a multiple of 32 (patch 16 × merge 2)`);
 const gh = side / 16;
 const px = new Float32Array(gh * gh * 1536);
 for (let i = 0; i < px.length; i++) px[i] = Math.sin(i * 0.37);
 await model.encodeImages(px, [[1, gh, gh]]); // warm-up: first-touch of weights and buffers
-for (let r = 0; r < Number(opt('reps', '2')); r++) {
+for (let r = 0; r < num('reps'); r++) {
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   await model.encodeImages(px, [[1, gh, gh]]);

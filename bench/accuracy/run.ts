@@ -9,18 +9,23 @@ import type { BackendName } from '../../src/backend/index.js';
 import type { WeightFormat } from '../../src/weights/convert.js';
 import { chromiumPath } from '../../test/browser/harness.js';
 import { type AccuracyResult, loadAccuracySet, perTask, runAccuracy } from './suite.js';
+import { benchArgs } from '../common.js';
 import { runAccuracyWebGpu } from './webgpu.js';
 
-const arg = (name: string, def: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : def;
-};
+const FORMATS: WeightFormat[] = ['f32', 'bf16', 'q8_0', 'q4_0'];
+const { opt, num, list, flag } = benchArgs('npm run bench:accuracy -- [options]: the demo model on the held-out questions, per backend and weight format', {
+  backends: { value: 'LIST', default: 'cpu,ref,webgpu', help: 'cpu, ref, webgpu (in headless Chromium)' },
+  dtypes: { value: 'LIST', default: 'f32,bf16,q8_0,q4_0', help: 'weight formats (ref runs f32 only)' },
+  'webgpu-dtypes': { value: 'LIST', help: 'weight formats in Chromium (default: --dtypes without q4_0; SwiftShader takes minutes each)' },
+  'per-task': { value: 'N', help: 'questions per task (default: all 25)' },
+  json: { help: 'print the results as JSON' },
+});
 const explicit = process.argv.includes('--backends');
-const backends = arg('backends', 'cpu,ref,webgpu').split(',') as BackendName[];
-const dtypes = arg('dtypes', 'f32,bf16,q8_0,q4_0').split(',') as WeightFormat[];
+const backends = list<BackendName>('backends', ['cpu', 'ref', 'webgpu']);
+const dtypes = list('dtypes', FORMATS);
 // SwiftShader runs the GPU kernels on the CPU: the full set takes minutes per format, so q4_0 is left to --webgpu-dtypes.
-const webgpuDtypes = arg('webgpu-dtypes', dtypes.filter((d) => d !== 'q4_0').join(',')).split(',') as WeightFormat[];
-const per = Number(arg('per-task', 'Infinity'));
+const webgpuDtypes = opt('webgpu-dtypes') === undefined ? dtypes.filter((d) => d !== 'q4_0') : list('webgpu-dtypes', FORMATS);
+const per = opt('per-task') === undefined ? Infinity : num('per-task');
 const set = loadAccuracySet(per);
 const tasks = [...new Set(set.items.map((i) => i.task))];
 const results: AccuracyResult[] = [];
@@ -45,7 +50,7 @@ for (const backend of backends) {
     results.push(await runAccuracy(set.items, backend, dtype));
   }
 }
-if (process.argv.includes('--json')) {
+if (flag('json')) {
   process.stdout.write(`${JSON.stringify({ meta: set.meta, results, notes }, null, 1)}\n`);
 } else {
   const pct = ([c, n]: [number, number]) => `${((100 * c) / n).toFixed(0)}%`;

@@ -181,7 +181,9 @@ def t_ground(rng, n=None, same_shape=False):
     box = [to1000(x1, IMG), to1000(y1, IMG), to1000(x2, IMG), to1000(y2, IMG)]
     q = f'Locate the {c} {s} and output its bbox coordinates in JSON format.'
     ans = json.dumps([{'bbox_2d': box, 'label': f'{c} {s}'}])
-    return {'images': [img], 'question': q, 'answer': ans, 'box': box}
+    # others: every other shape's kind and box (0-1000), for train/ground_misses.py
+    others = [(f'{oc} {os_}', [to1000(v, IMG) for v in b]) for i, ((oc, os_), b) in enumerate(zip(kinds, boxes)) if i != k]
+    return {'images': [img], 'question': q, 'answer': ans, 'box': box, 'others': others}
 
 
 def t_compare(rng):

@@ -53,9 +53,10 @@ export function benchArgs(usage: string, options: Record<string, BenchOption>, p
   };
   /** The option's value, or its declared default. */
   const opt = (name: string): string | undefined => (values[name] as string | undefined) ?? declared(name).default;
-  /** A numeric option: a clear error for anything that is not a finite number. */
-  const num = (name: string): number => {
+  /** A numeric option (`fallback` when it is absent and declares no default): an error for a non-number. */
+  const num = (name: string, fallback?: number): number => {
     const v = opt(name);
+    if (v === undefined && fallback !== undefined) return fallback;
     const n = Number(v);
     if (v === undefined || v.trim() === '' || !Number.isFinite(n)) benchFail(`--${name} ${v ?? ''}: expected a number`);
     return n;

@@ -291,7 +291,7 @@ const shapes = list('shape', Object.keys(SHAPES) as ShapeName[]);
 const dtypes = list('dtype', ['f32', 'bf16', 'q8_0', 'q4_0']);
 const rows: Row[] = [];
 for (const shape of shapes) {
-  const layers = opt('layers') === undefined ? SHAPES[shape].layers : num('layers');
+  const layers = num('layers', SHAPES[shape].layers);
   for (const dtype of dtypes) {
     const base = ['--child', '--shape', shape, '--dtype', dtype, '--layers', String(layers), '--prompt', String(PROMPT), '--gen', String(GEN), '--threads', String(THREADS), '--cache', CACHE, '--reps', String(REPS), '--vision', opt('vision')!];
     if (opt('ckpt')) base.push('--ckpt', opt('ckpt')!);

@@ -45,7 +45,7 @@ const { opt, num, nums, list, choice, flag } = benchArgs('npm run bench:serve --
   kv: { internal: true, value: 'DTYPE', default: 'f16', help: 'our KV cache format' },
 });
 const SHAPE = choice('shape', Object.keys(SHAPES) as ShapeName[]);
-const LAYERS = opt('layers') === undefined ? SHAPES[SHAPE].layers : num('layers');
+const LAYERS = num('layers', SHAPES[SHAPE].layers);
 const PROMPT = num('prompt');
 const GEN = num('gen');
 const CLIENTS = nums('clients');

@@ -21,7 +21,7 @@ const { opt, num, choice } = benchArgs('npx vite-node bench/structured.ts -- [op
 });
 const shape = choice('shape', Object.keys(SHAPES) as ShapeName[]);
 const dtype = choice('dtype', ['q8_0', 'q4_0', 'bf16']);
-const layers = opt('layers') === undefined ? SHAPES[shape].layers : num('layers');
+const layers = num('layers', SHAPES[shape].layers);
 const GEN = num('gen');
 const REPS = num('reps');
 const dir = path.resolve(opt('cache')!, `${shape}-L${layers}-${dtype}-tok`);

@@ -25,7 +25,7 @@ const backends = list<BackendName>('backends', ['cpu', 'ref', 'webgpu']);
 const dtypes = list('dtypes', FORMATS);
 // SwiftShader runs the GPU kernels on the CPU: the full set takes minutes per format, so q4_0 is left to --webgpu-dtypes.
 const webgpuDtypes = opt('webgpu-dtypes') === undefined ? dtypes.filter((d) => d !== 'q4_0') : list('webgpu-dtypes', FORMATS);
-const per = opt('per-task') === undefined ? Infinity : num('per-task');
+const per = num('per-task', Infinity);
 const set = loadAccuracySet(per);
 const tasks = [...new Set(set.items.map((i) => i.task))];
 const results: AccuracyResult[] = [];

@@ -7,6 +7,7 @@ const OPTIONS: Record<string, BenchOption> = {
   reps: { value: 'N', default: '3', help: 'timed runs' },
   dtype: { value: 'LIST', default: 'q8_0,q4_0', help: 'weight formats' },
   isa: { value: 'ISA', default: 'auto', help: 'kernels' },
+  layers: { value: 'N', help: 'layers (default: the shape\'s)' },
   json: { help: 'print JSON' },
   child: { internal: true, help: 'a child process' },
 };
@@ -40,6 +41,8 @@ describe('benchArgs', () => {
     expect(a.choice('isa', ['auto', 'avx2'])).toBe('avx2');
     expect(a.flag('json')).toBe(true);
     expect(a.flag('child')).toBe(false);
+    expect(a.num('layers', 28)).toBe(28); // absent, no declared default: the script's fallback
+    expect(benchArgs(USAGE, OPTIONS, undefined, ['--layers', '4']).num('layers', 28)).toBe(4);
     expect(() => a.opt('nope')).toThrow(/does not declare/);
   });
 

@@ -1,6 +1,10 @@
 // What the bench scripts share: their command line (declared options, `--help`, an error for anything else), process
 // CPU time, and the seeded values their random-weight tensors are made of (the same numbers in every script).
 import { parseArgs } from 'node:util';
+import type { WeightFormat } from '../src/weights/convert.js';
+
+/** The weight formats the benches compare (the engine also loads f16, which no peer table has a column for). */
+export const BENCH_FORMATS: readonly WeightFormat[] = ['f32', 'bf16', 'q8_0', 'q4_0'];
 
 export interface BenchOption {
   /** What it does, for --help. */
@@ -84,7 +88,9 @@ export function benchArgs(usage: string, options: Record<string, BenchOption>, p
       return n;
     });
   const flag = (name: string): boolean => (declared(name), values[name] === true);
-  return { opt, num, nums, list, choice, flag, positional: positionals[0] };
+  /** Whether the option is on the command line (not its default). */
+  const given = (name: string): boolean => (declared(name), values[name] !== undefined);
+  return { opt, num, nums, list, choice, flag, given, positional: positionals[0] };
 }
 
 /** The process's CPU time (user + system, all threads) in ms. */

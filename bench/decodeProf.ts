@@ -4,8 +4,7 @@
 import { loadModel } from '../src/models/qwen3vl/load.js';
 import { argmax } from '../src/tensor/math.js';
 import { promptIds } from '../src/tools/speed.js';
-import type { WeightFormat } from '../src/weights/convert.js';
-import { benchArgs } from './common.js';
+import { BENCH_FORMATS, benchArgs } from './common.js';
 
 const { opt, num, choice, positional } = benchArgs(
   'npx vite-node bench/decodeProf.ts -- DIR [options]: per-token decode ms of the checkpoint in DIR',
@@ -18,7 +17,7 @@ const { opt, num, choice, positional } = benchArgs(
   'DIR',
 );
 const dir = positional!;
-const dtype = opt('dtype') === undefined ? '' : choice<WeightFormat>('dtype', ['f32', 'bf16', 'q8_0', 'q4_0']);
+const dtype = opt('dtype') === undefined ? '' : choice('dtype', BENCH_FORMATS);
 const prompt = num('prompt');
 const gen = num('gen');
 const model = await loadModel(dir, { backend: 'cpu', ...(dtype ? { dtype } : {}) });

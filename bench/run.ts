@@ -20,7 +20,7 @@ import { ensureGguf, type WeightType } from './gguf.js';
 import { exportMmprojGguf } from './ggufVision.js';
 import { runLlama } from './llama.js';
 import { ensureNativeLlama, runNativeImage, runNativeText } from './llamaNative.js';
-import { benchArgs, benchFail } from './common.js';
+import { BENCH_FORMATS, benchArgs, benchFail } from './common.js';
 
 /** One image of the vision table: ours, and llama-mtmd-cli on the same weights where it ran. */
 interface VisionRow {
@@ -276,7 +276,7 @@ const f = (x: number | undefined, d = 1) => (x === undefined || Number.isNaN(x) 
 
 if (flag('child')) {
   const shape = choice('shape', Object.keys(SHAPES) as ShapeName[]);
-  const [dtype, layers, vision] = [choice('dtype', ['f32', 'bf16', 'q8_0', 'q4_0']), num('layers'), !flag('no-vision')];
+  const [dtype, layers, vision] = [choice('dtype', BENCH_FORMATS), num('layers'), !flag('no-vision')];
   const engine = choice('engine', ['ours', 'llama.cpp', 'node-llama-cpp']);
   const ref = opt('ref-tokens');
   const row =
@@ -288,7 +288,7 @@ if (flag('child')) {
 }
 
 const shapes = list('shape', Object.keys(SHAPES) as ShapeName[]);
-const dtypes = list('dtype', ['f32', 'bf16', 'q8_0', 'q4_0']);
+const dtypes = list('dtype', BENCH_FORMATS);
 const rows: Row[] = [];
 for (const shape of shapes) {
   const layers = num('layers', SHAPES[shape].layers);

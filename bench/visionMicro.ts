@@ -9,9 +9,8 @@
 // with operands in registers, 2 ops per 8-bit product) is measured the same way for the q8_0/q4_0 rows.
 
 import { CpuBackend } from '../src/backend/cpu/index.js';
-import type { DType } from '../src/tensor/dtype.js';
 import type { Tensor } from '../src/tensor/tensor.js';
-import { benchArgs, cpuMs, lcgValues } from './common.js';
+import { BENCH_FORMATS, benchArgs, cpuMs, lcgValues } from './common.js';
 
 const { num, nums, list, choice, flag } = benchArgs('npx vite-node bench/visionMicro.ts -- [options]: the vision block\'s GEMMs and attention as GFLOP/s and a share of the FMA roof', {
   threads: { value: 'N', default: '1', help: 'CPU threads' },
@@ -24,7 +23,7 @@ const { num, nums, list, choice, flag } = benchArgs('npx vite-node bench/visionM
 });
 const threads = num('threads');
 const ns = nums('n');
-const dtypes = list<DType>('dtype', ['f32', 'bf16', 'q8_0', 'q4_0']);
+const dtypes = list('dtype', BENCH_FORMATS);
 const reps = num('reps');
 const ops = list('ops', ['gemm', 'attn']);
 const pack = !flag('no-pack');

@@ -5,9 +5,8 @@
 // (QWEN3VL_CPU_ISA=avx2 runs the AVX2 kernels; QWEN3VL_CPU_ADDON an older addon for A/B).
 
 import { CpuBackend } from '../src/backend/cpu/index.js';
-import type { DType } from '../src/tensor/dtype.js';
 import type { Tensor } from '../src/tensor/tensor.js';
-import { benchArgs, cpuMs, lcgValues } from './common.js';
+import { BENCH_FORMATS, benchArgs, cpuMs, lcgValues } from './common.js';
 
 const { num, choice } = benchArgs('npx vite-node bench/visionOps.ts -- [options]: the 2B vision tower op by op on random weights', {
   threads: { value: 'N', default: '2', help: 'CPU threads' },
@@ -17,7 +16,7 @@ const { num, choice } = benchArgs('npx vite-node bench/visionOps.ts -- [options]
 });
 const threads = num('threads');
 const n = num('n');
-const dtype = choice<DType>('dtype', ['f32', 'bf16', 'q8_0', 'q4_0']);
+const dtype = choice('dtype', BENCH_FORMATS);
 const reps = num('reps');
 const Hv = 1024, Iv = 4096, heads = 16, hd = 64, depth = 24, mergers = 4, Ov = 2048, patchDim = 1536;
 

@@ -4,8 +4,7 @@
 // [--precision fast] (bf16 weights: AMX-BF16 GEMMs on bf16-rounded activations).
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { loadModel } from '../src/models/qwen3vl/load.js';
-import type { WeightFormat } from '../src/weights/convert.js';
-import { benchArgs, benchFail } from './common.js';
+import { BENCH_FORMATS, benchArgs, benchFail } from './common.js';
 
 const { num, choice, positional } = benchArgs(
   'npx vite-node bench/visionTower.ts -- DIR [options]: the vision tower of the checkpoint in DIR on one image, wall and CPU time',
@@ -20,7 +19,7 @@ const { num, choice, positional } = benchArgs(
 );
 const dir = positional!;
 const backend = new CpuBackend({ threads: num('threads'), precision: choice('precision', ['exact', 'fast']) });
-const dtype = choice<WeightFormat>('dtype', ['f32', 'bf16', 'q8_0', 'q4_0']);
+const dtype = choice('dtype', BENCH_FORMATS);
 const model = await loadModel(dir, { backend, dtype });
 await backend.sync();
 const side = num('side');

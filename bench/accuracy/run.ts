@@ -6,25 +6,23 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import type { BackendName } from '../../src/backend/index.js';
-import type { WeightFormat } from '../../src/weights/convert.js';
 import { chromiumPath } from '../../test/browser/harness.js';
 import { type AccuracyResult, loadAccuracySet, perTask, runAccuracy } from './suite.js';
-import { benchArgs } from '../common.js';
+import { BENCH_FORMATS, benchArgs } from '../common.js';
 import { runAccuracyWebGpu } from './webgpu.js';
 
-const FORMATS: WeightFormat[] = ['f32', 'bf16', 'q8_0', 'q4_0'];
-const { opt, num, list, flag } = benchArgs('npm run bench:accuracy -- [options]: the demo model on the held-out questions, per backend and weight format', {
+const { opt, num, list, flag, given } = benchArgs('npm run bench:accuracy -- [options]: the demo model on the held-out questions, per backend and weight format', {
   backends: { value: 'LIST', default: 'cpu,ref,webgpu', help: 'cpu, ref, webgpu (in headless Chromium)' },
   dtypes: { value: 'LIST', default: 'f32,bf16,q8_0,q4_0', help: 'weight formats (ref runs f32 only)' },
   'webgpu-dtypes': { value: 'LIST', help: 'weight formats in Chromium (default: --dtypes without q4_0; SwiftShader takes minutes each)' },
   'per-task': { value: 'N', help: 'questions per task (default: all 25)' },
   json: { help: 'print the results as JSON' },
 });
-const explicit = process.argv.includes('--backends');
+const explicit = given('backends');
 const backends = list<BackendName>('backends', ['cpu', 'ref', 'webgpu']);
-const dtypes = list('dtypes', FORMATS);
+const dtypes = list('dtypes', BENCH_FORMATS);
 // SwiftShader runs the GPU kernels on the CPU: the full set takes minutes per format, so q4_0 is left to --webgpu-dtypes.
-const webgpuDtypes = opt('webgpu-dtypes') === undefined ? dtypes.filter((d) => d !== 'q4_0') : list('webgpu-dtypes', FORMATS);
+const webgpuDtypes = opt('webgpu-dtypes') === undefined ? dtypes.filter((d) => d !== 'q4_0') : list('webgpu-dtypes', BENCH_FORMATS);
 const per = num('per-task', Infinity);
 const set = loadAccuracySet(per);
 const tasks = [...new Set(set.items.map((i) => i.task))];

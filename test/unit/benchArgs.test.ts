@@ -44,6 +44,9 @@ describe('benchArgs', () => {
     expect(a.num('layers', 28)).toBe(28); // absent, no declared default: the script's fallback
     expect(benchArgs(USAGE, OPTIONS, undefined, ['--layers', '4']).num('layers', 28)).toBe(4);
     expect(() => a.opt('nope')).toThrow(/does not declare/);
+    // given: on the command line, not defaulted (dtype has a default, reps was given)
+    expect([a.given('reps'), a.given('dtype'), a.given('json'), a.given('layers')]).toEqual([true, false, true, false]);
+    expect(benchArgs(USAGE, OPTIONS, undefined, ['--dtype', 'q8_0,q4_0']).given('dtype')).toBe(true);
   });
 
   it('--help prints the usage and the options with their defaults, not the internal ones, and exits 0', () => {

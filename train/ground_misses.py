@@ -2,7 +2,8 @@
 the picture had, and for each miss the shape it boxed instead (same shape in another colour, same colour, neither).
     python3 train/ground_misses.py CHECKPOINT_DIR [--per-task 100] [--seed 20261204] [--binding 120]
 --binding N also asks N questions of the training-only tasks groundc (a same-kind shape in another colour beside the
-target) and cshape ("What shape is red?"), from a seed of their own (777), and counts the right answers.
+target), cshape ("What shape is red?") and ccolor ("What color is the circle?" among 2-3 shapes), from a seed of
+their own (777), and counts the right answers.
 """
 import argparse
 import json
@@ -25,7 +26,7 @@ def main():
     ap.add_argument('--per-task', type=int, default=100, help='questions per task drawn (the ground ones are asked)')
     ap.add_argument('--seed', type=int, default=T.EVAL_SEED, help=f'question seed (default the held-out one, {T.EVAL_SEED}; validation: {T.VAL_SEED})')
     ap.add_argument('--threads', type=int, default=None)
-    ap.add_argument('--binding', type=int, default=0, help='also ask N groundc and N cshape questions (seed 777)')
+    ap.add_argument('--binding', type=int, default=0, help='also ask N groundc, cshape and ccolor questions (seed 777)')
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -66,7 +67,7 @@ def main():
             row['boxed'][what] = row['boxed'].get(what, 0) + 1
     if a.binding:
         brng = np.random.default_rng(777)
-        for task, judged_as in (('groundc', 'ground'), ('cshape', 'shape')):
+        for task, judged_as in (('groundc', 'ground'), ('cshape', 'shape'), ('ccolor', 'color')):
             qs = [dict(tasks.sample(brng, task), task=judged_as) for _ in range(a.binding)]
             got = []
             for i in range(0, len(qs), 60):

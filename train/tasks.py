@@ -186,9 +186,11 @@ def t_ground(rng, n=None, same_shape=False):
     return {'images': [img], 'question': q, 'answer': ans, 'box': box, 'others': others}
 
 
-def t_cshape(rng):
+def t_cshape(rng, ask_color=False):
     """Two or three shapes of different kinds and colours, one of them asked by its colour alone: selecting a shape by
-    colour (grounding's same-shape case needs it; nothing else asks it, position's two shapes differ in kind too)."""
+    colour (grounding's same-shape case needs it; nothing else asks it, position's two shapes differ in kind too).
+    ask_color: the converse, "What color is the circle?" among them (select by kind, the skill the model has, and read
+    the colour at that place, which the one-shape colour task never needed)."""
     img = canvas(rng, IMG)
     n = int(rng.integers(2, 4))
     shapes = rng.choice(SHAPES, size=n, replace=False)
@@ -196,6 +198,8 @@ def t_cshape(rng):
     for s, c, (cx, cy, r) in zip(shapes, colors, place(rng, n, IMG, 14, 36)):
         draw(img, s, c, cx, cy, r)
     k = int(rng.integers(0, n))
+    if ask_color:
+        return {'images': [img], 'question': f'What color is the {shapes[k]}?', 'answer': str(colors[k])}
     return {'images': [img], 'question': f'What shape is {colors[k]}?', 'answer': str(shapes[k])}
 
 
@@ -275,16 +279,18 @@ GEN = {'shape': t_shape, 'color': t_color, 'count': t_count, 'position': t_posit
        'ground1': lambda rng: t_ground(rng, 1),
        'groundc': lambda rng: t_ground(rng, same_shape=True),
        'cshape': t_cshape,
+       'ccolor': lambda rng: t_cshape(rng, ask_color=True),
        'vchange': lambda rng: t_video(rng, 'change'),
        'vcolor': lambda rng: t_video(rng, 'change', ask_color=True)}
 # Training may also draw these (a curriculum); the held-out set, validation and the demo ask TASKS only.
 # ground1: grounding with one shape in the picture (the box without the choice of which shape); groundc: grounding
 # where another shape of the target's kind, in another colour, is in the picture (the shipped T6 missed 19 of 100
 # held-out ground questions, 16 of them by boxing such a shape); cshape: "What shape is red?" among two or three
-# shapes (selecting by colour, with a one-token answer); vchange: only the
+# shapes (selecting by colour, with a one-token answer); ccolor: "What color is the circle?" among such shapes (the
+# converse: the colour read where the named kind is); vchange: only the
 # colour-change clips of video; vcolor: a colour-change clip asked "What color is the X at T seconds?" (the pruned
 # tokenizer splits " at" as " a"+"t", the engine too, since it reads the same tokenizer).
-TRAIN_TASKS = TASKS + ['ground1', 'groundc', 'cshape', 'vchange', 'vcolor']
+TRAIN_TASKS = TASKS + ['ground1', 'groundc', 'cshape', 'ccolor', 'vchange', 'vcolor']
 
 
 def sample(rng, task=None):

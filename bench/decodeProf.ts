@@ -6,7 +6,7 @@ import { argmax } from '../src/tensor/math.js';
 import { promptIds } from '../src/tools/speed.js';
 import { BENCH_FORMATS, benchArgs } from './common.js';
 
-const { opt, num, choice, positional } = benchArgs(
+const { num, choice, given, positional } = benchArgs(
   'npx vite-node bench/decodeProf.ts -- DIR [options]: per-token decode ms of the checkpoint in DIR',
   {
     dtype: { value: 'DTYPE', help: "weight format: f32, bf16, q8_0 or q4_0 (default: the checkpoint's)" },
@@ -17,7 +17,7 @@ const { opt, num, choice, positional } = benchArgs(
   'DIR',
 );
 const dir = positional!;
-const dtype = opt('dtype') === undefined ? '' : choice('dtype', BENCH_FORMATS);
+const dtype = given('dtype') ? choice('dtype', BENCH_FORMATS) : '';
 const prompt = num('prompt');
 const gen = num('gen');
 const model = await loadModel(dir, { backend: 'cpu', ...(dtype ? { dtype } : {}) });

@@ -40,9 +40,7 @@ def main():
     rng = np.random.default_rng(a.seed)
     # The held-out stream draws every task in turn: draw them all so the ground questions are the same ones.
     ground = [s for s in (tasks.sample(rng, t) for t in tasks.TASKS for _ in range(a.per_task)) if s['task'] == 'ground']
-    answers = []
-    for i in range(0, len(ground), 50):
-        answers += T.greedy(model, [T.encode(s, tok, cfg) for s in ground[i:i + 50]], cfg, tok, 'cpu')
+    answers = T.answer(model, ground, cfg, tok, 'cpu')
     by_n = {}
     for s, ans in zip(ground, answers):
         want = json.loads(s['answer'])[0]
@@ -69,9 +67,7 @@ def main():
         brng = np.random.default_rng(777)
         for task, judged_as in (('groundc', 'ground'), ('cshape', 'shape'), ('ccolor', 'color')):
             qs = [dict(tasks.sample(brng, task), task=judged_as) for _ in range(a.binding)]
-            got = []
-            for i in range(0, len(qs), 60):
-                got += T.greedy(model, [T.encode(s, tok, cfg) for s in qs[i:i + 60]], cfg, tok, 'cpu')
+            got = T.answer(model, qs, cfg, tok, 'cpu', chunk=60)
             print(f'{task}: {sum(T.correct(s, g) for s, g in zip(qs, got))}/{len(qs)} right')
     total = sum(r['right'] for r in by_n.values())
     print(f'{a.checkpoint}: ground {total}/{len(ground)} right (seed {a.seed})')

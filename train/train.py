@@ -248,6 +248,14 @@ def greedy(model, encs, cfg, tok, dev, max_new=48):
     return [tok.decode(o) for o in outs]
 
 
+def answer(model, samples, cfg, tok, dev, chunk=50):
+    """Greedy answers to task samples, `chunk` prompts a batch."""
+    out = []
+    for i in range(0, len(samples), chunk):
+        out += greedy(model, [encode(s, tok, cfg) for s in samples[i:i + chunk]], cfg, tok, dev)
+    return out
+
+
 def box_iou(a, b):
     ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -490,10 +498,7 @@ def evaluate(a, model, cfg, tok, dev, ck, step, ema, log, train_s, nparams, prev
     # Held-out questions: a seed the training stream never uses; answers by this script from the bf16 weights in f32.
     rng = np.random.default_rng(EVAL_SEED)
     evals = [tasks.sample(rng, t) for t in tasks.TASKS for _ in range(a.eval_per_task)]
-    answers = []
-    for i in range(0, len(evals), 50):
-        chunk = evals[i:i + 50]
-        answers += greedy(model, [encode(s, tok, cfg) for s in chunk], cfg, tok, dev)
+    answers = answer(model, evals, cfg, tok, dev)
     media = os.path.join(a.out, 'accuracy')
     items, per = [], {}
     for k, (s, ans) in enumerate(zip(evals, answers)):

@@ -11,7 +11,7 @@ import { type AccuracyResult, loadAccuracySet, perTask, runAccuracy } from './su
 import { BENCH_FORMATS, benchArgs } from '../common.js';
 import { runAccuracyWebGpu } from './webgpu.js';
 
-const { opt, num, list, flag, given } = benchArgs('npm run bench:accuracy -- [options]: the demo model on the held-out questions, per backend and weight format', {
+const { num, list, flag, given } = benchArgs('npm run bench:accuracy -- [options]: the demo model on the held-out questions, per backend and weight format', {
   backends: { value: 'LIST', default: 'cpu,ref,webgpu', help: 'cpu, ref, webgpu (in headless Chromium)' },
   dtypes: { value: 'LIST', default: 'f32,bf16,q8_0,q4_0', help: 'weight formats (ref runs f32 only)' },
   'webgpu-dtypes': { value: 'LIST', help: 'weight formats in Chromium (default: --dtypes without q4_0; SwiftShader takes minutes each)' },
@@ -22,7 +22,7 @@ const explicit = given('backends');
 const backends = list<BackendName>('backends', ['cpu', 'ref', 'webgpu']);
 const dtypes = list('dtypes', BENCH_FORMATS);
 // SwiftShader runs the GPU kernels on the CPU: the full set takes minutes per format, so q4_0 is left to --webgpu-dtypes.
-const webgpuDtypes = opt('webgpu-dtypes') === undefined ? dtypes.filter((d) => d !== 'q4_0') : list('webgpu-dtypes', BENCH_FORMATS);
+const webgpuDtypes = given('webgpu-dtypes') ? list('webgpu-dtypes', BENCH_FORMATS) : dtypes.filter((d) => d !== 'q4_0');
 const per = num('per-task', Infinity);
 const set = loadAccuracySet(per);
 const tasks = [...new Set(set.items.map((i) => i.task))];

@@ -85,13 +85,18 @@ export function ensureNativeLlama(root: string, jobs = 2, want: 'native' | 'avx2
     return found;
   }
   if (!existsSync(bundle)) throw new Error(`native llama.cpp: ${bundle} not found (npm install node-llama-cpp, which ships the llama.cpp source)`);
+  const src = path.join(root, 'src');
+  // Only the clone's own half-written copy (src.tmp) is ever removed: a `src` that is not a llama.cpp checkout (e.g.
+  // --llama-dir pointed at a project root) is someone's files, and the build stops instead of replacing them.
+  if (existsSync(src) && !existsSync(path.join(src, 'CMakeLists.txt'))) {
+    throw new Error(`native llama.cpp: ${src} exists and is not a llama.cpp checkout; pass an empty or new --llama-dir`);
+  }
   need('git', ['--version'], 'apt-get install git');
   need('cmake', ['--version'], 'apt-get install cmake');
   need('c++', ['--version'], 'apt-get install g++');
   mkdirSync(root, { recursive: true });
-  const src = path.join(root, 'src');
   if (!existsSync(path.join(src, 'CMakeLists.txt'))) {
-    rmSync(src, { recursive: true, force: true });
+    rmSync(src + '.tmp', { recursive: true, force: true });
     console.error(`native llama.cpp: cloning ${bundle} into ${src} …`);
     const c = run('git', ['clone', '-q', bundle, src + '.tmp']);
     if (c.status !== 0) throw new Error(`native llama.cpp: git clone of the bundle failed: ${c.stderr.trim()}`);

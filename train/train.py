@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
 import time
 
@@ -500,6 +501,7 @@ def evaluate(a, model, cfg, tok, dev, ck, step, ema, log, train_s, nparams, prev
     evals = [tasks.sample(rng, t) for t in tasks.TASKS for _ in range(a.eval_per_task)]
     answers = answer(model, evals, cfg, tok, dev)
     media = os.path.join(a.out, 'accuracy')
+    shutil.rmtree(media, ignore_errors=True)  # an earlier --eval-per-task's files would ride along into install.py
     items, per = [], {}
     for k, (s, ans) in enumerate(zip(evals, answers)):
         ok = correct(s, ans)

@@ -65,7 +65,7 @@ interface Row {
 
 const { opt, num, list, choice, flag } = benchArgs('npm run bench -- [options]: prefill, decode and the vision tower on random weights of a real shape, beside native llama.cpp', {
   shape: { value: 'LIST', default: '2B', help: `model shapes: ${Object.keys(SHAPES).join(', ')}` },
-  dtype: { value: 'LIST', default: 'q8_0', help: 'weight formats: f32, bf16, q8_0, q4_0' },
+  dtype: { value: 'LIST', default: 'q8_0', help: `weight formats: ${BENCH_FORMATS.join(', ')}` },
   layers: { value: 'N', help: "decoder layers (default: the shape's)" },
   prompt: { value: 'N', default: '512', help: 'prompt tokens (prefill); decode runs at this depth' },
   gen: { value: 'N', default: '128', help: 'decoded tokens' },

@@ -15,7 +15,7 @@ import { BENCH_FORMATS, benchArgs, cpuMs, lcgValues } from './common.js';
 const { num, nums, list, choice, flag } = benchArgs('npx vite-node bench/visionMicro.ts -- [options]: the vision block\'s GEMMs and attention as GFLOP/s and a share of the FMA roof', {
   threads: { value: 'N', default: '1', help: 'CPU threads' },
   n: { value: 'LIST', default: '784,4096', help: 'patch counts (784: 448², 4096: 1024²)' },
-  dtype: { value: 'LIST', default: 'f32,bf16,q8_0', help: 'weight formats (f32, bf16, q8_0, q4_0)' },
+  dtype: { value: 'LIST', default: 'f32,bf16,q8_0', help: `weight formats (${BENCH_FORMATS.join(', ')})` },
   reps: { value: 'N', default: '3', help: 'timed runs (the best is shown)' },
   ops: { value: 'LIST', default: 'gemm,attn', help: 'which: gemm, attn' },
   precision: { value: 'P', default: 'exact', help: 'exact, or fast (AMX-BF16 on bf16-rounded operands)' },

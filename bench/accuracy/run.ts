@@ -13,7 +13,7 @@ import { runAccuracyWebGpu } from './webgpu.js';
 
 const { num, list, flag, given } = benchArgs('npm run bench:accuracy -- [options]: the demo model on the held-out questions, per backend and weight format', {
   backends: { value: 'LIST', default: 'cpu,ref,webgpu', help: 'cpu, ref, webgpu (in headless Chromium)' },
-  dtypes: { value: 'LIST', default: 'f32,bf16,q8_0,q4_0', help: 'weight formats (ref runs f32 only)' },
+  dtypes: { value: 'LIST', default: BENCH_FORMATS.join(','), help: `weight formats (${BENCH_FORMATS.join(', ')}; ref runs f32 only)` },
   'webgpu-dtypes': { value: 'LIST', help: 'weight formats in Chromium (default: --dtypes without q4_0; SwiftShader takes minutes each)' },
   'per-task': { value: 'N', help: 'questions per task (default: all 25)' },
   json: { help: 'print the results as JSON' },

@@ -9,7 +9,7 @@ import { BENCH_FORMATS, benchArgs } from './common.js';
 const { num, choice, given, positional } = benchArgs(
   'npx vite-node bench/decodeProf.ts -- DIR [options]: per-token decode ms of the checkpoint in DIR',
   {
-    dtype: { value: 'DTYPE', help: "weight format: f32, bf16, q8_0 or q4_0 (default: the checkpoint's)" },
+    dtype: { value: 'DTYPE', help: `weight format: ${BENCH_FORMATS.join(', ')} (default: the checkpoint's)` },
     prompt: { value: 'N', default: '512', help: 'prompt tokens before decoding' },
     gen: { value: 'N', default: '32', help: 'decoded tokens' },
     'pause-ms': { value: 'MS', default: '0', help: 'wait before decoding (for a profiler to attach)' },

@@ -11,7 +11,7 @@ import { BENCH_FORMATS, benchArgs, cpuMs, lcgValues } from './common.js';
 const { num, choice } = benchArgs('npx vite-node bench/visionOps.ts -- [options]: the 2B vision tower op by op on random weights', {
   threads: { value: 'N', default: '2', help: 'CPU threads' },
   n: { value: 'N', default: '784', help: 'patches (784: a 448² image)' },
-  dtype: { value: 'DTYPE', default: 'q8_0', help: 'weight format: f32, bf16, q8_0 or q4_0' },
+  dtype: { value: 'DTYPE', default: 'q8_0', help: `weight format: ${BENCH_FORMATS.join(', ')}` },
   reps: { value: 'N', default: '7', help: 'timed runs per op (the median is shown)' },
 });
 const threads = num('threads');

@@ -9,7 +9,7 @@ import { BENCH_FORMATS, benchArgs, benchFail } from './common.js';
 const { num, choice, positional } = benchArgs(
   'npx vite-node bench/visionTower.ts -- DIR [options]: the vision tower of the checkpoint in DIR on one image, wall and CPU time',
   {
-    dtype: { value: 'DTYPE', default: 'q8_0', help: 'weight format: f32, bf16, q8_0 or q4_0' },
+    dtype: { value: 'DTYPE', default: 'q8_0', help: `weight format: ${BENCH_FORMATS.join(', ')}` },
     threads: { value: 'N', default: '1', help: 'CPU threads' },
     side: { value: 'PX', default: '448', help: "the image's side (a multiple of 32)" },
     reps: { value: 'N', default: '2', help: 'timed encodes after one warm-up' },

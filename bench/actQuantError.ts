@@ -2,7 +2,7 @@
 // q4_0 with activation quantization off (f32 activations, the exact mode) and on (the default: q8 activations, int8
 // dot products), compared with the reference (f32 compute from the bf16 weights) on the vision outputs, the last
 // hidden state and the logits, plus the share of positions whose argmax equals the reference's. `--dtype bf16` does
-// the same for precision 'fast' (bf16-rounded activations and AMX-BF16 products in the GEMMs) against 'exact'.
+// the same for precision 'fast' (bf16-rounded activations and AMX-BF16 or AVX512-BF16 products in the GEMMs) against 'exact'.
 // Run: npx vite-node bench/actQuantError.ts [-- --dtype q8_0,q4_0,bf16]
 
 import path from 'node:path';
@@ -40,7 +40,7 @@ for (const dir of modelCases()) {
     const res: Map<string, string[]> = new Map();
     for (const lowered of [false, true]) {
       const backend = dtype === 'bf16' ? new CpuBackend({ precision: lowered ? 'fast' : 'exact' }) : new CpuBackend({ actQuant: lowered });
-      if (dtype === 'bf16' && lowered && !backend.capabilities().info.bf16Products) console.warn("this CPU has no AMX-BF16: precision 'fast' computes as exact here");
+      if (dtype === 'bf16' && lowered && !backend.capabilities().info.bf16Products) console.warn("this CPU has neither AMX-BF16 nor AVX512-BF16: precision 'fast' computes as exact here");
       const model = await loadModel(dir, { backend, dtype });
       const got = new Map<string, Promise<Float32Array | Int32Array>>();
       const out = await model.forward({ ...goldenInputs(g), trace: (name, t) => got.set(name, t.read()) });

@@ -3,7 +3,7 @@
 // Times are process CPU time (user+sys) with one thread by default: on a shared, oversubscribed box wall-clock
 // is meaningless, while CPU time of the one compute thread still compares kernels (and the roof) fairly.
 // Run: npx vite-node bench/visionMicro.ts -- [--threads 1] [--n 784,4096] [--dtype f32,bf16,q8_0] [--reps 3]
-// [--precision fast] (bf16 weights and attention on AMX-BF16 with bf16-rounded operands) [--no-pack] (weights
+// [--precision fast] (bf16 weights on AMX-BF16 or AVX512-BF16, attention on AMX-BF16, with bf16-rounded operands) [--no-pack] (weights
 // row-major, packed per call, instead of packed at load as the vision tower's are). QWEN3VL_CPU_ISA=avx2 runs the
 // AVX2 kernels, QWEN3VL_CPU_ACTQ=0 the f32 GEMM for q8_0/q4_0; the int8 roof (the int8 GEMM's instruction sequence
 // with operands in registers, 2 ops per 8-bit product) is measured the same way for the q8_0/q4_0 rows.
@@ -18,7 +18,7 @@ const { num, nums, list, choice, flag } = benchArgs('npx vite-node bench/visionM
   dtype: { value: 'LIST', default: 'f32,bf16,q8_0', help: `weight formats (${BENCH_FORMATS.join(', ')})` },
   reps: { value: 'N', default: '3', help: 'timed runs (the best is shown)' },
   ops: { value: 'LIST', default: 'gemm,attn', help: 'which: gemm, attn' },
-  precision: { value: 'P', default: 'exact', help: 'exact, or fast (AMX-BF16 on bf16-rounded operands)' },
+  precision: { value: 'P', default: 'exact', help: 'exact, or fast (AMX-BF16 or AVX512-BF16 on bf16-rounded operands)' },
   'no-pack': { help: 'weights row-major, packed per call (instead of at load)' },
 });
 const threads = num('threads');

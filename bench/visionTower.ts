@@ -1,7 +1,7 @@
 // The whole vision tower of a checkpoint (patch embedding to the mergers) on one image, timed in wall clock and in
 // process CPU time (with --threads 1, the figure to compare kernels by on a shared box; A/B an older addon through
 // QWEN3VL_CPU_ADDON). Run: npx vite-node bench/visionTower.ts -- DIR [--dtype q8_0] [--threads 1] [--side 448] [--reps 2]
-// [--precision fast] (bf16 weights: AMX-BF16 GEMMs on bf16-rounded activations).
+// [--precision fast] (bf16 weights: AMX-BF16 or AVX512-BF16 GEMMs on bf16-rounded activations).
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { loadModel } from '../src/models/qwen3vl/load.js';
 import { BENCH_FORMATS, benchArgs, benchFail } from './common.js';
@@ -13,7 +13,7 @@ const { num, choice, positional } = benchArgs(
     threads: { value: 'N', default: '1', help: 'CPU threads' },
     side: { value: 'PX', default: '448', help: "the image's side (a multiple of 32)" },
     reps: { value: 'N', default: '2', help: 'timed encodes after one warm-up' },
-    precision: { value: 'P', default: 'exact', help: "exact, or fast (bf16 weights: AMX-BF16 GEMMs on bf16-rounded activations)" },
+    precision: { value: 'P', default: 'exact', help: "exact, or fast (bf16 weights: AMX-BF16 or AVX512-BF16 GEMMs on bf16-rounded activations)" },
   },
   'DIR',
 );

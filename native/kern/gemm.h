@@ -75,35 +75,21 @@ struct EpiOut {
   int64_t N, m0, n0;
 };
 
-/**
- * Two panels at once: C0/C1[mr, 32] (+)= A[KC][6] · B0/B1[KC][32] (two whole 32-column weight panels; each C tile has
- * rows 32 floats apart, as the task's tile buffer holds them). Each sum adds its k products in order from zero and is
- * then added to C, as microKernel does. With EPI (the last K block) the finished sums go through storeTilesEpi's
- * epilogue, the same operations in the same order, straight to y's 64 columns: no tile store and reload, no pass of
- * its own (the write-back pass was 3.5% of the 448² tower, mostly waiting on memory).
- */
+/** With EPI: fetch the residual rows of the micro-tile (they come from L3) while the products run. */
 template <bool EPI>
-static inline void microKernel2(const float* A, const float* B0, const float* B1, int64_t kc, float* C0, float* C1, int mr, bool acc, const EpiOut* eo = nullptr) {
-  if (EPI && eo->e->residual)  // its rows come from L3: fetch them while the FMAs run
+static inline void kernelPrefetchResidual(int mr, const EpiOut* eo) {
+  if (EPI && eo->e->residual)
     for (int i = 0; i < mr; i++)
       for (int u = 0; u < 4; u++) prefetchL1(eo->e->residual + (eo->m0 + i) * eo->N + eo->n0 + 16 * u);
-  __m512 c[GEMM_MR][4];
-#pragma GCC unroll 8
-  for (int i = 0; i < GEMM_MR; i++) c[i][0] = c[i][1] = c[i][2] = c[i][3] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < kc; k++) {
-    const __m512 b0 = _mm512_loadu_ps(B0 + k * 32), b1 = _mm512_loadu_ps(B0 + k * 32 + 16);
-    const __m512 b2 = _mm512_loadu_ps(B1 + k * 32), b3 = _mm512_loadu_ps(B1 + k * 32 + 16);
-    const float* a = A + k * GEMM_MR;
-    prefetchL1(a + GEMM_KC * GEMM_MR);  // the next micro-panel's same k (3 KiB ahead)
-#pragma GCC unroll 8
-    for (int i = 0; i < GEMM_MR; i++) {
-      const __m512 t = _mm512_set1_ps(a[i]);
-      c[i][0] = _mm512_fmadd_ps(t, b0, c[i][0]);
-      c[i][1] = _mm512_fmadd_ps(t, b1, c[i][1]);
-      c[i][2] = _mm512_fmadd_ps(t, b2, c[i][2]);
-      c[i][3] = _mm512_fmadd_ps(t, b3, c[i][3]);
-    }
-  }
+}
+
+/**
+ * The write-back of a 6 × 64 micro-tile's sums c (two 32-column panels): added to the tile buffer's C0/C1 when acc,
+ * then stored there, or (EPI, the last K block) through the epilogue straight to y. Shared by the f32 kernel below and
+ * the AVX512-BF16 one (gemmbf16.h), so both finish their sums with the same operations.
+ */
+template <bool EPI>
+static inline void kernelStore2(__m512 (&c)[GEMM_MR][4], int mr, float* C0, float* C1, bool acc, const EpiOut* eo) {
   for (int i = 0; i < mr; i++) {
     float *c0 = C0 + i * 32, *c1 = C1 + i * 32;
     if (acc) {
@@ -130,6 +116,36 @@ static inline void microKernel2(const float* A, const float* B0, const float* B1
     _mm512_storeu_ps(c1, c[i][2]);
     _mm512_storeu_ps(c1 + 16, c[i][3]);
   }
+}
+
+/**
+ * Two panels at once: C0/C1[mr, 32] (+)= A[KC][6] · B0/B1[KC][32] (two whole 32-column weight panels; each C tile has
+ * rows 32 floats apart, as the task's tile buffer holds them). Each sum adds its k products in order from zero and is
+ * then added to C, as microKernel does. With EPI (the last K block) the finished sums go through storeTilesEpi's
+ * epilogue, the same operations in the same order, straight to y's 64 columns: no tile store and reload, no pass of
+ * its own (the write-back pass was 3.5% of the 448² tower, mostly waiting on memory).
+ */
+template <bool EPI>
+static inline void microKernel2(const float* A, const float* B0, const float* B1, int64_t kc, float* C0, float* C1, int mr, bool acc, const EpiOut* eo = nullptr) {
+  kernelPrefetchResidual<EPI>(mr, eo);
+  __m512 c[GEMM_MR][4];
+#pragma GCC unroll 8
+  for (int i = 0; i < GEMM_MR; i++) c[i][0] = c[i][1] = c[i][2] = c[i][3] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; k++) {
+    const __m512 b0 = _mm512_loadu_ps(B0 + k * 32), b1 = _mm512_loadu_ps(B0 + k * 32 + 16);
+    const __m512 b2 = _mm512_loadu_ps(B1 + k * 32), b3 = _mm512_loadu_ps(B1 + k * 32 + 16);
+    const float* a = A + k * GEMM_MR;
+    prefetchL1(a + GEMM_KC * GEMM_MR);  // the next micro-panel's same k (3 KiB ahead)
+#pragma GCC unroll 8
+    for (int i = 0; i < GEMM_MR; i++) {
+      const __m512 t = _mm512_set1_ps(a[i]);
+      c[i][0] = _mm512_fmadd_ps(t, b0, c[i][0]);
+      c[i][1] = _mm512_fmadd_ps(t, b1, c[i][1]);
+      c[i][2] = _mm512_fmadd_ps(t, b2, c[i][2]);
+      c[i][3] = _mm512_fmadd_ps(t, b3, c[i][3]);
+    }
+  }
+  kernelStore2<EPI>(c, mr, C0, C1, acc, eo);
 }
 #endif
 

@@ -1,14 +1,44 @@
-// The bf16 GEMM for bf16 weights on AMX-BF16 CPUs (precision 'fast' only): activations rounded to bf16 (nearest
-// even, as dtype.ts f32ToBf16), products by `tdpbf16ps` (16×16×32 per instruction) into f32 tile sums. Weights are
-// bf16 already, so this rounds the activations alone; the exact mode and other CPUs keep the f32 GEMM.
+// The bf16 GEMM for bf16 weights, precision 'fast' only: activations rounded to bf16 (nearest even, as dtype.ts
+// f32ToBf16), products of bf16 pairs into f32 sums; the exact mode and other CPUs keep the f32 GEMM. Weights are bf16
+// already, so this rounds the activations alone. Two instruction sets:
 //
-// Tile use: C 2×2 tiles (32 rows × 32 columns, tmm0-3), A 2 tiles (tmm4-5, 16 rows × 32 k each, straight from the
-// row-major bf16 activations), B 2 tiles (tmm6-7, 16 k-pairs × 16 columns). The B layout AMX wants, [k/2][n][2],
-// is the f32 packB's panel of the weights read as 32-bit words (one word = one k-pair), so packing is shared.
+// - AMX-BF16 (Sapphire Rapids on): `tdpbf16ps` (16×16×32 per instruction). Tile use: C 2×2 tiles (32 rows × 32
+//   columns, tmm0-3), A 2 tiles (tmm4-5, 16 rows × 32 k each, straight from the row-major bf16 activations), B 2 tiles
+//   (tmm6-7, 16 k-pairs × 16 columns). The B layout AMX wants, [k/2][n][2], is the f32 packB's panel of the weights
+//   read as 32-bit words (one word = one k-pair), so packing is shared.
+// - AVX512-BF16 without AMX (Zen 4 and later, Cooper Lake): `vdpbf16ps` (16 lanes × 2 products, f32 sums) in the f32
+//   GEMM's 6 × 64 micro-tile and task grid; the same k-pair word panels, activations broadcast a k-pair word at a
+//   time straight from the row-major bf16 rows. Twice the products per instruction of the f32 FMA.
+//
+// Both flush denormal products and sums to zero (the instructions' rule) and add the k products in another order
+// than the f32 GEMM: 'fast' is measured against 'exact' with tolerances (test/backend), not bit for bit.
 
 #if QV_W == 16 && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)  // GCC target pragmas
 #include <sys/syscall.h>
 #include <unistd.h>
+
+/** bf16 bits of 16 floats in the low halves of 32-bit lanes: nearest even, NaN kept quiet (f32ToBf16's rule). */
+static inline __m512i bf16Bits(__m512 x) {
+  const __m512i u = _mm512_castps_si512(x);
+  const __m512i v = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1))), 16);
+  const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+  return _mm512_mask_mov_epi32(v, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
+}
+
+/** o[0, n) = bf16(s[0, n) · scale). */
+static inline void roundBf16(const float* s, int64_t n, float scale, uint16_t* o) {
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16) _mm256_storeu_si256((__m256i*)(o + k), _mm512_cvtepi32_epi16(bf16Bits(_mm512_mul_ps(_mm512_loadu_ps(s + k), _mm512_set1_ps(scale)))));
+  for (; k < n; k++) o[k] = f32ToBf16(s[k] * scale);
+}
+
+/** xb[m][k] = bf16(x[m][k]) for rows [m0, m1) (rows ≥ M are zero). */
+static void roundRowsBf16(const float* x, int64_t M, int64_t K, int64_t m0, int64_t m1, uint16_t* xb) {
+  for (int64_t m = m0; m < m1; m++) {
+    if (m < M) roundBf16(x + m * K, K, 1.0f, xb + m * K);
+    else memset(xb + m * K, 0, (size_t)K * 2);
+  }
+}
 
 #pragma GCC push_options
 #pragma GCC target("amx-tile,amx-bf16")
@@ -76,34 +106,10 @@ static inline void amxStep2x2(const void* a0, const void* a1, int64_t lda, const
   _tile_dpbf16ps(3, 5, 7);
 }
 
-/** bf16 bits of 16 floats in the low halves of 32-bit lanes: nearest even, NaN kept quiet (f32ToBf16's rule). */
-static inline __m512i bf16Bits(__m512 x) {
-  const __m512i u = _mm512_castps_si512(x);
-  const __m512i v = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1))), 16);
-  const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
-  return _mm512_mask_mov_epi32(v, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
-}
-
-/** o[0, n) = bf16(s[0, n) · scale). */
-static inline void roundBf16(const float* s, int64_t n, float scale, uint16_t* o) {
-  int64_t k = 0;
-  for (; k + 16 <= n; k += 16) _mm256_storeu_si256((__m256i*)(o + k), _mm512_cvtepi32_epi16(bf16Bits(_mm512_mul_ps(_mm512_loadu_ps(s + k), _mm512_set1_ps(scale)))));
-  for (; k < n; k++) o[k] = f32ToBf16(s[k] * scale);
-}
-
-/** xb[m][k] = bf16(x[m][k]) for rows [m0, m1) (rows ≥ M are zero). */
-static void roundRowsBf16(const float* x, int64_t M, int64_t K, int64_t m0, int64_t m1, uint16_t* xb) {
-  for (int64_t m = m0; m < m1; m++) {
-    if (m < M) roundBf16(x + m * K, K, 1.0f, xb + m * K);
-    else memset(xb + m * K, 0, (size_t)K * 2);
-  }
-}
-
-/** y = epilogue(x·wᵀ) for bf16 w through AMX with bf16-rounded x; false when not applicable (the f32 GEMM runs). */
-static bool gemmBf16(Exec* ex, const float* x, int64_t M, const WMat* w, const Epilogue* epi, float* y) {
+/** y = epilogue(x·wᵀ) for bf16 w through AMX with bf16-rounded x (K a multiple of 32). */
+static void gemmAmxBf16(Exec* ex, const float* x, int64_t M, const WMat* w, const Epilogue* epi, float* y) {
   static_assert(GEMM_NR == 32 && PANEL_ROWS == 32, "two 16-column B tiles per packed panel");
   const int64_t N = w->rows, K = w->cols;
-  if (!ex->bf16Act || w->dt != DT_BF16 || K % 32 != 0 || !amxBf16Ready()) return false;
   const int64_t Mp = (M + 31) / 32 * 32;
   uint16_t* xb = (uint16_t*)salloc((size_t)(Mp * K + 1) / 2);
   const int64_t nRowGroups = Mp / 32;
@@ -151,10 +157,142 @@ static bool gemmBf16(Exec* ex, const float* x, int64_t M, const WMat* w, const E
     sfree(C);
   });
   sfree(xb);
-  return true;
 }
 #pragma GCC pop_options
-static bool opBf16Products() { return amxBf16Ready(); }
+
+#pragma GCC push_options
+#pragma GCC target("avx512bf16")
+#ifndef DB_KC
+#define DB_KC 1024  // k per block: a whole 1024-wide K in one pass (no tile-buffer round trip); two panels' 512 k-pair rows are 128 KiB in L2
+#endif
+
+static bool dpBf16Ready() {
+  static const bool ok = __builtin_cpu_supports("avx512bf16");
+  return ok;
+}
+
+/**
+ * NP (1 or 2) panels of 32 columns: c[6][2·NP] = Σ over np k-pairs of 6 activation rows (bf16, row-major, lda
+ * elements apart from a; rows past M are zero) times the panels' k-pair words, a k-pair word of each row broadcast.
+ */
+template <int NP>
+__attribute__((always_inline)) static inline void dpProducts(const uint16_t* a, int64_t lda, const uint32_t* B0, const uint32_t* B1, int64_t np, __m512 (&c)[GEMM_MR][4]) {
+  const uint32_t* r[GEMM_MR];
+#pragma GCC unroll 8
+  for (int i = 0; i < GEMM_MR; i++) r[i] = (const uint32_t*)(a + i * lda), c[i][0] = c[i][1] = c[i][2] = c[i][3] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < np; p++) {
+    const __m512bh b0 = (__m512bh)_mm512_loadu_si512(B0 + p * 32), b1 = (__m512bh)_mm512_loadu_si512(B0 + p * 32 + 16);
+    const __m512bh b2 = NP == 2 ? (__m512bh)_mm512_loadu_si512(B1 + p * 32) : b0, b3 = NP == 2 ? (__m512bh)_mm512_loadu_si512(B1 + p * 32 + 16) : b1;
+#pragma GCC unroll 8
+    for (int i = 0; i < GEMM_MR; i++) {
+      const __m512bh t = (__m512bh)_mm512_set1_epi32((int)r[i][p]);
+      c[i][0] = _mm512_dpbf16_ps(c[i][0], t, b0);
+      c[i][1] = _mm512_dpbf16_ps(c[i][1], t, b1);
+      if (NP == 2) {
+        c[i][2] = _mm512_dpbf16_ps(c[i][2], t, b2);
+        c[i][3] = _mm512_dpbf16_ps(c[i][3], t, b3);
+      }
+    }
+  }
+}
+
+/**
+ * One task of the AVX512-BF16 GEMM: rows [mc0, mc1) of the bf16 activations xb against weight rows [nb0, nb1), over
+ * all of K, as the f32 GEMM's gemmTask: whole panel pairs through the 6 × 64 tile (the last K block through the
+ * epilogue to y), a last odd or partial panel into the tile buffer and storeTilesEpi.
+ */
+static void dpTask(const uint16_t* xb, const WMat* w, const WMat* words, int64_t mc0, int64_t mc1, int64_t nb0, int64_t nb1, uint32_t* Bbuf, float* Cbuf, const Epilogue* epi, float* y) {
+  const int64_t K = w->cols, N = w->rows, rows = mc1 - mc0, Kp2 = packedK(DT_BF16, K) / 2;
+  const int nPanels = (int)((nb1 - nb0 + GEMM_NR - 1) / GEMM_NR);
+  const int pairs = (int)((nb1 - nb0) / (2 * GEMM_NR)) * 2;
+  for (int64_t k0 = 0; k0 < K; k0 += DB_KC) {
+    const int64_t np = imin(DB_KC, K - k0) / 2;
+    const bool last = k0 + DB_KC >= K, acc = k0 > 0;
+    const uint32_t* Bp[GEMM_NB / GEMM_NR];
+    for (int p = 0; p < nPanels; p++) {
+      const int64_t n0 = nb0 + p * GEMM_NR;
+      if (w->packed) {  // panels packed at load: [K/2][32] k-pair words already
+        Bp[p] = (const uint32_t*)w->p + ((n0 / PANEL_ROWS) * Kp2 + k0 / 2) * PANEL_ROWS;
+      } else {
+        Bp[p] = Bbuf + (size_t)p * (DB_KC / 2) * GEMM_NR;
+        packB(words, n0, (int)imin(GEMM_NR, nb1 - n0), k0 / 2, np, (float*)Bp[p], nullptr);
+      }
+    }
+    int p = 0;
+    for (; p < pairs; p += 2) {
+      float* C = Cbuf + (size_t)p * rows * GEMM_NR;
+      for (int64_t m0 = mc0; m0 < mc1; m0 += GEMM_MR) {
+        const int mr = (int)imin(GEMM_MR, mc1 - m0);
+        float* c0 = C + (m0 - mc0) * GEMM_NR;
+        __m512 c[GEMM_MR][4];
+        if (last) {
+          const EpiOut eo{epi, y, N, m0, nb0 + p * GEMM_NR};
+          kernelPrefetchResidual<true>(mr, &eo);
+          dpProducts<2>(xb + m0 * K + k0, K, Bp[p], Bp[p + 1], np, c);
+          kernelStore2<true>(c, mr, c0, c0 + rows * GEMM_NR, acc, &eo);
+        } else {
+          dpProducts<2>(xb + m0 * K + k0, K, Bp[p], Bp[p + 1], np, c);
+          kernelStore2<false>(c, mr, c0, c0 + rows * GEMM_NR, acc, nullptr);
+        }
+      }
+    }
+    for (; p < nPanels; p++) {
+      float* C = Cbuf + (size_t)p * rows * GEMM_NR;
+      for (int64_t m0 = mc0; m0 < mc1; m0 += GEMM_MR) {
+        const int mr = (int)imin(GEMM_MR, mc1 - m0);
+        __m512 c[GEMM_MR][4];
+        dpProducts<1>(xb + m0 * K + k0, K, Bp[p], nullptr, np, c);
+        for (int i = 0; i < mr; i++) {
+          float* ci = C + (m0 - mc0 + i) * GEMM_NR;
+          _mm512_storeu_ps(ci, acc ? _mm512_add_ps(_mm512_loadu_ps(ci), c[i][0]) : c[i][0]);
+          _mm512_storeu_ps(ci + 16, acc ? _mm512_add_ps(_mm512_loadu_ps(ci + 16), c[i][1]) : c[i][1]);
+        }
+      }
+    }
+  }
+  if (pairs < nPanels) storeTilesEpi(Cbuf + (size_t)pairs * rows * GEMM_NR, rows, rows, nb0 + pairs * GEMM_NR, nb1, mc0, epi, y, N);
+}
+
+/** y = epilogue(x·wᵀ) for bf16 w through AVX512-BF16 with bf16-rounded x (K even). */
+static void gemmDpBf16(Exec* ex, const float* x, int64_t M, const WMat* w, const Epilogue* epi, float* y) {
+  static_assert(GEMM_NR == 32 && PANEL_ROWS == 32, "a packed panel is one 32-column panel");
+  const int64_t N = w->rows, K = w->cols;
+  const int64_t Mp = (M + GEMM_MR - 1) / GEMM_MR * GEMM_MR;  // the last micro-tile's rows past M read zeros
+  uint16_t* xb = (uint16_t*)salloc((size_t)(Mp * K + 1) / 2);
+  const int64_t nGroups = Mp / GEMM_MR;
+  pfor(ex, nGroups, grainFor(ex, nGroups, 1), [&](int64_t g0, int64_t g1) { roundRowsBf16(x, M, K, g0 * GEMM_MR, g1 * GEMM_MR, xb); });
+  const WMat words{DT_F32, w->p, N, K / 2};  // unpacked weights as k-pair words: packB's panel is the kernel's layout
+  const GemmPlan plan = gemmPlan(ex, M, N, GEMM_MR);
+  int64_t* task = (int64_t*)malloc(sizeof(int64_t) * 3 * (size_t)(plan.nTilesM * ((N + GEMM_NR - 1) / GEMM_NR)));
+  const int64_t nTasks = gemmGuidedTasks(ex->threads, plan.nTilesM, N, plan.nb, task);
+  pfor(ex, nTasks, 1, [&](int64_t t0, int64_t t1) {
+    uint32_t* B = (uint32_t*)salloc((size_t)(DB_KC / 2) * plan.nb);
+    float* C = salloc((size_t)plan.mcRows * plan.nb);
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t mi = task[3 * t];
+      dpTask(xb, w, &words, mi * plan.mcRows, imin(M, (mi + 1) * plan.mcRows), task[3 * t + 1], task[3 * t + 2], B, C, epi, y);
+    }
+    sfree(B);
+    sfree(C);
+  });
+  free(task);
+  sfree(xb);
+}
+#pragma GCC pop_options
+
+/** y = epilogue(x·wᵀ) for bf16 w on bf16-rounded x (precision 'fast'); false when not applicable (the f32 GEMM runs). */
+static bool gemmBf16(Exec* ex, const float* x, int64_t M, const WMat* w, const Epilogue* epi, float* y) {
+  if (!ex->bf16Act || w->dt != DT_BF16) return false;
+  if (w->cols % 32 == 0 && amxBf16Ready()) {
+    gemmAmxBf16(ex, x, M, w, epi, y);
+    return true;
+  }
+  if (w->cols % 2 != 0 || !dpBf16Ready()) return false;
+  gemmDpBf16(ex, x, M, w, epi, y);
+  return true;
+}
+/** Whether precision 'fast' has bf16 products here: AMX-BF16 (OS-enabled) or AVX512-BF16. */
+static bool opBf16Products() { return amxBf16Ready() || dpBf16Ready(); }
 #else
 static bool gemmBf16(Exec*, const float*, int64_t, const WMat*, const Epilogue*, float*) { return false; }
 static bool opBf16Products() { return false; }

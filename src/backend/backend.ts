@@ -17,7 +17,7 @@ export interface Capabilities {
 /**
  * Numeric mode of a backend: 'exact' (f32 activations and accumulation; the default, golden parity at 1e-4) or
  * 'fast' (WebGPU: f16 tensor-core matmuls and attention for prefill and the vision tower, f32 accumulation; CPU:
- * GEMMs against bf16 weights on bf16-rounded activations with AMX-BF16, f32 accumulation; not on ref).
+ * GEMMs against bf16 weights on bf16-rounded activations with AMX-BF16 or AVX512-BF16, f32 accumulation; not on ref).
  */
 export type Precision = 'exact' | 'fast';
 

@@ -9,7 +9,7 @@ export type { Backend, AttentionOptions, Capabilities, HostData, Precision } fro
 let cpuFallbackSaid = false;
 
 export interface BackendOptions {
-  /** 'fast' is a WebGPU (f16 tensor cores) and CPU (AMX-BF16) mode; asking it of 'ref' is an error. */
+  /** 'fast' is a WebGPU (f16 tensor cores) and CPU (AMX-BF16 or AVX512-BF16) mode; asking it of 'ref' is an error. */
   readonly precision?: Precision;
 }
 
@@ -42,6 +42,6 @@ export async function createBackend(name: BackendName | Backend = 'ref', opts: B
   }
   const load = loaders[name];
   if (!load) throw new Error(`unknown backend '${String(name)}' (expected one of: ${Object.keys(loaders).join(', ')})`);
-  if (p === 'fast' && name === 'ref') throw new Error("precision 'fast' is a WebGPU (f16 tensor cores) and CPU (AMX-BF16) mode; backend 'ref' computes in f32 only");
+  if (p === 'fast' && name === 'ref') throw new Error("precision 'fast' is a WebGPU (f16 tensor cores) and CPU (AMX-BF16 or AVX512-BF16) mode; backend 'ref' computes in f32 only");
   return load(opts);
 }

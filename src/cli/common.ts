@@ -66,7 +66,7 @@ export function addModelOptions(cmd: Command): Command {
     .option('--demo', 'use the shipped demo model: a tiny Qwen3-VL trained on synthetic shapes, text and clips (train/)')
     .addOption(new Option('--backend <name>', 'compute backend').choices(['ref', 'cpu', 'webgpu']).default('cpu'))
     .addOption(new Option('--dtype <format>', 'weight format in memory (default: the checkpoint\'s)').choices([...WEIGHT_FORMATS]))
-    .addOption(new Option('--precision <mode>', "numerics: exact (f32), or fast (webgpu: f16 tensor cores; cpu: AMX-BF16 products against bf16 weights; for prefill and vision)").choices(['exact', 'fast']))
+    .addOption(new Option('--precision <mode>', "numerics: exact (f32), or fast (webgpu: f16 tensor cores; cpu: AMX-BF16 or AVX512-BF16 products against bf16 weights; for prefill and vision)").choices(['exact', 'fast']))
     .option('--kv-cache-gb <GB>', 'size of the paged KV cache shared by all sequences (default: room for the context size, at most 16384 tokens)', numArg(0.001))
     .addOption(new Option('--kv-cache-type <format>', 'KV cache storage: f16 (default on cpu and webgpu), q8_0, or f32 (exact)').choices(['f32', 'f16', 'q8_0']))
     .option('--ctx-size <n>', "longest sequence, prompt and output, in tokens (default: the model's max_position_embeddings)", intArg(2));
@@ -136,7 +136,7 @@ export function checkModelDir(dir: string): string {
 export async function modelDir(f: ModelFlags, progress: Progress): Promise<{ dir: string; demo: boolean; id?: string }> {
   if (f.model && f.demo) throw new CliError('give either --model DIR or --demo, not both');
   // Before any folder is read or the demo built: the mode belongs to one backend.
-  if (f.precision === 'fast' && f.backend === 'ref') throw new CliError("--precision fast needs --backend webgpu (f16 tensor cores) or cpu (AMX-BF16); backend 'ref' computes in f32 only");
+  if (f.precision === 'fast' && f.backend === 'ref') throw new CliError("--precision fast needs --backend webgpu (f16 tensor cores) or cpu (AMX-BF16 or AVX512-BF16); backend 'ref' computes in f32 only");
   if (f.demo) {
     if (!existsSync(path.join(demoModelDir, 'model.safetensors'))) throw new CliError(`the demo model is missing (${demoModelDir}): is the package complete?`);
     return { dir: demoModelDir, demo: true };

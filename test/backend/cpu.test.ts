@@ -39,7 +39,7 @@ for (const isa of ['avx512', 'avx2', 'scalar']) {
   }
   describeOpSuite(`cpu[${isa}]`, async () => tryMake({ isa }), { tol: actQuantTol });
   describeOpSuite(`cpu[${isa}] exact (no activation quantization)`, async () => tryMake({ isa, actQuant: false }));
-  // avx512: AMX-BF16 GEMMs where the CPU has them; avx2 (and CPUs without AMX): the same kernels as the default.
+  // avx512: AMX-BF16 or AVX512-BF16 GEMMs where the CPU has them; avx2 (and CPUs without either): the same kernels as the default.
   if (isa !== 'scalar') describeOpSuite(`cpu[${isa}] precision fast`, async () => tryMake({ isa, precision: 'fast' }), { tol: fastTol });
 }
 
@@ -171,7 +171,7 @@ describe('cpu backend specifics', () => {
     const b = tryMake({ precision: 'fast' })!;
     if (!b.capabilities().info.bf16Products) {
       b.destroy();
-      return ctx.skip('this CPU has no AMX-BF16 (precision fast computes as exact here; the op harness covers it)');
+      return ctx.skip('this CPU has neither AMX-BF16 nor AVX512-BF16 (precision fast computes as exact here; the op harness covers it)');
     }
     // Partial 32-row groups and 32-column panels, one and several 512-deep K blocks, two tasks, bias; NaN/±0 inputs.
     for (const [m, k, n] of [[5, 64, 40], [45, 96, 70], [33, 1088, 37], [1030, 64, 300]]) {
@@ -190,7 +190,20 @@ describe('cpu backend specifics', () => {
       }
       const got = await b.linear(b.upload(x, [m, k], 'f32'), b.upload(wb, [n, k], 'bf16'), b.upload(bias, [n], 'f32')).read();
       expect(relErr(got, want), `m${m} k${k} n${n}`).toBeLessThan(2e-6);
+      // Weights packed at load (the vision tower's panels) take the same products.
+      const packed = b.packWeight(b.upload(wb, [n, k], 'bf16'));
+      const gotP = await b.linear(b.upload(x, [m, k], 'f32'), packed, b.upload(bias, [n], 'f32')).read();
+      expect(relErr(gotP, want), `packed m${m} k${k} n${n}`).toBeLessThan(2e-6);
     }
+    // An odd K has no whole k-pairs: it computes as 'exact' (the f32 GEMM), equal to the exact backend bit for bit.
+    const e = tryMake({ precision: 'exact' })!;
+    const r = rng(3);
+    const [m, k, n] = [20, 33, 40];
+    const x = Float32Array.from({ length: m * k }, () => r() * 2 - 1);
+    const wb = toBf16(Float32Array.from({ length: n * k }, () => r() * 2 - 1));
+    const run = async (be: CpuBackend) => be.linear(be.upload(x, [m, k], 'f32'), be.upload(wb, [n, k], 'bf16')).read();
+    expect(Array.from(await run(b))).toEqual(Array.from(await run(e)));
+    e.destroy();
     b.destroy();
   });
 

@@ -50,7 +50,7 @@ export class CpuBackend implements Backend {
     // Said once, not an error (the same code must run on every CPU), as the WebGPU backend does without tensor cores.
     if (precision === 'fast' && !this.e.info().bf16Products && !fastWarned) {
       fastWarned = true;
-      console.warn("qwen3-vl: cpu precision 'fast' needs AMX-BF16 (and the AVX-512 kernels), which this CPU or ISA choice does not offer; running 'exact'");
+      console.warn("qwen3-vl: cpu precision 'fast' needs AMX-BF16 or AVX512-BF16 (and the AVX-512 kernels), which this CPU or ISA choice does not offer; running 'exact'");
     }
   }
 

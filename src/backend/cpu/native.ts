@@ -17,7 +17,7 @@ export interface EngineInfo {
   threads: number;
   actQuant: boolean;
   precision: 'exact' | 'fast';
-  /** Whether this CPU has the bf16 products precision 'fast' uses (AMX-BF16, enabled by the OS). */
+  /** Whether this CPU has the bf16 products precision 'fast' uses (AMX-BF16 enabled by the OS, or AVX512-BF16). */
   bf16Products: boolean;
 }
 
@@ -73,7 +73,7 @@ export interface EngineOptions {
   actQuant?: boolean;
   /**
    * 'exact' (default): bf16/f32 weights compute with f32 activations. 'fast': GEMMs (more than 4 rows: prefill, the
-   * vision tower) against bf16 weights round the activations to bf16 and use AMX-BF16 products with f32 sums, where
+   * vision tower) against bf16 weights round the activations to bf16 and use AMX-BF16 (or AVX512-BF16) products with f32 sums, where
    * the CPU has them (elsewhere the same as 'exact'). Quantized weights follow actQuant either way.
    */
   precision?: 'exact' | 'fast';

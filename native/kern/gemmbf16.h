@@ -173,16 +173,17 @@ static bool dpBf16Ready() {
 
 /**
  * NP (1 or 2) panels of 32 columns: c[6][2·NP] = Σ over np k-pairs of 6 activation rows (bf16, row-major, lda
- * elements apart from a; rows past M are zero) times the panels' k-pair words, a k-pair word of each row broadcast.
+ * elements apart from a; rows past M are zero) times the panels' k-pair words (rows ldb words apart), a k-pair word
+ * of each row broadcast. Also the fast attention's S = q·Kᵀ and P·V (attnbf16.h).
  */
 template <int NP>
-__attribute__((always_inline)) static inline void dpProducts(const uint16_t* a, int64_t lda, const uint32_t* B0, const uint32_t* B1, int64_t np, __m512 (&c)[GEMM_MR][4]) {
+__attribute__((always_inline)) static inline void dpProducts(const uint16_t* a, int64_t lda, const uint32_t* B0, const uint32_t* B1, int64_t ldb, int64_t np, __m512 (&c)[GEMM_MR][4]) {
   const uint32_t* r[GEMM_MR];
 #pragma GCC unroll 8
   for (int i = 0; i < GEMM_MR; i++) r[i] = (const uint32_t*)(a + i * lda), c[i][0] = c[i][1] = c[i][2] = c[i][3] = _mm512_setzero_ps();
   for (int64_t p = 0; p < np; p++) {
-    const __m512bh b0 = (__m512bh)_mm512_loadu_si512(B0 + p * 32), b1 = (__m512bh)_mm512_loadu_si512(B0 + p * 32 + 16);
-    const __m512bh b2 = NP == 2 ? (__m512bh)_mm512_loadu_si512(B1 + p * 32) : b0, b3 = NP == 2 ? (__m512bh)_mm512_loadu_si512(B1 + p * 32 + 16) : b1;
+    const __m512bh b0 = (__m512bh)_mm512_loadu_si512(B0 + p * ldb), b1 = (__m512bh)_mm512_loadu_si512(B0 + p * ldb + 16);
+    const __m512bh b2 = NP == 2 ? (__m512bh)_mm512_loadu_si512(B1 + p * ldb) : b0, b3 = NP == 2 ? (__m512bh)_mm512_loadu_si512(B1 + p * ldb + 16) : b1;
 #pragma GCC unroll 8
     for (int i = 0; i < GEMM_MR; i++) {
       const __m512bh t = (__m512bh)_mm512_set1_epi32((int)r[i][p]);
@@ -228,10 +229,10 @@ static void dpTask(const uint16_t* xb, const WMat* w, const WMat* words, int64_t
         if (last) {
           const EpiOut eo{epi, y, N, m0, nb0 + p * GEMM_NR};
           kernelPrefetchResidual<true>(mr, &eo);
-          dpProducts<2>(xb + m0 * K + k0, K, Bp[p], Bp[p + 1], np, c);
+          dpProducts<2>(xb + m0 * K + k0, K, Bp[p], Bp[p + 1], GEMM_NR, np, c);
           kernelStore2<true>(c, mr, c0, c0 + rows * GEMM_NR, acc, &eo);
         } else {
-          dpProducts<2>(xb + m0 * K + k0, K, Bp[p], Bp[p + 1], np, c);
+          dpProducts<2>(xb + m0 * K + k0, K, Bp[p], Bp[p + 1], GEMM_NR, np, c);
           kernelStore2<false>(c, mr, c0, c0 + rows * GEMM_NR, acc, nullptr);
         }
       }
@@ -241,7 +242,7 @@ static void dpTask(const uint16_t* xb, const WMat* w, const WMat* words, int64_t
       for (int64_t m0 = mc0; m0 < mc1; m0 += GEMM_MR) {
         const int mr = (int)imin(GEMM_MR, mc1 - m0);
         __m512 c[GEMM_MR][4];
-        dpProducts<1>(xb + m0 * K + k0, K, Bp[p], nullptr, np, c);
+        dpProducts<1>(xb + m0 * K + k0, K, Bp[p], nullptr, GEMM_NR, np, c);
         for (int i = 0; i < mr; i++) {
           float* ci = C + (m0 - mc0 + i) * GEMM_NR;
           _mm512_storeu_ps(ci, acc ? _mm512_add_ps(_mm512_loadu_ps(ci), c[i][0]) : c[i][0]);

@@ -162,7 +162,7 @@ async function ours(shape: ShapeName, dtype: string, layers: number, vision: boo
   if (vision) row.vision = await visionTimes(model, s);
   model.dispose();
   backend.destroy();
-  if (dtype === 'bf16' && !flag('no-fast')) {
+  if (dtype === 'bf16' && !flag('no-fast') && oursIsa !== 'avx2') {  // 'fast' needs the AVX-512 kernels (AMX or AVX512-BF16)
     const fb = new CpuBackend({ threads: THREADS, isa: oursIsa, precision: 'fast' });
     if (fb.capabilities().info.bf16Products) {
       const fm = await loadModel(dir, { backend: fb, dtype: 'bf16' });

@@ -50,7 +50,9 @@ static void opLinearEpi(Exec* ex, const float* x, int64_t M, const WMat* w, cons
     actFree(&a);
     if (e->bias) addBias(ex, y, M, N, e->bias);
   } else {
-    pfor(ex, N, gemvGrain(ex, N), [&](int64_t r0, int64_t r1) { gemvFloat(w, x, M, r0, r1, y, N); });
+    float* xs = gemvBf16SplitX(w, x, M);
+    pfor(ex, N, gemvGrain(ex, N), [&](int64_t r0, int64_t r1) { gemvFloat(w, x, xs, M, r0, r1, y, N); });
+    sfree(xs);
     if (e->bias) addBias(ex, y, M, N, e->bias);
   }
   if (e->act != ACT_NONE) opGelu(ex, y, M * N, e->act == ACT_GELU_TANH, y);

@@ -12,11 +12,7 @@
  */
 static bool gemvBf16Prefetch() {
 #if defined(__x86_64__)
-  static const bool on = [] {
-    unsigned a, b, c, d;
-    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0), "c"(0));
-    return !(b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u);  // "AuthenticAMD"
-  }();
+  static const bool on = (__builtin_cpu_init(), !__builtin_cpu_is("amd"));
   return on;
 #else
   return true;
@@ -29,7 +25,7 @@ static bool gemvBf16Prefetch() {
  */
 static float* gemvBf16SplitX(const WMat* w, const float* x, int64_t M) {
   const int64_t K = w->cols;
-  if (!(QV_W == 16 || QV_W == 8) || w->dt != DT_BF16 || K % (4 * QV_W) != 0) return nullptr;
+  if (w->dt != DT_BF16 || K % (4 * QV_W) != 0) return nullptr;
   float* xs = salloc((size_t)M * K);
   for (int64_t m = 0; m < M; m++)
     for (int64_t k = 0; k < K; k += 2 * QV_W)
@@ -42,31 +38,13 @@ static void gemvFloat(const WMat* w, const float* x, const float* xs, int64_t M,
   const int64_t K = w->cols;
   const int64_t kv = K / QV_W * QV_W;
   float* tmp = nullptr;  // decoded tail/other-format rows
-#if QV_W == 16 || QV_W == 8
   if (xs) {
     // One row at a time (a single sequential stream per thread, as in gemvQuant). Each vector of 2·QV_W bf16 weights
-    // is one load: its even elements are the words shifted up 16, its odd ones the words masked, against x with its
-    // even and odd elements split apart per 2·QV_W block (xs, once per call): 5 instructions per 2·QV_W weights
-    // where widening each half took 10, and the fewer instructions per byte, the more of the row the core has in
-    // flight (Zen 4, 2B bf16 decode, bench/decodeProf.ts alternated with the old kernel: median 116–124 → 107–110 ms).
+    // is one load split into its even and odd elements (vload_bf16_split), against x with its even and odd elements
+    // split apart per 2·QV_W block (xs, once per linear): 5 instructions per 2·QV_W weights where widening each half
+    // took 10, and the fewer instructions per byte, the more of the row the core has in flight (Zen 4, 2B bf16
+    // decode, bench/decodeProf.ts alternated with the old kernel: median 116–124 → 107–110 ms).
     const bool pf = gemvBf16Prefetch();
-#if QV_W == 16
-    const __m512i hiMask = _mm512_set1_epi32((int)0xffff0000u);
-#define GEMV_BF16_PAIR(p, xp, ae, ao)                                                             \
-    {                                                                                             \
-      const __m512i v = _mm512_loadu_si512((const void*)(p));                                     \
-      ae = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), _mm512_loadu_ps(xp), ae); \
-      ao = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v, hiMask)), _mm512_loadu_ps((xp) + 16), ao); \
-    }
-#else
-    const __m256i hiMask = _mm256_set1_epi32((int)0xffff0000u);
-#define GEMV_BF16_PAIR(p, xp, ae, ao)                                                             \
-    {                                                                                             \
-      const __m256i v = _mm256_loadu_si256((const __m256i*)(p));                                  \
-      ae = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v, 16)), _mm256_loadu_ps(xp), ae); \
-      ao = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(v, hiMask)), _mm256_loadu_ps((xp) + 8), ao); \
-    }
-#endif
     for (int64_t r = r0; r < r1; r++) {
       const uint16_t* wr = (const uint16_t*)w->p + r * K;
       for (int64_t m = 0; m < M; m++) {
@@ -75,38 +53,19 @@ static void gemvFloat(const WMat* w, const float* x, const float* xs, int64_t M,
         for (int64_t k = 0; k < K; k += 4 * QV_W) {
           if (pf && m == 0)  // as in the quantized kernel (GEMV_PF): more misses in flight than the hardware prefetchers keep
             for (int o = 0; o < 4 * QV_W * 2; o += 64) prefetchL1((const char*)(wr + k) + GEMV_PF + o);
-          GEMV_BF16_PAIR(wr + k, xm + k, a0, a1)
-          GEMV_BF16_PAIR(wr + k + 2 * QV_W, xm + k + 2 * QV_W, a2, a3)
-        }
-        y[m * ldy + r] = hsum(vadd(vadd(a0, a1), vadd(a2, a3)));
-      }
-    }
-#undef GEMV_BF16_PAIR
-    return;
-  }
-#else
-  if (w->dt == DT_BF16 && K % (4 * QV_W) == 0) {
-    // One row at a time (a single sequential stream per thread, as in gemvQuant), four accumulators for the FMA latency.
-    const bool pf = gemvBf16Prefetch();
-    for (int64_t r = r0; r < r1; r++) {
-      const uint16_t* wr = (const uint16_t*)w->p + r * K;
-      for (int64_t m = 0; m < M; m++) {
-        const float* xm = x + m * K;
-        vf a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();
-        for (int64_t k = 0; k < K; k += 4 * QV_W) {
-          if (pf && m == 0)  // as in the quantized kernel (GEMV_PF): more misses in flight than the hardware prefetchers keep
-            for (int o = 0; o < 4 * QV_W * 2; o += 64) prefetchL1((const char*)(wr + k) + GEMV_PF + o);
-          a0 = vfma(vload_bf16(wr + k), vload(xm + k), a0);
-          a1 = vfma(vload_bf16(wr + k + QV_W), vload(xm + k + QV_W), a1);
-          a2 = vfma(vload_bf16(wr + k + 2 * QV_W), vload(xm + k + 2 * QV_W), a2);
-          a3 = vfma(vload_bf16(wr + k + 3 * QV_W), vload(xm + k + 3 * QV_W), a3);
+          vf e0, o0, e1, o1;
+          vload_bf16_split(wr + k, &e0, &o0);
+          vload_bf16_split(wr + k + 2 * QV_W, &e1, &o1);
+          a0 = vfma(e0, vload(xm + k), a0);
+          a1 = vfma(o0, vload(xm + k + QV_W), a1);
+          a2 = vfma(e1, vload(xm + k + 2 * QV_W), a2);
+          a3 = vfma(o1, vload(xm + k + 3 * QV_W), a3);
         }
         y[m * ldy + r] = hsum(vadd(vadd(a0, a1), vadd(a2, a3)));
       }
     }
     return;
   }
-#endif
   for (int64_t r = r0; r < r1; r += 4) {
     const int nr = (int)imin(4, r1 - r);
     if (w->dt == DT_F32 || w->dt == DT_BF16) {

@@ -23,6 +23,12 @@ static inline vf vload_bf16(const uint16_t* p) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)p)), 16));
 }
 static inline vf vload_f16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)p)); }
+// 2·QV_W bf16 as two vectors, *e = p[0], p[2], … and *o = p[1], p[3], …: one load, a shift and a mask (no widening).
+static inline void vload_bf16_split(const uint16_t* p, vf* e, vf* o) {
+  const __m512i v = _mm512_loadu_si512((const void*)p);
+  *e = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+  *o = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)));
+}
 static inline vf vround(vf x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 static inline vf vpow2i(vf n) {  // 2^n for integral n in [-126, 127]
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23));
@@ -61,6 +67,12 @@ static inline vf vload_bf16(const uint16_t* p) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)p)), 16));
 }
 static inline vf vload_f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)p)); }
+// 2·QV_W bf16 as two vectors, *e = p[0], p[2], … and *o = p[1], p[3], …: one load, a shift and a mask (no widening).
+static inline void vload_bf16_split(const uint16_t* p, vf* e, vf* o) {
+  const __m256i v = _mm256_loadu_si256((const __m256i*)p);
+  *e = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+  *o = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xffff0000u)));
+}
 static inline vf vround(vf x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 static inline vf vpow2i(vf n) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
@@ -97,6 +109,10 @@ static inline float hmax(vf a) {
 }
 static inline vf vload_bf16(const uint16_t* p) { QV_MAP(bf16ToF32(p[i])); }
 static inline vf vload_f16(const uint16_t* p) { QV_MAP(f16ToF32(p[i])); }
+// 2·QV_W bf16 as two vectors, *e = p[0], p[2], … and *o = p[1], p[3], …: one load, a shift and a mask (no widening).
+static inline void vload_bf16_split(const uint16_t* p, vf* e, vf* o) {
+  for (int i = 0; i < QV_W; i++) e->v[i] = bf16ToF32(p[2 * i]), o->v[i] = bf16ToF32(p[2 * i + 1]);
+}
 static inline vf vround(vf x) { QV_MAP(nearbyintf(x.v[i])); }
 static inline vf vpow2i(vf n) { QV_MAP(ldexpf(1.0f, (int)n.v[i])); }
 static inline vf vsel_neg(vf x, vf a, vf b) { QV_MAP(x.v[i] < 0 ? a.v[i] : b.v[i]); }

@@ -4,6 +4,8 @@
 // with GFLOP/s as a share of the measured FP32 FMA roof, load time, read bandwidth and the share of it decode moves.
 // --vs-llama adds native llama.cpp (llama-bench, llama-mtmd-cli; bench/llamaNative.ts) on the same weights, with
 // node-llama-cpp as an extra column and a check that both engines compute the same function (top-1 agreement).
+// Ours and native llama.cpp alternate, one timed run each per repetition (--reps), so every ratio has a paired form
+// taken minutes apart at most; each engine's best is also kept.
 // bf16 rows also run precision 'fast' (AMX-BF16 or AVX512-BF16 GEMMs on bf16-rounded activations) where the CPU has it: its prefill
 // and vision tower print as 'bf16 (fast)' beside the same llama.cpp peer (--no-fast leaves it out).
 // --isa avx2 compares the AVX2 paths: ours with the AVX2 kernels (QWEN3VL_CPU_ISA=avx2) and native llama.cpp built
@@ -61,6 +63,8 @@ interface Row {
   /** The int8 GEMM's roof (GOP/s, q8_0 and q4_0 instruction sequences) where ours has one (quantized rows). */
   int8PeakGops?: { q8_0: number; q4_0: number };
   cpuFeatures?: string;
+  /** Ours over native llama.cpp per repetition (the two engines run back to back in each): prefill, decode, vision. */
+  paired?: { prefill: number[]; decode: number[]; fastPrefill: number[]; vision: Record<string, number[]>; fastVision: Record<string, number[]> };
 }
 
 const { opt, num, list, choice, flag } = benchArgs('npm run bench -- [options]: prefill, decode and the vision tower on random weights of a real shape, beside native llama.cpp', {
@@ -272,6 +276,53 @@ function tryChild(args: string[], engine: Row['engine'], base: Pick<Row, 'shape'
   }
 }
 
+/** One engine's runs as one row: the best of each figure (the least disturbed run), the largest read bandwidth. */
+function bestOf(runs: Row[]): Row {
+  const ok = runs.filter((r) => !r.note);
+  if (!ok.length) return runs[0];
+  const max = (g: (r: Row) => number | undefined) => Math.max(...ok.map((r) => g(r) ?? NaN).filter((x) => !Number.isNaN(x)));
+  const bestVision = (vs: (VisionRow[] | undefined)[]): VisionRow[] | undefined =>
+    vs[0]?.map((v, i) => vs.map((x) => x![i]).reduce((a, b) => (b.ms < a.ms ? b : a)));
+  const byDecode = ok.reduce((a, b) => (b.decodeTokS > a.decodeTokS ? b : a));
+  const row: Row = {
+    ...byDecode,
+    prefillTokS: max((r) => r.prefillTokS),
+    loadS: Math.min(...ok.map((r) => r.loadS)),
+    peakRssGiB: max((r) => r.peakRssGiB),
+    readBwGBs: byDecode.readBwGBs,
+    fmaPeakGflops: max((r) => r.fmaPeakGflops),
+    agree: ok.find((r) => r.agree)?.agree,
+    vision: bestVision(ok.map((r) => r.vision)),
+  };
+  if (ok[0].fast) row.fast = { prefillTokS: max((r) => r.fast?.prefillTokS), vision: bestVision(ok.map((r) => r.fast?.vision)) };
+  return row;
+}
+
+/** Per repetition, ours over the peer run just before it (both measured): prefill, decode, each image's encode. */
+function pairedRatios(mine: Row[], peer: Row[]): NonNullable<Row['paired']> {
+  const out: NonNullable<Row['paired']> = { prefill: [], decode: [], fastPrefill: [], vision: {}, fastVision: {} };
+  const push = (a: number[], x: number) => Number.isFinite(x) && a.push(x);
+  const vis = (rec: Record<string, number[]>, ours: VisionRow[] | undefined, p: Row) => {
+    for (const v of ours ?? []) {
+      const q = p.vision?.find((x) => x.image === v.image);
+      if (q) push((rec[v.image] ??= []), q.ms / v.ms);
+    }
+  };
+  mine.forEach((m, i) => {
+    const p = peer[i];
+    if (!p || p.note) return;
+    push(out.prefill, m.prefillTokS / p.prefillTokS);
+    push(out.decode, m.decodeTokS / p.decodeTokS);
+    if (m.fast) push(out.fastPrefill, m.fast.prefillTokS / p.prefillTokS), vis(out.fastVision, m.fast.vision, p);
+    vis(out.vision, m.vision, p);
+  });
+  return out;
+}
+
+/** Paired ratios as 'lo–hi×' (one value: 'x×'), or '' when there are none. */
+const span = (xs: number[] | undefined) =>
+  !xs?.length ? '' : xs.length === 1 ? `${xs[0].toFixed(2)}×` : `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}×`;
+
 const f = (x: number | undefined, d = 1) => (x === undefined || Number.isNaN(x) ? '—' : x.toFixed(d));
 
 if (flag('child')) {
@@ -300,13 +351,21 @@ for (const shape of shapes) {
     if (flag('no-vision')) base.push('--no-vision');
     if (flag('no-fast')) base.push('--no-fast');
     const meta = { shape, dtype, layers, threads: THREADS };
-    const peers: Row[] = [];
-    if (flag('vs-llama')) {
-      peers.push(tryChild([...base, '--engine', 'llama.cpp'], 'llama.cpp', meta));
-      if (!flag('no-node-llama')) peers.push(tryChild([...base, '--engine', 'node-llama-cpp', '--agree', opt('agree')!], 'node-llama-cpp', meta));
+    // node-llama-cpp (an extra column, not the peer) once, with all the reps; it gives the greedy tokens to check.
+    const extra = flag('vs-llama') && !flag('no-node-llama') ? [tryChild([...base, '--engine', 'node-llama-cpp', '--agree', opt('agree')!], 'node-llama-cpp', meta)] : [];
+    const greedy = extra.find((p) => p.greedy?.length)?.greedy;
+    // Ours and native llama.cpp alternate, one timed run each per repetition: this machine's read bandwidth and
+    // clocks move from minute to minute, so each repetition pairs the two engines in time (its ratio is the paired
+    // one) and each engine's best is kept.
+    const one = [...base.slice(0, base.indexOf('--reps')), '--reps', '1', ...base.slice(base.indexOf('--reps') + 2)];
+    const mineRuns: Row[] = [], peerRuns: Row[] = [];
+    for (let rep = 0; rep < Math.max(1, REPS); rep++) {
+      if (flag('vs-llama')) peerRuns.push(tryChild([...one, '--engine', 'llama.cpp'], 'llama.cpp', meta));
+      mineRuns.push(child([...one, '--engine', 'ours', ...(greedy && rep === 0 ? ['--ref-tokens', greedy.join(',')] : [])]));
     }
-    const greedy = peers.find((p) => p.greedy?.length)?.greedy;
-    const mine = child([...base, '--engine', 'ours', ...(greedy ? ['--ref-tokens', greedy.join(',')] : [])]);
+    const mine = bestOf(mineRuns);
+    const peers = [...(peerRuns.length ? [bestOf(peerRuns)] : []), ...extra];
+    if (peerRuns.length) mine.paired = pairedRatios(mineRuns, peerRuns);
     rows.push(mine, ...peers);
     if (flag('json')) for (const r of [mine, ...peers]) console.log(JSON.stringify({ ...r, greedy: undefined }));
   }
@@ -331,35 +390,41 @@ if (ISA === 'avx2') {
 const nat = rows.find((r) => r.engine === 'llama.cpp' && !r.note);
 if (nat) console.log(`peer: ${nat.isa}, same threads; flash attention off and on, the better reported`);
 if (ISA === 'avx2' && rows.some((r) => r.engine === 'node-llama-cpp' && !r.note)) console.log('node-llama-cpp: its prebuilt binaries pick their own CPU variant (not AVX2-only); kept for the top-1 agreement column');
-console.log(`prompt ${PROMPT} tokens (empty context), decode ${GEN} tokens at depth ${PROMPT}, best of ${REPS} (random weights, real shapes)\n`);
+console.log(`prompt ${PROMPT} tokens (empty context), decode ${GEN} tokens at depth ${PROMPT}, best of ${REPS} per engine, ours and llama.cpp alternating run by run ('paired': ours over the llama.cpp run just before it, lowest–highest) (random weights, real shapes)\n`);
 console.log('| shape | dtype | engine | prefill tok/s | decode tok/s | ours vs this (prefill / decode) | decode GB/s (% of read bw) | top-1 agree | peak RSS GiB | load s |');
 console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const me = rows.find((x) => x.engine === 'ours' && x.shape === r.shape && x.dtype === r.dtype);
-  const ratio = r.engine !== 'ours' && me && !r.note ? `${(me.prefillTokS / r.prefillTokS).toFixed(2)}× / ${(me.decodeTokS / r.decodeTokS).toFixed(2)}×` : '';
+  const pp = r.engine === 'llama.cpp' ? me?.paired : undefined;
+  const paired = pp?.prefill.length ? `; paired ${span(pp.prefill)} / ${span(pp.decode)}` : '';
+  const ratio = r.engine !== 'ours' && me && !r.note ? `${(me.prefillTokS / r.prefillTokS).toFixed(2)}× / ${(me.decodeTokS / r.decodeTokS).toFixed(2)}×${paired}` : '';
   const bw = r.decodeGBs !== undefined ? `${f(r.decodeGBs)} (${f((r.decodeBwFrac ?? 0) * 100, 0)}% of ${f(r.readBwGBs)})` : '';
   const agree = r.agree ? `${r.agree.same}/${r.agree.n}` : '';
   const name = r.engine + (r.fa ? ` (${r.fa})` : '') + (r.note ? ` — not run: ${r.note.slice(0, 160)}` : '');
   console.log(`| ${r.shape}${r.layers !== SHAPES[r.shape as ShapeName].layers ? ` (L${r.layers})` : ''} | ${r.dtype} | ${name} | ${f(r.prefillTokS)} | ${f(r.decodeTokS, 2)} | ${ratio} | ${bw} | ${agree} | ${r.engine === 'llama.cpp' ? '—' : f(r.peakRssGiB, 2)} | ${r.engine === 'llama.cpp' ? '—' : f(r.loadS)} |`);
   if (r.fast) {
     const peerNat = rows.find((x) => x.engine === 'llama.cpp' && x.shape === r.shape && x.dtype === r.dtype && !x.note);
-    const vs = peerNat ? `${(r.fast.prefillTokS / peerNat.prefillTokS).toFixed(2)}× (vs llama.cpp native) / —` : '';
+    const fp = r.paired?.fastPrefill.length ? `; paired ${span(r.paired.fastPrefill)}` : '';
+    const vs = peerNat ? `${(r.fast.prefillTokS / peerNat.prefillTokS).toFixed(2)}× (vs llama.cpp native)${fp} / —` : '';
     console.log(`| ${r.shape} | ${r.dtype} (fast) | ours, precision 'fast' | ${f(r.fast.prefillTokS)} | — | ${vs} | | | | |`);
   }
 }
 if (rows.some((r) => r.vision?.length)) {
   console.log('\nvision tower, one image (patch embedding to mergers); llama.cpp: llama-mtmd-cli encode time (mtmd_batch_encode) on the mmproj of the same weights (F16 for bf16, Q8_0 for q8_0, Q4_0 for q4_0)\n');
-  console.log('| shape | dtype | image | patches | ours ms | ours GFLOP/s (% of FMA roof) | llama.cpp ms | ours vs llama.cpp |');
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log('| shape | dtype | image | patches | ours ms | ours GFLOP/s (% of FMA roof) | llama.cpp ms | ours vs llama.cpp | paired |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows.filter((x) => x.engine === 'ours' && x.vision)) {
     const peer = rows.find((x) => x.engine === 'llama.cpp' && x.shape === r.shape && x.dtype === r.dtype);
-    const runs: [string, VisionRow[]][] = [[r.dtype, r.vision!], ...(r.fast?.vision ? [[`${r.dtype} (fast)`, r.fast.vision] as [string, VisionRow[]]] : [])];
-    for (const [label, vs] of runs)
+    const runs: [string, VisionRow[], Record<string, number[]> | undefined][] = [
+      [r.dtype, r.vision!, r.paired?.vision],
+      ...(r.fast?.vision ? [[`${r.dtype} (fast)`, r.fast.vision, r.paired?.fastVision] as [string, VisionRow[], Record<string, number[]> | undefined]] : []),
+    ];
+    for (const [label, vs, pv] of runs)
       for (const v of vs) {
         const p = peer?.vision?.find((x) => x.image === v.image);
         const gf = (v.gflop / v.ms) * 1000;
         const pct = fmaRoof ? ` (${f((gf / fmaRoof) * 100, 0)}%)` : '';
-        console.log(`| ${r.shape} | ${label} | ${v.image} | ${v.patches} | ${f(v.ms, 0)} | ${f(gf)}${pct} | ${p ? `${f(p.ms, 0)} (FA ${p.llamaFa ? 'on' : 'off'})` : '—'} | ${p ? `${(p.ms / v.ms).toFixed(2)}×` : ''} |`);
+        console.log(`| ${r.shape} | ${label} | ${v.image} | ${v.patches} | ${f(v.ms, 0)} | ${f(gf)}${pct} | ${p ? `${f(p.ms, 0)} (FA ${p.llamaFa ? 'on' : 'off'})` : '—'} | ${p ? `${(p.ms / v.ms).toFixed(2)}×` : ''} | ${span(pv?.[v.image])} |`);
       }
   }
 }

@@ -6,8 +6,8 @@
 // node-llama-cpp as an extra column and a check that both engines compute the same function (top-1 agreement).
 // Ours and native llama.cpp alternate, one timed run each per repetition (--reps), so every ratio has a paired form
 // taken minutes apart at most; each engine's best is also kept.
-// bf16 rows also run precision 'fast' (AMX-BF16 or AVX512-BF16 GEMMs on bf16-rounded activations) where the CPU has it: its prefill
-// and vision tower print as 'bf16 (fast)' beside the same llama.cpp peer (--no-fast leaves it out).
+// bf16 rows also run precision 'fast' (AMX-BF16 or AVX512-BF16 products on bf16-rounded activations) where the CPU has it: its
+// prefill, decode and vision tower print as 'bf16 (fast)' beside the same llama.cpp peer (--no-fast leaves it out).
 // --isa avx2 compares the AVX2 paths: ours with the AVX2 kernels (QWEN3VL_CPU_ISA=avx2) and native llama.cpp built
 // AVX2-only (.cache/llama.cpp/build-avx2), whatever the CPU; node-llama-cpp still picks its own CPU variant.
 
@@ -58,13 +58,13 @@ interface Row {
   greedy?: number[];
   fa?: string;
   note?: string;
-  /** bf16 rows: precision 'fast' (prefill and vision; decode runs the same matrix-vector kernels as exact). */
-  fast?: { prefillTokS: number; vision?: VisionRow[] };
+  /** bf16 rows: precision 'fast' (bf16-rounded activations: prefill, decode and vision). */
+  fast?: { prefillTokS: number; decodeTokS: number; vision?: VisionRow[] };
   /** The int8 GEMM's roof (GOP/s, q8_0 and q4_0 instruction sequences) where ours has one (quantized rows). */
   int8PeakGops?: { q8_0: number; q4_0: number };
   cpuFeatures?: string;
   /** Ours over native llama.cpp per repetition (the two engines run back to back in each): prefill, decode, vision. */
-  paired?: { prefill: number[]; decode: number[]; fastPrefill: number[]; vision: Record<string, number[]>; fastVision: Record<string, number[]> };
+  paired?: { prefill: number[]; decode: number[]; fastPrefill: number[]; fastDecode: number[]; vision: Record<string, number[]>; fastVision: Record<string, number[]> };
 }
 
 const { opt, num, list, choice, flag } = benchArgs('npm run bench -- [options]: prefill, decode and the vision tower on random weights of a real shape, beside native llama.cpp', {
@@ -171,8 +171,8 @@ async function ours(shape: ShapeName, dtype: string, layers: number, vision: boo
     if (fb.capabilities().info.bf16Products) {
       const fm = await loadModel(dir, { backend: fb, dtype: 'bf16' });
       await fb.sync();
-      const sp = await measureSpeed(fm, { prompt: PROMPT, gen: 2, reps: REPS });
-      row.fast = { prefillTokS: sp.prefillTokS, vision: vision ? await visionTimes(fm, s) : undefined };
+      const sp = await measureSpeed(fm, { prompt: PROMPT, gen: GEN, reps: REPS });
+      row.fast = { prefillTokS: sp.prefillTokS, decodeTokS: sp.decodeTokS, vision: vision ? await visionTimes(fm, s) : undefined };
       fm.dispose();
     }
     fb.destroy();
@@ -294,13 +294,13 @@ function bestOf(runs: Row[]): Row {
     agree: ok.find((r) => r.agree)?.agree,
     vision: bestVision(ok.map((r) => r.vision)),
   };
-  if (ok[0].fast) row.fast = { prefillTokS: max((r) => r.fast?.prefillTokS), vision: bestVision(ok.map((r) => r.fast?.vision)) };
+  if (ok[0].fast) row.fast = { prefillTokS: max((r) => r.fast?.prefillTokS), decodeTokS: max((r) => r.fast?.decodeTokS), vision: bestVision(ok.map((r) => r.fast?.vision)) };
   return row;
 }
 
 /** Per repetition, ours over the peer run just before it (both measured): prefill, decode, each image's encode. */
 function pairedRatios(mine: Row[], peer: Row[]): NonNullable<Row['paired']> {
-  const out: NonNullable<Row['paired']> = { prefill: [], decode: [], fastPrefill: [], vision: {}, fastVision: {} };
+  const out: NonNullable<Row['paired']> = { prefill: [], decode: [], fastPrefill: [], fastDecode: [], vision: {}, fastVision: {} };
   const push = (a: number[], x: number) => Number.isFinite(x) && a.push(x);
   const vis = (rec: Record<string, number[]>, ours: VisionRow[] | undefined, p: Row) => {
     for (const v of ours ?? []) {
@@ -313,7 +313,11 @@ function pairedRatios(mine: Row[], peer: Row[]): NonNullable<Row['paired']> {
     if (!p || p.note) return;
     push(out.prefill, m.prefillTokS / p.prefillTokS);
     push(out.decode, m.decodeTokS / p.decodeTokS);
-    if (m.fast) push(out.fastPrefill, m.fast.prefillTokS / p.prefillTokS), vis(out.fastVision, m.fast.vision, p);
+    if (m.fast) {
+      push(out.fastPrefill, m.fast.prefillTokS / p.prefillTokS);
+      push(out.fastDecode, m.fast.decodeTokS / p.decodeTokS);
+      vis(out.fastVision, m.fast.vision, p);
+    }
     vis(out.vision, m.vision, p);
   });
   return out;
@@ -404,9 +408,9 @@ for (const r of rows) {
   console.log(`| ${r.shape}${r.layers !== SHAPES[r.shape as ShapeName].layers ? ` (L${r.layers})` : ''} | ${r.dtype} | ${name} | ${f(r.prefillTokS)} | ${f(r.decodeTokS, 2)} | ${ratio} | ${bw} | ${agree} | ${r.engine === 'llama.cpp' ? '—' : f(r.peakRssGiB, 2)} | ${r.engine === 'llama.cpp' ? '—' : f(r.loadS)} |`);
   if (r.fast) {
     const peerNat = rows.find((x) => x.engine === 'llama.cpp' && x.shape === r.shape && x.dtype === r.dtype && !x.note);
-    const fp = r.paired?.fastPrefill.length ? `; paired ${span(r.paired.fastPrefill)}` : '';
-    const vs = peerNat ? `${(r.fast.prefillTokS / peerNat.prefillTokS).toFixed(2)}× (vs llama.cpp native)${fp} / —` : '';
-    console.log(`| ${r.shape} | ${r.dtype} (fast) | ours, precision 'fast' | ${f(r.fast.prefillTokS)} | — | ${vs} | | | | |`);
+    const fp = r.paired?.fastPrefill.length ? `; paired ${span(r.paired.fastPrefill)} / ${span(r.paired.fastDecode)}` : '';
+    const vs = peerNat ? `${(r.fast.prefillTokS / peerNat.prefillTokS).toFixed(2)}× / ${(r.fast.decodeTokS / peerNat.decodeTokS).toFixed(2)}× (vs llama.cpp native)${fp}` : '';
+    console.log(`| ${r.shape} | ${r.dtype} (fast) | ours, precision 'fast' | ${f(r.fast.prefillTokS)} | ${f(r.fast.decodeTokS, 2)} | ${vs} | | | | |`);
   }
 }
 if (rows.some((r) => r.vision?.length)) {

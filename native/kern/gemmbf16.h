@@ -254,6 +254,35 @@ static void dpTask(const uint16_t* xb, const WMat* w, const WMat* words, int64_t
   if (pairs < nPanels) storeTilesEpi(Cbuf + (size_t)pairs * rows * GEMM_NR, rows, rows, nb0 + pairs * GEMM_NR, nb1, mc0, epi, y, N);
 }
 
+/**
+ * y[m, r] for r in [r0, r1): bf16 weight rows against bf16-rounded activations xb [M, K] (K even), `vdpbf16ps` on
+ * 32 weights a time with f32 sums: the matrix-vector product of precision 'fast' (decode). One instruction per 64
+ * weight bytes where the exact kernel needs five (load, even/odd split, two FMAs), so more of each row is in flight
+ * (Zen 4, 2B bf16 decode: bench/decodeProf.ts with --precision fast against exact).
+ */
+static void gemvDpBf16(const WMat* w, const uint16_t* xb, int64_t M, int64_t r0, int64_t r1, float* y, int64_t ldy) {
+  const int64_t K = w->cols, kv = K / 64 * 64;
+  const __mmask32 t0 = (__mmask32)((K - kv) >= 32 ? ~0u : (1u << (K - kv)) - 1), t1 = (__mmask32)((K - kv) > 32 ? (1u << (K - kv - 32)) - 1 : 0);
+  const bool pf = gemvBf16Prefetch();
+  for (int64_t r = r0; r < r1; r++) {
+    const uint16_t* wr = (const uint16_t*)w->p + r * K;
+    for (int64_t m = 0; m < M; m++) {
+      const uint16_t* xm = xb + m * K;
+      __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+      for (int64_t k = 0; k < kv; k += 64) {
+        if (pf && m == 0) prefetchL1((const char*)(wr + k) + GEMV_PF), prefetchL1((const char*)(wr + k) + GEMV_PF + 64);
+        a0 = _mm512_dpbf16_ps(a0, (__m512bh)_mm512_loadu_si512(wr + k), (__m512bh)_mm512_loadu_si512(xm + k));
+        a1 = _mm512_dpbf16_ps(a1, (__m512bh)_mm512_loadu_si512(wr + k + 32), (__m512bh)_mm512_loadu_si512(xm + k + 32));
+      }
+      if (kv < K) {  // the last < 64 weights: masked loads read zeros past K
+        a0 = _mm512_dpbf16_ps(a0, (__m512bh)_mm512_maskz_loadu_epi16(t0, wr + kv), (__m512bh)_mm512_maskz_loadu_epi16(t0, xm + kv));
+        a1 = _mm512_dpbf16_ps(a1, (__m512bh)_mm512_maskz_loadu_epi16(t1, wr + kv + 32), (__m512bh)_mm512_maskz_loadu_epi16(t1, xm + kv + 32));
+      }
+      y[m * ldy + r] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    }
+  }
+}
+
 /** y = epilogue(x·wᵀ) for bf16 w through AVX512-BF16 with bf16-rounded x (K even). */
 static void gemmDpBf16(Exec* ex, const float* x, int64_t M, const WMat* w, const Epilogue* epi, float* y) {
   static_assert(GEMM_NR == 32 && PANEL_ROWS == 32, "a packed panel is one 32-column panel");
@@ -292,9 +321,23 @@ static bool gemmBf16(Exec* ex, const float* x, int64_t M, const WMat* w, const E
   gemmDpBf16(ex, x, M, w, epi, y);
   return true;
 }
+/**
+ * y = x·wᵀ for few rows of x against row-major bf16 w on bf16-rounded x (precision 'fast', AVX512-BF16, K even): the
+ * same products as the 'fast' GEMMs; false when not applicable (the exact matrix-vector kernel runs).
+ */
+static bool gemvBf16(Exec* ex, const float* x, int64_t M, const WMat* w, float* y) {
+  if (!ex->bf16Act || w->dt != DT_BF16 || w->packed || w->cols % 2 != 0 || !dpBf16Ready()) return false;
+  const int64_t N = w->rows, K = w->cols;
+  uint16_t* xb = (uint16_t*)salloc((size_t)(M * K + 1) / 2);
+  roundRowsBf16(x, M, K, 0, M, xb);
+  pfor(ex, N, gemvGrain(ex, N), [&](int64_t r0, int64_t r1) { gemvDpBf16(w, xb, M, r0, r1, y, N); });
+  sfree(xb);
+  return true;
+}
 /** Whether precision 'fast' has bf16 products here: AMX-BF16 (OS-enabled) or AVX512-BF16. */
 static bool opBf16Products() { return amxBf16Ready() || dpBf16Ready(); }
 #else
 static bool gemmBf16(Exec*, const float*, int64_t, const WMat*, const Epilogue*, float*) { return false; }
+static bool gemvBf16(Exec*, const float*, int64_t, const WMat*, float*) { return false; }
 static bool opBf16Products() { return false; }
 #endif

@@ -33,6 +33,16 @@ static float* gemvBf16SplitX(const WMat* w, const float* x, int64_t M) {
   return xs;
 }
 
+/**
+ * Row chunk for the matrix-vector kernels: a multiple of 4, small (≈ 1/32 of the rows per thread) so that a thread
+ * descheduled while holding a chunk (shared or oversubscribed machines) delays the op by little.
+ */
+static inline int64_t gemvGrain(Exec* ex, int64_t N) {
+  int64_t g = N / (ex->threads * 32);
+  g = g < 16 ? 16 : g;
+  return (g + 3) / 4 * 4;
+}
+
 /** y[m, r] for r in [r0, r1): float weights (f32/bf16) against f32 activations; xs from gemvBf16SplitX. */
 static void gemvFloat(const WMat* w, const float* x, const float* xs, int64_t M, int64_t r0, int64_t r1, float* y, int64_t ldy) {
   const int64_t K = w->cols;

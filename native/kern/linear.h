@@ -22,16 +22,6 @@ static void addBias(Exec* ex, float* y, int64_t M, int64_t N, const float* bias)
 }
 
 /**
- * Row chunk for the matrix-vector kernels: a multiple of 4, small (≈ 1/32 of the rows per thread) so that a thread
- * descheduled while holding a chunk (shared or oversubscribed machines) delays the op by little.
- */
-static inline int64_t gemvGrain(Exec* ex, int64_t N) {
-  int64_t g = N / (ex->threads * 32);
-  g = g < 16 ? 16 : g;
-  return (g + 3) / 4 * 4;
-}
-
-/**
  * y = [residual +] act(x·wᵀ [+ bias]). The GEMMs (f32, bf16, int8) apply it in their write-back; the matrix-vector
  * kernels write y first and the epilogue follows as its own passes (the same values either way).
  */
@@ -50,9 +40,11 @@ static void opLinearEpi(Exec* ex, const float* x, int64_t M, const WMat* w, cons
     actFree(&a);
     if (e->bias) addBias(ex, y, M, N, e->bias);
   } else {
-    float* xs = gemvBf16SplitX(w, x, M);
-    pfor(ex, N, gemvGrain(ex, N), [&](int64_t r0, int64_t r1) { gemvFloat(w, x, xs, M, r0, r1, y, N); });
-    sfree(xs);
+    if (!gemvBf16(ex, x, M, w, y)) {
+      float* xs = gemvBf16SplitX(w, x, M);
+      pfor(ex, N, gemvGrain(ex, N), [&](int64_t r0, int64_t r1) { gemvFloat(w, x, xs, M, r0, r1, y, N); });
+      sfree(xs);
+    }
     if (e->bias) addBias(ex, y, M, N, e->bias);
   }
   if (e->act != ACT_NONE) opGelu(ex, y, M * N, e->act == ACT_GELU_TANH, y);

@@ -25,10 +25,11 @@ function tryMake(opts: ConstructorParameters<typeof CpuBackend>[0]): CpuBackend 
 // products on the matrix-vector path (≤ 8 rows) differ from ref's f32 activations by about 1e-3 of the output range;
 // MoE rounds twice (x, then the SwiGLU output). The exact suites and the emulation test below pin the arithmetic.
 const actQuantTol = (c: OpCase): number | undefined => (/^linear(Ex)? q[48]_0/.test(c.name) ? 1e-2 : /^moe q[48]_0/.test(c.name) ? 3e-2 : undefined);
-// Precision 'fast' rounds the activations of GEMMs against bf16 weights to bf16 (2^-9 relative per value; the sums
-// stay f32), and in the non-causal tiled attention (the vision tower; hd a multiple of 32) q·scale, K, V and the
-// probabilities: 2–3e-3 of the output range. The emulation test below pins the GEMM's arithmetic itself.
-const fastTol = (c: OpCase): number | undefined => (/^linear( bf16| bias$)|^linearEx (norm|bf16)|^attention (segments|vision)/.test(c.name) ? 5e-3 : actQuantTol(c));
+// Precision 'fast' rounds the activations of products against bf16 weights to bf16 (2^-9 relative per value; the sums
+// stay f32: GEMMs, matrix-vector products, MoE experts, which round twice), and in the non-causal tiled attention (the
+// vision tower; hd a multiple of 32) q·scale, K, V and the probabilities: 2–3e-3 of the output range. The emulation
+// test below pins the products' arithmetic itself.
+const fastTol = (c: OpCase): number | undefined => (/^linear( bf16| bias$)|^linearEx (norm|bf16)|^moe bf16|^attention (segments|vision)/.test(c.name) ? 5e-3 : actQuantTol(c));
 
 for (const isa of ['avx512', 'avx2', 'scalar']) {
   const available = tryMake({ isa });
@@ -167,14 +168,15 @@ describe('cpu backend specifics', () => {
     a5.destroy();
   });
 
-  it.skipIf(addon instanceof Error)("precision 'fast': bf16-weight GEMMs equal x rounded to bf16 (nearest even) times w, f32 sums", async (ctx) => {
+  it.skipIf(addon instanceof Error)("precision 'fast': bf16-weight GEMMs and matrix-vector products equal x rounded to bf16 (nearest even) times w, f32 sums", async (ctx) => {
     const b = tryMake({ precision: 'fast' })!;
     if (!b.capabilities().info.bf16Products) {
       b.destroy();
       return ctx.skip('this CPU has neither AMX-BF16 nor AVX512-BF16 (precision fast computes as exact here; the op harness covers it)');
     }
     // Partial 32-row groups and 32-column panels, one and several 512-deep K blocks, two tasks, bias; NaN/±0 inputs.
-    for (const [m, k, n] of [[5, 64, 40], [45, 96, 70], [33, 1088, 37], [1030, 64, 300]]) {
+    // 1–4 rows take the matrix-vector kernel (decode): whole 64-weight steps and masked tails (K 70, 1088, 2).
+    for (const [m, k, n] of [[5, 64, 40], [45, 96, 70], [33, 1088, 37], [1030, 64, 300], [1, 2048, 33], [1, 70, 40], [3, 1088, 37], [4, 2, 5]]) {
       const r = rng(7 + m);
       const x = Float32Array.from({ length: m * k }, () => (r() * 2 - 1) * 3);
       const wf = Float32Array.from({ length: n * k }, () => r() * 2 - 1);
@@ -195,14 +197,16 @@ describe('cpu backend specifics', () => {
       const gotP = await b.linear(b.upload(x, [m, k], 'f32'), packed, b.upload(bias, [n], 'f32')).read();
       expect(relErr(gotP, want), `packed m${m} k${k} n${n}`).toBeLessThan(2e-6);
     }
-    // An odd K has no whole k-pairs: it computes as 'exact' (the f32 GEMM), equal to the exact backend bit for bit.
+    // An odd K has no whole k-pairs: it computes as 'exact' (the f32 GEMM, or the matrix-vector kernel for 1–4 rows),
+    // equal to the exact backend bit for bit.
     const e = tryMake({ precision: 'exact' })!;
     const r = rng(3);
-    const [m, k, n] = [20, 33, 40];
-    const x = Float32Array.from({ length: m * k }, () => r() * 2 - 1);
-    const wb = toBf16(Float32Array.from({ length: n * k }, () => r() * 2 - 1));
-    const run = async (be: CpuBackend) => be.linear(be.upload(x, [m, k], 'f32'), be.upload(wb, [n, k], 'bf16')).read();
-    expect(Array.from(await run(b))).toEqual(Array.from(await run(e)));
+    for (const [m, k, n] of [[20, 33, 40], [1, 33, 40]]) {
+      const x = Float32Array.from({ length: m * k }, () => r() * 2 - 1);
+      const wb = toBf16(Float32Array.from({ length: n * k }, () => r() * 2 - 1));
+      const run = async (be: CpuBackend) => be.linear(be.upload(x, [m, k], 'f32'), be.upload(wb, [n, k], 'bf16')).read();
+      expect(Array.from(await run(b)), `m${m} k${k}`).toEqual(Array.from(await run(e)));
+    }
     e.destroy();
     b.destroy();
   });

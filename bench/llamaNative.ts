@@ -155,6 +155,12 @@ export function runNativeText(n: NativeLlama, gguf: string, o: { prompt: number;
   return { prefillTokS: p.avg_ts, decodeTokS: d.avg_ts, prefillFa: faOn(p.flash_attn), decodeFa: faOn(d.flash_attn), cpuInfo: p.cpu_info ?? '' };
 }
 
+/** One decode run of `gen` tokens at depth `depth` (llama-bench -r 1), tok/s: bench/decodePair.ts's peer side. */
+export function runNativeDecode(n: NativeLlama, gguf: string, o: { depth: number; gen: number; threads: number; fa: boolean }): number {
+  const rows = llamaBench(n.bench, ['-m', gguf, '-t', String(o.threads), '-r', '1', '-fa', o.fa ? '1' : '0', '-p', '0', '-n', String(o.gen), '-d', String(o.depth)]);
+  return rows[0].avg_ts;
+}
+
 export interface NativeImage {
   encodeMs: number;
   fa: boolean;

@@ -11,8 +11,19 @@
 
 namespace qv {
 
-Napi::Value wrapBuf(Napi::Env env, BufP p) {
-  return Napi::External<Holder>::New(env, new Holder{std::move(p)}, [](Napi::Env, Holder* h) { delete h; });
+Napi::Value wrapBuf(Napi::Env env, BufP p, const std::shared_ptr<HolderSet>& set) {
+  Holder* h = new Holder{std::move(p), set};
+  {
+    std::lock_guard<std::mutex> lk(set->m);
+    set->live.insert(h);
+  }
+  return Napi::External<Holder>::New(env, h, [](Napi::Env, Holder* x) {
+    {
+      std::lock_guard<std::mutex> lk(x->set->m);
+      x->set->live.erase(x);
+    }
+    delete x;
+  });
 }
 
 BufP unwrapBuf(const Napi::Value& v, const char* what) {
@@ -113,6 +124,12 @@ void CpuEngine::shutdown() {
     eng_->stop();
     eng_.reset();
   }
+  {
+    // Nothing can use these buffers after destroy(): drop them now, not when their externals are collected.
+    std::lock_guard<std::mutex> lk(holders_->m);
+    for (Holder* h : holders_->live) h->p.reset();
+    holders_->live.clear();
+  }
   if (link_ && !released_) {
     released_ = true;
     tsfn_.Release();
@@ -147,7 +164,7 @@ Napi::Value CpuEngine::Info(const Napi::CallbackInfo& info) {
 Napi::Value CpuEngine::Alloc(const Napi::CallbackInfo& info) {
   const int64_t bytes = intArg(info, 0, "bytes");
   const bool zero = info.Length() > 1 && info[1].ToBoolean().Value();
-  return wrapBuf(info.Env(), std::make_shared<Buf>((size_t)bytes, zero));
+  return wrapBuf(info.Env(), std::make_shared<Buf>((size_t)bytes, zero), holders_);
 }
 
 static void viewOf(const Napi::Value& v, const uint8_t** p, size_t* n) {
@@ -168,7 +185,7 @@ Napi::Value CpuEngine::Upload(const Napi::CallbackInfo& info) {
   } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), e.what());
   }
-  return wrapBuf(info.Env(), b);
+  return wrapBuf(info.Env(), b, holders_);
 }
 
 // convert(typedArray, srcDt, rows, cols, dstDt): weight conversion on the pool; the source is copied now and
@@ -197,7 +214,7 @@ Napi::Value CpuEngine::Convert(const Napi::CallbackInfo& info) {
     e.ops->convert(&e.ex, src->get(), srcDt, rows, cols, dst->get(), dstDt);
     src.reset();
   }, n);
-  return wrapBuf(info.Env(), dst);
+  return wrapBuf(info.Env(), dst, holders_);
 }
 
 Napi::Value CpuEngine::Free(const Napi::CallbackInfo& info) {

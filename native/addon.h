@@ -4,14 +4,25 @@
 #include <napi.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 
 #include "engine.h"
 
 namespace qv {
 
+struct HolderSet;
+/** A buffer as JS holds it (an external); `set` is its engine's registry of live holders. */
 struct Holder {
   BufP p;
+  std::shared_ptr<HolderSet> set;
+};
+/** The holders an engine handed out and JS has not yet collected: destroy() drops their buffers at once, so a
+ * disposed model's memory returns without waiting for the garbage collector to finalize its externals. */
+struct HolderSet {
+  std::mutex m;
+  std::unordered_set<Holder*> live;
 };
 
 class CpuEngine;
@@ -74,6 +85,7 @@ class CpuEngine : public Napi::ObjectWrap<CpuEngine> {
                 std::function<void()> work);
 
   std::unique_ptr<Engine> eng_;
+  std::shared_ptr<HolderSet> holders_ = std::make_shared<HolderSet>();
   Napi::ThreadSafeFunction tsfn_;
   TsfnLink* link_ = nullptr;  // null once the TSFN is finalized: it must not be touched again
   bool released_ = false;
@@ -81,7 +93,7 @@ class CpuEngine : public Napi::ObjectWrap<CpuEngine> {
 };
 
 /** Helpers shared by the two source files. */
-Napi::Value wrapBuf(Napi::Env env, BufP p);
+Napi::Value wrapBuf(Napi::Env env, BufP p, const std::shared_ptr<HolderSet>& set);
 BufP unwrapBuf(const Napi::Value& v, const char* what);
 /** Throw a JS error unless `b` holds at least `bytes`. */
 void needBytes(Napi::Env env, const BufP& b, size_t bytes, const char* what);

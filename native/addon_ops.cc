@@ -64,7 +64,7 @@ Napi::Value CpuEngine::PackWeight(const Napi::CallbackInfo& info) {
     if (e.ex.threads <= 1) packPanels(&c, 0, panels);
     else e.ex.run(&e.ex, panels, 1, packPanels, &c);
   });
-  return wrapBuf(env, y);
+  return wrapBuf(env, y, holders_);
 }
 
 // linear(x, w, bias|null, M, N, K, wdt)
@@ -82,7 +82,7 @@ Napi::Value CpuEngine::Linear(const Napi::CallbackInfo& info) {
     const WMat wm = wmat(w, dt, N, K);
     e.ops->linear(&e.ex, x->f(), M, &wm, bias ? bias->f() : nullptr, y->f());
   });
-  return wrapBuf(env, y);
+  return wrapBuf(env, y, holders_);
 }
 
 // gather(table, dt, R, D, idx, n, k, weights|null): out [n/k... ] rows of D
@@ -104,7 +104,7 @@ Napi::Value CpuEngine::Gather(const Napi::CallbackInfo& info) {
     const WMat tm = wmat(t, dt, R, D);
     e.ops->gatherRows(&e.ex, &tm, ids, n, (int)k, wts ? wts->f() : nullptr, y->f());
   });
-  return wrapBuf(env, y);
+  return wrapBuf(env, y, holders_);
 }
 
 // add(a, b, n)
@@ -116,7 +116,7 @@ Napi::Value CpuEngine::Add(const Napi::CallbackInfo& info) {
   auto y = std::make_shared<Buf>((size_t)n * 4);
   Engine& e = eng();
   e.enqueue([&e, a, b, y, n] { e.ops->add(&e.ex, a->f(), b->f(), y->f(), n); });
-  return wrapBuf(info.Env(), y);
+  return wrapBuf(info.Env(), y, holders_);
 }
 
 // rmsNorm(x, w, rows, d, eps)
@@ -129,7 +129,7 @@ Napi::Value CpuEngine::RmsNorm(const Napi::CallbackInfo& info) {
   auto y = std::make_shared<Buf>((size_t)(rows * d) * 4);
   Engine& e = eng();
   e.enqueue([&e, x, w, y, rows, d, eps] { e.ops->rmsNorm(&e.ex, x->f(), w->f(), rows, d, eps, y->f()); });
-  return wrapBuf(info.Env(), y);
+  return wrapBuf(info.Env(), y, holders_);
 }
 
 // layerNorm(x, w, b, rows, d, eps)
@@ -143,7 +143,7 @@ Napi::Value CpuEngine::LayerNorm(const Napi::CallbackInfo& info) {
   auto y = std::make_shared<Buf>((size_t)(rows * d) * 4);
   Engine& e = eng();
   e.enqueue([&e, x, w, b, y, rows, d, eps] { e.ops->layerNorm(&e.ex, x->f(), w->f(), b->f(), rows, d, eps, y->f()); });
-  return wrapBuf(info.Env(), y);
+  return wrapBuf(info.Env(), y, holders_);
 }
 
 // swiglu(x, rows, inter)
@@ -154,7 +154,7 @@ Napi::Value CpuEngine::Swiglu(const Napi::CallbackInfo& info) {
   auto y = std::make_shared<Buf>((size_t)(rows * inter) * 4);
   Engine& e = eng();
   e.enqueue([&e, x, y, rows, inter] { e.ops->swiglu(&e.ex, x->f(), rows, inter, y->f()); });
-  return wrapBuf(info.Env(), y);
+  return wrapBuf(info.Env(), y, holders_);
 }
 
 // gelu(x, n, tanh)
@@ -166,7 +166,7 @@ Napi::Value CpuEngine::Gelu(const Napi::CallbackInfo& info) {
   auto y = std::make_shared<Buf>((size_t)n * 4);
   Engine& e = eng();
   e.enqueue([&e, x, y, n, th] { e.ops->gelu(&e.ex, x->f(), n, th, y->f()); });
-  return wrapBuf(info.Env(), y);
+  return wrapBuf(info.Env(), y, holders_);
 }
 
 // rope(x, cos, sin, T, width, hd)
@@ -179,7 +179,7 @@ Napi::Value CpuEngine::Rope(const Napi::CallbackInfo& info) {
   auto y = std::make_shared<Buf>((size_t)(T * width) * 4);
   Engine& e = eng();
   e.enqueue([&e, x, c, s, y, T, width, hd] { e.ops->rope(&e.ex, x->f(), c->f(), s->f(), T, width, hd, y->f()); });
-  return wrapBuf(info.Env(), y);
+  return wrapBuf(info.Env(), y, holders_);
 }
 
 // attention(q, k, v, T, nh, nkv, hd, kvLen, qStart, scale, causal, segments: Int32Array|null)
@@ -216,7 +216,7 @@ Napi::Value CpuEngine::Attention(const Napi::CallbackInfo& info) {
     a.seg = seg ? seg->data() : nullptr;
     e.ops->attention(&e.ex, &a);
   });
-  return wrapBuf(env, y);
+  return wrapBuf(env, y, holders_);
 }
 
 static std::shared_ptr<std::vector<int32_t>> copyI32(const Napi::Value& v, const char* what) {
@@ -257,7 +257,7 @@ Napi::Value CpuEngine::PagedAttention(const Napi::CallbackInfo& info) {
     a.tbl = tbl->data();
     e.ops->pagedAttention(&e.ex, &a);
   });
-  return wrapBuf(env, y);
+  return wrapBuf(env, y, holders_);
 }
 
 // kvWrite(pool, dt, width, poolRows, slots, src, n): in place, in queue order.
@@ -295,7 +295,7 @@ Napi::Value CpuEngine::SliceRows(const Napi::CallbackInfo& info) {
   needBytes(info.Env(), x, (size_t)(off + n), "x");
   auto y = std::make_shared<Buf>((size_t)n);
   eng().enqueue([x, y, off, n] { memcpy(y->get(), x->get() + off, (size_t)n); });
-  return wrapBuf(info.Env(), y);
+  return wrapBuf(info.Env(), y, holders_);
 }
 
 // scatterRows(dst, rows, src, n, cols, dstRows, accumulate)
@@ -356,8 +356,8 @@ Napi::Value CpuEngine::RouterTopk(const Napi::CallbackInfo& info) {
     }
   });
   Napi::Array out = Napi::Array::New(env, 2);
-  out.Set((uint32_t)0, wrapBuf(env, ids));
-  out.Set((uint32_t)1, wrapBuf(env, w));
+  out.Set((uint32_t)0, wrapBuf(env, ids, holders_));
+  out.Set((uint32_t)1, wrapBuf(env, w, holders_));
   return out;
 }
 
@@ -384,7 +384,7 @@ Napi::Value CpuEngine::Moe(const Napi::CallbackInfo& info) {
     MoeArgs a{x->f(), (int)T, (int)H, (int)I, (int)k, id, wts->f(), wmat(gu, dt, E * 2 * I, H), wmat(dn, ddt, E * H, I), (int)E, y->f()};
     e.ops->moe(&e.ex, &a);
   });
-  return wrapBuf(env, y);
+  return wrapBuf(env, y, holders_);
 }
 
 // argmax(x, M, N) -> i32 [M]
@@ -402,7 +402,7 @@ Napi::Value CpuEngine::Argmax(const Napi::CallbackInfo& info) {
       y->i()[m] = (int32_t)best;
     }
   });
-  return wrapBuf(info.Env(), y);
+  return wrapBuf(info.Env(), y, holders_);
 }
 
 // linearEx(x, w, bias|null, residual|null, normW|null, eps, swiglu, M, N, K, wdt, act):
@@ -445,7 +445,7 @@ Napi::Value CpuEngine::LinearEx(const Napi::CallbackInfo& info) {
     }
     free(a);
   });
-  return wrapBuf(env, y);
+  return wrapBuf(env, y, holders_);
 }
 
 // qkvPost(qkv, qNorm, kNorm, cos, sin, eps, kCache, vCache, row0, T, nh, nkv, hd) -> q [T, nh·hd]:
@@ -482,7 +482,7 @@ Napi::Value CpuEngine::QkvPost(const Napi::CallbackInfo& info) {
       memcpy(vc->f() + (row0 + t) * kvW, src + (nh + nkv) * hd, (size_t)kvW * 4);
     }
   });
-  return wrapBuf(env, q);
+  return wrapBuf(env, q, holders_);
 }
 
 }  // namespace qv

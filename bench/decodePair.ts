@@ -46,7 +46,9 @@ for (let r = 0; r < num('rounds'); r++) {
   const t0 = performance.now();
   for (let i = 0; i < gen; i++) logits = await model.decode(cache, [argmax(logits)]);
   const o = (gen / (performance.now() - t0)) * 1000;
-  ours.push(o), peer.push(p), ratio.push(o / p);
+  ours.push(o);
+  peer.push(p);
+  ratio.push(o / p);
   console.log(`| ${r + 1} | ${p.toFixed(2)} | ${o.toFixed(2)} | ${(o / p).toFixed(2)}× |`);
 }
 console.log(`\nmedians: llama.cpp ${med(peer).toFixed(2)} tok/s, ours ${med(ours).toFixed(2)} tok/s, paired ratio ${med(ratio).toFixed(2)}× (lowest ${Math.min(...ratio).toFixed(2)}×, highest ${Math.max(...ratio).toFixed(2)}×)`);

@@ -29,7 +29,10 @@ Napi::Value wrapBuf(Napi::Env env, BufP p, const std::shared_ptr<HolderSet>& set
 BufP unwrapBuf(const Napi::Value& v, const char* what) {
   if (!v.IsExternal()) throw Napi::TypeError::New(v.Env(), std::string("cpu backend: ") + what + " is not a cpu tensor");
   Holder* h = v.As<Napi::External<Holder>>().Data();
-  if (!h->p) throw Napi::Error::New(v.Env(), std::string("cpu backend: ") + what + " was already freed");
+  if (!h->p) {
+    if (h->set->destroyed) throw Napi::Error::New(v.Env(), "cpu backend: used after destroy()");
+    throw Napi::Error::New(v.Env(), std::string("cpu backend: ") + what + " was already freed");
+  }
   return h->p;
 }
 
@@ -127,6 +130,7 @@ void CpuEngine::shutdown() {
   {
     // Nothing can use these buffers after destroy(): drop them now, not when their externals are collected.
     std::lock_guard<std::mutex> lk(holders_->m);
+    holders_->destroyed = true;
     for (Holder* h : holders_->live) h->p.reset();
     holders_->live.clear();
   }

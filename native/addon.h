@@ -23,6 +23,7 @@ struct Holder {
 struct HolderSet {
   std::mutex m;
   std::unordered_set<Holder*> live;
+  bool destroyed = false;  // the engine is gone: a dropped buffer reads as "used after destroy()", not "freed"
 };
 
 class CpuEngine;

@@ -19,5 +19,7 @@ describe.skipIf(addon instanceof Error)('cpu backend destroy()', () => {
     expect(held.length).toBe(2);
     expect(before - rss()).toBeGreaterThan(300 * 2 ** 20);
     expect(() => b.sync()).toThrow(/used after destroy/);
+    // A tensor of the destroyed backend says so too (its buffer is gone, but not 'freed' by the caller).
+    expect(() => b.add(held[1], held[1])).toThrow(/used after destroy/);
   });
 });

@@ -1,6 +1,9 @@
 // Decode-step timing of a real checkpoint (for profiling the per-token time outside weight streaming):
-// npx vite-node bench/decodeProf.ts -- DIR [--dtype q4_0] [--prompt 512] [--gen 32] [--pause-ms 0]
-// Prints per-token ms (best and median); --pause-ms waits before decoding so a profiler can attach.
+// npx vite-node bench/decodeProf.ts -- DIR [--dtype q4_0] [--precision exact|fast|both] [--prompt 512] [--gen 32] [--pause-ms 0]
+// Prints per-token ms (best and median). --precision both loads the model twice (exact and 'fast') and alternates
+// blocks of 8 tokens between them, so the two are compared in the same minutes of a machine whose bandwidth moves.
+// --pause-ms waits before decoding so a profiler can attach.
+import { CpuBackend } from '../src/backend/cpu/index.js';
 import { loadModel } from '../src/models/qwen3vl/load.js';
 import { argmax } from '../src/tensor/math.js';
 import { promptIds } from '../src/tools/speed.js';
@@ -10,30 +13,52 @@ const { num, choice, given, positional } = benchArgs(
   'npx vite-node bench/decodeProf.ts -- DIR [options]: per-token decode ms of the checkpoint in DIR',
   {
     dtype: { value: 'DTYPE', help: `weight format: ${BENCH_FORMATS.join(', ')} (default: the checkpoint's)` },
+    precision: { value: 'P', default: 'exact', help: "exact, fast (bf16-rounded activations against bf16 weights) or both, alternating" },
     prompt: { value: 'N', default: '512', help: 'prompt tokens before decoding' },
-    gen: { value: 'N', default: '32', help: 'decoded tokens' },
+    gen: { value: 'N', default: '32', help: 'decoded tokens (per precision)' },
     'pause-ms': { value: 'MS', default: '0', help: 'wait before decoding (for a profiler to attach)' },
   },
   'DIR',
 );
 const dir = positional!;
 const dtype = given('dtype') ? choice('dtype', BENCH_FORMATS) : '';
-const prompt = num('prompt');
-const gen = num('gen');
-const model = await loadModel(dir, { backend: 'cpu', ...(dtype ? { dtype } : {}) });
-const cache = model.createCache(prompt + gen + 1);
-let logits = (await model.forward({ inputIds: promptIds(prompt, model.config.text.vocabSize), cache, logits: 'last' })).logits;
+const precision = choice('precision', ['exact', 'fast', 'both']);
+const [prompt, gen] = [num('prompt'), num('gen')];
+
+async function session(p: 'exact' | 'fast') {
+  const backend = new CpuBackend({ precision: p });
+  const model = await loadModel(dir, { backend, ...(dtype ? { dtype } : {}) });
+  const cache = model.createCache(prompt + gen + 1);
+  let logits = (await model.forward({ inputIds: promptIds(prompt, model.config.text.vocabSize), cache, logits: 'last' })).logits;
+  const ts: number[] = [];
+  /** Decode n more tokens, timing each. */
+  const step = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      logits = await model.decode(cache, [argmax(logits)]);
+      ts.push(performance.now() - t0);
+    }
+  };
+  return { p, ts, step, dispose: () => model.dispose() };
+}
+
+const sessions = await Promise.all((precision === 'both' ? (['exact', 'fast'] as const) : [precision]).map(session));
 const pause = num('pause-ms');
 if (pause) {
   console.log(`pid ${process.pid}: decoding in ${pause} ms`);
   await new Promise((r) => setTimeout(r, pause));
 }
-const ts: number[] = [];
-for (let i = 0; i < gen; i++) {
-  const t0 = performance.now();
-  logits = await model.decode(cache, [argmax(logits)]);
-  ts.push(performance.now() - t0);
+const block = sessions.length > 1 ? 8 : gen;
+for (let done = 0; done < gen; done += block) for (const s of sessions) await s.step(Math.min(block, gen - done));
+const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
+for (const s of sessions) {
+  const sorted = [...s.ts].sort((a, b) => a - b);
+  console.log(`${s.p} decode ms/token: best ${sorted[0].toFixed(1)} median ${median(s.ts).toFixed(1)} (${gen} tokens after ${prompt})`);
 }
-ts.sort((a, b) => a - b);
-console.log(`decode ms/token: best ${ts[0].toFixed(1)} median ${ts[ts.length >> 1].toFixed(1)} (${gen} tokens after ${prompt})`);
-model.dispose();
+if (sessions.length > 1) {
+  // Per block of 8: exact's median over fast's, the two blocks run back to back.
+  const r = [];
+  for (let i = 0; i < gen; i += block) r.push(median(sessions[0].ts.slice(i, i + block)) / median(sessions[1].ts.slice(i, i + block)));
+  console.log(`fast vs exact, per block of ${block}: ${r.map((x) => `${x.toFixed(2)}×`).join(' ')}`);
+}
+for (const s of sessions) s.dispose();

@@ -276,7 +276,7 @@ function tryChild(args: string[], engine: Row['engine'], base: Pick<Row, 'shape'
   }
 }
 
-/** One engine's runs as one row: the best of each figure (the least disturbed run), the largest read bandwidth. */
+/** One engine's runs as one row: the best of each figure (the least disturbed run); bandwidth from the best decode's run. */
 function bestOf(runs: Row[]): Row {
   const ok = runs.filter((r) => !r.note);
   if (!ok.length) return runs[0];
@@ -289,7 +289,6 @@ function bestOf(runs: Row[]): Row {
     prefillTokS: max((r) => r.prefillTokS),
     loadS: Math.min(...ok.map((r) => r.loadS)),
     peakRssGiB: max((r) => r.peakRssGiB),
-    readBwGBs: byDecode.readBwGBs,
     fmaPeakGflops: max((r) => r.fmaPeakGflops),
     agree: ok.find((r) => r.agree)?.agree,
     vision: bestVision(ok.map((r) => r.vision)),
@@ -348,7 +347,7 @@ const rows: Row[] = [];
 for (const shape of shapes) {
   const layers = num('layers', SHAPES[shape].layers);
   for (const dtype of dtypes) {
-    const base = ['--child', '--shape', shape, '--dtype', dtype, '--layers', String(layers), '--prompt', String(PROMPT), '--gen', String(GEN), '--threads', String(THREADS), '--cache', CACHE, '--reps', String(REPS), '--vision', opt('vision')!];
+    const base = ['--child', '--shape', shape, '--dtype', dtype, '--layers', String(layers), '--prompt', String(PROMPT), '--gen', String(GEN), '--threads', String(THREADS), '--cache', CACHE, '--vision', opt('vision')!];
     if (opt('ckpt')) base.push('--ckpt', opt('ckpt')!);
     if (opt('llama-dir')) base.push('--llama-dir', opt('llama-dir')!);
     base.push('--isa', ISA);
@@ -356,12 +355,12 @@ for (const shape of shapes) {
     if (flag('no-fast')) base.push('--no-fast');
     const meta = { shape, dtype, layers, threads: THREADS };
     // node-llama-cpp (an extra column, not the peer) once, with all the reps; it gives the greedy tokens to check.
-    const extra = flag('vs-llama') && !flag('no-node-llama') ? [tryChild([...base, '--engine', 'node-llama-cpp', '--agree', opt('agree')!], 'node-llama-cpp', meta)] : [];
+    const extra = flag('vs-llama') && !flag('no-node-llama') ? [tryChild([...base, '--reps', String(REPS), '--engine', 'node-llama-cpp', '--agree', opt('agree')!], 'node-llama-cpp', meta)] : [];
     const greedy = extra.find((p) => p.greedy?.length)?.greedy;
     // Ours and native llama.cpp alternate, one timed run each per repetition: this machine's read bandwidth and
     // clocks move from minute to minute, so each repetition pairs the two engines in time (its ratio is the paired
     // one) and each engine's best is kept.
-    const one = [...base.slice(0, base.indexOf('--reps')), '--reps', '1', ...base.slice(base.indexOf('--reps') + 2)];
+    const one = [...base, '--reps', '1'];
     const mineRuns: Row[] = [], peerRuns: Row[] = [];
     for (let rep = 0; rep < Math.max(1, REPS); rep++) {
       if (flag('vs-llama')) peerRuns.push(tryChild([...one, '--engine', 'llama.cpp'], 'llama.cpp', meta));

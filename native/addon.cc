@@ -13,15 +13,9 @@ namespace qv {
 
 Napi::Value wrapBuf(Napi::Env env, BufP p, const std::shared_ptr<HolderSet>& set) {
   Holder* h = new Holder{std::move(p), set};
-  {
-    std::lock_guard<std::mutex> lk(set->m);
-    set->live.insert(h);
-  }
+  set->live.insert(h);
   return Napi::External<Holder>::New(env, h, [](Napi::Env, Holder* x) {
-    {
-      std::lock_guard<std::mutex> lk(x->set->m);
-      x->set->live.erase(x);
-    }
+    x->set->live.erase(x);
     delete x;
   });
 }
@@ -127,13 +121,10 @@ void CpuEngine::shutdown() {
     eng_->stop();
     eng_.reset();
   }
-  {
-    // Nothing can use these buffers after destroy(): drop them now, not when their externals are collected.
-    std::lock_guard<std::mutex> lk(holders_->m);
-    holders_->destroyed = true;
-    for (Holder* h : holders_->live) h->p.reset();
-    holders_->live.clear();
-  }
+  // Nothing can use these buffers after destroy(): drop them now, not when their externals are collected.
+  holders_->destroyed = true;
+  for (Holder* h : holders_->live) h->p.reset();
+  holders_->live.clear();
   if (link_ && !released_) {
     released_ = true;
     tsfn_.Release();

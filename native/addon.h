@@ -4,7 +4,6 @@
 #include <napi.h>
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_set>
 
@@ -19,9 +18,9 @@ struct Holder {
   std::shared_ptr<HolderSet> set;
 };
 /** The holders an engine handed out and JS has not yet collected: destroy() drops their buffers at once, so a
- * disposed model's memory returns without waiting for the garbage collector to finalize its externals. */
+ * disposed model's memory returns without waiting for the garbage collector to finalize its externals. Touched only
+ * on the engine's JS thread (ops, finalizers, destroy), so no lock. */
 struct HolderSet {
-  std::mutex m;
   std::unordered_set<Holder*> live;
   bool destroyed = false;  // the engine is gone: a dropped buffer reads as "used after destroy()", not "freed"
 };

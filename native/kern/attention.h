@@ -27,68 +27,116 @@ static inline void _mm_prefetch_(const char* p) {
 #endif
 }
 
-/** o[h] (+)= Σ_j p[h][j] · V[j][g(h)] for HB heads at once: VB vectors of each head's output in registers. */
-template <int HB>
-static inline void attnPVHeads(const float* p, int64_t ldp, int64_t n, const float* v, int64_t vStride, int hd, float* o) {
-  constexpr int VB = 8 / HB;
-  for (int d0 = 0; d0 < hd; d0 += VB * QV_W) {
-    vf acc[HB][VB];
-    for (int h = 0; h < HB; h++)
-      for (int u = 0; u < VB; u++) acc[h][u] = vzero();
-    for (int64_t j = 0; j < n; j++) {
-      const float* vj = v + j * vStride + d0;
-      vf vv[VB];
-      for (int u = 0; u < VB; u++) vv[u] = vload(vj + u * QV_W);
-      for (int h = 0; h < HB; h++) {
-        const vf ph = vset1(p[h * ldp + j]);
-        for (int u = 0; u < VB; u++) acc[h][u] = vfma(ph, vv[u], acc[h][u]);
-      }
-    }
-    for (int h = 0; h < HB; h++)
-      for (int u = 0; u < VB; u++) vstore(o + (int64_t)h * hd + d0 + u * QV_W, acc[h][u]);
-  }
-}
-
-/** The chunk's p·V with register accumulators; false (nothing done) when hd does not fit the blocking. */
-static inline bool attnPVBlocked(const float* sc, int64_t ldp, int64_t n, const float* v, int64_t vStride, int group, int nkv, int hd, float* o) {
-  const int hb = group % 4 == 0 ? 4 : group % 2 == 0 ? 2 : 1;
-  if (hd % ((8 / hb) * QV_W)) return false;
-  for (int g = 0; g < nkv; g++) {
-    for (int h0 = 0; h0 < group; h0 += hb) {
-      const int h = g * group + h0;
-      const float* p = sc + (int64_t)h * ldp;
-      const float* vg = v + (int64_t)g * hd;
-      float* oh = o + (int64_t)h * hd;
-      if (hb == 4) attnPVHeads<4>(p, ldp, n, vg, vStride, hd, oh);
-      else if (hb == 2) attnPVHeads<2>(p, ldp, n, vg, vStride, hd, oh);
-      else attnPVHeads<1>(p, ldp, n, vg, vStride, hd, oh);
-    }
-  }
-  return true;
-}
-
 // Key/value elements: f32, or f16 bits (the paged KV pool), widened as they are loaded.
 static inline vf kvLoad(const float* p) { return vload(p); }
 static inline vf kvLoad(const uint16_t* p) { return vload_f16(p); }
 static inline float kvAt(const float* p) { return *p; }
 static inline float kvAt(const uint16_t* p) { return f16ToF32(*p); }
 
-/** s[h][j] = scale · q_h · k_j for KB keys × HB heads of one kv head: 8 independent FMA chains. */
+/** Output elements [d, d + VB·QV_W) of HN heads over rows [j0, j1): the slices in registers over the rows. */
+template <int HN, int VB, class E>
+static inline void attnPVSlice(const float* p, int64_t ldp, int64_t j0, int64_t j1, const E* vg, int64_t w, int hd, int d, float* o) {
+  vf a[HN][VB];
+  for (int h = 0; h < HN; h++)
+    for (int u = 0; u < VB; u++) a[h][u] = vload(o + (int64_t)h * hd + d + u * QV_W);
+  for (int64_t j = j0; j < j1; j++) {
+    vf vv[VB];
+    for (int u = 0; u < VB; u++) vv[u] = kvLoad(vg + j * w + d + u * QV_W);
+    for (int h = 0; h < HN; h++) {
+      const vf pj = vset1(p[h * ldp + j]);
+      for (int u = 0; u < VB; u++) a[h][u] = vfma(pj, vv[u], a[h][u]);
+    }
+  }
+  for (int h = 0; h < HN; h++)
+    for (int u = 0; u < VB; u++) vstore(o + (int64_t)h * hd + d + u * QV_W, a[h][u]);
+}
+
+/**
+ * attnPV for HN heads (hb, hb+1, …) of one kv head over rows [j0, j1): slices of 8/HN vectors, so 8 independent FMA
+ * chains and every accumulator in a register (a head count known only at run time had kept them on the stack); then
+ * single vectors, then single elements.
+ */
+template <int HN, class E>
+static inline void attnPVHeads(const float* p, int64_t ldp, int64_t j0, int64_t j1, const E* vg, int64_t w, int hd, float* o) {
+  constexpr int VB = 8 / HN;
+  int d = 0;
+  for (; d + VB * QV_W <= hd; d += VB * QV_W) attnPVSlice<HN, VB>(p, ldp, j0, j1, vg, w, hd, d, o);
+  for (; d + QV_W <= hd; d += QV_W) attnPVSlice<HN, 1>(p, ldp, j0, j1, vg, w, hd, d, o);
+  for (; d < hd; d++)
+    for (int h = 0; h < HN; h++) {
+      float acc = o[(int64_t)h * hd + d];
+      for (int64_t j = j0; j < j1; j++) acc += p[h * ldp + j] * kvAt(vg + j * w + d);
+      o[(int64_t)h * hd + d] = acc;
+    }
+}
+
+/**
+ * o[h·hd..] += Σ_j p[h·ldp + j] · V[j][g(h)] over n rows of V (stride w, f32 or f16), for decode. The rows go in blocks
+ * of ATT_PVR, each one contiguous run of memory read in order as the scores pass reads K (walking all n rows per kv
+ * head reads at the row stride, which the prefetchers follow badly). Between blocks each output slice is stored and
+ * reloaded, which keeps each element's sum in key order: the same fused multiply-adds as one pass, the same bits.
+ */
+#define ATT_PVR 8
+template <class E>
+static void attnPV(const float* p, int64_t ldp, int64_t n, const E* v, int64_t w, int group, int nkv, int hd, float* o) {
+  for (int64_t j0 = 0; j0 < n; j0 += ATT_PVR) {
+    const int64_t j1 = imin(n, j0 + ATT_PVR);
+    for (int g = 0; g < nkv; g++)
+      for (int h0 = 0; h0 < group; h0 += 4) {
+        const int hb = g * group + h0;
+        const float* ph = p + hb * ldp;
+        const E* vg = v + (int64_t)g * hd;
+        float* oh = o + (int64_t)hb * hd;
+        switch (group - h0 < 4 ? group - h0 : 4) {
+          case 4: attnPVHeads<4>(ph, ldp, j0, j1, vg, w, hd, oh); break;
+          case 3: attnPVHeads<3>(ph, ldp, j0, j1, vg, w, hd, oh); break;
+          case 2: attnPVHeads<2>(ph, ldp, j0, j1, vg, w, hd, oh); break;
+          default: attnPVHeads<1>(ph, ldp, j0, j1, vg, w, hd, oh);
+        }
+      }
+  }
+}
+
+/** The sums of 8 vectors' lanes, in order (r[i] = Σ lanes of v[i]). */
+static inline void hsumLanes8(const vf* v, float* r) {
+#if defined(__AVX2__)
+  __m256 y[8];
+  for (int i = 0; i < 8; i++) {
+#if defined(__AVX512F__)
+    y[i] = _mm256_add_ps(_mm512_castps512_ps256(v[i]), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v[i]), 1)));
+#else
+    y[i] = v[i];
+#endif
+  }
+  const __m256 a = _mm256_hadd_ps(_mm256_hadd_ps(y[0], y[1]), _mm256_hadd_ps(y[2], y[3]));  // [0..3 lo | 0..3 hi]
+  const __m256 b = _mm256_hadd_ps(_mm256_hadd_ps(y[4], y[5]), _mm256_hadd_ps(y[6], y[7]));
+  _mm256_storeu_ps(r, _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31)));
+#else
+  for (int i = 0; i < 8; i++) r[i] = hsum(v[i]);
+#endif
+}
+
+/**
+ * s[h][j] = scale · q_h · k_j for KB keys × HB heads of one kv head (HB·KB = 8): 8 independent FMA chains, reduced
+ * together (one horizontal sum each had cost a fifth of the block).
+ */
 template <int HB, int KB, class E>
 static inline void attnScoreBlock(const float* q, const E* k, int64_t kStride, int hd, float scale, float* s, int64_t lds) {
-  vf acc[HB][KB];
-  for (int h = 0; h < HB; h++)
-    for (int u = 0; u < KB; u++) acc[h][u] = vzero();
+  static_assert(HB * KB == 8, "8 accumulators");
+  vf acc[HB * KB];
+  for (int i = 0; i < HB * KB; i++) acc[i] = vzero();
   for (int d = 0; d < hd; d += QV_W) {
     vf kv[KB];
     for (int u = 0; u < KB; u++) kv[u] = kvLoad(k + u * kStride + d);
     for (int h = 0; h < HB; h++) {
       const vf qh = vload(q + (int64_t)h * hd + d);
-      for (int u = 0; u < KB; u++) acc[h][u] = vfma(qh, kv[u], acc[h][u]);
+      for (int u = 0; u < KB; u++) acc[h * KB + u] = vfma(qh, kv[u], acc[h * KB + u]);
     }
   }
+  float r[8];
+  hsumLanes8(acc, r);
   for (int h = 0; h < HB; h++)
-    for (int u = 0; u < KB; u++) s[h * lds + u] = hsum(acc[h][u]) * scale;
+    for (int u = 0; u < KB; u++) s[h * lds + u] = r[h * KB + u] * scale;
 }
 
 /**
@@ -135,15 +183,22 @@ static inline void attnScoresChunk(const float* q, const E* k, const E* v, int64
 static inline void attnSoftmaxHeads(float* sc, int64_t lds, int64_t n, int nh, float* m, float* l) {
   for (int h = 0; h < nh; h++) {
     float* s = sc + h * lds;
+    // Vector max and sum: one scalar chain over all n scores had cost a tenth of the decode tile.
     float mx = -INFINITY;
-    for (int64_t j = 0; j < n; j++) mx = fmaxf_(mx, s[j]);
-    float sum = 0;
     int64_t j = 0;
-    for (; j + QV_W <= n; j += QV_W) {
+    if (n >= QV_W) {
+      vf vm = vload(s);
+      for (j = QV_W; j + QV_W <= n; j += QV_W) vm = vmax(vm, vload(s + j));
+      mx = hmax(vm);
+    }
+    for (; j < n; j++) mx = fmaxf_(mx, s[j]);
+    vf vs = vzero();
+    for (j = 0; j + QV_W <= n; j += QV_W) {
       const vf e = vexp(vsub(vload(s + j), vset1(mx)));
       vstore(s + j, e);
-      sum += hsum(e);
+      vs = vadd(vs, e);
     }
+    float sum = hsum(vs);
     for (; j < n; j++) sum += s[j] = expf(s[j] - mx);
     m[h] = mx;
     l[h] = sum;
@@ -192,21 +247,7 @@ static void attnDecode(Exec* ex, const AttnArgs* a) {
       // Scores, a few key rows at a time (all kv heads of a row are adjacent, so the block is read in order).
       attnScoresChunk(q, a->k + j0 * a->kvStride, a->v + j0 * a->kvStride, a->kvStride, n, group, a->nkv, hd, a->scale, sc, chunk);
       attnSoftmaxHeads(sc, chunk, n, nh, m, l);
-      // Unnormalised p·V: per kv head and slice of hd, the outputs of up to 4 heads stay in registers over the chunk.
-      if (!attnPVBlocked(sc, chunk, n, a->v + j0 * a->kvStride, a->kvStride, group, a->nkv, hd, o)) {
-        for (int64_t j = j0; j < j1; j++) {
-          const float* vr = a->v + j * a->kvStride;
-          for (int h = 0; h < nh; h++) {
-            const float* vh = vr + (int64_t)(h / group) * hd;
-            float* oh = o + (int64_t)h * hd;
-            const float p = sc[h * chunk + (j - j0)];
-            const vf pv = vset1(p);
-            int d = 0;
-            for (; d + QV_W <= hd; d += QV_W) vstore(oh + d, vfma(pv, vload(vh + d), vload(oh + d)));
-            for (; d < hd; d++) oh[d] += p * vh[d];
-          }
-        }
-      }
+      attnPV(sc, chunk, n, a->v + j0 * a->kvStride, a->kvStride, group, a->nkv, hd, o);  // unnormalised p·V
     }
     sfree(sc);
   });

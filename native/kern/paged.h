@@ -8,44 +8,8 @@
 #define PG_TILE 64
 #define PG_ROWS 16
 
-// Element loads (kvLoad/kvAt), the scoring loop (attnScoresChunk) and the softmax (attnSoftmaxHeads): attention.h.
-
-/** o[h·hd..] += Σ_j p[h·ldp + j] · V[j][g(h)] over n rows of V (stride w); each V vector is loaded once per kv head. */
-template <class E>
-static void pgPV(const float* p, int64_t ldp, int64_t n, const E* v, int64_t w, int group, int nkv, int hd, float* o) {
-  for (int g = 0; g < nkv; g++) {
-    const E* vg = v + (int64_t)g * hd;
-    for (int h0 = 0; h0 < group; h0 += 4) {
-      const int hn = group - h0 < 4 ? group - h0 : 4, hb = g * group + h0;
-      int d = 0;
-      for (; d + 2 * QV_W <= hd; d += 2 * QV_W) {
-        vf a[4][2];
-        for (int h = 0; h < hn; h++) {
-          a[h][0] = vload(o + (int64_t)(hb + h) * hd + d);
-          a[h][1] = vload(o + (int64_t)(hb + h) * hd + d + QV_W);
-        }
-        for (int64_t j = 0; j < n; j++) {
-          const vf v0 = kvLoad(vg + j * w + d), v1 = kvLoad(vg + j * w + d + QV_W);
-          for (int h = 0; h < hn; h++) {
-            const vf pj = vset1(p[(hb + h) * ldp + j]);
-            a[h][0] = vfma(pj, v0, a[h][0]);
-            a[h][1] = vfma(pj, v1, a[h][1]);
-          }
-        }
-        for (int h = 0; h < hn; h++) {
-          vstore(o + (int64_t)(hb + h) * hd + d, a[h][0]);
-          vstore(o + (int64_t)(hb + h) * hd + d + QV_W, a[h][1]);
-        }
-      }
-      for (; d < hd; d++)
-        for (int h = 0; h < hn; h++) {
-          float acc = o[(int64_t)(hb + h) * hd + d];
-          for (int64_t j = 0; j < n; j++) acc += p[(hb + h) * ldp + j] * kvAt(vg + j * w + d);
-          o[(int64_t)(hb + h) * hd + d] = acc;
-        }
-    }
-  }
-}
+// Element loads (kvLoad/kvAt), the scoring loop (attnScoresChunk), the softmax (attnSoftmaxHeads) and p·V (attnPV):
+// attention.h.
 
 /** One (row, tile) partial over runs of adjacent keys: `runs` pairs (first key's K/V pointers, count) in key order. */
 template <class E>
@@ -63,7 +27,7 @@ static void pgRowTile(const PagedArgs* a, const float* q, const E* const* rk, co
   at = 0;
   for (int u = 0; u < runs && at < n; u++) {
     const int64_t c = imin(rn[u], n - at);
-    pgPV(sc + at, PG_TILE, c, rv[u], w, group, a->nkv, hd, o);
+    attnPV(sc + at, PG_TILE, c, rv[u], w, group, a->nkv, hd, o);
     at += c;
   }
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { loadModel } from '../src/models/qwen3vl/load.js';
 import { argmax } from '../src/tensor/math.js';
-import { promptIds } from '../src/tools/speed.js';
+import { promptIds, servingSession } from '../src/tools/speed.js';
 import { ensureNativeLlama, runNativeDecode } from './llamaNative.js';
 import { BENCH_FORMATS, benchArgs, benchFail } from './common.js';
 
@@ -34,17 +34,17 @@ const native = ensureNativeLlama(path.resolve(opt('llama-dir')!), 2, isa === 'av
 const backend = new CpuBackend({ threads, isa: isa === 'avx2' ? 'avx2' : undefined, precision: choice('precision', ['exact', 'fast']) });
 const model = await loadModel(positional!, { backend, ...(given('dtype') ? { dtype: choice('dtype', BENCH_FORMATS) } : {}) });
 await backend.sync();
-const cache = model.createCache(depth + gen + 1);
+const session = servingSession(model, depth + gen + 1); // the serving path: paged f16 KV, as llama.cpp's f16 cache
+const prompt = Int32Array.from(promptIds(depth, model.config.text.vocabSize));
 const med = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
 const ours: number[] = [], peer: number[] = [], ratio: number[] = [];
 console.log(`${JSON.stringify(backend.capabilities().info)}\nllama.cpp ${native.version}, ${native.build}; depth ${depth}, ${gen} tokens a round\n`);
 console.log('| round | llama.cpp tok/s | ours tok/s | ours / llama.cpp |\n|---|---|---|---|');
 for (let r = 0; r < num('rounds'); r++) {
   const p = runNativeDecode(native, gguf, { depth, gen, threads, fa: flag('fa') });
-  cache.reset();
-  let logits = (await model.forward({ inputIds: promptIds(depth, model.config.text.vocabSize), cache, logits: 'last' })).logits;
+  let logits = await session.prefill(prompt);
   const t0 = performance.now();
-  for (let i = 0; i < gen; i++) logits = await model.decode(cache, [argmax(logits)]);
+  for (let i = 0; i < gen; i++) logits = await session.decode(argmax(logits), depth + i);
   const o = (gen / (performance.now() - t0)) * 1000;
   ours.push(o);
   peer.push(p);
@@ -52,5 +52,6 @@ for (let r = 0; r < num('rounds'); r++) {
   console.log(`| ${r + 1} | ${p.toFixed(2)} | ${o.toFixed(2)} | ${(o / p).toFixed(2)}× |`);
 }
 console.log(`\nmedians: llama.cpp ${med(peer).toFixed(2)} tok/s, ours ${med(ours).toFixed(2)} tok/s, paired ratio ${med(ratio).toFixed(2)}× (lowest ${Math.min(...ratio).toFixed(2)}×, highest ${Math.max(...ratio).toFixed(2)}×)`);
+session.dispose();
 model.dispose();
 backend.destroy();

@@ -6,7 +6,7 @@
 import { CpuBackend } from '../src/backend/cpu/index.js';
 import { loadModel } from '../src/models/qwen3vl/load.js';
 import { argmax } from '../src/tensor/math.js';
-import { promptIds } from '../src/tools/speed.js';
+import { promptIds, servingSession } from '../src/tools/speed.js';
 import { BENCH_FORMATS, benchArgs } from './common.js';
 
 const { num, choice, given, positional } = benchArgs(
@@ -28,18 +28,18 @@ const [prompt, gen] = [num('prompt'), num('gen')];
 async function session(p: 'exact' | 'fast') {
   const backend = new CpuBackend({ precision: p });
   const model = await loadModel(dir, { backend, ...(dtype ? { dtype } : {}) });
-  const cache = model.createCache(prompt + gen + 1);
-  let logits = (await model.forward({ inputIds: promptIds(prompt, model.config.text.vocabSize), cache, logits: 'last' })).logits;
+  const s = servingSession(model, prompt + gen + 1); // the serving path: paged f16 KV
+  let logits = await s.prefill(Int32Array.from(promptIds(prompt, model.config.text.vocabSize)));
   const ts: number[] = [];
   /** Decode n more tokens, timing each. */
   const step = async (n: number) => {
     for (let i = 0; i < n; i++) {
       const t0 = performance.now();
-      logits = await model.decode(cache, [argmax(logits)]);
+      logits = await s.decode(argmax(logits), prompt + ts.length);
       ts.push(performance.now() - t0);
     }
   };
-  return { p, ts, step, dispose: () => model.dispose() };
+  return { p, ts, step, dispose: () => (s.dispose(), model.dispose()) };
 }
 
 const sessions = await Promise.all((precision === 'both' ? (['exact', 'fast'] as const) : [precision]).map(session));

@@ -61,6 +61,9 @@ const NO_CACHE = new VisionCache(0);
 /** Default pool size in tokens when neither bytes nor tokens are given (webgpu stores f32 and often runs in a page). */
 const DEFAULT_KV_TOKENS = { cpu: 16384, webgpu: 4096 };
 
+/** Tokens per scheduler step unless --max-batch-tokens says otherwise: a prompt is prefilled in chunks of this size. */
+export const defaultBatchTokens = (backend: string): number => (backend === 'webgpu' ? 1024 : 512);
+
 export class Qwen3VL extends Qwen3VLModel implements ChatModel {
   private kv: PagedKv | null = null;
   private seed: string | null = null;
@@ -124,7 +127,7 @@ export class Qwen3VL extends Qwen3VLModel implements ChatModel {
       const maxSeqs = this.serving.maxConcurrent ?? (gpu ? 32 : 8);
       this.sched = new Scheduler(batchModel(this, this.kvCache, this.contextLength), {
         maxSeqs,
-        maxBatchTokens: Math.max(maxSeqs, this.serving.maxBatchTokens ?? (gpu ? 1024 : 512)),
+        maxBatchTokens: Math.max(maxSeqs, this.serving.maxBatchTokens ?? defaultBatchTokens(this.backend.name)),
       }) as Scheduler;
     }
     return this.sched;

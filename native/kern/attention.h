@@ -97,23 +97,51 @@ static void attnPV(const float* p, int64_t ldp, int64_t n, const E* v, int64_t w
   }
 }
 
+#if defined(__AVX2__)
+/** A vector's lanes folded to 8 (AVX-512: lane i + lane i+8). */
+static inline __m256 lanes8(vf v) {
+#if defined(__AVX512F__)
+  return _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+#else
+  return v;
+#endif
+}
+#endif
+
 /** The sums of 8 vectors' lanes, in order (r[i] = Σ lanes of v[i]). */
 static inline void hsumLanes8(const vf* v, float* r) {
 #if defined(__AVX2__)
   __m256 y[8];
-  for (int i = 0; i < 8; i++) {
-#if defined(__AVX512F__)
-    y[i] = _mm256_add_ps(_mm512_castps512_ps256(v[i]), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v[i]), 1)));
-#else
-    y[i] = v[i];
-#endif
-  }
+  for (int i = 0; i < 8; i++) y[i] = lanes8(v[i]);
   const __m256 a = _mm256_hadd_ps(_mm256_hadd_ps(y[0], y[1]), _mm256_hadd_ps(y[2], y[3]));  // [0..3 lo | 0..3 hi]
   const __m256 b = _mm256_hadd_ps(_mm256_hadd_ps(y[4], y[5]), _mm256_hadd_ps(y[6], y[7]));
   _mm256_storeu_ps(r, _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31)));
 #else
   for (int i = 0; i < 8; i++) r[i] = hsum(v[i]);
 #endif
+}
+
+/** One vector's lane sum in hsumLanes8's order: a score is the same bits whichever block shape computed it. */
+static inline float hsumTree(vf v) {
+#if defined(__AVX2__)
+  __m256 y = lanes8(v);
+  y = _mm256_hadd_ps(y, y);
+  y = _mm256_hadd_ps(y, y);
+  return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(y), _mm256_extractf128_ps(y, 1)));
+#else
+  return hsum(v);
+#endif
+}
+
+/** scale · q · k for one head and key (the scoring kernels' arithmetic, for keys outside their blocks). */
+template <class E>
+static inline float attnScoreKey(const float* q, const E* k, int hd, float scale) {
+  vf s0 = vzero();
+  int d = 0;
+  for (; d + QV_W <= hd; d += QV_W) s0 = vfma(vload(q + d), kvLoad(k + d), s0);
+  float s = hsumTree(s0);
+  for (; d < hd; d++) s += q[d] * kvAt(k + d);
+  return s * scale;
 }
 
 /**
@@ -165,18 +193,9 @@ static inline void attnScoresChunk(const float* q, const E* k, const E* v, int64
         }
     }
   }
-  // Keys past the last whole block: the same dot product one key at a time (vector chunks, then scalar, in order).
+  // Keys past the last whole block: the same dot product one key at a time.
   for (; j < n; j++)
-    for (int h = 0; h < group * nkv; h++) {
-      const E* kh = k + j * kStride + (int64_t)(h / group) * hd;
-      const float* qh = q + (int64_t)h * hd;
-      vf s0 = vzero();
-      int d = 0;
-      for (; d + QV_W <= hd; d += QV_W) s0 = vfma(vload(qh + d), kvLoad(kh + d), s0);
-      float s = hsum(s0);
-      for (; d < hd; d++) s += qh[d] * kvAt(kh + d);
-      sc[h * lds + j] = s * scale;
-    }
+    for (int h = 0; h < group * nkv; h++) sc[h * lds + j] = attnScoreKey(q + (int64_t)h * hd, k + j * kStride + (int64_t)(h / group) * hd, hd, scale);
 }
 
 /** Softmax numerators of each head's n scores in place: m[h] = max, l[h] = Σ e^(s − max). */

@@ -32,6 +32,98 @@ static void pgRowTile(const PagedArgs* a, const float* q, const E* const* rk, co
   }
 }
 
+// PG_R rows of one sequence at once against a staged (f32) tile that all of them see whole: each key and value vector
+// read from L2 serves PG_R rows (one row at a time re-read the 512 KiB tile per row: a prefill's paged attention ran
+// at half the contiguous kernel's speed). Per row the operations and their order are pgRowTile's (hsumTree keeps a
+// score's reduction independent of the block shape), so a row's bits do not depend on which path took it.
+#define PG_R 4
+#if QV_W == 16
+#define PG_KB 2  // keys per score block and vectors per p·V slice: 4 rows × 2 heads × 2 = 16 of 32 registers
+#else
+#define PG_KB 1  // 8 of 16
+#endif
+
+/** Scores of PG_KB keys (from k, row stride w) × HB heads × PG_R rows: s[r][h·PG_TILE + u] (q[r], s[r] at head hb). */
+template <int HB>
+static inline void pgScoreRows(const float* const* q, const float* k, int64_t w, int hd, float scale, float* const* s) {
+  constexpr int NA = PG_R * HB * PG_KB;
+  vf acc[NA];
+  for (int i = 0; i < NA; i++) acc[i] = vzero();
+  for (int d = 0; d < hd; d += QV_W) {
+    vf kv[PG_KB];
+    for (int u = 0; u < PG_KB; u++) kv[u] = vload(k + u * w + d);
+    for (int r = 0; r < PG_R; r++)
+      for (int h = 0; h < HB; h++) {
+        const vf qh = vload(q[r] + (int64_t)h * hd + d);
+        for (int u = 0; u < PG_KB; u++) acc[(r * HB + h) * PG_KB + u] = vfma(qh, kv[u], acc[(r * HB + h) * PG_KB + u]);
+      }
+  }
+  float sum[NA];
+  if (NA % 8 == 0)
+    for (int i = 0; i < NA; i += 8) hsumLanes8(acc + i, sum + i);
+  else
+    for (int i = 0; i < NA; i++) sum[i] = hsumTree(acc[i]);
+  for (int r = 0; r < PG_R; r++)
+    for (int h = 0; h < HB; h++)
+      for (int u = 0; u < PG_KB; u++) s[r][h * PG_TILE + u] = sum[(r * HB + h) * PG_KB + u] * scale;
+}
+
+/** o[r][h·hd..] += Σ_j p[r][h·PG_TILE + j] · V[j] over n rows of vg (stride w) for HN heads of PG_R rows. */
+template <int HN>
+static inline void pgPVRows(const float* const* p, const float* vg, int64_t w, int64_t n, int hd, float* const* o) {
+  for (int d = 0; d < hd; d += PG_KB * QV_W) {
+    vf acc[PG_R][HN][PG_KB];
+    for (int r = 0; r < PG_R; r++)
+      for (int h = 0; h < HN; h++)
+        for (int u = 0; u < PG_KB; u++) acc[r][h][u] = vload(o[r] + (int64_t)h * hd + d + u * QV_W);
+    for (int64_t j = 0; j < n; j++) {
+      vf vv[PG_KB];
+      for (int u = 0; u < PG_KB; u++) vv[u] = vload(vg + j * w + d + u * QV_W);
+      for (int r = 0; r < PG_R; r++)
+        for (int h = 0; h < HN; h++) {
+          const vf pj = vset1(p[r][h * PG_TILE + j]);
+          for (int u = 0; u < PG_KB; u++) acc[r][h][u] = vfma(pj, vv[u], acc[r][h][u]);
+        }
+    }
+    for (int r = 0; r < PG_R; r++)
+      for (int h = 0; h < HN; h++)
+        for (int u = 0; u < PG_KB; u++) vstore(o[r] + (int64_t)h * hd + d + u * QV_W, acc[r][h][u]);
+  }
+}
+
+/** Whether pgRowsTile takes this head size (whole vectors and p·V slices). */
+static inline bool pgRowsFit(int hd) { return hd % (PG_KB * QV_W) == 0; }
+
+/** PG_R rows' partials against n keys of a staged tile (k, v: [n, w] f32): sc holds PG_R × nh × PG_TILE scores. */
+static void pgRowsTile(const PagedArgs* a, const float* const* q, const float* k, const float* v, int64_t n, float* sc, float* const* m, float* const* l, float* const* o) {
+  const int nh = a->nh, hd = a->hd, group = a->nh / a->nkv;
+  const int64_t w = (int64_t)a->nkv * hd;
+  const int hb = group % 2 == 0 ? 2 : 1;
+  for (int r = 0; r < PG_R; r++) memset(o[r], 0, (size_t)nh * hd * 4);
+  const float* qh[PG_R];
+  float* sh[PG_R];
+  int64_t j = 0;
+  for (; j + PG_KB <= n; j += PG_KB)
+    for (int h = 0; h < nh; h += hb) {
+      for (int r = 0; r < PG_R; r++) qh[r] = q[r] + (int64_t)h * hd, sh[r] = sc + ((int64_t)r * nh + h) * PG_TILE + j;
+      const float* kg = k + j * w + (int64_t)(h / group) * hd;
+      if (hb == 2) pgScoreRows<2>(qh, kg, w, hd, a->scale, sh);
+      else pgScoreRows<1>(qh, kg, w, hd, a->scale, sh);
+    }
+  for (; j < n; j++)
+    for (int r = 0; r < PG_R; r++)
+      for (int h = 0; h < nh; h++) sc[((int64_t)r * nh + h) * PG_TILE + j] = attnScoreKey(q[r] + (int64_t)h * hd, k + j * w + (int64_t)(h / group) * hd, hd, a->scale);
+  for (int r = 0; r < PG_R; r++) attnSoftmaxHeads(sc + (int64_t)r * nh * PG_TILE, PG_TILE, n, nh, m[r], l[r]);
+  const float* ph[PG_R];
+  float* oh[PG_R];
+  for (int h = 0; h < nh; h += hb) {
+    for (int r = 0; r < PG_R; r++) ph[r] = sc + ((int64_t)r * nh + h) * PG_TILE, oh[r] = o[r] + (int64_t)h * hd;
+    const float* vg = v + (int64_t)(h / group) * hd;
+    if (hb == 2) pgPVRows<2>(ph, vg, w, n, hd, oh);
+    else pgPVRows<1>(ph, vg, w, n, hd, oh);
+  }
+}
+
 /** f16 → f32 for n values (vector conversion is exact, as the scalar one). */
 static inline void pgF16ToF32(const uint16_t* s, int64_t n, float* d) {
   int64_t i = 0;
@@ -64,7 +156,7 @@ static void pagedGroup(Exec* ex, const PagedArgs* a, const int32_t* rowSeq, int6
   const int64_t base = taskStart[r0];
   const int maxRuns = PG_TILE / bs + 2;
   pfor(ex, nu, 1, [&](int64_t u0, int64_t u1) {
-    float* sc = salloc((size_t)nh * PG_TILE);
+    float* sc = salloc((size_t)PG_R * nh * PG_TILE);
     float* kb = nullptr;
     float* vb = nullptr;
     const float** fk = (const float**)malloc(sizeof(void*) * maxRuns * 2);
@@ -121,6 +213,18 @@ static void pagedGroup(Exec* ex, const PagedArgs* a, const int32_t* rowSeq, int6
       for (int64_t r = un.ra; r < un.rb; r++) {
         const int64_t n = imin(hiOf(r), j0 + PG_TILE) - j0;
         if (n <= 0) continue;  // an earlier row of the chunk that does not reach this tile
+        if (staged && n == j1 - j0 && r + PG_R <= un.rb && pgRowsFit(hd)) {
+          // Rows see more keys as r grows, so the PG_R rows from one that sees the whole tile all do.
+          const float* qs[PG_R];
+          float *ms[PG_R], *ls[PG_R], *os[PG_R];
+          for (int i = 0; i < PG_R; i++) {
+            const int64_t ti = taskStart[r + i] + un.t - base;
+            qs[i] = a->q + (r + i) * (int64_t)nh * hd, ms[i] = pm + ti * nh, ls[i] = pl + ti * nh, os[i] = po + ti * nh * hd;
+          }
+          pgRowsTile(a, qs, fk[0], fv[0], n, sc, ms, ls, os);
+          r += PG_R - 1;
+          continue;
+        }
         const int64_t tt = taskStart[r] + un.t - base;
         const float* q = a->q + r * (int64_t)nh * hd;
         if (a->dt == DT_F16 && !staged) pgRowTile<uint16_t>(a, q, hk, hv, rn, runs, n, sc, pm + tt * nh, pl + tt * nh, po + tt * nh * hd);

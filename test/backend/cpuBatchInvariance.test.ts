@@ -1,6 +1,6 @@
 // The native kernels a batched decode step runs are batch-independent to the bit: every row of a prefill chunk through
-// paged attention (tiles shared by up to 16 rows and, for f16/q8_0, converted once) equals the same row alone as a
-// one-row decode, in every KV format; q8_0/q4_0 matrix-vector products of up to 8 rows (weights unpacked once for all
+// paged attention (tiles shared by up to 16 rows and, for f16/q8_0, converted once and read by 4 rows at a time) equals
+// the same row alone as a one-row decode, in every KV format; q8_0/q4_0 matrix-vector products of up to 8 rows (weights unpacked once for all
 // rows; on AVX-512 VNNI a different kernel from the one-row one) equal each row alone. Per ISA build. The scheduler's "batched equals solo" exactness rests on this.
 import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../../src/backend/cpu/index.js';
@@ -23,26 +23,30 @@ describe.skipIf(addon instanceof Error)('cpu pagedAttention: a chunk row equals 
           return ctx.skip(`this CPU lacks ${isa}`);
         }
         const r = rng(7);
-        const nh = 8, nkv = 2, hd = 64, w = nkv * hd, bs = 16, len = 150, nq = 40;
-        const blocks = Math.ceil(len / bs);
-        const ids = Array.from({ length: blocks }, (_, i) => blocks - i); // reversed: runs never cross blocks in order
-        const kPool = kvAlloc(b, (blocks + 1) * bs, w, dt);
-        const vPool = kvAlloc(b, (blocks + 1) * bs, w, dt);
-        const slots = Int32Array.from({ length: len }, (_, j) => ids[Math.floor(j / bs)] * bs + (j % bs));
-        const rand = (n: number) => Float32Array.from({ length: n }, () => r() * 2 - 1);
-        kvWrite(b, kPool, slots, b.upload(rand(len * w), [len, w], 'f32'));
-        kvWrite(b, vPool, slots, b.upload(rand(len * w), [len, w], 'f32'));
-        const qAll = rand(nq * nh * hd);
-        const o = { nHeads: nh, nKvHeads: nkv, headDim: hd, scale: hd ** -0.5 };
-        const run = async (q: Float32Array, rows: number, kvLen: number) => {
-          const batch: PagedBatch = { blockSize: bs, cuQ: Int32Array.of(0, rows), kvLen: Int32Array.of(kvLen), tblPtr: Int32Array.of(0, blocks), tbl: Int32Array.from(ids) };
-          return (await pagedAttention(b, b.upload(q, [rows, nh * hd], 'f32'), kPool, vPool, batch, o).read()) as Float32Array;
-        };
-        const chunk = await run(qAll, nq, len);
-        for (let i = 0; i < nq; i++) {
-          const row = qAll.subarray(i * nh * hd, (i + 1) * nh * hd);
-          const alone = await run(Float32Array.from(row), 1, len - nq + i + 1);
-          expect(Array.from(alone), `row ${i}`).toEqual(Array.from(chunk.subarray(i * nh * hd, (i + 1) * nh * hd)));
+        // Two head layouts: 4 query heads per kv head, and one (each kernel's other head blocking); the rows that see a
+        // whole converted tile run 4 at a time, the others alone.
+        for (const [nh, nkv, hd] of [[8, 2, 64], [6, 6, 32]]) {
+          const w = nkv * hd, bs = 16, len = 150, nq = 40;
+          const blocks = Math.ceil(len / bs);
+          const ids = Array.from({ length: blocks }, (_, i) => blocks - i); // reversed: runs never cross blocks in order
+          const kPool = kvAlloc(b, (blocks + 1) * bs, w, dt);
+          const vPool = kvAlloc(b, (blocks + 1) * bs, w, dt);
+          const slots = Int32Array.from({ length: len }, (_, j) => ids[Math.floor(j / bs)] * bs + (j % bs));
+          const rand = (n: number) => Float32Array.from({ length: n }, () => r() * 2 - 1);
+          kvWrite(b, kPool, slots, b.upload(rand(len * w), [len, w], 'f32'));
+          kvWrite(b, vPool, slots, b.upload(rand(len * w), [len, w], 'f32'));
+          const qAll = rand(nq * nh * hd);
+          const o = { nHeads: nh, nKvHeads: nkv, headDim: hd, scale: hd ** -0.5 };
+          const run = async (q: Float32Array, rows: number, kvLen: number) => {
+            const batch: PagedBatch = { blockSize: bs, cuQ: Int32Array.of(0, rows), kvLen: Int32Array.of(kvLen), tblPtr: Int32Array.of(0, blocks), tbl: Int32Array.from(ids) };
+            return (await pagedAttention(b, b.upload(q, [rows, nh * hd], 'f32'), kPool, vPool, batch, o).read()) as Float32Array;
+          };
+          const chunk = await run(qAll, nq, len);
+          for (let i = 0; i < nq; i++) {
+            const row = qAll.subarray(i * nh * hd, (i + 1) * nh * hd);
+            const alone = await run(Float32Array.from(row), 1, len - nq + i + 1);
+            expect(Array.from(alone), `${nh}/${nkv} heads, row ${i}`).toEqual(Array.from(chunk.subarray(i * nh * hd, (i + 1) * nh * hd)));
+          }
         }
         b.destroy();
       });

@@ -64,6 +64,14 @@ struct AmxTileCfg {
   uint16_t colsb[16];
   uint8_t rows[16];
 };
+static_assert(sizeof(AmxTileCfg) == 64, "ldtilecfg reads 64 bytes");
+
+// GCC 12's <amxtileintrin.h> tells the compiler that ldtilecfg reads 8 bytes of the configuration and tileloadd no
+// memory at all, so it dropped the stores of the tile shapes (rows, colsb) as dead: ldtilecfg then faulted on the
+// invalid configuration (SIGSEGV on Sapphire Rapids), and a tile load could be scheduled before the stores of what
+// it loads. These wrappers name the 64 bytes ldtilecfg reads and give tileloadd a memory clobber.
+#define AMX_LOADD(t, base, stride) \
+  __asm__ volatile("tileloadd (%0,%1,1), %%tmm" #t ::"r"((const void*)(base)), "r"((long)(stride)) : "memory")
 
 /** Every tile 16 rows × 64 bytes (per thread: tile state is thread-local). */
 static inline void amxConfigure() {
@@ -71,7 +79,7 @@ static inline void amxConfigure() {
   memset(&cfg, 0, sizeof cfg);
   cfg.palette = 1;
   for (int t = 0; t < 8; t++) cfg.rows[t] = 16, cfg.colsb[t] = 64;
-  _tile_loadconfig(&cfg);
+  __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
 }
 
 // The 2×2 block of 16×16 f32 sums in tmm0-3 (rows 0-15 / 16-31 × columns 0-15 / 16-31), kept in memory as 32
@@ -83,10 +91,10 @@ static inline void amxZero2x2() {
   _tile_zero(3);
 }
 static inline void amxLoad2x2(const float* c, int64_t ld) {
-  _tile_loadd(0, c, ld);
-  _tile_loadd(1, c + 16, ld);
-  _tile_loadd(2, (const char*)c + 16 * ld, ld);
-  _tile_loadd(3, (const char*)(c + 16) + 16 * ld, ld);
+  AMX_LOADD(0, c, ld);
+  AMX_LOADD(1, c + 16, ld);
+  AMX_LOADD(2, (const char*)c + 16 * ld, ld);
+  AMX_LOADD(3, (const char*)(c + 16) + 16 * ld, ld);
 }
 static inline void amxStore2x2(float* c, int64_t ld) {
   _tile_stored(0, c, ld);
@@ -96,10 +104,10 @@ static inline void amxStore2x2(float* c, int64_t ld) {
 }
 /** One 32-deep step: C += [a0; a1] · [b0 b1] (A rows lda bytes apart, B rows ldb bytes apart). */
 static inline void amxStep2x2(const void* a0, const void* a1, int64_t lda, const void* b0, const void* b1, int64_t ldb) {
-  _tile_loadd(4, a0, lda);
-  _tile_loadd(5, a1, lda);
-  _tile_loadd(6, b0, ldb);
-  _tile_loadd(7, b1, ldb);
+  AMX_LOADD(4, a0, lda);
+  AMX_LOADD(5, a1, lda);
+  AMX_LOADD(6, b0, ldb);
+  AMX_LOADD(7, b1, ldb);
   _tile_dpbf16ps(0, 4, 6);
   _tile_dpbf16ps(1, 4, 7);
   _tile_dpbf16ps(2, 5, 6);

@@ -173,7 +173,7 @@ if (CHILD) {
     const args = ['--depths', String(depth), '--mode', MODE, '--chunk', String(CHUNK), '--gen', String(GEN), '--kv', KV, '--layers', String(LAYERS), '--threads', String(THREADS), '--ckpt', CKPT, '--child'];
     const r = spawnSync(process.execPath, [process.argv[1], 'bench/long.ts', '--', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
     const line = r.stdout.split('\n').find((l) => l.startsWith('{"depth"'));
-    if (r.status !== 0 || !line) throw new Error(`bench:long child at depth ${depth} failed (exit ${r.status}): ${r.stdout.slice(-2000)}`);
+    if (r.status !== 0 || !line) throw new Error(`bench:long child at depth ${depth} failed (${r.signal ? `killed by ${r.signal}` : `exit ${r.status}`}): ${r.stdout.slice(-2000)}`);
     rows.push(JSON.parse(line) as Row);
     console.error(line);
   }

@@ -261,7 +261,7 @@ async function nodeLlama(shape: ShapeName, dtype: string, layers: number): Promi
 function child(args: string[]): Row {
   const r = spawnSync(process.execPath, [process.argv[1], 'bench/run.ts', '--', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
   const line = r.stdout.split('\n').find((l) => l.startsWith('{"engine"'));
-  if (r.status !== 0 || !line) throw new Error(`bench child ${args.join(' ')} failed (exit ${r.status}): ${r.stdout.slice(-2000)}`);
+  if (r.status !== 0 || !line) throw new Error(`bench child ${args.join(' ')} failed (${r.signal ? `killed by ${r.signal}` : `exit ${r.status}`}): ${r.stdout.slice(-2000)}`);
   return JSON.parse(line) as Row;
 }
 

@@ -174,7 +174,7 @@ const rows: Row[] = [];
 const child = (args: string[]) => {
   const r = spawnSync(process.execPath, [process.argv[1], 'bench/serve.ts', '--', ...base, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
   const got = r.stdout.split('\n').filter((l) => l.startsWith('{"engine"')).map((l) => JSON.parse(l) as Row);
-  if (r.status !== 0 || !got.length) throw new Error(`bench:serve child ${args.join(' ')} failed (exit ${r.status}): ${r.stdout.slice(-2000)}`);
+  if (r.status !== 0 || !got.length) throw new Error(`bench:serve child ${args.join(' ')} failed (${r.signal ? `killed by ${r.signal}` : `exit ${r.status}`}): ${r.stdout.slice(-2000)}`);
   for (const g of got) if (flag('json')) console.log(JSON.stringify(g));
   rows.push(...got);
 };

@@ -160,17 +160,36 @@ static inline __m256i qdot(const uint8_t* blk, __m256i xv) {
 /**
  * Two q4_0 blocks (b, b+1) at once against activations packed by packActQ4: the 128-bit lanes hold the two blocks,
  * low nibbles meet xlo = [x_b[0..16) | x_b+1[0..16)] and high nibbles xhi = [x_b[16..32) | x_b+1[16..32)], so one
- * AND and one shift unpack 32 bytes and the two products add as i16 (|Σ| ≤ 2·2·15·127 fits) before one widening.
- * Lanes 0–3 sum block b, lanes 4–7 block b+1.
+ * AND and one shift unpack 32 bytes. Partial sums, lanes 0–7 of the low half block b, of the high half block b+1:
+ * with VNNI 4 i32 per block; without, 8 i16 per block (the two products added as i16, |Σ| ≤ 2·2·15·128 = 7680),
+ * widened later by q4sum8 after two more i16 additions (4 · 7680 fits in an i16).
  */
-static inline __m256i q4pair(const uint8_t* blk, __m256i xlo, __m256i xhi) {
-  const __m256i q = _mm256_set_m128i(_mm_loadu_si128((const __m128i*)(blk + 20)), _mm_loadu_si128((const __m128i*)(blk + 2)));
-  const __m256i m = _mm256_set1_epi8(0x0f);
-  const __m256i lo = _mm256_and_si256(q, m), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m);
+static inline __m256i q4pairW(__m256i lo, __m256i hi, __m256i xlo, __m256i xhi) {
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
   return _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, xlo), hi, xhi);
 #else
-  return _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi)), _mm256_set1_epi16(1));
+  return _mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi));
+#endif
+}
+
+static inline __m256i q4pair(const uint8_t* blk, __m256i xlo, __m256i xhi) {
+  const __m256i q = _mm256_set_m128i(_mm_loadu_si128((const __m128i*)(blk + 20)), _mm_loadu_si128((const __m128i*)(blk + 2)));
+  const __m256i m = _mm256_set1_epi8(0x0f);
+  return q4pairW(_mm256_and_si256(q, m), _mm256_and_si256(_mm256_srli_epi16(q, 4), m), xlo, xhi);
+}
+
+/**
+ * The exact i32 sums of 8 q4_0 blocks from q4pair's partial sums of pairs (0,1) (2,3) (4,5) (6,7), in the lane order
+ * 0 2 4 6 1 3 5 7 (each horizontal add keeps a 128-bit lane's block in that lane). Without VNNI the reduction stays
+ * in i16 until the last step: two vphaddw and one vpmaddwd where widening each pair first took four vpmaddwd and
+ * three vphaddd.
+ */
+static inline __m256i q4sum8(__m256i p01, __m256i p23, __m256i p45, __m256i p67) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_hadd_epi32(_mm256_hadd_epi32(p01, p23), _mm256_hadd_epi32(p45, p67));
+#else
+  const __m256i h = _mm256_hadd_epi16(_mm256_hadd_epi16(p01, p23), _mm256_hadd_epi16(p45, p67));
+  return _mm256_madd_epi16(h, _mm256_set1_epi16(1));
 #endif
 }
 
@@ -183,10 +202,15 @@ static inline __m256i hsum8x8(__m256i p0, __m256i p1, __m256i p2, __m256i p3, __
 
 /** The f16 scales of 8 consecutive blocks (byte stride bb) as f32, lane i from block ord[i]. */
 static inline __m256 scales8(const uint8_t* blk, size_t bb, const int* ord) {
-  // Scalar loads into a vector: cheaper than a gather on Zen 3 and off the dot products' critical path.
-  uint16_t h[8];
-  for (int i = 0; i < 8; i++) memcpy(h + i, blk + ord[i] * bb, 2);
-  return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)h));
+  // Inserted straight into a vector (one vpinsrw with a memory operand each): cheaper than a gather on Zen 3, and
+  // where the 8 halves went through a stack buffer the vector load waited for 8 stores it could not be forwarded from.
+  uint16_t h0;
+  memcpy(&h0, blk + ord[0] * bb, 2);
+  __m128i h = _mm_cvtsi32_si128(h0);
+#define QV_SC(i) do { uint16_t t; memcpy(&t, blk + ord[i] * bb, 2); h = _mm_insert_epi16(h, t, i); } while (0)
+  QV_SC(1); QV_SC(2); QV_SC(3); QV_SC(4); QV_SC(5); QV_SC(6); QV_SC(7);
+#undef QV_SC
+  return _mm256_cvtph_ps(h);
 }
 
 static inline float hsum8(__m256 v) {
@@ -224,10 +248,10 @@ static inline void qrows(const uint8_t* w0, size_t rb, int64_t nb, const int8_t*
       const uint8_t* blk = w0 + j * rb + b * bb;
       __m256i s;
       if (Q4) {
-        // Pairs (0,1) (2,3) (4,5) (6,7); three hadds leave block sums in the order 0 2 4 6 1 3 5 7.
+        // Pairs (0,1) (2,3) (4,5) (6,7); block sums in the order 0 2 4 6 1 3 5 7.
         const __m256i p01 = q4pair(blk, x0, x1), p23 = q4pair(blk + 2 * bb, x2, x3);
         const __m256i p45 = q4pair(blk + 4 * bb, x4, x5), p67 = q4pair(blk + 6 * bb, x6, x7);
-        s = _mm256_sub_epi32(_mm256_hadd_epi32(_mm256_hadd_epi32(p01, p23), _mm256_hadd_epi32(p45, p67)), bias);
+        s = _mm256_sub_epi32(q4sum8(p01, p23, p45, p67), bias);
       } else {
         s = hsum8x8(qdot<Q4>(blk, x0), qdot<Q4>(blk + bb, x1), qdot<Q4>(blk + 2 * bb, x2), qdot<Q4>(blk + 3 * bb, x3),
                     qdot<Q4>(blk + 4 * bb, x4), qdot<Q4>(blk + 5 * bb, x5), qdot<Q4>(blk + 6 * bb, x6), qdot<Q4>(blk + 7 * bb, x7));
@@ -294,15 +318,9 @@ static inline void qcols(const uint8_t* w0, int64_t nb, const int8_t* xq, const 
       __m256i s;
       if (Q4) {
         __m256i pr[4];
-        for (int p = 0; p < 4; p++) {
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-          pr[p] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), wa[p], x[2 * p]), wb[p], x[2 * p + 1]);
-#else
-          pr[p] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(wa[p], x[2 * p]), _mm256_maddubs_epi16(wb[p], x[2 * p + 1])), _mm256_set1_epi16(1));
-#endif
-        }
+        for (int p = 0; p < 4; p++) pr[p] = q4pairW(wa[p], wb[p], x[2 * p], x[2 * p + 1]);
         const __m256i bias = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i*)(xs + m * nbx + b)), 3);
-        s = _mm256_sub_epi32(_mm256_hadd_epi32(_mm256_hadd_epi32(pr[0], pr[1]), _mm256_hadd_epi32(pr[2], pr[3])), bias);
+        s = _mm256_sub_epi32(q4sum8(pr[0], pr[1], pr[2], pr[3]), bias);
       } else {
         __m256i d[8];
         for (int i = 0; i < 8; i++) d[i] = dotU8S8(wa[i], _mm256_sign_epi8(x[i], wb[i]));

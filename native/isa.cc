@@ -44,6 +44,12 @@ std::string cpuFeatures() {
     else if (!strcmp(n, "avx512bf16")) on = __builtin_cpu_supports("avx512bf16");
     if (on) s += (s.empty() ? "" : " ") + std::string(n);
   }
+  // AMX (CPUID leaf 7, EDX: AMX-BF16 bit 22, AMX-TILE 24, AMX-INT8 25): named so that a benchmark table says which
+  // path precision 'fast' took (the kernels also check the OS's tile state before using it).
+  unsigned a, b, c, d;
+  __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+  if (((d >> 24) & 1) && ((d >> 22) & 1)) s += (s.empty() ? "" : " ") + std::string("amx-bf16");
+  if (((d >> 24) & 1) && ((d >> 25) & 1)) s += (s.empty() ? "" : " ") + std::string("amx-int8");
 #endif
   return s.empty() ? "none" : s;
 }

@@ -17,11 +17,15 @@ export interface NativeLlama {
 }
 
 /**
- * cmake ISA flags: -march=native (GGML_NATIVE), except on CPUs with AMX, where llama.cpp's AMX matmul (chosen for
- * Q8_0/Q4_0 weights whenever the build has AMX) crashed in ggml_backend_amx_mul_mat on the development VM (Sapphire
- * Rapids-class, v0.4.0 source), and llama-bench has no switch to avoid it: there every other ISA extension the CPU
- * reports is enabled explicitly and AMX is left out.
+ * cmake ISA flags: -march=native (GGML_NATIVE). On CPUs with AMX, llama.cpp's AMX matmul (chosen for Q8_0/Q4_0 weights
+ * whenever the build has AMX) crashed in ggml_backend_amx_mul_mat when built by GCC 12: its `_tile_loadconfig`
+ * declares an 8-byte read of the 64-byte tile configuration, so the stores of the tile shapes are dropped as dead and
+ * `ldtilecfg` faults (the bug our own AMX kernels hit, session 17). There the peer is built by clang, whose intrinsic
+ * reads the whole configuration; without clang, every other ISA extension the CPU reports is enabled explicitly and
+ * AMX is left out (llama-bench has no switch to avoid it), and the table's header says so.
  */
+const AMX_MACROS = '-D__AMX_TILE__=1 -D__AMX_INT8__=1 -D__AMX_BF16__=1';
+
 function isaFlags(isa: 'native' | 'avx2'): { flags: string[]; dir: string; what: string } {
   if (isa === 'avx2') return { flags: AVX2_FLAGS, dir: 'build-avx2', what: 'AVX2 only (GGML_NATIVE=OFF; AVX, AVX2, FMA, F16C, BMI2 on; AVX-VNNI, AVX-512, AMX off)' };
   let info = '';
@@ -32,13 +36,22 @@ function isaFlags(isa: 'native' | 'avx2'): { flags: string[]; dir: string; what:
   }
   const has = (f: string) => new RegExp(`\\b${f}\\b`).test(info);
   if (!has('amx_int8') && !has('amx_bf16')) return { flags: ['-DGGML_NATIVE=ON'], dir: 'build', what: '-march=native' };
+  if (run('clang', ['--version']).status === 0 && run('clang++', ['--version']).status === 0) {
+    return {
+      // clang before 16 spells the feature macros __AMXINT8__ etc., and ggml compiles its AMX code only under GCC's
+      // __AMX_INT8__: without these definitions the clang build has no AMX code at all.
+      flags: ['-DGGML_NATIVE=ON', '-DCMAKE_C_COMPILER=clang', '-DCMAKE_CXX_COMPILER=clang++', `-DCMAKE_C_FLAGS=${AMX_MACROS}`, `-DCMAKE_CXX_FLAGS=${AMX_MACROS}`],
+      dir: 'build-amx-clang',
+      what: "-march=native with AMX, built by clang (GCC 12 miscompiles ggml's AMX tile configuration)",
+    };
+  }
   const on = (cond: boolean, f: string) => (cond ? [`-D${f}=ON`] : []);
   const flags = [
     '-DGGML_NATIVE=OFF', '-DGGML_AVX=ON', '-DGGML_AVX2=ON', '-DGGML_FMA=ON', '-DGGML_F16C=ON',
     ...on(has('bmi2'), 'GGML_BMI2'), ...on(has('avx_vnni'), 'GGML_AVX_VNNI'), ...on(has('avx512f'), 'GGML_AVX512'),
     ...on(has('avx512_vbmi'), 'GGML_AVX512_VBMI'), ...on(has('avx512_vnni'), 'GGML_AVX512_VNNI'), ...on(has('avx512_bf16'), 'GGML_AVX512_BF16'),
   ];
-  return { flags, dir: 'build-noamx', what: 'native ISA flags without AMX (llama.cpp AMX matmul crashed here)' };
+  return { flags, dir: 'build-noamx', what: "native ISA flags without AMX (GCC 12 miscompiles ggml's AMX tile configuration; install clang for the AMX build)" };
 }
 
 /**

@@ -8,5 +8,8 @@ export default defineConfig({
     testTimeout: 300_000,
     hookTimeout: 300_000,
     pool: 'forks',
+    // One file at a time: the accuracy file keeps both cores busy in SwiftShader for minutes, and a file run beside it
+    // measures that contention instead of itself (each file's limits are set for a machine to itself).
+    fileParallelism: false,
   },
 });

@@ -160,7 +160,7 @@ function readInto(r: Response, url: string, into: Uint8Array): Promise<number> {
 
 /** Scratch memory of BYOB reads: handed to the stream and back on every read, so no chunk is ever allocated. */
 let scratch: ArrayBuffer | null = null;
-const SCRATCH_BYTES = 256 * 1024;
+export const SCRATCH_BYTES = 256 * 1024;
 
 /**
  * A stream's chunks, each valid only until the next is asked for. Byte streams (response bodies, Blob streams) are

@@ -4,6 +4,7 @@
 
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
+import { blobRangeFile } from './blobSource.js';
 import { FetchSource, type FetchSourceOptions, streamChunks } from './fetchSource.js';
 import { type CheckpointSource, type RangeFile, SourceError, TooLargeError } from './sourceBase.js';
 
@@ -38,8 +39,6 @@ interface Manifest {
 
 const ROOT = 'qwen3-vl-weights';
 const MANIFEST = 'manifest.json';
-/** How long a cached read may make no progress before the BYOB stream is given up (reads take milliseconds). */
-const STALL_MS = 2000;
 
 async function rootDir(): Promise<FileSystemDirectoryHandle> {
   const storage = (globalThis.navigator as Navigator | undefined)?.storage;
@@ -120,77 +119,7 @@ export class CachedSource implements CheckpointSource {
   }
 
   async open(name: string): Promise<RangeFile> {
-    const f = await this.file(name);
-    const who = this.resolve(name);
-    // Reads go through one BYOB stream per run of consecutive reads and a reused buffer, so a multi-GB load leaves no
-    // per-read garbage in the JS heap. Chromium's BYOB read of a file-backed blob now and then never settles (the
-    // browser tier's heap test hung 1 run in 3-4; default readers and arrayBuffer() never did): a read that makes no
-    // progress for STALL_MS is abandoned, and this file is read by arrayBuffer() slices from then on.
-    let cur: { reader: ReadableStreamBYOBReader; pos: number } | null = null;
-    let byob = true;
-    let buf: ArrayBuffer = new ArrayBuffer(256 * 1024);
-    let queue: Promise<unknown> = Promise.resolve();
-    const drop = () => {
-      void cur?.reader.cancel().catch(() => {});
-      cur = null;
-    };
-    const sliceRead = async (into: Uint8Array, position: number, len: number): Promise<number> => {
-      into.set(new Uint8Array(await f.slice(position, position + len).arrayBuffer()));
-      return len;
-    };
-    const read = async (into: Uint8Array, position: number): Promise<number> => {
-      const len = Math.min(into.byteLength, f.size - position);
-      if (len <= 0) return 0;
-      if (!byob) return sliceRead(into, position, len);
-      if (cur?.pos !== position) {
-        drop();
-        try {
-          cur = { reader: f.slice(position).stream().getReader({ mode: 'byob' }), pos: position };
-        } catch {
-          byob = false; // not a byte stream (older engines)
-          return sliceRead(into, position, len);
-        }
-      }
-      const c0 = cur;
-      let n = 0;
-      try {
-        while (n < len) {
-          let timer: ReturnType<typeof setTimeout> | undefined;
-          const stalled = new Promise<null>((res) => (timer = setTimeout(() => res(null), STALL_MS)));
-          const c = await Promise.race([c0.reader.read(new Uint8Array(buf, 0, Math.min(buf.byteLength, len - n))), stalled]);
-          clearTimeout(timer);
-          if (!c) {
-            console.warn(`qwen3-vl: reading ${who} from the browser's cache stalled at byte ${position + n}; reading it without streams from here`);
-            byob = false;
-            buf = new ArrayBuffer(0); // held by the abandoned read
-            drop();
-            return n + (await sliceRead(into.subarray(n), position + n, len - n));
-          }
-          if (c.value) buf = c.value.buffer as ArrayBuffer;
-          if (c.done || !c.value?.byteLength) throw new SourceError(`${who}: the cached copy ended at byte ${position + n} of ${f.size}`);
-          into.set(c.value, n);
-          n += c.value.byteLength;
-        }
-      } catch (e) {
-        drop(); // the stream's position is no longer known
-        throw e;
-      }
-      c0.pos += len;
-      return len;
-    };
-    return {
-      name: who,
-      size: f.size,
-      read: (into, position) => {
-        const r = queue.then(() => read(into, position));
-        queue = r.catch(() => {});
-        return r;
-      },
-      close: async () => {
-        await queue;
-        drop();
-      },
-    };
+    return blobRangeFile(await this.file(name), this.resolve(name));
   }
 
   /** The stored file, downloading it first when absent or not as recorded. */

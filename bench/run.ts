@@ -46,7 +46,10 @@ interface Row {
   vision?: VisionRow[];
   peakRssGiB: number;
   loadS: number;
+  /** Read bandwidth (GB/s), the higher of the measurements just before loading and just after decoding. */
   readBwGBs?: number;
+  /** The lower of the two (the machine's bandwidth moves from minute to minute). */
+  readBwLowGBs?: number;
   decodeGBs?: number;
   decodeBwFrac?: number;
   isa?: string;
@@ -147,15 +150,18 @@ async function ours(shape: ShapeName, dtype: string, layers: number, vision: boo
   await backend.sync();
   const loadS = (performance.now() - t0) / 1000;
   const { prefillTokS, decodeTokS } = await measureSpeed(model, { prompt: PROMPT, gen: GEN, reps: REPS });
+  // Again after decoding: decode is weight streaming, and its share of the bus is taken against the better minute.
+  const readBwAfter = backend.measureReadBandwidth(1 << 30, 5);
   const row: Row = {
-    engine: 'ours', shape, dtype, layers, prefillTokS, decodeTokS, peakRssGiB: 0, loadS, readBwGBs, fmaPeakGflops,
+    engine: 'ours', shape, dtype, layers, prefillTokS, decodeTokS, peakRssGiB: 0, loadS, fmaPeakGflops,
+    readBwGBs: Math.max(readBwGBs, readBwAfter), readBwLowGBs: Math.min(readBwGBs, readBwAfter),
     isa: String(backend.capabilities().info.isa), threads: THREADS, cpuFeatures: String(backend.capabilities().info.cpuFeatures),
   };
   if ((dtype === 'q8_0' || dtype === 'q4_0') && backend.capabilities().info.actQuant)
     row.int8PeakGops = { q8_0: backend.measureInt8Peak('q8_0', 20_000_000, 5), q4_0: backend.measureInt8Peak('q4_0', 20_000_000, 5) };
   const s = SHAPES[shape];
   row.decodeGBs = (decodeBytes(s, layers, dtype) * row.decodeTokS) / 1e9;
-  row.decodeBwFrac = row.decodeGBs / readBwGBs;
+  row.decodeBwFrac = row.decodeGBs / row.readBwGBs!;
   if (refTokens?.length) {
     // node-llama-cpp re-feeds the prompt's last token before generating; feed the same sequence, teacher-forced.
     const ids = promptIds(PROMPT, VOCAB);
@@ -381,7 +387,9 @@ const i8Note = i8 ? `, int8 GEMM roof ${f(i8.q8_0, 0)} (q8_0) / ${f(i8.q4_0, 0)}
 // The roof is the machine's: the best of the rows' measurements (a child disturbed while timing its FMA loop read
 // half the roof once and printed a bf16 tower at 157% of it).
 const fmaRoof = Math.max(0, ...rows.filter((r) => r.engine === 'ours').map((r) => r.fmaPeakGflops ?? 0)) || undefined;
-console.log(`\n${cpu}; ours: ISA ${ours0?.isa ?? '?'}, ${THREADS} threads, read bandwidth ${f(ours0?.readBwGBs)} GB/s, FP32 FMA roof ${f(fmaRoof, 0)} GFLOP/s${i8Note} (measured)`);
+const oursRows = rows.filter((r) => r.engine === 'ours' && r.readBwGBs !== undefined);
+const bwSpan = oursRows.length ? `${f(Math.min(...oursRows.map((r) => r.readBwLowGBs ?? r.readBwGBs!)))}–${f(Math.max(...oursRows.map((r) => r.readBwGBs!)))}` : '?';
+console.log(`\n${cpu}; ours: ISA ${ours0?.isa ?? '?'}, ${THREADS} threads, read bandwidth ${bwSpan} GB/s (measured before and after each row's decode; a row's % is of its higher one), FP32 FMA roof ${f(fmaRoof, 0)} GFLOP/s${i8Note} (measured)`);
 if (ISA === 'avx2') {
   const wide = /avx512f/.test(ours0?.cpuFeatures ?? '');
   console.log(
@@ -401,7 +409,7 @@ for (const r of rows) {
   const pp = r.engine === 'llama.cpp' ? me?.paired : undefined;
   const paired = pp?.prefill.length ? `; paired ${span(pp.prefill)} / ${span(pp.decode)}` : '';
   const ratio = r.engine !== 'ours' && me && !r.note ? `${(me.prefillTokS / r.prefillTokS).toFixed(2)}× / ${(me.decodeTokS / r.decodeTokS).toFixed(2)}×${paired}` : '';
-  const bw = r.decodeGBs !== undefined ? `${f(r.decodeGBs)} (${f((r.decodeBwFrac ?? 0) * 100, 0)}% of ${f(r.readBwGBs)})` : '';
+  const bw = r.decodeGBs !== undefined ? `${f(r.decodeGBs)} (${f((r.decodeBwFrac ?? 0) * 100, 0)}% of ${f(r.readBwGBs)}; low ${f(r.readBwLowGBs)})` : '';
   const agree = r.agree ? `${r.agree.same}/${r.agree.n}` : '';
   const name = r.engine + (r.fa ? ` (${r.fa})` : '') + (r.note ? ` — not run: ${r.note.slice(0, 160)}` : '');
   console.log(`| ${r.shape}${r.layers !== SHAPES[r.shape as ShapeName].layers ? ` (L${r.layers})` : ''} | ${r.dtype} | ${name} | ${f(r.prefillTokS)} | ${f(r.decodeTokS, 2)} | ${ratio} | ${bw} | ${agree} | ${r.engine === 'llama.cpp' ? '—' : f(r.peakRssGiB, 2)} | ${r.engine === 'llama.cpp' ? '—' : f(r.loadS)} |`);

@@ -23,9 +23,10 @@ describe.skipIf(addon instanceof Error)('cpu pagedAttention: a chunk row equals 
           return ctx.skip(`this CPU lacks ${isa}`);
         }
         const r = rng(7);
-        // Two head layouts: 4 query heads per kv head, and one (each kernel's other head blocking); the rows that see a
-        // whole converted tile run 4 at a time, the others alone.
-        for (const [nh, nkv, hd] of [[8, 2, 64], [6, 6, 32]]) {
+        // Head layouts: 4, 2 and 16 query heads per kv head (one row scores a key for 8 heads at a time: 2, 4 or 1 kv
+        // heads in each 8), and 6 heads of their own (the blocks of keys per kv head instead); the rows that see a whole
+        // converted tile run 4 at a time, the others alone.
+        for (const [nh, nkv, hd] of [[8, 2, 64], [16, 8, 32], [16, 1, 32], [6, 6, 32]]) {
           const w = nkv * hd, bs = 16, len = 150, nq = 40;
           const blocks = Math.ceil(len / bs);
           const ids = Array.from({ length: blocks }, (_, i) => blocks - i); // reversed: runs never cross blocks in order

@@ -33,13 +33,20 @@ static void rows(int64_t r0, int64_t r1) {
     const uint16_t* wr = W + r * K;
     const float* f = (const float*)wr;
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    if (mode <= 1) {  // 0: plain read in address order; 1: the same, scheduled by the compiler
+    if (mode == 0) {  // plain read in address order (as opReadPass since session 19)
       for (int i = 0; i < K / 2; i += 64) {
         a0 = _mm512_add_ps(a0, _mm512_loadu_ps(f + i));
         a1 = _mm512_add_ps(a1, _mm512_loadu_ps(f + i + 16));
         a2 = _mm512_add_ps(a2, _mm512_loadu_ps(f + i + 32));
         a3 = _mm512_add_ps(a3, _mm512_loadu_ps(f + i + 48));
-        if (mode == 0) __asm__ volatile("" ::: "memory");
+        __asm__ volatile("" ::: "memory");
+      }
+    } else if (mode == 1) {  // the same loop as the compiler schedules it
+      for (int i = 0; i < K / 2; i += 64) {
+        a0 = _mm512_add_ps(a0, _mm512_loadu_ps(f + i));
+        a1 = _mm512_add_ps(a1, _mm512_loadu_ps(f + i + 16));
+        a2 = _mm512_add_ps(a2, _mm512_loadu_ps(f + i + 32));
+        a3 = _mm512_add_ps(a3, _mm512_loadu_ps(f + i + 48));
       }
     } else if (mode == 2) {  // ours: even/odd bf16 halves of one load against x split the same way, f32 FMA
       const __m512i hi = _mm512_set1_epi32((int)0xffff0000);

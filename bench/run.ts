@@ -152,16 +152,17 @@ async function ours(shape: ShapeName, dtype: string, layers: number, vision: boo
   const { prefillTokS, decodeTokS } = await measureSpeed(model, { prompt: PROMPT, gen: GEN, reps: REPS });
   // Again after decoding: decode is weight streaming, and its share of the bus is taken against the better minute.
   const readBwAfter = backend.measureReadBandwidth(1 << 30, 5);
+  const bwHigh = Math.max(readBwGBs, readBwAfter);
   const row: Row = {
     engine: 'ours', shape, dtype, layers, prefillTokS, decodeTokS, peakRssGiB: 0, loadS, fmaPeakGflops,
-    readBwGBs: Math.max(readBwGBs, readBwAfter), readBwLowGBs: Math.min(readBwGBs, readBwAfter),
+    readBwGBs: bwHigh, readBwLowGBs: Math.min(readBwGBs, readBwAfter),
     isa: String(backend.capabilities().info.isa), threads: THREADS, cpuFeatures: String(backend.capabilities().info.cpuFeatures),
   };
   if ((dtype === 'q8_0' || dtype === 'q4_0') && backend.capabilities().info.actQuant)
     row.int8PeakGops = { q8_0: backend.measureInt8Peak('q8_0', 20_000_000, 5), q4_0: backend.measureInt8Peak('q4_0', 20_000_000, 5) };
   const s = SHAPES[shape];
   row.decodeGBs = (decodeBytes(s, layers, dtype) * row.decodeTokS) / 1e9;
-  row.decodeBwFrac = row.decodeGBs / row.readBwGBs!;
+  row.decodeBwFrac = row.decodeGBs / bwHigh;
   if (refTokens?.length) {
     // node-llama-cpp re-feeds the prompt's last token before generating; feed the same sequence, teacher-forced.
     const ids = promptIds(PROMPT, VOCAB);

@@ -206,8 +206,8 @@ static inline void attnScoresChunk(const float* q, const E* k, const E* v, int64
     // walked kb rows 2 KiB apart at once, and a Zen 4 core read K that way at 7–10 GB/s from memory against 20+ key by
     // key (bench/native/kvscore.c); the sums are the same bits.
     for (; j < n; j++) {
-      if (v && j + 4 < n)
-        for (int64_t off = 0; off < rowBytes; off += 64) _mm_prefetch_((const char*)(v + (j + 4) * kStride) + off);
+      if (v && j + kb < n)  // kb rows ahead: the rows before were prefetched above
+        for (int64_t off = 0; off < rowBytes; off += 64) _mm_prefetch_((const char*)(v + (j + kb) * kStride) + off);
       const E* kr = k + j * kStride;
       for (int h0 = 0; h0 < nh; h0 += 8) {
         float* s = sc + h0 * lds + j;

@@ -203,7 +203,7 @@ export async function* streamChunks(body: ReadableStream<Uint8Array>): AsyncGene
 }
 
 /** A stream copied into `into`; returns the bytes read, refusing more than fit. */
-export async function readStreamInto(body: ReadableStream<Uint8Array>, into: Uint8Array, who: string): Promise<number> {
+async function readStreamInto(body: ReadableStream<Uint8Array>, into: Uint8Array, who: string): Promise<number> {
   let n = 0;
   for await (const c of streamChunks(body)) {
     if (n + c.byteLength > into.byteLength) throw new Error(`${who} sent more than the ${into.byteLength} bytes asked for`);

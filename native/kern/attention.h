@@ -33,67 +33,42 @@ static inline vf kvLoad(const uint16_t* p) { return vload_f16(p); }
 static inline float kvAt(const float* p) { return *p; }
 static inline float kvAt(const uint16_t* p) { return f16ToF32(*p); }
 
-/** Output elements [d, d + VB·QV_W) of HN heads over rows [j0, j1): the slices in registers over the rows. */
-template <int HN, int VB, class E>
-static inline void attnPVSlice(const float* p, int64_t ldp, int64_t j0, int64_t j1, const E* vg, int64_t w, int hd, int d, float* o) {
-  vf a[HN][VB];
-  for (int h = 0; h < HN; h++)
-    for (int u = 0; u < VB; u++) a[h][u] = vload(o + (int64_t)h * hd + d + u * QV_W);
-  for (int64_t j = j0; j < j1; j++) {
-    vf vv[VB];
-    for (int u = 0; u < VB; u++) vv[u] = kvLoad(vg + j * w + d + u * QV_W);
-    for (int h = 0; h < HN; h++) {
-      const vf pj = vset1(p[h * ldp + j]);
-      for (int u = 0; u < VB; u++) a[h][u] = vfma(pj, vv[u], a[h][u]);
-    }
-  }
-  for (int h = 0; h < HN; h++)
-    for (int u = 0; u < VB; u++) vstore(o + (int64_t)h * hd + d + u * QV_W, a[h][u]);
-}
-
 /**
- * attnPV for HN heads (hb, hb+1, …) of one kv head over rows [j0, j1): slices of 8/HN vectors, so 8 independent FMA
- * chains and every accumulator in a register (a head count known only at run time had kept them on the stack); then
- * single vectors, then single elements.
+ * o[h·hd..] += Σ_j p[h·ldp + j] · V[j][g(h)] over n rows of V (stride w, f32 or f16), for decode. Key by key, each row
+ * read whole in address order, the accumulators in L1: the one order a core's prefetchers stream at the bus's pace.
+ * Blocks of 8 keys walked kv head by kv head (rows 2 KiB apart, 8 slices a row) read V from memory at 11.4 GB/s on one
+ * Zen 4 core, key by key 22.7, a plain stream 31 (bench/native/kvpv.c, depth 4096); from L2 the blocks are faster (41
+ * vs 24 GB/s: the sums' loads and stores), but decode reads V from memory. Each element's sum is still one fused
+ * multiply-add per key in key order (the tail elements a multiply and an add), the same bits as before.
  */
-template <int HN, class E>
-static inline void attnPVHeads(const float* p, int64_t ldp, int64_t j0, int64_t j1, const E* vg, int64_t w, int hd, float* o) {
-  constexpr int VB = 8 / HN;
-  int d = 0;
-  for (; d + VB * QV_W <= hd; d += VB * QV_W) attnPVSlice<HN, VB>(p, ldp, j0, j1, vg, w, hd, d, o);
-  for (; d + QV_W <= hd; d += QV_W) attnPVSlice<HN, 1>(p, ldp, j0, j1, vg, w, hd, d, o);
-  for (; d < hd; d++)
-    for (int h = 0; h < HN; h++) {
-      float acc = o[(int64_t)h * hd + d];
-      for (int64_t j = j0; j < j1; j++) acc += p[h * ldp + j] * kvAt(vg + j * w + d);
-      o[(int64_t)h * hd + d] = acc;
-    }
-}
-
-/**
- * o[h·hd..] += Σ_j p[h·ldp + j] · V[j][g(h)] over n rows of V (stride w, f32 or f16), for decode. The rows go in blocks
- * of ATT_PVR, each one contiguous run of memory read in order as the scores pass reads K (walking all n rows per kv
- * head reads at the row stride, which the prefetchers follow badly). Between blocks each output slice is stored and
- * reloaded, which keeps each element's sum in key order: the same fused multiply-adds as one pass, the same bits.
- */
-#define ATT_PVR 8
 template <class E>
 static void attnPV(const float* p, int64_t ldp, int64_t n, const E* v, int64_t w, int group, int nkv, int hd, float* o) {
-  for (int64_t j0 = 0; j0 < n; j0 += ATT_PVR) {
-    const int64_t j1 = imin(n, j0 + ATT_PVR);
-    for (int g = 0; g < nkv; g++)
-      for (int h0 = 0; h0 < group; h0 += 4) {
-        const int hb = g * group + h0;
-        const float* ph = p + hb * ldp;
-        const E* vg = v + (int64_t)g * hd;
-        float* oh = o + (int64_t)hb * hd;
-        switch (group - h0 < 4 ? group - h0 : 4) {
-          case 4: attnPVHeads<4>(ph, ldp, j0, j1, vg, w, hd, oh); break;
-          case 3: attnPVHeads<3>(ph, ldp, j0, j1, vg, w, hd, oh); break;
-          case 2: attnPVHeads<2>(ph, ldp, j0, j1, vg, w, hd, oh); break;
-          default: attnPVHeads<1>(ph, ldp, j0, j1, vg, w, hd, oh);
+  const int dv = hd / QV_W * QV_W;
+  for (int64_t j = 0; j < n; j++) {
+    const E* vr = v + j * w;
+    for (int g = 0; g < nkv; g++) {
+      const E* vg = vr + (int64_t)g * hd;
+      float* og = o + (int64_t)g * group * hd;
+      const float* pg = p + (int64_t)g * group * ldp + j;
+      int h = 0;
+      // Two heads at a time share each loaded (and widened) V vector.
+      for (; h + 2 <= group; h += 2) {
+        const vf p0 = vset1(pg[h * ldp]), p1 = vset1(pg[(h + 1) * ldp]);
+        float *o0 = og + (int64_t)h * hd, *o1 = o0 + hd;
+        for (int d = 0; d < dv; d += QV_W) {
+          const vf vv = kvLoad(vg + d);
+          vstore(o0 + d, vfma(p0, vv, vload(o0 + d)));
+          vstore(o1 + d, vfma(p1, vv, vload(o1 + d)));
         }
       }
+      for (; h < group; h++) {
+        const vf p0 = vset1(pg[h * ldp]);
+        float* o0 = og + (int64_t)h * hd;
+        for (int d = 0; d < dv; d += QV_W) vstore(o0 + d, vfma(p0, kvLoad(vg + d), vload(o0 + d)));
+      }
+      for (int d = dv; d < hd; d++)
+        for (int hh = 0; hh < group; hh++) og[(int64_t)hh * hd + d] += pg[hh * ldp] * kvAt(vg + d);
+    }
   }
 }
 
@@ -190,8 +165,8 @@ static inline void attnScoreHeads8(const float* q, const E* krow, int h0, int gr
 
 /**
  * Scores of n key rows (row stride kStride) for every head: sc[h·lds + j]; a key is loaded once per kv head. With v,
- * the same value rows are prefetched meanwhile: the p·V pass walks the chunk per kv head (strided), which the
- * hardware prefetchers would not follow. Shared by the decode path here and the paged kernel (f32 or f16 keys).
+ * the same value rows are prefetched meanwhile, a few rows ahead of the key (the contiguous decode path; its chunk's
+ * K and V stay in L2 for the p·V pass). Shared by the decode path here and the paged kernel (f32 or f16 keys).
  */
 template <class E>
 static inline void attnScoresChunk(const float* q, const E* k, const E* v, int64_t kStride, int64_t n, int group, int nkv, int hd, float scale, float* sc, int64_t lds) {

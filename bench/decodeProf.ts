@@ -1,5 +1,6 @@
 // Decode-step timing of a real checkpoint (for profiling the per-token time outside weight streaming):
-// npx vite-node bench/decodeProf.ts -- DIR [--dtype q4_0] [--precision exact|fast|both] [--prompt 512] [--gen 32] [--pause-ms 0]
+// npx vite-node bench/decodeProf.ts -- DIR [--dtype q4_0] [--kv f16|q8_0|f32] [--precision exact|fast|both] [--prompt 512] [--gen 32]
+// [--pause-ms 0]
 // Prints per-token ms (best and median). --precision both loads the model twice (exact and 'fast') and alternates
 // blocks of 8 tokens between them, so the two are compared in the same minutes of a machine whose bandwidth moves.
 // --pause-ms waits before decoding so a profiler can attach.
@@ -13,6 +14,7 @@ const { num, choice, given, positional } = benchArgs(
   'npx vite-node bench/decodeProf.ts -- DIR [options]: per-token decode ms of the checkpoint in DIR',
   {
     dtype: { value: 'DTYPE', help: `weight format: ${BENCH_FORMATS.join(', ')} (default: the checkpoint's)` },
+    kv: { value: 'FORMAT', default: 'f16', help: "the paged KV cache's format: f16 (the CPU default), q8_0 or f32" },
     precision: { value: 'P', default: 'exact', help: "exact, fast (bf16-rounded activations against bf16 weights) or both, alternating" },
     prompt: { value: 'N', default: '512', help: 'prompt tokens before decoding' },
     gen: { value: 'N', default: '32', help: 'decoded tokens (per precision)' },
@@ -23,12 +25,13 @@ const { num, choice, given, positional } = benchArgs(
 const dir = positional!;
 const dtype = given('dtype') ? choice('dtype', BENCH_FORMATS) : '';
 const precision = choice('precision', ['exact', 'fast', 'both']);
+const kv = choice('kv', ['f16', 'q8_0', 'f32'] as const);
 const [prompt, gen] = [num('prompt'), num('gen')];
 
 async function session(p: 'exact' | 'fast') {
   const backend = new CpuBackend({ precision: p });
   const model = await loadModel(dir, { backend, ...(dtype ? { dtype } : {}) });
-  const s = servingSession(model, prompt + gen + 1); // the serving path: paged f16 KV
+  const s = servingSession(model, prompt + gen + 1, kv); // the serving path: paged KV
   let logits = await s.prefill(Int32Array.from(promptIds(prompt, model.config.text.vocabSize)));
   const ts: number[] = [];
   /** Decode n more tokens, timing each. */

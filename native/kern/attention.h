@@ -27,11 +27,45 @@ static inline void _mm_prefetch_(const char* p) {
 #endif
 }
 
-// Key/value elements: f32, or f16 bits (the paged KV pool), widened as they are loaded.
+// Key/value elements: f32, f16 bits or q8_0 blocks (the paged KV pool), widened as they are loaded. The kernels take a
+// pointer-like P: `p + i` moves by elements, kvLoad reads QV_W of them, kvAt one, kvAddr is the byte address.
 static inline vf kvLoad(const float* p) { return vload(p); }
 static inline vf kvLoad(const uint16_t* p) { return vload_f16(p); }
 static inline float kvAt(const float* p) { return *p; }
 static inline float kvAt(const uint16_t* p) { return f16ToF32(*p); }
+template <class T>
+static inline const char* kvAddr(const T* p) { return (const char*)p; }
+
+/**
+ * Element i of a q8_0 array (rows of whole 34-byte blocks back to back: block i/32, value i%32). kvLoad needs i to be a
+ * multiple of QV_W (≤ 32), so its values lie in one block (the paged kernel takes this path only for heads of a
+ * multiple of QV_W values); they are decodeRow's, scale × value: the same bits as a staged f32 row.
+ */
+struct Q8Ptr {
+  const uint8_t* p;
+  int64_t i;
+  Q8Ptr operator+(int64_t k) const { return {p, i + k}; }
+  explicit operator bool() const { return p != nullptr; }
+};
+static inline const char* kvAddr(Q8Ptr a) { return (const char*)a.p + (a.i >> 5) * 34 + 2 + (a.i & 31); }
+static inline float kvAt(Q8Ptr a) {
+  const uint8_t* blk = a.p + (a.i >> 5) * 34;
+  return loadScale(blk) * (float)((const int8_t*)blk)[2 + (a.i & 31)];
+}
+static inline vf kvLoad(Q8Ptr a) {
+  const uint8_t* blk = a.p + (a.i >> 5) * 34;
+  const int8_t* q = (const int8_t*)blk + 2 + (a.i & 31);
+#if QV_W == 16
+  return _mm512_mul_ps(_mm512_set1_ps(loadScale(blk)), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)q))));
+#elif QV_W == 8
+  return _mm256_mul_ps(_mm256_set1_ps(loadScale(blk)), _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)q))));
+#else
+  const float d = loadScale(blk);
+  vf r;
+  for (int u = 0; u < QV_W; u++) r.v[u] = d * (float)q[u];
+  return r;
+#endif
+}
 
 /**
  * o[h·hd..] += Σ_j p[h·ldp + j] · V[j][g(h)] over n rows of V (stride w, f32 or f16), for decode. Key by key, each row
@@ -41,13 +75,13 @@ static inline float kvAt(const uint16_t* p) { return f16ToF32(*p); }
  * vs 24 GB/s: the sums' loads and stores), but decode reads V from memory. Each element's sum is still one fused
  * multiply-add per key in key order (the tail elements a multiply and an add), the same bits as before.
  */
-template <class E>
-static void attnPV(const float* p, int64_t ldp, int64_t n, const E* v, int64_t w, int group, int nkv, int hd, float* o) {
+template <class P>
+static void attnPV(const float* p, int64_t ldp, int64_t n, P v, int64_t w, int group, int nkv, int hd, float* o) {
   const int dv = hd / QV_W * QV_W;
   for (int64_t j = 0; j < n; j++) {
-    const E* vr = v + j * w;
+    const P vr = v + j * w;
     for (int g = 0; g < nkv; g++) {
-      const E* vg = vr + (int64_t)g * hd;
+      const P vg = vr + (int64_t)g * hd;
       float* og = o + (int64_t)g * group * hd;
       const float* pg = p + (int64_t)g * group * ldp + j;
       int h = 0;
@@ -109,8 +143,8 @@ static inline float hsumTree(vf v) {
 }
 
 /** scale · q · k for one head and key (the scoring kernels' arithmetic, for keys outside their blocks). */
-template <class E>
-static inline float attnScoreKey(const float* q, const E* k, int hd, float scale) {
+template <class P>
+static inline float attnScoreKey(const float* q, P k, int hd, float scale) {
   vf s0 = vzero();
   int d = 0;
   for (; d + QV_W <= hd; d += QV_W) s0 = vfma(vload(q + d), kvLoad(k + d), s0);
@@ -123,8 +157,8 @@ static inline float attnScoreKey(const float* q, const E* k, int hd, float scale
  * s[h][j] = scale · q_h · k_j for KB keys × HB heads of one kv head (HB·KB = 8): 8 independent FMA chains, reduced
  * together (one horizontal sum each had cost a fifth of the block).
  */
-template <int HB, int KB, class E>
-static inline void attnScoreBlock(const float* q, const E* k, int64_t kStride, int hd, float scale, float* s, int64_t lds) {
+template <int HB, int KB, class P>
+static inline void attnScoreBlock(const float* q, P k, int64_t kStride, int hd, float scale, float* s, int64_t lds) {
   static_assert(HB * KB == 8, "8 accumulators");
   vf acc[HB * KB];
   for (int i = 0; i < HB * KB; i++) acc[i] = vzero();
@@ -147,8 +181,8 @@ static inline void attnScoreBlock(const float* q, const E* k, int64_t kStride, i
  * 8 / GH kv heads): the row is read once, in address order. Each score's FMA chain and horizontal sum are
  * attnScoreBlock's, so the bits are the same as there.
  */
-template <int GH, class E>
-static inline void attnScoreHeads8(const float* q, const E* krow, int h0, int group, int hd, float scale, float* s, int64_t lds) {
+template <int GH, class P>
+static inline void attnScoreHeads8(const float* q, P krow, int h0, int group, int hd, float scale, float* s, int64_t lds) {
   constexpr int G = 8 / GH;
   const int g0 = h0 / group;
   vf acc[8];
@@ -168,12 +202,12 @@ static inline void attnScoreHeads8(const float* q, const E* krow, int h0, int gr
  * the same value rows are prefetched meanwhile, a few rows ahead of the key (the contiguous decode path; its chunk's
  * K and V stay in L2 for the p·V pass). Shared by the decode path here and the paged kernel (f32 or f16 keys).
  */
-template <class E>
-static inline void attnScoresChunk(const float* q, const E* k, const E* v, int64_t kStride, int64_t n, int group, int nkv, int hd, float scale, float* sc, int64_t lds) {
+template <class P>
+static inline void attnScoresChunk(const float* q, P k, P v, int64_t kStride, int64_t n, int group, int nkv, int hd, float scale, float* sc, int64_t lds) {
   const int hb = group % 4 == 0 ? 4 : group % 2 == 0 ? 2 : 1, kb = 8 / hb;
-  const int64_t rowBytes = kStride * (int64_t)sizeof(E);
+  const int64_t rowBytes = v ? kvAddr(v + kStride) - kvAddr(v) : 0;
   for (int64_t j = 0; v && j < n && j < kb; j++)
-    for (int64_t off = 0; off < rowBytes; off += 64) _mm_prefetch_((const char*)(v + j * kStride) + off);
+    for (int64_t off = 0; off < rowBytes; off += 64) _mm_prefetch_(kvAddr(v + j * kStride) + off);
   int64_t j = 0;
   const int nh = group * nkv, gh = group < 8 ? group : 8;
   if (hd % QV_W == 0 && nh % 8 == 0 && (group < 8 ? 8 % group == 0 : group % 8 == 0)) {
@@ -182,8 +216,8 @@ static inline void attnScoresChunk(const float* q, const E* k, const E* v, int64
     // key (bench/native/kvscore.c); the sums are the same bits.
     for (; j < n; j++) {
       if (v && j + kb < n)  // kb rows ahead: the rows before were prefetched above
-        for (int64_t off = 0; off < rowBytes; off += 64) _mm_prefetch_((const char*)(v + (j + kb) * kStride) + off);
-      const E* kr = k + j * kStride;
+        for (int64_t off = 0; off < rowBytes; off += 64) _mm_prefetch_(kvAddr(v + (j + kb) * kStride) + off);
+      const P kr = k + j * kStride;
       for (int h0 = 0; h0 < nh; h0 += 8) {
         float* s = sc + h0 * lds + j;
         if (gh == 1) attnScoreHeads8<1>(q, kr, h0, group, hd, scale, s, lds);
@@ -195,11 +229,11 @@ static inline void attnScoresChunk(const float* q, const E* k, const E* v, int64
   } else if (hd % QV_W == 0) {
     for (; j + kb <= n; j += kb) {
       for (int64_t u = j + kb; v && u < n && u < j + 2 * kb; u++)
-        for (int64_t off = 0; off < rowBytes; off += 64) _mm_prefetch_((const char*)(v + u * kStride) + off);
+        for (int64_t off = 0; off < rowBytes; off += 64) _mm_prefetch_(kvAddr(v + u * kStride) + off);
       for (int g = 0; g < nkv; g++)
         for (int h0 = 0; h0 < group; h0 += hb) {
           const int h = g * group + h0;
-          const E* kg = k + j * kStride + (int64_t)g * hd;
+          const P kg = k + j * kStride + (int64_t)g * hd;
           if (hb == 4) attnScoreBlock<4, 2>(q + (int64_t)h * hd, kg, kStride, hd, scale, sc + h * lds + j, lds);
           else if (hb == 2) attnScoreBlock<2, 4>(q + (int64_t)h * hd, kg, kStride, hd, scale, sc + h * lds + j, lds);
           else attnScoreBlock<1, 8>(q + (int64_t)h * hd, kg, kStride, hd, scale, sc + h * lds + j, lds);

@@ -12,15 +12,15 @@
 // attention.h.
 
 /** One (row, tile) partial over runs of adjacent keys: `runs` pairs (first key's K/V pointers, count) in key order. */
-template <class E>
-static void pgRowTile(const PagedArgs* a, const float* q, const E* const* rk, const E* const* rv, const int64_t* rn, int runs, int64_t n, float* sc, float* m, float* l, float* o) {
+template <class P>
+static void pgRowTile(const PagedArgs* a, const float* q, const P* rk, const P* rv, const int64_t* rn, int runs, int64_t n, float* sc, float* m, float* l, float* o) {
   const int nh = a->nh, hd = a->hd, group = a->nh / a->nkv;
   const int64_t w = (int64_t)a->nkv * hd;
   memset(o, 0, (size_t)nh * hd * 4);
   int64_t at = 0;
   for (int u = 0; u < runs && at < n; u++) {
     const int64_t c = imin(rn[u], n - at);
-    attnScoresChunk<E>(q, rk[u], nullptr, w, c, group, a->nkv, hd, a->scale, sc + at, PG_TILE);
+    attnScoresChunk<P>(q, rk[u], P{}, w, c, group, a->nkv, hd, a->scale, sc + at, PG_TILE);
     at += c;
   }
   attnSoftmaxHeads(sc, PG_TILE, n, nh, m, l);
@@ -163,6 +163,8 @@ static void pagedGroup(Exec* ex, const PagedArgs* a, const int32_t* rowSeq, int6
     const float** fv = fk + maxRuns;
     const uint16_t** hk = (const uint16_t**)malloc(sizeof(void*) * maxRuns * 2);
     const uint16_t** hv = hk + maxRuns;
+    Q8Ptr* qk = (Q8Ptr*)malloc(sizeof(Q8Ptr) * maxRuns * 2);
+    Q8Ptr* qv = qk + maxRuns;
     int64_t* rn = (int64_t*)malloc(sizeof(int64_t) * maxRuns);
     for (int64_t u = u0; u < u1; u++) {
       const PgUnit un = units[u];
@@ -179,12 +181,19 @@ static void pagedGroup(Exec* ex, const PagedArgs* a, const int32_t* rowSeq, int6
         } else if (a->dt == DT_F32) {
           fk[runs] = (const float*)a->k + slot * w;
           fv[runs] = (const float*)a->v + slot * w;
+        } else {
+          qk[runs] = {(const uint8_t*)a->k, slot * w};
+          qv[runs] = {(const uint8_t*)a->v, slot * w};
         }
         rn[runs++] = run;
         j += run;
       }
-      // q8_0 always, and f16 for several rows: convert the tile once into f32 rows and use it for every row.
-      const bool staged = a->dt == DT_Q8_0 || (a->dt == DT_F16 && un.rb - un.ra > 1);
+      // f16 and q8_0 for several rows: convert the tile once into f32 rows and use it for every row. One row (decode)
+      // reads the pool directly, key rows in address order: staging q8_0 tiles for one row (decodeRow, then the f32
+      // rows back from L2) read a depth-4096 pool at 9 GB/s, directly 14 (bench/pagedAttn.ts). q8_0 directly needs
+      // whole vectors within a block (Q8Ptr): heads of a multiple of QV_W values.
+      const bool one = un.rb - un.ra == 1;
+      const bool staged = (a->dt == DT_F16 && !one) || (a->dt == DT_Q8_0 && !(one && hd % QV_W == 0));
       if (staged) {
         if (!kb) {
           kb = salloc((size_t)(PG_TILE * w));
@@ -227,8 +236,10 @@ static void pagedGroup(Exec* ex, const PagedArgs* a, const int32_t* rowSeq, int6
         }
         const int64_t tt = taskStart[r] + un.t - base;
         const float* q = a->q + r * (int64_t)nh * hd;
-        if (a->dt == DT_F16 && !staged) pgRowTile<uint16_t>(a, q, hk, hv, rn, runs, n, sc, pm + tt * nh, pl + tt * nh, po + tt * nh * hd);
-        else pgRowTile<float>(a, q, fk, fv, rn, runs, n, sc, pm + tt * nh, pl + tt * nh, po + tt * nh * hd);
+        float *mt = pm + tt * nh, *lt = pl + tt * nh, *ot = po + tt * nh * hd;
+        if (a->dt == DT_F16 && !staged) pgRowTile<const uint16_t*>(a, q, hk, hv, rn, runs, n, sc, mt, lt, ot);
+        else if (a->dt == DT_Q8_0 && !staged) pgRowTile<Q8Ptr>(a, q, qk, qv, rn, runs, n, sc, mt, lt, ot);
+        else pgRowTile<const float*>(a, q, fk, fv, rn, runs, n, sc, mt, lt, ot);
       }
     }
     sfree(sc);
@@ -236,6 +247,7 @@ static void pagedGroup(Exec* ex, const PagedArgs* a, const int32_t* rowSeq, int6
     if (vb) sfree(vb);
     free(fk);
     free(hk);
+    free(qk);
     free(rn);
   });
   free(units);

@@ -4,6 +4,7 @@
 
 import { defaultBatchTokens } from '../generate/engine.js';
 import { forwardPaged } from '../models/qwen3vl/batch.js';
+import type { KvDType } from '../backend/backend.js';
 import type { Qwen3VLModel } from '../models/qwen3vl/model.js';
 import { KV_BLOCK, PagedKv } from '../nn/kvPool.js';
 import { argmax } from '../tensor/math.js';
@@ -30,7 +31,8 @@ export function promptIds(n: number, vocab: number): number[] {
 
 /**
  * One sequence on the serving path (what `run` and `serve` execute): a paged KV cache of its own in the engine's
- * format (f16 on cpu, as llama.cpp's), prompts prefilled in the scheduler's chunks, one forward per decoded token.
+ * format (f16 on cpu, as llama.cpp's) or in `dtype`, prompts prefilled in the scheduler's chunks, one forward per
+ * decoded token.
  */
 export interface ServingSession {
   /** Prefill `ids` from position 0 (over whatever the session held); the last token's logits. */
@@ -40,9 +42,9 @@ export interface ServingSession {
   dispose(): void;
 }
 
-export function servingSession(model: Qwen3VLModel, tokens: number): ServingSession {
+export function servingSession(model: Qwen3VLModel, tokens: number, dtype?: KvDType): ServingSession {
   const t = model.config.text;
-  const kv = new PagedKv(model.backend, t.numHiddenLayers, t.numKeyValueHeads * t.headDim, { tokens: tokens + KV_BLOCK, defaultTokens: tokens + KV_BLOCK });
+  const kv = new PagedKv(model.backend, t.numHiddenLayers, t.numKeyValueHeads * t.headDim, { tokens: tokens + KV_BLOCK, defaultTokens: tokens + KV_BLOCK, ...(dtype ? { dtype } : {}) });
   const blocks = kv.pool.allocate(kv.pool.blocksFor(tokens));
   if (!blocks) throw new Error(`servingSession: a pool for ${tokens} tokens could not hold them`);
   const chunk = defaultBatchTokens(model.backend.name);

@@ -139,6 +139,8 @@ export const pagedCases: PagedCase[] = (['f32', 'f16', 'q8_0'] as const).flatMap
   pagedCase(dt, 16, 2, 96, [[3, 19], [1, 64]]),
   // Heads of 48 in rows of three q8_0 blocks: a head starts mid-block, and rows start off 4-byte words.
   pagedCase(dt, 4, 2, 48, [[1, 37], [5, 21]]),
+  // Heads of 40 (not whole vectors): q8_0 decode rows then take the staged tile, whose vectors may cross blocks.
+  pagedCase(dt, 8, 4, 40, [[1, 37], [3, 21]]),
   // Long contexts over many-block tables: decode rows at 4100 keys (257 shuffled blocks) and past the split-KV
   // threshold, and a prefill chunk deep into a long table, as after a prefix-cache hit (narrow rows keep ref quick).
   pagedCase(dt, 8, 2, 64, [[1, 4100], [1, 513]]),

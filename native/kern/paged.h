@@ -68,14 +68,18 @@ static inline void pgScoreRows(const float* const* q, const float* k, int64_t w,
       for (int u = 0; u < PG_KB; u++) s[r][h * PG_TILE + u] = sum[(r * HB + h) * PG_KB + u] * scale;
 }
 
-/** o[r][h·hd..] += Σ_j p[r][h·PG_TILE + j] · V[j] over n rows of vg (stride w) for HN heads of PG_R rows. */
+/**
+ * o[r][h·hd..] = Σ_j p[r][h·PG_TILE + j] · V[j] over n rows of vg (stride w) for HN heads of PG_R rows: each sum from
+ * +0 in key order, as pgRowTile's zeroed accumulators (no memset of o: at depth 4096 a 512-row chunk zeroed 256 MiB a
+ * layer for it).
+ */
 template <int HN>
 static inline void pgPVRows(const float* const* p, const float* vg, int64_t w, int64_t n, int hd, float* const* o) {
   for (int d = 0; d < hd; d += PG_KB * QV_W) {
     vf acc[PG_R][HN][PG_KB];
     for (int r = 0; r < PG_R; r++)
       for (int h = 0; h < HN; h++)
-        for (int u = 0; u < PG_KB; u++) acc[r][h][u] = vload(o[r] + (int64_t)h * hd + d + u * QV_W);
+        for (int u = 0; u < PG_KB; u++) acc[r][h][u] = vzero();
     for (int64_t j = 0; j < n; j++) {
       vf vv[PG_KB];
       for (int u = 0; u < PG_KB; u++) vv[u] = vload(vg + j * w + d + u * QV_W);
@@ -99,7 +103,6 @@ static void pgRowsTile(const PagedArgs* a, const float* const* q, const float* k
   const int nh = a->nh, hd = a->hd, group = a->nh / a->nkv;
   const int64_t w = (int64_t)a->nkv * hd;
   const int hb = group % 2 == 0 ? 2 : 1;
-  for (int r = 0; r < PG_R; r++) memset(o[r], 0, (size_t)nh * hd * 4);
   const float* qh[PG_R];
   float* sh[PG_R];
   int64_t j = 0;

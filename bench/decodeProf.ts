@@ -5,6 +5,7 @@
 // blocks of 8 tokens between them, so the two are compared in the same minutes of a machine whose bandwidth moves.
 // --pause-ms waits before decoding so a profiler can attach.
 import { CpuBackend } from '../src/backend/cpu/index.js';
+import { KV_DTYPES } from '../src/generate/contextPlan.js';
 import { loadModel } from '../src/models/qwen3vl/load.js';
 import { argmax } from '../src/tensor/math.js';
 import { promptIds, servingSession } from '../src/tools/speed.js';
@@ -25,7 +26,7 @@ const { num, choice, given, positional } = benchArgs(
 const dir = positional!;
 const dtype = given('dtype') ? choice('dtype', BENCH_FORMATS) : '';
 const precision = choice('precision', ['exact', 'fast', 'both']);
-const kv = choice('kv', ['f16', 'q8_0', 'f32'] as const);
+const kv = choice('kv', KV_DTYPES);
 const [prompt, gen] = [num('prompt'), num('gen')];
 
 async function session(p: 'exact' | 'fast') {

@@ -1,10 +1,12 @@
-// Decode attention alone: one query row of the 2B's heads (16, 8 kv heads × 128) against 28 layers of paged pools
-// filled to a depth, the serving path's op (`pagedAttention`). Prints µs a layer and the GB/s of K+V it reads.
-// npx vite-node bench/pagedAttn.ts -- [--depth 4096] [--kv f16] [--reps 25]   (A/B two addons via QWEN3VL_CPU_ADDON)
+// Paged attention alone, the serving path's op (`pagedAttention`): one query row (a decode step) or a prefill chunk of
+// --rows rows, the 2B's heads (16, 8 kv heads × 128), against 28 layers of paged pools filled to a depth. Prints µs a
+// layer, the GB/s of K+V that is, and for a chunk its GFLOP/s.
+// npx vite-node bench/pagedAttn.ts -- [--depth 4096] [--rows 1] [--kv f16] [--reps 25]   (A/B addons: QWEN3VL_CPU_ADDON)
 import { CpuBackend } from '../src/backend/cpu/index.js';
+import { KV_DTYPES } from '../src/generate/contextPlan.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import { byteSize } from '../src/tensor/dtype.js';
-import { benchArgs } from './common.js';
+import { benchArgs, benchFail } from './common.js';
 
 const { num, choice } = benchArgs('npx vite-node bench/pagedAttn.ts -- [options]: decode paged attention over 28 layers of pools', {
   depth: { value: 'N', default: '4096', help: 'keys in each pool' },
@@ -13,8 +15,8 @@ const { num, choice } = benchArgs('npx vite-node bench/pagedAttn.ts -- [options]
   reps: { value: 'N', default: '25', help: 'timed passes over the 28 layers (median and best printed)' },
 });
 const [depth, reps, rows] = [num('depth'), num('reps'), num('rows')];
-if (!(rows >= 1 && rows <= depth)) throw new RangeError(`--rows must be 1 … depth (got ${rows})`);
-const kv = choice('kv', ['f16', 'q8_0', 'f32'] as const);
+if (!(Number.isInteger(rows) && rows >= 1 && rows <= depth)) benchFail(`--rows must be a whole number from 1 to --depth (${depth}); got ${rows}`);
+const kv = choice('kv', KV_DTYPES);
 const LAYERS = 28, NH = 16, NKV = 8, HD = 128, W = NKV * HD, BLOCK = 16;
 const b = new CpuBackend({});
 const vals = Float32Array.from({ length: depth * W }, () => Math.random() * 2 - 1);

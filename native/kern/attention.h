@@ -47,13 +47,15 @@ struct Q8Ptr {
   Q8Ptr operator+(int64_t k) const { return {p, i + k}; }
   explicit operator bool() const { return p != nullptr; }
 };
-static inline const char* kvAddr(Q8Ptr a) { return (const char*)a.p + (a.i >> 5) * 34 + 2 + (a.i & 31); }
+/** The 34-byte block that holds element a.i. */
+static inline const uint8_t* q8Block(Q8Ptr a) { return a.p + (a.i >> 5) * 34; }
+static inline const char* kvAddr(Q8Ptr a) { return (const char*)q8Block(a) + 2 + (a.i & 31); }
 static inline float kvAt(Q8Ptr a) {
-  const uint8_t* blk = a.p + (a.i >> 5) * 34;
+  const uint8_t* blk = q8Block(a);
   return loadScale(blk) * (float)((const int8_t*)blk)[2 + (a.i & 31)];
 }
 static inline vf kvLoad(Q8Ptr a) {
-  const uint8_t* blk = a.p + (a.i >> 5) * 34;
+  const uint8_t* blk = q8Block(a);
   const int8_t* q = (const int8_t*)blk + 2 + (a.i & 31);
 #if QV_W == 16
   return _mm512_mul_ps(_mm512_set1_ps(loadScale(blk)), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)q))));
@@ -200,7 +202,7 @@ static inline void attnScoreHeads8(const float* q, P krow, int h0, int group, in
 /**
  * Scores of n key rows (row stride kStride) for every head: sc[h·lds + j]; a key is loaded once per kv head. With v,
  * the same value rows are prefetched meanwhile, a few rows ahead of the key (the contiguous decode path; its chunk's
- * K and V stay in L2 for the p·V pass). Shared by the decode path here and the paged kernel (f32 or f16 keys).
+ * K and V stay in L2 for the p·V pass). Shared by the decode path here and the paged kernel (f32, f16 or q8_0 keys).
  */
 template <class P>
 static inline void attnScoresChunk(const float* q, P k, P v, int64_t kStride, int64_t n, int group, int nkv, int hd, float scale, float* sc, int64_t lds) {

@@ -2,7 +2,7 @@
 // Each query row's keys are cut into tiles of PG_TILE absolute key indices; a (row, tile) pair computes a partial
 // softmax (max, sum, unnormalised p·V) for every head and the partials are merged in tile order. A task takes one tile
 // for up to PG_ROWS query rows of one sequence, so a prefill chunk reads (and for q8_0 or f16, converts) each key tile
-// once for many rows; decode rows read f16 keys directly with vector conversion. The arithmetic of a row depends only
+// once for many rows; decode rows read f16 and q8_0 keys directly with vector conversion. The arithmetic of a row depends only
 // on its own sequence, never on the other rows of the batch or on the grouping: batched equals unbatched, bit for bit.
 
 #define PG_TILE 64
